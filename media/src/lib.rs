@@ -1,0 +1,1 @@
+//! frontdoor-media: the media plane of frontdoor.

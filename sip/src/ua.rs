@@ -1,0 +1,868 @@
+//! The user agent core: dialogs and calls on top of the transaction layer.
+//!
+//! [`UserAgent`] is what the driver talks to. It owns the [`Transactions`],
+//! parses raw bytes (answering malformed requests with 400), keeps one
+//! [`Call`] per INVITE dialog, and turns SIP into call events for the call
+//! controller: a call arrived, it was confirmed by the ACK, the caller hung
+//! up, a re-INVITE or an INFO came in. The controller answers with commands
+//! (`answer`, `reject`, `hangup`, `answer_reinvite`).
+//!
+//! Like every core in this crate it is sans-IO: time comes in as an
+//! argument, bytes go out through [`UserAgent::poll_transmit`], and the next
+//! wake-up is [`UserAgent::poll_timeout`].
+//!
+//! Routing of in-dialog requests we send (BYE): the Request-URI is the remote
+//! target (the caller's Contact) and the Route set is the INVITE's
+//! Record-Route (RFC 3261 §12.1.1), but the bytes go back over the flow the
+//! INVITE came in on (the same UDP source address, or the same TCP
+//! connection), as RFC 5626 does for callers behind NAT. A Contact with a
+//! private address behind a NAT would otherwise be unreachable.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use rsip::headers::UntypedHeader;
+use rsip::prelude::*;
+use rsip::{Header, Method, Request, Response, SipMessage};
+
+use crate::message;
+use crate::transaction::{TimerConfig, TransactionKey, Transactions, TxEvent};
+use crate::{Peer, Transport};
+
+/// Methods this user agent implements; sent in `Allow` (RFC 3261 §20.5).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+
+/// What the user agent needs to know about its place in the network.
+#[derive(Debug, Clone)]
+pub struct UaConfig {
+    /// Retransmission timer values (RFC 3261 §17.1.1.1).
+    pub timers: TimerConfig,
+    /// Request-URI users that enter the IVR (`211` and any configured numbers).
+    /// Any other user gets 404 Not Found.
+    pub numbers: Vec<String>,
+    /// The address peers reach us at: Via sent-by and Contact.
+    pub local_addr: SocketAddr,
+    /// Product token for the `Server` and `User-Agent` headers.
+    pub product: String,
+    /// Calls in progress beyond which new INVITEs get 503 with Retry-After.
+    pub max_calls: usize,
+    /// Largest message accepted, in bytes; larger ones get 513 (RFC 3261 §21.5.11).
+    pub max_message: usize,
+}
+
+impl Default for UaConfig {
+    fn default() -> Self {
+        UaConfig {
+            timers: TimerConfig::default(),
+            numbers: vec!["211".to_owned()],
+            local_addr: SocketAddr::from(([127, 0, 0, 1], 5060)),
+            product: concat!("frontdoor/", env!("CARGO_PKG_VERSION")).to_owned(),
+            max_calls: 10_000,
+            max_message: 65_535,
+        }
+    }
+}
+
+/// A call's handle, stable for the call's life. Cheap to copy and compare.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallRef(u64);
+
+impl std::fmt::Display for CallRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "call-{}", self.0)
+    }
+}
+
+/// A new call for the controller to answer or refuse.
+#[derive(Debug, Clone)]
+pub struct IncomingCall {
+    pub call: CallRef,
+    /// The SIP Call-ID, for logs and call records.
+    pub call_id: String,
+    /// The caller: the user part of the From URI (usually a number), or the
+    /// whole URI when it has no user part. `None` when withheld
+    /// (`anonymous`, RFC 3323).
+    pub caller: Option<String>,
+    /// The display name in From, if any.
+    pub caller_name: Option<String>,
+    /// The user part of the Request-URI (the number dialled).
+    pub dialled: String,
+    /// The SDP offer; `None` for a late offer (we offer in the 200).
+    pub offer: Option<Vec<u8>>,
+    /// Where the INVITE came from.
+    pub peer: Peer,
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The caller sent BYE.
+    RemoteBye,
+    /// The caller cancelled before we answered (RFC 3261 §9.2).
+    Cancelled,
+    /// We hung up (a BYE we sent completed or timed out).
+    LocalBye,
+    /// Our 2xx was never acknowledged; we sent BYE (RFC 3261 §13.3.1.4).
+    AckTimeout,
+}
+
+/// What the user agent tells the call controller.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum UaEvent {
+    /// A new call; answer with [`UserAgent::answer`] or [`UserAgent::reject`].
+    Incoming(IncomingCall),
+    /// The ACK for our 2xx arrived: the dialog is confirmed. `answer` holds
+    /// the SDP answer when the INVITE was a late offer.
+    Confirmed { call: CallRef, answer: Option<Vec<u8>> },
+    /// A re-INVITE (hold, unhold, new media address): answer with
+    /// [`UserAgent::answer_reinvite`].
+    ReInvite { call: CallRef, offer: Option<Vec<u8>> },
+    /// An INFO in the dialog (e.g. `application/dtmf-relay`); already answered 200.
+    Info { call: CallRef, content_type: String, body: Vec<u8> },
+    /// The call is over and forgotten.
+    Ended { call: CallRef, reason: EndReason },
+    /// Bytes that were not a valid SIP message: answered with 400 (or
+    /// another error) when `answered`, else dropped.
+    Malformed { peer: Peer, reason: String, answered: bool },
+}
+
+/// Misuse of the user agent's commands by the controller.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum UaError {
+    #[error("no call {0}")]
+    UnknownCall(CallRef),
+    #[error("{call} cannot {action} in its current state")]
+    WrongState { call: CallRef, action: &'static str },
+    #[error("transaction layer: {0}")]
+    Transaction(#[from] crate::transaction::TxError),
+}
+
+/// Bytes to put on the wire.
+#[derive(Debug)]
+pub struct Datagram {
+    pub peer: Peer,
+    pub bytes: Vec<u8>,
+}
+
+/// The state of a call's INVITE dialog, named after what it waits for.
+#[derive(Debug)]
+enum CallState {
+    /// RFC 3261 §13.3.1: the INVITE is ours to answer; waiting for the
+    /// controller to answer or refuse it.
+    AwaitingAnswer,
+    /// RFC 3261 §13.3.1.4: our 2xx is sent; waiting for the ACK.
+    AwaitingAck,
+    /// RFC 3261 §12: the dialog is confirmed; the call is up.
+    Established,
+    /// RFC 3261 §15.1.1: our BYE is sent; waiting for its final response.
+    AwaitingByeResponse { reason: EndReason },
+}
+
+/// A 2xx to an INVITE that we resend until its ACK (RFC 3261 §13.3.1.4).
+#[derive(Debug)]
+struct Unacked {
+    cseq: u32,
+    bytes: Vec<u8>,
+    next: Instant,
+    interval: Duration,
+    give_up: Instant,
+}
+
+/// One INVITE dialog, seen from the UAS side.
+#[derive(Debug)]
+struct Call {
+    call_id: String,
+    local_tag: String,
+    /// The To header of the INVITE (our identity in this dialog), without tag.
+    local_party: String,
+    /// The From header of the INVITE, with the caller's tag.
+    remote_party: String,
+    /// The caller's Contact URI: the Request-URI of our in-dialog requests.
+    remote_target: String,
+    /// Record-Route values in order: our Route set (RFC 3261 §12.1.1).
+    route_set: Vec<String>,
+    local_cseq: u32,
+    remote_cseq: u32,
+    peer: Peer,
+    state: CallState,
+    invite_key: TransactionKey,
+    invite: Request,
+    /// A re-INVITE waiting for the controller's answer.
+    reinvite: Option<(TransactionKey, Request)>,
+    unacked: Option<Unacked>,
+    /// The controller asked to hang up before the ACK came.
+    bye_pending: bool,
+}
+
+/// The SIP user agent: parse, transactions, dialogs, calls.
+pub struct UserAgent {
+    config: UaConfig,
+    tx: Transactions,
+    calls: HashMap<CallRef, Call>,
+    /// (Call-ID, our tag) → call, to match in-dialog requests and ACKs.
+    dialogs: HashMap<(String, String), CallRef>,
+    /// Our BYE transactions → the call they end.
+    byes: HashMap<TransactionKey, CallRef>,
+    /// Retransmission deadlines of unacknowledged 2xx (lazily pruned).
+    timers: BinaryHeap<Reverse<(Instant, CallRef)>>,
+    events: std::collections::VecDeque<UaEvent>,
+    out: std::collections::VecDeque<Datagram>,
+    next_call: u64,
+    draining: bool,
+}
+
+impl UserAgent {
+    pub fn new(config: UaConfig) -> Self {
+        UserAgent {
+            tx: Transactions::new(config.timers),
+            config,
+            calls: HashMap::new(),
+            dialogs: HashMap::new(),
+            byes: HashMap::new(),
+            timers: BinaryHeap::new(),
+            events: Default::default(),
+            out: Default::default(),
+            next_call: 1,
+            draining: false,
+        }
+    }
+
+    /// Calls in progress (offered, answered or ending).
+    pub fn calls(&self) -> usize {
+        self.calls.len()
+    }
+
+    /// Transactions alive, for metrics.
+    pub fn transactions(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// When draining, new INVITEs get 503 with Retry-After; calls in
+    /// progress are untouched.
+    pub fn set_draining(&mut self, draining: bool) {
+        self.draining = draining;
+    }
+
+    /// The SIP Call-ID of a call, for logs.
+    pub fn call_id(&self, call: CallRef) -> Option<&str> {
+        self.calls.get(&call).map(|c| c.call_id.as_str())
+    }
+
+    // ---- input ------------------------------------------------------------
+
+    /// Feed one datagram (UDP) or one framed message (TCP).
+    pub fn handle_bytes(&mut self, now: Instant, peer: Peer, bytes: &[u8]) {
+        let parsed = if bytes.len() > self.config.max_message {
+            Err(message::ParseError::TooLarge { limit: self.config.max_message })
+        } else {
+            message::parse(bytes)
+        };
+        match parsed {
+            Ok(SipMessage::Request(mut request)) => {
+                message::stamp_via(&mut request, peer.addr);
+                self.tx.handle_message(now, peer, SipMessage::Request(request));
+            }
+            Ok(response @ SipMessage::Response(_)) => self.tx.handle_message(now, peer, response),
+            // RFC 5626 §4.4.1 keep-alive CRLFs: nothing to answer.
+            Err(message::ParseError::KeepAlive) => {}
+            Err(error) => {
+                // 400, or 501 for a method we do not implement, 513 for a
+                // message over the size limit…
+                let reply = message::error_response(bytes, &error);
+                self.malformed(peer, error.reason(), reply);
+            }
+        }
+        self.pump(now);
+    }
+
+    fn malformed(&mut self, peer: Peer, reason: String, reply: Option<Vec<u8>>) {
+        let answered = reply.is_some();
+        if let Some(bytes) = reply {
+            self.out.push_back(Datagram { peer, bytes });
+        }
+        self.events.push_back(UaEvent::Malformed { peer, reason, answered });
+    }
+
+    /// Fire every timer due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tx.handle_timeout(now);
+        while let Some(Reverse((at, call))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            self.retransmit_2xx(now, call, at);
+        }
+        self.pump(now);
+    }
+
+    // ---- output -----------------------------------------------------------
+
+    pub fn poll_transmit(&mut self) -> Option<Datagram> {
+        if let Some(d) = self.out.pop_front() {
+            return Some(d);
+        }
+        self.tx.poll_transmit().map(|t| Datagram {
+            peer: t.peer,
+            bytes: message::to_bytes(&t.message),
+        })
+    }
+
+    pub fn poll_event(&mut self) -> Option<UaEvent> {
+        self.events.pop_front()
+    }
+
+    /// The earliest instant at which [`UserAgent::handle_timeout`] must run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let ours = self.timers.peek().map(|Reverse((at, _))| *at);
+        match (ours, self.tx.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    // ---- commands -----------------------------------------------------------
+
+    /// Tell the caller we are about to answer: 180 Ringing (with our To tag).
+    pub fn ring(&mut self, now: Instant, call: CallRef) -> Result<(), UaError> {
+        let c = self.calls.get(&call).ok_or(UaError::UnknownCall(call))?;
+        if !matches!(c.state, CallState::AwaitingAnswer) {
+            return Err(UaError::WrongState { call, action: "ring" });
+        }
+        let response = message::response(&c.invite, 180, Some(&c.local_tag));
+        let key = c.invite_key.clone();
+        self.tx.respond(now, &key, response)?;
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Answer an offered call with 200 OK carrying `sdp` (our answer, or our
+    /// offer when the INVITE had none).
+    pub fn answer(&mut self, now: Instant, call: CallRef, sdp: Vec<u8>) -> Result<(), UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
+        if !matches!(c.state, CallState::AwaitingAnswer) {
+            return Err(UaError::WrongState { call, action: "answer" });
+        }
+        let response = ok_with_sdp(&self.config, &c.invite, &c.local_tag, sdp);
+        let cseq = c.remote_cseq;
+        self.tx.respond(now, &c.invite_key, response.clone())?;
+        c.state = CallState::AwaitingAck;
+        let t1 = self.config.timers.t1;
+        let unacked = Unacked {
+            cseq,
+            bytes: message::to_bytes(&SipMessage::Response(response)),
+            next: now + t1,
+            interval: t1,
+            give_up: now + 64 * t1,
+        };
+        // Over TCP the 2xx is not resent, but the ACK is still awaited for 64*T1.
+        let first = if c.peer.transport.is_reliable() { unacked.give_up } else { unacked.next };
+        c.unacked = Some(unacked);
+        self.timers.push(Reverse((first, call)));
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Refuse an offered call with a final non-2xx `code` (e.g. 488, 503).
+    pub fn reject(&mut self, now: Instant, call: CallRef, code: u16) -> Result<(), UaError> {
+        let c = self.calls.get(&call).ok_or(UaError::UnknownCall(call))?;
+        if !matches!(c.state, CallState::AwaitingAnswer) {
+            return Err(UaError::WrongState { call, action: "reject" });
+        }
+        let mut response = message::response(&c.invite, code, Some(&c.local_tag));
+        if code == 503 {
+            response.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("30")));
+        }
+        let key = c.invite_key.clone();
+        self.tx.respond(now, &key, response)?;
+        self.forget(call);
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Answer the pending re-INVITE: `Ok(sdp)` → 200 with that SDP,
+    /// `Err(code)` → that error (488 when the new offer is unacceptable; the
+    /// call goes on with the old media, RFC 3261 §14.2).
+    pub fn answer_reinvite(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        answer: Result<Vec<u8>, u16>,
+    ) -> Result<(), UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
+        let (key, request) = c
+            .reinvite
+            .take()
+            .ok_or(UaError::WrongState { call, action: "answer a re-INVITE" })?;
+        match answer {
+            Ok(sdp) => {
+                let response = ok_with_sdp(&self.config, &request, &c.local_tag, sdp);
+                let cseq = request.cseq_header().ok().and_then(|h| h.seq().ok()).unwrap_or(0);
+                self.tx.respond(now, &key, response.clone())?;
+                if !c.peer.transport.is_reliable() {
+                    let t1 = self.config.timers.t1;
+                    c.unacked = Some(Unacked {
+                        cseq,
+                        bytes: message::to_bytes(&SipMessage::Response(response)),
+                        next: now + t1,
+                        interval: t1,
+                        give_up: now + 64 * t1,
+                    });
+                    self.timers.push(Reverse((now + t1, call)));
+                }
+            }
+            Err(code) => {
+                let response = message::response(&request, code, Some(&c.local_tag));
+                self.tx.respond(now, &key, response)?;
+            }
+        }
+        self.pump(now);
+        Ok(())
+    }
+
+    /// Hang up: BYE on an established call (sent after the ACK if it has
+    /// not come yet), 480 on a call not yet answered. Idempotent.
+    pub fn hangup(&mut self, now: Instant, call: CallRef) -> Result<(), UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
+        match c.state {
+            CallState::AwaitingAnswer => return self.reject(now, call, 480),
+            CallState::AwaitingAck => c.bye_pending = true,
+            CallState::Established => self.send_bye(now, call, EndReason::LocalBye)?,
+            CallState::AwaitingByeResponse { .. } => {}
+        }
+        self.pump(now);
+        Ok(())
+    }
+
+    // ---- internals ----------------------------------------------------------
+
+    /// Drain the transaction layer's events into dialog logic.
+    fn pump(&mut self, now: Instant) {
+        while let Some(event) = self.tx.poll_event() {
+            match event {
+                TxEvent::Request { key, peer, request } => self.on_request(now, key, peer, request),
+                TxEvent::Ack { request, .. } => self.on_ack(now, request),
+                TxEvent::Cancelled { invite, .. } => self.on_cancelled(now, &invite),
+                TxEvent::Response { key, response } => self.on_bye_done(&key, Some(&response)),
+                TxEvent::Timeout { key } => self.on_bye_done(&key, None),
+                _ => {}
+            }
+        }
+    }
+
+    fn respond(&mut self, now: Instant, key: &TransactionKey, request: &Request, code: u16) {
+        let response = message::response(request, code, None);
+        self.respond_with(now, key, response);
+    }
+
+    fn respond_with(&mut self, now: Instant, key: &TransactionKey, response: Response) {
+        if let Err(error) = self.tx.respond(now, key, response) {
+            tracing::warn!(%error, "could not send a response");
+        }
+    }
+
+    fn find_dialog(&self, request: &Request) -> Option<CallRef> {
+        let call_id = request.call_id_header().ok()?.value().to_owned();
+        let to_tag = request.to_header().ok()?.tag().ok()??.value().to_owned();
+        self.dialogs.get(&(call_id, to_tag)).copied()
+    }
+
+    fn on_request(&mut self, now: Instant, key: TransactionKey, peer: Peer, request: Request) {
+        let in_dialog = request.to_header().ok().and_then(|t| t.tag().ok().flatten()).is_some();
+        match request.method {
+            Method::Invite if !in_dialog => self.on_invite(now, key, peer, request),
+            Method::Invite => self.on_reinvite(now, key, request),
+            Method::Bye | Method::Info => {
+                let Some(call) = self.find_dialog(&request) else {
+                    // RFC 3261 §12.2.2: a request for a dialog we do not know.
+                    return self.respond(now, &key, &request, 481);
+                };
+                if !self.check_cseq(now, call, &key, &request) {
+                    return;
+                }
+                self.respond(now, &key, &request, 200);
+                if request.method == Method::Bye {
+                    self.forget(call);
+                    self.events.push_back(UaEvent::Ended { call, reason: EndReason::RemoteBye });
+                } else {
+                    let content_type = request
+                        .headers
+                        .iter()
+                        .find_map(|h| match h {
+                            Header::ContentType(ct) => Some(ct.value().to_owned()),
+                            _ => None,
+                        })
+                        .unwrap_or_default();
+                    self.events.push_back(UaEvent::Info {
+                        call,
+                        content_type,
+                        body: request.body.clone(),
+                    });
+                }
+            }
+            Method::Options => {
+                let mut response = message::response(&request, 200, None);
+                self.capabilities(&mut response);
+                self.respond_with(now, &key, response);
+            }
+            // Ack and Cancel never reach here (the transaction layer routes them).
+            _ => {
+                // RFC 3261 §8.2.1: a method we know but do not allow here.
+                let mut response = message::response(&request, 405, None);
+                response.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                self.respond_with(now, &key, response);
+            }
+        }
+    }
+
+    fn capabilities(&self, response: &mut Response) {
+        response.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+        response.headers.push(Header::Accept(rsip::headers::Accept::new("application/sdp")));
+        response.headers.push(Header::Other("Accept-Language".into(), "en, fr".into()));
+    }
+
+    fn on_invite(&mut self, now: Instant, key: TransactionKey, peer: Peer, request: Request) {
+        let dialled = request.uri.user().unwrap_or_default().to_owned();
+        if !self.config.numbers.contains(&dialled) {
+            return self.respond(now, &key, &request, 404);
+        }
+        if self.draining || self.calls.len() >= self.config.max_calls {
+            let mut response = message::response(&request, 503, None);
+            response.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("30")));
+            return self.respond_with(now, &key, response);
+        }
+        if !request.body.is_empty() && !has_sdp_content_type(&request) {
+            // RFC 3261 §21.4.13: we only understand SDP bodies.
+            let mut response = message::response(&request, 415, None);
+            response.headers.push(Header::Accept(rsip::headers::Accept::new("application/sdp")));
+            return self.respond_with(now, &key, response);
+        }
+        // message::parse guarantees these headers exist and parse.
+        let (Ok(call_id), Ok(from), Ok(to), Ok(cseq)) = (
+            request.call_id_header(),
+            request.from_header(),
+            request.to_header(),
+            request.cseq_header(),
+        ) else {
+            return self.respond(now, &key, &request, 400);
+        };
+        let call_id = call_id.value().to_owned();
+        let remote_party = from.value().to_owned();
+        let local_party = to.value().to_owned();
+        let remote_cseq = cseq.seq().unwrap_or(0);
+        let typed_from = from.typed().ok();
+        let caller = typed_from.as_ref().and_then(|f| {
+            let user = f.uri.user()?.to_owned();
+            (!user.eq_ignore_ascii_case("anonymous")).then_some(user)
+        });
+        let caller_name = typed_from
+            .as_ref()
+            .and_then(|f| f.display_name.clone())
+            .map(|n| n.trim_matches('"').to_owned())
+            .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("anonymous"));
+        let remote_target = request
+            .contact_header()
+            .ok()
+            .and_then(|c| c.typed().ok())
+            .map(|c| c.uri.to_string())
+            .unwrap_or_else(|| typed_from.map(|f| f.uri.to_string()).unwrap_or_default());
+        let route_set = request
+            .headers
+            .iter()
+            .filter_map(|h| match h {
+                Header::RecordRoute(rr) => Some(rr.value().to_owned()),
+                _ => None,
+            })
+            .flat_map(|v| split_header_list(&v))
+            .collect();
+        let call = CallRef(self.next_call);
+        self.next_call += 1;
+        let local_tag = message::new_tag();
+        let offer = (!request.body.is_empty()).then(|| request.body.clone());
+        self.dialogs.insert((call_id.clone(), local_tag.clone()), call);
+        self.calls.insert(
+            call,
+            Call {
+                call_id: call_id.clone(),
+                local_tag,
+                local_party,
+                remote_party,
+                remote_target,
+                route_set,
+                local_cseq: fastrand::u32(1..0x7fff_ffff),
+                remote_cseq,
+                peer,
+                state: CallState::AwaitingAnswer,
+                invite_key: key,
+                invite: request,
+                reinvite: None,
+                unacked: None,
+                bye_pending: false,
+            },
+        );
+        self.events.push_back(UaEvent::Incoming(IncomingCall {
+            call,
+            call_id,
+            caller,
+            caller_name,
+            dialled,
+            offer,
+            peer,
+        }));
+    }
+
+    /// RFC 3261 §12.2.2: in-dialog requests must carry a higher CSeq than the
+    /// last one; a lower one gets 500. Returns whether to go on.
+    fn check_cseq(&mut self, now: Instant, call: CallRef, key: &TransactionKey, request: &Request) -> bool {
+        let seq = request.cseq_header().ok().and_then(|h| h.seq().ok()).unwrap_or(0);
+        let Some(c) = self.calls.get_mut(&call) else { return false };
+        if seq <= c.remote_cseq {
+            self.respond(now, key, request, 500);
+            return false;
+        }
+        c.remote_cseq = seq;
+        true
+    }
+
+    fn on_reinvite(&mut self, now: Instant, key: TransactionKey, request: Request) {
+        let Some(call) = self.find_dialog(&request) else {
+            return self.respond(now, &key, &request, 481);
+        };
+        let busy = {
+            let c = &self.calls[&call];
+            c.reinvite.is_some() || c.unacked.is_some() || !matches!(c.state, CallState::Established)
+        };
+        if busy {
+            // RFC 3261 §14.2: an INVITE while one is still in progress.
+            let mut response = message::response(&request, 491, None);
+            response.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("1")));
+            return self.respond_with(now, &key, response);
+        }
+        if !self.check_cseq(now, call, &key, &request) {
+            return;
+        }
+        let offer = (!request.body.is_empty()).then(|| request.body.clone());
+        // This value exists: `find_dialog` found it above.
+        let c = self.calls.get_mut(&call).expect("dialog maps to a live call");
+        if let Some(target) = request.contact_header().ok().and_then(|h| h.typed().ok()) {
+            // RFC 3261 §12.2.2: a target refresh request updates the remote target.
+            c.remote_target = target.uri.to_string();
+        }
+        c.reinvite = Some((key, request));
+        self.events.push_back(UaEvent::ReInvite { call, offer });
+    }
+
+    fn on_ack(&mut self, now: Instant, request: Request) {
+        let Some(call) = self.find_dialog(&request) else {
+            tracing::debug!("ACK for no known dialog, ignored");
+            return;
+        };
+        let seq = request.cseq_header().ok().and_then(|h| h.seq().ok()).unwrap_or(0);
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        if c.unacked.as_ref().is_some_and(|u| u.cseq == seq) {
+            c.unacked = None;
+        }
+        if matches!(c.state, CallState::AwaitingAck) && seq == c.remote_cseq_of_invite() {
+            c.state = CallState::Established;
+            let answer = (!request.body.is_empty()).then(|| request.body.clone());
+            self.events.push_back(UaEvent::Confirmed { call, answer });
+            if c.bye_pending
+                && let Err(error) = self.send_bye(now, call, EndReason::LocalBye)
+            {
+                tracing::warn!(%error, "could not send BYE");
+            }
+        }
+    }
+
+    fn on_cancelled(&mut self, now: Instant, invite: &TransactionKey) {
+        let Some(call) = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.invite_key == *invite)
+            .map(|(call, _)| *call)
+        else {
+            return;
+        };
+        let c = &self.calls[&call];
+        if !matches!(c.state, CallState::AwaitingAnswer) {
+            // RFC 3261 §9.2: a CANCEL after the final response has no effect.
+            return;
+        }
+        let response = message::response(&c.invite, 487, Some(&c.local_tag));
+        let key = c.invite_key.clone();
+        self.respond_with(now, &key, response);
+        self.forget(call);
+        self.events.push_back(UaEvent::Ended { call, reason: EndReason::Cancelled });
+    }
+
+    fn on_bye_done(&mut self, key: &TransactionKey, response: Option<&Response>) {
+        if response.is_some_and(|r| u16::from(r.status_code.clone()) < 200) {
+            return;
+        }
+        let Some(call) = self.byes.remove(key) else { return };
+        let reason = match self.calls.get(&call).map(|c| &c.state) {
+            Some(CallState::AwaitingByeResponse { reason }) => *reason,
+            _ => return,
+        };
+        self.forget(call);
+        self.events.push_back(UaEvent::Ended { call, reason });
+    }
+
+    fn retransmit_2xx(&mut self, now: Instant, call: CallRef, due: Instant) {
+        let t2 = self.config.timers.t2;
+        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(u) = c.unacked.as_mut() else { return };
+        if u.next != due && u.give_up != due {
+            return; // a stale heap entry
+        }
+        if now >= u.give_up {
+            c.unacked = None;
+            if matches!(c.state, CallState::AwaitingAck) {
+                // RFC 3261 §13.3.1.4: no ACK for 64*T1: confirm, then end the session.
+                c.state = CallState::Established;
+                if let Err(error) = self.send_bye(now, call, EndReason::AckTimeout) {
+                    tracing::warn!(%error, "could not send BYE");
+                }
+            }
+            return;
+        }
+        self.out.push_back(Datagram { peer: c.peer, bytes: u.bytes.clone() });
+        u.interval = (u.interval * 2).min(t2);
+        u.next = (now + u.interval).min(u.give_up);
+        self.timers.push(Reverse((u.next, call)));
+    }
+
+    fn send_bye(&mut self, now: Instant, call: CallRef, reason: EndReason) -> Result<(), UaError> {
+        let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
+        c.local_cseq += 1;
+        let request = build_in_dialog(&self.config, c, Method::Bye);
+        let key = self.tx.request(now, c.peer, request)?;
+        c.state = CallState::AwaitingByeResponse { reason };
+        c.unacked = None;
+        self.byes.insert(key, call);
+        Ok(())
+    }
+
+    fn forget(&mut self, call: CallRef) {
+        if let Some(c) = self.calls.remove(&call) {
+            self.dialogs.remove(&(c.call_id, c.local_tag));
+        }
+    }
+}
+
+impl Call {
+    fn remote_cseq_of_invite(&self) -> u32 {
+        self.invite.cseq_header().ok().and_then(|h| h.seq().ok()).unwrap_or(0)
+    }
+}
+
+fn has_sdp_content_type(request: &Request) -> bool {
+    request.headers.iter().any(|h| match h {
+        Header::ContentType(ct) => ct.value().trim().to_ascii_lowercase().starts_with("application/sdp"),
+        _ => false,
+    })
+}
+
+/// Split a comma-separated header value (`<a>, <b>`) at top-level commas,
+/// not inside `<…>` or quotes.
+fn split_header_list(value: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let (mut depth, mut quoted, mut start) = (0i32, false, 0);
+    for (i, ch) in value.char_indices() {
+        match ch {
+            '"' => quoted = !quoted,
+            '<' if !quoted => depth += 1,
+            '>' if !quoted => depth -= 1,
+            ',' if !quoted && depth <= 0 => {
+                parts.push(value[start..i].trim().to_owned());
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(value[start..].trim().to_owned());
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+fn contact_value(config: &UaConfig, transport: Transport) -> String {
+    let user = config.numbers.first().map(String::as_str).unwrap_or("frontdoor");
+    match transport {
+        Transport::Udp => format!("<sip:{user}@{}>", config.local_addr),
+        Transport::Tcp => format!("<sip:{user}@{};transport=tcp>", config.local_addr),
+    }
+}
+
+/// A 200 OK to an INVITE or re-INVITE, with Contact, Record-Route copied
+/// (RFC 3261 §12.1.1) and an SDP body.
+fn ok_with_sdp(config: &UaConfig, invite: &Request, local_tag: &str, sdp: Vec<u8>) -> Response {
+    let mut response = message::response(invite, 200, Some(local_tag));
+    for h in invite.headers.iter() {
+        if let Header::RecordRoute(rr) = h {
+            response.headers.push(Header::RecordRoute(rr.clone()));
+        }
+    }
+    let transport = invite
+        .via_header()
+        .ok()
+        .and_then(|v| v.typed().ok())
+        .map(|v| match v.transport {
+            rsip::Transport::Tcp => Transport::Tcp,
+            _ => Transport::Udp,
+        })
+        .unwrap_or(Transport::Udp);
+    response
+        .headers
+        .push(Header::Contact(rsip::headers::Contact::new(contact_value(config, transport))));
+    response.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+    response
+        .headers
+        .push(Header::ContentType(rsip::headers::ContentType::new("application/sdp")));
+    response.body = sdp;
+    response
+}
+
+/// Build a request inside the call's dialog (RFC 3261 §12.2.1.1).
+fn build_in_dialog(config: &UaConfig, c: &Call, method: Method) -> Request {
+    let mut headers = rsip::Headers::default();
+    headers.push(Header::Via(rsip::headers::Via::new(format!(
+        "SIP/2.0/{} {};branch={};rport",
+        c.peer.transport.via_token(),
+        config.local_addr,
+        message::new_branch()
+    ))));
+    headers.push(Header::MaxForwards(rsip::headers::MaxForwards::new("70")));
+    headers.push(Header::From(rsip::headers::From::new(format!(
+        "{};tag={}",
+        strip_tag(&c.local_party),
+        c.local_tag
+    ))));
+    headers.push(Header::To(rsip::headers::To::new(c.remote_party.clone())));
+    headers.push(Header::CallId(rsip::headers::CallId::new(c.call_id.clone())));
+    headers.push(Header::CSeq(rsip::headers::CSeq::new(format!("{} {}", c.local_cseq, method))));
+    for route in &c.route_set {
+        headers.push(Header::Route(rsip::headers::Route::new(route.clone())));
+    }
+    headers.push(Header::UserAgent(rsip::headers::UserAgent::new(config.product.clone())));
+    headers.push(Header::ContentLength(rsip::headers::ContentLength::new("0")));
+    let uri = message::parse_uri(&c.remote_target)
+        .or_else(|_| message::parse_uri(&format!("sip:{}", c.peer.addr)))
+        .unwrap_or_default();
+    Request { method, uri, version: rsip::Version::V2, headers, body: Vec::new() }
+}
+
+/// The To of an INVITE carries no tag of ours; if a peer sent one anyway,
+/// never duplicate it.
+fn strip_tag(party: &str) -> &str {
+    match party.to_ascii_lowercase().find(";tag=") {
+        Some(i) => &party[..i],
+        None => party,
+    }
+}
+
+#[cfg(test)]
+mod tests;
