@@ -116,17 +116,31 @@ pub enum UaEvent {
     Incoming(IncomingCall),
     /// The ACK for our 2xx arrived: the dialog is confirmed. `answer` holds
     /// the SDP answer when the INVITE was a late offer.
-    Confirmed { call: CallRef, answer: Option<Vec<u8>> },
+    Confirmed {
+        call: CallRef,
+        answer: Option<Vec<u8>>,
+    },
     /// A re-INVITE (hold, unhold, new media address): answer with
     /// [`UserAgent::answer_reinvite`].
-    ReInvite { call: CallRef, offer: Option<Vec<u8>> },
+    ReInvite {
+        call: CallRef,
+        offer: Option<Vec<u8>>,
+    },
     /// An INFO in the dialog (e.g. `application/dtmf-relay`); already answered 200.
-    Info { call: CallRef, content_type: String, body: Vec<u8> },
+    Info {
+        call: CallRef,
+        content_type: String,
+        body: Vec<u8>,
+    },
     /// The call is over and forgotten.
     Ended { call: CallRef, reason: EndReason },
     /// Bytes that were not a valid SIP message: answered with 400 (or
     /// another error) when `answered`, else dropped.
-    Malformed { peer: Peer, reason: String, answered: bool },
+    Malformed {
+        peer: Peer,
+        reason: String,
+        answered: bool,
+    },
 }
 
 /// Misuse of the user agent's commands by the controller.
@@ -257,14 +271,17 @@ impl UserAgent {
     /// Feed one datagram (UDP) or one framed message (TCP).
     pub fn handle_bytes(&mut self, now: Instant, peer: Peer, bytes: &[u8]) {
         let parsed = if bytes.len() > self.config.max_message {
-            Err(message::ParseError::TooLarge { limit: self.config.max_message })
+            Err(message::ParseError::TooLarge {
+                limit: self.config.max_message,
+            })
         } else {
             message::parse(bytes)
         };
         match parsed {
             Ok(SipMessage::Request(mut request)) => {
                 message::stamp_via(&mut request, peer.addr);
-                self.tx.handle_message(now, peer, SipMessage::Request(request));
+                self.tx
+                    .handle_message(now, peer, SipMessage::Request(request));
             }
             Ok(response @ SipMessage::Response(_)) => self.tx.handle_message(now, peer, response),
             // RFC 5626 §4.4.1 keep-alive CRLFs: nothing to answer.
@@ -284,7 +301,11 @@ impl UserAgent {
         if let Some(bytes) = reply {
             self.out.push_back(Datagram { peer, bytes });
         }
-        self.events.push_back(UaEvent::Malformed { peer, reason, answered });
+        self.events.push_back(UaEvent::Malformed {
+            peer,
+            reason,
+            answered,
+        });
     }
 
     /// Fire every timer due at `now`.
@@ -331,7 +352,10 @@ impl UserAgent {
     pub fn ring(&mut self, now: Instant, call: CallRef) -> Result<(), UaError> {
         let c = self.calls.get(&call).ok_or(UaError::UnknownCall(call))?;
         if !matches!(c.state, CallState::AwaitingAnswer) {
-            return Err(UaError::WrongState { call, action: "ring" });
+            return Err(UaError::WrongState {
+                call,
+                action: "ring",
+            });
         }
         let response = message::response(&c.invite, 180, Some(&c.local_tag));
         let key = c.invite_key.clone();
@@ -343,9 +367,15 @@ impl UserAgent {
     /// Answer an offered call with 200 OK carrying `sdp` (our answer, or our
     /// offer when the INVITE had none).
     pub fn answer(&mut self, now: Instant, call: CallRef, sdp: Vec<u8>) -> Result<(), UaError> {
-        let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(UaError::UnknownCall(call))?;
         if !matches!(c.state, CallState::AwaitingAnswer) {
-            return Err(UaError::WrongState { call, action: "answer" });
+            return Err(UaError::WrongState {
+                call,
+                action: "answer",
+            });
         }
         let response = ok_with_sdp(&self.config, &c.invite, &c.local_tag, sdp);
         let cseq = c.remote_cseq;
@@ -360,7 +390,11 @@ impl UserAgent {
             give_up: now + 64 * t1,
         };
         // Over TCP the 2xx is not resent, but the ACK is still awaited for 64*T1.
-        let first = if c.peer.transport.is_reliable() { unacked.give_up } else { unacked.next };
+        let first = if c.peer.transport.is_reliable() {
+            unacked.give_up
+        } else {
+            unacked.next
+        };
         c.unacked = Some(unacked);
         self.timers.push(Reverse((first, call)));
         self.pump(now);
@@ -371,11 +405,16 @@ impl UserAgent {
     pub fn reject(&mut self, now: Instant, call: CallRef, code: u16) -> Result<(), UaError> {
         let c = self.calls.get(&call).ok_or(UaError::UnknownCall(call))?;
         if !matches!(c.state, CallState::AwaitingAnswer) {
-            return Err(UaError::WrongState { call, action: "reject" });
+            return Err(UaError::WrongState {
+                call,
+                action: "reject",
+            });
         }
         let mut response = message::response(&c.invite, code, Some(&c.local_tag));
         if code == 503 {
-            response.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("30")));
+            response
+                .headers
+                .push(Header::RetryAfter(rsip::headers::RetryAfter::new("30")));
         }
         let key = c.invite_key.clone();
         self.tx.respond(now, &key, response)?;
@@ -393,15 +432,22 @@ impl UserAgent {
         call: CallRef,
         answer: Result<Vec<u8>, u16>,
     ) -> Result<(), UaError> {
-        let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
-        let (key, request) = c
-            .reinvite
-            .take()
-            .ok_or(UaError::WrongState { call, action: "answer a re-INVITE" })?;
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(UaError::UnknownCall(call))?;
+        let (key, request) = c.reinvite.take().ok_or(UaError::WrongState {
+            call,
+            action: "answer a re-INVITE",
+        })?;
         match answer {
             Ok(sdp) => {
                 let response = ok_with_sdp(&self.config, &request, &c.local_tag, sdp);
-                let cseq = request.cseq_header().ok().and_then(|h| h.seq().ok()).unwrap_or(0);
+                let cseq = request
+                    .cseq_header()
+                    .ok()
+                    .and_then(|h| h.seq().ok())
+                    .unwrap_or(0);
                 self.tx.respond(now, &key, response.clone())?;
                 if !c.peer.transport.is_reliable() {
                     let t1 = self.config.timers.t1;
@@ -427,7 +473,10 @@ impl UserAgent {
     /// Hang up: BYE on an established call (sent after the ACK if it has
     /// not come yet), 480 on a call not yet answered. Idempotent.
     pub fn hangup(&mut self, now: Instant, call: CallRef) -> Result<(), UaError> {
-        let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(UaError::UnknownCall(call))?;
         match c.state {
             CallState::AwaitingAnswer => return self.reject(now, call, 480),
             CallState::AwaitingAck => c.bye_pending = true,
@@ -472,7 +521,11 @@ impl UserAgent {
     }
 
     fn on_request(&mut self, now: Instant, key: TransactionKey, peer: Peer, request: Request) {
-        let in_dialog = request.to_header().ok().and_then(|t| t.tag().ok().flatten()).is_some();
+        let in_dialog = request
+            .to_header()
+            .ok()
+            .and_then(|t| t.tag().ok().flatten())
+            .is_some();
         match request.method {
             Method::Invite if !in_dialog => self.on_invite(now, key, peer, request),
             Method::Invite => self.on_reinvite(now, key, request),
@@ -487,7 +540,10 @@ impl UserAgent {
                 self.respond(now, &key, &request, 200);
                 if request.method == Method::Bye {
                     self.forget(call);
-                    self.events.push_back(UaEvent::Ended { call, reason: EndReason::RemoteBye });
+                    self.events.push_back(UaEvent::Ended {
+                        call,
+                        reason: EndReason::RemoteBye,
+                    });
                 } else {
                     let content_type = request
                         .headers
@@ -513,16 +569,26 @@ impl UserAgent {
             _ => {
                 // RFC 3261 §8.2.1: a method we know but do not allow here.
                 let mut response = message::response(&request, 405, None);
-                response.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                response
+                    .headers
+                    .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
                 self.respond_with(now, &key, response);
             }
         }
     }
 
     fn capabilities(&self, response: &mut Response) {
-        response.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
-        response.headers.push(Header::Accept(rsip::headers::Accept::new("application/sdp")));
-        response.headers.push(Header::Other("Accept-Language".into(), "en, fr".into()));
+        response
+            .headers
+            .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+        response
+            .headers
+            .push(Header::Accept(rsip::headers::Accept::new(
+                "application/sdp",
+            )));
+        response
+            .headers
+            .push(Header::Other("Accept-Language".into(), "en, fr".into()));
     }
 
     fn on_invite(&mut self, now: Instant, key: TransactionKey, peer: Peer, request: Request) {
@@ -532,13 +598,19 @@ impl UserAgent {
         }
         if self.draining || self.calls.len() >= self.config.max_calls {
             let mut response = message::response(&request, 503, None);
-            response.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("30")));
+            response
+                .headers
+                .push(Header::RetryAfter(rsip::headers::RetryAfter::new("30")));
             return self.respond_with(now, &key, response);
         }
         if !request.body.is_empty() && !has_sdp_content_type(&request) {
             // RFC 3261 §21.4.13: we only understand SDP bodies.
             let mut response = message::response(&request, 415, None);
-            response.headers.push(Header::Accept(rsip::headers::Accept::new("application/sdp")));
+            response
+                .headers
+                .push(Header::Accept(rsip::headers::Accept::new(
+                    "application/sdp",
+                )));
             return self.respond_with(now, &key, response);
         }
         // message::parse guarantees these headers exist and parse.
@@ -583,7 +655,8 @@ impl UserAgent {
         self.next_call += 1;
         let local_tag = message::new_tag();
         let offer = (!request.body.is_empty()).then(|| request.body.clone());
-        self.dialogs.insert((call_id.clone(), local_tag.clone()), call);
+        self.dialogs
+            .insert((call_id.clone(), local_tag.clone()), call);
         self.calls.insert(
             call,
             Call {
@@ -617,9 +690,21 @@ impl UserAgent {
 
     /// RFC 3261 §12.2.2: in-dialog requests must carry a higher CSeq than the
     /// last one; a lower one gets 500. Returns whether to go on.
-    fn check_cseq(&mut self, now: Instant, call: CallRef, key: &TransactionKey, request: &Request) -> bool {
-        let seq = request.cseq_header().ok().and_then(|h| h.seq().ok()).unwrap_or(0);
-        let Some(c) = self.calls.get_mut(&call) else { return false };
+    fn check_cseq(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        key: &TransactionKey,
+        request: &Request,
+    ) -> bool {
+        let seq = request
+            .cseq_header()
+            .ok()
+            .and_then(|h| h.seq().ok())
+            .unwrap_or(0);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
         if seq <= c.remote_cseq {
             self.respond(now, key, request, 500);
             return false;
@@ -634,12 +719,16 @@ impl UserAgent {
         };
         let busy = {
             let c = &self.calls[&call];
-            c.reinvite.is_some() || c.unacked.is_some() || !matches!(c.state, CallState::Established)
+            c.reinvite.is_some()
+                || c.unacked.is_some()
+                || !matches!(c.state, CallState::Established)
         };
         if busy {
             // RFC 3261 §14.2: an INVITE while one is still in progress.
             let mut response = message::response(&request, 491, None);
-            response.headers.push(Header::RetryAfter(rsip::headers::RetryAfter::new("1")));
+            response
+                .headers
+                .push(Header::RetryAfter(rsip::headers::RetryAfter::new("1")));
             return self.respond_with(now, &key, response);
         }
         if !self.check_cseq(now, call, &key, &request) {
@@ -647,7 +736,10 @@ impl UserAgent {
         }
         let offer = (!request.body.is_empty()).then(|| request.body.clone());
         // This value exists: `find_dialog` found it above.
-        let c = self.calls.get_mut(&call).expect("dialog maps to a live call");
+        let c = self
+            .calls
+            .get_mut(&call)
+            .expect("dialog maps to a live call");
         if let Some(target) = request.contact_header().ok().and_then(|h| h.typed().ok()) {
             // RFC 3261 §12.2.2: a target refresh request updates the remote target.
             c.remote_target = target.uri.to_string();
@@ -661,8 +753,14 @@ impl UserAgent {
             tracing::debug!("ACK for no known dialog, ignored");
             return;
         };
-        let seq = request.cseq_header().ok().and_then(|h| h.seq().ok()).unwrap_or(0);
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let seq = request
+            .cseq_header()
+            .ok()
+            .and_then(|h| h.seq().ok())
+            .unwrap_or(0);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         if c.unacked.as_ref().is_some_and(|u| u.cseq == seq) {
             c.unacked = None;
         }
@@ -696,14 +794,19 @@ impl UserAgent {
         let key = c.invite_key.clone();
         self.respond_with(now, &key, response);
         self.forget(call);
-        self.events.push_back(UaEvent::Ended { call, reason: EndReason::Cancelled });
+        self.events.push_back(UaEvent::Ended {
+            call,
+            reason: EndReason::Cancelled,
+        });
     }
 
     fn on_bye_done(&mut self, key: &TransactionKey, response: Option<&Response>) {
         if response.is_some_and(|r| u16::from(r.status_code.clone()) < 200) {
             return;
         }
-        let Some(call) = self.byes.remove(key) else { return };
+        let Some(call) = self.byes.remove(key) else {
+            return;
+        };
         let reason = match self.calls.get(&call).map(|c| &c.state) {
             Some(CallState::AwaitingByeResponse { reason }) => *reason,
             _ => return,
@@ -714,7 +817,9 @@ impl UserAgent {
 
     fn retransmit_2xx(&mut self, now: Instant, call: CallRef, due: Instant) {
         let t2 = self.config.timers.t2;
-        let Some(c) = self.calls.get_mut(&call) else { return };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
         let Some(u) = c.unacked.as_mut() else { return };
         if u.next != due && u.give_up != due {
             return; // a stale heap entry
@@ -730,14 +835,20 @@ impl UserAgent {
             }
             return;
         }
-        self.out.push_back(Datagram { peer: c.peer, bytes: u.bytes.clone() });
+        self.out.push_back(Datagram {
+            peer: c.peer,
+            bytes: u.bytes.clone(),
+        });
         u.interval = (u.interval * 2).min(t2);
         u.next = (now + u.interval).min(u.give_up);
         self.timers.push(Reverse((u.next, call)));
     }
 
     fn send_bye(&mut self, now: Instant, call: CallRef, reason: EndReason) -> Result<(), UaError> {
-        let c = self.calls.get_mut(&call).ok_or(UaError::UnknownCall(call))?;
+        let c = self
+            .calls
+            .get_mut(&call)
+            .ok_or(UaError::UnknownCall(call))?;
         c.local_cseq += 1;
         let request = build_in_dialog(&self.config, c, Method::Bye);
         let key = self.tx.request(now, c.peer, request)?;
@@ -756,13 +867,21 @@ impl UserAgent {
 
 impl Call {
     fn remote_cseq_of_invite(&self) -> u32 {
-        self.invite.cseq_header().ok().and_then(|h| h.seq().ok()).unwrap_or(0)
+        self.invite
+            .cseq_header()
+            .ok()
+            .and_then(|h| h.seq().ok())
+            .unwrap_or(0)
     }
 }
 
 fn has_sdp_content_type(request: &Request) -> bool {
     request.headers.iter().any(|h| match h {
-        Header::ContentType(ct) => ct.value().trim().to_ascii_lowercase().starts_with("application/sdp"),
+        Header::ContentType(ct) => ct
+            .value()
+            .trim()
+            .to_ascii_lowercase()
+            .starts_with("application/sdp"),
         _ => false,
     })
 }
@@ -790,7 +909,11 @@ fn split_header_list(value: &str) -> Vec<String> {
 }
 
 fn contact_value(config: &UaConfig, transport: Transport) -> String {
-    let user = config.numbers.first().map(String::as_str).unwrap_or("frontdoor");
+    let user = config
+        .numbers
+        .first()
+        .map(String::as_str)
+        .unwrap_or("frontdoor");
     match transport {
         Transport::Udp => format!("<sip:{user}@{}>", config.local_addr),
         Transport::Tcp => format!("<sip:{user}@{};transport=tcp>", config.local_addr),
@@ -817,11 +940,17 @@ fn ok_with_sdp(config: &UaConfig, invite: &Request, local_tag: &str, sdp: Vec<u8
         .unwrap_or(Transport::Udp);
     response
         .headers
-        .push(Header::Contact(rsip::headers::Contact::new(contact_value(config, transport))));
-    response.headers.push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+        .push(Header::Contact(rsip::headers::Contact::new(contact_value(
+            config, transport,
+        ))));
     response
         .headers
-        .push(Header::ContentType(rsip::headers::ContentType::new("application/sdp")));
+        .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+    response
+        .headers
+        .push(Header::ContentType(rsip::headers::ContentType::new(
+            "application/sdp",
+        )));
     response.body = sdp;
     response
 }
@@ -842,17 +971,32 @@ fn build_in_dialog(config: &UaConfig, c: &Call, method: Method) -> Request {
         c.local_tag
     ))));
     headers.push(Header::To(rsip::headers::To::new(c.remote_party.clone())));
-    headers.push(Header::CallId(rsip::headers::CallId::new(c.call_id.clone())));
-    headers.push(Header::CSeq(rsip::headers::CSeq::new(format!("{} {}", c.local_cseq, method))));
+    headers.push(Header::CallId(rsip::headers::CallId::new(
+        c.call_id.clone(),
+    )));
+    headers.push(Header::CSeq(rsip::headers::CSeq::new(format!(
+        "{} {}",
+        c.local_cseq, method
+    ))));
     for route in &c.route_set {
         headers.push(Header::Route(rsip::headers::Route::new(route.clone())));
     }
-    headers.push(Header::UserAgent(rsip::headers::UserAgent::new(config.product.clone())));
-    headers.push(Header::ContentLength(rsip::headers::ContentLength::new("0")));
+    headers.push(Header::UserAgent(rsip::headers::UserAgent::new(
+        config.product.clone(),
+    )));
+    headers.push(Header::ContentLength(rsip::headers::ContentLength::new(
+        "0",
+    )));
     let uri = message::parse_uri(&c.remote_target)
         .or_else(|_| message::parse_uri(&format!("sip:{}", c.peer.addr)))
         .unwrap_or_default();
-    Request { method, uri, version: rsip::Version::V2, headers, body: Vec::new() }
+    Request {
+        method,
+        uri,
+        version: rsip::Version::V2,
+        headers,
+        body: Vec::new(),
+    }
 }
 
 /// The To of an INVITE carries no tag of ours; if a peer sent one anyway,

@@ -170,7 +170,9 @@ impl fmt::Display for TransactionKey {
                 cseq,
                 from_tag,
                 via,
-            } => write!(f, "rfc2543 {call_id} {cseq} from-tag={from_tag} via={via}"),
+            } => {
+                write!(f, "rfc2543 {call_id} {cseq} from-tag={from_tag} via={via}")
+            }
         }
     }
 }

@@ -5,19 +5,36 @@ use super::*;
 const CALLER: &str = "127.0.0.1:5999";
 
 fn peer() -> Peer {
-    Peer { transport: Transport::Udp, addr: CALLER.parse().unwrap() }
+    Peer {
+        transport: Transport::Udp,
+        addr: CALLER.parse().unwrap(),
+    }
 }
 
 fn ua() -> UserAgent {
-    UserAgent::new(UaConfig { local_addr: "127.0.0.1:5060".parse().unwrap(), ..UaConfig::default() })
+    UserAgent::new(UaConfig {
+        local_addr: "127.0.0.1:5060".parse().unwrap(),
+        ..UaConfig::default()
+    })
 }
 
 const SDP: &str = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 40000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\n";
 
 /// A request from the caller. `to_tag` makes it in-dialog.
-fn request(method: &str, branch: &str, cseq: u32, to_tag: Option<&str>, extra: &str, body: &str) -> Vec<u8> {
+fn request(
+    method: &str,
+    branch: &str,
+    cseq: u32,
+    to_tag: Option<&str>,
+    extra: &str,
+    body: &str,
+) -> Vec<u8> {
     let to_tag = to_tag.map(|t| format!(";tag={t}")).unwrap_or_default();
-    let ct = if body.is_empty() { String::new() } else { "Content-Type: application/sdp\r\n".to_owned() };
+    let ct = if body.is_empty() {
+        String::new()
+    } else {
+        "Content-Type: application/sdp\r\n".to_owned()
+    };
     format!(
         "{method} sip:211@127.0.0.1:5060 SIP/2.0\r\n\
          Via: SIP/2.0/UDP {CALLER};branch=z9hG4bK{branch};rport\r\n\
@@ -34,7 +51,9 @@ fn request(method: &str, branch: &str, cseq: u32, to_tag: Option<&str>, extra: &
 }
 
 fn sent(ua: &mut UserAgent) -> Vec<String> {
-    std::iter::from_fn(|| ua.poll_transmit()).map(|d| String::from_utf8(d.bytes).unwrap()).collect()
+    std::iter::from_fn(|| ua.poll_transmit())
+        .map(|d| String::from_utf8(d.bytes).unwrap())
+        .collect()
 }
 
 fn events(ua: &mut UserAgent) -> Vec<UaEvent> {
@@ -54,7 +73,13 @@ fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
 
 fn to_tag(msg: &str) -> String {
     let to = header(msg, "To").unwrap();
-    to.split(";tag=").nth(1).unwrap().split(';').next().unwrap().to_owned()
+    to.split(";tag=")
+        .nth(1)
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
 }
 
 /// An INVITE arrives; returns the call and the time.
@@ -71,22 +96,36 @@ fn incoming(ua: &mut UserAgent, now: Instant, extra: &str, body: &str) -> CallRe
 
 /// Answer and ACK; returns our To tag.
 fn established(ua: &mut UserAgent, now: Instant) -> (CallRef, String) {
-    let call = incoming(ua, now, "Record-Route: <sip:proxy1;lr>, <sip:proxy2;lr>\r\n", SDP);
+    let call = incoming(
+        ua,
+        now,
+        "Record-Route: <sip:proxy1;lr>, <sip:proxy2;lr>\r\n",
+        SDP,
+    );
     ua.answer(now, call, b"v=0\r\n".to_vec()).unwrap();
     let ok = sent(ua).remove(0);
     let tag = to_tag(&ok);
     ua.handle_bytes(now, peer(), &request("ACK", "ack", 1, Some(&tag), "", ""));
-    assert!(matches!(events(ua).as_slice(), [UaEvent::Confirmed { answer: None, .. }]));
+    assert!(matches!(
+        events(ua).as_slice(),
+        [UaEvent::Confirmed { answer: None, .. }]
+    ));
     (call, tag)
 }
 
 #[test]
 fn invite_gets_100_trying_and_becomes_an_incoming_call() {
     let mut ua = ua();
-    ua.handle_bytes(Instant::now(), peer(), &request("INVITE", "a", 1, None, "", SDP));
+    ua.handle_bytes(
+        Instant::now(),
+        peer(),
+        &request("INVITE", "a", 1, None, "", SDP),
+    );
     assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 100 Trying");
     let ev = events(&mut ua);
-    let [UaEvent::Incoming(call)] = ev.as_slice() else { panic!("{ev:?}") };
+    let [UaEvent::Incoming(call)] = ev.as_slice() else {
+        panic!("{ev:?}")
+    };
     assert_eq!(call.caller.as_deref(), Some("+16135550123"));
     assert_eq!(call.caller_name.as_deref(), Some("Ann"));
     assert_eq!(call.dialled, "211");
@@ -104,7 +143,11 @@ fn rfc3261_13_3_1_4_the_2xx_is_resent_until_the_ack() {
     let ok = sent(&mut ua).remove(0);
     assert_eq!(status(&ok), "SIP/2.0 200 OK");
     assert_eq!(header(&ok, "Contact"), Some("<sip:211@127.0.0.1:5060>"));
-    assert_eq!(header(&ok, "Record-Route"), Some("<sip:proxy1;lr>"), "RFC 3261 §12.1.1");
+    assert_eq!(
+        header(&ok, "Record-Route"),
+        Some("<sip:proxy1;lr>"),
+        "RFC 3261 §12.1.1"
+    );
     assert_eq!(header(&ok, "Content-Type"), Some("application/sdp"));
     assert!(!to_tag(&ok).is_empty());
     // Resent at T1, then 2*T1, 4*T1… (500 ms, 1 s, 2 s).
@@ -121,8 +164,14 @@ fn rfc3261_13_3_1_4_the_2xx_is_resent_until_the_ack() {
         }
     }
     assert_eq!(at, [500, 1500, 3500]);
-    ua.handle_bytes(now, peer(), &request("ACK", "ack", 1, Some(&to_tag(&ok)), "", ""));
-    assert!(matches!(events(&mut ua).as_slice(), [UaEvent::Confirmed { call: c, .. }] if *c == call));
+    ua.handle_bytes(
+        now,
+        peer(),
+        &request("ACK", "ack", 1, Some(&to_tag(&ok)), "", ""),
+    );
+    assert!(
+        matches!(events(&mut ua).as_slice(), [UaEvent::Confirmed { call: c, .. }] if *c == call)
+    );
     ua.handle_timeout(now + Duration::from_secs(10));
     assert!(sent(&mut ua).is_empty(), "no more resends after the ACK");
 }
@@ -155,7 +204,13 @@ fn rfc3261_13_3_1_4_no_ack_within_64_t1_ends_the_call_with_a_bye() {
     ua.handle_bytes(now, peer(), reply.as_bytes());
     let ev = events(&mut ua);
     assert!(
-        ev.iter().any(|e| matches!(e, UaEvent::Ended { reason: EndReason::AckTimeout, .. })),
+        ev.iter().any(|e| matches!(
+            e,
+            UaEvent::Ended {
+                reason: EndReason::AckTimeout,
+                ..
+            }
+        )),
         "{ev:?}"
     );
     assert_eq!(ua.calls(), 0);
@@ -168,9 +223,14 @@ fn caller_bye_ends_the_call_and_a_second_bye_gets_481() {
     let (call, tag) = established(&mut ua, now);
     ua.handle_bytes(now, peer(), &request("BYE", "bye1", 2, Some(&tag), "", ""));
     assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 200 OK");
-    assert!(matches!(events(&mut ua).as_slice(), [UaEvent::Ended { call: c, reason: EndReason::RemoteBye }] if *c == call));
+    assert!(
+        matches!(events(&mut ua).as_slice(), [UaEvent::Ended { call: c, reason: EndReason::RemoteBye }] if *c == call)
+    );
     ua.handle_bytes(now, peer(), &request("BYE", "bye2", 3, Some(&tag), "", ""));
-    assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 481 Call/Transaction Does Not Exist");
+    assert_eq!(
+        status(&sent(&mut ua)[0]),
+        "SIP/2.0 481 Call/Transaction Does Not Exist"
+    );
 }
 
 #[test]
@@ -179,12 +239,30 @@ fn our_bye_uses_the_dialog_state() {
     let now = Instant::now();
     let (call, tag) = established(&mut ua, now);
     ua.hangup(now, call).unwrap();
-    let bye = sent(&mut ua).into_iter().find(|m| m.starts_with("BYE ")).expect("BYE sent");
-    assert!(bye.starts_with(&format!("BYE sip:ann@{CALLER} SIP/2.0")), "Request-URI is the remote target: {bye}");
-    assert!(header(&bye, "From").unwrap().contains(&format!("tag={tag}")), "From carries our tag");
-    assert!(header(&bye, "To").unwrap().contains("tag=caller1"), "To carries the caller's tag");
+    let bye = sent(&mut ua)
+        .into_iter()
+        .find(|m| m.starts_with("BYE "))
+        .expect("BYE sent");
+    assert!(
+        bye.starts_with(&format!("BYE sip:ann@{CALLER} SIP/2.0")),
+        "Request-URI is the remote target: {bye}"
+    );
+    assert!(
+        header(&bye, "From")
+            .unwrap()
+            .contains(&format!("tag={tag}")),
+        "From carries our tag"
+    );
+    assert!(
+        header(&bye, "To").unwrap().contains("tag=caller1"),
+        "To carries the caller's tag"
+    );
     let routes: Vec<_> = bye.lines().filter(|l| l.starts_with("Route:")).collect();
-    assert_eq!(routes, ["Route: <sip:proxy1;lr>", "Route: <sip:proxy2;lr>"], "route set from Record-Route, in order");
+    assert_eq!(
+        routes,
+        ["Route: <sip:proxy1;lr>", "Route: <sip:proxy2;lr>"],
+        "route set from Record-Route, in order"
+    );
     assert!(header(&bye, "CSeq").unwrap().ends_with("BYE"));
 }
 
@@ -199,8 +277,17 @@ fn rfc3261_9_2_cancel_before_the_answer_gets_200_and_the_invite_487() {
     let out = sent(&mut ua);
     let statuses: Vec<_> = out.iter().map(|m| status(m)).collect();
     assert!(statuses.contains(&"SIP/2.0 200 OK"), "{statuses:?}");
-    assert!(statuses.contains(&"SIP/2.0 487 Request Terminated"), "{statuses:?}");
-    assert!(matches!(events(&mut ua).as_slice(), [UaEvent::Ended { reason: EndReason::Cancelled, .. }]));
+    assert!(
+        statuses.contains(&"SIP/2.0 487 Request Terminated"),
+        "{statuses:?}"
+    );
+    assert!(matches!(
+        events(&mut ua).as_slice(),
+        [UaEvent::Ended {
+            reason: EndReason::Cancelled,
+            ..
+        }]
+    ));
     assert_eq!(ua.calls(), 0);
 }
 
@@ -210,15 +297,29 @@ fn requests_we_do_not_serve_get_their_proper_status() {
     let now = Instant::now();
     let cases: &[(&[u8], &str)] = &[
         (&request("OPTIONS", "o1", 1, None, "", ""), "SIP/2.0 200 OK"),
-        (&request("SUBSCRIBE", "s1", 1, None, "Event: presence\r\n", ""), "SIP/2.0 405 Method Not Allowed"),
-        (&request("INFO", "i1", 1, Some("nope"), "", ""), "SIP/2.0 481 Call/Transaction Does Not Exist"),
-        (&request("INVITE", "r1", 1, Some("nope"), "", SDP), "SIP/2.0 481 Call/Transaction Does Not Exist"),
+        (
+            &request("SUBSCRIBE", "s1", 1, None, "Event: presence\r\n", ""),
+            "SIP/2.0 405 Method Not Allowed",
+        ),
+        (
+            &request("INFO", "i1", 1, Some("nope"), "", ""),
+            "SIP/2.0 481 Call/Transaction Does Not Exist",
+        ),
+        (
+            &request("INVITE", "r1", 1, Some("nope"), "", SDP),
+            "SIP/2.0 481 Call/Transaction Does Not Exist",
+        ),
     ];
     for (bytes, expected) in cases {
         ua.handle_bytes(now, peer(), bytes);
         let out = sent(&mut ua);
         let last = out.last().map(|m| status(m)).unwrap_or("nothing");
-        assert_eq!(last, *expected, "for {}", String::from_utf8_lossy(&bytes[..20]));
+        assert_eq!(
+            last,
+            *expected,
+            "for {}",
+            String::from_utf8_lossy(&bytes[..20])
+        );
     }
     let options = {
         ua.handle_bytes(now, peer(), &request("OPTIONS", "o2", 1, None, "", ""));
@@ -231,9 +332,14 @@ fn requests_we_do_not_serve_get_their_proper_status() {
 fn a_number_we_do_not_answer_gets_404_and_draining_gets_503() {
     let mut ua = ua();
     let now = Instant::now();
-    let other = String::from_utf8(request("INVITE", "n1", 1, None, "", SDP)).unwrap().replacen("sip:211@", "sip:4165551234@", 1);
+    let other = String::from_utf8(request("INVITE", "n1", 1, None, "", SDP))
+        .unwrap()
+        .replacen("sip:211@", "sip:4165551234@", 1);
     ua.handle_bytes(now, peer(), other.as_bytes());
-    assert_eq!(status(sent(&mut ua).last().unwrap()), "SIP/2.0 404 Not Found");
+    assert_eq!(
+        status(sent(&mut ua).last().unwrap()),
+        "SIP/2.0 404 Not Found"
+    );
     ua.set_draining(true);
     ua.handle_bytes(now, peer(), &request("INVITE", "d1", 1, None, "", SDP));
     let reply = sent(&mut ua).pop().unwrap();
@@ -248,20 +354,39 @@ fn malformed_input_is_answered_400_when_possible_and_never_panics() {
     let now = Instant::now();
     ua.handle_bytes(now, peer(), b"\x00\x01 garbage \r\n\r\n");
     assert!(sent(&mut ua).is_empty());
-    assert!(matches!(events(&mut ua).as_slice(), [UaEvent::Malformed { answered: false, .. }]));
-    let bad_length = String::from_utf8(request("INVITE", "b1", 1, None, "", SDP)).unwrap().replace(
-        &format!("Content-Length: {}", SDP.len()),
-        "Content-Length: 9999",
-    );
+    assert!(matches!(
+        events(&mut ua).as_slice(),
+        [UaEvent::Malformed {
+            answered: false,
+            ..
+        }]
+    ));
+    let bad_length = String::from_utf8(request("INVITE", "b1", 1, None, "", SDP))
+        .unwrap()
+        .replace(
+            &format!("Content-Length: {}", SDP.len()),
+            "Content-Length: 9999",
+        );
     ua.handle_bytes(now, peer(), bad_length.as_bytes());
     assert!(status(&sent(&mut ua)[0]).starts_with("SIP/2.0 400"));
     let unknown = String::from_utf8(request("FROB", "f1", 1, None, "", "")).unwrap();
     ua.handle_bytes(now, peer(), unknown.as_bytes());
     assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 501 Not Implemented");
-    let huge = request("OPTIONS", "h1", 1, None, &format!("X-Huge: {}\r\n", "x".repeat(70_000)), "");
+    let huge = request(
+        "OPTIONS",
+        "h1",
+        1,
+        None,
+        &format!("X-Huge: {}\r\n", "x".repeat(70_000)),
+        "",
+    );
     ua.handle_bytes(now, peer(), &huge);
     let out = sent(&mut ua);
-    assert!(out.is_empty() || status(&out[0]).starts_with("SIP/2.0 513"), "{:?}", out.first().map(|m| status(m)));
+    assert!(
+        out.is_empty() || status(&out[0]).starts_with("SIP/2.0 513"),
+        "{:?}",
+        out.first().map(|m| status(m))
+    );
     assert_eq!(ua.calls(), 0);
 }
 
@@ -271,16 +396,30 @@ fn reinvite_for_hold_is_passed_up_and_answered() {
     let now = Instant::now();
     let (call, tag) = established(&mut ua, now);
     let hold = SDP.replace("m=audio", "a=sendonly\r\nm=audio");
-    ua.handle_bytes(now, peer(), &request("INVITE", "re1", 2, Some(&tag), "", &hold));
+    ua.handle_bytes(
+        now,
+        peer(),
+        &request("INVITE", "re1", 2, Some(&tag), "", &hold),
+    );
     assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 100 Trying");
-    assert!(matches!(events(&mut ua).as_slice(), [UaEvent::ReInvite { call: c, offer: Some(_) }] if *c == call));
-    ua.answer_reinvite(now, call, Ok(b"v=0\r\n".to_vec())).unwrap();
+    assert!(
+        matches!(events(&mut ua).as_slice(), [UaEvent::ReInvite { call: c, offer: Some(_) }] if *c == call)
+    );
+    ua.answer_reinvite(now, call, Ok(b"v=0\r\n".to_vec()))
+        .unwrap();
     let ok = sent(&mut ua).remove(0);
     assert_eq!(status(&ok), "SIP/2.0 200 OK");
     assert_eq!(to_tag(&ok), tag, "same dialog");
-    ua.handle_bytes(now, peer(), &request("ACK", "re1ack", 2, Some(&tag), "", ""));
+    ua.handle_bytes(
+        now,
+        peer(),
+        &request("ACK", "re1ack", 2, Some(&tag), "", ""),
+    );
     ua.handle_timeout(now + Duration::from_secs(5));
-    assert!(!sent(&mut ua).iter().any(|m| status(m) == "SIP/2.0 200 OK"), "ACKed: not resent");
+    assert!(
+        !sent(&mut ua).iter().any(|m| status(m) == "SIP/2.0 200 OK"),
+        "ACKed: not resent"
+    );
 }
 
 #[test]
@@ -288,12 +427,32 @@ fn info_digits_are_passed_up() {
     let mut ua = ua();
     let now = Instant::now();
     let (call, tag) = established(&mut ua, now);
-    let info = String::from_utf8(request("INFO", "info1", 2, Some(&tag), "Content-Type: application/dtmf-relay\r\n", "")).unwrap()
-        .replace("Content-Length: 0\r\n\r\n", "Content-Length: 24\r\n\r\nSignal=5\r\nDuration=160\r\n");
+    let info = String::from_utf8(request(
+        "INFO",
+        "info1",
+        2,
+        Some(&tag),
+        "Content-Type: application/dtmf-relay\r\n",
+        "",
+    ))
+    .unwrap()
+    .replace(
+        "Content-Length: 0\r\n\r\n",
+        "Content-Length: 24\r\n\r\nSignal=5\r\nDuration=160\r\n",
+    );
     ua.handle_bytes(now, peer(), info.as_bytes());
     assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 200 OK");
     let ev = events(&mut ua);
-    let [UaEvent::Info { call: c, content_type, body }] = ev.as_slice() else { panic!("{ev:?}") };
+    let [
+        UaEvent::Info {
+            call: c,
+            content_type,
+            body,
+        },
+    ] = ev.as_slice()
+    else {
+        panic!("{ev:?}")
+    };
     assert_eq!(*c, call);
     assert_eq!(content_type, "application/dtmf-relay");
     assert_eq!(body, b"Signal=5\r\nDuration=160\r\n");
@@ -306,17 +465,30 @@ fn late_offer_gets_the_answer_in_the_ack() {
     ua.handle_bytes(now, peer(), &request("INVITE", "late", 1, None, "", ""));
     sent(&mut ua);
     let ev = events(&mut ua);
-    let [UaEvent::Incoming(incoming)] = ev.as_slice() else { panic!("{ev:?}") };
+    let [UaEvent::Incoming(incoming)] = ev.as_slice() else {
+        panic!("{ev:?}")
+    };
     assert!(incoming.offer.is_none());
-    ua.answer(now, incoming.call, b"v=0 offer\r\n".to_vec()).unwrap();
+    ua.answer(now, incoming.call, b"v=0 offer\r\n".to_vec())
+        .unwrap();
     let tag = to_tag(&sent(&mut ua)[0]);
-    ua.handle_bytes(now, peer(), &request("ACK", "lateack", 1, Some(&tag), "", SDP));
+    ua.handle_bytes(
+        now,
+        peer(),
+        &request("ACK", "lateack", 1, Some(&tag), "", SDP),
+    );
     let ev = events(&mut ua);
-    assert!(matches!(ev.as_slice(), [UaEvent::Confirmed { answer: Some(a), .. }] if a == SDP.as_bytes()), "{ev:?}");
+    assert!(
+        matches!(ev.as_slice(), [UaEvent::Confirmed { answer: Some(a), .. }] if a == SDP.as_bytes()),
+        "{ev:?}"
+    );
 }
 
 #[test]
 fn split_header_list_respects_brackets_and_quotes() {
-    assert_eq!(split_header_list("<sip:a;lr>, <sip:b,c;lr>"), ["<sip:a;lr>", "<sip:b,c;lr>"]);
+    assert_eq!(
+        split_header_list("<sip:a;lr>, <sip:b,c;lr>"),
+        ["<sip:a;lr>", "<sip:b,c;lr>"]
+    );
     assert_eq!(split_header_list("\"x, y\" <sip:a>"), ["\"x, y\" <sip:a>"]);
 }
