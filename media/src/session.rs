@@ -1,0 +1,726 @@
+//! The I/O driver: RTP ports and one RTP session task per call.
+//!
+//! [`PortAllocator`] hands out UDP sockets on even ports of the configured
+//! range (RFC 3550 §11: RTP on an even port). [`RtpSession::start`] spawns
+//! the task that owns a call's socket; the call controller talks to it
+//! through a [`MediaHandle`] and hears from it through a channel of
+//! [`MediaEvent`]s.
+//!
+//! What the task does:
+//!
+//! - **Playback.** Prompts are sent as 20 ms G.711 frames. Frame *n* of a
+//!   talkspurt is due at `start + n × 20 ms` (absolute deadlines, so no
+//!   drift accumulates). `stop()` ends the talkspurt at once (barge-in).
+//! - **Timestamps follow the clock.** Between talkspurts, on hold, or with
+//!   no destination yet, the RTP timestamp keeps advancing with wall-clock
+//!   time and the next packet carries the marker bit (RFC 3551 §4.1).
+//! - **Symmetric RTP** (RFC 4961, "comedia"): packets go to the address
+//!   the caller's packets come from, once one arrives — a phone behind NAT
+//!   announces an address we cannot reach. Until then they go to the SDP
+//!   address. The latch moves only when the sender's SSRC changes.
+//! - **Digits.** Telephone-event packets go to the RFC 4733 detector.
+//!   G.711 audio goes to the in-band detector only when no telephone-event
+//!   was negotiated: phones that send RFC 4733 often leave the tones in the
+//!   audio too, and one key press must be one digit.
+//! - **Robustness.** Every datagram goes through the RTP parser; anything
+//!   malformed is counted and dropped, never a panic.
+
+use std::collections::{HashSet, VecDeque};
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use thiserror::Error;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, sleep_until};
+use tracing::{debug, info, trace, warn};
+
+use crate::dtmf::{InbandDetector, Rfc4733Detector};
+use crate::g711::Codec;
+use crate::prompt::Prompt;
+use crate::rtp::{RtpPacket, RtpSender};
+use crate::{FRAME_DURATION, FRAME_SAMPLES};
+
+/// Why a port could not be had, or why a command could not be delivered.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// Every even port of the range is taken (by our calls or by other
+    /// programs).
+    #[error("no free RTP port in {first}-{last}: all {count} even ports are in use")]
+    PortsExhausted { first: u16, last: u16, count: usize },
+    /// Binding failed for another reason than "in use" (an address that is
+    /// not ours, no permission).
+    #[error("cannot bind an RTP socket on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: io::Error },
+    /// The session task has ended; the command was not delivered.
+    #[error("the media session has ended")]
+    Closed,
+}
+
+// ---------------------------------------------------------------------------
+// Ports
+// ---------------------------------------------------------------------------
+
+/// Hands out RTP sockets on even ports of a range, shared by all calls.
+///
+/// Ports are taken round-robin, so a port just released is reused last
+/// (late packets of the previous call then find nobody). A port bound by
+/// another program is skipped. Each socket comes with a guard that gives
+/// its port back when the socket is dropped (when the session ends).
+#[derive(Debug, Clone)]
+pub struct PortAllocator {
+    ports: Arc<Mutex<Ports>>,
+}
+
+#[derive(Debug)]
+struct Ports {
+    first: u16,
+    last: u16,
+    /// Number of even ports in `first..=last`.
+    count: usize,
+    /// Index (0..count) of the next port to try.
+    next: usize,
+    in_use: HashSet<u16>,
+}
+
+impl Ports {
+    fn port(&self, index: usize) -> u16 {
+        // index < count, and first + 2 * (count - 1) <= last, so this fits.
+        self.first + 2 * index as u16
+    }
+
+    /// Reserves the next port not handed out by us, if any.
+    fn reserve(&mut self) -> Option<u16> {
+        for _ in 0..self.count {
+            let port = self.port(self.next);
+            self.next = (self.next + 1) % self.count;
+            if self.in_use.insert(port) {
+                return Some(port);
+            }
+        }
+        None
+    }
+}
+
+impl PortAllocator {
+    /// An allocator over the even ports of `range` (20000–29999 by
+    /// default in frontdoor: 5000 calls).
+    pub fn new(range: RangeInclusive<u16>) -> Self {
+        let (start, end) = (u32::from(*range.start()), u32::from(*range.end()));
+        let first = start + start % 2;
+        let count = if first <= end {
+            ((end - first) / 2 + 1) as usize
+        } else {
+            0
+        };
+        let ports = Ports {
+            // `first` exceeds u16 only when count is 0 (start 65535); then it is never used.
+            first: u16::try_from(first).unwrap_or(u16::MAX),
+            last: *range.end(),
+            count,
+            next: 0,
+            in_use: HashSet::new(),
+        };
+        PortAllocator {
+            ports: Arc::new(Mutex::new(ports)),
+        }
+    }
+
+    /// Binds a UDP socket on `ip` and the next free even port.
+    pub async fn bind(&self, ip: IpAddr) -> Result<RtpSocket, SessionError> {
+        let (first, last, count) = {
+            let ports = self.lock();
+            (ports.first, ports.last, ports.count)
+        };
+        for _ in 0..count {
+            let Some(port) = self.lock().reserve() else {
+                break;
+            };
+            let addr = SocketAddr::new(ip, port);
+            match UdpSocket::bind(addr).await {
+                Ok(socket) => {
+                    let guard = PortGuard {
+                        ports: Arc::clone(&self.ports),
+                        port,
+                    };
+                    return Ok(RtpSocket {
+                        socket,
+                        _guard: Some(guard),
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
+                    debug!(port, "RTP port in use by another program, skipping");
+                    self.lock().in_use.remove(&port);
+                }
+                Err(source) => {
+                    self.lock().in_use.remove(&port);
+                    return Err(SessionError::Bind { addr, source });
+                }
+            }
+        }
+        Err(SessionError::PortsExhausted { first, last, count })
+    }
+
+    /// Ports currently handed out.
+    pub fn in_use(&self) -> usize {
+        self.lock().in_use.len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ports> {
+        // The state is a counter and a set, each updated in one step: a
+        // panic elsewhere cannot leave it inconsistent, so poisoning is moot.
+        self.ports.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Gives a port back to its allocator when dropped.
+#[derive(Debug)]
+struct PortGuard {
+    ports: Arc<Mutex<Ports>>,
+    port: u16,
+}
+
+impl Drop for PortGuard {
+    fn drop(&mut self) {
+        // See `PortAllocator::lock` on poisoning.
+        self.ports
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .in_use
+            .remove(&self.port);
+    }
+}
+
+/// A bound RTP socket, holding its port for as long as it lives.
+///
+/// From a [`PortAllocator`], or from any `tokio::net::UdpSocket` (tests,
+/// fixed ports).
+#[derive(Debug)]
+pub struct RtpSocket {
+    // Field order matters: the socket closes before the port is released.
+    socket: UdpSocket,
+    _guard: Option<PortGuard>,
+}
+
+impl RtpSocket {
+    /// The local address, to put in the SDP (`c=` and `m=audio <port>`).
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket.local_addr()
+    }
+}
+
+impl From<UdpSocket> for RtpSocket {
+    fn from(socket: UdpSocket) -> Self {
+        RtpSocket {
+            socket,
+            _guard: None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Session API
+// ---------------------------------------------------------------------------
+
+/// What the SDP negotiation decided for one call's media; given at start
+/// and again after each re-INVITE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// The codec we send (and the one we expect to receive).
+    pub codec: Codec,
+    /// Payload type of `telephone-event/8000`, if negotiated (RFC 4733 §7).
+    pub telephone_event_pt: Option<u8>,
+    /// The address in the peer's SDP; used until symmetric RTP latches.
+    pub remote: Option<SocketAddr>,
+    /// Whether we may send (false for `a=recvonly`/`a=inactive`, i.e. hold).
+    pub send: bool,
+}
+
+/// How a digit reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DigitSource {
+    /// RTP telephone-event packets (RFC 4733).
+    Rfc4733,
+    /// Tones in the audio (Goertzel detection).
+    Inband,
+    /// A SIP INFO body. Never sent by the session: the call controller
+    /// uses it for digits it parsed with [`crate::dtmf::parse_dtmf_relay`],
+    /// so all digits share one type.
+    SipInfo,
+}
+
+/// Counters of one session, reported when it closes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// Valid RTP packets received with a payload type we handle.
+    pub packets_received: u64,
+    /// Datagrams that were not RTP.
+    pub malformed: u64,
+    /// Valid RTP with a payload type we do not handle (comfort noise,
+    /// multiplexed RTCP, unnegotiated codecs).
+    pub ignored: u64,
+    /// Sends the socket refused.
+    pub send_errors: u64,
+    /// Times the task woke so late that the frame schedule was moved.
+    pub late_wakeups: u64,
+    /// Events dropped because the event channel was full.
+    pub events_dropped: u64,
+}
+
+/// What a session tells the call controller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MediaEvent {
+    /// The caller pressed a key.
+    Digit { digit: char, source: DigitSource },
+    /// Every prompt given to the last `play` has been sent (not sent after
+    /// `stop`, nor when a new `play` replaced the prompts).
+    PlaybackFinished,
+    /// The first RTP packet from the caller arrived, from `from` (media is
+    /// flowing; where it comes from is where we now send).
+    FirstPacket { from: SocketAddr },
+    /// The session ended (`close`, every handle dropped, or a socket
+    /// failure). Always the last event.
+    Closed { stats: SessionStats },
+}
+
+/// Controls one session. Cheap to clone; every method returns at once
+/// (commands go through an unbounded channel: they are few and small).
+/// The session closes when every handle is dropped.
+#[derive(Debug, Clone)]
+pub struct MediaHandle {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+#[derive(Debug)]
+enum Command {
+    Play(Vec<Prompt>),
+    Stop,
+    Update(SessionConfig),
+    Close,
+}
+
+impl MediaHandle {
+    /// Plays `prompts` one after the other, replacing whatever is playing.
+    /// [`MediaEvent::PlaybackFinished`] follows the last one (at once for
+    /// an empty list).
+    pub fn play(&self, prompts: Vec<Prompt>) -> Result<(), SessionError> {
+        self.send(Command::Play(prompts))
+    }
+
+    /// Stops playing at once (barge-in); no `PlaybackFinished`.
+    pub fn stop(&self) -> Result<(), SessionError> {
+        self.send(Command::Stop)
+    }
+
+    /// Applies a renegotiated configuration (re-INVITE): new codec,
+    /// telephone-event payload type, remote address or direction.
+    pub fn update(&self, config: SessionConfig) -> Result<(), SessionError> {
+        self.send(Command::Update(config))
+    }
+
+    /// Ends the session; [`MediaEvent::Closed`] follows.
+    pub fn close(&self) -> Result<(), SessionError> {
+        self.send(Command::Close)
+    }
+
+    /// Whether the session task has ended.
+    pub fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+
+    fn send(&self, command: Command) -> Result<(), SessionError> {
+        self.commands
+            .send(command)
+            .map_err(|_| SessionError::Closed)
+    }
+}
+
+/// Events buffered for a slow call controller before they are dropped
+/// (the session never waits for the controller: audio would stall).
+const EVENT_CAPACITY: usize = 64;
+
+/// How late a frame may be sent before the schedule moves instead.
+///
+/// Pacing policy. Frame *n* is due at `start + n × 20 ms`; the task sleeps
+/// until that absolute instant, so timer jitter never accumulates into
+/// drift. When the task wakes a little late (under this limit), the due
+/// frames are sent back to back to get back onto the grid: a receiver's
+/// jitter buffer absorbs a few tens of milliseconds. When it wakes later
+/// than that (an overloaded host, a suspended VM), bursting out a long
+/// backlog would overflow the receiver's buffer, so the missed frame slots
+/// become a silence instead: the RTP timestamp jumps by the missed time (so
+/// the receiver plays out in step with the clock), the next packet carries
+/// the marker bit, and the prompt resumes where it was — no audio is lost.
+const MAX_CATCH_UP: Duration = Duration::from_millis(60);
+
+/// Stop reading the socket after this many errors in a row (it is broken).
+const MAX_SOCKET_ERRORS: u32 = 100;
+
+/// Receive buffer: RTP over UDP stays under an Ethernet MTU.
+const RECV_BUFFER: usize = 2048;
+
+/// One call's media: the task that owns its RTP socket (see the module
+/// docs). Created by [`RtpSession::start`]; the state lives in the task.
+#[derive(Debug)]
+pub struct RtpSession {
+    socket: RtpSocket,
+    config: SessionConfig,
+    commands: mpsc::UnboundedReceiver<Command>,
+    events: mpsc::Sender<MediaEvent>,
+    sender: RtpSender,
+    /// Prompts still to play; the first is playing.
+    queue: VecDeque<Prompt>,
+    /// Next frame of `queue[0]`.
+    frame_index: usize,
+    /// When the next frame is due; `Some` exactly while playing.
+    next_frame_at: Option<Instant>,
+    /// The time slot of the last frame played (sent or not): timestamps
+    /// of the next talkspurt count from it.
+    last_frame_at: Option<Instant>,
+    /// Where the caller's RTP comes from (symmetric RTP), and its SSRC.
+    latched: Option<(SocketAddr, u32)>,
+    first_packet_seen: bool,
+    /// SSRC of the telephone-event and audio streams each detector follows
+    /// (some gateways send events with their own SSRC).
+    event_ssrc: Option<u32>,
+    audio_ssrc: Option<u32>,
+    rfc4733: Rfc4733Detector,
+    inband: InbandDetector,
+    stats: SessionStats,
+    send_buf: Vec<u8>,
+    recv_buf: Vec<u8>,
+    pcm: Vec<i16>,
+    digits: Vec<char>,
+}
+
+impl RtpSession {
+    /// Spawns the session task for one call on the current tokio runtime.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime (as `tokio::spawn` does).
+    pub fn start(
+        socket: impl Into<RtpSocket>,
+        config: SessionConfig,
+    ) -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
+        let (command_tx, command_rx) = mpsc::unbounded_channel();
+        let (event_tx, event_rx) = mpsc::channel(EVENT_CAPACITY);
+        let session = RtpSession {
+            socket: socket.into(),
+            config,
+            commands: command_rx,
+            events: event_tx,
+            sender: RtpSender::new(config.codec.payload_type()),
+            queue: VecDeque::new(),
+            frame_index: 0,
+            next_frame_at: None,
+            last_frame_at: None,
+            latched: None,
+            first_packet_seen: false,
+            event_ssrc: None,
+            audio_ssrc: None,
+            rfc4733: Rfc4733Detector::new(),
+            inband: InbandDetector::new(),
+            stats: SessionStats::default(),
+            send_buf: Vec::with_capacity(crate::rtp::HEADER_LEN + FRAME_SAMPLES),
+            recv_buf: vec![0; RECV_BUFFER],
+            pcm: Vec::with_capacity(FRAME_SAMPLES),
+            digits: Vec::new(),
+        };
+        tokio::spawn(session.run());
+        (
+            MediaHandle {
+                commands: command_tx,
+            },
+            event_rx,
+        )
+    }
+
+    async fn run(mut self) {
+        let local = self.socket.local_addr().ok();
+        debug!(?local, ?self.config, "RTP session started");
+        let mut socket_errors = 0;
+        loop {
+            let deadline = self.next_frame_at;
+            tokio::select! {
+                // Commands first: a stop() must win over a due frame.
+                biased;
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Close) => break,
+                    Some(command) => self.on_command(command),
+                },
+                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+                    self.on_frame_due();
+                }
+                received = self.socket.socket.recv_from(&mut self.recv_buf) => match received {
+                    Ok((len, from)) => {
+                        socket_errors = 0;
+                        self.on_datagram(len, from);
+                    }
+                    Err(error) => {
+                        socket_errors += 1;
+                        warn!(?local, %error, "RTP receive failed");
+                        if socket_errors >= MAX_SOCKET_ERRORS {
+                            break;
+                        }
+                    }
+                },
+            }
+        }
+        debug!(?local, stats = ?self.stats, "RTP session closed");
+        // Close the socket and release its port before saying so, so a
+        // caller that sees `Closed` can reuse the port.
+        let stats = self.stats;
+        let events = self.events.clone();
+        drop(self);
+        if events.try_send(MediaEvent::Closed { stats }).is_err() {
+            debug!(
+                ?local,
+                "media event channel full or closed; Closed event not delivered"
+            );
+        }
+    }
+
+    fn on_command(&mut self, command: Command) {
+        match command {
+            Command::Play(prompts) => {
+                self.queue = prompts
+                    .into_iter()
+                    .filter(|p| p.frame_count() > 0)
+                    .collect();
+                self.frame_index = 0;
+                if self.queue.is_empty() {
+                    self.end_talkspurt();
+                    self.emit(MediaEvent::PlaybackFinished);
+                } else if self.next_frame_at.is_none() {
+                    self.start_talkspurt();
+                }
+                // Already playing: the new prompts continue on the same
+                // frame grid, one continuous talkspurt.
+            }
+            Command::Stop => {
+                self.queue.clear();
+                self.end_talkspurt();
+            }
+            Command::Update(config) => self.update(config),
+            Command::Close => {} // handled by the run loop
+        }
+    }
+
+    fn update(&mut self, config: SessionConfig) {
+        let old = self.config;
+        if config.codec != old.codec {
+            self.sender.set_payload_type(config.codec.payload_type());
+        }
+        if config.telephone_event_pt != old.telephone_event_pt {
+            self.rfc4733.reset();
+            self.inband.reset();
+        }
+        if config.remote != old.remote {
+            // The peer moved its media: wait for its packets again.
+            self.latched = None;
+        }
+        debug!(?old, new = ?config, "RTP session updated");
+        self.config = config;
+    }
+
+    /// Starts sending: the first frame is due now, or 20 ms after the last
+    /// one if that is later, so packets are never closer than 20 ms.
+    fn start_talkspurt(&mut self) {
+        let now = Instant::now();
+        let start = match self.last_frame_at {
+            Some(last) => {
+                let start = now.max(last + FRAME_DURATION);
+                // The timestamp already counts the last frame; add the
+                // silence since its slot ended.
+                let silence =
+                    samples(start.duration_since(last)).saturating_sub(FRAME_SAMPLES as u32);
+                self.sender.skip(silence);
+                start
+            }
+            None => now,
+        };
+        self.sender.end_talkspurt();
+        self.next_frame_at = Some(start);
+    }
+
+    fn end_talkspurt(&mut self) {
+        self.next_frame_at = None;
+        self.sender.end_talkspurt();
+    }
+
+    /// Plays the frame that is due: sends it, or lets its time pass when
+    /// sending is off or there is nowhere to send.
+    fn on_frame_due(&mut self) {
+        let Some(mut slot) = self.next_frame_at else {
+            return;
+        };
+        let late = Instant::now().saturating_duration_since(slot);
+        if late > MAX_CATCH_UP {
+            // See MAX_CATCH_UP: turn the missed slots into silence.
+            let missed = (late.as_nanos() / FRAME_DURATION.as_nanos()) as u32;
+            self.sender.skip(missed * FRAME_SAMPLES as u32);
+            slot += FRAME_DURATION * missed;
+            self.stats.late_wakeups += 1;
+            debug!(?late, missed, "RTP session woke late; frame schedule moved");
+        }
+        let target = self.target().filter(|_| self.config.send);
+        let Some(prompt) = self.queue.front() else {
+            self.end_talkspurt();
+            return;
+        };
+        match (prompt.frame(self.config.codec, self.frame_index), target) {
+            (Some(frame), Some(target)) => {
+                self.sender.next_packet(&mut self.send_buf, frame);
+                match self.socket.socket.try_send_to(&self.send_buf, target) {
+                    Ok(_) => self.stats.packets_sent += 1,
+                    Err(error) => {
+                        self.stats.send_errors += 1;
+                        debug!(%target, %error, "RTP send failed");
+                    }
+                }
+            }
+            // On hold, or no address yet: time passes, nothing is sent.
+            _ => self.sender.skip(FRAME_SAMPLES as u32),
+        }
+        self.last_frame_at = Some(slot);
+        self.frame_index += 1;
+        if self.frame_index >= prompt.frame_count() {
+            self.queue.pop_front();
+            self.frame_index = 0;
+        }
+        if self.queue.is_empty() {
+            self.end_talkspurt();
+            self.emit(MediaEvent::PlaybackFinished);
+        } else {
+            self.next_frame_at = Some(slot + FRAME_DURATION);
+        }
+    }
+
+    /// Where packets go: the latched source, else the SDP address.
+    fn target(&self) -> Option<SocketAddr> {
+        self.latched.map(|(addr, _)| addr).or(self.config.remote)
+    }
+
+    fn on_datagram(&mut self, len: usize, from: SocketAddr) {
+        // Move the buffer out so the packet view can borrow it while the
+        // detectors and the latch are updated.
+        let buf = std::mem::take(&mut self.recv_buf);
+        self.handle_packet(&buf[..len.min(buf.len())], from);
+        self.recv_buf = buf;
+    }
+
+    fn handle_packet(&mut self, datagram: &[u8], from: SocketAddr) {
+        let packet = match RtpPacket::parse(datagram) {
+            Ok(packet) => packet,
+            Err(error) => {
+                self.stats.malformed += 1;
+                trace!(%from, %error, "dropping a datagram that is not RTP");
+                return;
+            }
+        };
+        let pt = packet.payload_type();
+        let is_event = self.config.telephone_event_pt == Some(pt);
+        // Decode by the packet's own payload type: a peer that offered both
+        // laws may send either.
+        let audio = if is_event {
+            None
+        } else {
+            Codec::from_payload_type(pt)
+        };
+        if !is_event && audio.is_none() {
+            self.stats.ignored += 1;
+            trace!(%from, pt, "ignoring an RTP payload type we do not handle");
+            return;
+        }
+        self.stats.packets_received += 1;
+        let ssrc = packet.ssrc();
+        self.latch(from, ssrc);
+
+        if is_event {
+            if self.event_ssrc.replace(ssrc).is_some_and(|old| old != ssrc) {
+                // A new stream numbers its events afresh.
+                self.rfc4733.reset();
+            }
+            if let Some(digit) =
+                self.rfc4733
+                    .feed(packet.timestamp(), packet.sequence(), packet.payload())
+            {
+                self.emit(MediaEvent::Digit {
+                    digit,
+                    source: DigitSource::Rfc4733,
+                });
+            }
+        } else if let Some(codec) = audio
+            && self.config.telephone_event_pt.is_none()
+        {
+            if self.audio_ssrc.replace(ssrc).is_some_and(|old| old != ssrc) {
+                self.inband.reset();
+            }
+            self.pcm.clear();
+            codec.decode_into(packet.payload(), &mut self.pcm);
+            self.digits.clear();
+            self.inband.feed(&self.pcm, &mut self.digits);
+            for i in 0..self.digits.len() {
+                let digit = self.digits[i];
+                self.emit(MediaEvent::Digit {
+                    digit,
+                    source: DigitSource::Inband,
+                });
+            }
+        }
+    }
+
+    /// Symmetric RTP (RFC 4961): send where the caller's packets come from.
+    /// A packet with another SSRC moves the latch (the media moved to
+    /// another device, or a NAT binding changed); packets from elsewhere
+    /// with the latched SSRC do not.
+    fn latch(&mut self, from: SocketAddr, ssrc: u32) {
+        match self.latched {
+            Some((_, latched_ssrc)) if latched_ssrc == ssrc => {}
+            Some((old, _)) => {
+                if old != from {
+                    info!(%old, new = %from, ssrc, "RTP source changed SSRC; re-latching");
+                }
+                self.latched = Some((from, ssrc));
+            }
+            None => {
+                debug!(%from, ssrc, "RTP latched");
+                self.latched = Some((from, ssrc));
+                if !self.first_packet_seen {
+                    self.first_packet_seen = true;
+                    self.emit(MediaEvent::FirstPacket { from });
+                }
+            }
+        }
+    }
+
+    /// Sends an event without waiting: a stuck controller must not stall
+    /// the audio. Dropped events are counted.
+    fn emit(&mut self, event: MediaEvent) {
+        match self.events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                self.stats.events_dropped += 1;
+                warn!(?event, "media event channel full; event dropped");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {} // nobody listens any more
+        }
+    }
+}
+
+/// Whole 8 kHz samples in `duration` (125 µs each).
+fn samples(duration: Duration) -> u32 {
+    u32::try_from(duration.as_nanos() / 125_000).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests;
