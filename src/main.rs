@@ -1,1 +1,248 @@
-fn main(){}
+//! `frontdoor`: the telephony IVR and call-handling engine for 211 lines.
+//!
+//! This binary is the thin layer around the sans-IO cores: it parses the
+//! command line and config, binds sockets, and wires the SIP user agent
+//! (`frontdoor-sip`) to one call task per call (`call.rs`), which drives the
+//! media (`frontdoor-media`) and the call's logic (`logic.rs`).
+
+mod call;
+mod config;
+mod logic;
+mod sip_driver;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use frontdoor_media::prompt::PromptStore;
+use frontdoor_media::session::PortAllocator;
+use frontdoor_sip::ua::{UaConfig, UserAgent};
+use tokio::sync::watch;
+
+use crate::config::Config;
+
+/// frontdoor answers calls to a 211 line: SIP and RTP, bilingual prompts,
+/// keypad input.
+#[derive(Debug, Parser)]
+#[command(name = "frontdoor", version, about, long_about = None)]
+struct Cli {
+    /// Config file (TOML). Default: frontdoor.toml in the working directory
+    /// if it exists; every key has a default (see frontdoor.example.toml).
+    #[arg(long, global = true, env = "FRONTDOOR_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Log format: human-readable text, or one JSON object per line.
+    /// The level comes from RUST_LOG (default: info).
+    #[arg(long, global = true, env = "FRONTDOOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Answer calls (the default when no command is given).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Clone, Default, Args)]
+struct ServeArgs {
+    /// SIP address for UDP and TCP [config: sip.listen; default 0.0.0.0:5060].
+    #[arg(long, env = "FRONTDOOR_SIP", value_name = "ADDR")]
+    sip: Option<SocketAddr>,
+
+    /// The address peers reach this host at, put in Via, Contact and SDP
+    /// [config: sip.advertise; default: the SIP address, or this host's
+    /// primary address when that is 0.0.0.0].
+    #[arg(long, env = "FRONTDOOR_ADVERTISE", value_name = "IP")]
+    advertise: Option<IpAddr>,
+
+    /// RTP port range, one even port per call [config: media.rtp_ports;
+    /// default 20000-29999].
+    #[arg(long, env = "FRONTDOOR_RTP_PORTS", value_name = "A-B")]
+    rtp_ports: Option<String>,
+
+    /// Prompts folder: <DIR>/en/*.wav, <DIR>/fr/*.wav, 8 kHz mono 16-bit
+    /// [config: media.prompts; default prompts].
+    #[arg(long, env = "FRONTDOOR_PROMPTS", value_name = "DIR")]
+    prompts: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("frontdoor: cannot start the runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        let config = Config::load(cli.config.as_deref())?;
+        match cli.command {
+            Some(Command::Serve(args)) => serve(config, args).await,
+            None => serve(config, ServeArgs::default()).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!("{error:#}");
+            eprintln!("frontdoor: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
+    if let Some(sip) = args.sip {
+        config.sip.listen = sip;
+    }
+    if let Some(ip) = args.advertise {
+        config.sip.advertise = Some(ip);
+    }
+    if let Some(ports) = args.rtp_ports {
+        config.media.rtp_ports = ports;
+    }
+    if let Some(prompts) = args.prompts {
+        config.media.prompts = prompts;
+    }
+    config.validate()?;
+    let rtp_ports = config::parse_port_range(&config.media.rtp_ports)?;
+
+    let prompts_dir = prompts_dir(&config.media.prompts);
+    let prompts = PromptStore::load_dir(&prompts_dir)
+        .with_context(|| format!("loading prompts from {}", prompts_dir.display()))?;
+    tracing::info!(dir = %prompts_dir.display(), prompts = prompts.len(), "prompts loaded");
+
+    let sockets = sip_driver::Sockets::bind(config.sip.listen).await?;
+    let local = sockets.local_addr();
+    let advertise = config
+        .sip
+        .advertise
+        .unwrap_or_else(|| advertised_ip(local.ip()));
+    // RTP binds where SIP listens; the advertised address may be a NAT's.
+    let rtp_bind = local.ip();
+    let ports = PortAllocator::new(rtp_ports);
+
+    let ua = UserAgent::new(UaConfig {
+        timers: config.timers(),
+        numbers: config.sip.numbers.clone(),
+        local_addr: SocketAddr::new(advertise, local.port()),
+        max_calls: config.calls.max_calls,
+        max_message: config.sip.max_message_bytes,
+        ..UaConfig::default()
+    });
+    let shared = Arc::new(call::Shared {
+        prompts,
+        ports,
+        media_ip: advertise,
+        rtp_bind,
+        no_input: Duration::from_secs(config.calls.no_input_timeout_s),
+        answer_delay: Duration::from_millis(config.calls.answer_delay_ms),
+    });
+    let spawn: sip_driver::SpawnCall = Box::new(move |incoming, handle, events| {
+        tokio::spawn(call::run(shared.clone(), incoming, handle, events));
+    });
+
+    let (drain_tx, drain_rx) = watch::channel(None);
+    let (calls_tx, _calls_rx) = watch::channel(0usize);
+    let drain_limit = Duration::from_secs(config.calls.drain_timeout_s);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        drain_tx.send_replace(Some(drain_limit));
+        // A second signal: stop waiting for calls.
+        wait_for_signal().await;
+        tracing::warn!("second signal: hanging up every call now");
+        drain_tx.send_replace(Some(Duration::ZERO));
+        std::future::pending::<()>().await;
+    });
+
+    tracing::info!(
+        sip = %local,
+        advertise = %advertise,
+        rtp_ports = %config.media.rtp_ports,
+        numbers = ?config.sip.numbers,
+        "frontdoor is answering calls"
+    );
+    sip_driver::run(
+        sockets,
+        ua,
+        config.sip.max_message_bytes,
+        spawn,
+        drain_rx,
+        calls_tx,
+    )
+    .await
+}
+
+/// Prompts given as the default relative `prompts` resolve against the
+/// working directory, then against the source checkout the binary was built
+/// from, so `cargo run` works from any folder of the checkout.
+fn prompts_dir(configured: &std::path::Path) -> PathBuf {
+    if configured.is_relative() && !configured.exists() {
+        let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(configured);
+        if shipped.exists() {
+            return shipped;
+        }
+    }
+    configured.to_path_buf()
+}
+
+/// When listening on a wildcard address, advertise this host's primary
+/// address: the first non-loopback address its own name resolves to
+/// (from /etc/hosts; no packet leaves the host), else loopback.
+fn advertised_ip(listen: IpAddr) -> IpAddr {
+    if !listen.is_unspecified() {
+        return listen;
+    }
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let found = std::net::ToSocketAddrs::to_socket_addrs(&(name.trim(), 0))
+        .ok()
+        .and_then(|mut addrs| addrs.find(|a| a.is_ipv4() && !a.ip().is_loopback()))
+        .map(|a| a.ip());
+    found.unwrap_or_else(|| {
+        tracing::warn!("cannot tell this host's address: advertising 127.0.0.1; set --advertise");
+        IpAddr::from([127, 0, 0, 1])
+    })
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    // Installing a handler fails only if signals are unusable in this process.
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}

@@ -1,0 +1,363 @@
+//! The call controller: one task per call, from the INVITE to the hang-up.
+//!
+//! It negotiates media (SDP offer/answer), opens the call's RTP session,
+//! answers, then pumps three sources into the call's [`CallLogic`]: SIP
+//! events (BYE, re-INVITE, INFO), media events (keys, prompts finished) and
+//! the logic's own deadline. The logic's actions go back out to media and
+//! SIP. Every log line of a call carries its Call-ID through the call span.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use frontdoor_media::prompt::PromptStore;
+use frontdoor_media::session::{MediaEvent, MediaHandle, PortAllocator, RtpSession, SessionConfig};
+use frontdoor_sip::sdp::{self, LocalMedia, Negotiated};
+use frontdoor_sip::ua::{EndReason, IncomingCall};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::logic::{Action, CallLogic, Input, Welcome};
+use crate::sip_driver::{CallEvent, SipHandle, sleep_until_opt};
+
+/// What every call shares.
+pub struct Shared {
+    pub prompts: PromptStore,
+    pub ports: PortAllocator,
+    /// The address put in our SDP (where callers send RTP).
+    pub media_ip: IpAddr,
+    /// The address RTP sockets bind to.
+    pub rtp_bind: IpAddr,
+    pub no_input: Duration,
+    /// Ring this long (180 Ringing) before answering; zero answers at once.
+    pub answer_delay: Duration,
+}
+
+/// Run one call to its end.
+pub async fn run(
+    shared: Arc<Shared>,
+    incoming: IncomingCall,
+    sip: SipHandle,
+    events: mpsc::UnboundedReceiver<CallEvent>,
+) {
+    let span = tracing::info_span!(
+        "call",
+        call_id = %incoming.call_id,
+        caller = incoming.caller.as_deref().unwrap_or("withheld"),
+    );
+    async move {
+        tracing::info!(peer = %incoming.peer, dialled = %incoming.dialled, "call arrived");
+        let started = Instant::now();
+        // Exactly one "call ended" line per call, answered or not.
+        match Call::answer(&shared, &incoming, &sip, events).await {
+            Ok(mut call) => {
+                let reason = call.run(&shared).await;
+                tracing::info!(
+                    answered = true,
+                    reason = reason
+                        .as_ref()
+                        .map_or("EngineStopped".to_owned(), |r| format!("{r:?}")),
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "call ended"
+                );
+            }
+            Err(not_answered) => {
+                let (reason, code) = match not_answered {
+                    NotAnswered::Ended(Some(reason)) => (format!("{reason:?}"), None),
+                    NotAnswered::Ended(None) => ("EngineStopped".to_owned(), None),
+                    NotAnswered::Refused(code) => ("Refused".to_owned(), Some(code)),
+                };
+                tracing::info!(
+                    answered = false,
+                    reason,
+                    code,
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "call ended"
+                );
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Why a call never reached its logic.
+enum NotAnswered {
+    /// It ended first (CANCEL while ringing, an unusable late answer); `None`
+    /// when the SIP side went away (the engine is stopping).
+    Ended(Option<EndReason>),
+    /// We refused it with this status (no common codec, no RTP port).
+    Refused(u16),
+}
+
+struct Call {
+    sip: SipHandle,
+    events: mpsc::UnboundedReceiver<CallEvent>,
+    media: MediaHandle,
+    media_events: mpsc::Receiver<MediaEvent>,
+    local: LocalMedia,
+    negotiated: Negotiated,
+    logic: Box<dyn CallLogic>,
+}
+
+impl Call {
+    /// Negotiate, open media and answer; or say why the call never got that far.
+    async fn answer(
+        shared: &Shared,
+        incoming: &IncomingCall,
+        sip: &SipHandle,
+        mut events: mpsc::UnboundedReceiver<CallEvent>,
+    ) -> Result<Call, NotAnswered> {
+        if !shared.answer_delay.is_zero() {
+            sip.ring();
+            let answer_at = Instant::now() + shared.answer_delay;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(answer_at) => break,
+                    event = events.recv() => match event {
+                        // CANCEL while ringing.
+                        Some(CallEvent::Ended { reason }) => return Err(NotAnswered::Ended(Some(reason))),
+                        None => return Err(NotAnswered::Ended(None)),
+                        Some(_) => {}
+                    },
+                }
+            }
+        }
+        let socket = match shared.ports.bind(shared.rtp_bind).await {
+            Ok(socket) => socket,
+            Err(error) => {
+                tracing::error!(%error, "no RTP port for the call: refusing it with 503");
+                sip.reject(503);
+                return Err(NotAnswered::Refused(503));
+            }
+        };
+        let mut local = LocalMedia {
+            addr: shared.media_ip,
+            port: socket.local_addr().map(|a| a.port()).unwrap_or_default(),
+            session_id: fastrand::u64(1..u64::MAX / 2),
+            session_version: 1,
+        };
+        let negotiated = match &incoming.offer {
+            Some(offer) => match sdp::answer(offer, &local) {
+                Ok((answer, negotiated)) => {
+                    sip.answer(answer);
+                    negotiated
+                }
+                Err(error) => {
+                    let code = error.status_code();
+                    tracing::info!(%error, code, "refusing the call's media offer");
+                    sip.reject(code);
+                    return Err(NotAnswered::Refused(code));
+                }
+            },
+            None => {
+                // Late offer (RFC 3264 §4 with RFC 3261 §13.2.1): we offer in
+                // the 200, the caller answers in the ACK.
+                sip.answer(sdp::offer(&local, sdp::Direction::SendRecv));
+                loop {
+                    let Some(event) = events.recv().await else {
+                        return Err(NotAnswered::Ended(None));
+                    };
+                    match event {
+                        CallEvent::Confirmed {
+                            answer: Some(answer),
+                        } => match sdp::parse_answer(&answer) {
+                            Ok(negotiated) => break negotiated,
+                            Err(error) => {
+                                tracing::info!(%error, "the caller's SDP answer is unusable: hanging up");
+                                sip.hangup();
+                                return Err(NotAnswered::Ended(wait_for_end(&mut events).await));
+                            }
+                        },
+                        CallEvent::Confirmed { answer: None } => {
+                            tracing::info!(
+                                "late-offer call acknowledged without an SDP answer: hanging up"
+                            );
+                            sip.hangup();
+                            return Err(NotAnswered::Ended(wait_for_end(&mut events).await));
+                        }
+                        CallEvent::Ended { reason } => {
+                            return Err(NotAnswered::Ended(Some(reason)));
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        };
+        local.session_version += 1;
+        tracing::info!(
+            codec = ?negotiated.codec,
+            remote = %negotiated.remote,
+            telephone_event = ?negotiated.telephone_event,
+            "media negotiated"
+        );
+        let (media, media_events) = RtpSession::start(socket, session_config(&negotiated));
+        Ok(Call {
+            sip: sip.clone(),
+            events,
+            media,
+            media_events,
+            local,
+            negotiated,
+            logic: Box::new(Welcome::new(shared.no_input)),
+        })
+    }
+
+    /// Pump events into the logic until the call ends; returns why it ended.
+    async fn run(&mut self, shared: &Shared) -> Option<EndReason> {
+        let actions = self.logic.start(std::time::Instant::now());
+        self.apply(shared, actions);
+        loop {
+            let deadline = self.logic.poll_timeout().map(Instant::from_std);
+            let input = tokio::select! {
+                event = self.events.recv() => match event {
+                    Some(CallEvent::Ended { reason }) => {
+                        self.close_media().await;
+                        return Some(reason);
+                    }
+                    Some(CallEvent::ReInvite { offer }) => {
+                        self.reinvite(offer);
+                        continue;
+                    }
+                    Some(CallEvent::Info { content_type, body }) => {
+                        match dtmf_from_info(&content_type, &body) {
+                            Some(key) => Input::Key(key),
+                            None => continue,
+                        }
+                    }
+                    Some(CallEvent::Confirmed { .. }) => continue,
+                    None => {
+                        self.close_media().await;
+                        return None;
+                    }
+                },
+                media = self.media_events.recv() => match media {
+                    Some(MediaEvent::Digit { digit, source }) => {
+                        tracing::debug!(%digit, ?source, "DTMF");
+                        Input::Key(digit)
+                    }
+                    Some(MediaEvent::PlaybackFinished) => Input::PromptsFinished,
+                    Some(other) => {
+                        tracing::debug!(?other, "media event");
+                        continue;
+                    }
+                    None => {
+                        // The media task is gone (it failed): end the call rather than leave it mute.
+                        tracing::warn!("media session ended unexpectedly: hanging up");
+                        self.sip.hangup();
+                        return wait_for_end(&mut self.events).await;
+                    }
+                },
+                () = sleep_until_opt(deadline) => Input::Timeout,
+            };
+            let actions = self.logic.handle(std::time::Instant::now(), input);
+            self.apply(shared, actions);
+        }
+    }
+
+    fn apply(&mut self, shared: &Shared, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Play(prompts) => {
+                    let found: Vec<_> = prompts
+                        .iter()
+                        .filter_map(|p| {
+                            let prompt = shared.prompts.get(p.lang, &p.id);
+                            if prompt.is_none() {
+                                tracing::error!(lang = p.lang, id = %p.id, "prompt missing");
+                            }
+                            prompt
+                        })
+                        .collect();
+                    tracing::debug!(prompts = ?prompts.iter().map(|p| format!("{}/{}", p.lang, p.id)).collect::<Vec<_>>(), "playing");
+                    let _ = self.media.play(found);
+                }
+                Action::StopPlaying => {
+                    let _ = self.media.stop();
+                }
+                Action::Hangup => self.sip.hangup(),
+            }
+        }
+    }
+
+    /// Close the media session and log its counters.
+    async fn close_media(&mut self) {
+        // A closed session's handle errors: nothing left to close then.
+        let _ = self.media.close();
+        let closed = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(event) = self.media_events.recv().await {
+                if let MediaEvent::Closed { stats } = event {
+                    return Some(stats);
+                }
+            }
+            None
+        });
+        if let Ok(Some(stats)) = closed.await {
+            tracing::info!(
+                sent = stats.packets_sent,
+                received = stats.packets_received,
+                malformed = stats.malformed,
+                late_wakeups = stats.late_wakeups,
+                "media closed"
+            );
+        }
+    }
+
+    /// A re-INVITE: hold, unhold, a new media address or codec.
+    fn reinvite(&mut self, offer: Option<Vec<u8>>) {
+        let Some(offer) = offer else {
+            // An offerless re-INVITE: offer our current media again.
+            self.local.session_version += 1;
+            let direction = self.negotiated.direction;
+            self.sip
+                .answer_reinvite(Ok(sdp::offer(&self.local, direction)));
+            return;
+        };
+        self.local.session_version += 1;
+        match sdp::answer(&offer, &self.local) {
+            Ok((answer, negotiated)) => {
+                tracing::info!(direction = ?negotiated.direction, remote = %negotiated.remote, "media updated by re-INVITE");
+                let _ = self.media.update(session_config(&negotiated));
+                self.negotiated = negotiated;
+                self.sip.answer_reinvite(Ok(answer));
+            }
+            Err(error) => {
+                tracing::info!(%error, "re-INVITE offer refused; the call keeps its media");
+                self.sip.answer_reinvite(Err(error.status_code()));
+            }
+        }
+    }
+}
+
+fn session_config(n: &Negotiated) -> SessionConfig {
+    SessionConfig {
+        codec: match n.codec {
+            sdp::Codec::Pcmu => frontdoor_media::Codec::Pcmu,
+            sdp::Codec::Pcma => frontdoor_media::Codec::Pcma,
+        },
+        telephone_event_pt: n.telephone_event,
+        remote: Some(n.remote),
+        send: n.direction.sends(),
+    }
+}
+
+/// SIP INFO digits: `application/dtmf-relay` and `application/dtmf`.
+fn dtmf_from_info(content_type: &str, body: &[u8]) -> Option<char> {
+    let ct = content_type.trim().to_ascii_lowercase();
+    if ct.starts_with("application/dtmf-relay") || ct.starts_with("application/dtmf") {
+        frontdoor_media::dtmf::parse_dtmf_relay(body)
+    } else {
+        tracing::debug!(content_type, "INFO ignored");
+        None
+    }
+}
+
+async fn wait_for_end(events: &mut mpsc::UnboundedReceiver<CallEvent>) -> Option<EndReason> {
+    while let Some(event) = events.recv().await {
+        if let CallEvent::Ended { reason } = event {
+            return Some(reason);
+        }
+    }
+    None
+}

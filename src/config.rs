@@ -1,0 +1,223 @@
+//! `frontdoor.toml`: every key optional, every key with a default.
+//!
+//! Precedence, lowest first: the built-in defaults, the config file
+//! (`--config FILE`, or `frontdoor.toml` in the working directory when it
+//! exists), then `FRONTDOOR_*` environment variables and command-line flags
+//! (handled by clap in `main.rs`). [`Config::from_toml`] parses a string so
+//! tests feed strings; [`Config::load`] reads the file.
+
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub media: MediaConfig,
+    pub calls: CallsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// Address for SIP over UDP and TCP. Default `0.0.0.0:5060`.
+    pub listen: SocketAddr,
+    /// The address peers reach us at (Via, Contact, SDP). Default: the
+    /// listen address, or when that is a wildcard, this host's primary
+    /// address (127.0.0.1 if it has none).
+    pub advertise: Option<std::net::IpAddr>,
+    /// Request-URI users that enter the IVR. Default `["211"]`.
+    pub numbers: Vec<String>,
+    /// Largest SIP message accepted, in bytes (UDP and TCP). Default 65535.
+    pub max_message_bytes: usize,
+    /// RFC 3261 timer T1 in milliseconds (RTT estimate). Default 500.
+    pub t1_ms: u64,
+    /// RFC 3261 timer T2 in milliseconds (longest retransmit interval). Default 4000.
+    pub t2_ms: u64,
+    /// RFC 3261 timer T4 in milliseconds (time a message lingers in the network). Default 5000.
+    pub t4_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// RTP port range, `"A-B"`. Default `"20000-29999"`.
+    pub rtp_ports: String,
+    /// Folder of prompts: `<dir>/en/*.wav`, `<dir>/fr/*.wav`. Default `prompts`.
+    pub prompts: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// Calls in progress beyond which new calls get 503 + Retry-After. Default 2000.
+    pub max_calls: usize,
+    /// On SIGTERM, how long calls in progress may go on before the engine
+    /// hangs them up and exits, in seconds. Default 300.
+    pub drain_timeout_s: u64,
+    /// With no key pressed for this long after the welcome, the engine
+    /// hangs up, in seconds. Default 30.
+    pub no_input_timeout_s: u64,
+    /// Ring (180 Ringing) this many milliseconds before answering. Default 0.
+    pub answer_delay_ms: u64,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            advertise: None,
+            numbers: vec!["211".to_owned()],
+            max_message_bytes: 65_535,
+            t1_ms: 500,
+            t2_ms: 4_000,
+            t4_ms: 5_000,
+        }
+    }
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            rtp_ports: "20000-29999".to_owned(),
+            prompts: PathBuf::from("prompts"),
+        }
+    }
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            max_calls: 2_000,
+            drain_timeout_s: 300,
+            no_input_timeout_s: 30,
+            answer_delay_ms: 0,
+        }
+    }
+}
+
+impl Config {
+    /// Parse a config from TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str) -> anyhow::Result<Config> {
+        let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        config.validate().with_context(|| origin.to_owned())?;
+        Ok(config)
+    }
+
+    /// Read `path`; `None` reads `frontdoor.toml` when it exists, else defaults.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
+        let (path, required) = match path {
+            Some(p) => (p.to_path_buf(), true),
+            None => (PathBuf::from("frontdoor.toml"), false),
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Config::from_toml(&text, &path.display().to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                Ok(Config::default())
+            }
+            Err(e) => Err(anyhow::anyhow!(
+                "cannot read config {}: {e}",
+                path.display()
+            )),
+        }
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        parse_port_range(&self.media.rtp_ports)?;
+        anyhow::ensure!(
+            !self.sip.numbers.is_empty(),
+            "sip.numbers must list at least one number"
+        );
+        anyhow::ensure!(
+            self.sip.t1_ms > 0 && self.sip.t2_ms >= self.sip.t1_ms,
+            "sip: need 0 < t1_ms <= t2_ms"
+        );
+        anyhow::ensure!(
+            self.sip.max_message_bytes >= 1024,
+            "sip.max_message_bytes must be at least 1024"
+        );
+        Ok(())
+    }
+
+    pub fn timers(&self) -> frontdoor_sip::transaction::TimerConfig {
+        frontdoor_sip::transaction::TimerConfig {
+            t1: Duration::from_millis(self.sip.t1_ms),
+            t2: Duration::from_millis(self.sip.t2_ms),
+            t4: Duration::from_millis(self.sip.t4_ms),
+        }
+    }
+}
+
+/// Parse `"A-B"` into an RTP port range: even bounds are not required, but
+/// the range must hold at least two ports and stay above 1023.
+pub fn parse_port_range(text: &str) -> anyhow::Result<RangeInclusive<u16>> {
+    let (a, b) = text.split_once('-').ok_or_else(|| {
+        anyhow::anyhow!("RTP port range {text:?}: expected A-B, e.g. 20000-29999")
+    })?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .map_err(|_| anyhow::anyhow!("RTP port range {text:?}: {s:?} is not a port number"))
+    };
+    let (a, b) = (parse(a)?, parse(b)?);
+    anyhow::ensure!(
+        a >= 1024 && a < b,
+        "RTP port range {text:?}: need 1024 <= A < B"
+    );
+    Ok(a..=b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let c = Config::from_toml("", "test").unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.sip.listen.to_string(), "0.0.0.0:5060");
+        assert_eq!(c.media.rtp_ports, "20000-29999");
+        assert_eq!(c.sip.numbers, vec!["211"]);
+    }
+
+    #[test]
+    fn keys_override_defaults_one_by_one() {
+        let c = Config::from_toml(
+            "[sip]\nlisten = \"127.0.0.1:5070\"\nnumbers = [\"211\", \"18002111234\"]\n[calls]\nmax_calls = 5\n",
+            "test",
+        )
+        .unwrap();
+        assert_eq!(c.sip.listen.port(), 5070);
+        assert_eq!(c.sip.numbers.len(), 2);
+        assert_eq!(c.calls.max_calls, 5);
+        assert_eq!(c.calls.drain_timeout_s, 300);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_the_file_name() {
+        let err = Config::from_toml("[sip]\nlisen = \"x\"\n", "frontdoor.toml").unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("frontdoor.toml"), "{text}");
+        assert!(text.contains("lisen"), "{text}");
+    }
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("20000-29999").unwrap(), 20000..=29999);
+        for bad in ["20000", "30000-20000", "80-90", "a-b", "20000-20000"] {
+            assert!(parse_port_range(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_shipped_example_config_loads() {
+        let text = include_str!("../frontdoor.example.toml");
+        let c = Config::from_toml(text, "frontdoor.example.toml").unwrap();
+        assert_eq!(c, Config::default(), "the example documents the defaults");
+    }
+}

@@ -1,0 +1,426 @@
+//! The SIP driver: UDP and TCP sockets around the sans-IO [`UserAgent`].
+//!
+//! One task owns the user agent. It reads UDP datagrams itself, receives
+//! framed messages from one task per TCP connection, takes commands from
+//! call tasks, wakes at the user agent's next timer, and after each input
+//! flushes what the user agent wants sent and hands its events to the call
+//! tasks. Nothing here knows SIP rules; they all live in `frontdoor-sip`.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use bytes::{Buf, BytesMut};
+use frontdoor_sip::message::{self, Framing};
+use frontdoor_sip::ua::{CallRef, EndReason, IncomingCall, UaEvent, UserAgent};
+use frontdoor_sip::{Peer, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+/// What a call task hears from SIP.
+#[derive(Debug)]
+pub enum CallEvent {
+    /// The ACK came; for a late offer it carries the caller's SDP answer.
+    Confirmed {
+        answer: Option<Vec<u8>>,
+    },
+    ReInvite {
+        offer: Option<Vec<u8>>,
+    },
+    Info {
+        content_type: String,
+        body: Vec<u8>,
+    },
+    Ended {
+        reason: EndReason,
+    },
+}
+
+/// What a call task asks of SIP.
+#[derive(Debug)]
+enum Command {
+    Ring {
+        call: CallRef,
+    },
+    Answer {
+        call: CallRef,
+        sdp: Vec<u8>,
+    },
+    Reject {
+        call: CallRef,
+        code: u16,
+    },
+    Hangup {
+        call: CallRef,
+    },
+    AnswerReinvite {
+        call: CallRef,
+        answer: Result<Vec<u8>, u16>,
+    },
+}
+
+/// A call task's way to act on its SIP dialog. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SipHandle {
+    call: CallRef,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl SipHandle {
+    pub fn ring(&self) {
+        self.send(Command::Ring { call: self.call });
+    }
+    pub fn answer(&self, sdp: Vec<u8>) {
+        self.send(Command::Answer {
+            call: self.call,
+            sdp,
+        });
+    }
+    pub fn reject(&self, code: u16) {
+        self.send(Command::Reject {
+            call: self.call,
+            code,
+        });
+    }
+    pub fn hangup(&self) {
+        self.send(Command::Hangup { call: self.call });
+    }
+    pub fn answer_reinvite(&self, answer: Result<Vec<u8>, u16>) {
+        self.send(Command::AnswerReinvite {
+            call: self.call,
+            answer,
+        });
+    }
+    fn send(&self, command: Command) {
+        // The driver outlives every call task; a send fails only while the
+        // process exits, when there is nothing left to tell.
+        let _ = self.commands.send(command);
+    }
+}
+
+/// Starts the task that runs one call.
+pub type SpawnCall =
+    Box<dyn Fn(IncomingCall, SipHandle, mpsc::UnboundedReceiver<CallEvent>) + Send>;
+
+/// The bound SIP sockets.
+pub struct Sockets {
+    udp: UdpSocket,
+    tcp: TcpListener,
+}
+
+impl Sockets {
+    /// Bind UDP and TCP on `addr`, with errors a person can act on.
+    pub async fn bind(addr: SocketAddr) -> anyhow::Result<Sockets> {
+        let explain = |e: std::io::Error, what: &str| -> anyhow::Error {
+            let hint = match e.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    " — the address is in use: another SIP server is running there; stop it or choose another address with --sip"
+                }
+                std::io::ErrorKind::PermissionDenied => {
+                    " — permission denied: ports below 1024 need root or CAP_NET_BIND_SERVICE; or choose a port above 1023 with --sip"
+                }
+                std::io::ErrorKind::AddrNotAvailable => {
+                    " — this host has no such address; use 0.0.0.0 or one of its own addresses"
+                }
+                _ => "",
+            };
+            anyhow::anyhow!("cannot bind SIP over {what} on {addr}: {e}{hint}")
+        };
+        let udp = UdpSocket::bind(addr).await.map_err(|e| explain(e, "UDP"))?;
+        // UDP may have picked the port (port 0); TCP takes the same one.
+        let bound = udp.local_addr().context("UDP socket address")?;
+        let tcp = TcpListener::bind(bound)
+            .await
+            .map_err(|e| explain(e, "TCP"))?;
+        Ok(Sockets { udp, tcp })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        // A bound socket always has a local address.
+        self.udp.local_addr().expect("bound socket")
+    }
+}
+
+enum Inbound {
+    Message {
+        peer: Peer,
+        bytes: BytesMut,
+    },
+    Connected {
+        addr: SocketAddr,
+        out: mpsc::UnboundedSender<Vec<u8>>,
+    },
+    Closed {
+        addr: SocketAddr,
+    },
+}
+
+/// Run SIP until `drain` says stop and the last call has ended (or the drain
+/// deadline passes and the remaining calls have been hung up).
+pub async fn run(
+    sockets: Sockets,
+    mut ua: UserAgent,
+    max_message: usize,
+    spawn_call: SpawnCall,
+    mut drain: watch::Receiver<Option<Duration>>,
+    calls_gauge: watch::Sender<usize>,
+) -> anyhow::Result<()> {
+    let Sockets { udp, tcp } = sockets;
+    let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(4096);
+    let (commands_tx, mut commands) = mpsc::unbounded_channel::<Command>();
+    tokio::spawn(accept_loop(tcp, inbound_tx.clone(), max_message));
+
+    let mut connections: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
+    let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
+    let mut buf = vec![0u8; 65_535];
+    let mut drain_deadline: Option<Instant> = None;
+    let mut hung_up_all = false;
+
+    loop {
+        let now = Instant::now();
+        let timer = ua.poll_timeout().map(Instant::from_std);
+        tokio::select! {
+            received = udp.recv_from(&mut buf) => match received {
+                Ok((n, from)) => {
+                    // The user agent answers a datagram over the size limit with 513.
+                    let peer = Peer { transport: Transport::Udp, addr: from };
+                    ua.handle_bytes(now.into_std(), peer, &buf[..n]);
+                }
+                // ICMP port unreachable from a peer that went away shows up
+                // here on Linux; it concerns one peer, not the socket.
+                Err(error) => tracing::debug!(%error, "UDP receive error"),
+            },
+            Some(inbound) = inbound.recv() => match inbound {
+                Inbound::Message { peer, bytes } => ua.handle_bytes(now.into_std(), peer, &bytes),
+                Inbound::Connected { addr, out } => { connections.insert(addr, out); }
+                Inbound::Closed { addr } => { connections.remove(&addr); }
+            },
+            Some(command) = commands.recv() => {
+                let now = now.into_std();
+                let result = match command {
+                    Command::Ring { call } => ua.ring(now, call),
+                    Command::Answer { call, sdp } => ua.answer(now, call, sdp),
+                    Command::Reject { call, code } => ua.reject(now, call, code),
+                    Command::Hangup { call } => ua.hangup(now, call),
+                    Command::AnswerReinvite { call, answer } => ua.answer_reinvite(now, call, answer),
+                };
+                if let Err(error) = result {
+                    tracing::debug!(%error, "call command not applied");
+                }
+            },
+            () = sleep_until_opt(timer) => ua.handle_timeout(Instant::now().into_std()),
+            changed = drain.changed(), if drain_deadline.is_none() => {
+                let limit = if changed.is_ok() { *drain.borrow() } else { Some(Duration::ZERO) };
+                if let Some(limit) = limit {
+                    tracing::info!(calls = ua.calls(), limit_s = limit.as_secs(), "draining: new calls get 503");
+                    ua.set_draining(true);
+                    drain_deadline = Some(Instant::now() + limit);
+                }
+            },
+            () = sleep_until_opt(drain_deadline), if !hung_up_all => {
+                tracing::warn!(calls = ua.calls(), "drain limit reached: hanging up the calls still in progress");
+                hung_up_all = true;
+                let now = Instant::now().into_std();
+                for call in calls.keys() {
+                    let _ = ua.hangup(now, *call);
+                }
+                // Give the BYEs a few seconds to complete, then go.
+                drain_deadline = Some(Instant::now() + Duration::from_secs(5));
+            },
+        }
+
+        while let Some(datagram) = ua.poll_transmit() {
+            match datagram.peer.transport {
+                Transport::Udp => {
+                    if let Err(error) = udp.send_to(&datagram.bytes, datagram.peer.addr).await {
+                        tracing::warn!(peer = %datagram.peer, %error, "UDP send failed");
+                    }
+                }
+                Transport::Tcp => match connections.get(&datagram.peer.addr) {
+                    Some(out) if out.send(datagram.bytes.clone()).is_ok() => {}
+                    _ => {
+                        // No connection (it closed): open one, as RFC 3261 §18.2.2 asks.
+                        let (out, rx) = mpsc::unbounded_channel();
+                        let _ = out.send(datagram.bytes);
+                        connections.insert(datagram.peer.addr, out);
+                        tokio::spawn(connect(
+                            datagram.peer.addr,
+                            rx,
+                            inbound_tx.clone(),
+                            max_message,
+                        ));
+                    }
+                },
+            }
+        }
+        while let Some(event) = ua.poll_event() {
+            dispatch(event, &mut calls, &commands_tx, &spawn_call);
+        }
+        calls_gauge.send_replace(ua.calls());
+        if drain_deadline.is_some() && ua.calls() == 0 {
+            tracing::info!("drained: no calls in progress");
+            return Ok(());
+        }
+        if hung_up_all && drain_deadline.is_some_and(|d| Instant::now() >= d) {
+            tracing::warn!(
+                calls = ua.calls(),
+                "exiting with calls whose BYE did not complete"
+            );
+            return Ok(());
+        }
+    }
+}
+
+fn dispatch(
+    event: UaEvent,
+    calls: &mut HashMap<CallRef, mpsc::UnboundedSender<CallEvent>>,
+    commands: &mpsc::UnboundedSender<Command>,
+    spawn_call: &SpawnCall,
+) {
+    let (call, event) = match event {
+        UaEvent::Incoming(incoming) => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            calls.insert(incoming.call, tx);
+            let handle = SipHandle {
+                call: incoming.call,
+                commands: commands.clone(),
+            };
+            spawn_call(incoming, handle, rx);
+            return;
+        }
+        UaEvent::Malformed {
+            peer,
+            reason,
+            answered,
+        } => {
+            tracing::warn!(%peer, %reason, answered, "malformed SIP message");
+            return;
+        }
+        UaEvent::Confirmed { call, answer } => (call, CallEvent::Confirmed { answer }),
+        UaEvent::ReInvite { call, offer } => (call, CallEvent::ReInvite { offer }),
+        UaEvent::Info {
+            call,
+            content_type,
+            body,
+        } => (call, CallEvent::Info { content_type, body }),
+        UaEvent::Ended { call, reason } => match calls.remove(&call) {
+            Some(tx) => {
+                let _ = tx.send(CallEvent::Ended { reason });
+                return;
+            }
+            None => return,
+        },
+        other => {
+            tracing::debug!(?other, "SIP event not handled");
+            return;
+        }
+    };
+    if let Some(tx) = calls.get(&call) {
+        // The call task may have finished already; then nobody needs it.
+        let _ = tx.send(event);
+    }
+}
+
+pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn accept_loop(listener: TcpListener, inbound: mpsc::Sender<Inbound>, max_message: usize) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, addr)) => {
+                let (out, rx) = mpsc::unbounded_channel();
+                if inbound
+                    .send(Inbound::Connected { addr, out })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                tokio::spawn(connection(stream, addr, rx, inbound.clone(), max_message));
+            }
+            Err(error) => {
+                // Out of file descriptors and the like: wait, then go on.
+                tracing::warn!(%error, "TCP accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn connect(
+    addr: SocketAddr,
+    out: mpsc::UnboundedReceiver<Vec<u8>>,
+    inbound: mpsc::Sender<Inbound>,
+    max_message: usize,
+) {
+    match TcpStream::connect(addr).await {
+        Ok(stream) => connection(stream, addr, out, inbound, max_message).await,
+        Err(error) => {
+            tracing::warn!(%addr, %error, "cannot open a TCP connection to send a SIP message");
+            let _ = inbound.send(Inbound::Closed { addr }).await;
+        }
+    }
+}
+
+/// One TCP connection: frames messages by Content-Length (RFC 3261 §18.3)
+/// and writes what the core sends to this peer.
+async fn connection(
+    stream: TcpStream,
+    addr: SocketAddr,
+    mut out: mpsc::UnboundedReceiver<Vec<u8>>,
+    inbound: mpsc::Sender<Inbound>,
+    max_message: usize,
+) {
+    let peer = Peer {
+        transport: Transport::Tcp,
+        addr,
+    };
+    let (mut reader, mut writer) = stream.into_split();
+    let mut buf = BytesMut::with_capacity(8192);
+    loop {
+        tokio::select! {
+            read = reader.read_buf(&mut buf) => match read {
+                Ok(0) => break,
+                Ok(_) => loop {
+                    match message::frame(&buf, max_message) {
+                        Ok(Framing::Incomplete) => break,
+                        Ok(Framing::Keepalive(n)) => buf.advance(n),
+                        Ok(Framing::Complete(n)) => {
+                            let bytes = buf.split_to(n);
+                            if inbound.send(Inbound::Message { peer, bytes }).await.is_err() {
+                                return;
+                            }
+                        }
+                        Err(error) => {
+                            // The stream cannot be resynchronised: close it.
+                            tracing::warn!(%peer, reason = %error.reason(), "unframeable SIP stream, closing the connection");
+                            let _ = inbound.send(Inbound::Closed { addr }).await;
+                            return;
+                        }
+                    }
+                },
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "TCP read failed");
+                    break;
+                }
+            },
+            bytes = out.recv() => match bytes {
+                Some(bytes) => {
+                    if let Err(error) = writer.write_all(&bytes).await {
+                        tracing::debug!(%peer, %error, "TCP write failed");
+                        break;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    let _ = inbound.send(Inbound::Closed { addr }).await;
+}
