@@ -1,1 +1,8 @@
+//! End-to-end tests: the real `frontdoor` binary against real peers (sipp,
+//! baresip) over real sockets on loopback. One test binary, one module per
+//! area. The peers come from Debian packages that `scripts/test` installs.
 
+mod baresip;
+mod harness;
+mod malformed;
+mod sip_calls;

@@ -1,0 +1,115 @@
+//! A real softphone calls the engine: baresip (auto-answer off, it is the
+//! caller) dials 211, and its `sndfile` module records the audio it decoded
+//! to a WAV file (`dump-…-dec.wav`); the test checks that it heard the
+//! engine's prompt.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{Engine, TempDir, free_udp_port, message};
+
+#[test]
+fn baresip_calls_and_hears_the_welcome_prompt() {
+    let engine = Engine::start_with("[calls]\nno_input_timeout_s = 1\n");
+    let dir = TempDir::new("baresip");
+    let input = dir.path().join("in.wav");
+    let recordings = dir.path().join("recordings");
+    std::fs::create_dir(&recordings).unwrap();
+    write_silence(&input, Duration::from_secs(90));
+    let sip_port = free_udp_port();
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "poll_method epoll\n\
+             sip_listen 127.0.0.1:{sip_port}\n\
+             sip_transports udp\n\
+             audio_source aufile,{inp}\n\
+             audio_alert aufile,/dev/null\n\
+             audio_srate 8000\n\
+             audio_channels 1\n\
+             rtp_ports 41000-41999\n\
+             module_path /usr/lib/baresip/modules\n\
+             module g711.so\n\
+             module aufile.so\n\
+             module sndfile.so\n\
+             snd_path {out}\n\
+             module_app account.so\n\
+             module_app menu.so\n",
+            out = recordings.display(),
+            inp = input.display(),
+        ),
+    )
+    .unwrap();
+    // No registration (regint=0); calls out only; auto-answer off.
+    std::fs::write(
+        dir.path().join("accounts"),
+        "<sip:caller@127.0.0.1>;regint=0;answermode=manual\n",
+    )
+    .unwrap();
+    let phone = Command::new("baresip")
+        .args(["-f"])
+        .arg(dir.path())
+        .args(["-e", &format!("/dial sip:211@{}", engine.sip), "-t", "60"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baresip (Debian package baresip)");
+
+    // The engine plays the welcome, waits 1 s for a key, and hangs up.
+    let ended = engine.wait_for(Duration::from_secs(45), |v| message(v) == "call ended");
+    std::thread::sleep(Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-TERM", &phone.id().to_string()])
+        .status();
+    let waited = phone.wait_with_output().unwrap();
+    let phone_log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&waited.stdout),
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    let ended = ended.unwrap_or_else(|| panic!("the call did not end; baresip said:\n{phone_log}"));
+    assert_eq!(ended["fields"]["reason"], "LocalBye", "the engine hung up");
+
+    let decoded = std::fs::read_dir(&recordings)
+        .unwrap()
+        .map_while(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("baresip recorded no received audio; it said:\n{phone_log}"));
+    let mut reader = hound::WavReader::open(&decoded).unwrap_or_else(|e| {
+        panic!(
+            "{} is not a WAV file ({e}); baresip said:\n{phone_log}",
+            decoded.display()
+        )
+    });
+    let spec = reader.spec();
+    let samples: Vec<i16> = reader.samples::<i16>().map_while(Result::ok).collect();
+    let seconds = samples.len() as f64 / spec.sample_rate as f64 / spec.channels as f64;
+    let loud = samples.chunks(160).filter(|c| rms(c) > 500.0).count();
+    let loud_seconds = loud as f64 * 160.0 / spec.sample_rate as f64 / spec.channels as f64;
+    assert!(seconds > 5.0, "baresip recorded {seconds:.1} s");
+    assert!(
+        loud_seconds > 3.0,
+        "only {loud_seconds:.1} s of speech-level audio in {seconds:.1} s"
+    );
+}
+
+fn rms(samples: &[i16]) -> f64 {
+    let sum: f64 = samples.iter().map(|&s| (s as f64) * (s as f64)).sum();
+    (sum / samples.len().max(1) as f64).sqrt()
+}
+
+fn write_silence(path: &std::path::Path, length: Duration) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for _ in 0..(length.as_secs() * 8000) {
+        w.write_sample(0i16).unwrap();
+    }
+    w.finalize().unwrap();
+}

@@ -1,0 +1,330 @@
+//! Start the real `frontdoor` binary and drive real peers against it.
+//!
+//! Each [`Engine`] runs the binary on 127.0.0.1 with a port the kernel picks
+//! (`--sip 127.0.0.1:0`), JSON logs on stderr, and a config file written for
+//! the test. Its log lines are collected so tests can assert what the engine
+//! did, by Call-ID. The engine is killed when the value drops.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// A running engine.
+pub struct Engine {
+    child: Child,
+    pub sip: SocketAddr,
+    logs: Arc<Mutex<Vec<Value>>>,
+    /// Holds the config file until the engine is dropped.
+    _dir: TempDir,
+}
+
+/// A folder removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        static N: AtomicU16 = AtomicU16::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "frontdoor-e2e-{}-{}-{name}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        TempDir(dir)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("FRONTDOOR_E2E_KEEP").is_none() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// A distinct RTP range per engine so parallel tests never share ports.
+fn rtp_range() -> String {
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let base = 30_000 + (std::process::id() as u16 % 50) * 400 + (n % 8) * 50;
+    format!("{}-{}", base, base + 49)
+}
+
+impl Engine {
+    /// Start with the test timers: T1 = 100 ms, so the no-ACK and timeout
+    /// paths take seconds, not half a minute.
+    pub fn start() -> Engine {
+        Engine::start_with("")
+    }
+
+    /// Start with extra TOML merged over the test config (T1 = 100 ms,
+    /// no-input 3 s): `extra`'s keys win.
+    pub fn start_with(extra: &str) -> Engine {
+        let dir = TempDir::new("engine");
+        let config = dir.path().join("frontdoor.toml");
+        let mut table: toml::Table = "[sip]\nt1_ms = 100\n[calls]\nno_input_timeout_s = 3\n"
+            .parse()
+            .expect("test config");
+        let extra: toml::Table = extra.parse().expect("extra test config");
+        for (section, values) in extra {
+            match (table.get_mut(&section), values) {
+                (Some(toml::Value::Table(base)), toml::Value::Table(values)) => base.extend(values),
+                (_, values) => {
+                    table.insert(section, values);
+                }
+            }
+        }
+        std::fs::write(&config, table.to_string()).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+            .args(["--log-format", "json", "--config"])
+            .arg(&config)
+            .args(["serve", "--sip", "127.0.0.1:0", "--rtp-ports", &rtp_range()])
+            .env("RUST_LOG", "info,frontdoor=debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the frontdoor binary");
+        let stderr = child.stderr.take().expect("piped stderr");
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => sink.lock().unwrap().push(v),
+                    Err(_) => eprintln!("engine (not JSON): {line}"),
+                }
+            }
+        });
+        let mut engine = Engine {
+            child,
+            sip: "0.0.0.0:0".parse().unwrap(),
+            logs,
+            _dir: dir,
+        };
+        let ready = engine
+            .wait_for(Duration::from_secs(20), |v| {
+                message(v) == "frontdoor is answering calls"
+            })
+            .unwrap_or_else(|| {
+                let status = engine.child.try_wait();
+                panic!(
+                    "engine did not start ({status:?}); logs:\n{}",
+                    engine.dump()
+                )
+            });
+        engine.sip = ready["fields"]["sip"].as_str().unwrap().parse().unwrap();
+        engine
+    }
+
+    /// Wait until a log line satisfies `pred`; returns it.
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Option<Value> {
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(v) = self.logs.lock().unwrap().iter().find(|v| pred(v)) {
+                return Some(v.clone());
+            }
+            if Instant::now() >= end {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait until `count` log lines satisfy `pred`.
+    pub fn wait_for_count(
+        &self,
+        timeout: Duration,
+        count: usize,
+        pred: impl Fn(&Value) -> bool,
+    ) -> bool {
+        let end = Instant::now() + timeout;
+        loop {
+            if self.logs.lock().unwrap().iter().filter(|v| pred(v)).count() >= count {
+                return true;
+            }
+            if Instant::now() >= end {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Every log line so far satisfying `pred`.
+    pub fn lines(&self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|v| pred(v))
+            .cloned()
+            .collect()
+    }
+
+    /// All logs, for failure messages.
+    pub fn dump(&self) -> String {
+        self.logs
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Send SIGTERM and wait for the exit, up to `timeout`.
+    pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let end = Instant::now() + timeout;
+        while Instant::now() < end {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- engine logs ----\n{}", self.dump());
+        }
+    }
+}
+
+/// The `message` field of a JSON log line.
+pub fn message(v: &Value) -> &str {
+    v["fields"]["message"].as_str().unwrap_or("")
+}
+
+/// The Call-ID of the call span a log line was written in.
+pub fn call_id(v: &Value) -> &str {
+    v["span"]["call_id"].as_str().unwrap_or("")
+}
+
+/// A UDP port free right now (the kernel's choice).
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An even UDP port with the next one free too (sipp's media port pair).
+pub fn free_media_port() -> u16 {
+    loop {
+        let p = free_udp_port() & !1;
+        if p > 1024
+            && UdpSocket::bind(("127.0.0.1", p)).is_ok()
+            && UdpSocket::bind(("127.0.0.1", p + 2)).is_ok()
+        {
+            return p;
+        }
+    }
+}
+
+/// A finished sipp run.
+pub struct SippRun {
+    pub success: bool,
+    pub stderr: String,
+    /// The SIP messages sipp saw and sent (`-trace_msg`).
+    pub messages: String,
+}
+
+/// Run one sipp scenario from tests/e2e/scenarios against `engine`.
+/// `keys` are `-key name value` pairs for the scenario.
+pub fn sipp(
+    engine: &Engine,
+    scenario: &str,
+    transport: &str,
+    keys: &[(&str, String)],
+    extra: &[&str],
+) -> SippRun {
+    let dir = TempDir::new("sipp");
+    let scenario_path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/e2e/scenarios")
+        .join(scenario);
+    let messages = dir.path().join("messages.log");
+    let mut cmd = Command::new("sipp");
+    cmd.arg(engine.sip.to_string())
+        .args(["-sf"])
+        .arg(&scenario_path)
+        .args([
+            "-m",
+            "1",
+            "-i",
+            "127.0.0.1",
+            "-t",
+            transport,
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-timeout_error",
+        ])
+        .args([
+            "-p",
+            &free_udp_port().to_string(),
+            "-mp",
+            &free_media_port().to_string(),
+        ])
+        .args(["-trace_msg", "-message_file"])
+        .arg(&messages)
+        .args(["-trace_err", "-error_file"])
+        .arg(dir.path().join("errors.log"))
+        .current_dir(dir.path());
+    for (k, v) in keys {
+        cmd.args(["-key", k, v]);
+    }
+    cmd.args(extra);
+    let out = cmd
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sipp (package sip-tester)");
+    SippRun {
+        success: out.status.success(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned()
+            + &std::fs::read_to_string(dir.path().join("errors.log")).unwrap_or_default(),
+        messages: std::fs::read_to_string(&messages).unwrap_or_default(),
+    }
+}
+
+impl SippRun {
+    #[track_caller]
+    pub fn assert_success(&self, engine: &Engine) {
+        assert!(
+            self.success,
+            "sipp failed\n--- stderr/errors ---\n{}\n--- messages ---\n{}\n--- engine ---\n{}",
+            self.stderr,
+            self.messages,
+            engine.dump()
+        );
+    }
+
+    /// The Call-ID sipp used (from its message trace).
+    pub fn call_id(&self) -> String {
+        self.messages
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("Call-ID:")
+                    .or_else(|| l.strip_prefix("Call-ID: "))
+            })
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_default()
+    }
+}

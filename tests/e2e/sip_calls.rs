@@ -1,0 +1,242 @@
+//! Calls placed by sipp: the basic call over UDP and TCP, CANCEL, RFC 4733
+//! keys, a caller that never ACKs, and a caller that stays silent.
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use crate::harness::{Engine, call_id, free_media_port, message, sipp};
+
+/// RTP the engine sent to the test's socket.
+struct RtpSeen {
+    packets: usize,
+    payload_types: Vec<u8>,
+    /// Sequence numbers that did not follow the previous packet's by one.
+    seq_gaps: usize,
+    /// Timestamps that did not advance by 160 (20 ms at 8 kHz).
+    ts_jumps: usize,
+    markers: usize,
+}
+
+/// Listen on `socket` for `window`, checking each RTP header.
+fn collect_rtp(socket: UdpSocket, window: Duration) -> RtpSeen {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let end = std::time::Instant::now() + window;
+    let mut seen = RtpSeen {
+        packets: 0,
+        payload_types: Vec::new(),
+        seq_gaps: 0,
+        ts_jumps: 0,
+        markers: 0,
+    };
+    let mut last: Option<(u16, u32)> = None;
+    let mut buf = [0u8; 2048];
+    while std::time::Instant::now() < end {
+        let Ok(n) = socket.recv(&mut buf) else {
+            continue;
+        };
+        assert!(n >= 12, "short RTP packet");
+        assert_eq!(buf[0] >> 6, 2, "RTP version 2");
+        let pt = buf[1] & 0x7f;
+        let seq = u16::from_be_bytes([buf[2], buf[3]]);
+        let ts = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        if buf[1] & 0x80 != 0 {
+            seen.markers += 1;
+        }
+        if !seen.payload_types.contains(&pt) {
+            seen.payload_types.push(pt);
+        }
+        if let Some((s, t)) = last {
+            if seq != s.wrapping_add(1) {
+                seen.seq_gaps += 1;
+            }
+            if ts != t.wrapping_add(160) {
+                seen.ts_jumps += 1;
+            }
+        }
+        assert_eq!(n - 12, 160, "20 ms of G.711 per packet");
+        last = Some((seq, ts));
+        seen.packets += 1;
+    }
+    seen
+}
+
+fn basic_call(transport: &str) {
+    let engine = Engine::start();
+    let rtp_port = free_media_port();
+    let socket = UdpSocket::bind(("127.0.0.1", rtp_port)).unwrap();
+    let listener = std::thread::spawn(move || collect_rtp(socket, Duration::from_millis(3500)));
+    let run = sipp(
+        &engine,
+        "basic_call.xml",
+        transport,
+        &[("rtp_port", rtp_port.to_string())],
+        &["-d", "3000"],
+    );
+    run.assert_success(&engine);
+    let rtp = listener.join().unwrap();
+    // 3 s of prompt at 50 packets a second; allow for set-up time.
+    assert!(
+        rtp.packets >= 100,
+        "only {} RTP packets from the engine",
+        rtp.packets
+    );
+    assert_eq!(rtp.payload_types, [0], "PCMU, the caller's first choice");
+    assert_eq!(rtp.seq_gaps, 0, "sequence numbers are consecutive");
+    assert!(
+        rtp.ts_jumps <= 1,
+        "timestamps advance 160 per packet (one jump allowed between prompts): {}",
+        rtp.ts_jumps
+    );
+    assert!(
+        rtp.markers >= 1,
+        "the first packet of a talkspurt has the marker bit"
+    );
+    let id = run.call_id();
+    let ended = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "call ended" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("no 'call ended' for {id}:\n{}", engine.dump()));
+    assert_eq!(ended["fields"]["reason"], "RemoteBye");
+    assert!(
+        run.messages.contains("SIP/2.0 100 Trying"),
+        "100 Trying sent"
+    );
+}
+
+#[test]
+fn basic_call_over_udp_plays_prompt_rtp_and_hangs_up_cleanly() {
+    basic_call("u1");
+}
+
+#[test]
+fn basic_call_over_tcp() {
+    basic_call("t1");
+}
+
+#[test]
+fn cancel_before_answer_gets_487() {
+    let engine = Engine::start_with("[calls]\nanswer_delay_ms = 3000\n");
+    let run = sipp(
+        &engine,
+        "cancel.xml",
+        "u1",
+        &[("rtp_port", free_media_port().to_string())],
+        &[],
+    );
+    run.assert_success(&engine);
+    assert!(
+        run.messages.contains("SIP/2.0 487"),
+        "487 Request Terminated sent"
+    );
+    let id = run.call_id();
+    let ended = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "call ended" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("no 'call ended' for {id}"));
+    assert_eq!(ended["fields"]["reason"], "Cancelled");
+}
+
+#[test]
+fn rfc4733_digits_are_each_detected_once() {
+    let engine = Engine::start();
+    // sipp sends the captured DTMF from its media port; advertise that port.
+    let media = free_media_port();
+    let run = sipp(
+        &engine,
+        "dtmf.xml",
+        "u1",
+        &[("rtp_port", media.to_string())],
+        &["-mp", &media.to_string()],
+    );
+    run.assert_success(&engine);
+    let id = run.call_id();
+    let keys: Vec<String> = engine
+        .lines(|v| message(v) == "key pressed" && call_id(v) == id)
+        .iter()
+        .map(|v| v["fields"]["digit"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(
+        keys,
+        ["1", "2", "9"],
+        "each key once, in order\n{}",
+        engine.dump()
+    );
+    // The engine hung up (sipp received its BYE) after the keys.
+    let ended = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "call ended" && call_id(v) == id
+        })
+        .expect("call ended");
+    assert_eq!(ended["fields"]["reason"], "LocalBye");
+}
+
+#[test]
+fn a_caller_that_never_acks_gets_the_200_again_then_a_bye() {
+    let engine = Engine::start();
+    let run = sipp(
+        &engine,
+        "no_ack.xml",
+        "u1",
+        &[("rtp_port", free_media_port().to_string())],
+        &[],
+    );
+    run.assert_success(&engine);
+    // T1 = 100 ms: resent at 0.1, 0.3, 0.7, 1.5, 3.1 s… until 64*T1 = 6.4 s.
+    let oks = run.messages.matches("SIP/2.0 200 OK").count();
+    assert!(oks >= 5, "200 OK seen {oks} times:\n{}", run.messages);
+    let id = run.call_id();
+    let ended = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "call ended" && call_id(v) == id
+        })
+        .expect("call ended");
+    assert_eq!(ended["fields"]["reason"], "AckTimeout");
+}
+
+#[test]
+fn engine_hangs_up_on_a_silent_caller() {
+    // No key at all: the welcome plays out (English then French), then the
+    // engine waits no_input_timeout_s (3 s here) and sends BYE.
+    let engine = Engine::start();
+    let run = sipp(
+        &engine,
+        "silent_caller.xml",
+        "u1",
+        &[("rtp_port", free_media_port().to_string())],
+        &[],
+    );
+    run.assert_success(&engine);
+    let id = run.call_id();
+    assert!(
+        engine
+            .wait_for(Duration::from_secs(5), |v| message(v)
+                == "no key pressed: hanging up"
+                && call_id(v) == id)
+            .is_some()
+    );
+    let ended = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "call ended" && call_id(v) == id
+        })
+        .expect("call ended");
+    assert_eq!(ended["fields"]["reason"], "LocalBye");
+}
+
+#[test]
+fn sigterm_drains_and_exits() {
+    let mut engine = Engine::start();
+    let status = engine
+        .terminate(Duration::from_secs(10))
+        .expect("exits after SIGTERM");
+    assert!(status.success(), "clean exit: {status:?}");
+    assert!(
+        engine
+            .wait_for(Duration::from_secs(1), |v| message(v)
+                == "drained: no calls in progress")
+            .is_some()
+    );
+}
