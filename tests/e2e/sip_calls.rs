@@ -1,8 +1,9 @@
 //! Calls placed by sipp: the basic call over UDP and TCP, CANCEL, RFC 4733
-//! keys, a caller that never ACKs, and a caller that stays silent.
+//! keys, hold and unhold by re-INVITE, a key by SIP INFO, a caller that never
+//! ACKs, and a caller that stays silent.
 
 use std::net::UdpSocket;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::harness::{Engine, call_id, free_media_port, message, sipp};
 
@@ -22,7 +23,7 @@ fn collect_rtp(socket: UdpSocket, window: Duration) -> RtpSeen {
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
         .unwrap();
-    let end = std::time::Instant::now() + window;
+    let end = Instant::now() + window;
     let mut seen = RtpSeen {
         packets: 0,
         payload_types: Vec::new(),
@@ -32,7 +33,7 @@ fn collect_rtp(socket: UdpSocket, window: Duration) -> RtpSeen {
     };
     let mut last: Option<(u16, u32)> = None;
     let mut buf = [0u8; 2048];
-    while std::time::Instant::now() < end {
+    while Instant::now() < end {
         let Ok(n) = socket.recv(&mut buf) else {
             continue;
         };
@@ -239,4 +240,69 @@ fn sigterm_drains_and_exits() {
                 == "drained: no calls in progress")
             .is_some()
     );
+}
+
+#[test]
+fn hold_and_unhold_by_reinvite_then_a_key_by_sip_info() {
+    let engine = Engine::start();
+    let rtp_port = free_media_port();
+    let socket = UdpSocket::bind(("127.0.0.1", rtp_port)).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // Arrival times of the engine's RTP while the call runs (~6 s).
+    let listener = std::thread::spawn(move || {
+        let end = Instant::now() + Duration::from_secs(7);
+        let mut arrivals = Vec::new();
+        let mut buf = [0u8; 2048];
+        while Instant::now() < end {
+            if socket.recv(&mut buf).is_ok() {
+                arrivals.push(Instant::now());
+            }
+        }
+        arrivals
+    });
+    let run = sipp(
+        &engine,
+        "hold_and_info.xml",
+        "u1",
+        &[("rtp_port", rtp_port.to_string())],
+        &[],
+    );
+    run.assert_success(&engine);
+    let arrivals = listener.join().unwrap();
+    assert!(
+        arrivals.len() >= 80,
+        "prompt audio before and after the hold: {} packets",
+        arrivals.len()
+    );
+    // On hold (1.5 s) the engine sends nothing; off hold it resumes.
+    let (gap_at, gap) = arrivals
+        .windows(2)
+        .enumerate()
+        .map(|(i, w)| (i, w[1] - w[0]))
+        .max_by_key(|&(_, gap)| gap)
+        .expect("packets");
+    assert!(
+        gap >= Duration::from_millis(1200),
+        "no silence while on hold: longest gap {gap:?}"
+    );
+    assert!(
+        arrivals.len() - gap_at > 25,
+        "audio resumed after the hold: {} packets",
+        arrivals.len() - gap_at - 1
+    );
+    let id = run.call_id();
+    let keys: Vec<String> = engine
+        .lines(|v| message(v) == "key pressed" && call_id(v) == id)
+        .iter()
+        .map(|v| v["fields"]["digit"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    assert_eq!(keys, ["5"], "the INFO key, once");
+    let ended = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "call ended" && call_id(v) == id
+        })
+        .expect("call ended");
+    assert_eq!(ended["fields"]["reason"], "LocalBye");
 }
