@@ -104,7 +104,11 @@ impl Default for CallsConfig {
 impl Config {
     /// Parse a config from TOML text; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> anyhow::Result<Config> {
-        let config: Config = toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        let config: Config = toml::from_str(text).map_err(|e| {
+            // `file:line:col: message`, the form editors and CI logs link to.
+            let (line, col) = e.span().map_or((1, 1), |span| line_col(text, span.start));
+            anyhow::anyhow!("{origin}:{line}:{col}: {}", e.message().trim_end())
+        })?;
         config.validate().with_context(|| origin.to_owned())?;
         Ok(config)
     }
@@ -153,6 +157,14 @@ impl Config {
     }
 }
 
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..text.floor_char_boundary(offset.min(text.len()))];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
 /// Parse `"A-B"` into an RTP port range: even bounds are not required, but
 /// the range must hold at least two ports and stay above 1023.
 pub fn parse_port_range(text: &str) -> anyhow::Result<RangeInclusive<u16>> {
@@ -199,11 +211,26 @@ mod tests {
     }
 
     #[test]
-    fn unknown_keys_are_refused_with_the_file_name() {
+    fn unknown_keys_are_refused_at_file_line_col() {
         let err = Config::from_toml("[sip]\nlisen = \"x\"\n", "frontdoor.toml").unwrap_err();
         let text = format!("{err:#}");
-        assert!(text.contains("frontdoor.toml"), "{text}");
+        assert!(text.starts_with("frontdoor.toml:2:1: "), "{text}");
         assert!(text.contains("lisen"), "{text}");
+    }
+
+    #[test]
+    fn a_bad_value_is_reported_where_it_is() {
+        let err = Config::from_toml("[calls]\n\nmax_calls = \"many\"\n", "site.toml").unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.starts_with("site.toml:3:13: "), "{text}");
+    }
+
+    #[test]
+    fn line_col_counts_characters_not_bytes() {
+        assert_eq!(line_col("a\nbc", 0), (1, 1));
+        assert_eq!(line_col("a\nbc", 3), (2, 2));
+        assert_eq!(line_col("é = 1", 3), (1, 3));
+        assert_eq!(line_col("x", 99), (1, 2));
     }
 
     #[test]

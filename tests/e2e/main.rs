@@ -6,3 +6,4 @@ mod baresip;
 mod harness;
 mod malformed;
 mod sip_calls;
+mod startup;
