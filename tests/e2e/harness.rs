@@ -170,6 +170,23 @@ impl Engine {
             .collect()
     }
 
+    /// The call's "call ended" line (waits up to 5 s; panics with the logs).
+    #[track_caller]
+    pub fn call_ended(&self, id: &str) -> Value {
+        self.wait_for(Duration::from_secs(5), |v| {
+            message(v) == "call ended" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("no 'call ended' for {id}:\n{}", self.dump()))
+    }
+
+    /// The keys the engine logged for the call, in order.
+    pub fn keys_pressed(&self, id: &str) -> Vec<String> {
+        self.lines(|v| message(v) == "key pressed" && call_id(v) == id)
+            .iter()
+            .map(|v| v["fields"]["digit"].as_str().unwrap_or("?").to_owned())
+            .collect()
+    }
+
     /// All logs, for failure messages.
     pub fn dump(&self) -> String {
         self.logs

@@ -95,12 +95,7 @@ fn basic_call(transport: &str) {
         "the first packet of a talkspurt has the marker bit"
     );
     let id = run.call_id();
-    let ended = engine
-        .wait_for(Duration::from_secs(5), |v| {
-            message(v) == "call ended" && call_id(v) == id
-        })
-        .unwrap_or_else(|| panic!("no 'call ended' for {id}:\n{}", engine.dump()));
-    assert_eq!(ended["fields"]["reason"], "RemoteBye");
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "RemoteBye");
     assert!(
         run.messages.contains("SIP/2.0 100 Trying"),
         "100 Trying sent"
@@ -133,12 +128,7 @@ fn cancel_before_answer_gets_487() {
         "487 Request Terminated sent"
     );
     let id = run.call_id();
-    let ended = engine
-        .wait_for(Duration::from_secs(5), |v| {
-            message(v) == "call ended" && call_id(v) == id
-        })
-        .unwrap_or_else(|| panic!("no 'call ended' for {id}"));
-    assert_eq!(ended["fields"]["reason"], "Cancelled");
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "Cancelled");
 }
 
 #[test]
@@ -155,11 +145,7 @@ fn rfc4733_digits_are_each_detected_once() {
     );
     run.assert_success(&engine);
     let id = run.call_id();
-    let keys: Vec<String> = engine
-        .lines(|v| message(v) == "key pressed" && call_id(v) == id)
-        .iter()
-        .map(|v| v["fields"]["digit"].as_str().unwrap_or("?").to_owned())
-        .collect();
+    let keys = engine.keys_pressed(&id);
     assert_eq!(
         keys,
         ["1", "2", "9"],
@@ -167,12 +153,7 @@ fn rfc4733_digits_are_each_detected_once() {
         engine.dump()
     );
     // The engine hung up (sipp received its BYE) after the keys.
-    let ended = engine
-        .wait_for(Duration::from_secs(5), |v| {
-            message(v) == "call ended" && call_id(v) == id
-        })
-        .expect("call ended");
-    assert_eq!(ended["fields"]["reason"], "LocalBye");
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
 }
 
 #[test]
@@ -190,12 +171,7 @@ fn a_caller_that_never_acks_gets_the_200_again_then_a_bye() {
     let oks = run.messages.matches("SIP/2.0 200 OK").count();
     assert!(oks >= 5, "200 OK seen {oks} times:\n{}", run.messages);
     let id = run.call_id();
-    let ended = engine
-        .wait_for(Duration::from_secs(5), |v| {
-            message(v) == "call ended" && call_id(v) == id
-        })
-        .expect("call ended");
-    assert_eq!(ended["fields"]["reason"], "AckTimeout");
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "AckTimeout");
 }
 
 #[test]
@@ -219,12 +195,7 @@ fn engine_hangs_up_on_a_silent_caller() {
                 && call_id(v) == id)
             .is_some()
     );
-    let ended = engine
-        .wait_for(Duration::from_secs(5), |v| {
-            message(v) == "call ended" && call_id(v) == id
-        })
-        .expect("call ended");
-    assert_eq!(ended["fields"]["reason"], "LocalBye");
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
 }
 
 #[test]
@@ -293,16 +264,7 @@ fn hold_and_unhold_by_reinvite_then_a_key_by_sip_info() {
         arrivals.len() - gap_at - 1
     );
     let id = run.call_id();
-    let keys: Vec<String> = engine
-        .lines(|v| message(v) == "key pressed" && call_id(v) == id)
-        .iter()
-        .map(|v| v["fields"]["digit"].as_str().unwrap_or("?").to_owned())
-        .collect();
+    let keys = engine.keys_pressed(&id);
     assert_eq!(keys, ["5"], "the INFO key, once");
-    let ended = engine
-        .wait_for(Duration::from_secs(5), |v| {
-            message(v) == "call ended" && call_id(v) == id
-        })
-        .expect("call ended");
-    assert_eq!(ended["fields"]["reason"], "LocalBye");
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
 }

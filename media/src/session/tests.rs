@@ -97,6 +97,14 @@ async fn next_event(events: &mut mpsc::Receiver<MediaEvent>) -> MediaEvent {
 }
 
 /// Closes the session and returns its final counters.
+/// The next event is this key, from this detector.
+async fn expect_digit(events: &mut mpsc::Receiver<MediaEvent>, digit: char, source: DigitSource) {
+    assert_eq!(
+        next_event(events).await,
+        MediaEvent::Digit { digit, source }
+    );
+}
+
 async fn close(handle: &MediaHandle, events: &mut mpsc::Receiver<MediaEvent>) -> SessionStats {
     handle.close().expect("session alive");
     loop {
@@ -246,20 +254,8 @@ async fn rfc4733_key_press_is_exactly_one_digit() {
         next_event(&mut events).await,
         MediaEvent::FirstPacket { from: addr(&phone) }
     );
-    assert_eq!(
-        next_event(&mut events).await,
-        MediaEvent::Digit {
-            digit: '5',
-            source: DigitSource::Rfc4733
-        }
-    );
-    assert_eq!(
-        next_event(&mut events).await,
-        MediaEvent::Digit {
-            digit: '#',
-            source: DigitSource::Rfc4733
-        }
-    );
+    expect_digit(&mut events, '5', DigitSource::Rfc4733).await;
+    expect_digit(&mut events, '#', DigitSource::Rfc4733).await;
     let stats = close(&handle, &mut events).await;
     assert_eq!(stats.packets_received, 12);
 }
@@ -304,20 +300,8 @@ async fn events_and_audio_with_different_ssrcs_still_give_one_digit_per_key() {
         next_event(&mut events).await,
         MediaEvent::FirstPacket { from: addr(&phone) }
     );
-    assert_eq!(
-        next_event(&mut events).await,
-        MediaEvent::Digit {
-            digit: '6',
-            source: DigitSource::Rfc4733
-        }
-    );
-    assert_eq!(
-        next_event(&mut events).await,
-        MediaEvent::Digit {
-            digit: '9',
-            source: DigitSource::Rfc4733
-        }
-    );
+    expect_digit(&mut events, '6', DigitSource::Rfc4733).await;
+    expect_digit(&mut events, '9', DigitSource::Rfc4733).await;
     let stats = close(&handle, &mut events).await;
     assert_eq!(stats.packets_received, 24);
 }
@@ -335,13 +319,7 @@ async fn inband_tone_is_a_digit_when_no_telephone_event_was_negotiated() {
         next_event(&mut events).await,
         MediaEvent::FirstPacket { from: addr(&phone) }
     );
-    assert_eq!(
-        next_event(&mut events).await,
-        MediaEvent::Digit {
-            digit: '7',
-            source: DigitSource::Inband
-        }
-    );
+    expect_digit(&mut events, '7', DigitSource::Inband).await;
     let stats = close(&handle, &mut events).await;
     assert_eq!(stats.packets_received, 12);
 }
@@ -364,13 +342,7 @@ async fn inband_tone_is_ignored_when_telephone_event_was_negotiated() {
     );
     // The audio packets were handled before the event packets (one socket,
     // in order): the only digit is the RFC 4733 one.
-    assert_eq!(
-        next_event(&mut events).await,
-        MediaEvent::Digit {
-            digit: '3',
-            source: DigitSource::Rfc4733
-        }
-    );
+    expect_digit(&mut events, '3', DigitSource::Rfc4733).await;
     let stats = close(&handle, &mut events).await;
     assert_eq!(stats.packets_received, 8 + 4);
 }
@@ -471,13 +443,7 @@ async fn a_new_ssrc_moves_the_latch() {
             .await
             .expect("loopback send");
     }
-    assert_eq!(
-        next_event(&mut events).await,
-        MediaEvent::Digit {
-            digit: '4',
-            source: DigitSource::Rfc4733
-        }
-    );
+    expect_digit(&mut events, '4', DigitSource::Rfc4733).await;
 
     handle.play(vec![prompt(3)]).expect("session alive");
     let r = recv(&new_phone).await;
@@ -596,13 +562,7 @@ async fn malformed_datagrams_are_counted_and_ignored() {
         next_event(&mut events).await,
         MediaEvent::FirstPacket { from: addr(&phone) }
     );
-    assert_eq!(
-        next_event(&mut events).await,
-        MediaEvent::Digit {
-            digit: '0',
-            source: DigitSource::Rfc4733
-        }
-    );
+    expect_digit(&mut events, '0', DigitSource::Rfc4733).await;
     let stats = close(&handle, &mut events).await;
     assert_eq!(
         (stats.malformed, stats.ignored, stats.packets_received),
