@@ -17,10 +17,13 @@ fn baresip_calls_and_hears_the_welcome_prompt() {
     std::fs::create_dir(&recordings).unwrap();
     write_silence(&input, Duration::from_secs(90));
     let sip_port = free_udp_port();
+    // Loopback only (net_interface): the phone's SDP names 127.0.0.1 whatever
+    // network the machine has, or lacks.
     std::fs::write(
         dir.path().join("config"),
         format!(
             "poll_method epoll\n\
+             net_interface 127.0.0.1\n\
              sip_listen 127.0.0.1:{sip_port}\n\
              sip_transports udp\n\
              audio_source aufile,{inp}\n\
