@@ -226,12 +226,26 @@ fn advertised_ip(listen: IpAddr) -> IpAddr {
     if !listen.is_unspecified() {
         return listen;
     }
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let found = std::net::ToSocketAddrs::to_socket_addrs(&(name.trim(), 0))
+    // The source address the kernel would use on the default route: a UDP
+    // "connect" sends nothing, it only picks the route (198.51.100.1 is a
+    // documentation address, RFC 5737).
+    let routed = std::net::UdpSocket::bind(("0.0.0.0", 0))
+        .and_then(|socket| {
+            socket.connect(("198.51.100.1", 9))?;
+            socket.local_addr()
+        })
         .ok()
-        .and_then(|mut addrs| addrs.find(|a| a.is_ipv4() && !a.ip().is_loopback()))
-        .map(|a| a.ip());
-    found.unwrap_or_else(|| {
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_unspecified() && !ip.is_loopback());
+    // Else what the host name resolves to.
+    let named = || {
+        let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        std::net::ToSocketAddrs::to_socket_addrs(&(name.trim(), 0))
+            .ok()
+            .and_then(|mut addrs| addrs.find(|a| a.is_ipv4() && !a.ip().is_loopback()))
+            .map(|a| a.ip())
+    };
+    routed.or_else(named).unwrap_or_else(|| {
         tracing::warn!("cannot tell this host's address: advertising 127.0.0.1; set --advertise");
         IpAddr::from([127, 0, 0, 1])
     })
