@@ -32,6 +32,8 @@ pub struct Shared {
     pub no_input: Duration,
     /// Ring this long (180 Ringing) before answering; zero answers at once.
     pub answer_delay: Duration,
+    /// Hang up when the caller's RTP stops for this long; `None`: never.
+    pub rtp_timeout: Option<Duration>,
 }
 
 /// Run one call to its end.
@@ -192,7 +194,8 @@ impl Call {
             telephone_event = ?negotiated.telephone_event,
             "media negotiated"
         );
-        let (media, media_events) = RtpSession::start(socket, session_config(&negotiated));
+        let (media, media_events) =
+            RtpSession::start(socket, session_config(&negotiated, shared.rtp_timeout));
         Ok(Call {
             sip: sip.clone(),
             events,
@@ -217,7 +220,7 @@ impl Call {
                         return Some(reason);
                     }
                     Some(CallEvent::ReInvite { offer }) => {
-                        self.reinvite(offer);
+                        self.reinvite(shared, offer);
                         continue;
                     }
                     Some(CallEvent::Info { content_type, body }) => {
@@ -238,6 +241,12 @@ impl Call {
                         Input::Key(digit)
                     }
                     Some(MediaEvent::PlaybackFinished) => Input::PromptsFinished,
+                    Some(MediaEvent::ReceiveTimeout { silent }) => {
+                        // A phone that lost its network never sends BYE.
+                        tracing::warn!(silent_s = silent.as_secs(), "no RTP from the caller: hanging up");
+                        self.sip.hangup();
+                        continue;
+                    }
                     Some(other) => {
                         tracing::debug!(?other, "media event");
                         continue;
@@ -305,7 +314,7 @@ impl Call {
     }
 
     /// A re-INVITE: hold, unhold, a new media address or codec.
-    fn reinvite(&mut self, offer: Option<Vec<u8>>) {
+    fn reinvite(&mut self, shared: &Shared, offer: Option<Vec<u8>>) {
         let Some(offer) = offer else {
             // An offerless re-INVITE: offer our current media again.
             self.local.session_version += 1;
@@ -318,7 +327,9 @@ impl Call {
         match sdp::answer(&offer, &self.local) {
             Ok((answer, negotiated)) => {
                 tracing::info!(direction = ?negotiated.direction, remote = %negotiated.remote, "media updated by re-INVITE");
-                let _ = self.media.update(session_config(&negotiated));
+                let _ = self
+                    .media
+                    .update(session_config(&negotiated, shared.rtp_timeout));
                 self.negotiated = negotiated;
                 self.sip.answer_reinvite(Ok(answer));
             }
@@ -330,7 +341,7 @@ impl Call {
     }
 }
 
-fn session_config(n: &Negotiated) -> SessionConfig {
+fn session_config(n: &Negotiated, rtp_timeout: Option<Duration>) -> SessionConfig {
     SessionConfig {
         codec: match n.codec {
             sdp::Codec::Pcmu => frontdoor_media::Codec::Pcmu,
@@ -339,6 +350,9 @@ fn session_config(n: &Negotiated) -> SessionConfig {
         telephone_event_pt: n.telephone_event,
         remote: Some(n.remote),
         send: n.direction.sends(),
+        // Only a call in full two-way media is expected to send: on any
+        // kind of hold, many phones send nothing at all.
+        receive_timeout: rtp_timeout.filter(|_| n.direction == sdp::Direction::SendRecv),
     }
 }
 

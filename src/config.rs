@@ -50,6 +50,10 @@ pub struct MediaConfig {
     pub rtp_ports: String,
     /// Folder of prompts: `<dir>/en/*.wav`, `<dir>/fr/*.wav`. Default `prompts`.
     pub prompts: PathBuf,
+    /// Hang up a call whose caller sends no RTP for this many seconds (a
+    /// phone that lost its network never sends BYE); 0 turns it off. Calls
+    /// on hold are exempt. Default 60.
+    pub rtp_timeout_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -86,6 +90,7 @@ impl Default for MediaConfig {
         MediaConfig {
             rtp_ports: "20000-29999".to_owned(),
             prompts: PathBuf::from("prompts"),
+            rtp_timeout_s: 60,
         }
     }
 }

@@ -22,6 +22,10 @@
 //!   G.711 audio goes to the in-band detector only when no telephone-event
 //!   was negotiated: phones that send RFC 4733 often leave the tones in the
 //!   audio too, and one key press must be one digit.
+//! - **Dead callers.** With a `receive_timeout`, a caller whose RTP stops
+//!   for that long (a phone that lost its network never sends BYE) is
+//!   reported once with [`MediaEvent::ReceiveTimeout`]; the check re-arms when
+//!   packets come back and restarts on every `update`.
 //! - **Robustness.** Every datagram goes through the RTP parser; anything
 //!   malformed is counted and dropped, never a panic.
 
@@ -238,6 +242,10 @@ pub struct SessionConfig {
     pub remote: Option<SocketAddr>,
     /// Whether we may send (false for `a=recvonly`/`a=inactive`, i.e. hold).
     pub send: bool,
+    /// Report [`MediaEvent::ReceiveTimeout`] when no RTP arrives for this
+    /// long. `None` when the peer is not expected to send (it put us on
+    /// `a=inactive` hold) or the check is off.
+    pub receive_timeout: Option<Duration>,
 }
 
 /// How a digit reached us.
@@ -286,6 +294,10 @@ pub enum MediaEvent {
     /// The first RTP packet from the caller arrived, from `from` (media is
     /// flowing; where it comes from is where we now send).
     FirstPacket { from: SocketAddr },
+    /// No RTP from the caller for `silent` (at least the configured
+    /// `receive_timeout`): the caller is probably gone. Said once until
+    /// packets arrive again.
+    ReceiveTimeout { silent: Duration },
     /// The session ended (`close`, every handle dropped, or a socket
     /// failure). Always the last event.
     Closed { stats: SessionStats },
@@ -388,6 +400,10 @@ pub struct RtpSession {
     /// Where the caller's RTP comes from (symmetric RTP), and its SSRC.
     latched: Option<(SocketAddr, u32)>,
     first_packet_seen: bool,
+    /// When the last RTP packet arrived (or the session started, or was
+    /// updated), and whether its silence was already reported.
+    last_received_at: Instant,
+    silence_reported: bool,
     /// SSRC of the telephone-event and audio streams each detector follows
     /// (some gateways send events with their own SSRC).
     event_ssrc: Option<u32>,
@@ -425,6 +441,8 @@ impl RtpSession {
             last_frame_at: None,
             latched: None,
             first_packet_seen: false,
+            last_received_at: Instant::now(),
+            silence_reported: false,
             event_ssrc: None,
             audio_ssrc: None,
             rfc4733: Rfc4733Detector::new(),
@@ -450,6 +468,11 @@ impl RtpSession {
         let mut socket_errors = 0;
         loop {
             let deadline = self.next_frame_at;
+            let silence_deadline = self
+                .config
+                .receive_timeout
+                .filter(|_| !self.silence_reported)
+                .map(|timeout| self.last_received_at + timeout);
             tokio::select! {
                 // Commands first: a stop() must win over a due frame.
                 biased;
@@ -473,6 +496,12 @@ impl RtpSession {
                         }
                     }
                 },
+                () = sleep_until(silence_deadline.unwrap_or_else(Instant::now)), if silence_deadline.is_some() => {
+                    self.silence_reported = true;
+                    let silent = self.last_received_at.elapsed();
+                    debug!(?local, ?silent, "no RTP from the peer");
+                    self.emit(MediaEvent::ReceiveTimeout { silent });
+                }
             }
         }
         debug!(?local, stats = ?self.stats, "RTP session closed");
@@ -528,6 +557,10 @@ impl RtpSession {
             // The peer moved its media: wait for its packets again.
             self.latched = None;
         }
+        // New media terms (hold, unhold, a new address): the peer gets a
+        // whole receive_timeout to start sending under them.
+        self.last_received_at = Instant::now();
+        self.silence_reported = false;
         debug!(?old, new = ?config, "RTP session updated");
         self.config = config;
     }
@@ -627,6 +660,10 @@ impl RtpSession {
                 return;
             }
         };
+        // Any RTP, even a payload type we ignore (comfort noise), shows
+        // the peer is alive.
+        self.last_received_at = Instant::now();
+        self.silence_reported = false;
         let pt = packet.payload_type();
         let is_event = self.config.telephone_event_pt == Some(pt);
         // Decode by the packet's own payload type: a peer that offered both

@@ -268,3 +268,32 @@ fn hold_and_unhold_by_reinvite_then_a_key_by_sip_info() {
     assert_eq!(keys, ["5"], "the INFO key, once");
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
 }
+
+#[test]
+fn engine_hangs_up_when_the_callers_rtp_never_comes() {
+    // sipp's caller sends no RTP at all: a phone that lost its network.
+    let engine =
+        Engine::start_with("[media]\nrtp_timeout_s = 1\n[calls]\nno_input_timeout_s = 60\n");
+    let run = sipp(
+        &engine,
+        "silent_caller.xml",
+        "u1",
+        &[("rtp_port", free_media_port().to_string())],
+        &[],
+    );
+    run.assert_success(&engine);
+    let id = run.call_id();
+    let warned = engine
+        .wait_for(Duration::from_secs(1), |v| {
+            message(v) == "no RTP from the caller: hanging up" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("no RTP timeout logged:\n{}", engine.dump()));
+    assert_eq!(warned["level"], "WARN");
+    let ended = engine.call_ended(&id);
+    assert_eq!(ended["fields"]["reason"], "LocalBye");
+    let ms = ended["fields"]["duration_ms"].as_u64().unwrap();
+    assert!(
+        (1000..5000).contains(&ms),
+        "hung up after {ms} ms, not after the 1 s RTP timeout"
+    );
+}

@@ -32,6 +32,7 @@ fn config(remote: Option<SocketAddr>, telephone_event_pt: Option<u8>) -> Session
         telephone_event_pt,
         remote,
         send: true,
+        receive_timeout: None,
     }
 }
 
@@ -96,7 +97,6 @@ async fn next_event(events: &mut mpsc::Receiver<MediaEvent>) -> MediaEvent {
         .expect("session alive")
 }
 
-/// Closes the session and returns its final counters.
 /// The next event is this key, from this detector.
 async fn expect_digit(events: &mut mpsc::Receiver<MediaEvent>, digit: char, source: DigitSource) {
     assert_eq!(
@@ -105,6 +105,7 @@ async fn expect_digit(events: &mut mpsc::Receiver<MediaEvent>, digit: char, sour
     );
 }
 
+/// Closes the session and returns its final counters.
 async fn close(handle: &MediaHandle, events: &mut mpsc::Receiver<MediaEvent>) -> SessionStats {
     handle.close().expect("session alive");
     loop {
@@ -676,4 +677,82 @@ async fn allocator_with_no_even_port_says_so() {
         .await
         .expect_err("empty range");
     assert!(matches!(err, SessionError::PortsExhausted { count: 0, .. }));
+}
+
+#[tokio::test]
+async fn a_caller_that_stops_sending_is_reported_once_until_it_sends_again() {
+    let (media, phone) = (socket().await, socket().await);
+    let media_addr = addr(&media);
+    let limit = Duration::from_millis(150);
+    let cfg = SessionConfig {
+        receive_timeout: Some(limit),
+        ..config(Some(addr(&phone)), None)
+    };
+    let (handle, mut events) = RtpSession::start(media, cfg);
+    send_rtp(&phone, media_addr, header(0, true, 1, 0), &[0xFF; 160]).await;
+    assert_eq!(
+        next_event(&mut events).await,
+        MediaEvent::FirstPacket { from: addr(&phone) }
+    );
+    let MediaEvent::ReceiveTimeout { silent } = next_event(&mut events).await else {
+        panic!("expected ReceiveTimeout");
+    };
+    assert!(silent >= limit, "reported after {silent:?}");
+    // Said once: nothing more while the silence goes on.
+    assert!(
+        timeout(limit * 3, events.recv()).await.is_err(),
+        "reported twice"
+    );
+    // The caller comes back, then goes quiet again: reported again.
+    send_rtp(&phone, media_addr, header(0, false, 2, 160), &[0xFF; 160]).await;
+    assert!(matches!(
+        next_event(&mut events).await,
+        MediaEvent::ReceiveTimeout { .. }
+    ));
+    close(&handle, &mut events).await;
+}
+
+#[tokio::test]
+async fn no_receive_timeout_while_packets_flow_or_when_none_is_set() {
+    let (media, phone) = (socket().await, socket().await);
+    let media_addr = addr(&media);
+    let cfg = SessionConfig {
+        receive_timeout: Some(Duration::from_millis(300)),
+        ..config(Some(addr(&phone)), None)
+    };
+    let (handle, mut events) = RtpSession::start(media, cfg);
+    // Comfort noise (payload type 13, ignored) shows the caller is alive too.
+    for n in 0..16u16 {
+        let pt = if n % 2 == 0 { 0 } else { 13 };
+        send_rtp(
+            &phone,
+            media_addr,
+            header(pt, n == 0, n, u32::from(n) * 160),
+            &[0xFF; 160],
+        )
+        .await;
+        if n == 0 {
+            assert_eq!(
+                next_event(&mut events).await,
+                MediaEvent::FirstPacket { from: addr(&phone) }
+            );
+        }
+        let quiet = timeout(Duration::from_millis(50), events.recv()).await;
+        assert!(quiet.is_err(), "no event while packets flow: {quiet:?}");
+    }
+    // Hold with a=inactive: no timeout expected at all.
+    handle
+        .update(SessionConfig {
+            receive_timeout: None,
+            ..cfg
+        })
+        .expect("session alive");
+    let quiet = timeout(Duration::from_millis(450), events.recv()).await;
+    assert!(
+        quiet.is_err(),
+        "no event with no receive_timeout: {quiet:?}"
+    );
+    let stats = close(&handle, &mut events).await;
+    assert_eq!(stats.packets_received, 8);
+    assert_eq!(stats.ignored, 8);
 }
