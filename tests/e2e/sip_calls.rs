@@ -1,6 +1,7 @@
-//! Calls placed by sipp: the basic call over UDP and TCP, CANCEL, RFC 4733
-//! keys, hold and unhold by re-INVITE, a key by SIP INFO, a caller that never
-//! ACKs, and a caller that stays silent.
+//! Calls placed by sipp: the basic call over UDP and TCP, a late offer,
+//! CANCEL, RFC 4733 keys, hold and unhold by re-INVITE, a key by SIP INFO, a
+//! caller that never ACKs, a caller that stays silent and one whose RTP never
+//! comes.
 
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
@@ -295,5 +296,33 @@ fn engine_hangs_up_when_the_callers_rtp_never_comes() {
     assert!(
         (1000..5000).contains(&ms),
         "hung up after {ms} ms, not after the 1 s RTP timeout"
+    );
+}
+
+#[test]
+fn late_offer_the_engine_offers_in_the_200_and_the_ack_answers() {
+    let engine = Engine::start();
+    let rtp_port = free_media_port();
+    let socket = UdpSocket::bind(("127.0.0.1", rtp_port)).unwrap();
+    let listener = std::thread::spawn(move || collect_rtp(socket, Duration::from_millis(2500)));
+    let run = sipp(
+        &engine,
+        "late_offer.xml",
+        "u1",
+        &[("rtp_port", rtp_port.to_string())],
+        &["-d", "2000"],
+    );
+    run.assert_success(&engine);
+    let rtp = listener.join().unwrap();
+    assert!(
+        rtp.packets >= 60,
+        "only {} RTP packets after the ACK's answer",
+        rtp.packets
+    );
+    assert_eq!(rtp.payload_types, [8], "PCMA, the codec the ACK answered");
+    assert_eq!(rtp.seq_gaps, 0);
+    assert_eq!(
+        engine.call_ended(&run.call_id())["fields"]["reason"],
+        "RemoteBye"
     );
 }
