@@ -44,7 +44,7 @@ mod timer;
 #[cfg(test)]
 mod sim_tests;
 #[cfg(test)]
-mod testkit;
+pub(crate) mod testkit;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::Instant;

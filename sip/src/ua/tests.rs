@@ -1,6 +1,7 @@
 //! The user agent in simulated time: raw SIP text in, raw SIP text out.
 
 use super::*;
+use crate::transaction::testkit::origin;
 
 const CALLER: &str = "127.0.0.1:5999";
 
@@ -116,11 +117,7 @@ fn established(ua: &mut UserAgent, now: Instant) -> (CallRef, String) {
 #[test]
 fn invite_gets_100_trying_and_becomes_an_incoming_call() {
     let mut ua = ua();
-    ua.handle_bytes(
-        Instant::now(),
-        peer(),
-        &request("INVITE", "a", 1, None, "", SDP),
-    );
+    ua.handle_bytes(origin(), peer(), &request("INVITE", "a", 1, None, "", SDP));
     assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 100 Trying");
     let ev = events(&mut ua);
     let [UaEvent::Incoming(call)] = ev.as_slice() else {
@@ -137,7 +134,7 @@ fn invite_gets_100_trying_and_becomes_an_incoming_call() {
 #[test]
 fn rfc3261_13_3_1_4_the_2xx_is_resent_until_the_ack() {
     let mut ua = ua();
-    let t0 = Instant::now();
+    let t0 = origin();
     let call = incoming(&mut ua, t0, "Record-Route: <sip:proxy1;lr>\r\n", SDP);
     ua.answer(t0, call, b"v=0\r\n".to_vec()).unwrap();
     let ok = sent(&mut ua).remove(0);
@@ -179,7 +176,7 @@ fn rfc3261_13_3_1_4_the_2xx_is_resent_until_the_ack() {
 #[test]
 fn rfc3261_13_3_1_4_no_ack_within_64_t1_ends_the_call_with_a_bye() {
     let mut ua = ua();
-    let t0 = Instant::now();
+    let t0 = origin();
     let call = incoming(&mut ua, t0, "", SDP);
     ua.answer(t0, call, b"v=0\r\n".to_vec()).unwrap();
     sent(&mut ua);
@@ -219,7 +216,7 @@ fn rfc3261_13_3_1_4_no_ack_within_64_t1_ends_the_call_with_a_bye() {
 #[test]
 fn caller_bye_ends_the_call_and_a_second_bye_gets_481() {
     let mut ua = ua();
-    let now = Instant::now();
+    let now = origin();
     let (call, tag) = established(&mut ua, now);
     ua.handle_bytes(now, peer(), &request("BYE", "bye1", 2, Some(&tag), "", ""));
     assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 200 OK");
@@ -236,7 +233,7 @@ fn caller_bye_ends_the_call_and_a_second_bye_gets_481() {
 #[test]
 fn our_bye_uses_the_dialog_state() {
     let mut ua = ua();
-    let now = Instant::now();
+    let now = origin();
     let (call, tag) = established(&mut ua, now);
     ua.hangup(now, call).unwrap();
     let bye = sent(&mut ua)
@@ -269,7 +266,7 @@ fn our_bye_uses_the_dialog_state() {
 #[test]
 fn rfc3261_9_2_cancel_before_the_answer_gets_200_and_the_invite_487() {
     let mut ua = ua();
-    let now = Instant::now();
+    let now = origin();
     let call = incoming(&mut ua, now, "", SDP);
     ua.ring(now, call).unwrap();
     assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 180 Ringing");
@@ -294,7 +291,7 @@ fn rfc3261_9_2_cancel_before_the_answer_gets_200_and_the_invite_487() {
 #[test]
 fn requests_we_do_not_serve_get_their_proper_status() {
     let mut ua = ua();
-    let now = Instant::now();
+    let now = origin();
     let cases: &[(&[u8], &str)] = &[
         (&request("OPTIONS", "o1", 1, None, "", ""), "SIP/2.0 200 OK"),
         (
@@ -331,7 +328,7 @@ fn requests_we_do_not_serve_get_their_proper_status() {
 #[test]
 fn a_number_we_do_not_answer_gets_404_and_draining_gets_503() {
     let mut ua = ua();
-    let now = Instant::now();
+    let now = origin();
     let other = String::from_utf8(request("INVITE", "n1", 1, None, "", SDP))
         .unwrap()
         .replacen("sip:211@", "sip:4165551234@", 1);
@@ -351,7 +348,7 @@ fn a_number_we_do_not_answer_gets_404_and_draining_gets_503() {
 #[test]
 fn malformed_input_is_answered_400_when_possible_and_never_panics() {
     let mut ua = ua();
-    let now = Instant::now();
+    let now = origin();
     ua.handle_bytes(now, peer(), b"\x00\x01 garbage \r\n\r\n");
     assert!(sent(&mut ua).is_empty());
     assert!(matches!(
@@ -393,7 +390,7 @@ fn malformed_input_is_answered_400_when_possible_and_never_panics() {
 #[test]
 fn reinvite_for_hold_is_passed_up_and_answered() {
     let mut ua = ua();
-    let now = Instant::now();
+    let now = origin();
     let (call, tag) = established(&mut ua, now);
     let hold = SDP.replace("m=audio", "a=sendonly\r\nm=audio");
     ua.handle_bytes(
@@ -425,7 +422,7 @@ fn reinvite_for_hold_is_passed_up_and_answered() {
 #[test]
 fn info_digits_are_passed_up() {
     let mut ua = ua();
-    let now = Instant::now();
+    let now = origin();
     let (call, tag) = established(&mut ua, now);
     let info = String::from_utf8(request(
         "INFO",
@@ -461,7 +458,7 @@ fn info_digits_are_passed_up() {
 #[test]
 fn late_offer_gets_the_answer_in_the_ack() {
     let mut ua = ua();
-    let now = Instant::now();
+    let now = origin();
     ua.handle_bytes(now, peer(), &request("INVITE", "late", 1, None, "", ""));
     sent(&mut ua);
     let ev = events(&mut ua);
