@@ -6,7 +6,7 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Engine, call_id, free_media_port, message, sipp};
+use crate::harness::{Engine, SippRun, call_id, free_media_port, message, sipp};
 
 /// RTP the engine sent to the test's socket.
 struct RtpSeen {
@@ -64,6 +64,19 @@ fn collect_rtp(socket: UdpSocket, window: Duration) -> RtpSeen {
     seen
 }
 
+/// One sipp call over UDP whose RTP goes nowhere (a free port); it must succeed.
+fn udp_call(engine: &Engine, scenario: &str) -> SippRun {
+    let run = sipp(
+        engine,
+        scenario,
+        "u1",
+        &[("rtp_port", free_media_port().to_string())],
+        &[],
+    );
+    run.assert_success(engine);
+    run
+}
+
 fn basic_call(transport: &str) {
     let engine = Engine::start();
     let rtp_port = free_media_port();
@@ -116,14 +129,7 @@ fn basic_call_over_tcp() {
 #[test]
 fn cancel_before_answer_gets_487() {
     let engine = Engine::start_with("[calls]\nanswer_delay_ms = 3000\n");
-    let run = sipp(
-        &engine,
-        "cancel.xml",
-        "u1",
-        &[("rtp_port", free_media_port().to_string())],
-        &[],
-    );
-    run.assert_success(&engine);
+    let run = udp_call(&engine, "cancel.xml");
     assert!(
         run.messages.contains("SIP/2.0 487"),
         "487 Request Terminated sent"
@@ -160,14 +166,7 @@ fn rfc4733_digits_are_each_detected_once() {
 #[test]
 fn a_caller_that_never_acks_gets_the_200_again_then_a_bye() {
     let engine = Engine::start();
-    let run = sipp(
-        &engine,
-        "no_ack.xml",
-        "u1",
-        &[("rtp_port", free_media_port().to_string())],
-        &[],
-    );
-    run.assert_success(&engine);
+    let run = udp_call(&engine, "no_ack.xml");
     // T1 = 100 ms: resent at 0.1, 0.3, 0.7, 1.5, 3.1 s… until 64*T1 = 6.4 s.
     let oks = run.messages.matches("SIP/2.0 200 OK").count();
     assert!(oks >= 5, "200 OK seen {oks} times:\n{}", run.messages);
@@ -180,14 +179,7 @@ fn engine_hangs_up_on_a_silent_caller() {
     // No key at all: the welcome plays out (English then French), then the
     // engine waits no_input_timeout_s (3 s here) and sends BYE.
     let engine = Engine::start();
-    let run = sipp(
-        &engine,
-        "silent_caller.xml",
-        "u1",
-        &[("rtp_port", free_media_port().to_string())],
-        &[],
-    );
-    run.assert_success(&engine);
+    let run = udp_call(&engine, "silent_caller.xml");
     let id = run.call_id();
     assert!(
         engine
@@ -275,14 +267,7 @@ fn engine_hangs_up_when_the_callers_rtp_never_comes() {
     // sipp's caller sends no RTP at all: a phone that lost its network.
     let engine =
         Engine::start_with("[media]\nrtp_timeout_s = 1\n[calls]\nno_input_timeout_s = 60\n");
-    let run = sipp(
-        &engine,
-        "silent_caller.xml",
-        "u1",
-        &[("rtp_port", free_media_port().to_string())],
-        &[],
-    );
-    run.assert_success(&engine);
+    let run = udp_call(&engine, "silent_caller.xml");
     let id = run.call_id();
     let warned = engine
         .wait_for(Duration::from_secs(1), |v| {
