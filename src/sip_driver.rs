@@ -239,12 +239,16 @@ pub async fn run(
                         tracing::warn!(peer = %datagram.peer, %error, "UDP send failed");
                     }
                 }
-                Transport::Tcp => match connections.get(&datagram.peer.addr) {
-                    Some(out) if out.send(datagram.bytes.clone()).is_ok() => {}
-                    _ => {
+                Transport::Tcp => {
+                    // A closed connection's channel hands the bytes back.
+                    let unsent = match connections.get(&datagram.peer.addr) {
+                        Some(out) => out.send(datagram.bytes).err().map(|e| e.0),
+                        None => Some(datagram.bytes),
+                    };
+                    if let Some(bytes) = unsent {
                         // No connection (it closed): open one, as RFC 3261 §18.2.2 asks.
                         let (out, rx) = mpsc::unbounded_channel();
-                        let _ = out.send(datagram.bytes);
+                        let _ = out.send(bytes);
                         connections.insert(datagram.peer.addr, out);
                         tokio::spawn(connect(
                             datagram.peer.addr,
@@ -253,7 +257,7 @@ pub async fn run(
                             max_message,
                         ));
                     }
-                },
+                }
             }
         }
         while let Some(event) = ua.poll_event() {
