@@ -569,18 +569,14 @@ impl UserAgent {
             _ => {
                 // RFC 3261 §8.2.1: a method we know but do not allow here.
                 let mut response = message::response(&request, 405, None);
-                response
-                    .headers
-                    .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+                response.headers.push(allow_header());
                 self.respond_with(now, &key, response);
             }
         }
     }
 
     fn capabilities(&self, response: &mut Response) {
-        response
-            .headers
-            .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+        response.headers.push(allow_header());
         response
             .headers
             .push(Header::Accept(rsip::headers::Accept::new(
@@ -943,9 +939,7 @@ fn ok_with_sdp(config: &UaConfig, invite: &Request, local_tag: &str, sdp: Vec<u8
         .push(Header::Contact(rsip::headers::Contact::new(contact_value(
             config, transport,
         ))));
-    response
-        .headers
-        .push(Header::Allow(rsip::headers::Allow::new(ALLOW)));
+    response.headers.push(allow_header());
     response
         .headers
         .push(Header::ContentType(rsip::headers::ContentType::new(
@@ -953,6 +947,12 @@ fn ok_with_sdp(config: &UaConfig, invite: &Request, local_tag: &str, sdp: Vec<u8
         )));
     response.body = sdp;
     response
+}
+
+/// `Allow` with the methods we serve (RFC 3261 §20.5): in 405s, OPTIONS
+/// answers and 2xx to INVITE.
+fn allow_header() -> Header {
+    Header::Allow(rsip::headers::Allow::new(ALLOW))
 }
 
 /// Build a request inside the call's dialog (RFC 3261 §12.2.1.1).
