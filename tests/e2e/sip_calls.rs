@@ -77,20 +77,33 @@ fn udp_call(engine: &Engine, scenario: &str) -> SippRun {
     run
 }
 
-fn basic_call(transport: &str) {
-    let engine = Engine::start();
+/// A sipp call whose RTP goes to a socket of the test, which checks every
+/// packet for `hold_ms` + 500 ms; the call must succeed.
+fn call_hearing_rtp(
+    engine: &Engine,
+    scenario: &str,
+    transport: &str,
+    hold_ms: u64,
+) -> (SippRun, RtpSeen) {
     let rtp_port = free_media_port();
     let socket = UdpSocket::bind(("127.0.0.1", rtp_port)).unwrap();
-    let listener = std::thread::spawn(move || collect_rtp(socket, Duration::from_millis(3500)));
+    let listener =
+        std::thread::spawn(move || collect_rtp(socket, Duration::from_millis(hold_ms + 500)));
+    let hold = hold_ms.to_string();
     let run = sipp(
-        &engine,
-        "basic_call.xml",
+        engine,
+        scenario,
         transport,
         &[("rtp_port", rtp_port.to_string())],
-        &["-d", "3000"],
+        &["-d", &hold],
     );
-    run.assert_success(&engine);
-    let rtp = listener.join().unwrap();
+    run.assert_success(engine);
+    (run, listener.join().unwrap())
+}
+
+fn basic_call(transport: &str) {
+    let engine = Engine::start();
+    let (run, rtp) = call_hearing_rtp(&engine, "basic_call.xml", transport, 3000);
     // 3 s of prompt at 50 packets a second; allow for set-up time.
     assert!(
         rtp.packets >= 100,
@@ -287,18 +300,7 @@ fn engine_hangs_up_when_the_callers_rtp_never_comes() {
 #[test]
 fn late_offer_the_engine_offers_in_the_200_and_the_ack_answers() {
     let engine = Engine::start();
-    let rtp_port = free_media_port();
-    let socket = UdpSocket::bind(("127.0.0.1", rtp_port)).unwrap();
-    let listener = std::thread::spawn(move || collect_rtp(socket, Duration::from_millis(2500)));
-    let run = sipp(
-        &engine,
-        "late_offer.xml",
-        "u1",
-        &[("rtp_port", rtp_port.to_string())],
-        &["-d", "2000"],
-    );
-    run.assert_success(&engine);
-    let rtp = listener.join().unwrap();
+    let (run, rtp) = call_hearing_rtp(&engine, "late_offer.xml", "u1", 2000);
     assert!(
         rtp.packets >= 60,
         "only {} RTP packets after the ACK's answer",
