@@ -1,0 +1,1 @@
+//! frontdoor-cti: the HTTP API, the CTI websocket and the store.
