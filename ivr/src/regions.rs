@@ -1,0 +1,1 @@
+//! Caller numbers to regions: the prefix table of `flows/regions.csv`.

@@ -1,0 +1,1 @@
+//! Opening hours, Ontario statutory holidays and local time in America/Toronto.
