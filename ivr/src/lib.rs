@@ -1,6 +1,19 @@
 //! frontdoor-ivr: the flow model, its loading and validation, the region
 //! and centre data, schedules, and the sans-IO interpreter that runs a call
 //! through a flow.
+//!
+//! - [`flowset`]: a flow set (flows, centres, regions, prompt catalog)
+//!   compiled from its files with every problem as `file:line:col: message`.
+//! - [`interp`]: one call's walk through a flow set, inputs in, outputs out.
+//! - [`sim`]: the simulator and the flow test runner.
+//! - [`regions`], [`schedule`]: the caller's region and the opening hours.
 
+pub mod flowset;
+pub mod interp;
+mod model;
 pub mod regions;
 pub mod schedule;
+pub mod sim;
+
+pub use flowset::{Diagnostic, Diagnostics, FlowSet, Lang, Priority};
+pub use interp::{Call, CallInfo, Input, Output, Prompt, Route, Target};

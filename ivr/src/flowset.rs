@@ -1,0 +1,1626 @@
+//! A checked flow set: the flows, centres, regions and prompt catalog that
+//! go live together, compiled from their files with every problem found.
+//!
+//! [`FlowSet::compile`] never stops at the first problem: it reports each one
+//! as a [`Diagnostic`] (`file:line:col: message`) so an edit is fixed in one
+//! round. Only a set with no problem at all is returned, and only such a set
+//! can reach a caller.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_saphyr::{Location, Spanned};
+
+use crate::model::{self, NodeDef, Ordered, Text};
+use crate::regions::RegionTable;
+use crate::schedule::Hours;
+
+/// One problem in one file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: u64,
+    pub col: u64,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.col,
+            self.message
+        )
+    }
+}
+
+/// Every problem of a flow set, sorted by file and position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+/// The caller's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lang {
+    En,
+    Fr,
+}
+
+impl Lang {
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Fr];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "en" => Some(Lang::En),
+            "fr" => Some(Lang::Fr),
+            _ => None,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Lang::En => "English",
+            Lang::Fr => "French",
+        }
+    }
+}
+
+/// The files of a flow set, read but not yet checked. Tests build one in
+/// memory; [`Sources::read`] reads a directory.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// Flow files (`*.yaml` of the flows directory except `centres.yaml`).
+    pub flows: Vec<(PathBuf, String)>,
+    pub centres: (PathBuf, String),
+    pub regions: (PathBuf, String),
+    pub catalog: (PathBuf, String),
+    /// The recordings present: `(lang, id)` for each `prompts/<lang>/<id>.wav`.
+    pub recordings: HashSet<(Lang, String)>,
+    /// Where the recordings live, for messages.
+    pub prompts_dir: PathBuf,
+}
+
+impl Sources {
+    /// Read the flows directory and the prompts directory.
+    pub fn read(flows_dir: &Path, prompts_dir: &Path) -> Result<Sources, Diagnostics> {
+        let mut problems = Vec::new();
+        let mut flow_paths = Vec::new();
+        match std::fs::read_dir(flows_dir) {
+            Ok(entries) => {
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+                    if is_yaml && path.file_name().is_some_and(|n| n != "centres.yaml") {
+                        flow_paths.push(path);
+                    }
+                }
+            }
+            Err(e) => problems.push(file_problem(flows_dir, format!("cannot read: {e}"))),
+        }
+        let mut read = |path: PathBuf| -> (PathBuf, String) {
+            match std::fs::read_to_string(&path) {
+                Ok(text) => (path, text),
+                Err(e) => {
+                    problems.push(file_problem(&path, format!("cannot read: {e}")));
+                    (path, String::new())
+                }
+            }
+        };
+        let centres = read(flows_dir.join("centres.yaml"));
+        let regions = read(flows_dir.join("regions.csv"));
+        let catalog = read(prompts_dir.join("catalog.yaml"));
+        flow_paths.sort();
+        let flows = flow_paths.into_iter().map(&mut read).collect();
+        let mut recordings = HashSet::new();
+        for lang in Lang::ALL {
+            let dir = prompts_dir.join(lang.as_str());
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.extension().is_some_and(|e| e == "wav")
+                        && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+                    {
+                        recordings.insert((lang, stem.to_owned()));
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(Diagnostics(problems));
+        }
+        Ok(Sources {
+            flows,
+            centres,
+            regions,
+            catalog,
+            recordings,
+            prompts_dir: prompts_dir.to_owned(),
+        })
+    }
+
+    /// A short stable fingerprint of everything in the set: the version id.
+    pub fn hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        let mut feed = |path: &Path, text: &str| {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+            h.update(name.unwrap_or_default().as_bytes());
+            h.update([0]);
+            h.update(text.as_bytes());
+            h.update([0]);
+        };
+        for (path, text) in &self.flows {
+            feed(path, text);
+        }
+        feed(&self.centres.0, &self.centres.1);
+        feed(&self.regions.0, &self.regions.1);
+        feed(&self.catalog.0, &self.catalog.1);
+        let mut recordings: Vec<_> = self.recordings.iter().collect();
+        recordings.sort();
+        for (lang, id) in recordings {
+            h.update(lang.as_str().as_bytes());
+            h.update(id.as_bytes());
+        }
+        let digest = h.finalize();
+        digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+fn file_problem(path: &Path, message: String) -> Diagnostic {
+    Diagnostic {
+        file: path.to_owned(),
+        line: 1,
+        col: 1,
+        message,
+    }
+}
+
+pub type NodeId = usize;
+
+/// Who may take a call and how soon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Normal,
+    High,
+    Crisis,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Normal => "normal",
+            Priority::High => "high",
+            Priority::Crisis => "crisis",
+        }
+    }
+}
+
+/// Where a `route` node sends the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteTo {
+    /// A named centre's queue.
+    Centre(String),
+    /// The queue of the centre serving the caller's region (open now, or
+    /// the first open centre of its overflow order).
+    Region,
+    /// The province-wide crisis queue.
+    Crisis,
+    /// An external SIP URI.
+    External(String),
+}
+
+/// What a `switch` looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwitchOn {
+    Region,
+    Language,
+    Emergency,
+    Withheld,
+    /// Open or closed now: a flow schedule or a centre's hours.
+    Schedule(String),
+    /// A call attribute or a collected variable.
+    Var(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Menu {
+    pub prompt: Vec<String>,
+    pub options: Vec<(char, NodeId)>,
+    pub timeout: Duration,
+    pub tries: u32,
+    pub no_input: Vec<String>,
+    pub no_match: Vec<String>,
+    pub default: NodeId,
+}
+
+#[derive(Debug, Clone)]
+pub struct Collect {
+    pub var: String,
+    pub prompt: Vec<String>,
+    pub min: u32,
+    pub max: u32,
+    pub terminator: Option<char>,
+    pub timeout: Duration,
+    pub tries: u32,
+    pub no_input: Vec<String>,
+    pub next: NodeId,
+    pub fail: NodeId,
+}
+
+#[derive(Debug, Clone)]
+pub enum Kind {
+    Play {
+        prompts: Vec<String>,
+        next: NodeId,
+    },
+    Menu(Menu),
+    Language {
+        lang: Lang,
+        next: NodeId,
+    },
+    Collect(Collect),
+    Switch {
+        on: SwitchOn,
+        cases: Vec<(String, NodeId)>,
+        default: NodeId,
+    },
+    Set {
+        attrs: Vec<(String, String)>,
+        next: NodeId,
+    },
+    Route {
+        to: RouteTo,
+        priority: Priority,
+        prompt: Vec<String>,
+    },
+    Hangup {
+        prompts: Vec<String>,
+    },
+    Goto(NodeId),
+    Include {
+        start: NodeId,
+        next: NodeId,
+    },
+    Return,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub id: String,
+    pub kind: Kind,
+}
+
+#[derive(Debug, Clone)]
+pub struct GlobalKey {
+    pub key: char,
+    pub from: NodeId,
+    pub goto: NodeId,
+}
+
+#[derive(Debug, Clone)]
+pub struct Emergency {
+    pub announcement: Vec<String>,
+    pub after: Option<NodeId>,
+    pub option: Option<EmergencyOption>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmergencyOption {
+    pub key: char,
+    pub goto: NodeId,
+    pub prompt: Vec<String>,
+    pub menus: Vec<NodeId>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Centre {
+    pub id: String,
+    pub name: String,
+    pub city: String,
+    pub region: String,
+    pub languages: Vec<Lang>,
+    pub hours: Hours,
+    pub overflow: Vec<String>,
+    pub external: Option<String>,
+}
+
+/// A prompt's text in each language.
+#[derive(Debug, Clone, Default)]
+pub struct PromptText {
+    pub en: String,
+    pub fr: String,
+}
+
+impl PromptText {
+    pub fn get(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::En => &self.en,
+            Lang::Fr => &self.fr,
+        }
+    }
+}
+
+/// A checked, ready-to-run flow set.
+#[derive(Debug, Clone)]
+pub struct FlowSet {
+    pub hash: String,
+    pub nodes: Vec<Node>,
+    pub start: NodeId,
+    pub global_keys: Vec<GlobalKey>,
+    pub emergency: Option<Emergency>,
+    pub schedules: HashMap<String, Hours>,
+    pub centres: Vec<Centre>,
+    pub crisis_name: String,
+    pub crisis_external: String,
+    pub regions: RegionTable,
+    pub catalog: HashMap<String, PromptText>,
+}
+
+impl FlowSet {
+    /// Read and check a flows directory with its prompts.
+    pub fn load(flows_dir: &Path, prompts_dir: &Path) -> Result<FlowSet, Diagnostics> {
+        FlowSet::compile(&Sources::read(flows_dir, prompts_dir)?)
+    }
+
+    /// Check the sources and build the set, or return every problem found.
+    pub fn compile(sources: &Sources) -> Result<FlowSet, Diagnostics> {
+        let mut c = Compiler::default();
+        let set = c.run(sources);
+        if c.problems.is_empty() {
+            Ok(set)
+        } else {
+            c.problems.sort();
+            c.problems.dedup();
+            Err(Diagnostics(c.problems))
+        }
+    }
+
+    pub fn node(&self, id: &str) -> Option<NodeId> {
+        self.nodes.iter().position(|n| n.id == id)
+    }
+
+    pub fn centre(&self, id: &str) -> Option<&Centre> {
+        self.centres.iter().find(|c| c.id == id)
+    }
+
+    /// The region ids the centres serve, in file order.
+    pub fn region_ids(&self) -> Vec<&str> {
+        let mut seen = Vec::new();
+        for c in &self.centres {
+            if !seen.contains(&c.region.as_str()) {
+                seen.push(&c.region);
+            }
+        }
+        seen
+    }
+
+    pub fn prompt_text(&self, id: &str, lang: Lang) -> &str {
+        self.catalog.get(id).map(|t| t.get(lang)).unwrap_or("")
+    }
+}
+
+/// Parse one YAML file, turning a syntax or schema error into a diagnostic.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, Diagnostic> {
+    serde_saphyr::from_str(text).map_err(|e| {
+        let (line, col) = e
+            .location()
+            .map(|l| (l.line(), l.column()))
+            .unwrap_or((1, 1));
+        let message = e.without_snippet().to_string();
+        // The parser's message may start with its own "line N column M:";
+        // the position is given once, in front.
+        let message = strip_position_prefix(&message).trim().to_owned();
+        Diagnostic {
+            file: path.to_owned(),
+            line,
+            col,
+            message,
+        }
+    })
+}
+
+fn strip_position_prefix(message: &str) -> &str {
+    let first_line = message.lines().next().unwrap_or(message);
+    match first_line.find(": ") {
+        Some(i) if first_line[..i].contains("line") && first_line[..i].contains("col") => {
+            &first_line[i + 2..]
+        }
+        _ => first_line,
+    }
+}
+
+fn loc_of<T>(s: &Spanned<T>) -> Location {
+    s.referenced
+}
+
+const DEFAULT_TIMEOUT_S: u32 = 6;
+const DEFAULT_TRIES: u32 = 3;
+const DEFAULT_NO_INPUT: &str = "no_input";
+const DEFAULT_NO_MATCH: &str = "no_match";
+/// Steps a call may take without waiting for the caller before the
+/// interpreter calls it a loop (the checker refuses such loops first).
+pub const STEP_LIMIT: usize = 500;
+
+#[derive(Default)]
+struct Compiler {
+    problems: Vec<Diagnostic>,
+    /// Node id → (index, file index, location).
+    index: HashMap<String, (NodeId, usize, Location)>,
+    files: Vec<PathBuf>,
+    /// Prompt references to check once the catalog is known: (file, loc, id).
+    prompt_refs: Vec<(usize, Location, String)>,
+    /// Sub-flow name → start node.
+    subflows: HashMap<String, NodeId>,
+    /// File index → is a sub-flow.
+    is_subflow: Vec<bool>,
+    /// Node → file index, location.
+    node_pos: Vec<(usize, Location)>,
+}
+
+impl Compiler {
+    fn at(&mut self, file: usize, loc: Location, message: impl Into<String>) {
+        self.problems.push(Diagnostic {
+            file: self.files[file].clone(),
+            line: loc.line().max(1),
+            col: loc.column().max(1),
+            message: message.into(),
+        });
+    }
+
+    fn at_path(&mut self, path: &Path, loc: Location, message: impl Into<String>) {
+        self.problems.push(Diagnostic {
+            file: path.to_owned(),
+            line: loc.line().max(1),
+            col: loc.column().max(1),
+            message: message.into(),
+        });
+    }
+
+    fn node_ref(&mut self, file: usize, name: &Text) -> NodeId {
+        match self.index.get(&name.value) {
+            Some(&(id, _, _)) => id,
+            None => {
+                let hint = self.closest_node(&name.value);
+                self.at(
+                    file,
+                    loc_of(name),
+                    format!("unknown node `{}`{hint}", name.value),
+                );
+                0
+            }
+        }
+    }
+
+    fn closest_node(&self, name: &str) -> String {
+        self.index
+            .keys()
+            .filter(|k| edit_distance(k, name) <= 2)
+            .min_by_key(|k| edit_distance(k, name))
+            .map(|k| format!(" (did you mean `{k}`?)"))
+            .unwrap_or_default()
+    }
+
+    fn prompts(&mut self, file: usize, list: &[Text]) -> Vec<String> {
+        for p in list {
+            self.prompt_refs.push((file, loc_of(p), p.value.clone()));
+        }
+        list.iter().map(|p| p.value.clone()).collect()
+    }
+
+    fn key(&mut self, file: usize, key: &Text) -> char {
+        let mut chars = key.value.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) if c.is_ascii_digit() || c == '*' || c == '#' => c,
+            _ => {
+                self.at(
+                    file,
+                    loc_of(key),
+                    format!(
+                        "`{}` is not a phone key: use one of 0-9, * or # (quote * and #)",
+                        key.value
+                    ),
+                );
+                '?'
+            }
+        }
+    }
+
+    fn seconds(&mut self, file: usize, v: &Option<Spanned<u32>>, default: u32) -> Duration {
+        let s = v.as_ref().map(|v| v.value).unwrap_or(default);
+        if let Some(v) = v
+            && !(1..=120).contains(&v.value)
+        {
+            self.at(
+                file,
+                loc_of(v),
+                format!("{} seconds is out of range: use 1 to 120", v.value),
+            );
+        }
+        Duration::from_secs(u64::from(s))
+    }
+
+    fn tries(&mut self, file: usize, v: &Option<Spanned<u32>>) -> u32 {
+        if let Some(v) = v
+            && !(1..=10).contains(&v.value)
+        {
+            self.at(
+                file,
+                loc_of(v),
+                format!("{} tries is out of range: use 1 to 10", v.value),
+            );
+        }
+        v.as_ref().map(|v| v.value).unwrap_or(DEFAULT_TRIES)
+    }
+
+    fn hours(&mut self, path: &Path, hours: &Ordered<Text, Text>, closed_dates: &[Text]) -> Hours {
+        let mut h = Hours::closed();
+        if hours.0.is_empty() {
+            self.at_path(
+                path,
+                Location::UNKNOWN,
+                "opening hours are empty: give at least `daily: always` or one day range",
+            );
+        }
+        for (days, ranges) in &hours.0 {
+            if let Err(e) = h.add(&days.value, &ranges.value) {
+                let loc = if e.contains("day") {
+                    loc_of(days)
+                } else {
+                    loc_of(ranges)
+                };
+                self.at_path(path, loc, e);
+            }
+        }
+        for d in closed_dates {
+            if let Err(e) = h.add_closed_date(&d.value) {
+                self.at_path(path, loc_of(d), e);
+            }
+        }
+        h
+    }
+
+    fn run(&mut self, src: &Sources) -> FlowSet {
+        let catalog = self.catalog(src);
+        let (centres, crisis_name, crisis_external) = self.centres(src);
+        let regions = self.regions(src, &centres);
+
+        // Parse every flow file; collect node names first so references in
+        // any file can be resolved.
+        let mut parsed = Vec::new();
+        for (path, text) in &src.flows {
+            let file = self.files.len();
+            self.files.push(path.clone());
+            match parse_yaml::<model::FlowFile>(path, text) {
+                Ok(f) => {
+                    self.is_subflow.push(f.subflow.is_some());
+                    parsed.push((file, f));
+                }
+                Err(d) => {
+                    self.is_subflow.push(false);
+                    self.problems.push(d);
+                }
+            }
+        }
+        let mut defs: Vec<(usize, &Text, &NodeDef)> = Vec::new();
+        for (file, f) in &parsed {
+            for (name, def) in &f.nodes.0 {
+                if let Some(&(_, other_file, other_loc)) = self.index.get(&name.value) {
+                    let other = self.files[other_file].display().to_string();
+                    self.at(
+                        *file,
+                        loc_of(name),
+                        format!(
+                            "duplicate node `{}`: first defined at {other}:{}:{}",
+                            name.value,
+                            other_loc.line(),
+                            other_loc.column()
+                        ),
+                    );
+                    continue;
+                }
+                if !valid_id(&name.value) {
+                    self.at(
+                        *file,
+                        loc_of(name),
+                        format!(
+                            "node name `{}`: use lowercase letters, digits and _",
+                            name.value
+                        ),
+                    );
+                }
+                self.index
+                    .insert(name.value.clone(), (defs.len(), *file, loc_of(name)));
+                self.node_pos.push((*file, loc_of(name)));
+                defs.push((*file, name, def));
+            }
+        }
+
+        // The main flow and the sub-flows.
+        let mut main: Option<(usize, &model::FlowFile)> = None;
+        for (file, f) in &parsed {
+            match &f.subflow {
+                None => {
+                    if let Some((other, _)) = main {
+                        let other = self.files[other].display().to_string();
+                        self.at(
+                            *file,
+                            Location::UNKNOWN,
+                            format!(
+                                "a second main flow (no `subflow:` name): the main flow is {other}"
+                            ),
+                        );
+                    } else {
+                        main = Some((*file, f));
+                    }
+                }
+                Some(name) => {
+                    let start = self.node_ref(*file, &f.start);
+                    if self.subflows.insert(name.value.clone(), start).is_some() {
+                        self.at(
+                            *file,
+                            loc_of(name),
+                            format!("duplicate sub-flow name `{}`", name.value),
+                        );
+                    }
+                    if !f.global_keys.0.is_empty() || f.emergency.is_some() {
+                        self.at(
+                            *file,
+                            loc_of(name),
+                            "global_keys and emergency belong in the main flow, not a sub-flow",
+                        );
+                    }
+                }
+            }
+        }
+
+        let mut schedules = HashMap::new();
+        for (file, f) in &parsed {
+            for (name, def) in &f.schedules.0 {
+                let h = self.hours(&self.files[*file].clone(), &def.hours, &def.closed_dates);
+                schedules.insert(name.value.clone(), h);
+            }
+        }
+
+        let ctx = Ctx {
+            centres: &centres,
+            schedules: &schedules,
+            regions: centres.iter().map(|c| c.region.clone()).collect(),
+        };
+        let mut nodes = Vec::with_capacity(defs.len());
+        for (file, name, def) in &defs {
+            let kind = self.node(*file, name, def, &ctx);
+            nodes.push(Node {
+                id: name.value.clone(),
+                kind,
+            });
+        }
+
+        let (start, global_keys, emergency) = match main {
+            Some((file, f)) => {
+                let start = self.node_ref(file, &f.start);
+                let mut keys = Vec::new();
+                for (key, def) in &f.global_keys.0 {
+                    let k = self.key(file, key);
+                    let goto = self.node_ref(file, &def.goto);
+                    let from = match &def.from {
+                        Some(from) => self.node_ref(file, from),
+                        None => start,
+                    };
+                    keys.push(GlobalKey { key: k, from, goto });
+                }
+                let emergency = f.emergency.as_ref().map(|e| {
+                    let announcement = self.prompts(file, &e.announcement);
+                    let after = e.after.as_ref().map(|a| self.node_ref(file, a));
+                    let option = e.option.as_ref().map(|o| EmergencyOption {
+                        key: self.key(file, &o.key),
+                        goto: self.node_ref(file, &o.goto),
+                        prompt: self.prompts(file, &o.prompt),
+                        menus: o.menus.iter().map(|m| self.node_ref(file, m)).collect(),
+                    });
+                    Emergency {
+                        announcement,
+                        after,
+                        option,
+                    }
+                });
+                (start, keys, emergency)
+            }
+            None => {
+                let path = src
+                    .flows
+                    .first()
+                    .map(|(p, _)| p.clone())
+                    .unwrap_or_else(|| PathBuf::from("flows"));
+                if self.problems.iter().all(|p| p.file != path) {
+                    self.at_path(
+                        &path,
+                        Location::UNKNOWN,
+                        "no main flow: one flow file must have `start:` and no `subflow:` name",
+                    );
+                }
+                (0, Vec::new(), None)
+            }
+        };
+
+        let mut set = FlowSet {
+            hash: src.hash(),
+            nodes,
+            start,
+            global_keys,
+            emergency,
+            schedules,
+            centres,
+            crisis_name,
+            crisis_external,
+            regions,
+            catalog,
+        };
+        if self.problems.is_empty() {
+            self.check_prompts(src, &set);
+            if let Some((file, f)) = main {
+                self.check_graph(&set, file, f);
+            }
+        } else {
+            // Structural problems first: graph checks on a broken set would
+            // only repeat them.
+            self.check_prompts(src, &set);
+        }
+        set.nodes.shrink_to_fit();
+        set
+    }
+
+    fn catalog(&mut self, src: &Sources) -> HashMap<String, PromptText> {
+        let (path, text) = &src.catalog;
+        let mut catalog = HashMap::new();
+        match parse_yaml::<model::CatalogFile>(path, text) {
+            Ok(entries) => {
+                for (id, entry) in entries.0 {
+                    for (lang, t) in [(Lang::En, &entry.en), (Lang::Fr, &entry.fr)] {
+                        if t.as_deref().is_none_or(|t| t.trim().is_empty()) {
+                            self.at_path(
+                                path,
+                                loc_of(&id),
+                                format!("prompt `{}` has no {} text", id.value, lang.name()),
+                            );
+                        }
+                    }
+                    catalog.insert(
+                        id.value,
+                        PromptText {
+                            en: entry.en.unwrap_or_default(),
+                            fr: entry.fr.unwrap_or_default(),
+                        },
+                    );
+                }
+            }
+            Err(d) => self.problems.push(d),
+        }
+        catalog
+    }
+
+    fn centres(&mut self, src: &Sources) -> (Vec<Centre>, String, String) {
+        let (path, text) = &src.centres;
+        let file = match parse_yaml::<model::CentresFile>(path, text) {
+            Ok(f) => f,
+            Err(d) => {
+                self.problems.push(d);
+                return (Vec::new(), String::new(), String::new());
+            }
+        };
+        let ids: HashSet<&str> = file
+            .centres
+            .0
+            .iter()
+            .map(|(k, _)| k.value.as_str())
+            .collect();
+        let mut centres = Vec::new();
+        for (id, def) in &file.centres.0 {
+            if !valid_id(&id.value) {
+                self.at_path(
+                    path,
+                    loc_of(id),
+                    format!(
+                        "centre id `{}`: use lowercase letters, digits and _",
+                        id.value
+                    ),
+                );
+            }
+            let mut languages = Vec::new();
+            for l in &def.languages {
+                match Lang::parse(&l.value) {
+                    Some(lang) => languages.push(lang),
+                    None => self.at_path(
+                        path,
+                        loc_of(l),
+                        format!("unknown language `{}`: use en or fr", l.value),
+                    ),
+                }
+            }
+            if def.languages.is_empty() {
+                self.at_path(path, loc_of(id), "a centre needs at least one language");
+            }
+            for o in &def.overflow {
+                if !ids.contains(o.value.as_str()) {
+                    self.at_path(
+                        path,
+                        loc_of(o),
+                        format!("overflow to unknown centre `{}`", o.value),
+                    );
+                } else if o.value == id.value {
+                    self.at_path(path, loc_of(o), "a centre cannot overflow to itself");
+                }
+            }
+            if let Some(ext) = &def.external {
+                self.sip_uri(path, ext);
+            }
+            let hours = self.hours(path, &def.hours, &def.closed_dates);
+            centres.push(Centre {
+                id: id.value.clone(),
+                name: def.name.clone(),
+                city: def.city.clone(),
+                region: def.region.value.clone(),
+                languages,
+                hours,
+                overflow: def.overflow.iter().map(|o| o.value.clone()).collect(),
+                external: def.external.as_ref().map(|e| e.value.clone()),
+            });
+        }
+        if centres.is_empty() {
+            self.at_path(path, Location::UNKNOWN, "no centres defined");
+        }
+        self.sip_uri(path, &file.crisis.external);
+        (
+            centres,
+            file.crisis.name.clone(),
+            file.crisis.external.value.clone(),
+        )
+    }
+
+    fn sip_uri(&mut self, path: &Path, uri: &Text) {
+        let ok = (uri.value.starts_with("sip:") || uri.value.starts_with("sips:"))
+            && uri.value.contains('@')
+            && !uri.value.contains(char::is_whitespace);
+        if !ok {
+            self.at_path(
+                path,
+                loc_of(uri),
+                format!(
+                    "`{}` is not a SIP URI: write it as sip:user@host[:port]",
+                    uri.value
+                ),
+            );
+        }
+    }
+
+    fn regions(&mut self, src: &Sources, centres: &[Centre]) -> RegionTable {
+        let (path, text) = &src.regions;
+        let (table, errors) = RegionTable::parse(text);
+        for e in errors {
+            self.problems.push(Diagnostic {
+                file: path.clone(),
+                line: u64::from(e.line),
+                col: u64::from(e.col),
+                message: e.message,
+            });
+        }
+        if !centres.is_empty() {
+            for row in table.rows() {
+                if !centres.iter().any(|c| c.region == row.region) {
+                    self.problems.push(Diagnostic {
+                        file: path.clone(),
+                        line: u64::from(row.line),
+                        col: u64::from(row.region_col),
+                        message: format!(
+                            "region `{}` is served by no centre in centres.yaml",
+                            row.region
+                        ),
+                    });
+                }
+            }
+        }
+        table
+    }
+
+    fn node(&mut self, file: usize, name: &Text, def: &NodeDef, ctx: &Ctx) -> Kind {
+        let kinds = [
+            ("play", def.play.is_some()),
+            ("menu", def.menu.is_some()),
+            ("language", def.language.is_some()),
+            ("collect", def.collect.is_some()),
+            ("switch", def.switch.is_some()),
+            ("set", def.set.is_some()),
+            ("route", def.route.is_some()),
+            ("hangup", def.hangup.is_some()),
+            ("goto", def.goto.is_some()),
+            ("include", def.include.is_some()),
+            ("return", def.ret.is_some()),
+        ];
+        let present: Vec<&str> = kinds.iter().filter(|k| k.1).map(|k| k.0).collect();
+        if present.len() != 1 {
+            let msg = if present.is_empty() {
+                format!(
+                    "node `{}` does nothing: give it one of play, menu, language, collect, switch, set, route, hangup, goto, include, return",
+                    name.value
+                )
+            } else {
+                format!(
+                    "node `{}` has {}: a node does one thing; split it and link the parts with next",
+                    name.value,
+                    present.join(" and ")
+                )
+            };
+            self.at(file, loc_of(name), msg);
+            return Kind::Return;
+        }
+        let kind = present[0];
+        let needs_next = matches!(kind, "play" | "language" | "collect" | "set" | "include");
+        let next = match (&def.next, needs_next) {
+            (Some(n), true) => self.node_ref(file, n),
+            (None, true) => {
+                self.at(
+                    file,
+                    loc_of(name),
+                    format!(
+                        "node `{}` ({kind}) needs `next:`: where the call goes after it",
+                        name.value
+                    ),
+                );
+                0
+            }
+            (Some(n), false) => {
+                self.at(
+                    file,
+                    loc_of(n),
+                    format!("a {kind} node has no `next:` (it decides where the call goes itself)"),
+                );
+                0
+            }
+            (None, false) => 0,
+        };
+        if let Some(p) = &def.play {
+            if p.is_empty() {
+                self.at(file, loc_of(name), "play needs at least one prompt");
+            }
+            return Kind::Play {
+                prompts: self.prompts(file, p),
+                next,
+            };
+        }
+        if let Some(m) = &def.menu {
+            let mut options: Vec<(char, NodeId)> = Vec::new();
+            for (key, target) in &m.options.0 {
+                let k = self.key(file, key);
+                let to = self.node_ref(file, target);
+                options.push((k, to));
+            }
+            if m.options.0.is_empty() {
+                self.at(file, loc_of(name), "a menu needs options");
+            }
+            return Kind::Menu(Menu {
+                prompt: self.prompts(file, &m.prompt),
+                options,
+                timeout: self.seconds(file, &m.timeout_s, DEFAULT_TIMEOUT_S),
+                tries: self.tries(file, &m.tries),
+                no_input: self.prompts_or(file, &m.no_input, DEFAULT_NO_INPUT, name),
+                no_match: self.prompts_or(file, &m.no_match, DEFAULT_NO_MATCH, name),
+                default: self.node_ref(file, &m.default),
+            });
+        }
+        if let Some(l) = &def.language {
+            let lang = Lang::parse(&l.value).unwrap_or_else(|| {
+                self.at(
+                    file,
+                    loc_of(l),
+                    format!("unknown language `{}`: use en or fr", l.value),
+                );
+                Lang::En
+            });
+            return Kind::Language { lang, next };
+        }
+        if let Some(c) = &def.collect {
+            let min = c.min.as_ref().map(|m| m.value).unwrap_or(1);
+            if c.max.value == 0 || c.max.value > 32 || min > c.max.value {
+                self.at(
+                    file,
+                    loc_of(&c.max),
+                    format!(
+                        "collect lengths min {min} max {}: need 1 <= min <= max <= 32",
+                        c.max.value
+                    ),
+                );
+            }
+            let terminator = match &c.terminator {
+                Some(t) => Some(self.key(file, t)),
+                None => Some('#'),
+            };
+            if !valid_id(&c.var.value) {
+                self.at(
+                    file,
+                    loc_of(&c.var),
+                    format!(
+                        "variable name `{}`: use lowercase letters, digits and _",
+                        c.var.value
+                    ),
+                );
+            }
+            let fail = match &c.fail {
+                Some(f) => self.node_ref(file, f),
+                None => next,
+            };
+            return Kind::Collect(Collect {
+                var: c.var.value.clone(),
+                prompt: self.prompts(file, &c.prompt),
+                min,
+                max: c.max.value,
+                terminator,
+                timeout: self.seconds(file, &c.timeout_s, DEFAULT_TIMEOUT_S),
+                tries: self.tries(file, &c.tries),
+                no_input: self.prompts_or(file, &c.no_input, DEFAULT_NO_INPUT, name),
+                next,
+                fail,
+            });
+        }
+        if let Some(s) = &def.switch {
+            return self.switch(file, s, ctx);
+        }
+        if let Some(set) = &def.set {
+            let mut attrs = Vec::new();
+            for (k, v) in &set.0 {
+                self.check_set(file, k, v, ctx);
+                attrs.push((k.value.clone(), v.value.clone()));
+            }
+            return Kind::Set { attrs, next };
+        }
+        if let Some(r) = &def.route {
+            let to = match r.to.value.as_str() {
+                "region" => RouteTo::Region,
+                "crisis" => RouteTo::Crisis,
+                v if v.starts_with("centre:") => {
+                    let id = &v["centre:".len()..];
+                    if !ctx.centres.iter().any(|c| c.id == id) {
+                        let known: Vec<_> = ctx.centres.iter().map(|c| c.id.as_str()).collect();
+                        self.at(
+                            file,
+                            loc_of(&r.to),
+                            format!(
+                                "unknown centre `{id}`: centres.yaml has {}",
+                                known.join(", ")
+                            ),
+                        );
+                    }
+                    RouteTo::Centre(id.to_owned())
+                }
+                v if v.starts_with("sip:") || v.starts_with("sips:") => {
+                    let path = self.files[file].clone();
+                    self.sip_uri(&path, &r.to);
+                    RouteTo::External(v.to_owned())
+                }
+                v => {
+                    self.at(
+                        file,
+                        loc_of(&r.to),
+                        format!(
+                            "unknown route target `{v}`: use region, crisis, centre:ID or a sip: URI"
+                        ),
+                    );
+                    RouteTo::Region
+                }
+            };
+            let priority = match r.priority.as_ref().map(|p| p.value.as_str()) {
+                None if to == RouteTo::Crisis => Priority::Crisis,
+                None | Some("normal") => Priority::Normal,
+                Some("high") => Priority::High,
+                Some("crisis") => Priority::Crisis,
+                Some(other) => {
+                    let p = r.priority.as_ref().map(loc_of).unwrap_or(Location::UNKNOWN);
+                    self.at(
+                        file,
+                        p,
+                        format!("unknown priority `{other}`: use normal, high or crisis"),
+                    );
+                    Priority::Normal
+                }
+            };
+            return Kind::Route {
+                to,
+                priority,
+                prompt: self.prompts(file, &r.prompt),
+            };
+        }
+        if let Some(h) = &def.hangup {
+            return Kind::Hangup {
+                prompts: self.prompts(file, h),
+            };
+        }
+        if let Some(g) = &def.goto {
+            return Kind::Goto(self.node_ref(file, g));
+        }
+        if let Some(inc) = &def.include {
+            let Some(&start) = self.subflows.get(&inc.value) else {
+                self.at(
+                    file,
+                    loc_of(inc),
+                    format!("unknown sub-flow `{}`", inc.value),
+                );
+                return Kind::Return;
+            };
+            return Kind::Include { start, next };
+        }
+        if let Some(r) = &def.ret {
+            if !self.is_subflow[file] {
+                self.at(
+                    file,
+                    loc_of(r),
+                    "`return` is only for sub-flows (files with `subflow:`)",
+                );
+            }
+            return Kind::Return;
+        }
+        Kind::Return
+    }
+
+    fn prompts_or(
+        &mut self,
+        file: usize,
+        list: &Option<Vec<Text>>,
+        default: &str,
+        at: &Text,
+    ) -> Vec<String> {
+        match list {
+            Some(l) => self.prompts(file, l),
+            None => {
+                self.prompt_refs
+                    .push((file, loc_of(at), default.to_owned()));
+                vec![default.to_owned()]
+            }
+        }
+    }
+
+    fn check_set(&mut self, file: usize, k: &Text, v: &Text, ctx: &Ctx) {
+        match k.value.as_str() {
+            "region" => {
+                if !ctx.regions.contains(&v.value) {
+                    self.at(
+                        file,
+                        loc_of(v),
+                        format!(
+                            "unknown region `{}`: centres.yaml serves {}",
+                            v.value,
+                            ctx.regions.join(", ")
+                        ),
+                    );
+                }
+            }
+            "language" | "crisis" | "caller" | "region_source" | "withheld" => self.at(
+                file,
+                loc_of(k),
+                format!(
+                    "`{}` is set by the engine (use a language or route node)",
+                    k.value
+                ),
+            ),
+            name if !valid_id(name) => self.at(
+                file,
+                loc_of(k),
+                format!("attribute name `{name}`: use lowercase letters, digits and _"),
+            ),
+            _ => {}
+        }
+    }
+
+    fn switch(&mut self, file: usize, s: &model::SwitchDef, ctx: &Ctx) -> Kind {
+        let on = s.on.value.as_str();
+        let (switch_on, allowed): (SwitchOn, Option<Vec<String>>) = match on {
+            "region" => {
+                let mut r = ctx.regions.clone();
+                r.push("unknown".into());
+                (SwitchOn::Region, Some(r))
+            }
+            "language" => (
+                SwitchOn::Language,
+                Some(vec!["en".into(), "fr".into(), "none".into()]),
+            ),
+            "emergency" => (SwitchOn::Emergency, Some(vec!["on".into(), "off".into()])),
+            "withheld" => (SwitchOn::Withheld, Some(vec!["yes".into(), "no".into()])),
+            v if v.starts_with("schedule:") => {
+                let name = &v["schedule:".len()..];
+                if !ctx.schedules.contains_key(name) && !ctx.centres.iter().any(|c| c.id == name) {
+                    self.at(
+                        file,
+                        loc_of(&s.on),
+                        format!(
+                            "unknown schedule `{name}`: name a schedule of this flow or a centre"
+                        ),
+                    );
+                }
+                (
+                    SwitchOn::Schedule(name.to_owned()),
+                    Some(vec!["open".into(), "closed".into()]),
+                )
+            }
+            v if v.starts_with("var:") => (SwitchOn::Var(v["var:".len()..].to_owned()), None),
+            v => {
+                self.at(
+                    file,
+                    loc_of(&s.on),
+                    format!(
+                        "cannot switch on `{v}`: use region, language, emergency, withheld, schedule:NAME or var:NAME"
+                    ),
+                );
+                (SwitchOn::Var(String::new()), None)
+            }
+        };
+        let mut cases = Vec::new();
+        for (value, target) in &s.cases.0 {
+            if let Some(allowed) = &allowed
+                && !allowed.contains(&value.value)
+            {
+                self.at(
+                    file,
+                    loc_of(value),
+                    format!(
+                        "`{}` never matches `{on}`: its values are {}",
+                        value.value,
+                        allowed.join(", ")
+                    ),
+                );
+            }
+            let to = self.node_ref(file, target);
+            cases.push((value.value.clone(), to));
+        }
+        Kind::Switch {
+            on: switch_on,
+            cases,
+            default: self.node_ref(file, &s.default),
+        }
+    }
+
+    fn check_prompts(&mut self, src: &Sources, set: &FlowSet) {
+        let refs = std::mem::take(&mut self.prompt_refs);
+        for (file, loc, id) in refs {
+            if !set.catalog.contains_key(&id) {
+                self.at(
+                    file,
+                    loc,
+                    format!("prompt `{id}` is not in {}", src.catalog.0.display()),
+                );
+                continue;
+            }
+            for lang in Lang::ALL {
+                if !src.recordings.contains(&(lang, id.clone())) {
+                    let wav = src
+                        .prompts_dir
+                        .join(lang.as_str())
+                        .join(format!("{id}.wav"));
+                    self.at(
+                        file,
+                        loc,
+                        format!(
+                            "prompt `{id}` has no {} recording ({})",
+                            lang.name(),
+                            wav.display()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// The properties every flow set must have: everything is reachable,
+    /// no loop without the caller, every menu ends in a route, the crisis
+    /// key works from the first prompt, keys do not collide.
+    fn check_graph(&mut self, set: &FlowSet, main_file: usize, main: &model::FlowFile) {
+        let n = set.nodes.len();
+        // Edges without caller input, and edges after input.
+        let mut quiet: Vec<Vec<NodeId>> = vec![Vec::new(); n];
+        let mut all: Vec<Vec<NodeId>> = vec![Vec::new(); n];
+        for (i, node) in set.nodes.iter().enumerate() {
+            match &node.kind {
+                Kind::Play { next, .. } | Kind::Language { next, .. } | Kind::Set { next, .. } => {
+                    quiet[i].push(*next)
+                }
+                Kind::Goto(t) => quiet[i].push(*t),
+                Kind::Switch { cases, default, .. } => {
+                    quiet[i].extend(cases.iter().map(|c| c.1));
+                    quiet[i].push(*default);
+                }
+                Kind::Include { start, next } => {
+                    quiet[i].push(*start);
+                    quiet[i].push(*next);
+                }
+                Kind::Menu(m) => {
+                    all[i].extend(m.options.iter().map(|o| o.1));
+                    // The default is taken after the tries, without a key.
+                    all[i].push(m.default);
+                }
+                Kind::Collect(c) => {
+                    all[i].push(c.next);
+                    all[i].push(c.fail);
+                }
+                Kind::Route { .. } | Kind::Hangup { .. } | Kind::Return => {}
+            }
+            let q = quiet[i].clone();
+            all[i].extend(q);
+        }
+        for gk in &set.global_keys {
+            for (i, a) in all.iter_mut().enumerate() {
+                if i == gk.from {
+                    a.push(gk.goto);
+                }
+            }
+        }
+        if let Some(e) = &set.emergency
+            && let Some(o) = &e.option
+        {
+            for &m in &o.menus {
+                all[m].push(o.goto);
+            }
+        }
+
+        // Reachability from the start.
+        let mut seen = vec![false; n];
+        let mut stack = vec![set.start];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            stack.extend(all[i].iter().copied());
+        }
+        for (i, reached) in seen.iter().enumerate() {
+            if !reached {
+                let (file, loc) = self.node_pos[i];
+                self.at(
+                    file,
+                    loc,
+                    format!("node `{}` is never reached from the start", set.nodes[i].id),
+                );
+            }
+        }
+
+        // Loops with no caller input: cycles in the quiet graph.
+        let mut state = vec![0u8; n]; // 0 new, 1 on stack, 2 done
+        let mut reported = HashSet::new();
+        for root in 0..n {
+            self.quiet_cycles(
+                set,
+                &quiet,
+                root,
+                &mut state,
+                &mut Vec::new(),
+                &mut reported,
+            );
+        }
+
+        // Every menu's default, every switch and every quiet path ends in a
+        // route (or a deliberate hang-up), never nowhere.
+        for (i, node) in set.nodes.iter().enumerate() {
+            if let Kind::Menu(m) = &node.kind
+                && !ends_in_route(set, &quiet, m.default)
+            {
+                let (file, loc) = self.node_pos[i];
+                self.at(
+                    file,
+                    loc,
+                    format!(
+                        "menu `{}`: its default `{}` does not lead to a route; a caller who presses nothing must still reach someone",
+                        node.id, set.nodes[m.default].id
+                    ),
+                );
+            }
+        }
+
+        // The crisis key: a global key from the start whose target routes
+        // to the crisis queue without further input.
+        let crisis_key = set
+            .global_keys
+            .iter()
+            .any(|gk| gk.from == set.start && routes_to_crisis(set, &quiet, gk.goto));
+        if !crisis_key {
+            let loc = main
+                .global_keys
+                .0
+                .first()
+                .map(|(k, _)| loc_of(k))
+                .unwrap_or(loc_of(&main.start));
+            self.at(
+                main_file,
+                loc,
+                "no crisis key: the main flow needs a global key that works from its start and routes to crisis (e.g. global_keys: {\"9\": {goto: crisis}})",
+            );
+        }
+
+        // Duplicate keys: a menu option cannot reuse a global key active
+        // there or the emergency key of that menu.
+        let globals: Vec<char> = set.global_keys.iter().map(|g| g.key).collect();
+        let emergency_key = set
+            .emergency
+            .as_ref()
+            .and_then(|e| e.option.as_ref())
+            .map(|o| (o.key, o.menus.clone()));
+        for (i, node) in set.nodes.iter().enumerate() {
+            if let Kind::Menu(m) = &node.kind {
+                for (k, _) in &m.options {
+                    let (file, loc) = self.node_pos[i];
+                    if globals.contains(k) {
+                        self.at(
+                            file,
+                            loc,
+                            format!(
+                                "menu `{}` uses key {k}, a global key: callers pressing {k} always get the global action",
+                                node.id
+                            ),
+                        );
+                    }
+                    if let Some((ek, menus)) = &emergency_key
+                        && ek == k
+                        && menus.contains(&i)
+                    {
+                        self.at(
+                            file,
+                            loc,
+                            format!(
+                                "menu `{}` uses key {k}, the emergency option's key in this menu",
+                                node.id
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if let Some(e) = &set.emergency
+            && let Some(o) = &e.option
+        {
+            for &m in &o.menus {
+                if !matches!(set.nodes[m].kind, Kind::Menu(_)) {
+                    let (file, loc) = self.node_pos[m];
+                    self.at(
+                        file,
+                        loc,
+                        format!(
+                            "emergency option lists `{}`, which is not a menu",
+                            set.nodes[m].id
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    fn quiet_cycles(
+        &mut self,
+        set: &FlowSet,
+        quiet: &[Vec<NodeId>],
+        at: NodeId,
+        state: &mut [u8],
+        path: &mut Vec<NodeId>,
+        reported: &mut HashSet<NodeId>,
+    ) {
+        match state[at] {
+            2 => return,
+            1 => {
+                let start = path.iter().position(|&p| p == at).unwrap_or(0);
+                let cycle = &path[start..];
+                if cycle.iter().any(|c| reported.contains(c)) {
+                    return;
+                }
+                reported.extend(cycle.iter().copied());
+                let names: Vec<_> = cycle.iter().map(|&c| set.nodes[c].id.as_str()).collect();
+                let (file, loc) = self.node_pos[at];
+                self.at(
+                    file,
+                    loc,
+                    format!(
+                        "loop with no caller input: {} -> {} (put a menu in it)",
+                        names.join(" -> "),
+                        set.nodes[at].id
+                    ),
+                );
+                return;
+            }
+            _ => {}
+        }
+        state[at] = 1;
+        path.push(at);
+        for &next in &quiet[at] {
+            self.quiet_cycles(set, quiet, next, state, path, reported);
+        }
+        path.pop();
+        state[at] = 2;
+    }
+}
+
+struct Ctx<'a> {
+    centres: &'a [Centre],
+    schedules: &'a HashMap<String, Hours>,
+    regions: Vec<String>,
+}
+
+/// Every quiet path from `from` ends in a route (hang-ups and sub-flow
+/// returns count as ends too; a menu or collect on the way is the caller's
+/// next chance and is checked on its own).
+fn ends_in_route(set: &FlowSet, quiet: &[Vec<NodeId>], from: NodeId) -> bool {
+    let mut seen = HashSet::new();
+    let mut stack = vec![from];
+    let mut route = false;
+    while let Some(i) = stack.pop() {
+        if !seen.insert(i) {
+            continue;
+        }
+        match &set.nodes[i].kind {
+            Kind::Route { .. } => route = true,
+            Kind::Menu(_) | Kind::Collect(_) => route = true,
+            Kind::Hangup { .. } => return false,
+            _ => {}
+        }
+        stack.extend(quiet[i].iter().copied());
+    }
+    route
+}
+
+fn routes_to_crisis(set: &FlowSet, quiet: &[Vec<NodeId>], from: NodeId) -> bool {
+    let mut seen = HashSet::new();
+    let mut stack = vec![from];
+    let mut crisis = false;
+    while let Some(i) = stack.pop() {
+        if !seen.insert(i) {
+            continue;
+        }
+        match &set.nodes[i].kind {
+            Kind::Route { to, .. } => {
+                if *to != RouteTo::Crisis {
+                    return false;
+                }
+                crisis = true;
+            }
+            Kind::Menu(_) | Kind::Collect(_) | Kind::Hangup { .. } => return false,
+            _ => {}
+        }
+        stack.extend(quiet[i].iter().copied());
+    }
+    crisis
+}
+
+fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
