@@ -1573,7 +1573,10 @@ fn ends_in_route(set: &FlowSet, quiet: &[Vec<NodeId>], from: NodeId) -> bool {
         }
         match &set.nodes[i].kind {
             Kind::Route { .. } => route = true,
-            Kind::Menu(_) | Kind::Collect(_) => route = true,
+            // A menu or digit entry is the caller's next chance (checked on
+            // its own); a sub-flow's return goes on at its include (checked
+            // there).
+            Kind::Menu(_) | Kind::Collect(_) | Kind::Return => route = true,
             Kind::Hangup { .. } => return false,
             _ => {}
         }
