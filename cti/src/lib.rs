@@ -1,1 +1,296 @@
 //! frontdoor-cti: the HTTP API, the CTI websocket and the store.
+//!
+//! Navigators, supervisors and operations staff work through this server:
+//! they log in (`POST /api/login`), hold a websocket (`GET /cti/ws`) on which
+//! screen pops arrive, and log each call's details. Every call leaves a call
+//! record as it goes. The protocol is documented in `docs/cti-protocol.md`.
+//!
+//! # How the binary wires it in
+//!
+//! ```no_run
+//! # async fn example() -> frontdoor_cti::Result<()> {
+//! use frontdoor_cti::{CallEvent, Cti, CtiConfig, NavigatorCommand};
+//!
+//! let config = CtiConfig { db: "sqlite://frontdoor.db".into(), ..CtiConfig::default() };
+//! // Connects the store (creating SQLite files, running migrations) and
+//! // starts the call-event task.
+//! let (cti, mut commands) = Cti::start(config.clone()).await?;
+//!
+//! // 1. The call controller reports what happens to calls, in order per call:
+//! let events = cti.events();
+//! events
+//!     .send(CallEvent::Arrived {
+//!         call_id: "c1".into(),
+//!         caller: "+16135550123".into(),
+//!         dialled: "211".into(),
+//!         at_ms: frontdoor_cti::now_ms(),
+//!     })
+//!     .await
+//!     .ok();
+//!
+//! // 2. Navigators' commands come back (hang up, transfer, state changes):
+//! tokio::spawn(async move {
+//!     while let Some(cmd) = commands.recv().await {
+//!         match cmd {
+//!             NavigatorCommand::Hangup { .. } => { /* end the call */ }
+//!             NavigatorCommand::Transfer { .. } => { /* re-route it */ }
+//!             NavigatorCommand::StateChanged { .. } => { /* tell the ACD */ }
+//!         }
+//!     }
+//! });
+//!
+//! // 3. The ACD reads navigators' state: cti.navigators(), cti.navigator(name).
+//! // 4. The binary feeds /healthz and /metrics: cti.status().set_calls_in_progress(n),
+//! //    cti.status().count_sip_response(200), cti.activate_flow(version, hash, by).
+//!
+//! // 5. Serve HTTP until shutdown.
+//! let listener = tokio::net::TcpListener::bind(config.http).await?;
+//! frontdoor_cti::serve(listener, cti, std::future::pending()).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Inside
+//!
+//! - [`store`]: SQL through sqlx's `Any` driver, the same text on SQLite and
+//!   PostgreSQL; migrations are compiled in and run at connect.
+//! - `calls`: one task takes [`CallEvent`]s in order, writes each to the store
+//!   before the next (a call in progress when the process dies keeps its
+//!   record: arrival and last known step), and drives screen pops.
+//! - `agents`: each navigator's agent state machine and CTI session (`seq`,
+//!   replay buffer for `resume`, the sockets open for them). Timers (wrap-up,
+//!   disconnect grace) are tokio tasks that carry a generation number, so a
+//!   stale timer does nothing.
+//! - `http` and `ws`: the axum router, one `AppError`, bearer tokens with
+//!   audit-logged refusals, login throttling, and the websocket loop.
+
+pub mod accounts;
+mod agents;
+mod calls;
+pub mod error;
+mod http;
+pub mod protocol;
+pub mod status;
+pub mod store;
+mod ws;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+pub use accounts::{UserCommand, run_user_command};
+pub use agents::{NavigatorCommand, NavigatorView};
+pub use calls::{CallAttribute, CallEvent, CallEvents, Closed, Route};
+pub use error::{Error, Result};
+pub use status::{ActiveFlow, Status};
+pub use store::{Backend, Store};
+
+/// Milliseconds since the Unix epoch, the one clock of the store.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Settings of the CTI server. Every field has a default (see [`Default`]).
+#[derive(Debug, Clone)]
+pub struct CtiConfig {
+    /// Where HTTP listens (`--http`); default 0.0.0.0:8211. Used by the
+    /// binary to bind; [`serve`] takes the bound listener.
+    pub http: SocketAddr,
+    /// The store (`--db`): `sqlite://PATH` or `postgres://…`; default `sqlite://frontdoor.db`.
+    pub db: String,
+    /// How long `wrap_up` lasts before the navigator is ready again; default 60 s.
+    pub wrap_up: Duration,
+    /// How long a login token is valid; default 12 h.
+    pub token_ttl: Duration,
+    /// Interval of `heartbeat` frames; default 20 s.
+    pub heartbeat: Duration,
+    /// How long a navigator whose websocket dropped keeps their state before
+    /// being logged out (when not on a call); default 60 s.
+    pub disconnect_grace: Duration,
+    /// Failed logins for one username before it is throttled; default 5.
+    pub login_failures_per_user: u32,
+    /// Failed logins from one address before it is throttled; default 20.
+    pub login_failures_per_peer: u32,
+    /// How long a throttled username or address must wait; default 60 s.
+    pub login_backoff: Duration,
+    /// Largest client frame accepted; larger ones get an `error`; default 64 KiB.
+    pub max_frame_bytes: usize,
+    /// Frames kept per session for `resume`; default 512.
+    pub replay_frames: usize,
+    /// Earlier contacts shown in a screen pop; default 10.
+    pub history_limit: i64,
+    /// Capacity of the navigator command channel; default 1024.
+    pub command_queue: usize,
+}
+
+impl Default for CtiConfig {
+    fn default() -> CtiConfig {
+        CtiConfig {
+            http: SocketAddr::from(([0, 0, 0, 0], 8211)),
+            db: "sqlite://frontdoor.db".into(),
+            wrap_up: Duration::from_secs(60),
+            token_ttl: Duration::from_secs(12 * 3600),
+            heartbeat: Duration::from_secs(20),
+            disconnect_grace: Duration::from_secs(60),
+            login_failures_per_user: 5,
+            login_failures_per_peer: 20,
+            login_backoff: Duration::from_secs(60),
+            max_frame_bytes: 64 * 1024,
+            replay_frames: 512,
+            history_limit: 10,
+            command_queue: 1024,
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub store: Store,
+    pub config: CtiConfig,
+    pub registry: Arc<agents::Registry>,
+    pub status: Arc<Status>,
+    pub throttle: http::Throttle,
+    emergency: AtomicBool,
+}
+
+impl Shared {
+    pub fn emergency_active(&self) -> bool {
+        self.emergency.load(Ordering::Relaxed)
+    }
+    pub fn set_emergency_cache(&self, on: bool) {
+        self.emergency.store(on, Ordering::Relaxed);
+    }
+}
+
+/// A running CTI server: the store, the navigator sessions and the call-event
+/// task. Cheap to clone; every clone is the same server.
+#[derive(Clone)]
+pub struct Cti {
+    shared: Arc<Shared>,
+    events: CallEvents,
+}
+
+impl std::fmt::Debug for Cti {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cti")
+            .field("db", &self.shared.config.db)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cti {
+    /// Connects the store named by `config.db` (running migrations) and
+    /// starts the call-event task. Returns the server and the receiver of
+    /// navigators' commands for the call controller. Needs a tokio runtime.
+    pub async fn start(config: CtiConfig) -> Result<(Cti, mpsc::Receiver<NavigatorCommand>)> {
+        let store = Store::connect(&config.db).await?;
+        let emergency = store.emergency().await?.active;
+        let (cti, rx) = Cti::with_store(store, config);
+        cti.shared.set_emergency_cache(emergency);
+        Ok((cti, rx))
+    }
+
+    /// Like [`Cti::start`] with a store already connected. Emergency mode
+    /// starts off here; [`Cti::start`] reads it from the store.
+    pub fn with_store(store: Store, config: CtiConfig) -> (Cti, mpsc::Receiver<NavigatorCommand>) {
+        let (cmd_tx, cmd_rx) = mpsc::channel(config.command_queue.max(1));
+        let registry = Arc::new(agents::Registry::new(
+            agents::AgentTimings {
+                wrap_up: config.wrap_up,
+                disconnect_grace: config.disconnect_grace,
+                heartbeat: config.heartbeat,
+                replay_frames: config.replay_frames.max(1),
+            },
+            cmd_tx,
+        ));
+        let shared = Arc::new(Shared {
+            store,
+            throttle: http::Throttle::new(
+                config.login_failures_per_user.max(1),
+                config.login_failures_per_peer.max(1),
+                config.login_backoff,
+            ),
+            config,
+            registry,
+            status: Arc::new(Status::default()),
+            emergency: AtomicBool::new(false),
+        });
+        let (ev_tx, ev_rx) = mpsc::channel(4096);
+        tokio::spawn(calls::run(Arc::clone(&shared), ev_rx));
+        (
+            Cti {
+                shared,
+                events: CallEvents::new(ev_tx),
+            },
+            cmd_rx,
+        )
+    }
+
+    /// The handle the call controller sends [`CallEvent`]s through.
+    pub fn events(&self) -> CallEvents {
+        self.events.clone()
+    }
+
+    /// The store (the binary's `user` and `report` subcommands use it too).
+    pub fn store(&self) -> &Store {
+        &self.shared.store
+    }
+
+    /// Counters and gauges for `/healthz` and `/metrics`; the binary sets
+    /// calls in progress, counts SIP responses and names the active flow.
+    pub fn status(&self) -> &Arc<Status> {
+        &self.shared.status
+    }
+
+    /// Every navigator with a CTI session since start, by username.
+    pub fn navigators(&self) -> Vec<NavigatorView> {
+        self.shared.registry.views()
+    }
+
+    /// One navigator's state, if they had a CTI session since start.
+    pub fn navigator(&self, username: &str) -> Option<NavigatorView> {
+        self.shared.registry.view(username)
+    }
+
+    /// Whether emergency mode is on (persisted; ops switch it with `PUT /api/emergency`).
+    pub fn emergency_mode(&self) -> bool {
+        self.shared.emergency_active()
+    }
+
+    /// Records that a flow version became active (flow_versions table and `/healthz`).
+    pub async fn activate_flow(&self, version: &str, hash: &str, by: &str) -> Result<()> {
+        self.shared
+            .store
+            .record_flow_activation(version, hash, by, now_ms())
+            .await?;
+        self.shared.status.set_active_flow(version, hash);
+        Ok(())
+    }
+
+    /// The axum router (for tests that drive it without a socket).
+    pub fn router(&self) -> axum::Router {
+        http::app(self.clone())
+    }
+}
+
+/// Serves HTTP (the API, the websocket, `/healthz`, `/metrics`) on
+/// `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    cti: Cti,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let app = cti
+        .router()
+        .into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,276 @@
+//! Accounts: password hashing (argon2id), the SIP digest credentials kept
+//! beside the hash, and the `frontdoor user …` subcommands.
+
+use std::io::Read;
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use md5::Md5;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::now_ms;
+use crate::protocol::{AccountInfo, Role};
+use crate::store::{AuditEntry, NewAccount, Store};
+
+/// The SIP digest realm navigators' devices register in.
+pub const SIP_REALM: &str = "frontdoor";
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 8;
+
+/// The argon2id PHC string for a password.
+pub fn hash_password(password: &str) -> Result<String> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| Error::PasswordHash(e.to_string()))
+}
+
+/// Whether `password` matches the PHC string `hash`. A malformed stored hash
+/// never matches.
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            // Writing to a String cannot fail.
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// HA1 of RFC 2617 / RFC 8760 digest auth with MD5: `MD5(user:realm:password)`, hex.
+pub fn ha1_md5(username: &str, password: &str) -> String {
+    hex(&Md5::digest(
+        format!("{username}:{SIP_REALM}:{password}").as_bytes(),
+    ))
+}
+
+/// HA1 of RFC 8760 digest auth with SHA-256: `SHA-256(user:realm:password)`, hex.
+pub fn ha1_sha256(username: &str, password: &str) -> String {
+    hex(&Sha256::digest(
+        format!("{username}:{SIP_REALM}:{password}").as_bytes(),
+    ))
+}
+
+/// SHA-256 of a string, hex (session tokens are stored by this hash).
+pub fn sha256_hex(s: &str) -> String {
+    hex(&Sha256::digest(s.as_bytes()))
+}
+
+/// A fresh random token: 32 bytes from the OS, hex.
+pub fn new_token() -> Result<String> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b).map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
+    Ok(hex(&b))
+}
+
+/// `frontdoor user …`: manage navigator, supervisor and ops accounts.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum UserCommand {
+    /// Create an account; its SIP device registers as USERNAME with the same password.
+    Add {
+        #[arg(long)]
+        username: String,
+        #[arg(long, value_enum)]
+        role: Role,
+        /// The contact centre the account belongs to (e.g. ottawa).
+        #[arg(long)]
+        centre: String,
+        /// Languages the person takes calls in, comma-separated.
+        #[arg(long, value_delimiter = ',', default_value = "en")]
+        languages: Vec<String>,
+        /// Crisis-trained: may take calls from the crisis queue.
+        #[arg(long)]
+        crisis: bool,
+        /// Read the password from the first line of stdin (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// List accounts.
+    List,
+    /// Disable an account and end its sessions.
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Change an account's password (and SIP credentials); ends its sessions.
+    Passwd {
+        #[arg(long)]
+        username: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+fn read_password(mut stdin: impl Read) -> Result<String> {
+    let mut buf = String::new();
+    stdin.read_to_string(&mut buf)?;
+    let password = buf.lines().next().unwrap_or("").to_string();
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(Error::Invalid(format!(
+            "password must be at least {MIN_PASSWORD_LEN} characters (read from the first line of stdin)"
+        )));
+    }
+    Ok(password)
+}
+
+fn check_username(u: &str) -> Result<()> {
+    let ok = !u.is_empty()
+        && u.len() <= 64
+        && u.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "username {u:?}: use 1-64 letters, digits, '.', '_' or '-' (it is also the SIP user name)"
+        )))
+    }
+}
+
+async fn audit_cli(store: &Store, action: &str, target: &str) -> Result<()> {
+    store
+        .audit(&AuditEntry {
+            at_ms: now_ms(),
+            actor: "cli".into(),
+            action: action.into(),
+            target: target.into(),
+            outcome: "ok".into(),
+            detail: String::new(),
+            peer: String::new(),
+        })
+        .await
+}
+
+/// Runs a `frontdoor user …` command and returns what to print.
+pub async fn run_user_command(store: &Store, cmd: UserCommand, stdin: impl Read) -> Result<String> {
+    match cmd {
+        UserCommand::Add {
+            username,
+            role,
+            centre,
+            languages,
+            crisis,
+            password_stdin: _,
+        } => {
+            check_username(&username)?;
+            if centre.trim().is_empty() {
+                return Err(Error::Invalid("--centre is empty".into()));
+            }
+            let languages: Vec<String> = languages
+                .iter()
+                .map(|l| l.trim().to_ascii_lowercase())
+                .collect();
+            if let Some(bad) = languages
+                .iter()
+                .find(|l| !matches!(l.as_str(), "en" | "fr"))
+            {
+                return Err(Error::Invalid(format!(
+                    "language {bad:?}: use en and/or fr"
+                )));
+            }
+            let password = read_password(stdin)?;
+            let account = NewAccount {
+                info: AccountInfo {
+                    username: username.clone(),
+                    role,
+                    centre,
+                    languages,
+                    crisis_trained: crisis,
+                },
+                password_hash: hash_password(&password)?,
+                ha1_md5: ha1_md5(&username, &password),
+                ha1_sha256: ha1_sha256(&username, &password),
+            };
+            store.insert_account(&account, now_ms()).await?;
+            audit_cli(store, "user.add", &username).await?;
+            Ok(format!(
+                "added {} ({}, {})\n",
+                username,
+                role.as_str(),
+                account.info.centre
+            ))
+        }
+        UserCommand::List => {
+            let mut out = String::from("USERNAME\tROLE\tCENTRE\tLANGUAGES\tCRISIS\tSTATUS\n");
+            for a in store.accounts().await? {
+                out.push_str(&format!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\n",
+                    a.info.username,
+                    a.info.role.as_str(),
+                    a.info.centre,
+                    a.info.languages.join(","),
+                    if a.info.crisis_trained { "yes" } else { "no" },
+                    if a.disabled { "disabled" } else { "active" },
+                ));
+            }
+            Ok(out)
+        }
+        UserCommand::Disable { username } => {
+            let now = now_ms();
+            store.set_account_disabled(&username, true, now).await?;
+            store.revoke_sessions_of(&username, now).await?;
+            audit_cli(store, "user.disable", &username).await?;
+            Ok(format!("disabled {username}\n"))
+        }
+        UserCommand::Passwd {
+            username,
+            password_stdin: _,
+        } => {
+            if store.account(&username).await?.is_none() {
+                return Err(Error::NoSuchAccount(username));
+            }
+            let password = read_password(stdin)?;
+            let now = now_ms();
+            store
+                .set_account_password(
+                    &username,
+                    &hash_password(&password)?,
+                    &ha1_md5(&username, &password),
+                    &ha1_sha256(&username, &password),
+                    now,
+                )
+                .await?;
+            store.revoke_sessions_of(&username, now).await?;
+            audit_cli(store, "user.passwd", &username).await?;
+            Ok(format!("password changed for {username}\n"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ha1_matches_the_digest_definition() {
+        // RFC 2617 §3.2.2.2: HA1 = MD5(username ":" realm ":" password).
+        assert_eq!(
+            ha1_md5("alice", "secret"),
+            hex(&Md5::digest(b"alice:frontdoor:secret"))
+        );
+        assert_eq!(ha1_sha256("alice", "secret").len(), 64);
+        assert_eq!(ha1_md5("alice", "secret").len(), 32);
+    }
+
+    #[test]
+    fn password_hash_verifies_only_the_right_password() {
+        let h = hash_password("correct horse").unwrap();
+        assert!(h.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse", &h));
+        assert!(!verify_password("wrong horse", &h));
+        assert!(!verify_password("correct horse", "not a hash"));
+    }
+}

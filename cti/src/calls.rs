@@ -1,0 +1,343 @@
+//! Call events from the call controller: written to the store as they arrive
+//! (one task, so the events of a call are stored in the order sent) and turned
+//! into screen pops and agent state changes.
+
+use std::collections::HashMap;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::Shared;
+use crate::error::{Error, Result};
+use crate::protocol::{Disposition, RegionSource, ScreenPop};
+use crate::store::CallColumn;
+
+/// Something that happened to a call, as the call controller reports it.
+/// Times are epoch milliseconds from the controller's clock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CallEvent {
+    /// An INVITE for a 211 number arrived. Creates the call record.
+    Arrived {
+        call_id: String,
+        caller: String,
+        dialled: String,
+        at_ms: i64,
+    },
+    /// The IVR answered (200 OK sent).
+    IvrAnswered { call_id: String, at_ms: i64 },
+    /// The caller reached an IVR step (a prompt, a menu choice); appended to
+    /// the IVR path and kept as the last known step.
+    Step {
+        call_id: String,
+        step: String,
+        at_ms: i64,
+    },
+    /// The IVR learnt something about the call.
+    Attribute {
+        call_id: String,
+        attribute: CallAttribute,
+        at_ms: i64,
+    },
+    /// The flow ended in a route (the call is now queued or sent out).
+    Routed {
+        call_id: String,
+        route: Route,
+        at_ms: i64,
+    },
+    /// The ACD offered the call to a navigator: their device rings and the
+    /// screen pop goes to their websocket. `callback`: the caller asked to be
+    /// called back.
+    Offered {
+        call_id: String,
+        navigator: String,
+        callback: bool,
+        at_ms: i64,
+    },
+    /// The navigator answered.
+    Answered { call_id: String, at_ms: i64 },
+    /// The call ended.
+    Ended {
+        call_id: String,
+        disposition: Disposition,
+        at_ms: i64,
+    },
+}
+
+/// A fact about a call the IVR learns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallAttribute {
+    /// "en" or "fr".
+    Language(String),
+    Region {
+        region: String,
+        source: RegionSource,
+    },
+    Centre(String),
+    /// The need topic chosen in the menu (housing, food, …).
+    Topic(String),
+    Crisis(bool),
+}
+
+/// Where the flow sent a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A centre's queue.
+    Queue { centre: String },
+    /// The province-wide crisis queue.
+    CrisisQueue,
+    /// An external SIP target.
+    External { uri: String },
+}
+
+impl Route {
+    fn describe(&self) -> String {
+        match self {
+            Route::Queue { centre } => format!("queue:{centre}"),
+            Route::CrisisQueue => "crisis".into(),
+            Route::External { uri } => format!("external:{uri}"),
+        }
+    }
+}
+
+pub(crate) enum Input {
+    Event(CallEvent),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The call controller's handle for call events. Cheap to clone; `send`
+/// waits when the store falls behind (back-pressure, never a silent drop).
+#[derive(Debug, Clone)]
+pub struct CallEvents {
+    tx: mpsc::Sender<Input>,
+}
+
+impl std::fmt::Debug for Input {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Input::Event(e) => e.fmt(f),
+            Input::Flush(_) => f.write_str("Flush"),
+        }
+    }
+}
+
+/// The CTI side has shut down.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the CTI call-event task has stopped")]
+pub struct Closed;
+
+impl CallEvents {
+    pub(crate) fn new(tx: mpsc::Sender<Input>) -> CallEvents {
+        CallEvents { tx }
+    }
+
+    /// Hands one event over; it is stored (and pushed) in the order sent.
+    pub async fn send(&self, event: CallEvent) -> std::result::Result<(), Closed> {
+        self.tx.send(Input::Event(event)).await.map_err(|_| Closed)
+    }
+
+    /// Hands one event over without waiting; fails when the queue is full.
+    pub fn try_send(&self, event: CallEvent) -> std::result::Result<(), CallEvent> {
+        self.tx
+            .try_send(Input::Event(event))
+            .map_err(|e| match e.into_inner() {
+                Input::Event(ev) => ev,
+                Input::Flush(_) => unreachable!("only events are sent here"),
+            })
+    }
+
+    /// Waits until every event sent before this call has been handled.
+    pub async fn flush(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Input::Flush(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+}
+
+/// What the event task remembers of a call in progress.
+#[derive(Default)]
+struct Live {
+    caller: String,
+    arrived_ms: i64,
+    queued_ms: Option<i64>,
+    language: Option<String>,
+    region: Option<String>,
+    region_source: Option<RegionSource>,
+    centre: Option<String>,
+    topic: Option<String>,
+    crisis: bool,
+    ivr_path: Vec<String>,
+}
+
+pub(crate) async fn run(shared: std::sync::Arc<Shared>, mut rx: mpsc::Receiver<Input>) {
+    let mut live: HashMap<String, Live> = HashMap::new();
+    while let Some(input) = rx.recv().await {
+        match input {
+            Input::Flush(done) => {
+                let _ = done.send(());
+            }
+            Input::Event(ev) => {
+                shared.status.count_call_event();
+                if let Err(e) = handle(&shared, &mut live, ev.clone()).await {
+                    shared.status.count_store_error();
+                    tracing::error!(error = %e, event = ?ev, "call event not stored");
+                }
+            }
+        }
+    }
+}
+
+async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent) -> Result<()> {
+    let store = &shared.store;
+    match ev {
+        CallEvent::Arrived {
+            call_id,
+            caller,
+            dialled,
+            at_ms,
+        } => {
+            store
+                .call_arrived(&call_id, &caller, &dialled, at_ms)
+                .await?;
+            live.insert(
+                call_id,
+                Live {
+                    caller,
+                    arrived_ms: at_ms,
+                    ..Live::default()
+                },
+            );
+        }
+        CallEvent::IvrAnswered { call_id, at_ms } => {
+            store
+                .call_timestamp(&call_id, at_ms, "ivr_answered", "")
+                .await?;
+        }
+        CallEvent::Step {
+            call_id,
+            step,
+            at_ms,
+        } => {
+            let call = live.entry(call_id.clone()).or_default();
+            call.ivr_path.push(step.clone());
+            store
+                .call_step(&call_id, at_ms, &step, &call.ivr_path)
+                .await?;
+        }
+        CallEvent::Attribute {
+            call_id,
+            attribute,
+            at_ms,
+        } => {
+            let call = live.entry(call_id.clone()).or_default();
+            match attribute {
+                CallAttribute::Language(l) => {
+                    store
+                        .call_attribute(&call_id, at_ms, CallColumn::Language, Some(&l), 0)
+                        .await?;
+                    call.language = Some(l);
+                }
+                CallAttribute::Region { region, source } => {
+                    store.call_region(&call_id, at_ms, &region, source).await?;
+                    call.region = Some(region);
+                    call.region_source = Some(source);
+                }
+                CallAttribute::Centre(c) => {
+                    store
+                        .call_attribute(&call_id, at_ms, CallColumn::Centre, Some(&c), 0)
+                        .await?;
+                    call.centre = Some(c);
+                }
+                CallAttribute::Topic(t) => {
+                    store
+                        .call_attribute(&call_id, at_ms, CallColumn::Topic, Some(&t), 0)
+                        .await?;
+                    call.topic = Some(t);
+                }
+                CallAttribute::Crisis(c) => {
+                    store
+                        .call_attribute(&call_id, at_ms, CallColumn::Crisis, None, i64::from(c))
+                        .await?;
+                    call.crisis = c;
+                }
+            }
+        }
+        CallEvent::Routed {
+            call_id,
+            route,
+            at_ms,
+        } => {
+            let call = live.entry(call_id.clone()).or_default();
+            let centre = match &route {
+                Route::Queue { centre } => Some(centre.clone()),
+                _ => None,
+            };
+            store
+                .call_routed(&call_id, at_ms, &route.describe(), centre.as_deref())
+                .await?;
+            call.queued_ms = Some(at_ms);
+            if let Some(c) = centre {
+                call.centre = Some(c);
+            }
+        }
+        CallEvent::Offered {
+            call_id,
+            navigator,
+            callback,
+            at_ms,
+        } => {
+            let account = store
+                .account(&navigator)
+                .await?
+                .ok_or_else(|| Error::NoSuchAccount(navigator.clone()))?;
+            store.call_offered(&call_id, at_ms, &navigator).await?;
+            if callback {
+                store
+                    .call_attribute(&call_id, at_ms, CallColumn::Callback, None, 1)
+                    .await?;
+            }
+            let call = match live.get(&call_id) {
+                Some(c) => c,
+                None => return Err(Error::NoSuchCall(call_id)),
+            };
+            let previous_contacts = store
+                .previous_contacts(&call.caller, Some(&call_id), shared.config.history_limit)
+                .await?;
+            let since = call.queued_ms.unwrap_or(call.arrived_ms);
+            let pop = ScreenPop {
+                call_id: call_id.clone(),
+                caller: call.caller.clone(),
+                region: call.region.clone(),
+                region_source: call.region_source,
+                centre: call.centre.clone(),
+                language: call.language.clone().unwrap_or_else(|| "en".into()),
+                crisis: call.crisis,
+                topic: call.topic.clone(),
+                ivr_path: call.ivr_path.clone(),
+                waited_s: u64::try_from((at_ms - since).max(0) / 1000).unwrap_or(0),
+                previous_contacts,
+                emergency_mode: shared.emergency_active(),
+                callback,
+            };
+            shared.registry.offer(account.info, pop);
+        }
+        CallEvent::Answered { call_id, at_ms } => {
+            store
+                .call_timestamp(&call_id, at_ms, "answered", "")
+                .await?;
+            shared.registry.answered(&call_id, at_ms);
+        }
+        CallEvent::Ended {
+            call_id,
+            disposition,
+            at_ms,
+        } => {
+            live.remove(&call_id);
+            shared.status.count_disposition(disposition);
+            // Tell the navigator first: their screen must not wait on the disk.
+            shared.registry.ended(&call_id, disposition, at_ms);
+            store.call_ended(&call_id, at_ms, disposition).await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,606 @@
+//! The HTTP API: `app(cti) -> Router`, one [`AppError`] for every refusal,
+//! bearer-token authentication with audit-logged refusals, and login
+//! throttling.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::accounts::{new_token, sha256_hex, verify_password};
+use crate::error::Error;
+use crate::protocol::{AccountInfo, Role};
+use crate::store::AuditEntry;
+use crate::{Cti, now_ms};
+
+/// Every way an HTTP request is refused; the body is always `{"error": reason}`
+/// and never carries internals.
+#[derive(Debug)]
+pub(crate) enum AppError {
+    Refused(StatusCode, String),
+    Throttled(Duration),
+    Internal(Error),
+}
+
+impl AppError {
+    fn bad(reason: impl Into<String>) -> AppError {
+        AppError::Refused(StatusCode::BAD_REQUEST, reason.into())
+    }
+}
+
+impl From<Error> for AppError {
+    fn from(e: Error) -> AppError {
+        match e {
+            Error::Invalid(_) | Error::UnknownTaxonomyCode(_) => AppError::bad(e.to_string()),
+            Error::NoSuchCall(_) | Error::NoSuchAccount(_) => {
+                AppError::Refused(StatusCode::NOT_FOUND, "not found".into())
+            }
+            e => AppError::Internal(e),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::Refused(status, reason) => {
+                (status, Json(json!({ "error": reason }))).into_response()
+            }
+            AppError::Throttled(wait) => {
+                let secs = wait.as_secs().max(1);
+                let mut r = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({ "error": "too many failed logins; try again later" })),
+                )
+                    .into_response();
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
+            }
+            AppError::Internal(e) => {
+                tracing::error!(error = %e, "request failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Json(json!({ "error": "internal error" })),
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+type ApiResult<T> = Result<T, AppError>;
+
+/// The router of the CTI server.
+pub(crate) fn app(cti: Cti) -> Router {
+    Router::new()
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/me", get(me))
+        .route("/api/calls/{id}", get(call))
+        .route("/api/callers/{number}/history", get(history))
+        .route("/api/emergency", get(emergency).put(set_emergency))
+        .route("/api/flows/versions", get(flow_versions))
+        .route("/api/navigators", get(navigators))
+        .route("/cti/ws", get(crate::ws::upgrade))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { AppError::Refused(StatusCode::NOT_FOUND, "no such route".into()) })
+        .with_state(cti)
+}
+
+fn peer_of(parts: &Parts) -> String {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+fn action_of(parts: &Parts) -> String {
+    let path = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| parts.uri.path().to_string());
+    format!("{} {}", parts.method, path)
+}
+
+impl Cti {
+    /// Writes an audit row; a failure to audit is counted and logged, and
+    /// fails the request (a read that cannot be audited is not served).
+    pub(crate) async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        outcome: &str,
+        detail: &str,
+        peer: &str,
+    ) -> ApiResult<()> {
+        let e = AuditEntry {
+            at_ms: now_ms(),
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            outcome: outcome.into(),
+            detail: detail.into(),
+            peer: peer.into(),
+        };
+        if let Err(err) = self.shared.store.audit(&e).await {
+            self.shared.status.count_store_error();
+            return Err(AppError::Internal(err));
+        }
+        Ok(())
+    }
+}
+
+/// An authenticated request: the account behind the bearer token.
+pub(crate) struct Auth {
+    pub account: AccountInfo,
+    pub token_hash: String,
+    pub peer: String,
+    pub action: String,
+}
+
+impl Auth {
+    /// Refuses with 403 and an audit row unless `allowed`.
+    async fn require(&self, cti: &Cti, allowed: bool, target: &str) -> ApiResult<()> {
+        if allowed {
+            return Ok(());
+        }
+        cti.audit(
+            &self.account.username,
+            &self.action,
+            target,
+            "denied",
+            self.account.role.as_str(),
+            &self.peer,
+        )
+        .await?;
+        Err(AppError::Refused(
+            StatusCode::FORBIDDEN,
+            "not allowed for your role".into(),
+        ))
+    }
+}
+
+fn token_of(parts: &Parts) -> Option<String> {
+    if let Some(v) = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        && let Some(t) = v.strip_prefix("Bearer ")
+    {
+        return Some(t.trim().to_string());
+    }
+    parts.uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("token=").map(str::to_string))
+    })
+}
+
+impl FromRequestParts<Cti> for Auth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, cti: &Cti) -> ApiResult<Auth> {
+        let peer = peer_of(parts);
+        let action = action_of(parts);
+        let target = parts.uri.path().to_string();
+        let unauthenticated = || {
+            AppError::Refused(
+                StatusCode::UNAUTHORIZED,
+                "missing, invalid or expired token".into(),
+            )
+        };
+        let Some(token) = token_of(parts).filter(|t| !t.is_empty()) else {
+            cti.audit("-", &action, &target, "unauthenticated", "no token", &peer)
+                .await?;
+            return Err(unauthenticated());
+        };
+        let token_hash = sha256_hex(&token);
+        let Some(session) = cti.shared.store.session(&token_hash).await? else {
+            cti.audit(
+                "-",
+                &action,
+                &target,
+                "unauthenticated",
+                "unknown token",
+                &peer,
+            )
+            .await?;
+            return Err(unauthenticated());
+        };
+        let problem = if session.revoked {
+            Some("revoked token")
+        } else if session.expires_ms <= now_ms() {
+            Some("expired token")
+        } else {
+            None
+        };
+        let account = cti.shared.store.account(&session.username).await?;
+        let problem = problem.or(match &account {
+            None => Some("account gone"),
+            Some(a) if a.disabled => Some("account disabled"),
+            Some(_) => None,
+        });
+        if let Some(problem) = problem {
+            cti.audit(
+                &session.username,
+                &action,
+                &target,
+                "unauthenticated",
+                problem,
+                &peer,
+            )
+            .await?;
+            return Err(unauthenticated());
+        }
+        let Some(account) = account else {
+            return Err(unauthenticated());
+        };
+        Ok(Auth {
+            account: account.info,
+            token_hash,
+            peer,
+            action,
+        })
+    }
+}
+
+/// Counts failed logins per username and per peer address; past the limit,
+/// further attempts are refused (429) until the back-off period has passed.
+pub(crate) struct Throttle {
+    entries: Mutex<HashMap<String, ThrottleEntry>>,
+    per_user: u32,
+    per_peer: u32,
+    backoff: Duration,
+}
+
+struct ThrottleEntry {
+    failures: u32,
+    since: Instant,
+    blocked_until: Option<Instant>,
+}
+
+impl Throttle {
+    pub fn new(per_user: u32, per_peer: u32, backoff: Duration) -> Throttle {
+        Throttle {
+            entries: Mutex::new(HashMap::new()),
+            per_user,
+            per_peer,
+            backoff,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ThrottleEntry>> {
+        // Counters only: a poisoned lock still holds usable numbers.
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn keys(user: &str, peer: &str) -> [String; 2] {
+        [format!("user:{user}"), format!("peer:{peer}")]
+    }
+
+    /// How long to wait before trying again, if blocked.
+    fn blocked(&self, user: &str, peer: &str) -> Option<Duration> {
+        let now = Instant::now();
+        let map = self.lock();
+        Self::keys(user, peer)
+            .iter()
+            .filter_map(|k| map.get(k).and_then(|e| e.blocked_until))
+            .filter(|until| *until > now)
+            .map(|until| until - now)
+            .max()
+    }
+
+    fn failed(&self, user: &str, peer: &str) {
+        let now = Instant::now();
+        let mut map = self.lock();
+        if map.len() > 100_000 {
+            map.retain(|_, e| {
+                now.duration_since(e.since) < self.backoff
+                    || e.blocked_until.is_some_and(|u| u > now)
+            });
+        }
+        for (key, limit) in Self::keys(user, peer)
+            .into_iter()
+            .zip([self.per_user, self.per_peer])
+        {
+            let e = map.entry(key).or_insert(ThrottleEntry {
+                failures: 0,
+                since: now,
+                blocked_until: None,
+            });
+            if now.duration_since(e.since) > self.backoff {
+                e.failures = 0;
+                e.since = now;
+            }
+            e.failures += 1;
+            if e.failures >= limit {
+                e.blocked_until = Some(now + self.backoff);
+                e.failures = 0;
+                e.since = now;
+            }
+        }
+    }
+
+    fn succeeded(&self, user: &str) {
+        self.lock().remove(&format!("user:{user}"));
+    }
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> ApiResult<T> {
+    serde_json::from_slice(body).map_err(|e| AppError::bad(format!("bad JSON body: {e}")))
+}
+
+/// A hash to verify against when the username is unknown, so a wrong
+/// username costs the same time as a wrong password.
+fn dummy_hash() -> &'static str {
+    static H: OnceLock<String> = OnceLock::new();
+    H.get_or_init(|| crate::accounts::hash_password("frontdoor-dummy-password").unwrap_or_default())
+}
+
+#[derive(Deserialize)]
+struct LoginBody {
+    username: String,
+    password: String,
+}
+
+async fn login(
+    State(cti): State<Cti>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let LoginBody { username, password } = parse_json(&body)?;
+    let peer = peer.ip().to_string();
+    let shared = &cti.shared;
+    let user_label: String = username.chars().take(64).collect();
+    if let Some(wait) = shared.throttle.blocked(&username, &peer) {
+        cti.audit(
+            &user_label,
+            "POST /api/login",
+            &user_label,
+            "throttled",
+            "",
+            &peer,
+        )
+        .await?;
+        return Err(AppError::Throttled(wait));
+    }
+    let account = shared.store.account(&username).await?;
+    let hash = account
+        .as_ref()
+        .map(|a| a.password_hash.clone())
+        .unwrap_or_else(|| dummy_hash().to_string());
+    let ok = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
+    let account = match account {
+        Some(a) if ok && !a.disabled => a,
+        other => {
+            shared.throttle.failed(&username, &peer);
+            shared.status.count_login_failure();
+            let why = match other {
+                None => "unknown user",
+                Some(a) if a.disabled => "disabled",
+                Some(_) => "wrong password",
+            };
+            cti.audit(
+                &user_label,
+                "POST /api/login",
+                &user_label,
+                "failed",
+                why,
+                &peer,
+            )
+            .await?;
+            return Err(AppError::Refused(
+                StatusCode::UNAUTHORIZED,
+                "invalid username or password".into(),
+            ));
+        }
+    };
+    shared.throttle.succeeded(&username);
+    let token = new_token()?;
+    let now = now_ms();
+    let expires_at = now + shared.config.token_ttl.as_millis() as i64;
+    shared
+        .store
+        .insert_session(&sha256_hex(&token), &account.info.username, now, expires_at)
+        .await?;
+    cti.audit(
+        &account.info.username,
+        "POST /api/login",
+        &account.info.username,
+        "ok",
+        "",
+        &peer,
+    )
+    .await?;
+    Ok(
+        Json(json!({ "token": token, "expires_at": expires_at, "account": account.info }))
+            .into_response(),
+    )
+}
+
+async fn logout(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json::Value>> {
+    cti.shared
+        .store
+        .revoke_session(&auth.token_hash, now_ms())
+        .await?;
+    cti.shared.registry.logout(&auth.account.username);
+    cti.audit(
+        &auth.account.username,
+        &auth.action,
+        &auth.account.username,
+        "ok",
+        "",
+        &auth.peer,
+    )
+    .await?;
+    Ok(Json(json!({ "ok": true })))
+}
+
+async fn me(auth: Auth) -> Json<AccountInfo> {
+    Json(auth.account)
+}
+
+async fn call(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let store = &cti.shared.store;
+    let Some(record) = store.call(&id).await? else {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            "no such call".into(),
+        ));
+    };
+    let a = &auth.account;
+    let allowed = match a.role {
+        Role::Navigator => record.navigator.as_deref() == Some(a.username.as_str()),
+        Role::Supervisor => record.centre.as_deref() == Some(a.centre.as_str()),
+        Role::Ops => true,
+    };
+    auth.require(&cti, allowed, &id).await?;
+    cti.audit(&a.username, &auth.action, &id, "ok", "", &auth.peer)
+        .await?;
+    let events = store.call_events(&id).await?;
+    let logs = store.call_logs(&id).await?;
+    Ok(Json(
+        json!({ "call": record, "events": events, "logs": logs }),
+    ))
+}
+
+async fn history(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(number): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let store = &cti.shared.store;
+    let a = &auth.account;
+    let allowed = match a.role {
+        Role::Navigator => store.navigator_had_caller(&a.username, &number).await?,
+        Role::Supervisor => store.centre_had_caller(&a.centre, &number).await?,
+        Role::Ops => true,
+    };
+    auth.require(&cti, allowed, &number).await?;
+    let contacts = store.previous_contacts(&number, None, 100).await?;
+    cti.audit(
+        &a.username,
+        "history.read",
+        &number,
+        "ok",
+        &format!("{} contacts", contacts.len()),
+        &auth.peer,
+    )
+    .await?;
+    Ok(Json(
+        json!({ "caller": number, "previous_contacts": contacts }),
+    ))
+}
+
+async fn emergency(
+    State(cti): State<Cti>,
+    _auth: Auth,
+) -> ApiResult<Json<crate::store::Emergency>> {
+    Ok(Json(cti.shared.store.emergency().await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmergencyBody {
+    active: bool,
+    #[serde(default)]
+    message: String,
+}
+
+async fn set_emergency(
+    State(cti): State<Cti>,
+    auth: Auth,
+    body: Bytes,
+) -> ApiResult<Json<crate::store::Emergency>> {
+    auth.require(&cti, auth.account.role == Role::Ops, "emergency")
+        .await?;
+    let b: EmergencyBody = parse_json(&body)?;
+    cti.shared
+        .store
+        .set_emergency(b.active, &b.message, &auth.account.username, now_ms())
+        .await?;
+    cti.shared.set_emergency_cache(b.active);
+    let detail = format!("active={} message={:?}", b.active, b.message);
+    cti.audit(
+        &auth.account.username,
+        "emergency.set",
+        "emergency",
+        "ok",
+        &detail,
+        &auth.peer,
+    )
+    .await?;
+    Ok(Json(cti.shared.store.emergency().await?))
+}
+
+async fn flow_versions(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(&cti, auth.account.role == Role::Ops, "flows")
+        .await?;
+    let versions = cti.shared.store.flow_versions().await?;
+    Ok(Json(
+        json!({ "active": cti.shared.status.active_flow(), "versions": versions }),
+    ))
+}
+
+async fn navigators(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json::Value>> {
+    let a = &auth.account;
+    auth.require(&cti, a.role != Role::Navigator, "navigators")
+        .await?;
+    let mut views = cti.navigators();
+    if a.role == Role::Supervisor {
+        views.retain(|v| v.account.centre == a.centre);
+    }
+    Ok(Json(json!({ "navigators": views })))
+}
+
+async fn healthz(State(cti): State<Cti>) -> Response {
+    let db_ok = cti.shared.store.ping().await.is_ok();
+    if !db_ok {
+        cti.shared.status.count_store_error();
+    }
+    let body = json!({
+        "status": if db_ok { "ok" } else { "degraded" },
+        "db": if db_ok { "ok" } else { "unreachable" },
+        "flow": cti.shared.status.active_flow(),
+        "calls_in_progress": cti.shared.status.calls_in_progress(),
+    });
+    let code = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+async fn metrics(State(cti): State<Cti>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        cti.shared.status.render_prometheus(),
+    )
+        .into_response()
+}

@@ -1,0 +1,390 @@
+//! The CTI websocket protocol, version [`PROTOCOL_VERSION`]: every frame the
+//! server sends and every command a navigator's client sends, as serde types.
+//! `docs/cti-protocol.md` documents each of them with an example, and a test
+//! checks that every example there parses into these types and serializes
+//! back to the same JSON.
+//!
+//! Server frames are [`ServerFrame`]: a per-session `seq` plus a
+//! [`ServerMsg`] tagged by `type`. Client frames are [`ClientFrame`]: an `id`
+//! plus a [`ClientCmd`] tagged by `type`.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The protocol version announced in `hello`. Bump it on any change a client
+/// could notice; document the change in docs/cti-protocol.md.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// What an account may do. Navigators take calls and see their own calls;
+/// supervisors see their centre; ops manage flows and emergency mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Navigator,
+    Supervisor,
+    Ops,
+}
+
+impl Role {
+    /// The name stored in the database and shown to people.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Navigator => "navigator",
+            Role::Supervisor => "supervisor",
+            Role::Ops => "ops",
+        }
+    }
+
+    /// The inverse of [`Role::as_str`].
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "navigator" => Some(Role::Navigator),
+            "supervisor" => Some(Role::Supervisor),
+            "ops" => Some(Role::Ops),
+            _ => None,
+        }
+    }
+}
+
+/// The public face of an account (never its credentials).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountInfo {
+    pub username: String,
+    pub role: Role,
+    pub centre: String,
+    /// Languages the person takes calls in: "en", "fr".
+    pub languages: Vec<String>,
+    pub crisis_trained: bool,
+}
+
+/// A navigator's agent state, as the queues see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    /// No CTI session.
+    LoggedOut,
+    /// Logged in, not taking calls; `reason` says why.
+    NotReady,
+    /// Waiting for a call.
+    Ready,
+    /// A call is ringing for them.
+    Reserved,
+    /// On a call.
+    Busy,
+    /// After a call, finishing the log; ends by itself after the wrap-up time.
+    WrapUp,
+}
+
+/// The states a navigator may ask for with `set_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestedState {
+    Ready,
+    NotReady,
+    WrapUp,
+}
+
+impl From<RequestedState> for AgentState {
+    fn from(s: RequestedState) -> AgentState {
+        match s {
+            RequestedState::Ready => AgentState::Ready,
+            RequestedState::NotReady => AgentState::NotReady,
+            RequestedState::WrapUp => AgentState::WrapUp,
+        }
+    }
+}
+
+/// Where the caller's region came from: area codes are not where callers are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RegionSource {
+    /// The caller's area code and exchange (flows/regions.csv).
+    ExchangeTable,
+    /// The caller chose it in the region menu.
+    RegionMenu,
+    /// A navigator corrected it.
+    NavigatorCorrection,
+}
+
+impl RegionSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegionSource::ExchangeTable => "exchange_table",
+            RegionSource::RegionMenu => "region_menu",
+            RegionSource::NavigatorCorrection => "navigator_correction",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RegionSource> {
+        match s {
+            "exchange_table" => Some(RegionSource::ExchangeTable),
+            "region_menu" => Some(RegionSource::RegionMenu),
+            "navigator_correction" => Some(RegionSource::NavigatorCorrection),
+            _ => None,
+        }
+    }
+}
+
+/// How a call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    Answered,
+    AbandonedInIvr,
+    AbandonedInQueue,
+    Transferred,
+    Callback,
+}
+
+impl Disposition {
+    pub const ALL: [Disposition; 5] = [
+        Disposition::Answered,
+        Disposition::AbandonedInIvr,
+        Disposition::AbandonedInQueue,
+        Disposition::Transferred,
+        Disposition::Callback,
+    ];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disposition::Answered => "answered",
+            Disposition::AbandonedInIvr => "abandoned_in_ivr",
+            Disposition::AbandonedInQueue => "abandoned_in_queue",
+            Disposition::Transferred => "transferred",
+            Disposition::Callback => "callback",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Disposition> {
+        Disposition::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+}
+
+/// One need a navigator identified, coded with the AIRS/211 taxonomy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Need {
+    /// A taxonomy code, e.g. "BD-1800".
+    pub code: String,
+    /// Whether the referral met the need.
+    pub met: bool,
+}
+
+/// A service the caller was referred to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    /// The agency or programme.
+    pub name: String,
+    /// The taxonomy code of the service, when coded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+}
+
+/// A follow-up the navigator promised.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUp {
+    /// A calendar date, YYYY-MM-DD.
+    pub due: String,
+    pub reason: String,
+}
+
+/// The body of `log_call`: what the navigator records about a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallLog {
+    pub call_id: String,
+    pub needs: Vec<Need>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub referrals: Vec<Referral>,
+    /// Optional coded demographics, e.g. {"age_group": "25-34"}.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub demographics: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub notes: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<FollowUp>,
+}
+
+/// An earlier call from the same number, with what was logged about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousContact {
+    pub call_id: String,
+    /// When it arrived, epoch milliseconds.
+    pub at_ms: i64,
+    pub centre: Option<String>,
+    pub topic: Option<String>,
+    pub crisis: bool,
+    pub navigator: Option<String>,
+    pub disposition: Option<Disposition>,
+    /// Needs from every log of that call, in logging order.
+    pub needs: Vec<Need>,
+    /// The follow-up of the latest log that set one.
+    pub follow_up: Option<FollowUp>,
+}
+
+/// The screen pop: everything a navigator sees when a call is offered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScreenPop {
+    pub call_id: String,
+    /// E.164, or "anonymous" when withheld.
+    pub caller: String,
+    pub region: Option<String>,
+    pub region_source: Option<RegionSource>,
+    pub centre: Option<String>,
+    /// "en" or "fr".
+    pub language: String,
+    pub crisis: bool,
+    pub topic: Option<String>,
+    /// The IVR steps the caller went through, in order.
+    pub ivr_path: Vec<String>,
+    /// Seconds from queueing (or arrival) to the offer.
+    pub waited_s: u64,
+    pub previous_contacts: Vec<PreviousContact>,
+    pub emergency_mode: bool,
+    /// The caller asked to be called back rather than wait.
+    pub callback: bool,
+}
+
+/// An agent state with its details.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateInfo {
+    pub state: AgentState,
+    /// The reason code for `not_ready`, else null.
+    pub reason: Option<String>,
+    /// A state asked for while on a call, applied when the call (and wrap-up) ends.
+    pub next_state: Option<AgentState>,
+    pub next_reason: Option<String>,
+    /// When this state began, epoch milliseconds.
+    pub since_ms: i64,
+    /// When `wrap_up` ends by itself, epoch milliseconds.
+    pub wrap_up_until_ms: Option<i64>,
+}
+
+/// Where `transfer` sends a call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TransferTarget {
+    /// Another centre's queue.
+    Centre { centre: String },
+    /// The province-wide crisis queue.
+    Crisis,
+    /// An external SIP destination (the 988 line, a centre's PBX).
+    Sip { uri: String },
+}
+
+/// One frame from server to client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerFrame {
+    /// Per-session sequence number, increasing by at least 1 per frame.
+    pub seq: u64,
+    #[serde(flatten)]
+    pub msg: ServerMsg,
+}
+
+/// The messages the server sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMsg {
+    /// First frame on every connection.
+    Hello {
+        protocol_version: u32,
+        account: AccountInfo,
+        state: StateInfo,
+        heartbeat_s: u64,
+        /// The oldest `seq` a `resume` can still replay from (0: none yet).
+        replay_from: u64,
+    },
+    StateChanged(StateInfo),
+    CallOffered(ScreenPop),
+    CallAnswered {
+        call_id: String,
+        at_ms: i64,
+    },
+    CallEnded {
+        call_id: String,
+        disposition: Disposition,
+        at_ms: i64,
+    },
+    /// The answer to `log_call`, sent only once the log is committed.
+    LogSaved {
+        re: String,
+        call_id: String,
+        log_id: i64,
+        /// True when this `id` had been stored before; nothing new was written.
+        duplicate: bool,
+    },
+    Ack {
+        re: String,
+    },
+    Error {
+        /// The `id` of the command this answers, when it had one.
+        re: Option<String>,
+        code: ErrorCode,
+        reason: String,
+    },
+    Heartbeat {
+        at_ms: i64,
+    },
+}
+
+/// Machine-readable error kinds of `error` frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadJson,
+    FrameTooLarge,
+    UnknownType,
+    BadField,
+    UnknownTaxonomyCode,
+    UnknownCall,
+    NotYourCall,
+    BadState,
+    ResumeGap,
+    ControllerUnavailable,
+    Internal,
+}
+
+/// One frame from client to server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientFrame {
+    /// Chosen by the client, unique per command; repeating it is harmless.
+    pub id: String,
+    #[serde(flatten)]
+    pub cmd: ClientCmd,
+}
+
+/// The commands a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientCmd {
+    SetState {
+        state: RequestedState,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    Hangup {
+        call_id: String,
+    },
+    Transfer {
+        call_id: String,
+        target: TransferTarget,
+    },
+    LogCall(CallLog),
+    Resume {
+        last_seq: u64,
+    },
+}
+
+/// Every `type` a server frame can have (the docs test checks each is documented).
+pub const SERVER_TYPES: &[&str] = &[
+    "hello",
+    "state_changed",
+    "call_offered",
+    "call_answered",
+    "call_ended",
+    "log_saved",
+    "ack",
+    "error",
+    "heartbeat",
+];
+
+/// Every `type` a client frame can have.
+pub const CLIENT_TYPES: &[&str] = &["set_state", "hangup", "transfer", "log_call", "resume"];

@@ -1,0 +1,159 @@
+//! Shared status for `/healthz` and `/metrics`: gauges the binary sets,
+//! counters it increments, and counters this crate keeps itself.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::protocol::Disposition;
+
+/// The flow set in service, as `/healthz` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActiveFlow {
+    pub version: String,
+    pub hash: String,
+}
+
+/// Counters and gauges of a running CTI server. Shared (`Arc`) between the
+/// HTTP server, the call-event task and the binary.
+#[derive(Debug, Default)]
+pub struct Status {
+    calls_in_progress: AtomicI64,
+    ws_clients: AtomicI64,
+    store_errors: AtomicU64,
+    login_failures: AtomicU64,
+    call_events: AtomicU64,
+    dispositions: Mutex<BTreeMap<Disposition, u64>>,
+    sip_responses: Mutex<BTreeMap<u16, u64>>,
+    flow: Mutex<Option<ActiveFlow>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding one of these locks leaves plain counters behind;
+    // they are still good to read.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Status {
+    /// Set by the binary: calls the call controller holds right now.
+    pub fn set_calls_in_progress(&self, n: i64) {
+        self.calls_in_progress.store(n, Ordering::Relaxed);
+    }
+    pub fn calls_in_progress(&self) -> i64 {
+        self.calls_in_progress.load(Ordering::Relaxed)
+    }
+    /// Called by the binary for every SIP response it sends.
+    pub fn count_sip_response(&self, code: u16) {
+        *lock(&self.sip_responses).entry(code).or_default() += 1;
+    }
+    /// Set by the binary when a flow set is loaded or activated.
+    pub fn set_active_flow(&self, version: &str, hash: &str) {
+        *lock(&self.flow) = Some(ActiveFlow {
+            version: version.into(),
+            hash: hash.into(),
+        });
+    }
+    pub fn active_flow(&self) -> Option<ActiveFlow> {
+        lock(&self.flow).clone()
+    }
+    pub fn count_store_error(&self) {
+        self.store_errors.fetch_add(1, Ordering::Relaxed);
+    }
+    pub fn store_errors(&self) -> u64 {
+        self.store_errors.load(Ordering::Relaxed)
+    }
+    pub(crate) fn count_disposition(&self, d: Disposition) {
+        *lock(&self.dispositions).entry(d).or_default() += 1;
+    }
+    pub(crate) fn count_login_failure(&self) {
+        self.login_failures.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn count_call_event(&self) {
+        self.call_events.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn ws_client_delta(&self, d: i64) {
+        self.ws_clients.fetch_add(d, Ordering::Relaxed);
+    }
+    pub fn ws_clients(&self) -> i64 {
+        self.ws_clients.load(Ordering::Relaxed)
+    }
+
+    /// The Prometheus text exposition format (version 0.0.4).
+    pub fn render_prometheus(&self) -> String {
+        let mut s = String::new();
+        // Writing to a String cannot fail: the `let _` below drop Ok(()).
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
+            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(s, "{name}{labels} {value}");
+            }
+        };
+        metric(
+            "frontdoor_calls_in_progress",
+            "gauge",
+            "Calls the call controller holds now.",
+            &[(String::new(), self.calls_in_progress().to_string())],
+        );
+        let dispositions = lock(&self.dispositions).clone();
+        let samples: Vec<_> = Disposition::ALL
+            .iter()
+            .map(|d| {
+                (
+                    format!("{{disposition=\"{}\"}}", d.as_str()),
+                    dispositions.get(d).copied().unwrap_or(0).to_string(),
+                )
+            })
+            .collect();
+        metric(
+            "frontdoor_calls_total",
+            "counter",
+            "Calls ended, by disposition.",
+            &samples,
+        );
+        let sip = lock(&self.sip_responses).clone();
+        let samples: Vec<_> = sip
+            .iter()
+            .map(|(c, n)| (format!("{{code=\"{c}\"}}"), n.to_string()))
+            .collect();
+        metric(
+            "frontdoor_sip_responses_total",
+            "counter",
+            "SIP responses sent, by status code.",
+            &samples,
+        );
+        metric(
+            "frontdoor_websocket_clients",
+            "gauge",
+            "Open CTI websocket connections.",
+            &[(String::new(), self.ws_clients().to_string())],
+        );
+        metric(
+            "frontdoor_store_errors_total",
+            "counter",
+            "Database operations that failed.",
+            &[(String::new(), self.store_errors().to_string())],
+        );
+        metric(
+            "frontdoor_login_failures_total",
+            "counter",
+            "Refused logins.",
+            &[(
+                String::new(),
+                self.login_failures.load(Ordering::Relaxed).to_string(),
+            )],
+        );
+        metric(
+            "frontdoor_call_events_total",
+            "counter",
+            "Call events received from the call controller.",
+            &[(
+                String::new(),
+                self.call_events.load(Ordering::Relaxed).to_string(),
+            )],
+        );
+        s
+    }
+}

@@ -1,0 +1,302 @@
+//! The CTI websocket: one task per connection pumps client commands in and
+//! the session's frames out (see [`crate::agents`] for `seq` and replay).
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+
+use crate::Cti;
+use crate::agents::NavigatorCommand;
+use crate::error::Error;
+use crate::http::{AppError, Auth};
+use crate::protocol::{AccountInfo, CLIENT_TYPES, ClientCmd, ClientFrame, ErrorCode, ServerMsg};
+
+/// Frames above this size close the connection (the transport limit); frames
+/// above the configured `max_frame_bytes` but below this get an `error`.
+const HARD_LIMIT: usize = 1024 * 1024;
+
+pub(crate) async fn upgrade(
+    State(cti): State<Cti>,
+    auth: Auth,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    cti.audit(
+        &auth.account.username,
+        &auth.action,
+        "cti",
+        "ok",
+        "",
+        &auth.peer,
+    )
+    .await?;
+    let account = auth.account;
+    Ok(ws
+        .max_message_size(HARD_LIMIT)
+        .max_frame_size(HARD_LIMIT)
+        .on_upgrade(move |socket| session(cti, account, socket)))
+}
+
+async fn session(cti: Cti, account: AccountInfo, mut socket: WebSocket) {
+    let shared = &cti.shared;
+    let user = account.username.clone();
+    shared.status.ws_client_delta(1);
+    let (conn, mut outbox) = shared.registry.attach(account);
+    let mut heartbeat = tokio::time::interval(shared.config.heartbeat);
+    heartbeat.tick().await;
+    loop {
+        tokio::select! {
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => handle_text(&cti, &user, conn, text.as_str()).await,
+                Some(Ok(Message::Binary(_))) => reply_error(&cti, &user, conn, None, ErrorCode::BadJson,
+                    "binary frames are not part of the protocol; send JSON text frames".into()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
+            },
+            out = outbox.recv() => match out {
+                Some(frame) => {
+                    if socket.send(Message::Text(frame)).await.is_err() {
+                        break;
+                    }
+                }
+                // Logged out, or too slow to keep up: the client reconnects and resumes.
+                None => break,
+            },
+            _ = heartbeat.tick() => shared.registry.heartbeat(&user, conn),
+        }
+    }
+    shared.registry.detach(&user, conn);
+    shared.status.ws_client_delta(-1);
+}
+
+fn reply_error(
+    cti: &Cti,
+    user: &str,
+    conn: u64,
+    re: Option<String>,
+    code: ErrorCode,
+    reason: String,
+) {
+    cti.shared
+        .registry
+        .reply(user, conn, ServerMsg::Error { re, code, reason });
+}
+
+/// Handles one text frame. Every problem is answered with an `error` frame;
+/// the connection stays open.
+async fn handle_text(cti: &Cti, user: &str, conn: u64, text: &str) {
+    let limit = cti.shared.config.max_frame_bytes;
+    if text.len() > limit {
+        let reason = format!(
+            "frame of {} bytes is over the {limit}-byte limit",
+            text.len()
+        );
+        return reply_error(cti, user, conn, None, ErrorCode::FrameTooLarge, reason);
+    }
+    let value: serde_json::Value = match serde_json::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            return reply_error(
+                cti,
+                user,
+                conn,
+                None,
+                ErrorCode::BadJson,
+                format!("not JSON: {e}"),
+            );
+        }
+    };
+    let Some(obj) = value.as_object() else {
+        return reply_error(
+            cti,
+            user,
+            conn,
+            None,
+            ErrorCode::BadJson,
+            "a frame is a JSON object".into(),
+        );
+    };
+    let id = obj.get("id").and_then(|v| v.as_str()).map(str::to_string);
+    let Some(kind) = obj.get("type").and_then(|v| v.as_str()).map(str::to_string) else {
+        return reply_error(
+            cti,
+            user,
+            conn,
+            id,
+            ErrorCode::BadField,
+            "missing field `type`".into(),
+        );
+    };
+    if !CLIENT_TYPES.contains(&kind.as_str()) {
+        let reason = format!(
+            "unknown message type {kind:?}; expected one of {}",
+            CLIENT_TYPES.join(", ")
+        );
+        return reply_error(cti, user, conn, id, ErrorCode::UnknownType, reason);
+    }
+    let Some(id) = id.filter(|i| !i.is_empty()) else {
+        return reply_error(
+            cti,
+            user,
+            conn,
+            None,
+            ErrorCode::BadField,
+            "missing field `id` (a string)".into(),
+        );
+    };
+    let frame: ClientFrame = match serde_json::from_value(value) {
+        Ok(f) => f,
+        Err(e) => {
+            return reply_error(
+                cti,
+                user,
+                conn,
+                Some(id),
+                ErrorCode::BadField,
+                format!("{kind}: {e}"),
+            );
+        }
+    };
+    handle_command(cti, user, conn, frame).await;
+}
+
+async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
+    let shared = &cti.shared;
+    let registry = &shared.registry;
+    let id = frame.id;
+    let ack = |id: String| registry.reply(user, conn, ServerMsg::Ack { re: id });
+    match frame.cmd {
+        ClientCmd::Resume { last_seq } => match registry.resume(user, conn, last_seq) {
+            Ok(()) => ack(id),
+            Err(reason) => reply_error(cti, user, conn, Some(id), ErrorCode::ResumeGap, reason),
+        },
+        ClientCmd::SetState { state, reason } => {
+            if registry.seen(user, &id) {
+                return ack(id);
+            }
+            match registry.set_state(user, state, reason) {
+                Ok(_) => ack(id),
+                Err((code, reason)) => reply_error(cti, user, conn, Some(id), code, reason),
+            }
+        }
+        ClientCmd::Hangup { call_id } => {
+            let cmd = NavigatorCommand::Hangup {
+                navigator: user.into(),
+                call_id: call_id.clone(),
+            };
+            to_controller(cti, user, conn, id, call_id, cmd, "hangup").await;
+        }
+        ClientCmd::Transfer { call_id, target } => {
+            let cmd = NavigatorCommand::Transfer {
+                navigator: user.into(),
+                call_id: call_id.clone(),
+                target,
+            };
+            to_controller(cti, user, conn, id, call_id, cmd, "transfer").await;
+        }
+        ClientCmd::LogCall(log) => {
+            let call = match shared.store.call(&log.call_id).await {
+                Ok(Some(c)) => c,
+                Ok(None) => {
+                    let reason = format!("no call {:?}", log.call_id);
+                    return reply_error(cti, user, conn, Some(id), ErrorCode::UnknownCall, reason);
+                }
+                Err(e) => return internal(cti, user, conn, id, e),
+            };
+            if call.navigator.as_deref() != Some(user) {
+                let reason = format!("call {:?} was not offered to you", log.call_id);
+                return reply_error(cti, user, conn, Some(id), ErrorCode::NotYourCall, reason);
+            }
+            match shared
+                .store
+                .save_call_log(user, &id, &log, crate::now_ms())
+                .await
+            {
+                Ok((log_id, duplicate)) => registry.reply(
+                    user,
+                    conn,
+                    ServerMsg::LogSaved {
+                        re: id,
+                        call_id: log.call_id,
+                        log_id,
+                        duplicate,
+                    },
+                ),
+                Err(Error::UnknownTaxonomyCode(code)) => {
+                    let reason = format!("unknown taxonomy code {code:?}");
+                    reply_error(
+                        cti,
+                        user,
+                        conn,
+                        Some(id),
+                        ErrorCode::UnknownTaxonomyCode,
+                        reason,
+                    )
+                }
+                Err(Error::Invalid(reason)) => {
+                    reply_error(cti, user, conn, Some(id), ErrorCode::BadField, reason)
+                }
+                Err(e) => internal(cti, user, conn, id, e),
+            }
+        }
+    }
+}
+
+fn internal(cti: &Cti, user: &str, conn: u64, id: String, e: Error) {
+    cti.shared.status.count_store_error();
+    tracing::error!(error = %e, user, "CTI command failed");
+    reply_error(
+        cti,
+        user,
+        conn,
+        Some(id),
+        ErrorCode::Internal,
+        "the server could not do that; try again".into(),
+    );
+}
+
+async fn to_controller(
+    cti: &Cti,
+    user: &str,
+    conn: u64,
+    id: String,
+    call_id: String,
+    cmd: NavigatorCommand,
+    kind: &str,
+) {
+    let registry = &cti.shared.registry;
+    if registry.seen(user, &id) {
+        return registry.reply(user, conn, ServerMsg::Ack { re: id });
+    }
+    if registry.current_call(user).as_deref() != Some(call_id.as_str()) {
+        let reason = format!("call {call_id:?} is not yours now");
+        return reply_error(cti, user, conn, Some(id), ErrorCode::NotYourCall, reason);
+    }
+    let detail = match &cmd {
+        NavigatorCommand::Transfer { target, .. } => format!(
+            "{user} -> {}",
+            serde_json::to_string(target).unwrap_or_default()
+        ),
+        _ => user.to_string(),
+    };
+    if registry.commands().try_send(cmd).is_err() {
+        let reason = "the call controller is not taking commands now; try again".into();
+        return reply_error(
+            cti,
+            user,
+            conn,
+            Some(id),
+            ErrorCode::ControllerUnavailable,
+            reason,
+        );
+    }
+    if let Err(e) = cti
+        .shared
+        .store
+        .call_note(&call_id, crate::now_ms(), kind, &detail)
+        .await
+    {
+        cti.shared.status.count_store_error();
+        tracing::error!(error = %e, "navigator command not recorded");
+    }
+    registry.reply(user, conn, ServerMsg::Ack { re: id });
+}

@@ -1,0 +1,366 @@
+//! The store answers the same on SQLite and PostgreSQL.
+
+use frontdoor_cti::protocol::{CallLog, FollowUp, Need, Referral, Role};
+use frontdoor_cti::store::Store;
+use frontdoor_cti::{Error, UserCommand, run_user_command};
+
+crate::on_both_backends!(accounts_add_list_disable_passwd, accounts);
+async fn accounts(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    let out = run_user_command(
+        &store,
+        UserCommand::Add {
+            username: "nav1".into(),
+            role: Role::Navigator,
+            centre: "ottawa".into(),
+            languages: vec!["en".into(), "fr".into()],
+            crisis: true,
+            password_stdin: true,
+        },
+        "hunter2hunter2\n".as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, "added nav1 (navigator, ottawa)\n");
+    let again = run_user_command(
+        &store,
+        UserCommand::Add {
+            username: "nav1".into(),
+            role: Role::Ops,
+            centre: "x".into(),
+            languages: vec!["en".into()],
+            crisis: false,
+            password_stdin: true,
+        },
+        "another-password\n".as_bytes(),
+    )
+    .await;
+    assert!(matches!(again, Err(Error::AccountExists(_))), "{again:?}");
+    let short = run_user_command(
+        &store,
+        UserCommand::Add {
+            username: "nav2".into(),
+            role: Role::Navigator,
+            centre: "windsor".into(),
+            languages: vec!["en".into()],
+            crisis: false,
+            password_stdin: true,
+        },
+        "short\n".as_bytes(),
+    )
+    .await;
+    assert!(matches!(short, Err(Error::Invalid(_))), "{short:?}");
+
+    let a = store.account("nav1").await.unwrap().unwrap();
+    assert_eq!(a.info.languages, vec!["en", "fr"]);
+    assert!(a.info.crisis_trained);
+    assert!(frontdoor_cti::accounts::verify_password(
+        "hunter2hunter2",
+        &a.password_hash
+    ));
+    assert_eq!(
+        a.ha1_md5,
+        frontdoor_cti::accounts::ha1_md5("nav1", "hunter2hunter2")
+    );
+    assert_eq!(
+        a.ha1_sha256,
+        frontdoor_cti::accounts::ha1_sha256("nav1", "hunter2hunter2")
+    );
+
+    let list = run_user_command(&store, UserCommand::List, "".as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(
+        list,
+        "USERNAME\tROLE\tCENTRE\tLANGUAGES\tCRISIS\tSTATUS\nnav1\tnavigator\tottawa\ten,fr\tyes\tactive\n"
+    );
+
+    run_user_command(
+        &store,
+        UserCommand::Passwd {
+            username: "nav1".into(),
+            password_stdin: true,
+        },
+        "new-password-1\n".as_bytes(),
+    )
+    .await
+    .unwrap();
+    let a = store.account("nav1").await.unwrap().unwrap();
+    assert!(frontdoor_cti::accounts::verify_password(
+        "new-password-1",
+        &a.password_hash
+    ));
+    assert_eq!(
+        a.ha1_md5,
+        frontdoor_cti::accounts::ha1_md5("nav1", "new-password-1")
+    );
+
+    run_user_command(
+        &store,
+        UserCommand::Disable {
+            username: "nav1".into(),
+        },
+        "".as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert!(store.account("nav1").await.unwrap().unwrap().disabled);
+    let missing = run_user_command(
+        &store,
+        UserCommand::Disable {
+            username: "nobody".into(),
+        },
+        "".as_bytes(),
+    )
+    .await;
+    assert!(matches!(missing, Err(Error::NoSuchAccount(_))));
+
+    let audit = store.audit_log(10).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["user.disable", "user.passwd", "user.add"]);
+}
+
+/// A scripted history of calls and logs; returns every answer the store gives
+/// about it as JSON, so the two backends can be compared value for value.
+async fn scripted_answers(url: &str) -> serde_json::Value {
+    let store = Store::connect(url).await.unwrap();
+    if let Some(mode) = store.sqlite_journal_mode().await.unwrap() {
+        assert_eq!(mode, "wal");
+    }
+    store.ping().await.unwrap();
+    let cti = frontdoor_cti::Cti::with_store(store.clone(), frontdoor_cti::CtiConfig::default()).0;
+    let ev = cti.events();
+    use frontdoor_cti::protocol::{Disposition, RegionSource};
+    use frontdoor_cti::{CallAttribute, CallEvent, Route};
+    for (i, caller) in ["+16135550123", "+16135550123", "+18075550000"]
+        .into_iter()
+        .enumerate()
+    {
+        let id = format!("call-{i}");
+        let t = 1_000_000 + i as i64 * 100_000;
+        ev.send(CallEvent::Arrived {
+            call_id: id.clone(),
+            caller: caller.into(),
+            dialled: "211".into(),
+            at_ms: t,
+        })
+        .await
+        .unwrap();
+        ev.send(CallEvent::Step {
+            call_id: id.clone(),
+            step: "greeting".into(),
+            at_ms: t + 1,
+        })
+        .await
+        .unwrap();
+        ev.send(CallEvent::Attribute {
+            call_id: id.clone(),
+            attribute: CallAttribute::Language("fr".into()),
+            at_ms: t + 2,
+        })
+        .await
+        .unwrap();
+        ev.send(CallEvent::Attribute {
+            call_id: id.clone(),
+            attribute: CallAttribute::Region {
+                region: "ottawa".into(),
+                source: RegionSource::ExchangeTable,
+            },
+            at_ms: t + 3,
+        })
+        .await
+        .unwrap();
+        ev.send(CallEvent::Step {
+            call_id: id.clone(),
+            step: "topic:housing".into(),
+            at_ms: t + 4,
+        })
+        .await
+        .unwrap();
+        ev.send(CallEvent::Attribute {
+            call_id: id.clone(),
+            attribute: CallAttribute::Topic("housing".into()),
+            at_ms: t + 5,
+        })
+        .await
+        .unwrap();
+        if i < 2 {
+            ev.send(CallEvent::Routed {
+                call_id: id.clone(),
+                route: Route::Queue {
+                    centre: "ottawa".into(),
+                },
+                at_ms: t + 6,
+            })
+            .await
+            .unwrap();
+            ev.send(CallEvent::Ended {
+                call_id: id.clone(),
+                disposition: Disposition::AbandonedInQueue,
+                at_ms: t + 9000,
+            })
+            .await
+            .unwrap();
+        }
+    }
+    ev.flush().await;
+    // A log for call-0, stored once however often it is sent.
+    let log = CallLog {
+        call_id: "call-0".into(),
+        needs: vec![
+            Need {
+                code: "BH-1800".into(),
+                met: true,
+            },
+            Need {
+                code: "BD".into(),
+                met: false,
+            },
+        ],
+        referrals: vec![Referral {
+            name: "Shelter North".into(),
+            code: Some("BH-1800".into()),
+            phone: Some("+16135550199".into()),
+        }],
+        demographics: [("age_group".to_string(), "25-34".to_string())].into(),
+        notes: "called back later".into(),
+        follow_up: Some(FollowUp {
+            due: "2026-12-01".into(),
+            reason: "check shelter bed".into(),
+        }),
+    };
+    let (id1, dup1) = store
+        .save_call_log("nav1", "c-1", &log, 5_000_000)
+        .await
+        .unwrap();
+    let (id2, dup2) = store
+        .save_call_log("nav1", "c-1", &log, 5_000_001)
+        .await
+        .unwrap();
+    assert_eq!((id1, dup1, dup2), (id2, false, true));
+    let bad = CallLog {
+        needs: vec![Need {
+            code: "ZZ-9999".into(),
+            met: true,
+        }],
+        ..log.clone()
+    };
+    let err = store.save_call_log("nav1", "c-2", &bad, 5_000_002).await;
+    assert!(
+        matches!(err, Err(Error::UnknownTaxonomyCode(ref c)) if c == "ZZ-9999"),
+        "{err:?}"
+    );
+    let bad_date = CallLog {
+        follow_up: Some(FollowUp {
+            due: "tomorrow".into(),
+            reason: "x".into(),
+        }),
+        ..log.clone()
+    };
+    assert!(matches!(
+        store
+            .save_call_log("nav1", "c-3", &bad_date, 5_000_003)
+            .await,
+        Err(Error::Invalid(_))
+    ));
+
+    store
+        .record_flow_activation("v1", "abc123", "ops1", 10)
+        .await
+        .unwrap();
+    store
+        .record_flow_activation("v2", "def456", "ops1", 20)
+        .await
+        .unwrap();
+    store
+        .set_emergency(true, "ice storm", "ops1", 30)
+        .await
+        .unwrap();
+
+    let unfinished = store.unfinished_calls().await.unwrap();
+    assert_eq!(unfinished.len(), 1, "call-2 never ended");
+    assert_eq!(
+        unfinished[0].last_step, "topic:housing",
+        "the last known step survives"
+    );
+
+    let logs = store.call_logs("call-0").await.unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].log, log);
+
+    serde_json::json!({
+        "calls": [store.call("call-0").await.unwrap(), store.call("call-1").await.unwrap(), store.call("call-2").await.unwrap()],
+        "events": store.call_events("call-0").await.unwrap(),
+        "logs": logs,
+        "history": store.previous_contacts("+16135550123", Some("call-9"), 10).await.unwrap(),
+        "history_except": store.previous_contacts("+16135550123", Some("call-1"), 10).await.unwrap(),
+        "anonymous": store.previous_contacts("anonymous", None, 10).await.unwrap(),
+        "flows": store.flow_versions().await.unwrap(),
+        "emergency": store.emergency().await.unwrap(),
+        "taxonomy": store.taxonomy_codes().await.unwrap(),
+        "unfinished": unfinished,
+    })
+}
+
+crate::on_both_backends!(call_records_logs_and_history, call_records);
+async fn call_records(url: &str) {
+    let v = scripted_answers(url).await;
+    let history = v["history"].as_array().unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0]["call_id"], "call-1", "newest first");
+    assert_eq!(history[1]["needs"][0]["code"], "BH-1800");
+    assert_eq!(history[1]["follow_up"]["due"], "2026-12-01");
+    assert_eq!(v["history_except"].as_array().unwrap().len(), 1);
+    assert_eq!(v["anonymous"].as_array().unwrap().len(), 0);
+    let c0 = &v["calls"][0];
+    assert_eq!(c0["language"], "fr");
+    assert_eq!(c0["region_source"], "exchange_table");
+    assert_eq!(
+        c0["ivr_path"],
+        serde_json::json!(["greeting", "topic:housing"])
+    );
+    assert_eq!(c0["disposition"], "abandoned_in_queue");
+    assert_eq!(c0["route"], "queue:ottawa");
+    let kinds: Vec<&str> = v["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "arrived",
+            "ivr_step",
+            "attribute",
+            "attribute",
+            "ivr_step",
+            "attribute",
+            "routed",
+            "ended",
+            "logged"
+        ]
+    );
+    assert_eq!(v["flows"][0]["version"], "v2");
+    assert_eq!(v["emergency"]["active"], true);
+}
+
+/// The same script gives identical answers on both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backends_give_identical_answers() {
+    let lite = crate::db::sqlite();
+    let pg = crate::db::postgres().await;
+    let a = scripted_answers(&lite.url).await;
+    let b = scripted_answers(&pg.url).await;
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn bad_database_urls_are_refused() {
+    for url in ["mysql://x", "frontdoor.db", "sqlite://"] {
+        assert!(
+            matches!(Store::connect(url).await, Err(Error::BadDbUrl(_))),
+            "{url}"
+        );
+    }
+}
