@@ -3,7 +3,10 @@
 //! the same assertions.
 
 mod db;
+mod http;
+mod server;
 mod store;
+mod ws;
 
 /// Declares `mod $name { sqlite, postgres }` running `$body(url)` on each backend.
 #[macro_export]

@@ -1,0 +1,242 @@
+//! A CTI server on 127.0.0.1:0 for one test, with a tiny HTTP client and a
+//! websocket client (tokio-tungstenite).
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use frontdoor_cti::protocol::Role;
+use frontdoor_cti::{Cti, CtiConfig, NavigatorCommand, UserCommand, run_user_command};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const PASSWORD: &str = "correct-horse-battery";
+pub const TIMEOUT: Duration = Duration::from_secs(15);
+
+pub struct TestServer {
+    pub cti: Cti,
+    pub addr: SocketAddr,
+    pub commands: mpsc::Receiver<NavigatorCommand>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Test settings: short wrap-up, otherwise the defaults.
+pub fn config(url: &str) -> CtiConfig {
+    CtiConfig {
+        db: url.into(),
+        wrap_up: Duration::from_millis(1500),
+        ..CtiConfig::default()
+    }
+}
+
+pub async fn start(config: CtiConfig) -> TestServer {
+    let (cti, commands) = Cti::start(config).await.expect("start CTI");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(frontdoor_cti::serve(listener, cti.clone(), async move {
+        let _ = stopped.await;
+    }));
+    TestServer {
+        cti,
+        addr,
+        commands,
+        _stop: stop,
+    }
+}
+
+impl TestServer {
+    pub async fn add_user(&self, username: &str, role: Role, centre: &str) {
+        run_user_command(
+            self.cti.store(),
+            UserCommand::Add {
+                username: username.into(),
+                role,
+                centre: centre.into(),
+                languages: vec!["en".into(), "fr".into()],
+                crisis: false,
+                password_stdin: true,
+            },
+            format!("{PASSWORD}\n").as_bytes(),
+        )
+        .await
+        .expect("add user");
+    }
+
+    pub async fn login(&self, username: &str) -> String {
+        let body = serde_json::json!({ "username": username, "password": PASSWORD }).to_string();
+        let r = self.http("POST", "/api/login", None, Some(&body)).await;
+        assert_eq!(r.status, 200, "login {username}: {:?}", r.body);
+        r.json["token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn http(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> Reply {
+        http(self.addr, method, path, token, body).await
+    }
+
+    pub async fn ws(&self, token: &str) -> Ws {
+        let url = format!("ws://{}/cti/ws?token={token}", self.addr);
+        let (stream, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("websocket connect timed out")
+            .expect("websocket connect");
+        Ws {
+            stream,
+            last_seq: 0,
+        }
+    }
+
+    /// The newest audit rows, newest first.
+    pub async fn audit(&self) -> Vec<frontdoor_cti::store::AuditEntry> {
+        self.cti.store().audit_log(50).await.unwrap()
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// HTTP/1.1 with `Connection: close`; enough for a JSON API.
+pub async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&str>,
+) -> Reply {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let body = body.unwrap_or("");
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if let Some(t) = token {
+        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n{body}", body.len()));
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(TIMEOUT, s.read_to_end(&mut raw))
+        .await
+        .expect("HTTP timed out")
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, rest) = text.split_once("\r\n\r\n").expect("HTTP head");
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_string()
+    };
+    let json = serde_json::from_str(&body).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        body,
+        json,
+    }
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = &rest[n + 2..];
+    }
+    out
+}
+
+pub struct Ws {
+    stream: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>,
+    /// The `seq` of the last frame received, for `resume`.
+    pub last_seq: u64,
+}
+
+impl Ws {
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::text(text.to_string()))
+            .await
+            .unwrap();
+    }
+
+    pub async fn send(&mut self, v: Value) {
+        self.send_text(&v.to_string()).await;
+    }
+
+    /// The next server frame that is not a heartbeat.
+    pub async fn next(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(TIMEOUT, self.stream.next())
+                .await
+                .expect("no frame within the timeout")
+                .expect("websocket closed")
+                .expect("websocket error");
+            let Message::Text(t) = msg else { continue };
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            let seq = v["seq"].as_u64().expect("every server frame has a seq");
+            assert!(
+                seq > self.last_seq || self.last_seq == 0 || v["type"] != "hello",
+                "seq goes up"
+            );
+            self.last_seq = seq;
+            if v["type"] != "heartbeat" {
+                return v;
+            }
+        }
+    }
+
+    /// The next frame, which must have this type.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let v = self.next().await;
+        assert_eq!(v["type"], kind, "expected {kind}, got {v}");
+        v
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}

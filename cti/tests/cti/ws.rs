@@ -1,0 +1,403 @@
+//! The CTI websocket, driven by a real client (tokio-tungstenite) and call
+//! events injected through the call controller's handle.
+
+use frontdoor_cti::protocol::{Disposition, RegionSource, Role};
+use frontdoor_cti::{CallAttribute, CallEvent, NavigatorCommand, Route};
+use serde_json::json;
+
+use crate::server::{config, start};
+
+/// A caller's first call, logged, so the second call's pop carries history.
+async fn earlier_call(s: &crate::server::TestServer) {
+    let ev = s.cti.events();
+    ev.send(CallEvent::Arrived {
+        call_id: "old-1".into(),
+        caller: "+16135550123".into(),
+        dialled: "211".into(),
+        at_ms: 1_000,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Offered {
+        call_id: "old-1".into(),
+        navigator: "nav9".into(),
+        callback: false,
+        at_ms: 2_000,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Ended {
+        call_id: "old-1".into(),
+        disposition: Disposition::Answered,
+        at_ms: 3_000,
+    })
+    .await
+    .unwrap();
+    ev.flush().await;
+    let log = frontdoor_cti::protocol::CallLog {
+        call_id: "old-1".into(),
+        needs: vec![frontdoor_cti::protocol::Need {
+            code: "BD-1800".into(),
+            met: false,
+        }],
+        referrals: vec![],
+        demographics: Default::default(),
+        notes: String::new(),
+        follow_up: Some(frontdoor_cti::protocol::FollowUp {
+            due: "2026-12-02".into(),
+            reason: "food bank hours".into(),
+        }),
+    };
+    s.cti
+        .store()
+        .save_call_log("nav9", "l-1", &log, 4_000)
+        .await
+        .unwrap();
+}
+
+crate::on_both_backends!(navigator_story_pop_log_reconnect_resume, story);
+async fn story(url: &str) {
+    let mut s = start(config(url)).await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    s.add_user("nav9", Role::Navigator, "ottawa").await;
+    earlier_call(&s).await;
+    let token = s.login("nav1").await;
+    let mut ws = s.ws(&token).await;
+
+    let hello = ws.expect("hello").await;
+    assert_eq!(hello["protocol_version"], 1);
+    assert_eq!(hello["account"]["username"], "nav1");
+    assert_eq!(hello["state"]["state"], "not_ready");
+    assert_eq!(hello["state"]["reason"], "login");
+    assert_eq!(hello["heartbeat_s"], 20);
+
+    ws.send(json!({"type": "set_state", "id": "s1", "state": "ready"}))
+        .await;
+    assert_eq!(ws.expect("state_changed").await["state"], "ready");
+    assert_eq!(ws.expect("ack").await["re"], "s1");
+    assert_eq!(
+        s.cti.navigator("nav1").unwrap().state.state,
+        frontdoor_cti::protocol::AgentState::Ready
+    );
+    // The controller hears about the state change (the ACD will use it).
+    let mut saw_ready = false;
+    while let Ok(cmd) = s.commands.try_recv() {
+        if let NavigatorCommand::StateChanged { navigator, state } = cmd {
+            saw_ready |=
+                navigator == "nav1" && state.state == frontdoor_cti::protocol::AgentState::Ready;
+        }
+    }
+    assert!(saw_ready);
+
+    // The call controller's events make a screen pop.
+    let ev = s.cti.events();
+    let t = 1_800_000_000_000i64;
+    let id = "call-42".to_string();
+    for e in [
+        CallEvent::Arrived {
+            call_id: id.clone(),
+            caller: "+16135550123".into(),
+            dialled: "211".into(),
+            at_ms: t,
+        },
+        CallEvent::IvrAnswered {
+            call_id: id.clone(),
+            at_ms: t + 100,
+        },
+        CallEvent::Step {
+            call_id: id.clone(),
+            step: "greeting".into(),
+            at_ms: t + 200,
+        },
+        CallEvent::Attribute {
+            call_id: id.clone(),
+            attribute: CallAttribute::Language("fr".into()),
+            at_ms: t + 300,
+        },
+        CallEvent::Step {
+            call_id: id.clone(),
+            step: "language:fr".into(),
+            at_ms: t + 310,
+        },
+        CallEvent::Attribute {
+            call_id: id.clone(),
+            attribute: CallAttribute::Region {
+                region: "ottawa".into(),
+                source: RegionSource::ExchangeTable,
+            },
+            at_ms: t + 400,
+        },
+        CallEvent::Attribute {
+            call_id: id.clone(),
+            attribute: CallAttribute::Topic("food".into()),
+            at_ms: t + 500,
+        },
+        CallEvent::Step {
+            call_id: id.clone(),
+            step: "topic:food".into(),
+            at_ms: t + 510,
+        },
+        CallEvent::Attribute {
+            call_id: id.clone(),
+            attribute: CallAttribute::Crisis(false),
+            at_ms: t + 520,
+        },
+        CallEvent::Routed {
+            call_id: id.clone(),
+            route: Route::Queue {
+                centre: "ottawa".into(),
+            },
+            at_ms: t + 1_000,
+        },
+        CallEvent::Offered {
+            call_id: id.clone(),
+            navigator: "nav1".into(),
+            callback: false,
+            at_ms: t + 43_000,
+        },
+    ] {
+        ev.send(e).await.unwrap();
+    }
+    let pop = ws.expect("call_offered").await;
+    let mut expected = json!({
+        "type": "call_offered",
+        "call_id": "call-42",
+        "caller": "+16135550123",
+        "region": "ottawa",
+        "region_source": "exchange_table",
+        "centre": "ottawa",
+        "language": "fr",
+        "crisis": false,
+        "topic": "food",
+        "ivr_path": ["greeting", "language:fr", "topic:food"],
+        "waited_s": 42,
+        "previous_contacts": [{
+            "call_id": "old-1", "at_ms": 1000, "centre": null, "topic": null, "crisis": false,
+            "navigator": "nav9", "disposition": "answered",
+            "needs": [{"code": "BD-1800", "met": false}],
+            "follow_up": {"due": "2026-12-02", "reason": "food bank hours"}
+        }],
+        "emergency_mode": false,
+        "callback": false,
+    });
+    expected["seq"] = pop["seq"].clone();
+    assert_eq!(pop, expected);
+    assert_eq!(ws.expect("state_changed").await["state"], "reserved");
+    ev.send(CallEvent::Answered {
+        call_id: id.clone(),
+        at_ms: t + 45_000,
+    })
+    .await
+    .unwrap();
+    assert_eq!(ws.expect("call_answered").await["call_id"], "call-42");
+    assert_eq!(ws.expect("state_changed").await["state"], "busy");
+
+    // Asking for not_ready during the call queues it.
+    ws.send(json!({"type": "set_state", "id": "s2", "state": "not_ready", "reason": "break"}))
+        .await;
+    let queued = ws.expect("state_changed").await;
+    assert_eq!(
+        (queued["state"].as_str(), queued["next_state"].as_str()),
+        (Some("busy"), Some("not_ready"))
+    );
+    ws.expect("ack").await;
+
+    // The log is acknowledged only once committed, and stored once.
+    let log = json!({
+        "type": "log_call", "id": "log-1", "call_id": "call-42",
+        "needs": [{"code": "BD-1800", "met": true}, {"code": "BH", "met": false}],
+        "referrals": [{"name": "Ottawa Food Bank", "code": "BD-1800", "phone": "+16135550100"}],
+        "demographics": {"age_group": "35-44"},
+        "notes": "first contact about food",
+        "follow_up": {"due": "2026-12-05", "reason": "check the food bank visit"}
+    });
+    ws.send(log.clone()).await;
+    let saved = ws.expect("log_saved").await;
+    assert_eq!(
+        (saved["re"].as_str(), saved["duplicate"].as_bool()),
+        (Some("log-1"), Some(false))
+    );
+    let logs = s.cti.store().call_logs("call-42").await.unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(logs[0].log_id, saved["log_id"].as_i64().unwrap());
+    assert_eq!(logs[0].navigator, "nav1");
+    assert_eq!(logs[0].log.needs[1].code, "BH");
+    assert_eq!(logs[0].log.referrals[0].name, "Ottawa Food Bank");
+    assert_eq!(logs[0].log.follow_up.as_ref().unwrap().due, "2026-12-05");
+
+    // A forced reconnect: state and the call in progress come back.
+    ws.close().await;
+    let mut ws = s.ws(&token).await;
+    let hello = ws.expect("hello").await;
+    assert_eq!(hello["state"]["state"], "busy");
+    assert_eq!(hello["state"]["next_state"], "not_ready");
+    assert_eq!(ws.expect("call_offered").await["call_id"], "call-42");
+    assert_eq!(ws.expect("call_answered").await["call_id"], "call-42");
+    // The repeated log (the client never saw log_saved, say) is stored once.
+    ws.send(log.clone()).await;
+    let again = ws.expect("log_saved").await;
+    assert_eq!(
+        (again["log_id"].clone(), again["duplicate"].as_bool()),
+        (saved["log_id"].clone(), Some(true))
+    );
+    assert_eq!(s.cti.store().call_logs("call-42").await.unwrap().len(), 1);
+    let seen = ws.last_seq;
+
+    // Hang-up goes to the call controller.
+    ws.send(json!({"type": "hangup", "id": "h1", "call_id": "call-42"}))
+        .await;
+    ws.expect("ack").await;
+    let mut hangup = None;
+    while let Ok(cmd) = s.commands.try_recv() {
+        if let NavigatorCommand::Hangup { navigator, call_id } = cmd {
+            hangup = Some((navigator, call_id));
+        }
+    }
+    assert_eq!(hangup, Some(("nav1".to_string(), "call-42".to_string())));
+    ws.send(json!({"type": "hangup", "id": "h2", "call_id": "someone-else"}))
+        .await;
+    assert_eq!(ws.expect("error").await["code"], "not_your_call");
+    let seen = seen.max(ws.last_seq);
+
+    // Disconnected while the call ends: resume replays what was missed.
+    ws.close().await;
+    ev.send(CallEvent::Ended {
+        call_id: id.clone(),
+        disposition: Disposition::Answered,
+        at_ms: t + 300_000,
+    })
+    .await
+    .unwrap();
+    ev.flush().await;
+    let mut ws = s.ws(&token).await;
+    let hello = ws.expect("hello").await;
+    assert_eq!(hello["state"]["state"], "wrap_up");
+    ws.send(json!({"type": "resume", "id": "r1", "last_seq": seen}))
+        .await;
+    let ended = ws.expect("call_ended").await;
+    assert_eq!(
+        (ended["call_id"].as_str(), ended["disposition"].as_str()),
+        (Some("call-42"), Some("answered"))
+    );
+    assert_eq!(ws.expect("state_changed").await["state"], "wrap_up");
+    assert_eq!(ws.expect("ack").await["re"], "r1");
+    // Wrap-up ends by itself, into the queued state.
+    let after = ws.expect("state_changed").await;
+    assert_eq!(
+        (after["state"].as_str(), after["reason"].as_str()),
+        (Some("not_ready"), Some("break"))
+    );
+
+    // A resume from before what is kept, or from another server life, is refused with a reason.
+    ws.send(json!({"type": "resume", "id": "r2", "last_seq": 999_999}))
+        .await;
+    let e = ws.expect("error").await;
+    assert_eq!(
+        (e["code"].as_str(), e["re"].as_str()),
+        (Some("resume_gap"), Some("r2"))
+    );
+
+    let record = s.cti.store().call("call-42").await.unwrap().unwrap();
+    assert_eq!(record.disposition, Some(Disposition::Answered));
+    assert_eq!(record.navigator.as_deref(), Some("nav1"));
+    assert_eq!(record.answered_ms, Some(t + 45_000));
+    assert_eq!(s.cti.status().ws_clients(), 1);
+}
+
+crate::on_both_backends!(
+    bad_input_gets_an_error_and_the_socket_stays_usable,
+    bad_input
+);
+async fn bad_input(url: &str) {
+    let s = start(config(url)).await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    let ev = s.cti.events();
+    ev.send(CallEvent::Arrived {
+        call_id: "b1".into(),
+        caller: "+16135550000".into(),
+        dialled: "211".into(),
+        at_ms: 1,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Offered {
+        call_id: "b1".into(),
+        navigator: "nav1".into(),
+        callback: true,
+        at_ms: 2,
+    })
+    .await
+    .unwrap();
+    ev.flush().await;
+    let token = s.login("nav1").await;
+    let mut ws = s.ws(&token).await;
+    ws.expect("hello").await;
+    assert_eq!(ws.expect("call_offered").await["callback"], true);
+
+    let big = format!(
+        r#"{{"type":"set_state","id":"x","state":"ready","pad":"{}"}}"#,
+        "a".repeat(70 * 1024)
+    );
+    let cases: Vec<(String, &str, Option<&str>)> = vec![
+        ("{this is not json".into(), "bad_json", None),
+        ("[1,2,3]".into(), "bad_json", None),
+        (r#"{"type":"dance","id":"d1"}"#.into(), "unknown_type", Some("d1")),
+        (big, "frame_too_large", None),
+        (r#"{"type":"set_state","state":"ready"}"#.into(), "bad_field", None),
+        (r#"{"id":"n1","state":"ready"}"#.into(), "bad_field", Some("n1")),
+        (r#"{"type":"set_state","id":"m1"}"#.into(), "bad_field", Some("m1")),
+        (r#"{"type":"set_state","id":"m2","state":"not_ready"}"#.into(), "bad_field", Some("m2")),
+        (r#"{"type":"set_state","id":"m3","state":"asleep"}"#.into(), "bad_field", Some("m3")),
+        (
+            r#"{"type":"log_call","id":"t1","call_id":"b1","needs":[{"code":"XX-0000","met":true}]}"#.into(),
+            "unknown_taxonomy_code",
+            Some("t1"),
+        ),
+        (r#"{"type":"log_call","id":"t2","call_id":"b1"}"#.into(), "bad_field", Some("t2")),
+        (r#"{"type":"log_call","id":"t3","call_id":"nope","needs":[]}"#.into(), "unknown_call", Some("t3")),
+        (
+            r#"{"type":"log_call","id":"t4","call_id":"b1","needs":[],"follow_up":{"due":"soon","reason":"x"}}"#.into(),
+            "bad_field",
+            Some("t4"),
+        ),
+    ];
+    for (i, (frame, code, re)) in cases.into_iter().enumerate() {
+        ws.send_text(&frame).await;
+        let e = ws.expect("error").await;
+        assert_eq!(e["code"], code, "case {i}: {e}");
+        assert_eq!(e["re"].as_str(), re, "case {i}: {e}");
+        assert!(
+            !e["reason"].as_str().unwrap().is_empty(),
+            "case {i}: a reason is given"
+        );
+        // The socket is still usable.
+        let id = format!("ok-{i}");
+        ws.send(json!({"type": "set_state", "id": id, "state": "ready"}))
+            .await;
+        let f = ws.next().await;
+        let f = if f["type"] == "state_changed" {
+            ws.next().await
+        } else {
+            f
+        };
+        assert_eq!(
+            (f["type"].as_str(), f["re"].as_str()),
+            (Some("ack"), Some(id.as_str())),
+            "case {i}"
+        );
+    }
+    // A repeated command id is harmless: acknowledged again, not applied twice.
+    ws.send(json!({"type": "set_state", "id": "ok-0", "state": "ready"}))
+        .await;
+    assert_eq!(ws.expect("ack").await["re"], "ok-0");
+    let unknown_taxonomy_logs = s.cti.store().call_logs("b1").await.unwrap();
+    assert!(
+        unknown_taxonomy_logs.is_empty(),
+        "nothing was stored for refused logs"
+    );
+
+    // No token: refused before the upgrade, and audited.
+    let r = s.http("GET", "/cti/ws", None, None).await;
+    assert_eq!(r.status, 401);
+    assert_eq!(s.audit().await[0].action, "GET /cti/ws");
+}
