@@ -3,6 +3,7 @@
 //! the same assertions.
 
 mod db;
+mod docs;
 mod http;
 mod server;
 mod store;

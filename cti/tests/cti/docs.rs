@@ -1,0 +1,85 @@
+//! docs/cti-protocol.md matches the real message types.
+
+use frontdoor_cti::protocol::{CLIENT_TYPES, ClientFrame, SERVER_TYPES, ServerFrame};
+use serde_json::Value;
+
+fn json_examples(doc: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur: Option<String> = None;
+    for line in doc.lines() {
+        match (&mut cur, line.trim_end()) {
+            (None, "```json") => cur = Some(String::new()),
+            (Some(buf), "```") => {
+                out.push(std::mem::take(buf));
+                cur = None;
+            }
+            (Some(buf), l) => {
+                buf.push_str(l);
+                buf.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(cur.is_none(), "an unclosed ```json block");
+    out
+}
+
+#[test]
+fn every_documented_example_round_trips_and_every_message_is_documented() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/cti-protocol.md"
+    ))
+    .expect("docs/cti-protocol.md");
+    let examples = json_examples(&doc);
+    assert!(examples.len() >= SERVER_TYPES.len() + CLIENT_TYPES.len());
+    let mut server_seen = Vec::new();
+    let mut client_seen = Vec::new();
+    for text in &examples {
+        let v: Value = serde_json::from_str(text)
+            .unwrap_or_else(|e| panic!("bad JSON example ({e}):\n{text}"));
+        let kind = v["type"]
+            .as_str()
+            .unwrap_or_else(|| panic!("example without a type:\n{text}"))
+            .to_string();
+        let back = if v.get("seq").is_some() {
+            let f: ServerFrame = serde_json::from_value(v.clone())
+                .unwrap_or_else(|e| panic!("server example {kind}: {e}\n{text}"));
+            server_seen.push(kind.clone());
+            serde_json::to_value(&f).unwrap()
+        } else {
+            let f: ClientFrame = serde_json::from_value(v.clone())
+                .unwrap_or_else(|e| panic!("client example {kind}: {e}\n{text}"));
+            client_seen.push(kind.clone());
+            serde_json::to_value(&f).unwrap()
+        };
+        assert_eq!(
+            back, v,
+            "example {kind} does not round-trip (a field is missing, extra or renamed)"
+        );
+    }
+    for t in SERVER_TYPES {
+        assert!(
+            server_seen.iter().any(|s| s == t),
+            "server message {t} has no example"
+        );
+        assert!(
+            doc.contains(&format!("### `{t}`")),
+            "server message {t} has no section"
+        );
+    }
+    for t in CLIENT_TYPES {
+        assert!(
+            client_seen.iter().any(|s| s == t),
+            "client command {t} has no example"
+        );
+        assert!(
+            doc.contains(&format!("### `{t}`")),
+            "client command {t} has no section"
+        );
+    }
+    assert!(doc.contains(&format!(
+        "version {}",
+        frontdoor_cti::protocol::PROTOCOL_VERSION
+    )));
+}
