@@ -10,26 +10,31 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use frontdoor_ivr::CallInfo;
+use frontdoor_ivr::regions::{Caller, normalize_caller};
 use frontdoor_media::prompt::PromptStore;
 use frontdoor_media::session::{MediaEvent, MediaHandle, PortAllocator, RtpSession, SessionConfig};
 use frontdoor_sip::sdp::{self, LocalMedia, Negotiated};
 use frontdoor_sip::ua::{EndReason, IncomingCall};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::logic::{Action, CallLogic, Input, Welcome};
+use crate::flows::Flows;
+use crate::logic::{Action, CallLogic, Input, Ivr};
 use crate::sip_driver::{CallEvent, SipHandle, sleep_until_opt};
 
 /// What every call shares.
 pub struct Shared {
-    pub prompts: PromptStore,
+    /// The active flows and prompts; each call keeps the version it started with.
+    pub flows: Arc<Flows>,
+    /// Emergency mode, as operations set it.
+    pub emergency: watch::Receiver<bool>,
     pub ports: PortAllocator,
     /// The address put in our SDP (where callers send RTP).
     pub media_ip: IpAddr,
     /// The address RTP sockets bind to.
     pub rtp_bind: IpAddr,
-    pub no_input: Duration,
     /// Ring this long (180 Ringing) before answering; zero answers at once.
     pub answer_delay: Duration,
     /// Hang up when the caller's RTP stops for this long; `None`: never.
@@ -101,6 +106,9 @@ struct Call {
     local: LocalMedia,
     negotiated: Negotiated,
     logic: Box<dyn CallLogic>,
+    /// The recordings of the flow version this call runs on.
+    prompts: Arc<PromptStore>,
+    emergency: watch::Receiver<bool>,
 }
 
 impl Call {
@@ -196,6 +204,20 @@ impl Call {
         );
         let (media, media_events) =
             RtpSession::start(socket, session_config(&negotiated, shared.rtp_timeout));
+        // The flow version this call runs on, to its end.
+        let active = shared.flows.current();
+        let mut emergency = shared.emergency.clone();
+        let info = CallInfo {
+            caller: match &incoming.caller {
+                Some(c) => normalize_caller(c),
+                None => Caller::Withheld,
+            },
+            dialled: incoming.dialled.clone(),
+            at: jiff::Zoned::now().with_time_zone(frontdoor_ivr::schedule::zone()),
+            emergency: *emergency.borrow_and_update(),
+        };
+        tracing::info!(version = %active.set.hash, emergency = info.emergency, "flow started");
+        let logic: Box<dyn CallLogic> = Box::new(Ivr::new(active.set.clone(), info));
         Ok(Call {
             sip: sip.clone(),
             events,
@@ -203,14 +225,16 @@ impl Call {
             media_events,
             local,
             negotiated,
-            logic: Box::new(Welcome::new(shared.no_input)),
+            logic,
+            prompts: active.prompts.clone(),
+            emergency,
         })
     }
 
     /// Pump events into the logic until the call ends; returns why it ended.
     async fn run(&mut self, shared: &Shared) -> Option<EndReason> {
         let actions = self.logic.start(std::time::Instant::now());
-        self.apply(shared, actions);
+        self.apply(actions);
         loop {
             let deadline = self.logic.poll_timeout().map(Instant::from_std);
             let input = tokio::select! {
@@ -258,21 +282,22 @@ impl Call {
                         return wait_for_end(&mut self.events).await;
                     }
                 },
+                Ok(()) = self.emergency.changed() => Input::Emergency(*self.emergency.borrow_and_update()),
                 () = sleep_until_opt(deadline) => Input::Timeout,
             };
             let actions = self.logic.handle(std::time::Instant::now(), input);
-            self.apply(shared, actions);
+            self.apply(actions);
         }
     }
 
-    fn apply(&mut self, shared: &Shared, actions: Vec<Action>) {
+    fn apply(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::Play(prompts) => {
                     let found: Vec<_> = prompts
                         .iter()
                         .filter_map(|p| {
-                            let prompt = shared.prompts.get(p.lang, &p.id);
+                            let prompt = self.prompts.get(p.lang, &p.id);
                             if prompt.is_none() {
                                 tracing::error!(lang = p.lang, id = %p.id, "prompt missing");
                             }

@@ -20,6 +20,7 @@ pub struct Config {
     pub sip: SipConfig,
     pub media: MediaConfig,
     pub calls: CallsConfig,
+    pub flows: FlowsConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -64,9 +65,6 @@ pub struct CallsConfig {
     /// On SIGTERM, how long calls in progress may go on before the engine
     /// hangs them up and exits, in seconds. Default 300.
     pub drain_timeout_s: u64,
-    /// With no key pressed for this long after the welcome, the engine
-    /// hangs up, in seconds. Default 30.
-    pub no_input_timeout_s: u64,
     /// Ring (180 Ringing) this many milliseconds before answering. Default 0.
     pub answer_delay_ms: u64,
 }
@@ -95,12 +93,31 @@ impl Default for MediaConfig {
     }
 }
 
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlowsConfig {
+    /// Folder of the call flows: `211.yaml`, `centres.yaml`, `regions.csv`,
+    /// `tests/`. Default `flows`.
+    pub dir: PathBuf,
+    /// How often to look for changed flow or prompt files while serving, in
+    /// milliseconds; 0 turns the watch off (SIGHUP still reloads). Default 2000.
+    pub reload_poll_ms: u64,
+}
+
+impl Default for FlowsConfig {
+    fn default() -> Self {
+        FlowsConfig {
+            dir: PathBuf::from("flows"),
+            reload_poll_ms: 2_000,
+        }
+    }
+}
+
 impl Default for CallsConfig {
     fn default() -> Self {
         CallsConfig {
             max_calls: 2_000,
             drain_timeout_s: 300,
-            no_input_timeout_s: 30,
             answer_delay_ms: 0,
         }
     }

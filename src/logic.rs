@@ -3,12 +3,15 @@
 //! The call controller (`call.rs`) owns the sockets and the media; a
 //! [`CallLogic`] owns the decisions: which prompts to play, what a key means,
 //! when to give up. It gets inputs with the current time and answers with
-//! [`Action`]s; its next deadline is [`CallLogic::poll_timeout`]. The IVR flow
-//! interpreter plugs in here; until flows exist, [`Welcome`] is the logic of
-//! every call: the bilingual welcome, each key logged, and the call ended
-//! after a key or after a silence.
+//! [`Action`]s; its next deadline is [`CallLogic::poll_timeout`]. [`Ivr`]
+//! is the logic of every call: the flow interpreter of `frontdoor-ivr`,
+//! whose outputs it turns into actions and log lines (the call's event log:
+//! every node, prompt, key, attribute and the route, under the call's span).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use frontdoor_ivr::{Call, CallInfo, FlowSet, Output};
 
 /// A prompt by language and id: `prompts/<lang>/<id>.wav`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,8 @@ pub enum Input {
     PromptsFinished,
     /// The deadline from [`CallLogic::poll_timeout`] has passed.
     Timeout,
+    /// Operations switched emergency mode on or off.
+    Emergency(bool),
 }
 
 /// What the logic wants done.
@@ -49,73 +54,124 @@ pub trait CallLogic: Send {
     fn poll_timeout(&self) -> Option<Instant>;
 }
 
-/// The interim logic of every call until the IVR flows land: play the
-/// welcome in English then French; log each key (the call's span carries
-/// its Call-ID); a key stops the prompt and the call ends shortly after the
-/// last key; with no key at all, the call ends `no_input` after the welcome.
-#[derive(Debug)]
-pub struct Welcome {
-    no_input: Duration,
-    /// After a key, how long to wait for more keys before hanging up.
-    after_key: Duration,
+/// How long the prompts before a route may take before the interim ending
+/// hangs up anyway.
+const ROUTE_PROMPT_LIMIT: Duration = Duration::from_secs(60);
+
+/// A call driven by the IVR flow interpreter.
+///
+/// Until queues exist, a route ends the call: the route is logged, its
+/// prompts play, then the engine hangs up.
+pub struct Ivr {
+    call: Call,
     deadline: Option<Instant>,
-    keys: String,
-    done: bool,
+    routed: bool,
+    hung_up: bool,
 }
 
-impl Welcome {
-    pub fn new(no_input: Duration) -> Self {
-        Welcome {
-            no_input,
-            after_key: Duration::from_secs(2),
+impl Ivr {
+    pub fn new(set: Arc<FlowSet>, info: CallInfo) -> Self {
+        Ivr {
+            call: Call::new(set, info),
             deadline: None,
-            keys: String::new(),
-            done: false,
+            routed: false,
+            hung_up: false,
         }
+    }
+
+    fn actions(&mut self, now: Instant, outputs: Vec<Output>) -> Vec<Action> {
+        let mut actions = Vec::new();
+        for output in outputs {
+            match output {
+                Output::Step(node) => tracing::info!(%node, "ivr step"),
+                Output::Play(prompts) => {
+                    let list: Vec<String> = prompts
+                        .iter()
+                        .map(|p| format!("{}/{}", p.lang.as_str(), p.id))
+                        .collect();
+                    tracing::info!(prompts = %list.join(" "), "play");
+                    actions.push(Action::Play(
+                        prompts
+                            .into_iter()
+                            .map(|p| PromptRef {
+                                lang: p.lang.as_str(),
+                                id: p.id,
+                            })
+                            .collect(),
+                    ));
+                }
+                Output::StopPlaying => actions.push(Action::StopPlaying),
+                Output::StartTimer(d) => self.deadline = Some(now + d),
+                Output::StopTimer => self.deadline = None,
+                Output::Set { name, value } => tracing::info!(%name, %value, "call attribute"),
+                Output::Note(text) => tracing::info!(decision = %text, "ivr"),
+                Output::Route(route) => {
+                    tracing::info!(
+                        target = %route.target,
+                        priority = route.priority.as_str(),
+                        language = route.language.map(|l| l.as_str()).unwrap_or("none"),
+                        region = route.region.as_deref().unwrap_or("unknown"),
+                        reason = %route.reason,
+                        "route"
+                    );
+                    self.routed = true;
+                    self.deadline = Some(now + ROUTE_PROMPT_LIMIT);
+                    if !actions.iter().any(|a| matches!(a, Action::Play(_))) {
+                        // Nothing to play: an empty play finishes at once.
+                        actions.push(Action::Play(Vec::new()));
+                    }
+                }
+                Output::Hangup => {
+                    self.hung_up = true;
+                    actions.push(Action::Hangup);
+                }
+            }
+        }
+        actions
+    }
+
+    fn end_after_route(&mut self) -> Vec<Action> {
+        if self.hung_up {
+            return Vec::new();
+        }
+        self.hung_up = true;
+        self.deadline = None;
+        tracing::info!("routed: the call ends here until queues exist");
+        vec![Action::Hangup]
     }
 }
 
-impl CallLogic for Welcome {
-    fn start(&mut self, _now: Instant) -> Vec<Action> {
-        let prompt = |lang| PromptRef {
-            lang,
-            id: "welcome".to_owned(),
-        };
-        vec![Action::Play(vec![prompt("en"), prompt("fr")])]
+impl CallLogic for Ivr {
+    fn start(&mut self, now: Instant) -> Vec<Action> {
+        let outputs = self.call.start();
+        self.actions(now, outputs)
     }
 
     fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
-        if self.done {
+        if self.hung_up {
             return Vec::new();
         }
-        match input {
+        let input = match input {
             Input::Key(key) => {
-                self.keys.push(key);
-                tracing::info!(digit = %key, keys = %self.keys, "key pressed");
-                self.deadline = Some(now + self.after_key);
-                vec![Action::StopPlaying]
+                tracing::info!(digit = %key, "key pressed");
+                frontdoor_ivr::Input::Key(key)
             }
-            Input::PromptsFinished => {
-                if self.keys.is_empty() {
-                    self.deadline = Some(now + self.no_input);
-                }
-                Vec::new()
-            }
+            Input::PromptsFinished if self.routed => return self.end_after_route(),
+            Input::PromptsFinished => frontdoor_ivr::Input::PromptsFinished,
             Input::Timeout => match self.deadline {
                 Some(deadline) if now >= deadline => {
-                    if self.keys.is_empty() {
-                        tracing::info!(
-                            waited_s = self.no_input.as_secs(),
-                            "no key pressed: hanging up"
-                        );
-                    }
-                    self.done = true;
                     self.deadline = None;
-                    vec![Action::Hangup]
+                    if self.routed {
+                        return self.end_after_route();
+                    }
+                    frontdoor_ivr::Input::TimerFired
                 }
-                _ => Vec::new(),
+                _ => return Vec::new(),
             },
-        }
+            Input::Emergency(on) => frontdoor_ivr::Input::Emergency(on),
+        };
+        let outputs = self.call.handle(input);
+        self.actions(now, outputs)
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -126,64 +182,90 @@ impl CallLogic for Welcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use frontdoor_ivr::regions::normalize_caller;
+    use std::path::Path;
 
-    fn secs(s: u64) -> Duration {
-        Duration::from_secs(s)
+    fn shipped() -> Arc<FlowSet> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        Arc::new(
+            FlowSet::load(&root.join("flows"), &root.join("prompts"))
+                .unwrap_or_else(|d| panic!("{d}")),
+        )
+    }
+
+    fn ivr() -> Ivr {
+        Ivr::new(
+            shipped(),
+            CallInfo {
+                caller: normalize_caller("+16135550123"),
+                dialled: "211".into(),
+                at: frontdoor_ivr::schedule::parse_local("2026-11-23T10:00").unwrap(),
+                emergency: false,
+            },
+        )
+    }
+
+    fn ids(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Play(p) => Some(p),
+                _ => None,
+            })
+            .flatten()
+            .map(|p| format!("{}/{}", p.lang, p.id))
+            .collect()
     }
 
     #[test]
-    fn welcome_plays_english_then_french() {
-        let mut w = Welcome::new(secs(30));
-        let actions = w.start(Instant::now());
-        let Action::Play(prompts) = &actions[0] else {
-            panic!("{actions:?}")
-        };
-        let langs: Vec<_> = prompts.iter().map(|p| (p.lang, p.id.as_str())).collect();
-        assert_eq!(langs, [("en", "welcome"), ("fr", "welcome")]);
-        assert_eq!(
-            w.poll_timeout(),
-            None,
-            "no deadline while the welcome plays"
-        );
-    }
-
-    #[test]
-    fn silent_caller_is_hung_up_on_after_the_no_input_time() {
+    fn menu_timers_become_deadlines_and_only_a_due_deadline_fires() {
         let t0 = Instant::now();
-        let mut w = Welcome::new(secs(30));
-        w.start(t0);
-        assert!(w.handle(t0 + secs(12), Input::PromptsFinished).is_empty());
-        assert_eq!(w.poll_timeout(), Some(t0 + secs(42)));
-        assert!(
-            w.handle(t0 + secs(41), Input::Timeout).is_empty(),
-            "early wake-ups do nothing"
+        let mut l = ivr();
+        let actions = l.start(t0);
+        assert_eq!(ids(&actions)[0], "en/welcome");
+        assert_eq!(
+            l.poll_timeout(),
+            None,
+            "no deadline while the greeting plays"
         );
-        assert_eq!(w.handle(t0 + secs(42), Input::Timeout), [Action::Hangup]);
-        assert_eq!(w.poll_timeout(), None);
+        l.handle(t0 + Duration::from_secs(20), Input::PromptsFinished);
+        let due = l.poll_timeout().expect("the menu waits for a key");
+        assert_eq!(due, t0 + Duration::from_secs(25));
         assert!(
-            w.handle(t0 + secs(43), Input::Timeout).is_empty(),
+            l.handle(due - Duration::from_millis(1), Input::Timeout)
+                .is_empty()
+        );
+        let actions = l.handle(due, Input::Timeout);
+        assert_eq!(ids(&actions)[0], "en/no_input", "the menu again");
+    }
+
+    #[test]
+    fn a_route_plays_its_prompt_then_the_interim_ending_hangs_up() {
+        let t0 = Instant::now();
+        let mut l = ivr();
+        l.start(t0);
+        assert_eq!(l.handle(t0, Input::Key('1'))[0], Action::StopPlaying);
+        let actions = l.handle(t0, Input::Key('1'));
+        assert_eq!(ids(&actions), ["en/connecting"]);
+        assert!(!actions.contains(&Action::Hangup), "not before the prompt");
+        assert!(
+            l.handle(t0, Input::Key('5')).is_empty(),
+            "keys after the route do nothing"
+        );
+        assert_eq!(l.handle(t0, Input::PromptsFinished), [Action::Hangup]);
+        assert!(
+            l.handle(t0, Input::PromptsFinished).is_empty(),
             "hangs up once"
         );
     }
 
     #[test]
-    fn a_key_barges_in_and_ends_the_call_shortly_after_the_last_key() {
+    fn a_route_whose_prompt_never_finishes_still_ends() {
         let t0 = Instant::now();
-        let mut w = Welcome::new(secs(30));
-        w.start(t0);
-        assert_eq!(
-            w.handle(t0 + secs(1), Input::Key('1')),
-            [Action::StopPlaying]
-        );
-        assert_eq!(
-            w.handle(t0 + secs(2), Input::Key('9')),
-            [Action::StopPlaying]
-        );
-        assert_eq!(w.keys, "19");
-        assert_eq!(w.poll_timeout(), Some(t0 + secs(4)));
-        // The prompt stopped by barge-in does not restart the no-input wait.
-        assert!(w.handle(t0 + secs(2), Input::PromptsFinished).is_empty());
-        assert_eq!(w.poll_timeout(), Some(t0 + secs(4)));
-        assert_eq!(w.handle(t0 + secs(4), Input::Timeout), [Action::Hangup]);
+        let mut l = ivr();
+        l.start(t0);
+        l.handle(t0, Input::Key('9'));
+        let due = l.poll_timeout().expect("a limit on the route prompt");
+        assert_eq!(l.handle(due, Input::Timeout), [Action::Hangup]);
     }
 }

@@ -7,6 +7,8 @@
 
 mod call;
 mod config;
+mod flow_cmd;
+mod flows;
 mod logic;
 mod sip_driver;
 
@@ -17,15 +19,14 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use frontdoor_media::prompt::PromptStore;
 use frontdoor_media::session::PortAllocator;
 use frontdoor_sip::ua::{UaConfig, UserAgent};
 use tokio::sync::watch;
 
 use crate::config::Config;
 
-/// frontdoor answers calls to a 211 line: SIP and RTP, bilingual prompts,
-/// keypad input.
+/// frontdoor answers calls to a 211 line: SIP and RTP, bilingual IVR flows
+/// in YAML, routing by region with a crisis fast-path.
 #[derive(Debug, Parser)]
 #[command(name = "frontdoor", version, about, long_about = None)]
 struct Cli {
@@ -47,6 +48,9 @@ struct Cli {
 enum Command {
     /// Answer calls (the default when no command is given).
     Serve(ServeArgs),
+    /// Check, simulate and test the call flows, without a network.
+    #[command(subcommand)]
+    Flow(flow_cmd::FlowCommand),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -70,6 +74,11 @@ struct ServeArgs {
     /// [config: media.prompts; default prompts].
     #[arg(long, env = "FRONTDOOR_PROMPTS", value_name = "DIR")]
     prompts: Option<PathBuf>,
+
+    /// Flows folder: 211.yaml, centres.yaml, regions.csv [config: flows.dir;
+    /// default flows].
+    #[arg(long, env = "FRONTDOOR_FLOWS", value_name = "DIR")]
+    flows: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -96,10 +105,12 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Some(Command::Serve(args)) => serve(config, args).await,
             None => serve(config, ServeArgs::default()).await,
+            Some(Command::Flow(cmd)) => flow_cmd::run(&config, cmd),
         }
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
         Err(error) => {
             tracing::error!("{error:#}");
             eprintln!("frontdoor: {error:#}");
@@ -124,7 +135,8 @@ fn init_logging(format: LogFormat) {
     }
 }
 
-async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
+/// Runs until SIGTERM; `Ok(true)` after a clean drain.
+async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     if let Some(sip) = args.sip {
         config.sip.listen = sip;
     }
@@ -137,13 +149,21 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(prompts) = args.prompts {
         config.media.prompts = prompts;
     }
+    if let Some(flows) = args.flows {
+        config.flows.dir = flows;
+    }
     config.validate()?;
     let rtp_ports = config::parse_port_range(&config.media.rtp_ports)?;
 
-    let prompts_dir = prompts_dir(&config.media.prompts);
-    let prompts = PromptStore::load_dir(&prompts_dir)
-        .with_context(|| format!("loading prompts from {}", prompts_dir.display()))?;
-    tracing::info!(dir = %prompts_dir.display(), prompts = prompts.len(), "prompts loaded");
+    let flows = flows::Flows::load(
+        shipped_dir(&config.flows.dir),
+        shipped_dir(&config.media.prompts),
+    )
+    .context("the flows are not usable; fix them (frontdoor flow check) and start again")?;
+    flows
+        .clone()
+        .watch(Some(Duration::from_millis(config.flows.reload_poll_ms)).filter(|d| !d.is_zero()));
+    let (_emergency_tx, emergency) = watch::channel(false);
 
     let sockets = sip_driver::Sockets::bind(config.sip.listen).await?;
     let local = sockets.local_addr();
@@ -164,11 +184,11 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         ..UaConfig::default()
     });
     let shared = Arc::new(call::Shared {
-        prompts,
+        flows,
+        emergency,
         ports,
         media_ip: advertise,
         rtp_bind,
-        no_input: Duration::from_secs(config.calls.no_input_timeout_s),
         answer_delay: Duration::from_millis(config.calls.answer_delay_ms),
         rtp_timeout: Some(Duration::from_secs(config.media.rtp_timeout_s)).filter(|t| !t.is_zero()),
     });
@@ -204,13 +224,14 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<()> {
         drain_rx,
         calls_tx,
     )
-    .await
+    .await?;
+    Ok(true)
 }
 
-/// Prompts given as the default relative `prompts` resolve against the
+/// The default relative folders (`prompts`, `flows`) resolve against the
 /// working directory, then against the source checkout the binary was built
 /// from, so `cargo run` works from any folder of the checkout.
-fn prompts_dir(configured: &std::path::Path) -> PathBuf {
+pub(crate) fn shipped_dir(configured: &std::path::Path) -> PathBuf {
     if configured.is_relative() && !configured.exists() {
         let shipped = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(configured);
         if shipped.exists() {

@@ -66,14 +66,26 @@ impl Engine {
         Engine::start_with("")
     }
 
-    /// Start with extra TOML merged over the test config (T1 = 100 ms,
-    /// no-input 3 s): `extra`'s keys win.
+    /// Start with extra TOML merged over the test config (T1 = 100 ms):
+    /// `extra`'s keys win. The engine serves a copy of the shipped flows.
     pub fn start_with(extra: &str) -> Engine {
+        Engine::start_in(extra, |_| {})
+    }
+
+    /// Like [`Engine::start_with`], with `prepare` changing the engine's copy
+    /// of the shipped flows (its argument: the copy's folder) before start.
+    pub fn start_in(extra: &str, prepare: impl FnOnce(&Path)) -> Engine {
         let dir = TempDir::new("engine");
         let config = dir.path().join("frontdoor.toml");
-        let mut table: toml::Table = "[sip]\nt1_ms = 100\n[calls]\nno_input_timeout_s = 3\n"
-            .parse()
-            .expect("test config");
+        let flows = dir.path().join("flows");
+        copy_flows(&flows);
+        prepare(&flows);
+        let mut table: toml::Table = format!(
+            "[sip]\nt1_ms = 100\n[flows]\ndir = {:?}\nreload_poll_ms = 200\n",
+            flows.display().to_string()
+        )
+        .parse()
+        .expect("test config");
         let extra: toml::Table = extra.parse().expect("extra test config");
         for (section, values) in extra {
             match (table.get_mut(&section), values) {
@@ -124,6 +136,11 @@ impl Engine {
             });
         engine.sip = ready["fields"]["sip"].as_str().unwrap().parse().unwrap();
         engine
+    }
+
+    /// The folder of the flows this engine serves.
+    pub fn flows_dir(&self) -> PathBuf {
+        self._dir.path().join("flows")
     }
 
     /// Wait until a log line satisfies `pred`; returns it.
@@ -345,3 +362,43 @@ impl SippRun {
             .unwrap_or_default()
     }
 }
+
+/// The shipped flows (not their tests) copied into `to`.
+fn copy_flows(to: &Path) {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
+    std::fs::create_dir_all(to).expect("create flows copy");
+    for entry in std::fs::read_dir(&from).expect("read flows").flatten() {
+        let path = entry.path();
+        if path.is_file() {
+            std::fs::copy(&path, to.join(entry.file_name())).expect("copy a flow file");
+        }
+    }
+}
+
+/// Edit a file of an engine's flows: replace `from` (which must be there) by `to`.
+#[track_caller]
+pub fn edit(file: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).expect("read flow file");
+    assert!(text.contains(from), "{} has no {from:?}", file.display());
+    std::fs::write(file, text.replacen(from, to, 1)).expect("write flow file");
+}
+
+/// A flow that ends quickly for a caller who presses nothing: one short
+/// menu (1 s to answer, one try) whose default routes.
+pub const SHORT_FLOW: &str = r#"
+start: greeting
+global_keys:
+  "9": { goto: crisis }
+nodes:
+  greeting:
+    menu:
+      prompt: [crisis_key]
+      options: { "1": to_region }
+      timeout_s: 1
+      tries: 1
+      default: to_region
+  to_region:
+    route: { to: region, prompt: [goodbye] }
+  crisis:
+    route: { to: crisis }
+"#;

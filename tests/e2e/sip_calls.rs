@@ -6,7 +6,7 @@
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use crate::harness::{Engine, SippRun, call_id, free_media_port, message, sipp};
+use crate::harness::{self, Engine, SippRun, call_id, free_media_port, message, sipp};
 
 /// RTP the engine sent to the test's socket.
 struct RtpSeen {
@@ -188,19 +188,30 @@ fn a_caller_that_never_acks_gets_the_200_again_then_a_bye() {
 }
 
 #[test]
-fn engine_hangs_up_on_a_silent_caller() {
-    // No key at all: the welcome plays out (English then French), then the
-    // engine waits no_input_timeout_s (3 s here) and sends BYE.
-    let engine = Engine::start();
+fn a_silent_caller_is_routed_by_the_menu_default_never_hung_up_on_for_silence() {
+    // No key at all: the menu plays out (English then French), its timer
+    // runs out, the default routes the call; until queues exist the route
+    // plays its prompt and the engine sends BYE.
+    let engine = Engine::start_in("", |flows| {
+        std::fs::write(flows.join("211.yaml"), harness::SHORT_FLOW).unwrap()
+    });
     let run = udp_call(&engine, "silent_caller.xml");
     let id = run.call_id();
-    assert!(
-        engine
-            .wait_for(Duration::from_secs(5), |v| message(v)
-                == "no key pressed: hanging up"
-                && call_id(v) == id)
-            .is_some()
+    let decided = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "ivr" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("no decision logged:\n{}", engine.dump()));
+    assert_eq!(
+        decided["fields"]["decision"],
+        "menu greeting: no input (try 1 of 1)"
     );
+    let route = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "route" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("no route logged:\n{}", engine.dump()));
+    assert_eq!(route["fields"]["region"], "east");
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
 }
 
@@ -221,7 +232,11 @@ fn sigterm_drains_and_exits() {
 
 #[test]
 fn hold_and_unhold_by_reinvite_then_a_key_by_sip_info() {
-    let engine = Engine::start();
+    // The short flow: key 5 is no choice; with one try the menu's default
+    // routes and the engine hangs up.
+    let engine = Engine::start_in("", |flows| {
+        std::fs::write(flows.join("211.yaml"), harness::SHORT_FLOW).unwrap()
+    });
     let rtp_port = free_media_port();
     let socket = UdpSocket::bind(("127.0.0.1", rtp_port)).unwrap();
     socket
@@ -278,8 +293,7 @@ fn hold_and_unhold_by_reinvite_then_a_key_by_sip_info() {
 #[test]
 fn engine_hangs_up_when_the_callers_rtp_never_comes() {
     // sipp's caller sends no RTP at all: a phone that lost its network.
-    let engine =
-        Engine::start_with("[media]\nrtp_timeout_s = 1\n[calls]\nno_input_timeout_s = 60\n");
+    let engine = Engine::start_with("[media]\nrtp_timeout_s = 1\n");
     let run = udp_call(&engine, "silent_caller.xml");
     let id = run.call_id();
     let warned = engine

@@ -51,9 +51,17 @@ fn a_bad_config_line_is_reported_as_file_line_col() {
 
 #[test]
 fn a_prompt_in_the_wrong_format_is_named() {
+    // A copy of the shipped prompts with one recording replaced.
     let dir = TempDir::new("badprompt");
-    std::fs::create_dir_all(dir.path().join("en")).unwrap();
-    std::fs::create_dir_all(dir.path().join("fr")).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    for sub in ["", "en", "fr"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+        for entry in std::fs::read_dir(shipped.join(sub)).unwrap().flatten() {
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), dir.path().join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+    }
     // 44.1 kHz stereo: a studio export, not telephone audio.
     let spec = hound::WavSpec {
         channels: 2,

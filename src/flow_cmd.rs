@@ -1,0 +1,145 @@
+//! `frontdoor flow check | simulate | test`: the flow tools for operations
+//! staff. They run the same checker and interpreter as the engine, without
+//! a network.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Subcommand;
+use frontdoor_ivr::sim::{self, parse_keys};
+use frontdoor_ivr::{FlowSet, schedule};
+use frontdoor_media::prompt::PromptStore;
+
+use crate::config::Config;
+use crate::shipped_dir;
+
+#[derive(Debug, Subcommand)]
+pub enum FlowCommand {
+    /// Check flows, centres, regions and prompts: one `file:line:col:
+    /// message` line per problem; exit status 1 if there is any.
+    Check {
+        /// Flows folder [config: flows.dir; default flows].
+        dir: Option<PathBuf>,
+        /// Prompts folder [config: media.prompts; default prompts].
+        #[arg(long, value_name = "DIR")]
+        prompts: Option<PathBuf>,
+    },
+    /// Run one call through the flows and print what the caller hears, the
+    /// keys, the decisions and the route.
+    Simulate {
+        /// The caller's number as it arrives (e.g. +16135550123), or
+        /// `anonymous` for a withheld number.
+        #[arg(long)]
+        caller: String,
+        /// When the call arrives, local Ontario time: 2026-11-22T03:00
+        /// (or RFC 3339 with an offset). Default: now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// Keys pressed, in order, comma-separated; `-` is a silence (the
+        /// menu times out). Example: --keys 1,3 or --keys -,-
+        #[arg(long, value_name = "K,...", default_value = "")]
+        keys: String,
+        /// Simulate with emergency mode on.
+        #[arg(long)]
+        emergency: bool,
+        /// Flows folder [config: flows.dir; default flows].
+        #[arg(long, value_name = "DIR")]
+        flows: Option<PathBuf>,
+        /// Prompts folder [config: media.prompts; default prompts].
+        #[arg(long, value_name = "DIR")]
+        prompts: Option<PathBuf>,
+    },
+    /// Run the flow test cases in DIR/tests/*.yaml; exit status 1 if any fails.
+    Test {
+        /// Flows folder [config: flows.dir; default flows].
+        dir: Option<PathBuf>,
+        /// Prompts folder [config: media.prompts; default prompts].
+        #[arg(long, value_name = "DIR")]
+        prompts: Option<PathBuf>,
+    },
+}
+
+/// Run a flow command; `Ok(false)` means "ran, and found problems".
+pub fn run(config: &Config, cmd: FlowCommand) -> anyhow::Result<bool> {
+    let dirs = |flows: Option<PathBuf>, prompts: Option<PathBuf>| {
+        (
+            flows.unwrap_or_else(|| shipped_dir(&config.flows.dir)),
+            prompts.unwrap_or_else(|| shipped_dir(&config.media.prompts)),
+        )
+    };
+    match cmd {
+        FlowCommand::Check { dir, prompts } => {
+            let (flows, prompts) = dirs(dir, prompts);
+            // The recordings themselves: format, rate, channels.
+            if let Err(error) = PromptStore::load_dir(&prompts) {
+                println!("{error:#}");
+                println!("1 problem(s)");
+                return Ok(false);
+            }
+            Ok(load(&flows, &prompts).is_some_and(|set| {
+                println!(
+                    "{}: flows ok: {} nodes, {} centres, {} region prefixes, {} prompts (version {})",
+                    flows.display(),
+                    set.nodes.len(),
+                    set.centres.len(),
+                    set.regions.rows().len(),
+                    set.catalog.len(),
+                    set.hash
+                );
+                true
+            }))
+        }
+        FlowCommand::Simulate {
+            caller,
+            at,
+            keys,
+            emergency,
+            flows,
+            prompts,
+        } => {
+            let (flows, prompts) = dirs(flows, prompts);
+            let at = match at {
+                Some(a) => schedule::parse_local(&a).map_err(|e| anyhow::anyhow!("--at: {e}"))?,
+                None => jiff::Zoned::now().with_time_zone(schedule::zone()),
+            };
+            let keys = parse_keys(&keys).map_err(|e| anyhow::anyhow!("--keys: {e}"))?;
+            let Some(set) = load(&flows, &prompts) else {
+                return Ok(false);
+            };
+            let t = sim::simulate(&set, &caller, at, &keys, emergency);
+            print!("{}", t.text());
+            Ok(t.route.is_some() || t.hung_up)
+        }
+        FlowCommand::Test { dir, prompts } => {
+            let (flows, prompts) = dirs(dir, prompts);
+            let Some(set) = load(&flows, &prompts) else {
+                return Ok(false);
+            };
+            match sim::run_tests(&set, &flows.join("tests")) {
+                Ok(report) => {
+                    for line in &report.lines {
+                        println!("{line}");
+                    }
+                    println!("{} passed, {} failed", report.passed, report.failed);
+                    Ok(report.failed == 0 && report.passed > 0)
+                }
+                Err(problems) => {
+                    print!("{problems}");
+                    Ok(false)
+                }
+            }
+        }
+    }
+}
+
+/// Load and check; print every problem and return `None` when there is one.
+fn load(flows: &Path, prompts: &Path) -> Option<Arc<FlowSet>> {
+    match FlowSet::load(flows, prompts) {
+        Ok(set) => Some(Arc::new(set)),
+        Err(problems) => {
+            print!("{problems}");
+            println!("{} problem(s)", problems.0.len());
+            None
+        }
+    }
+}
