@@ -429,19 +429,70 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
     serde_saphyr::from_str(text).map_err(|e| {
         let (line, col) = e
             .location()
-            .map(|l| (l.line(), l.column()))
+            .map(|l| (l.line().max(1), l.column().max(1)))
             .unwrap_or((1, 1));
-        let message = e.without_snippet().to_string();
-        // The parser's message may start with its own "line N column M:";
-        // the position is given once, in front.
-        let message = strip_position_prefix(&message).trim().to_owned();
         Diagnostic {
             file: path.to_owned(),
             line,
             col,
-            message,
+            message: parse_message(&e, text),
         }
     })
+}
+
+/// The parser's message for people who edit flows: no position (it is
+/// given once, in front), no parser jargon where a plainer word exists.
+fn parse_message(e: &serde_saphyr::Error, text: &str) -> String {
+    use serde_saphyr::{Error, MessageFormatter, UserMessageFormatter};
+    let e = e.without_snippet();
+    match e {
+        Error::InvalidScalar { ty, location } if ty.starts_with('u') || ty.starts_with('i') => {
+            return format!(
+                "expected a whole number, found `{}`",
+                scalar_at(text, location.line(), location.column())
+            );
+        }
+        Error::SerdeUnknownField {
+            field, expected, ..
+        } => {
+            let hint = expected
+                .iter()
+                .filter(|x| edit_distance(x, field) <= 2)
+                .min_by_key(|x| edit_distance(x, field))
+                .map(|x| format!(" (did you mean `{x}`?)"))
+                .unwrap_or_default();
+            return format!(
+                "unknown field `{field}`{hint}, expected one of {}",
+                expected.join(", ")
+            );
+        }
+        _ => {}
+    }
+    let message = UserMessageFormatter.format_message(e).into_owned();
+    let message = strip_position_suffix(strip_position_prefix(&message).trim());
+    if message.contains("did not find expected key")
+        || message.contains("mapping values are not allowed")
+        || message.contains("did not find expected '-'")
+    {
+        format!("{message} (check the indentation)")
+    } else {
+        message.to_owned()
+    }
+}
+
+/// The scalar written at 1-based `line`, `col` of `text`, for messages.
+fn scalar_at(text: &str, line: u64, col: u64) -> String {
+    let line = usize::try_from(line.max(1) - 1).unwrap_or(usize::MAX);
+    let col = usize::try_from(col.max(1) - 1).unwrap_or(usize::MAX);
+    let rest: String = text
+        .lines()
+        .nth(line)
+        .unwrap_or("")
+        .chars()
+        .skip(col)
+        .collect();
+    let end = rest.find([',', '}', ']', '#']).unwrap_or(rest.len());
+    rest[..end].trim().to_owned()
 }
 
 fn strip_position_prefix(message: &str) -> &str {
@@ -452,6 +503,22 @@ fn strip_position_prefix(message: &str) -> &str {
         }
         _ => first_line,
     }
+}
+
+/// Drop a trailing " at line N, column M" some parser messages carry.
+fn strip_position_suffix(message: &str) -> &str {
+    if let Some(i) = message.rfind(" at line ") {
+        let tail = &message[i + " at line ".len()..];
+        if let Some((n, m)) = tail.split_once(", column ")
+            && !n.is_empty()
+            && n.bytes().all(|b| b.is_ascii_digit())
+            && !m.is_empty()
+            && m.bytes().all(|b| b.is_ascii_digit())
+        {
+            return &message[..i];
+        }
+    }
+    message
 }
 
 fn loc_of<T>(s: &Spanned<T>) -> Location {
@@ -480,6 +547,17 @@ struct Compiler {
     is_subflow: Vec<bool>,
     /// Node → file index, location.
     node_pos: Vec<(usize, Location)>,
+    /// A problem that changes the shape of the graph (an unknown node, a
+    /// missing `next:`, a file that did not parse, …): the graph checks
+    /// would only repeat it in other words, so they are skipped. Any other
+    /// problem leaves them on, so one run reports everything.
+    graph_broken: bool,
+    /// Menu node → the positions of its option keys and of its default.
+    menu_pos: HashMap<NodeId, (Vec<Location>, Location)>,
+    /// Each global key of the main flow: the positions of the key and of `from`.
+    global_key_pos: Vec<(Location, Option<Location>)>,
+    /// The emergency option: the position of its key and of each listed menu.
+    emergency_pos: Option<(Location, Vec<Location>)>,
 }
 
 impl Compiler {
@@ -505,6 +583,7 @@ impl Compiler {
         match self.index.get(&name.value) {
             Some(&(id, _, _)) => id,
             None => {
+                self.graph_broken = true;
                 let hint = self.closest_node(&name.value);
                 self.at(
                     file,
@@ -577,13 +656,22 @@ impl Compiler {
         v.as_ref().map(|v| v.value).unwrap_or(DEFAULT_TRIES)
     }
 
-    fn hours(&mut self, path: &Path, hours: &Ordered<Text, Text>, closed_dates: &[Text]) -> Hours {
+    /// Opening hours of `owner` (e.g. "centre `toronto`", named at `owner_loc`).
+    fn hours(
+        &mut self,
+        path: &Path,
+        (owner, owner_loc): (&str, Location),
+        hours: &Ordered<Text, Text>,
+        closed_dates: &[Text],
+    ) -> Hours {
         let mut h = Hours::closed();
         if hours.0.is_empty() {
             self.at_path(
                 path,
-                Location::UNKNOWN,
-                "opening hours are empty: give at least `daily: always` or one day range",
+                owner_loc,
+                format!(
+                    "{owner}: opening hours are empty: give at least `daily: always` or one day range"
+                ),
             );
         }
         for (days, ranges) in &hours.0 {
@@ -622,6 +710,7 @@ impl Compiler {
                 }
                 Err(d) => {
                     self.is_subflow.push(false);
+                    self.graph_broken = true;
                     self.problems.push(d);
                 }
             }
@@ -630,6 +719,7 @@ impl Compiler {
         for (file, f) in &parsed {
             for (name, def) in &f.nodes.0 {
                 if let Some(&(_, other_file, other_loc)) = self.index.get(&name.value) {
+                    self.graph_broken = true;
                     let other = self.files[other_file].display().to_string();
                     self.at(
                         *file,
@@ -666,10 +756,11 @@ impl Compiler {
             match &f.subflow {
                 None => {
                     if let Some((other, _)) = main {
+                        self.graph_broken = true;
                         let other = self.files[other].display().to_string();
                         self.at(
                             *file,
-                            Location::UNKNOWN,
+                            loc_of(&f.start),
                             format!(
                                 "a second main flow (no `subflow:` name): the main flow is {other}"
                             ),
@@ -699,9 +790,27 @@ impl Compiler {
         }
 
         let mut schedules = HashMap::new();
+        let mut schedule_pos: HashMap<String, (usize, Location)> = HashMap::new();
         for (file, f) in &parsed {
             for (name, def) in &f.schedules.0 {
-                let h = self.hours(&self.files[*file].clone(), &def.hours, &def.closed_dates);
+                if let Some(&(other, other_loc)) = schedule_pos.get(&name.value) {
+                    let other = self.files[other].display().to_string();
+                    self.at(
+                        *file,
+                        loc_of(name),
+                        format!(
+                            "duplicate schedule `{}`: first defined at {other}:{}:{}",
+                            name.value,
+                            other_loc.line(),
+                            other_loc.column()
+                        ),
+                    );
+                    continue;
+                }
+                schedule_pos.insert(name.value.clone(), (*file, loc_of(name)));
+                let owner = format!("schedule `{}`", name.value);
+                let path = self.files[*file].clone();
+                let h = self.hours(&path, (&owner, loc_of(name)), &def.hours, &def.closed_dates);
                 schedules.insert(name.value.clone(), h);
             }
         }
@@ -709,10 +818,19 @@ impl Compiler {
         let ctx = Ctx {
             centres: &centres,
             schedules: &schedules,
-            regions: centres.iter().map(|c| c.region.clone()).collect(),
+            regions: centres.iter().fold(Vec::new(), |mut seen, c| {
+                if !seen.contains(&c.region) {
+                    seen.push(c.region.clone());
+                }
+                seen
+            }),
         };
         let mut nodes = Vec::with_capacity(defs.len());
-        for (file, name, def) in &defs {
+        for (i, (file, name, def)) in defs.iter().enumerate() {
+            if let Some(m) = &def.menu {
+                let keys = m.options.0.iter().map(|(k, _)| loc_of(k)).collect();
+                self.menu_pos.insert(i, (keys, loc_of(&m.default)));
+            }
             let kind = self.node(*file, name, def, &ctx);
             nodes.push(Node {
                 id: name.value.clone(),
@@ -725,6 +843,8 @@ impl Compiler {
                 let start = self.node_ref(file, &f.start);
                 let mut keys = Vec::new();
                 for (key, def) in &f.global_keys.0 {
+                    self.global_key_pos
+                        .push((loc_of(key), def.from.as_ref().map(loc_of)));
                     let k = self.key(file, key);
                     let goto = self.node_ref(file, &def.goto);
                     let from = match &def.from {
@@ -733,6 +853,11 @@ impl Compiler {
                     };
                     keys.push(GlobalKey { key: k, from, goto });
                 }
+                self.emergency_pos = f
+                    .emergency
+                    .as_ref()
+                    .and_then(|e| e.option.as_ref())
+                    .map(|o| (loc_of(&o.key), o.menus.iter().map(loc_of).collect()));
                 let emergency = f.emergency.as_ref().map(|e| {
                     let announcement = self.prompts(file, &e.announcement);
                     let after = e.after.as_ref().map(|a| self.node_ref(file, a));
@@ -751,6 +876,7 @@ impl Compiler {
                 (start, keys, emergency)
             }
             None => {
+                self.graph_broken = true;
                 let path = src
                     .flows
                     .first()
@@ -780,15 +906,11 @@ impl Compiler {
             regions,
             catalog,
         };
-        if self.problems.is_empty() {
-            self.check_prompts(src, &set);
-            if let Some((file, f)) = main {
-                self.check_graph(&set, file, f);
-            }
-        } else {
-            // Structural problems first: graph checks on a broken set would
-            // only repeat them.
-            self.check_prompts(src, &set);
+        self.check_prompts(src, &set);
+        if !self.graph_broken
+            && let Some((file, f)) = main
+        {
+            self.check_graph(&set, file, f);
         }
         set.nodes.shrink_to_fit();
         set
@@ -878,7 +1000,8 @@ impl Compiler {
             if let Some(ext) = &def.external {
                 self.sip_uri(path, ext);
             }
-            let hours = self.hours(path, &def.hours, &def.closed_dates);
+            let owner = format!("centre `{}`", id.value);
+            let hours = self.hours(path, (&owner, loc_of(id)), &def.hours, &def.closed_dates);
             centres.push(Centre {
                 id: id.value.clone(),
                 name: def.name.clone(),
@@ -974,6 +1097,7 @@ impl Compiler {
                     present.join(" and ")
                 )
             };
+            self.graph_broken = true;
             self.at(file, loc_of(name), msg);
             return Kind::Return;
         }
@@ -982,6 +1106,7 @@ impl Compiler {
         let next = match (&def.next, needs_next) {
             (Some(n), true) => self.node_ref(file, n),
             (None, true) => {
+                self.graph_broken = true;
                 self.at(
                     file,
                     loc_of(name),
@@ -1013,8 +1138,23 @@ impl Compiler {
         }
         if let Some(m) = &def.menu {
             let mut options: Vec<(char, NodeId)> = Vec::new();
-            for (key, target) in &m.options.0 {
+            for (i, (key, target)) in m.options.0.iter().enumerate() {
                 let k = self.key(file, key);
+                // `1:` and `"1":` are two YAML keys but one phone key.
+                if let Some(first) = m.options.0[..i]
+                    .iter()
+                    .zip(&options)
+                    .find(|(_, (c, _))| *c == k && k != '?')
+                {
+                    self.at(
+                        file,
+                        loc_of(key),
+                        format!(
+                            "menu `{}` has key {k} twice: first for `{}`",
+                            name.value, first.0.1.value
+                        ),
+                    );
+                }
                 let to = self.node_ref(file, target);
                 options.push((k, to));
             }
@@ -1162,10 +1302,18 @@ impl Compiler {
         }
         if let Some(inc) = &def.include {
             let Some(&start) = self.subflows.get(&inc.value) else {
+                self.graph_broken = true;
+                let hint = self
+                    .subflows
+                    .keys()
+                    .filter(|k| edit_distance(k, &inc.value) <= 2)
+                    .min_by_key(|k| edit_distance(k, &inc.value))
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
                 self.at(
                     file,
                     loc_of(inc),
-                    format!("unknown sub-flow `{}`", inc.value),
+                    format!("unknown sub-flow `{}`{hint}", inc.value),
                 );
                 return Kind::Return;
             };
@@ -1173,6 +1321,7 @@ impl Compiler {
         }
         if let Some(r) = &def.ret {
             if !self.is_subflow[file] {
+                self.graph_broken = true;
                 self.at(
                     file,
                     loc_of(r),
@@ -1203,18 +1352,16 @@ impl Compiler {
 
     fn check_set(&mut self, file: usize, k: &Text, v: &Text, ctx: &Ctx) {
         match k.value.as_str() {
-            "region" => {
-                if !ctx.regions.contains(&v.value) {
-                    self.at(
-                        file,
-                        loc_of(v),
-                        format!(
-                            "unknown region `{}`: centres.yaml serves {}",
-                            v.value,
-                            ctx.regions.join(", ")
-                        ),
-                    );
-                }
+            "region" if !ctx.regions.contains(&v.value) => {
+                self.at(
+                    file,
+                    loc_of(v),
+                    format!(
+                        "unknown region `{}`: centres.yaml serves {}",
+                        v.value,
+                        ctx.regions.join(", ")
+                    ),
+                );
             }
             "language" | "crisis" | "caller" | "region_source" | "withheld" => self.at(
                 file,
@@ -1422,7 +1569,8 @@ impl Compiler {
             if let Kind::Menu(m) = &node.kind
                 && !ends_in_route(set, &quiet, m.default)
             {
-                let (file, loc) = self.node_pos[i];
+                let (file, node_loc) = self.node_pos[i];
+                let loc = self.menu_pos.get(&i).map_or(node_loc, |p| p.1);
                 self.at(
                     file,
                     loc,
@@ -1440,7 +1588,29 @@ impl Compiler {
             .global_keys
             .iter()
             .any(|gk| gk.from == set.start && routes_to_crisis(set, &quiet, gk.goto));
-        if !crisis_key {
+        let late_crisis_key = set
+            .global_keys
+            .iter()
+            .position(|gk| routes_to_crisis(set, &quiet, gk.goto));
+        if crisis_key {
+            // The crisis fast-path works from the first prompt.
+        } else if let Some(j) = late_crisis_key {
+            // A key to crisis exists but starts working later: callers in
+            // crisis must not have to sit through the first menu.
+            let gk = &set.global_keys[j];
+            let loc = self
+                .global_key_pos
+                .get(j)
+                .map_or(loc_of(&main.start), |p| p.1.unwrap_or(p.0));
+            self.at(
+                main_file,
+                loc,
+                format!(
+                    "the crisis key {} works only from `{}`: it must work from the start (`{}`), from the very first prompt; remove `from:` or name the start",
+                    gk.key, set.nodes[gk.from].id, set.nodes[set.start].id
+                ),
+            );
+        } else {
             let loc = main
                 .global_keys
                 .0
@@ -1464,8 +1634,16 @@ impl Compiler {
             .map(|o| (o.key, o.menus.clone()));
         for (i, node) in set.nodes.iter().enumerate() {
             if let Kind::Menu(m) = &node.kind {
-                for (k, _) in &m.options {
-                    let (file, loc) = self.node_pos[i];
+                for (j, (k, _)) in m.options.iter().enumerate() {
+                    if *k == '?' {
+                        continue; // not a phone key, reported already
+                    }
+                    let (file, node_loc) = self.node_pos[i];
+                    let loc = self
+                        .menu_pos
+                        .get(&i)
+                        .and_then(|p| p.0.get(j).copied())
+                        .unwrap_or(node_loc);
                     if globals.contains(k) {
                         self.at(
                             file,
@@ -1495,11 +1673,25 @@ impl Compiler {
         if let Some(e) = &set.emergency
             && let Some(o) = &e.option
         {
-            for &m in &o.menus {
+            let (key_loc, menu_locs) = self
+                .emergency_pos
+                .clone()
+                .unwrap_or((loc_of(&main.start), Vec::new()));
+            if o.key != '?' && globals.contains(&o.key) {
+                self.at(
+                    main_file,
+                    key_loc,
+                    format!(
+                        "the emergency option uses key {k}, a global key: callers pressing {k} always get the global action",
+                        k = o.key
+                    ),
+                );
+            }
+            for (j, &m) in o.menus.iter().enumerate() {
                 if !matches!(set.nodes[m].kind, Kind::Menu(_)) {
-                    let (file, loc) = self.node_pos[m];
+                    let loc = menu_locs.get(j).copied().unwrap_or(key_loc);
                     self.at(
-                        file,
+                        main_file,
                         loc,
                         format!(
                             "emergency option lists `{}`, which is not a menu",

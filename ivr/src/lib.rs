@@ -15,5 +15,8 @@ pub mod regions;
 pub mod schedule;
 pub mod sim;
 
+#[cfg(test)]
+mod check_tests;
+
 pub use flowset::{Diagnostic, Diagnostics, FlowSet, Lang, Priority};
 pub use interp::{Call, CallInfo, Input, Output, Prompt, Route, Target};
