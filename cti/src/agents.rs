@@ -509,6 +509,13 @@ impl Registry {
         Ok(())
     }
 
+    /// Server shutdown: every socket's outbox closes, so every websocket task ends.
+    pub fn close_all(&self) {
+        for agent in self.lock().values_mut() {
+            agent.sockets.clear();
+        }
+    }
+
     pub fn views(&self) -> Vec<NavigatorView> {
         let mut v: Vec<_> = self.lock().values().map(Agent::view).collect();
         v.sort_by(|a, b| a.account.username.cmp(&b.account.username));

@@ -296,9 +296,30 @@ async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent
                     .call_attribute(&call_id, at_ms, CallColumn::Callback, None, 1)
                     .await?;
             }
-            let call = match live.get(&call_id) {
-                Some(c) => c,
-                None => return Err(Error::NoSuchCall(call_id)),
+            if !live.contains_key(&call_id) {
+                // Not seen since this process started: rebuild from the record.
+                let r = store
+                    .call(&call_id)
+                    .await?
+                    .ok_or_else(|| Error::NoSuchCall(call_id.clone()))?;
+                live.insert(
+                    call_id.clone(),
+                    Live {
+                        caller: r.caller,
+                        arrived_ms: r.arrived_ms,
+                        queued_ms: r.queued_ms,
+                        language: r.language,
+                        region: r.region,
+                        region_source: r.region_source,
+                        centre: r.centre,
+                        topic: r.topic,
+                        crisis: r.crisis,
+                        ivr_path: r.ivr_path,
+                    },
+                );
+            }
+            let Some(call) = live.get(&call_id) else {
+                return Err(Error::NoSuchCall(call_id));
             };
             let previous_contacts = store
                 .previous_contacts(&call.caller, Some(&call_id), shared.config.history_limit)

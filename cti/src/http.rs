@@ -141,6 +141,7 @@ impl Cti {
         };
         if let Err(err) = self.shared.store.audit(&e).await {
             self.shared.status.count_store_error();
+            tracing::error!(error = %err, action, target, "audit row not written");
             return Err(AppError::Internal(err));
         }
         Ok(())

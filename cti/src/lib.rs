@@ -280,7 +280,8 @@ impl Cti {
 }
 
 /// Serves HTTP (the API, the websocket, `/healthz`, `/metrics`) on
-/// `listener` until `shutdown` completes.
+/// `listener` until `shutdown` completes; then open websockets are closed
+/// (clients reconnect after the restart) and requests in flight finish.
 pub async fn serve(
     listener: TcpListener,
     cti: Cti,
@@ -289,6 +290,11 @@ pub async fn serve(
     let app = cti
         .router()
         .into_make_service_with_connect_info::<SocketAddr>();
+    let registry = Arc::clone(&cti.shared.registry);
+    let shutdown = async move {
+        shutdown.await;
+        registry.close_all();
+    };
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await?;

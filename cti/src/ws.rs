@@ -41,7 +41,11 @@ async fn session(cti: Cti, account: AccountInfo, mut socket: WebSocket) {
     let user = account.username.clone();
     shared.status.ws_client_delta(1);
     let (conn, mut outbox) = shared.registry.attach(account);
-    let mut heartbeat = tokio::time::interval(shared.config.heartbeat);
+    let period = shared
+        .config
+        .heartbeat
+        .max(std::time::Duration::from_millis(100));
+    let mut heartbeat = tokio::time::interval(period);
     heartbeat.tick().await;
     loop {
         tokio::select! {
@@ -211,16 +215,26 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
                 .save_call_log(user, &id, &log, crate::now_ms())
                 .await
             {
-                Ok((log_id, duplicate)) => registry.reply(
-                    user,
-                    conn,
-                    ServerMsg::LogSaved {
-                        re: id,
-                        call_id: log.call_id,
-                        log_id,
-                        duplicate,
-                    },
-                ),
+                Ok((log_id, duplicate)) => {
+                    if !duplicate {
+                        let detail = format!("log {log_id}");
+                        // The log is committed whatever happens to its audit
+                        // row; a failed audit write is counted and logged.
+                        let _ = cti
+                            .audit(user, "call.log", &log.call_id, "ok", &detail, "")
+                            .await;
+                    }
+                    registry.reply(
+                        user,
+                        conn,
+                        ServerMsg::LogSaved {
+                            re: id,
+                            call_id: log.call_id,
+                            log_id,
+                            duplicate,
+                        },
+                    )
+                }
                 Err(Error::UnknownTaxonomyCode(code)) => {
                     let reason = format!("unknown taxonomy code {code:?}");
                     reply_error(

@@ -78,6 +78,30 @@ async fn login_logout(url: &str) {
     // Another account from the same address is not locked out by nav2's failures.
     s.login("nav1").await;
 
+    // A disabled account: its tokens die and it cannot log in, with the same 401.
+    let token = s.login("nav1").await;
+    frontdoor_cti::run_user_command(
+        s.cti.store(),
+        frontdoor_cti::UserCommand::Disable {
+            username: "nav1".into(),
+        },
+        "".as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.http("GET", "/api/me", Some(&token), None).await.status,
+        401
+    );
+    let body = json!({"username": "nav1", "password": PASSWORD}).to_string();
+    let r = s.http("POST", "/api/login", None, Some(&body)).await;
+    assert_eq!((r.status, r.body), (401, wrong.body.clone()));
+    assert!(
+        s.audit()
+            .await
+            .iter()
+            .any(|e| e.outcome == "failed" && e.detail == "disabled")
+    );
     let audit = s.audit().await;
     assert!(
         audit.iter().any(|e| e.action == "POST /api/login"

@@ -20,7 +20,8 @@ pub struct TestServer {
     pub cti: Cti,
     pub addr: SocketAddr,
     pub commands: mpsc::Receiver<NavigatorCommand>,
-    _stop: tokio::sync::oneshot::Sender<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<frontdoor_cti::Result<()>>>,
 }
 
 /// Test settings: short wrap-up, otherwise the defaults.
@@ -37,18 +38,31 @@ pub async fn start(config: CtiConfig) -> TestServer {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(frontdoor_cti::serve(listener, cti.clone(), async move {
+    let served = tokio::spawn(frontdoor_cti::serve(listener, cti.clone(), async move {
         let _ = stopped.await;
     }));
     TestServer {
         cti,
         addr,
         commands,
-        _stop: stop,
+        stop: Some(stop),
+        served: Some(served),
     }
 }
 
 impl TestServer {
+    /// Signals shutdown and waits (with the timeout) for `serve` to return.
+    pub async fn stop(&mut self) -> frontdoor_cti::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let served = self.served.take().expect("stopped once");
+        tokio::time::timeout(TIMEOUT, served)
+            .await
+            .expect("serve did not return")
+            .expect("serve panicked")
+    }
+
     pub async fn add_user(&self, username: &str, role: Role, centre: &str) {
         run_user_command(
             self.cti.store(),
@@ -234,6 +248,19 @@ impl Ws {
         let v = self.next().await;
         assert_eq!(v["type"], kind, "expected {kind}, got {v}");
         v
+    }
+
+    /// The server closes the connection (after any frames still queued).
+    pub async fn expect_closed(&mut self) {
+        loop {
+            match tokio::time::timeout(TIMEOUT, self.stream.next())
+                .await
+                .expect("not closed within the timeout")
+            {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            }
+        }
     }
 
     pub async fn close(mut self) {

@@ -401,3 +401,176 @@ async fn bad_input(url: &str) {
     assert_eq!(r.status, 401);
     assert_eq!(s.audit().await[0].action, "GET /cti/ws");
 }
+
+crate::on_both_backends!(agent_states_transfer_grace_and_shutdown, agent_states);
+async fn agent_states(url: &str) {
+    let mut cfg = config(url);
+    cfg.disconnect_grace = std::time::Duration::from_millis(300);
+    let mut s = start(cfg).await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    s.add_user("sup1", Role::Supervisor, "ottawa").await;
+    s.add_user("sup2", Role::Supervisor, "windsor").await;
+    let token = s.login("nav1").await;
+    let mut ws = s.ws(&token).await;
+    ws.expect("hello").await;
+    ws.send(json!({"type": "set_state", "id": "a", "state": "ready"}))
+        .await;
+    ws.expect("state_changed").await;
+    ws.expect("ack").await;
+
+    // Supervisors see their centre's navigators; navigators may not look.
+    let sup = s.login("sup1").await;
+    let r = s.http("GET", "/api/navigators", Some(&sup), None).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json["navigators"][0]["account"]["username"], "nav1");
+    assert_eq!(r.json["navigators"][0]["state"]["state"], "ready");
+    assert_eq!(r.json["navigators"][0]["connected"], true);
+    let sup2 = s.login("sup2").await;
+    let r = s.http("GET", "/api/navigators", Some(&sup2), None).await;
+    assert_eq!(r.json["navigators"], json!([]));
+    assert_eq!(
+        s.http("GET", "/api/navigators", Some(&token), None)
+            .await
+            .status,
+        403
+    );
+
+    // A call rings and the caller hangs up before the answer: back to ready, no wrap-up.
+    let ev = s.cti.events();
+    ev.send(CallEvent::Arrived {
+        call_id: "r1".into(),
+        caller: "anonymous".into(),
+        dialled: "211".into(),
+        at_ms: 10,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Attribute {
+        call_id: "r1".into(),
+        attribute: CallAttribute::Crisis(true),
+        at_ms: 11,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Routed {
+        call_id: "r1".into(),
+        route: Route::CrisisQueue,
+        at_ms: 12,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Offered {
+        call_id: "r1".into(),
+        navigator: "nav1".into(),
+        callback: false,
+        at_ms: 13,
+    })
+    .await
+    .unwrap();
+    let pop = ws.expect("call_offered").await;
+    assert_eq!(
+        (pop["crisis"].as_bool(), pop["previous_contacts"].clone()),
+        (Some(true), json!([]))
+    );
+    assert_eq!(pop["language"], "en", "English until the caller chooses");
+    ws.expect("state_changed").await;
+    ev.send(CallEvent::Ended {
+        call_id: "r1".into(),
+        disposition: Disposition::AbandonedInQueue,
+        at_ms: 20,
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        ws.expect("call_ended").await["disposition"],
+        "abandoned_in_queue"
+    );
+    assert_eq!(ws.expect("state_changed").await["state"], "ready");
+
+    // Transfer goes to the call controller.
+    ev.send(CallEvent::Arrived {
+        call_id: "t1".into(),
+        caller: "+18075550000".into(),
+        dialled: "211".into(),
+        at_ms: 30,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Offered {
+        call_id: "t1".into(),
+        navigator: "nav1".into(),
+        callback: false,
+        at_ms: 31,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Answered {
+        call_id: "t1".into(),
+        at_ms: 32,
+    })
+    .await
+    .unwrap();
+    ws.expect("call_offered").await;
+    ws.expect("state_changed").await;
+    ws.expect("call_answered").await;
+    ws.expect("state_changed").await;
+    while s.commands.try_recv().is_ok() {}
+    let target = json!({"kind": "sip", "uri": "sip:988@crisis.example.org"});
+    ws.send(json!({"type": "transfer", "id": "x1", "call_id": "t1", "target": target}))
+        .await;
+    assert_eq!(ws.expect("ack").await["re"], "x1");
+    let cmd = s.commands.try_recv().expect("a transfer command");
+    assert_eq!(
+        cmd,
+        NavigatorCommand::Transfer {
+            navigator: "nav1".into(),
+            call_id: "t1".into(),
+            target: frontdoor_cti::protocol::TransferTarget::Sip {
+                uri: "sip:988@crisis.example.org".into()
+            },
+        }
+    );
+    // The same id again: acknowledged, not sent twice.
+    ws.send(json!({"type": "transfer", "id": "x1", "call_id": "t1", "target": target}))
+        .await;
+    ws.expect("ack").await;
+    assert!(s.commands.try_recv().is_err());
+    ev.send(CallEvent::Ended {
+        call_id: "t1".into(),
+        disposition: Disposition::Transferred,
+        at_ms: 40,
+    })
+    .await
+    .unwrap();
+    ws.expect("call_ended").await;
+    assert_eq!(ws.expect("state_changed").await["state"], "wrap_up");
+    // Ready again before the wrap-up timer, by asking.
+    ws.send(json!({"type": "set_state", "id": "b", "state": "ready"}))
+        .await;
+    assert_eq!(ws.expect("state_changed").await["state"], "ready");
+    ws.expect("ack").await;
+
+    // The socket drops and stays away past the grace period: logged out.
+    ws.close().await;
+    let deadline = std::time::Instant::now() + crate::server::TIMEOUT;
+    loop {
+        let v = s.cti.navigator("nav1").unwrap();
+        if v.state.state == frontdoor_cti::protocol::AgentState::LoggedOut {
+            assert!(!v.connected);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not logged out after the grace period"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // Logging in again starts not_ready.
+    let mut ws = s.ws(&token).await;
+    assert_eq!(ws.expect("hello").await["state"]["reason"], "login");
+
+    // Shutting the server down closes the websocket.
+    let stopped = s.stop().await;
+    assert!(stopped.is_ok(), "{stopped:?}");
+    ws.expect_closed().await;
+}
