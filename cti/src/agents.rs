@@ -254,7 +254,12 @@ impl Registry {
         agent.account = account;
         agent.conn_gen += 1;
         if agent.state.state == AgentState::LoggedOut {
-            self.enter(agent, AgentState::NotReady, Some("login".into()));
+            // A call offered while they were away still rings for them.
+            match agent.call.as_ref().map(|c| c.answered_at_ms.is_some()) {
+                Some(true) => self.enter(agent, AgentState::Busy, None),
+                Some(false) => self.enter(agent, AgentState::Reserved, None),
+                None => self.enter(agent, AgentState::NotReady, Some("login".into())),
+            }
         }
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
@@ -373,6 +378,14 @@ impl Registry {
         let agent = agents
             .entry(account.username.clone())
             .or_insert_with(|| Agent::new(account));
+        if let Some(old) = &agent.call {
+            tracing::warn!(
+                navigator = %agent.account.username,
+                old = %old.pop.call_id,
+                new = %pop.call_id,
+                "a call was offered to a navigator who already had one"
+            );
+        }
         agent.call = Some(AgentCall {
             pop: pop.clone(),
             answered_at_ms: None,
@@ -458,20 +471,24 @@ impl Registry {
         }
     }
 
-    /// Whether the command `id` was seen in this session before; remembers it.
-    pub fn seen(&self, user: &str, id: &str) -> bool {
+    /// Whether the command `id` was done before in this session.
+    pub fn done_before(&self, user: &str, id: &str) -> bool {
+        self.lock()
+            .get(user)
+            .is_some_and(|a| a.recent_ids.iter().any(|x| x == id))
+    }
+
+    /// Remembers that the command `id` was done, so a repeat is not done
+    /// again. Refused commands are not remembered: they changed nothing, and
+    /// a retry with the same id is tried afresh.
+    pub fn remember_done(&self, user: &str, id: &str) {
         let mut agents = self.lock();
-        let Some(agent) = agents.get_mut(user) else {
-            return false;
-        };
-        if agent.recent_ids.iter().any(|x| x == id) {
-            return true;
+        if let Some(agent) = agents.get_mut(user) {
+            agent.recent_ids.push_back(id.to_string());
+            if agent.recent_ids.len() > RECENT_IDS {
+                agent.recent_ids.pop_front();
+            }
         }
-        agent.recent_ids.push_back(id.to_string());
-        if agent.recent_ids.len() > RECENT_IDS {
-            agent.recent_ids.pop_front();
-        }
-        false
     }
 
     /// `resume`: re-sends to `conn` the kept frames after `last_seq`, in order.

@@ -369,7 +369,7 @@ async fn login(
     let peer = peer.ip().to_string();
     let shared = &cti.shared;
     let user_label: String = username.chars().take(64).collect();
-    if let Some(wait) = shared.throttle.blocked(&username, &peer) {
+    if let Some(wait) = shared.throttle.blocked(&user_label, &peer) {
         cti.audit(
             &user_label,
             "POST /api/login",
@@ -392,7 +392,7 @@ async fn login(
     let account = match account {
         Some(a) if ok && !a.disabled => a,
         other => {
-            shared.throttle.failed(&username, &peer);
+            shared.throttle.failed(&user_label, &peer);
             shared.status.count_login_failure();
             let why = match other {
                 None => "unknown user",
@@ -414,7 +414,7 @@ async fn login(
             ));
         }
     };
-    shared.throttle.succeeded(&username);
+    shared.throttle.succeeded(&user_label);
     let token = new_token()?;
     let now = now_ms();
     let expires_at = now + shared.config.token_ttl.as_millis() as i64;

@@ -174,11 +174,14 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
             Err(reason) => reply_error(cti, user, conn, Some(id), ErrorCode::ResumeGap, reason),
         },
         ClientCmd::SetState { state, reason } => {
-            if registry.seen(user, &id) {
+            if registry.done_before(user, &id) {
                 return ack(id);
             }
             match registry.set_state(user, state, reason) {
-                Ok(_) => ack(id),
+                Ok(_) => {
+                    registry.remember_done(user, &id);
+                    ack(id)
+                }
                 Err((code, reason)) => reply_error(cti, user, conn, Some(id), code, reason),
             }
         }
@@ -278,7 +281,7 @@ async fn to_controller(
     kind: &str,
 ) {
     let registry = &cti.shared.registry;
-    if registry.seen(user, &id) {
+    if registry.done_before(user, &id) {
         return registry.reply(user, conn, ServerMsg::Ack { re: id });
     }
     if registry.current_call(user).as_deref() != Some(call_id.as_str()) {
@@ -303,6 +306,7 @@ async fn to_controller(
             reason,
         );
     }
+    registry.remember_done(user, &id);
     if let Err(e) = cti
         .shared
         .store

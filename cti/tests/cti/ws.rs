@@ -386,6 +386,12 @@ async fn bad_input(url: &str) {
             "case {i}"
         );
     }
+    // A refused command changed nothing: the same id, corrected, is applied.
+    ws.send(json!({"type": "set_state", "id": "m2", "state": "not_ready", "reason": "lunch"}))
+        .await;
+    let f = ws.expect("state_changed").await;
+    assert_eq!(f["next_reason"], "lunch");
+    assert_eq!(ws.expect("ack").await["re"], "m2");
     // A repeated command id is harmless: acknowledged again, not applied twice.
     ws.send(json!({"type": "set_state", "id": "ok-0", "state": "ready"}))
         .await;
