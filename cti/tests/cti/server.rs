@@ -243,6 +243,20 @@ impl Ws {
         }
     }
 
+    /// The next server frame, heartbeats included.
+    pub async fn next_any(&mut self) -> Value {
+        loop {
+            let msg = tokio::time::timeout(TIMEOUT, self.stream.next())
+                .await
+                .expect("no frame within the timeout")
+                .expect("websocket closed")
+                .expect("websocket error");
+            if let Message::Text(t) = msg {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+        }
+    }
+
     /// The next frame, which must have this type.
     pub async fn expect(&mut self, kind: &str) -> Value {
         let v = self.next().await;

@@ -580,3 +580,55 @@ async fn agent_states(url: &str) {
     assert!(stopped.is_ok(), "{stopped:?}");
     ws.expect_closed().await;
 }
+
+crate::on_both_backends!(heartbeats_arrive_at_the_configured_interval, heartbeats);
+async fn heartbeats(url: &str) {
+    let mut cfg = config(url);
+    cfg.heartbeat = std::time::Duration::from_millis(100);
+    let s = start(cfg).await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    let token = s.login("nav1").await;
+    let mut ws = s.ws(&token).await;
+    let hello = ws.next_any().await;
+    assert_eq!(hello["type"], "hello");
+    let mut seq = hello["seq"].as_u64().unwrap();
+    for _ in 0..2 {
+        let hb = ws.next_any().await;
+        assert_eq!(hb["type"], "heartbeat", "{hb}");
+        assert!(hb["at_ms"].as_i64().unwrap() > 0);
+        let next = hb["seq"].as_u64().unwrap();
+        assert!(next > seq, "seq grows on heartbeats too");
+        seq = next;
+    }
+}
+
+/// The router works without a socket (no peer address), as axum's `oneshot` tests use it.
+#[tokio::test]
+async fn login_works_without_a_peer_address() {
+    let db = crate::db::sqlite();
+    let (cti, _commands) = frontdoor_cti::Cti::start(config(&db.url)).await.unwrap();
+    frontdoor_cti::run_user_command(
+        cti.store(),
+        frontdoor_cti::UserCommand::Add {
+            username: "nav1".into(),
+            role: Role::Navigator,
+            centre: "ottawa".into(),
+            languages: vec!["en".into()],
+            crisis: false,
+            password_stdin: true,
+        },
+        "a-long-password\n".as_bytes(),
+    )
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    // Served without connect info: the handler must not need it.
+    tokio::spawn(async move { axum::serve(listener, cti.router()).await });
+    let body = r#"{"username":"nav1","password":"a-long-password"}"#;
+    let r = crate::server::http(addr, "POST", "/api/login", None, Some(body)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let big = format!(r#"{{"username":"{}","password":"x"}}"#, "u".repeat(20_000));
+    let r = crate::server::http(addr, "POST", "/api/login", None, Some(&big)).await;
+    assert_eq!(r.status, 400);
+}
