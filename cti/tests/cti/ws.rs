@@ -632,3 +632,82 @@ async fn login_works_without_a_peer_address() {
     let r = crate::server::http(addr, "POST", "/api/login", None, Some(&big)).await;
     assert_eq!(r.status, 400);
 }
+
+crate::on_both_backends!(a_call_survives_a_restart_and_still_pops, restart);
+async fn restart(url: &str) {
+    {
+        let (cti, _commands) = frontdoor_cti::Cti::start(config(url)).await.unwrap();
+        let ev = cti.events();
+        ev.send(CallEvent::Arrived {
+            call_id: "live-1".into(),
+            caller: "+17055550123".into(),
+            dialled: "211".into(),
+            at_ms: 1_000,
+        })
+        .await
+        .unwrap();
+        ev.send(CallEvent::Attribute {
+            call_id: "live-1".into(),
+            attribute: CallAttribute::Language("fr".into()),
+            at_ms: 1_100,
+        })
+        .await
+        .unwrap();
+        ev.send(CallEvent::Step {
+            call_id: "live-1".into(),
+            step: "region_menu".into(),
+            at_ms: 1_200,
+        })
+        .await
+        .unwrap();
+        ev.send(CallEvent::Routed {
+            call_id: "live-1".into(),
+            route: Route::Queue {
+                centre: "collingwood".into(),
+            },
+            at_ms: 2_000,
+        })
+        .await
+        .unwrap();
+        ev.flush().await;
+        // The process "dies" here: nothing more is sent, nothing is closed.
+    }
+    let store = frontdoor_cti::Store::connect(url).await.unwrap();
+    let open = store.unfinished_calls().await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].call_id.as_str(), open[0].last_step.as_str()),
+        ("live-1", "routed")
+    );
+    assert_eq!(open[0].ivr_path, ["region_menu"]);
+    let kinds: Vec<String> = store
+        .call_events("live-1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds, ["arrived", "attribute", "ivr_step", "routed"]);
+
+    // A new process offering that call builds the pop from the record.
+    let s = start(config(url)).await;
+    s.add_user("nav1", Role::Navigator, "collingwood").await;
+    let token = s.login("nav1").await;
+    let mut ws = s.ws(&token).await;
+    ws.expect("hello").await;
+    s.cti
+        .events()
+        .send(CallEvent::Offered {
+            call_id: "live-1".into(),
+            navigator: "nav1".into(),
+            callback: false,
+            at_ms: 62_000,
+        })
+        .await
+        .unwrap();
+    let pop = ws.expect("call_offered").await;
+    assert_eq!(pop["language"], "fr");
+    assert_eq!(pop["centre"], "collingwood");
+    assert_eq!(pop["ivr_path"], json!(["region_menu"]));
+    assert_eq!(pop["waited_s"], 60);
+}
