@@ -265,6 +265,100 @@ mod tests {
         assert_eq!(ha1_md5("alice", "secret").len(), 32);
     }
 
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(subcommand)]
+        user: UserCommand,
+    }
+
+    #[test]
+    fn user_subcommands_parse_as_documented() {
+        use clap::{CommandFactory, Parser};
+        Cli::command().debug_assert();
+        let add = Cli::try_parse_from([
+            "user",
+            "add",
+            "--username",
+            "amira",
+            "--role",
+            "navigator",
+            "--centre",
+            "ottawa",
+            "--languages",
+            "en,fr",
+            "--crisis",
+            "--password-stdin",
+        ])
+        .unwrap();
+        assert_eq!(
+            add.user,
+            UserCommand::Add {
+                username: "amira".into(),
+                role: Role::Navigator,
+                centre: "ottawa".into(),
+                languages: vec!["en".into(), "fr".into()],
+                crisis: true,
+                password_stdin: true,
+            }
+        );
+        let plain = Cli::try_parse_from([
+            "user",
+            "add",
+            "--username",
+            "sam",
+            "--role",
+            "ops",
+            "--centre",
+            "windsor",
+            "--password-stdin",
+        ])
+        .unwrap();
+        assert!(
+            matches!(plain.user, UserCommand::Add { ref languages, crisis: false, .. } if languages == &["en"])
+        );
+        // The password never goes on the command line.
+        assert!(
+            Cli::try_parse_from([
+                "user",
+                "add",
+                "--username",
+                "sam",
+                "--role",
+                "ops",
+                "--centre",
+                "windsor"
+            ])
+            .is_err()
+        );
+        assert!(
+            Cli::try_parse_from([
+                "user",
+                "add",
+                "--username",
+                "x",
+                "--role",
+                "boss",
+                "--centre",
+                "c",
+                "--password-stdin"
+            ])
+            .is_err()
+        );
+        assert_eq!(
+            Cli::try_parse_from(["user", "passwd", "--username", "sam", "--password-stdin"])
+                .unwrap()
+                .user,
+            UserCommand::Passwd {
+                username: "sam".into(),
+                password_stdin: true
+            }
+        );
+        assert_eq!(
+            Cli::try_parse_from(["user", "list"]).unwrap().user,
+            UserCommand::List
+        );
+    }
+
     #[test]
     fn password_hash_verifies_only_the_right_password() {
         let h = hash_password("correct horse").unwrap();

@@ -499,7 +499,8 @@ impl Store {
         Ok(())
     }
 
-    /// An event that sets one timestamp column (and maybe more via `extra`).
+    /// The caller reached an IVR step: it becomes the last known step and the
+    /// IVR path (kept whole by the caller of this method) is rewritten.
     pub(crate) async fn call_step(
         &self,
         call_id: &str,
