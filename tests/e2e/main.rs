@@ -4,6 +4,7 @@
 
 mod baresip;
 mod harness;
+mod ivr;
 mod malformed;
 mod sip_calls;
 mod startup;

@@ -1,0 +1,201 @@
+//! The IVR flows on real calls: sipp callers press keys (RFC 4733) against
+//! `frontdoor serve` on the shipped flows, and the call's event log (its
+//! JSON log lines, by Call-ID) shows the prompts sent, by language and id,
+//! and the route. Until queues exist, a route ends the call with its prompt.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{self, Engine, SippRun, TempDir, call_id, free_media_port, message, sipp};
+
+const OTTAWA: &str = "+16135550123";
+
+/// Ottawa's centre open at all hours, so the route does not depend on when
+/// the test runs (the hours themselves are tested by the flow tests).
+fn ottawa_always_open(flows: &Path) {
+    harness::edit(
+        &flows.join("centres.yaml"),
+        "      mon-fri: \"08:00-21:00\"\n      sat,sun: \"09:00-17:00\"\n",
+        "      daily: always\n",
+    );
+}
+
+/// A call from `caller` that presses each key after its pause (ms), as
+/// RFC 4733 events, then waits for the engine's BYE. The events are sipp's
+/// recorded ones (`dtmf_2833_<key>.pcap`), which keep their own RTP
+/// sequence numbers: a key whose recording numbers lower than the previous
+/// key's is rightly taken for a late packet, so the keys of one call go in
+/// the recordings' order (1 2 3 … 9).
+fn call_pressing(engine: &Engine, caller: &str, keys: &[(u64, char)]) -> SippRun {
+    let dir = TempDir::new("scenario");
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/ivr_call.xml"),
+    )
+    .unwrap();
+    let presses: String = keys
+        .iter()
+        .map(|(pause, key)| {
+            format!(
+                "  <pause milliseconds=\"{pause}\"/>\n  <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_{key}.pcap\"/></action></nop>\n"
+            )
+        })
+        .collect();
+    let scenario = dir.path().join("call.xml");
+    std::fs::write(&scenario, template.replace("  <!-- KEYS -->\n", &presses)).unwrap();
+    let run = sipp(
+        engine,
+        scenario.to_str().unwrap(),
+        "u1",
+        &[
+            ("rtp_port", free_media_port().to_string()),
+            ("caller", caller.to_owned()),
+        ],
+        &[],
+    );
+    run.assert_success(engine);
+    run
+}
+
+/// The call's "route" line.
+#[track_caller]
+fn route(engine: &Engine, id: &str) -> Value {
+    engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "route" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("no route for {id}:\n{}", engine.dump()))
+}
+
+/// Every prompt sent on the call, in order, as "lang/id".
+fn prompts_sent(engine: &Engine, id: &str) -> Vec<String> {
+    engine
+        .lines(|v| message(v) == "play" && call_id(v) == id)
+        .iter()
+        .flat_map(|v| {
+            v["fields"]["prompts"]
+                .as_str()
+                .unwrap_or_default()
+                .split(' ')
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The prompts sent after the greeting (the first play, in both languages).
+fn after_greeting(prompts: &[String]) -> Vec<String> {
+    let greeting_end = prompts
+        .iter()
+        .position(|p| p == "fr/language_menu")
+        .expect("the greeting ends with the French language menu");
+    prompts[greeting_end + 1..].to_vec()
+}
+
+#[test]
+fn an_ottawa_caller_pressing_1_hears_english_and_reaches_the_ottawa_centre() {
+    let engine = Engine::start_in("", ottawa_always_open);
+    let run = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
+    let id = run.call_id();
+    let r = route(&engine, &id);
+    assert_eq!(r["fields"]["target"], "centre:ottawa");
+    assert_eq!(r["fields"]["language"], "en");
+    assert_eq!(r["fields"]["region"], "east");
+    let sent = prompts_sent(&engine, &id);
+    assert_eq!(
+        sent[..4],
+        [
+            "en/welcome",
+            "en/emergency_911",
+            "en/crisis_key",
+            "en/language_menu"
+        ],
+        "the bilingual greeting, English first: {sent:?}"
+    );
+    assert_eq!(after_greeting(&sent), ["en/topic_menu", "en/connecting"]);
+    assert_eq!(engine.keys_pressed(&id), ["1", "2"]);
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
+}
+
+#[test]
+fn pressing_2_routes_in_french_and_the_french_prompts_are_sent() {
+    let engine = Engine::start_in("", ottawa_always_open);
+    let run = call_pressing(&engine, OTTAWA, &[(1000, '2'), (1500, '3')]);
+    let id = run.call_id();
+    let r = route(&engine, &id);
+    assert_eq!(r["fields"]["language"], "fr");
+    assert_eq!(r["fields"]["target"], "centre:ottawa");
+    assert_eq!(
+        after_greeting(&prompts_sent(&engine, &id)),
+        ["fr/topic_menu", "fr/connecting"]
+    );
+}
+
+#[test]
+fn pressing_9_during_the_greeting_reaches_the_crisis_route() {
+    let engine = Engine::start();
+    let run = call_pressing(&engine, OTTAWA, &[(1000, '9')]);
+    let id = run.call_id();
+    let r = route(&engine, &id);
+    assert_eq!(r["fields"]["target"], "crisis");
+    assert_eq!(r["fields"]["priority"], "crisis");
+    assert_eq!(
+        after_greeting(&prompts_sent(&engine, &id)),
+        ["en/crisis_connecting", "fr/crisis_connecting"],
+        "no language chosen yet: both"
+    );
+}
+
+#[test]
+fn a_new_flow_serves_new_calls_while_a_call_in_its_menu_keeps_its_version() {
+    let engine = Engine::start_in("", ottawa_always_open);
+    let flow = engine.flows_dir().join("211.yaml");
+    // Call A waits in the greeting menu for 5 s, then presses 1.
+    let first = {
+        let engine = &engine;
+        std::thread::scope(|s| {
+            let call = s.spawn(move || call_pressing(engine, OTTAWA, &[(5000, '1'), (1500, '2')]));
+            engine
+                .wait_for(Duration::from_secs(5), |v| message(v) == "flow started")
+                .expect("call A started");
+            // The new version: key 1 now means French.
+            harness::edit(
+                &flow,
+                "\"1\": english\n        \"2\": french",
+                "\"1\": french\n        \"2\": english",
+            );
+            engine
+                .wait_for(Duration::from_secs(4), |v| {
+                    message(v) == "flows activated" && v["fields"]["versions"] == 2
+                })
+                .unwrap_or_else(|| panic!("the new flow was not activated:\n{}", engine.dump()));
+            call.join().unwrap()
+        })
+    };
+    let a = first.call_id();
+    assert_eq!(
+        route(&engine, &a)["fields"]["language"],
+        "en",
+        "call A kept its version"
+    );
+    let second = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
+    let b = second.call_id();
+    assert_eq!(
+        route(&engine, &b)["fields"]["language"],
+        "fr",
+        "call B runs the new version"
+    );
+
+    // A broken edit is refused with its position; the last good version serves.
+    harness::edit(&flow, "      default: english\n", "      default: englsh\n");
+    let refused = engine
+        .wait_for(Duration::from_secs(4), |v| {
+            message(v).starts_with("flows refused:") && message(v).contains("unknown node `englsh`")
+        })
+        .unwrap_or_else(|| panic!("the broken flow was not refused:\n{}", engine.dump()));
+    let line = message(&refused);
+    assert!(line.contains("211.yaml:"), "names file:line:col: {line}");
+    let third = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
+    assert_eq!(route(&engine, &third.call_id())["fields"]["language"], "fr");
+}
