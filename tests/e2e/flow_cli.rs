@@ -1,0 +1,123 @@
+//! `frontdoor flow check | test | simulate` as operations staff run them,
+//! on the shipped flows and on a copy with a mistake; and the engine
+//! refusing to start on a broken flow set.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::harness::{self, TempDir};
+
+fn frontdoor(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+        .args(args)
+        .env("RUST_LOG", "off")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run the frontdoor binary")
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A copy of the shipped flows, tests included.
+fn copy_of_flows(dir: &TempDir) -> PathBuf {
+    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
+    let to = dir.path().join("flows");
+    for sub in ["", "tests"] {
+        std::fs::create_dir_all(to.join(sub)).unwrap();
+        for entry in std::fs::read_dir(from.join(sub)).unwrap().flatten() {
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    to
+}
+
+#[test]
+fn the_shipped_flows_pass_check_and_their_tests() {
+    let check = frontdoor(&["flow", "check"]);
+    assert!(check.status.success(), "{}", stdout(&check));
+    assert!(stdout(&check).contains("flows ok"), "{}", stdout(&check));
+    let test = frontdoor(&["flow", "test"]);
+    let out = stdout(&test);
+    assert!(test.status.success(), "{out}");
+    assert!(out.contains(" 0 failed"), "{out}");
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
+#[test]
+fn a_copy_with_a_mistake_fails_check_at_its_file_line_col() {
+    let dir = TempDir::new("flowcheck");
+    let flows = copy_of_flows(&dir);
+    let file = flows.join("211.yaml");
+    // A menu option to a node that does not exist.
+    harness::edit(&file, "\"2\": french", "\"2\": frensh");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let line = text.lines().position(|l| l.contains("frensh")).unwrap() + 1;
+    let col = text.lines().nth(line - 1).unwrap().find("frensh").unwrap() + 1;
+    let out = frontdoor(&["flow", "check", flows.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let printed = stdout(&out);
+    assert!(
+        printed.contains(&format!(
+            "{}:{line}:{col}: unknown node `frensh` (did you mean `french`?)",
+            file.display()
+        )),
+        "{printed}"
+    );
+    // The same set is refused by the engine at start.
+    let serve = frontdoor(&[
+        "serve",
+        "--sip",
+        "127.0.0.1:0",
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
+    assert!(!serve.status.success());
+    let err = String::from_utf8_lossy(&serve.stderr);
+    assert!(err.contains(&format!("211.yaml:{line}:{col}")), "{err}");
+}
+
+#[test]
+fn a_failing_flow_test_case_fails_flow_test() {
+    let dir = TempDir::new("flowtest");
+    let flows = copy_of_flows(&dir);
+    std::fs::write(
+        flows.join("tests/wrong.yaml"),
+        "- name: an Ottawa caller does not go to Windsor\n  caller: \"+16135550123\"\n  at: \"2026-11-23T10:00\"\n  keys: [\"1\", \"1\"]\n  expect:\n    route: centre:windsor\n",
+    )
+    .unwrap();
+    let out = frontdoor(&["flow", "test", flows.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let printed = stdout(&out);
+    assert!(
+        printed.contains("FAIL")
+            && printed.contains("route: want centre:windsor, got centre:ottawa"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn simulate_prints_the_prompts_keys_and_route() {
+    let out = frontdoor(&[
+        "flow",
+        "simulate",
+        "--caller",
+        "+18075550123",
+        "--at",
+        "2026-11-23T10:00",
+        "--keys",
+        "2,9",
+    ]);
+    let printed = stdout(&out);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("set      region = north"), "{printed}");
+    assert!(printed.contains("set      language = fr"), "{printed}");
+    assert!(printed.contains("play     topic_menu [fr]"), "{printed}");
+    assert!(
+        printed.contains("route    crisis priority crisis language fr"),
+        "{printed}"
+    );
+}
