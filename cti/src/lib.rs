@@ -263,11 +263,23 @@ impl Cti {
         self.shared.emergency_active()
     }
 
-    /// Records that a flow version became active (flow_versions table and `/healthz`).
+    /// Records that a flow version became active (flow_versions table, the
+    /// audit log and `/healthz`). `by` is the account or `"system"` for a
+    /// load at start.
     pub async fn activate_flow(&self, version: &str, hash: &str, by: &str) -> Result<()> {
-        self.shared
-            .store
-            .record_flow_activation(version, hash, by, now_ms())
+        let now = now_ms();
+        let store = &self.shared.store;
+        store.record_flow_activation(version, hash, by, now).await?;
+        store
+            .audit(&store::AuditEntry {
+                at_ms: now,
+                actor: by.into(),
+                action: "flow.activate".into(),
+                target: version.into(),
+                outcome: "ok".into(),
+                detail: hash.into(),
+                peer: String::new(),
+            })
             .await?;
         self.shared.status.set_active_flow(version, hash);
         Ok(())

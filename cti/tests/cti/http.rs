@@ -324,6 +324,7 @@ async fn roles(url: &str) {
         .activate_flow("2026-11-29.1", "abc123", "ops1")
         .await
         .unwrap();
+    assert_eq!(s.audit().await[0].action, "flow.activate");
     let r = s.http("GET", "/api/flows/versions", Some(&ops), None).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json["versions"][0]["hash"], "abc123");
