@@ -245,9 +245,9 @@ fn missing_required_field() {
     let text = MINI.replace("      default: help\n", "");
     assert_eq!(
         only_problem(&with_flow(&text)),
-        // The parser gives the position of the menu's `options:` key, the
-        // last one it read before it found the mapping incomplete.
-        diag(FLOW_FILE, (8, 7), "missing field `default`")
+        // The parser points at `options:`, the last key it read; the
+        // checker names the mapping that lacks the field.
+        diag(FLOW_FILE, (6, 5), "`menu` is missing `default:`")
     );
 }
 
@@ -1090,4 +1090,475 @@ fn every_problem_of_a_broken_set_in_one_run_sorted() {
             ),
         ]
     );
+}
+
+// ---------------------------------------------------------------------------
+// More schema and node checks.
+
+#[test]
+fn missing_top_level_field() {
+    let text = MINI.replace("start: greeting\n", "");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(FLOW_FILE, (1, 1), "the file is missing `start:`")
+    );
+}
+
+#[test]
+fn missing_field_of_a_centre_names_the_centre() {
+    let mut src = shipped();
+    src.centres.1 = edit(CENTRES, "    city: Toronto\n", "");
+    // Only the parser's problem: no "unknown region" for every `set:` of
+    // the flow because the centres could not be read.
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            CENTRES_FILE,
+            right(pos(&src.centres.1, "  toronto:\n"), 2),
+            "`toronto` is missing `city:`"
+        )
+    );
+}
+
+#[test]
+fn unknown_top_level_field_with_a_hint() {
+    let text = MINI.replace("global_keys:", "global_key:");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (2, 1),
+            "unknown field `global_key` (did you mean `global_keys`?), expected one of subflow, start, global_keys, emergency, schedules, nodes"
+        )
+    );
+}
+
+#[test]
+fn a_list_where_a_name_belongs() {
+    let text = MINI.replace("start: greeting", "start: [greeting]");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (1, 8),
+            "expected a single value here (a name or a text), not a list or a mapping"
+        )
+    );
+}
+
+#[test]
+fn empty_flow_file() {
+    assert_eq!(
+        only_problem(&with_flow("")),
+        diag(FLOW_FILE, (1, 1), "unexpected end of file")
+    );
+}
+
+#[test]
+fn negative_tries_and_long_timeout() {
+    let text = MINI.replace(
+        "      default: help\n",
+        "      default: help\n      timeout_s: 500\n",
+    );
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (11, 18),
+            "500 seconds is out of range: use 1 to 120"
+        )
+    );
+    let text = MINI.replace(
+        "      default: help\n",
+        "      default: help\n      tries: -1\n",
+    );
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(FLOW_FILE, (11, 14), "expected a whole number, found `-1`")
+    );
+}
+
+#[test]
+fn bad_node_name() {
+    let text = MINI.replace("\"1\": help", "\"1\": Help") + "  Help:\n    goto: help\n";
+    assert_eq!(
+        problems(&with_flow(&text)),
+        [diag(
+            FLOW_FILE,
+            (15, 3),
+            "node name `Help`: use lowercase letters, digits and _"
+        )]
+    );
+}
+
+#[test]
+fn collect_problems() {
+    let text = MINI.replace(
+        "  help:\n",
+        "  help:\n    collect: { var: Acct, prompt: [welcome], min: 5, max: 3, terminator: x }\n    next: to_queue\n  to_queue:\n",
+    );
+    assert_eq!(
+        problems(&with_flow(&text)),
+        [
+            diag(
+                FLOW_FILE,
+                (12, 21),
+                "variable name `Acct`: use lowercase letters, digits and _"
+            ),
+            diag(
+                FLOW_FILE,
+                (12, 59),
+                "collect lengths min 5 max 3: need 1 <= min <= max <= 32"
+            ),
+            diag(
+                FLOW_FILE,
+                (12, 74),
+                "`x` is not a phone key: use one of 0-9, * or # (quote * and #)"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn collect_failing_into_a_hangup() {
+    let text = MINI.replace(
+        "  help:\n",
+        "  help:\n    collect: { var: acct, prompt: [welcome], max: 3, fail: bye }\n    next: to_queue\n  bye:\n    hangup: [goodbye]\n  to_queue:\n",
+    );
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (12, 60),
+            "collect `help`: when its tries run out it goes to `bye`, which does not lead to a route; a caller who enters nothing must still reach someone (give it `fail:`)"
+        )
+    );
+}
+
+#[test]
+fn switch_problems() {
+    let case = |sw: &str| {
+        MINI.replace(
+            "  help:\n",
+            &format!("  help:\n    switch: {sw}\n  to_queue:\n"),
+        )
+    };
+    let text = case("{ on: colour, cases: { red: to_queue }, default: to_queue }");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (12, 19),
+            "cannot switch on `colour`: use region, language, emergency, withheld, schedule:NAME or var:NAME"
+        )
+    );
+    let text = case("{ on: language, cases: { de: to_queue }, default: to_queue }");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (12, 38),
+            "`de` never matches `language`: its values are en, fr, none"
+        )
+    );
+    let text = case("{ on: \"schedule:nite\", cases: { open: to_queue }, default: to_queue }");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (12, 19),
+            "unknown schedule `nite`: name a schedule of this flow or a centre"
+        )
+    );
+    // A centre's hours are a schedule too.
+    let text = case("{ on: \"schedule:ottawa\", cases: { open: to_queue }, default: to_queue }");
+    assert_eq!(problems(&with_flow(&text)), Vec::<String>::new());
+}
+
+#[test]
+fn set_problems() {
+    let text = MINI.replace(
+        "  help:\n",
+        "  help:\n    set: { language: fr, Topic: x }\n    next: to_queue\n  to_queue:\n",
+    );
+    assert_eq!(
+        problems(&with_flow(&text)),
+        [
+            diag(
+                FLOW_FILE,
+                (12, 12),
+                "`language` is set by the engine (use a language or route node)"
+            ),
+            diag(
+                FLOW_FILE,
+                (12, 26),
+                "attribute name `Topic`: use lowercase letters, digits and _"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn unknown_language() {
+    let text = edit(FLOW, "language: fr", "language: de");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            pos(&text, "de\n"),
+            "unknown language `de`: use en or fr"
+        )
+    );
+}
+
+#[test]
+fn global_key_declared_twice() {
+    // `9:` and `"9":` are two YAML keys but one phone key.
+    let text = edit(FLOW, "  \"9\": {", "  9: { goto: topic }\n  \"9\": {");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            pos(&text, "\"9\": {"),
+            "global key 9 is declared twice: first going to `topic`"
+        )
+    );
+}
+
+#[test]
+fn global_key_that_is_not_a_phone_key() {
+    let text = MINI.replace(
+        "\"9\": { goto: crisis }",
+        "\"x\": { goto: crisis }\n  \"9\": { goto: crisis }",
+    );
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (3, 3),
+            "`x` is not a phone key: use one of 0-9, * or # (quote * and #)"
+        )
+    );
+}
+
+#[test]
+fn unknown_emergency_after_node() {
+    let text = edit(FLOW, "after: greeting", "after: greting");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            pos(&text, "greting"),
+            "unknown node `greting` (did you mean `greeting`?)"
+        )
+    );
+}
+
+// ---------------------------------------------------------------------------
+// More prompt checks.
+
+#[test]
+fn default_prompt_without_a_recording_says_whose_default_it_is() {
+    let mut src = with_flow(MINI);
+    src.recordings.remove(&(Lang::En, "no_input".to_owned()));
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            FLOW_FILE,
+            (5, 3),
+            "prompt `no_input` has no English recording (prompts/en/no_input.wav); `greeting` uses it as its default `no_input:`"
+        )
+    );
+}
+
+#[test]
+fn catalog_syntax_error_is_reported_once() {
+    let mut src = shipped();
+    src.catalog.1 = edit(CATALOG, "welcome:\n", "welcome:\n  en \"x\n");
+    // Not also "prompt … is not in the catalog" for every prompt of the flow.
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            CATALOG_FILE,
+            (pos(&src.catalog.1, "welcome:\n").0 + 1, 3),
+            "expected `name: value` entries here (a mapping), indented under their parent"
+        )
+    );
+}
+
+#[test]
+fn empty_catalog_is_reported_once() {
+    let mut src = shipped();
+    src.catalog.1 = "# nothing yet\n".to_owned();
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            CATALOG_FILE,
+            (1, 1),
+            "the prompt catalog is empty: every prompt a flow plays needs an entry here"
+        )
+    );
+}
+
+// ---------------------------------------------------------------------------
+// More centre and region checks.
+
+#[test]
+fn centre_without_languages() {
+    let mut src = shipped();
+    src.centres.1 = edit(
+        CENTRES,
+        "  collingwood:\n",
+        "  collingwood:\n    languages: []\n",
+    )
+    .replacen("    languages: [en]\n", "", 1);
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            CENTRES_FILE,
+            right(pos(&src.centres.1, "  collingwood:\n"), 2),
+            "a centre needs at least one language"
+        )
+    );
+}
+
+#[test]
+fn centre_overflowing_to_itself() {
+    let mut src = shipped();
+    src.centres.1 = edit(CENTRES, "overflow: [ottawa]", "overflow: [toronto]");
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            CENTRES_FILE,
+            (pos(&src.centres.1, "always\n    overflow").0 + 1, 16),
+            "a centre cannot overflow to itself"
+        )
+    );
+}
+
+#[test]
+fn centre_with_a_bad_closed_date() {
+    let mut src = shipped();
+    src.centres.1 = edit(
+        CENTRES,
+        "      daily: always\n",
+        "      daily: always\n    closed_dates: [\"2026-13-01\"]\n",
+    );
+    let p = only_problem(&src);
+    let at = pos(&src.centres.1, "\"2026-13-01\"");
+    assert!(
+        p.starts_with(&diag(CENTRES_FILE, at, "bad closed date `2026-13-01`")),
+        "{p}"
+    );
+}
+
+#[test]
+fn regions_csv_duplicate_prefix() {
+    let mut src = shipped();
+    src.regions.1 = edit(REGIONS, "807,north,", "613,north,");
+    let first = pos(REGIONS, "613,east");
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            REGIONS_FILE,
+            (pos(&src.regions.1, "613,north").0, 1),
+            &format!("duplicate prefix 613: first given on line {}", first.0)
+        )
+    );
+}
+
+// ---------------------------------------------------------------------------
+// More sub-flow checks.
+
+#[test]
+fn subflow_nothing_includes_is_one_problem() {
+    let src = with_flows(&[(FLOW_FILE, MINI), ("flows/topics.yaml", TOPICS)]);
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            "flows/topics.yaml",
+            (1, 10),
+            "sub-flow `topics` is never included (no reachable `include: topics`)"
+        )
+    );
+}
+
+#[test]
+fn subflow_with_global_keys() {
+    let src = with_flows(&[
+        (FLOW_FILE, MAIN_WITH_INCLUDE),
+        (
+            "flows/topics.yaml",
+            &TOPICS.replace(
+                "start: topic",
+                "start: topic\nglobal_keys:\n  \"0\": { goto: done }",
+            ),
+        ),
+    ]);
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            "flows/topics.yaml",
+            (1, 10),
+            "global_keys and emergency belong in the main flow, not a sub-flow"
+        )
+    );
+}
+
+#[test]
+fn two_subflows_with_one_name() {
+    let other = TOPICS
+        .replace("topic:", "topic2:")
+        .replace("start: topic", "start: topic2")
+        .replace("housing", "housing2")
+        .replace("done", "done2");
+    let src = with_flows(&[
+        (FLOW_FILE, MAIN_WITH_INCLUDE),
+        ("flows/topics.yaml", TOPICS),
+        ("flows/topics2.yaml", &other),
+    ]);
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            "flows/topics2.yaml",
+            (1, 10),
+            "duplicate sub-flow name `topics`: first named at flows/topics.yaml:1:10"
+        )
+    );
+}
+
+#[test]
+fn subflow_file_that_does_not_parse() {
+    let src = with_flows(&[
+        (FLOW_FILE, MAIN_WITH_INCLUDE),
+        (
+            "flows/topics.yaml",
+            &TOPICS.replace("start: topic", "start: [topic"),
+        ),
+    ]);
+    assert_eq!(
+        problems(&src),
+        [
+            diag(
+                FLOW_FILE,
+                (12, 14),
+                "unknown sub-flow `topics` (or it is in flows/topics.yaml, which could not be read: see its error)"
+            ),
+            diag(
+                "flows/topics.yaml",
+                (2, 8),
+                "expected a single value here (a name or a text), not a list or a mapping"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn subflow_menu_default_returning_is_fine() {
+    // `topic`'s default is `done`, a return: the include goes on to a route.
+    let src = with_flows(&[
+        (FLOW_FILE, MAIN_WITH_INCLUDE),
+        ("flows/topics.yaml", TOPICS),
+    ]);
+    assert_eq!(problems(&src), Vec::<String>::new());
 }

@@ -431,6 +431,27 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
             .location()
             .map(|l| (l.line().max(1), l.column().max(1)))
             .unwrap_or((1, 1));
+        if let serde_saphyr::Error::SerdeMissingField { field, .. } = e.without_snippet() {
+            if col == 1 {
+                // A top-level key is missing: the file as a whole lacks it.
+                return Diagnostic {
+                    file: path.to_owned(),
+                    line: 1,
+                    col: 1,
+                    message: format!("the file is missing `{field}:`"),
+                };
+            }
+            if let Some((pline, pcol, parent)) = parent_key(text, line, col) {
+                // The parser points at the last key it read; the mapping that
+                // lacks the field is named by its parent key.
+                return Diagnostic {
+                    file: path.to_owned(),
+                    line: pline,
+                    col: pcol,
+                    message: format!("`{parent}` is missing `{field}:`"),
+                };
+            }
+        }
         Diagnostic {
             file: path.to_owned(),
             line,
@@ -438,6 +459,37 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
             message: parse_message(&e, text),
         }
     })
+}
+
+/// The key of the block mapping that holds the key at `line`, `col`: the
+/// nearest line above with less indentation. Only for block style (the key
+/// starts its line); `None` otherwise.
+fn parent_key(text: &str, line: u64, col: u64) -> Option<(u64, u64, String)> {
+    let lines: Vec<&str> = text.lines().collect();
+    let at = usize::try_from(line).ok()?.checked_sub(1)?;
+    let indent = |l: &str| l.len() - l.trim_start_matches(' ').len();
+    let here = lines.get(at)?;
+    if u64::try_from(indent(here)).ok()? + 1 != col {
+        return None;
+    }
+    for (i, l) in lines[..at].iter().enumerate().rev() {
+        let t = l.trim_start_matches(' ');
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        if indent(l) < indent(here) {
+            let key = t.strip_prefix("- ").unwrap_or(t);
+            let (key, _) = key.split_once(':')?;
+            let key = key.trim().trim_matches('"').trim_matches('\'');
+            let col = indent(l) + (t.len() - t.strip_prefix("- ").unwrap_or(t).len()) + 1;
+            return Some((
+                u64::try_from(i + 1).ok()?,
+                u64::try_from(col).ok()?,
+                key.to_owned(),
+            ));
+        }
+    }
+    None
 }
 
 /// The parser's message for people who edit flows: no position (it is
@@ -452,6 +504,18 @@ fn parse_message(e: &serde_saphyr::Error, text: &str) -> String {
                 scalar_at(text, location.line(), location.column())
             );
         }
+        Error::Unexpected { expected, .. } => match *expected {
+            "string scalar" | "scalar" => {
+                return "expected a single value here (a name or a text), not a list or a mapping"
+                    .to_owned();
+            }
+            "mapping start" => {
+                return "expected `name: value` entries here (a mapping), indented under their parent"
+                    .to_owned();
+            }
+            "sequence start" => return "expected a list here, e.g. [a, b]".to_owned(),
+            _ => {}
+        },
         Error::SerdeUnknownField {
             field, expected, ..
         } => {
@@ -539,8 +603,18 @@ struct Compiler {
     /// Node id → (index, file index, location).
     index: HashMap<String, (NodeId, usize, Location)>,
     files: Vec<PathBuf>,
-    /// Prompt references to check once the catalog is known: (file, loc, id).
-    prompt_refs: Vec<(usize, Location, String)>,
+    /// Prompt references to check once the catalog is known: (file, loc,
+    /// id, the node whose default prompt it is).
+    prompt_refs: Vec<(usize, Location, String, Option<String>)>,
+    /// The catalog did not parse: its own error says so, and every prompt
+    /// "not in the catalog" would only repeat it.
+    catalog_failed: bool,
+    /// Flow files that did not parse, for the hint on unknown names.
+    unparsed: Vec<String>,
+    /// Each sub-flow: its file, name, the position of the name, its start.
+    subflow_pos: Vec<(usize, String, Location, NodeId)>,
+    /// Collect node → the position of its `fail:` (or of its name).
+    collect_pos: HashMap<NodeId, Location>,
     /// Sub-flow name → start node.
     subflows: HashMap<String, NodeId>,
     /// File index → is a sub-flow.
@@ -585,6 +659,11 @@ impl Compiler {
             None => {
                 self.graph_broken = true;
                 let hint = self.closest_node(&name.value);
+                let hint = if hint.is_empty() {
+                    self.unparsed_hint()
+                } else {
+                    hint
+                };
                 self.at(
                     file,
                     loc_of(name),
@@ -592,6 +671,18 @@ impl Compiler {
                 );
                 0
             }
+        }
+    }
+
+    /// For a name nothing defines: it may be in a flow file that did not parse.
+    fn unparsed_hint(&self) -> String {
+        if self.unparsed.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (or it is in {}, which could not be read: see its error)",
+                self.unparsed.join(", ")
+            )
         }
     }
 
@@ -606,7 +697,8 @@ impl Compiler {
 
     fn prompts(&mut self, file: usize, list: &[Text]) -> Vec<String> {
         for p in list {
-            self.prompt_refs.push((file, loc_of(p), p.value.clone()));
+            self.prompt_refs
+                .push((file, loc_of(p), p.value.clone(), None));
         }
         list.iter().map(|p| p.value.clone()).collect()
     }
@@ -694,7 +786,10 @@ impl Compiler {
 
     fn run(&mut self, src: &Sources) -> FlowSet {
         let catalog = self.catalog(src);
+        let problems_before = self.problems.len();
         let (centres, crisis_name, crisis_external) = self.centres(src);
+        // The centres file did not parse (its only error is the parser's).
+        let centres_failed = centres.is_empty() && self.problems.len() > problems_before;
         let regions = self.regions(src, &centres);
 
         // Parse every flow file; collect node names first so references in
@@ -711,6 +806,7 @@ impl Compiler {
                 Err(d) => {
                     self.is_subflow.push(false);
                     self.graph_broken = true;
+                    self.unparsed.push(path.display().to_string());
                     self.problems.push(d);
                 }
             }
@@ -771,12 +867,30 @@ impl Compiler {
                 }
                 Some(name) => {
                     let start = self.node_ref(*file, &f.start);
-                    if self.subflows.insert(name.value.clone(), start).is_some() {
+                    let first = self
+                        .subflow_pos
+                        .iter()
+                        .find(|p| p.1 == name.value)
+                        .map(|p| (p.0, p.2));
+                    if let Some((other, other_loc)) = first {
+                        // The includes go to the first; the second's nodes
+                        // would all look unreachable.
+                        self.graph_broken = true;
+                        let other = self.files[other].display().to_string();
                         self.at(
                             *file,
                             loc_of(name),
-                            format!("duplicate sub-flow name `{}`", name.value),
+                            format!(
+                                "duplicate sub-flow name `{}`: first named at {other}:{}:{}",
+                                name.value,
+                                other_loc.line(),
+                                other_loc.column()
+                            ),
                         );
+                    } else {
+                        self.subflows.insert(name.value.clone(), start);
+                        self.subflow_pos
+                            .push((*file, name.value.clone(), loc_of(name), start));
                     }
                     if !f.global_keys.0.is_empty() || f.emergency.is_some() {
                         self.at(
@@ -816,6 +930,7 @@ impl Compiler {
         }
 
         let ctx = Ctx {
+            centres_known: !centres_failed,
             centres: &centres,
             schedules: &schedules,
             regions: centres.iter().fold(Vec::new(), |mut seen, c| {
@@ -831,6 +946,10 @@ impl Compiler {
                 let keys = m.options.0.iter().map(|(k, _)| loc_of(k)).collect();
                 self.menu_pos.insert(i, (keys, loc_of(&m.default)));
             }
+            if let Some(c) = &def.collect {
+                let at = c.fail.as_ref().or(def.next.as_ref()).unwrap_or(name);
+                self.collect_pos.insert(i, loc_of(at));
+            }
             let kind = self.node(*file, name, def, &ctx);
             nodes.push(Node {
                 id: name.value.clone(),
@@ -841,11 +960,23 @@ impl Compiler {
         let (start, global_keys, emergency) = match main {
             Some((file, f)) => {
                 let start = self.node_ref(file, &f.start);
-                let mut keys = Vec::new();
+                let mut keys: Vec<GlobalKey> = Vec::new();
                 for (key, def) in &f.global_keys.0 {
                     self.global_key_pos
                         .push((loc_of(key), def.from.as_ref().map(loc_of)));
                     let k = self.key(file, key);
+                    if k != '?'
+                        && let Some(first) = keys.iter().position(|g| g.key == k)
+                    {
+                        self.at(
+                            file,
+                            loc_of(key),
+                            format!(
+                                "global key {k} is declared twice: first going to `{}`",
+                                f.global_keys.0[first].1.goto.value
+                            ),
+                        );
+                    }
                     let goto = self.node_ref(file, &def.goto);
                     let from = match &def.from {
                         Some(from) => self.node_ref(file, from),
@@ -921,6 +1052,14 @@ impl Compiler {
         let mut catalog = HashMap::new();
         match parse_yaml::<model::CatalogFile>(path, text) {
             Ok(entries) => {
+                if entries.0.is_empty() {
+                    self.catalog_failed = true;
+                    self.at_path(
+                        path,
+                        Location::UNKNOWN,
+                        "the prompt catalog is empty: every prompt a flow plays needs an entry here",
+                    );
+                }
                 for (id, entry) in entries.0 {
                     for (lang, t) in [(Lang::En, &entry.en), (Lang::Fr, &entry.fr)] {
                         if t.as_deref().is_none_or(|t| t.trim().is_empty()) {
@@ -940,7 +1079,10 @@ impl Compiler {
                     );
                 }
             }
-            Err(d) => self.problems.push(d),
+            Err(d) => {
+                self.catalog_failed = true;
+                self.problems.push(d);
+            }
         }
         catalog
     }
@@ -1242,7 +1384,7 @@ impl Compiler {
                 "crisis" => RouteTo::Crisis,
                 v if v.starts_with("centre:") => {
                     let id = &v["centre:".len()..];
-                    if !ctx.centres.iter().any(|c| c.id == id) {
+                    if ctx.centres_known && !ctx.centres.iter().any(|c| c.id == id) {
                         let known: Vec<_> = ctx.centres.iter().map(|c| c.id.as_str()).collect();
                         self.at(
                             file,
@@ -1309,7 +1451,7 @@ impl Compiler {
                     .filter(|k| edit_distance(k, &inc.value) <= 2)
                     .min_by_key(|k| edit_distance(k, &inc.value))
                     .map(|k| format!(" (did you mean `{k}`?)"))
-                    .unwrap_or_default();
+                    .unwrap_or_else(|| self.unparsed_hint());
                 self.at(
                     file,
                     loc_of(inc),
@@ -1343,8 +1485,15 @@ impl Compiler {
         match list {
             Some(l) => self.prompts(file, l),
             None => {
-                self.prompt_refs
-                    .push((file, loc_of(at), default.to_owned()));
+                self.prompt_refs.push((
+                    file,
+                    loc_of(at),
+                    default.to_owned(),
+                    Some(format!(
+                        "`{}` uses it as its default `{default}:`",
+                        at.value
+                    )),
+                ));
                 vec![default.to_owned()]
             }
         }
@@ -1352,7 +1501,7 @@ impl Compiler {
 
     fn check_set(&mut self, file: usize, k: &Text, v: &Text, ctx: &Ctx) {
         match k.value.as_str() {
-            "region" if !ctx.regions.contains(&v.value) => {
+            "region" if ctx.centres_known && !ctx.regions.contains(&v.value) => {
                 self.at(
                     file,
                     loc_of(v),
@@ -1386,7 +1535,7 @@ impl Compiler {
             "region" => {
                 let mut r = ctx.regions.clone();
                 r.push("unknown".into());
-                (SwitchOn::Region, Some(r))
+                (SwitchOn::Region, Some(r).filter(|_| ctx.centres_known))
             }
             "language" => (
                 SwitchOn::Language,
@@ -1396,7 +1545,10 @@ impl Compiler {
             "withheld" => (SwitchOn::Withheld, Some(vec!["yes".into(), "no".into()])),
             v if v.starts_with("schedule:") => {
                 let name = &v["schedule:".len()..];
-                if !ctx.schedules.contains_key(name) && !ctx.centres.iter().any(|c| c.id == name) {
+                if !ctx.schedules.contains_key(name)
+                    && ctx.centres_known
+                    && !ctx.centres.iter().any(|c| c.id == name)
+                {
                     self.at(
                         file,
                         loc_of(&s.on),
@@ -1449,12 +1601,13 @@ impl Compiler {
 
     fn check_prompts(&mut self, src: &Sources, set: &FlowSet) {
         let refs = std::mem::take(&mut self.prompt_refs);
-        for (file, loc, id) in refs {
-            if !set.catalog.contains_key(&id) {
+        for (file, loc, id, default_of) in refs {
+            let why = default_of.map(|d| format!("; {d}")).unwrap_or_default();
+            if !self.catalog_failed && !set.catalog.contains_key(&id) {
                 self.at(
                     file,
                     loc,
-                    format!("prompt `{id}` is not in {}", src.catalog.0.display()),
+                    format!("prompt `{id}` is not in {}{why}", src.catalog.0.display()),
                 );
                 continue;
             }
@@ -1468,7 +1621,7 @@ impl Compiler {
                         file,
                         loc,
                         format!(
-                            "prompt `{id}` has no {} recording ({})",
+                            "prompt `{id}` has no {} recording ({}){why}",
                             lang.name(),
                             wav.display()
                         ),
@@ -1538,8 +1691,20 @@ impl Compiler {
             }
             stack.extend(all[i].iter().copied());
         }
+        // A sub-flow nothing includes is one problem, not one per node.
+        let mut unused_files = HashSet::new();
+        for (file, name, loc, start) in self.subflow_pos.clone() {
+            if !seen[start] {
+                unused_files.insert(file);
+                self.at(
+                    file,
+                    loc,
+                    format!("sub-flow `{name}` is never included (no reachable `include: {name}`)"),
+                );
+            }
+        }
         for (i, reached) in seen.iter().enumerate() {
-            if !reached {
+            if !reached && !unused_files.contains(&self.node_pos[i].0) {
                 let (file, loc) = self.node_pos[i];
                 self.at(
                     file,
@@ -1577,6 +1742,24 @@ impl Compiler {
                     format!(
                         "menu `{}`: its default `{}` does not lead to a route; a caller who presses nothing must still reach someone",
                         node.id, set.nodes[m.default].id
+                    ),
+                );
+            }
+        }
+
+        // A caller who enters no digits is not hung up on either.
+        for (i, node) in set.nodes.iter().enumerate() {
+            if let Kind::Collect(c) = &node.kind
+                && !ends_in_route(set, &quiet, c.fail)
+            {
+                let (file, node_loc) = self.node_pos[i];
+                let loc = self.collect_pos.get(&i).copied().unwrap_or(node_loc);
+                self.at(
+                    file,
+                    loc,
+                    format!(
+                        "collect `{}`: when its tries run out it goes to `{}`, which does not lead to a route; a caller who enters nothing must still reach someone (give it `fail:`)",
+                        node.id, set.nodes[c.fail].id
                     ),
                 );
             }
@@ -1747,6 +1930,8 @@ impl Compiler {
 }
 
 struct Ctx<'a> {
+    /// centres.yaml parsed: checks against its centres and regions make sense.
+    centres_known: bool,
     centres: &'a [Centre],
     schedules: &'a HashMap<String, Hours>,
     regions: Vec<String>,
