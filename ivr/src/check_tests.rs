@@ -1562,3 +1562,206 @@ fn subflow_menu_default_returning_is_fine() {
     ]);
     assert_eq!(problems(&src), Vec::<String>::new());
 }
+
+// ---------------------------------------------------------------------------
+// Everyday editing slips.
+
+#[test]
+fn tab_indentation() {
+    let text = MINI.replace("  help:\n    route", "  help:\n\troute");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (12, 2),
+            "tabs disallowed within this context (block indentation): indent with spaces, not tabs"
+        )
+    );
+}
+
+#[test]
+fn no_space_after_a_colon() {
+    let text = MINI.replace("    route: { to: region }", "    route:{ to: region }");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (12, 5),
+            "unknown field `route:{ to` (put a space after the colon), expected one of play, menu, language, collect, switch, set, route, hangup, goto, include, return, next, note"
+        )
+    );
+    let text = MINI.replace("    route: { to: region }", "    goto:crisis");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (12, 5),
+            "expected `name: value` entries here (a mapping), indented under their parent (found `goto:crisis`: put a space after the colon)"
+        )
+    );
+}
+
+#[test]
+fn unquoted_star_key() {
+    let text = MINI.replace("\"1\": help", "*: help");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (9, 9),
+            "`*` starts a YAML alias here: write the star key in quotes, \"*\""
+        )
+    );
+}
+
+#[test]
+fn unquoted_hash_key() {
+    // YAML reads `#: help` as a comment: the option would silently vanish.
+    let text = MINI.replace("\"1\": help", "#: help\n        \"1\": help");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (9, 9),
+            "`#:` is read as a comment, not as the hash key: write the key in quotes, \"#\""
+        )
+    );
+}
+
+#[test]
+fn a_list_where_a_mapping_belongs() {
+    let text = MINI.replace(
+        "      options:\n        \"1\": help",
+        "      options:\n        - help",
+    );
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            (9, 9),
+            "expected `name: value` entries here (a mapping), indented under their parent"
+        )
+    );
+}
+
+#[test]
+fn a_name_where_a_list_belongs() {
+    let text = MINI.replace("prompt: [welcome]", "prompt: welcome");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(FLOW_FILE, (7, 15), "expected a list here, e.g. [a, b]")
+    );
+}
+
+#[test]
+fn no_main_flow() {
+    let src = with_flows(&[("flows/topics.yaml", TOPICS)]);
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            "flows/topics.yaml",
+            (1, 1),
+            "no main flow: one flow file must have `start:` and no `subflow:` name"
+        )
+    );
+}
+
+#[test]
+fn no_centres() {
+    let mut src = with_flow(MINI);
+    src.centres.1 = "# none\ncentres: {}\ncrisis:\n  name: x\n  external: \"sip:a@b\"\n".into();
+    assert_eq!(
+        only_problem(&src),
+        diag(CENTRES_FILE, (2, 1), "no centres defined")
+    );
+}
+
+#[test]
+fn flow_schedule_problems() {
+    let text = MINI.replace(
+        "nodes:",
+        "schedules:\n  nite:\n    hours: {}\n  days:\n    hours: { mon-fry: \"08:00-17:00\" }\nnodes:",
+    );
+    assert_eq!(
+        problems(&with_flow(&text)),
+        [
+            diag(
+                FLOW_FILE,
+                (5, 3),
+                "schedule `nite`: opening hours are empty: give at least `daily: always` or one day range"
+            ),
+            diag(
+                FLOW_FILE,
+                (8, 14),
+                "unknown day `fry`: use mon..sun, mon-fri, daily or holidays"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn schedule_defined_in_two_files() {
+    let sched = "schedules:\n  nite:\n    hours: { daily: always }\n";
+    let main = MINI.replace("nodes:", &format!("{sched}nodes:"));
+    let sub = format!("subflow: extra\nstart: extra\n{sched}nodes:\n  extra:\n    return: true\n");
+    let main = main.replace("\"1\": help", "\"1\": help\n        \"2\": more")
+        + "  more:\n    include: extra\n    next: help\n";
+    let src = with_flows(&[(FLOW_FILE, &main), ("flows/extra.yaml", &sub)]);
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            "flows/extra.yaml",
+            (4, 3),
+            "duplicate schedule `nite`: first defined at flows/211.yaml:5:3"
+        )
+    );
+}
+
+#[test]
+fn every_file_is_checked_in_one_run() {
+    // A syntax error in the flow does not stop the other files' checks.
+    let mut src = with_flow(&MINI.replace("prompt: [welcome]", "prompt: [welcome"));
+    src.centres.1 = edit(CENTRES, "sat: \"09:00-17:00\"", "sat: \"09:00-17:70\"");
+    src.regions.1 = edit(REGIONS, "807,north,", "807,nowhere,");
+    src.catalog.1 = edit(CATALOG, "welcome:\n", "welcome:\n  de: \"Willkommen\"\n");
+    let p = problems(&src);
+    assert_eq!(
+        p,
+        [
+            // The parser stops at the next line's `:`; the open `[` is the cause.
+            diag(FLOW_FILE, (7, 15), "`[` is never closed: end it with `]`"),
+            diag(
+                CENTRES_FILE,
+                pos(&src.centres.1, "\"09:00-17:70\""),
+                "bad time `17:70`: use HH:MM, 00:00 to 24:00"
+            ),
+            diag(
+                REGIONS_FILE,
+                pos(&src.regions.1, "nowhere"),
+                "region `nowhere` is served by no centre in centres.yaml"
+            ),
+            diag(
+                CATALOG_FILE,
+                right(pos(&src.catalog.1, "  de:"), 2),
+                "unknown field `de`, expected one of en, fr"
+            ),
+        ]
+    );
+}
+
+#[test]
+fn unclosed_list_is_reported_at_its_bracket() {
+    let text = edit(FLOW, "prompt: [region_menu]", "prompt: [region_menu");
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            right(pos(&text, "prompt: [region_menu"), 8),
+            "`[` is never closed: end it with `]`"
+        )
+    );
+    // A bracket inside plain text is not a list.
+    let text = MINI.replace("  help:\n", "  help:\n    note: see [docs\n") + "  bad:\n   x: 1\n";
+    let p = only_problem(&with_flow(&text));
+    assert!(!p.contains("never closed"), "{p}");
+}

@@ -431,6 +431,16 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
             .location()
             .map(|l| (l.line().max(1), l.column().max(1)))
             .unwrap_or((1, 1));
+        if let Some((bline, bcol, open)) = unclosed_bracket(text, line) {
+            // The parser stumbles on a later line; the cause is here.
+            let close = if open == '[' { ']' } else { '}' };
+            return Diagnostic {
+                file: path.to_owned(),
+                line: bline,
+                col: bcol,
+                message: format!("`{open}` is never closed: end it with `{close}`"),
+            };
+        }
         if let serde_saphyr::Error::SerdeMissingField { field, .. } = e.without_snippet() {
             if col == 1 {
                 // A top-level key is missing: the file as a whole lacks it.
@@ -459,6 +469,45 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
             message: parse_message(&e, text),
         }
     })
+}
+
+/// A `[` or `{` opened on a line before `line` and still open there
+/// (outside quotes and comments): the likely cause of a parse error on
+/// `line`. Its 1-based line and column.
+fn unclosed_bracket(text: &str, line: u64) -> Option<(u64, u64, char)> {
+    let mut open: Vec<(u64, u64, char)> = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        let n = u64::try_from(i + 1).ok()?;
+        if n >= line {
+            break;
+        }
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        // The last non-blank character outside quotes: a bracket opens a
+        // flow collection only after `:`, `-`, `,`, another bracket or at
+        // the start (`see [docs` in a note is plain text).
+        let mut last = ':';
+        for (j, c) in l.chars().enumerate() {
+            match (quote, c) {
+                (Some(q), c) if c == q => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') if prev.is_whitespace() => break,
+                (None, '[' | '{') if matches!(last, ':' | '-' | ',' | '[' | '{') => {
+                    open.push((n, u64::try_from(j + 1).ok()?, c));
+                }
+                (None, ']' | '}') if !open.is_empty() => {
+                    open.pop();
+                }
+                _ => {}
+            }
+            prev = c;
+            if !c.is_whitespace() {
+                last = c;
+            }
+        }
+    }
+    open.first().copied()
 }
 
 /// The key of the block mapping that holds the key at `line`, `col`: the
@@ -510,8 +559,19 @@ fn parse_message(e: &serde_saphyr::Error, text: &str) -> String {
                     .to_owned();
             }
             "mapping start" => {
-                return "expected `name: value` entries here (a mapping), indented under their parent"
-                    .to_owned();
+                let found = scalar_at(
+                    text,
+                    e.location().map_or(1, |l| l.line()),
+                    e.location().map_or(1, |l| l.column()),
+                );
+                let hint = if found.contains(':') && !found.contains(": ") {
+                    format!(" (found `{found}`: put a space after the colon)")
+                } else {
+                    String::new()
+                };
+                return format!(
+                    "expected `name: value` entries here (a mapping), indented under their parent{hint}"
+                );
             }
             "sequence start" => return "expected a list here, e.g. [a, b]".to_owned(),
             _ => {}
@@ -519,12 +579,16 @@ fn parse_message(e: &serde_saphyr::Error, text: &str) -> String {
         Error::SerdeUnknownField {
             field, expected, ..
         } => {
-            let hint = expected
-                .iter()
-                .filter(|x| edit_distance(x, field) <= 2)
-                .min_by_key(|x| edit_distance(x, field))
-                .map(|x| format!(" (did you mean `{x}`?)"))
-                .unwrap_or_default();
+            let hint = if field.contains(':') {
+                " (put a space after the colon)".to_owned()
+            } else {
+                expected
+                    .iter()
+                    .filter(|x| looks_like(x, field))
+                    .min_by_key(|x| edit_distance(x, field))
+                    .map(|x| format!(" (did you mean `{x}`?)"))
+                    .unwrap_or_default()
+            };
             return format!(
                 "unknown field `{field}`{hint}, expected one of {}",
                 expected.join(", ")
@@ -539,6 +603,11 @@ fn parse_message(e: &serde_saphyr::Error, text: &str) -> String {
         || message.contains("did not find expected '-'")
     {
         format!("{message} (check the indentation)")
+    } else if message.contains("tabs disallowed") {
+        format!("{message}: indent with spaces, not tabs")
+    } else if message == "reference to unknown value" {
+        // `*name` is a YAML alias; here it is almost always the star key.
+        "`*` starts a YAML alias here: write the star key in quotes, \"*\"".to_owned()
     } else {
         message.to_owned()
     }
@@ -689,7 +758,7 @@ impl Compiler {
     fn closest_node(&self, name: &str) -> String {
         self.index
             .keys()
-            .filter(|k| edit_distance(k, name) <= 2)
+            .filter(|k| looks_like(k, name))
             .min_by_key(|k| edit_distance(k, name))
             .map(|k| format!(" (did you mean `{k}`?)"))
             .unwrap_or_default()
@@ -768,7 +837,7 @@ impl Compiler {
         }
         for (days, ranges) in &hours.0 {
             if let Err(e) = h.add(&days.value, &ranges.value) {
-                let loc = if e.contains("day") {
+                let loc = if e.starts_with("unknown day") || e.starts_with("empty day") {
                     loc_of(days)
                 } else {
                     loc_of(ranges)
@@ -798,6 +867,7 @@ impl Compiler {
         for (path, text) in &src.flows {
             let file = self.files.len();
             self.files.push(path.clone());
+            self.hash_keys(path, text);
             match parse_yaml::<model::FlowFile>(path, text) {
                 Ok(f) => {
                     self.is_subflow.push(f.subflow.is_some());
@@ -1047,6 +1117,24 @@ impl Compiler {
         set
     }
 
+    /// `#: x` is a YAML comment, so a hash key written without quotes
+    /// silently vanishes from its menu: refuse it.
+    fn hash_keys(&mut self, path: &Path, text: &str) {
+        for (i, line) in text.lines().enumerate() {
+            let body = line.trim_start();
+            if body.starts_with("#:") {
+                let col = line.chars().count() - body.chars().count() + 1;
+                self.problems.push(Diagnostic {
+                    file: path.to_owned(),
+                    line: u64::try_from(i + 1).unwrap_or(u64::MAX),
+                    col: u64::try_from(col).unwrap_or(1),
+                    message: "`#:` is read as a comment, not as the hash key: write the key in quotes, \"#\""
+                        .to_owned(),
+                });
+            }
+        }
+    }
+
     fn catalog(&mut self, src: &Sources) -> HashMap<String, PromptText> {
         let (path, text) = &src.catalog;
         let mut catalog = HashMap::new();
@@ -1156,7 +1244,17 @@ impl Compiler {
             });
         }
         if centres.is_empty() {
-            self.at_path(path, Location::UNKNOWN, "no centres defined");
+            // The position of the `centres:` key (the empty mapping has none).
+            let line = text
+                .lines()
+                .position(|l| l.starts_with("centres:"))
+                .map_or(1, |i| i + 1);
+            self.problems.push(Diagnostic {
+                file: path.clone(),
+                line: u64::try_from(line).unwrap_or(1),
+                col: 1,
+                message: "no centres defined".to_owned(),
+            });
         }
         self.sip_uri(path, &file.crisis.external);
         (
@@ -1448,7 +1546,7 @@ impl Compiler {
                 let hint = self
                     .subflows
                     .keys()
-                    .filter(|k| edit_distance(k, &inc.value) <= 2)
+                    .filter(|k| looks_like(k, &inc.value))
                     .min_by_key(|k| edit_distance(k, &inc.value))
                     .map(|k| format!(" (did you mean `{k}`?)"))
                     .unwrap_or_else(|| self.unparsed_hint());
@@ -1989,6 +2087,13 @@ fn valid_id(s: &str) -> bool {
     !s.is_empty()
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Close enough to be a typo of each other: at most two edits, and few
+/// for the length (`de` is not a typo of `en`).
+fn looks_like(a: &str, b: &str) -> bool {
+    let d = edit_distance(a, b);
+    d <= 2 && d * 3 <= a.chars().count().max(b.chars().count())
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
