@@ -172,6 +172,15 @@ fn shipped_set_compiles_without_problems() {
 }
 
 #[test]
+fn shipped_directories_load_with_their_recordings() {
+    // The same set read from disk: every prompt has both WAV files.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if let Err(d) = FlowSet::load(&root.join("flows"), &root.join("prompts")) {
+        panic!("flows/ and prompts/ do not load:\n{d}");
+    }
+}
+
+#[test]
 fn the_small_fixture_flow_compiles() {
     assert_eq!(problems(&with_flow(MINI)), Vec::<String>::new());
 }
@@ -1764,4 +1773,30 @@ fn unclosed_list_is_reported_at_its_bracket() {
     let text = MINI.replace("  help:\n", "  help:\n    note: see [docs\n") + "  bad:\n   x: 1\n";
     let p = only_problem(&with_flow(&text));
     assert!(!p.contains("never closed"), "{p}");
+}
+
+#[test]
+fn switch_case_given_twice() {
+    let text = MINI.replace(
+        "  help:\n",
+        "  help:\n    switch:\n      on: var:choice\n      cases:\n        1: to_queue\n        \"1\": help2\n      default: to_queue\n  help2:\n    goto: to_queue\n  to_queue:\n",
+    );
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(FLOW_FILE, (16, 9), "switch case `1` is given twice")
+    );
+}
+
+#[test]
+fn catalog_id_that_is_not_a_file_name() {
+    let mut src = shipped();
+    src.catalog.1 = format!("{CATALOG}\nNew-Prompt:\n  en: \"x\"\n  fr: \"x\"\n");
+    assert_eq!(
+        only_problem(&src),
+        diag(
+            CATALOG_FILE,
+            pos(&src.catalog.1, "New-Prompt:"),
+            "prompt id `New-Prompt`: start with a letter, then lowercase letters, digits and _"
+        )
+    );
 }

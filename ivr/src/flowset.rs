@@ -1149,6 +1149,19 @@ impl Compiler {
                     );
                 }
                 for (id, entry) in entries.0 {
+                    // Ids are file names (prompts/<lang>/<id>.wav).
+                    if !id.value.starts_with(|c: char| c.is_ascii_lowercase())
+                        || !valid_id(&id.value)
+                    {
+                        self.at_path(
+                            path,
+                            loc_of(&id),
+                            format!(
+                                "prompt id `{}`: start with a letter, then lowercase letters, digits and _",
+                                id.value
+                            ),
+                        );
+                    }
                     for (lang, t) in [(Lang::En, &entry.en), (Lang::Fr, &entry.fr)] {
                         if t.as_deref().is_none_or(|t| t.trim().is_empty()) {
                             self.at_path(
@@ -1672,8 +1685,16 @@ impl Compiler {
                 (SwitchOn::Var(String::new()), None)
             }
         };
-        let mut cases = Vec::new();
+        let mut cases: Vec<(String, NodeId)> = Vec::new();
         for (value, target) in &s.cases.0 {
+            // `1:` and `"1":` are two YAML keys but one value.
+            if cases.iter().any(|c| c.0 == value.value) {
+                self.at(
+                    file,
+                    loc_of(value),
+                    format!("switch case `{}` is given twice", value.value),
+                );
+            }
             if let Some(allowed) = &allowed
                 && !allowed.contains(&value.value)
             {
