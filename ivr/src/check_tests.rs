@@ -1800,3 +1800,15 @@ fn catalog_id_that_is_not_a_file_name() {
         )
     );
 }
+
+#[test]
+fn schema_error_inside_a_multi_line_mapping_is_not_an_unclosed_bracket() {
+    let text = MINI.replace(
+        "    menu:\n      prompt: [welcome]\n      options:\n        \"1\": help\n      default: help\n",
+        "    menu: { prompt: [welcome], options: { \"1\": help },\n      default: help, tries: many }\n",
+    );
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(FLOW_FILE, (7, 29), "expected a whole number, found `many`")
+    );
+}

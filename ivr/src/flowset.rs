@@ -431,7 +431,17 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
             .location()
             .map(|l| (l.line().max(1), l.column().max(1)))
             .unwrap_or((1, 1));
-        if let Some((bline, bcol, open)) = unclosed_bracket(text, line) {
+        use serde_saphyr::Error as E;
+        let schema_error = matches!(
+            e.without_snippet(),
+            E::SerdeUnknownField { .. }
+                | E::SerdeMissingField { .. }
+                | E::SerdeInvalidType { .. }
+                | E::SerdeInvalidValue { .. }
+                | E::InvalidScalar { .. }
+                | E::DuplicateMappingKey { .. }
+        );
+        if !schema_error && let Some((bline, bcol, open)) = unclosed_bracket(text, line) {
             // The parser stumbles on a later line; the cause is here.
             let close = if open == '[' { ']' } else { '}' };
             return Diagnostic {
