@@ -21,8 +21,11 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::flows::Flows;
-use crate::logic::{Action, CallLogic, Input, Ivr};
+use crate::logic::{Action, CallLogic, Input, Ivr, Record};
 use crate::sip_driver::{CallEvent, SipHandle, sleep_until_opt};
+use frontdoor_cti::protocol::{Disposition, RegionSource};
+use frontdoor_cti::{CallAttribute, CallEvent as RecordEvent, CallEvents, now_ms};
+use frontdoor_ivr::Target;
 
 /// What every call shares.
 pub struct Shared {
@@ -30,6 +33,8 @@ pub struct Shared {
     pub flows: Arc<Flows>,
     /// Emergency mode, as operations set it.
     pub emergency: watch::Receiver<bool>,
+    /// The call records (and, later, the screen pops).
+    pub events: CallEvents,
     pub ports: PortAllocator,
     /// The address put in our SDP (where callers send RTP).
     pub media_ip: IpAddr,
@@ -56,10 +61,45 @@ pub async fn run(
     async move {
         tracing::info!(peer = %incoming.peer, dialled = %incoming.dialled, "call arrived");
         let started = Instant::now();
+        let records = shared.events.clone();
+        let call_id = incoming.call_id.clone();
+        record(
+            &records,
+            RecordEvent::Arrived {
+                call_id: call_id.clone(),
+                caller: incoming.caller.clone().unwrap_or_else(|| "withheld".into()),
+                dialled: incoming.dialled.clone(),
+                at_ms: now_ms(),
+            },
+        )
+        .await;
         // Exactly one "call ended" line per call, answered or not.
         match Call::answer(&shared, &incoming, &sip, events).await {
             Ok(mut call) => {
+                record(
+                    &records,
+                    RecordEvent::IvrAnswered {
+                        call_id: call_id.clone(),
+                        at_ms: now_ms(),
+                    },
+                )
+                .await;
                 let reason = call.run(&shared).await;
+                let disposition = match &call.routed {
+                    None => Disposition::AbandonedInIvr,
+                    Some(Target::External(_)) => Disposition::Transferred,
+                    // Until queues exist a routed call ends at its queue.
+                    Some(_) => Disposition::AbandonedInQueue,
+                };
+                record(
+                    &records,
+                    RecordEvent::Ended {
+                        call_id: call_id.clone(),
+                        disposition,
+                        at_ms: now_ms(),
+                    },
+                )
+                .await;
                 tracing::info!(
                     answered = true,
                     reason = reason
@@ -70,6 +110,15 @@ pub async fn run(
                 );
             }
             Err(not_answered) => {
+                record(
+                    &records,
+                    RecordEvent::Ended {
+                        call_id: call_id.clone(),
+                        disposition: Disposition::AbandonedInIvr,
+                        at_ms: now_ms(),
+                    },
+                )
+                .await;
                 let (reason, code) = match not_answered {
                     NotAnswered::Ended(Some(reason)) => (format!("{reason:?}"), None),
                     NotAnswered::Ended(None) => ("EngineStopped".to_owned(), None),
@@ -109,6 +158,12 @@ struct Call {
     /// The recordings of the flow version this call runs on.
     prompts: Arc<PromptStore>,
     emergency: watch::Receiver<bool>,
+    records: CallEvents,
+    call_id: String,
+    /// The last region learnt, until its source comes.
+    region: Option<String>,
+    /// Where the flow sent the call, once it has.
+    routed: Option<Target>,
 }
 
 impl Call {
@@ -228,13 +283,17 @@ impl Call {
             logic,
             prompts: active.prompts.clone(),
             emergency,
+            records: shared.events.clone(),
+            call_id: incoming.call_id.clone(),
+            region: None,
+            routed: None,
         })
     }
 
     /// Pump events into the logic until the call ends; returns why it ended.
     async fn run(&mut self, shared: &Shared) -> Option<EndReason> {
         let actions = self.logic.start(std::time::Instant::now());
-        self.apply(actions);
+        self.apply(actions).await;
         loop {
             let deadline = self.logic.poll_timeout().map(Instant::from_std);
             let input = tokio::select! {
@@ -286,11 +345,11 @@ impl Call {
                 () = sleep_until_opt(deadline) => Input::Timeout,
             };
             let actions = self.logic.handle(std::time::Instant::now(), input);
-            self.apply(actions);
+            self.apply(actions).await;
         }
     }
 
-    fn apply(&mut self, actions: Vec<Action>) {
+    async fn apply(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::Play(prompts) => {
@@ -311,8 +370,69 @@ impl Call {
                     let _ = self.media.stop();
                 }
                 Action::Hangup => self.sip.hangup(),
+                Action::Record(r) => self.record(r).await,
             }
         }
+    }
+
+    /// Put what the logic learnt in the call record.
+    async fn record(&mut self, r: Record) {
+        let call_id = self.call_id.clone();
+        let at_ms = now_ms();
+        let attribute = |attribute| RecordEvent::Attribute {
+            call_id: call_id.clone(),
+            attribute,
+            at_ms,
+        };
+        let event = match r {
+            Record::Step(step) => RecordEvent::Step {
+                call_id: call_id.clone(),
+                step,
+                at_ms,
+            },
+            Record::Routed(route) => {
+                self.routed = Some(route.target.clone());
+                RecordEvent::Routed {
+                    call_id: call_id.clone(),
+                    route: match route.target {
+                        Target::Centre(centre) => frontdoor_cti::Route::Queue { centre },
+                        Target::Crisis => frontdoor_cti::Route::CrisisQueue,
+                        Target::External(uri) => frontdoor_cti::Route::External { uri },
+                    },
+                    at_ms,
+                }
+            }
+            Record::Attribute { name, value } => match name.as_str() {
+                "language" => attribute(CallAttribute::Language(value)),
+                "centre" => attribute(CallAttribute::Centre(value)),
+                "topic" => attribute(CallAttribute::Topic(value)),
+                "crisis" => attribute(CallAttribute::Crisis(value == "true")),
+                "region" => {
+                    self.region = Some(value);
+                    return;
+                }
+                "region_source" => {
+                    let Some(region) = self.region.clone() else {
+                        return;
+                    };
+                    let source = if value == "region menu" {
+                        RegionSource::RegionMenu
+                    } else {
+                        RegionSource::ExchangeTable
+                    };
+                    attribute(CallAttribute::Region { region, source })
+                }
+                // Known from the INVITE already.
+                "caller" | "withheld" => return,
+                // The flow's own attributes and collected digits go in the path.
+                _ => RecordEvent::Step {
+                    call_id: call_id.clone(),
+                    step: format!("{name}={value}"),
+                    at_ms,
+                },
+            },
+        };
+        record(&self.records, event).await;
     }
 
     /// Close the media session and log its counters.
@@ -399,4 +519,12 @@ async fn wait_for_end(events: &mut mpsc::UnboundedReceiver<CallEvent>) -> Option
         }
     }
     None
+}
+
+/// Send one event to the call record; the store applies back-pressure
+/// rather than drop it. Only a stopped CTI task loses it, and says so.
+async fn record(events: &CallEvents, event: RecordEvent) {
+    if events.send(event).await.is_err() {
+        tracing::error!("call record event lost: the store task has stopped");
+    }
 }

@@ -21,6 +21,45 @@ pub struct Config {
     pub media: MediaConfig,
     pub calls: CallsConfig,
     pub flows: FlowsConfig,
+    pub cti: CtiSection,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CtiSection {
+    /// Address of the HTTP API, the CTI websocket, /healthz and /metrics.
+    /// Default `0.0.0.0:8211`.
+    pub http: SocketAddr,
+    /// The store: `sqlite://PATH` (created on first start) or
+    /// `postgres://user:password@host/db`. Default `sqlite://frontdoor.db`.
+    pub db: String,
+    /// How long a navigator stays in wrap-up after a call, in seconds. Default 60.
+    pub wrap_up_s: u64,
+    /// How long a login token lasts, in seconds. Default 43200 (12 h).
+    pub token_ttl_s: u64,
+}
+
+impl Default for CtiSection {
+    fn default() -> Self {
+        CtiSection {
+            http: SocketAddr::from(([0, 0, 0, 0], 8211)),
+            db: "sqlite://frontdoor.db".to_owned(),
+            wrap_up_s: 60,
+            token_ttl_s: 12 * 3600,
+        }
+    }
+}
+
+impl CtiSection {
+    pub fn to_cti(&self) -> frontdoor_cti::CtiConfig {
+        frontdoor_cti::CtiConfig {
+            http: self.http,
+            db: self.db.clone(),
+            wrap_up: Duration::from_secs(self.wrap_up_s),
+            token_ttl: Duration::from_secs(self.token_ttl_s),
+            ..frontdoor_cti::CtiConfig::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

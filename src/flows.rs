@@ -69,6 +69,13 @@ impl Flows {
         self.active.borrow().clone()
     }
 
+    /// Told of every version that goes live (the current one is seen first).
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Active>> {
+        let mut rx = self.active.subscribe();
+        rx.mark_changed();
+        rx
+    }
+
     /// Every version activated since start, oldest first.
     pub fn history(&self) -> Vec<Version> {
         self.history.lock().map(|h| h.clone()).unwrap_or_default()

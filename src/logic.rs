@@ -42,6 +42,19 @@ pub enum Action {
     StopPlaying,
     /// End the call.
     Hangup,
+    /// Write this to the call's record.
+    Record(Record),
+}
+
+/// What the call record learns from the logic, as it happens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Record {
+    /// The call entered an IVR node.
+    Step(String),
+    /// A call attribute got a value (language, region, topic, …).
+    Attribute { name: String, value: String },
+    /// The flow sent the call here.
+    Routed(frontdoor_ivr::Route),
 }
 
 /// The decisions of one answered call.
@@ -83,7 +96,10 @@ impl Ivr {
         let mut actions = Vec::new();
         for output in outputs {
             match output {
-                Output::Step(node) => tracing::info!(%node, "ivr step"),
+                Output::Step(node) => {
+                    tracing::info!(%node, "ivr step");
+                    actions.push(Action::Record(Record::Step(node)));
+                }
                 Output::Play(prompts) => {
                     let list: Vec<String> = prompts
                         .iter()
@@ -103,7 +119,10 @@ impl Ivr {
                 Output::StopPlaying => actions.push(Action::StopPlaying),
                 Output::StartTimer(d) => self.deadline = Some(now + d),
                 Output::StopTimer => self.deadline = None,
-                Output::Set { name, value } => tracing::info!(%name, %value, "call attribute"),
+                Output::Set { name, value } => {
+                    tracing::info!(%name, %value, "call attribute");
+                    actions.push(Action::Record(Record::Attribute { name, value }));
+                }
                 Output::Note(text) => tracing::info!(decision = %text, "ivr"),
                 Output::Route(route) => {
                     tracing::info!(
@@ -116,6 +135,7 @@ impl Ivr {
                     );
                     self.routed = true;
                     self.deadline = Some(now + ROUTE_PROMPT_LIMIT);
+                    actions.push(Action::Record(Record::Routed(route)));
                     if !actions.iter().any(|a| matches!(a, Action::Play(_))) {
                         // Nothing to play: an empty play finishes at once.
                         actions.push(Action::Play(Vec::new()));
@@ -245,8 +265,18 @@ mod tests {
         let mut l = ivr();
         l.start(t0);
         assert_eq!(l.handle(t0, Input::Key('1'))[0], Action::StopPlaying);
+        let routed = |actions: &[Action]| {
+            actions
+                .iter()
+                .any(|a| matches!(a, Action::Record(Record::Routed(_))))
+        };
         let actions = l.handle(t0, Input::Key('1'));
         assert_eq!(ids(&actions), ["en/connecting"]);
+        assert!(routed(&actions), "the route goes to the call record");
+        assert!(actions.contains(&Action::Record(Record::Attribute {
+            name: "topic".into(),
+            value: "housing".into()
+        })));
         assert!(!actions.contains(&Action::Hangup), "not before the prompt");
         assert!(
             l.handle(t0, Input::Key('5')).is_empty(),

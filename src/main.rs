@@ -7,6 +7,7 @@
 
 mod call;
 mod config;
+mod cti_glue;
 mod flow_cmd;
 mod flows;
 mod logic;
@@ -40,6 +41,11 @@ struct Cli {
     #[arg(long, global = true, env = "FRONTDOOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
 
+    /// The store: sqlite://PATH or postgres://… [config: cti.db; default
+    /// sqlite://frontdoor.db].
+    #[arg(long, global = true, env = "FRONTDOOR_DB", value_name = "URL")]
+    db: Option<String>,
+
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -51,6 +57,9 @@ enum Command {
     /// Check, simulate and test the call flows, without a network.
     #[command(subcommand)]
     Flow(flow_cmd::FlowCommand),
+    /// Manage the accounts of navigators, supervisors and operations staff.
+    #[command(subcommand)]
+    User(frontdoor_cti::UserCommand),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -79,6 +88,11 @@ struct ServeArgs {
     /// default flows].
     #[arg(long, env = "FRONTDOOR_FLOWS", value_name = "DIR")]
     flows: Option<PathBuf>,
+
+    /// HTTP address of the API, the CTI websocket, /healthz and /metrics
+    /// [config: cti.http; default 0.0.0.0:8211].
+    #[arg(long, env = "FRONTDOOR_HTTP", value_name = "ADDR")]
+    http: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -101,11 +115,22 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        let config = Config::load(cli.config.as_deref())?;
+        let mut config = Config::load(cli.config.as_deref())?;
+        if let Some(db) = cli.db {
+            config.cti.db = db;
+        }
         match cli.command {
             Some(Command::Serve(args)) => serve(config, args).await,
             None => serve(config, ServeArgs::default()).await,
             Some(Command::Flow(cmd)) => flow_cmd::run(&config, cmd),
+            Some(Command::User(cmd)) => {
+                let store = frontdoor_cti::Store::connect(&config.cti.db)
+                    .await
+                    .with_context(|| format!("opening the store {}", config.cti.db))?;
+                let out = frontdoor_cti::run_user_command(&store, cmd, std::io::stdin()).await?;
+                println!("{}", out.trim_end());
+                Ok(true)
+            }
         }
     });
     match result {
@@ -152,8 +177,14 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     if let Some(flows) = args.flows {
         config.flows.dir = flows;
     }
+    if let Some(http) = args.http {
+        config.cti.http = http;
+    }
     config.validate()?;
     let rtp_ports = config::parse_port_range(&config.media.rtp_ports)?;
+
+    // SIP first: a port in use is the most common start-up refusal.
+    let sockets = sip_driver::Sockets::bind(config.sip.listen).await?;
 
     let flows = flows::Flows::load(
         shipped_dir(&config.flows.dir),
@@ -163,9 +194,20 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     flows
         .clone()
         .watch(Some(Duration::from_millis(config.flows.reload_poll_ms)).filter(|d| !d.is_zero()));
-    let (_emergency_tx, emergency) = watch::channel(false);
 
-    let sockets = sip_driver::Sockets::bind(config.sip.listen).await?;
+    let (cti, navigator_commands) = frontdoor_cti::Cti::start(config.cti.to_cti())
+        .await
+        .with_context(|| format!("opening the store {}", config.cti.db))?;
+    let http = tokio::net::TcpListener::bind(config.cti.http)
+        .await
+        .with_context(|| format!("cannot bind HTTP on {}", config.cti.http))?;
+    let http_addr = http.local_addr()?;
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http_task = tokio::spawn(frontdoor_cti::serve(http, cti.clone(), async {
+        let _ = http_stopped.await;
+    }));
+    let emergency = cti_glue::wire(&cti, &flows, navigator_commands);
+
     let local = sockets.local_addr();
     let advertise = config
         .sip
@@ -183,9 +225,11 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         max_message: config.sip.max_message_bytes,
         ..UaConfig::default()
     });
+    let status = cti.status().clone();
     let shared = Arc::new(call::Shared {
         flows,
         emergency,
+        events: cti.events(),
         ports,
         media_ip: advertise,
         rtp_bind,
@@ -197,7 +241,14 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     });
 
     let (drain_tx, drain_rx) = watch::channel(None);
-    let (calls_tx, _calls_rx) = watch::channel(0usize);
+    let (calls_tx, mut calls_rx) = watch::channel(0usize);
+    let gauge = status.clone();
+    tokio::spawn(async move {
+        while calls_rx.changed().await.is_ok() {
+            let n = *calls_rx.borrow_and_update();
+            gauge.set_calls_in_progress(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    });
     let drain_limit = Duration::from_secs(config.calls.drain_timeout_s);
     tokio::spawn(async move {
         wait_for_signal().await;
@@ -211,6 +262,8 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
 
     tracing::info!(
         sip = %local,
+        http = %http_addr,
+        db = %config.cti.db,
         advertise = %advertise,
         rtp_ports = %config.media.rtp_ports,
         numbers = ?config.sip.numbers,
@@ -223,8 +276,14 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         spawn,
         drain_rx,
         calls_tx,
+        Box::new(move |code| status.count_sip_response(code)),
     )
     .await?;
+    // Close the navigators' websockets (they reconnect to the next start)
+    // and let the call records still queued reach the store.
+    let _ = http_stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(2), http_task).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), cti.events().flush()).await;
     Ok(true)
 }
 

@@ -167,6 +167,7 @@ pub async fn run(
     spawn_call: SpawnCall,
     mut drain: watch::Receiver<Option<Duration>>,
     calls_gauge: watch::Sender<usize>,
+    on_response: ResponseCounter,
 ) -> anyhow::Result<()> {
     let Sockets { udp, tcp } = sockets;
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(4096);
@@ -233,6 +234,9 @@ pub async fn run(
         }
 
         while let Some(datagram) = ua.poll_transmit() {
+            if let Some(code) = status_code(&datagram.bytes) {
+                on_response(code);
+            }
             match datagram.peer.transport {
                 Transport::Udp => {
                     if let Err(error) = udp.send_to(&datagram.bytes, datagram.peer.addr).await {
@@ -276,6 +280,15 @@ pub async fn run(
             return Ok(());
         }
     }
+}
+
+/// Told the status code of every response sent (retransmissions included).
+pub type ResponseCounter = Box<dyn Fn(u16) + Send>;
+
+/// The status code of a response's bytes (`SIP/2.0 200 OK`), `None` for a request.
+fn status_code(bytes: &[u8]) -> Option<u16> {
+    let rest = bytes.strip_prefix(b"SIP/2.0 ")?;
+    std::str::from_utf8(rest.get(..3)?).ok()?.parse().ok()
 }
 
 fn dispatch(

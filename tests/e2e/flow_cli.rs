@@ -11,6 +11,14 @@ fn frontdoor(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_frontdoor"))
         .args(args)
         .env("RUST_LOG", "off")
+        .env("FRONTDOOR_HTTP", "127.0.0.1:0")
+        .env(
+            "FRONTDOOR_DB",
+            format!(
+                "sqlite://{}/frontdoor-flow-cli-test.db",
+                std::env::temp_dir().display()
+            ),
+        )
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run the frontdoor binary")

@@ -19,6 +19,10 @@ use serde_json::Value;
 pub struct Engine {
     child: Child,
     pub sip: SocketAddr,
+    /// The HTTP API (CTI, /healthz, /metrics).
+    pub http: SocketAddr,
+    /// The engine's store (SQLite in its temporary folder).
+    pub db: String,
     logs: Arc<Mutex<Vec<Value>>>,
     /// Holds the config file until the engine is dropped.
     _dir: TempDir,
@@ -80,8 +84,9 @@ impl Engine {
         let flows = dir.path().join("flows");
         copy_flows(&flows);
         prepare(&flows);
+        let db = format!("sqlite://{}", dir.path().join("frontdoor.db").display());
         let mut table: toml::Table = format!(
-            "[sip]\nt1_ms = 100\n[flows]\ndir = {:?}\nreload_poll_ms = 200\n",
+            "[sip]\nt1_ms = 100\n[flows]\ndir = {:?}\nreload_poll_ms = 200\n[cti]\nhttp = \"127.0.0.1:0\"\ndb = {db:?}\n",
             flows.display().to_string()
         )
         .parse()
@@ -120,6 +125,8 @@ impl Engine {
         let mut engine = Engine {
             child,
             sip: "0.0.0.0:0".parse().unwrap(),
+            http: "0.0.0.0:0".parse().unwrap(),
+            db: db.clone(),
             logs,
             _dir: dir,
         };
@@ -135,6 +142,7 @@ impl Engine {
                 )
             });
         engine.sip = ready["fields"]["sip"].as_str().unwrap().parse().unwrap();
+        engine.http = ready["fields"]["http"].as_str().unwrap().parse().unwrap();
         engine
     }
 

@@ -14,7 +14,7 @@ const OTTAWA: &str = "+16135550123";
 
 /// Ottawa's centre open at all hours, so the route does not depend on when
 /// the test runs (the hours themselves are tested by the flow tests).
-fn ottawa_always_open(flows: &Path) {
+pub fn ottawa_always_open(flows: &Path) {
     harness::edit(
         &flows.join("centres.yaml"),
         "      mon-fri: \"08:00-21:00\"\n      sat,sun: \"09:00-17:00\"\n",
@@ -28,7 +28,7 @@ fn ottawa_always_open(flows: &Path) {
 /// sequence numbers: a key whose recording numbers lower than the previous
 /// key's is rightly taken for a late packet, so the keys of one call go in
 /// the recordings' order (1 2 3 … 9).
-fn call_pressing(engine: &Engine, caller: &str, keys: &[(u64, char)]) -> SippRun {
+pub fn call_pressing(engine: &Engine, caller: &str, keys: &[(u64, char)]) -> SippRun {
     let dir = TempDir::new("scenario");
     let template = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/ivr_call.xml"),

@@ -7,5 +7,6 @@ mod flow_cli;
 mod harness;
 mod ivr;
 mod malformed;
+mod records;
 mod sip_calls;
 mod startup;

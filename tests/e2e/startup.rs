@@ -11,6 +11,15 @@ fn frontdoor(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_frontdoor"))
         .args(args)
         .env("RUST_LOG", "off")
+        // Never the default store or HTTP port of a real installation.
+        .env("FRONTDOOR_HTTP", "127.0.0.1:0")
+        .env(
+            "FRONTDOOR_DB",
+            format!(
+                "sqlite://{}/frontdoor-startup-test.db",
+                std::env::temp_dir().display()
+            ),
+        )
         .output()
         .expect("run the frontdoor binary")
 }

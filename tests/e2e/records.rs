@@ -1,0 +1,213 @@
+//! The call record, the accounts and the health endpoints through the real
+//! binary: `frontdoor user add`, a sipp call through the shipped flow, then
+//! the record read back over the HTTP API, `/healthz` and `/metrics`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::harness::{Engine, message};
+use crate::ivr::{call_pressing, ottawa_always_open};
+
+/// One HTTP/1.1 request; returns the status and the body.
+pub fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).expect("connect to the HTTP API");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().expect("a status code");
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `frontdoor user add` on the engine's store; the password on stdin.
+pub fn add_user(engine: &Engine, username: &str, role: &str, centre: &str, password: &str) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+        .args([
+            "--db",
+            &engine.db,
+            "user",
+            "add",
+            "--username",
+            username,
+            "--role",
+            role,
+        ])
+        .args([
+            "--centre",
+            centre,
+            "--languages",
+            "en,fr",
+            "--password-stdin",
+        ])
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run frontdoor user add");
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "user add: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+pub fn login(engine: &Engine, username: &str, password: &str) -> String {
+    let (status, body) = http(
+        engine.http,
+        "POST",
+        "/api/login",
+        None,
+        &format!(r#"{{"username":"{username}","password":"{password}"}}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    v["token"].as_str().expect("a token").to_owned()
+}
+
+#[test]
+fn a_call_leaves_its_record_with_the_ivr_path_and_the_health_endpoints_tell_the_flow() {
+    let engine = Engine::start_in("", ottawa_always_open);
+    add_user(&engine, "ops1", "ops", "ottawa", "correct horse battery");
+    let token = login(&engine, "ops1", "correct horse battery");
+
+    let run = call_pressing(&engine, "+16135550123", &[(1000, '1'), (1500, '2')]);
+    let id = run.call_id();
+    engine.call_ended(&id);
+    // The record is written as the call goes; wait for its end to land.
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        let (status, body) = http(
+            engine.http,
+            "GET",
+            &format!("/api/calls/{id}"),
+            Some(&token),
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        record = serde_json::from_str(&body).unwrap();
+        if !record["call"]["ended_ms"].is_null() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let call = &record["call"];
+    assert_eq!(call["caller"], "+16135550123", "{record}");
+    assert_eq!(call["language"], "en", "{record}");
+    assert_eq!(call["region"], "east");
+    assert_eq!(call["centre"], "ottawa");
+    assert_eq!(call["topic"], "food");
+    assert_eq!(call["crisis"], false);
+    assert_eq!(
+        call["disposition"], "abandoned_in_queue",
+        "routed, then ended before queues exist"
+    );
+    let path: Vec<&str> = call["ivr_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for step in [
+        "greeting",
+        "english",
+        "find_region",
+        "topic",
+        "topic_food",
+        "to_region",
+    ] {
+        assert!(
+            path.contains(&step),
+            "{step} missing from the IVR path {path:?}"
+        );
+    }
+    assert!(!call["ivr_answered_ms"].is_null());
+
+    let (status, body) = http(engine.http, "GET", "/healthz", None, "");
+    assert_eq!(status, 200, "{body}");
+    let health: Value = serde_json::from_str(&body).unwrap();
+    let activated = engine
+        .wait_for(Duration::from_secs(1), |v| message(v) == "flows activated")
+        .unwrap();
+    assert_eq!(
+        health["flow"]["hash"], activated["fields"]["version"],
+        "{health}"
+    );
+    assert_eq!(health["db"], "ok");
+    assert_eq!(health["calls_in_progress"], 0);
+
+    let (status, metrics) = http(engine.http, "GET", "/metrics", None, "");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("frontdoor_sip_responses_total{code=\"200\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("frontdoor_calls_total{disposition=\"abandoned_in_queue\"} 1"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn emergency_mode_switched_by_ops_reaches_the_next_call() {
+    let engine = Engine::start_in("", ottawa_always_open);
+    add_user(&engine, "ops1", "ops", "ottawa", "correct horse battery");
+    let token = login(&engine, "ops1", "correct horse battery");
+    let (status, body) = http(
+        engine.http,
+        "PUT",
+        "/api/emergency",
+        Some(&token),
+        r#"{"active":true,"message":"ice storm"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    engine
+        .wait_for(Duration::from_secs(3), |v| {
+            message(v) == "emergency mode switched"
+        })
+        .unwrap_or_else(|| panic!("the engine did not see the switch:\n{}", engine.dump()));
+    // Key 1, then 8: the emergency option of the topic menu.
+    let run = call_pressing(&engine, "+16135550123", &[(1000, '1'), (1500, '8')]);
+    let id = run.call_id();
+    let plays: Vec<String> = engine
+        .lines(|v| message(v) == "play" && crate::harness::call_id(v) == id)
+        .iter()
+        .map(|v| {
+            v["fields"]["prompts"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    let all = plays.join(" ");
+    assert!(all.contains("en/emergency_announcement"), "{all}");
+    assert!(all.contains("en/emergency_option"), "{all}");
+    assert!(all.contains("en/emergency_info"), "{all}");
+}
