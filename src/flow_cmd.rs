@@ -70,13 +70,20 @@ pub fn run(config: &Config, cmd: FlowCommand) -> anyhow::Result<bool> {
     match cmd {
         FlowCommand::Check { dir, prompts } => {
             let (flows, prompts) = dirs(dir, prompts);
-            // The recordings themselves: format, rate, channels.
-            if let Err(error) = PromptStore::load_dir(&prompts) {
+            // The recordings themselves (format, rate, channels), beside
+            // every problem of the flows.
+            let recordings = PromptStore::load_dir(&prompts);
+            if let Err(error) = &recordings {
                 println!("{error:#}");
-                println!("1 problem(s)");
+            }
+            let set = load(&flows, &prompts);
+            if recordings.is_err() {
+                if set.is_some() {
+                    println!("1 problem(s)");
+                }
                 return Ok(false);
             }
-            Ok(load(&flows, &prompts).is_some_and(|set| {
+            Ok(set.is_some_and(|set| {
                 println!(
                     "{}: flows ok: {} nodes, {} centres, {} region prefixes, {} prompts (version {})",
                     flows.display(),

@@ -49,6 +49,7 @@ fn shipped() -> Sources {
         catalog: (PathBuf::from(CATALOG_FILE), CATALOG.to_owned()),
         recordings,
         prompts_dir: PathBuf::from("prompts"),
+        recordings_digest: Vec::new(),
     }
 }
 

@@ -100,6 +100,9 @@ pub struct Sources {
     pub recordings: HashSet<(Lang, String)>,
     /// Where the recordings live, for messages.
     pub prompts_dir: PathBuf,
+    /// A digest of the recordings' sound, so a re-recorded prompt makes a
+    /// new version (empty for sources built in memory).
+    pub recordings_digest: Vec<u8>,
 }
 
 impl Sources {
@@ -134,6 +137,7 @@ impl Sources {
         flow_paths.sort();
         let flows = flow_paths.into_iter().map(&mut read).collect();
         let mut recordings = HashSet::new();
+        let mut wavs = Vec::new();
         for lang in Lang::ALL {
             let dir = prompts_dir.join(lang.as_str());
             if let Ok(entries) = std::fs::read_dir(&dir) {
@@ -143,10 +147,22 @@ impl Sources {
                         && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
                     {
                         recordings.insert((lang, stem.to_owned()));
+                        wavs.push(path);
                     }
                 }
             }
         }
+        wavs.sort();
+        let recordings_digest = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            for path in &wavs {
+                h.update(path.to_string_lossy().as_bytes());
+                // An unreadable file is reported when the recordings load.
+                h.update(std::fs::read(path).unwrap_or_default());
+            }
+            h.finalize().to_vec()
+        };
         if !problems.is_empty() {
             return Err(Diagnostics(problems));
         }
@@ -157,6 +173,7 @@ impl Sources {
             catalog,
             recordings,
             prompts_dir: prompts_dir.to_owned(),
+            recordings_digest,
         })
     }
 
@@ -183,6 +200,7 @@ impl Sources {
             h.update(lang.as_str().as_bytes());
             h.update(id.as_bytes());
         }
+        h.update(&self.recordings_digest);
         let digest = h.finalize();
         digest[..6].iter().map(|b| format!("{b:02x}")).collect()
     }
@@ -1583,6 +1601,13 @@ impl Compiler {
             return Kind::Include { start, next };
         }
         if let Some(r) = &def.ret {
+            if !r.value {
+                self.at(
+                    file,
+                    loc_of(r),
+                    "`return: false` does nothing: write `return: true`, or use another node kind",
+                );
+            }
             if !self.is_subflow[file] {
                 self.graph_broken = true;
                 self.at(

@@ -352,7 +352,11 @@ impl Call {
             let target = self.set.nodes[goto].id.clone();
             self.note(format!("key {k}: global key → {target}"));
             self.returns.clear();
-            self.run(Some(from), goto);
+            // A global key is a way out (the crisis line): nothing queued
+            // to play first, no announcement on the way.
+            self.pending.clear();
+            let _ = from;
+            self.run(None, goto);
             return;
         }
         let Wait::Menu {
@@ -739,31 +743,44 @@ impl Call {
         }));
     }
 
-    /// The centre serving `region` if open now; else the first open centre
-    /// of its overflow order; else any open centre; else the region's own.
+    /// The centre serving `region` if open now and speaking the caller's
+    /// language; else the first such centre of its overflow order; else any
+    /// such centre; then the same without the language; else the region's own.
     fn centre_for_region(&self, region: Option<&str>) -> (String, String) {
         let set = &self.set;
         let at = &self.info.at;
         let own = region.and_then(|r| set.centres.iter().find(|c| c.region == r));
+        let speaks =
+            |c: &crate::flowset::Centre| self.lang.is_none_or(|l| c.languages.contains(&l));
         if let Some(c) = own {
-            if c.hours.is_open(at) {
+            let why = if !c.hours.is_open(at) {
+                "closed"
+            } else if !speaks(c) {
+                "does not serve the caller's language"
+            } else {
                 return (c.id.clone(), format!("region {}: {} open", c.region, c.id));
-            }
+            };
             for o in &c.overflow {
                 if let Some(oc) = set.centre(o)
                     && oc.hours.is_open(at)
+                    && speaks(oc)
                 {
                     return (
                         oc.id.clone(),
                         format!(
-                            "region {}: {} closed, overflow to {} (open)",
+                            "region {}: {} {why}, overflow to {} (open)",
                             c.region, c.id, oc.id
                         ),
                     );
                 }
             }
         }
-        if let Some(oc) = set.centres.iter().find(|c| c.hours.is_open(at)) {
+        let open_speaking = set
+            .centres
+            .iter()
+            .find(|c| c.hours.is_open(at) && speaks(c));
+        if let Some(oc) = open_speaking.or_else(|| set.centres.iter().find(|c| c.hours.is_open(at)))
+        {
             let why = match own {
                 Some(c) => format!("region {}: {} and its overflow closed", c.region, c.id),
                 None => "region unknown".to_owned(),
@@ -823,6 +840,7 @@ mod tests {
             catalog: ("catalog.yaml".into(), catalog.into()),
             recordings,
             prompts_dir: "prompts".into(),
+            recordings_digest: Vec::new(),
         };
         match FlowSet::compile(&sources) {
             Ok(set) => Arc::new(set),
@@ -1233,6 +1251,26 @@ nodes:
     }
 
     #[test]
+    fn a_french_caller_goes_past_a_centre_without_french() {
+        let set = flow(MENU_FLOW);
+        // 705-445 is Collingwood, whose centre serves English only.
+        let mut c = call(&set, "+17054451234", WEEKDAY);
+        c.start();
+        c.handle(Input::Key('2'));
+        c.handle(Input::PromptsFinished);
+        let r = route(&c.handle(Input::Key('1'))).unwrap().clone();
+        assert_eq!(r.target, Target::Centre("toronto".into()), "{}", r.reason);
+        assert!(r.reason.contains("language"), "{}", r.reason);
+        // In English, Collingwood itself.
+        let mut c = call(&set, "+17054451234", WEEKDAY);
+        c.start();
+        c.handle(Input::Key('1'));
+        c.handle(Input::PromptsFinished);
+        let r = route(&c.handle(Input::Key('1'))).unwrap().clone();
+        assert_eq!(r.target, Target::Centre("collingwood".into()));
+    }
+
+    #[test]
     fn a_schedule_switch_follows_local_time_across_the_dst_changes() {
         let set = flow(
             r#"
@@ -1397,6 +1435,16 @@ nodes:
         let outs = c.handle(Input::Key('8'));
         assert_eq!(steps(&outs), ["help"]);
         assert_eq!(played(&outs), ["en/emergency_info"]);
+    }
+
+    #[test]
+    fn the_crisis_key_skips_the_emergency_announcement() {
+        let set = flow(EMERGENCY_FLOW);
+        let mut c = call_em(&set, OTTAWA, WEEKDAY, true);
+        c.start();
+        let outs = c.handle(Input::Key('9'));
+        assert_eq!(route(&outs).unwrap().target, Target::Crisis);
+        assert!(played(&outs).is_empty(), "{outs:?}");
     }
 
     #[test]
