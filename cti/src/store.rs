@@ -237,6 +237,13 @@ impl Store {
                         sqlx::query("PRAGMA busy_timeout = 10000")
                             .execute(&mut *conn)
                             .await?;
+                        // WAL with NORMAL: a commit survives the process
+                        // dying without a disk sync of its own; the WAL is
+                        // synced at checkpoints. What is acknowledged to a
+                        // person (a navigator's log) is committed with FULL.
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
                     }
                     Ok(())
                 })
@@ -833,6 +840,35 @@ impl Store {
         log: &CallLog,
         now_ms: i64,
     ) -> Result<(i64, bool)> {
+        let mut conn = self.pool.acquire().await?;
+        // `log_saved` promises the log survives anything, a power cut
+        // included: on SQLite this commit syncs the disk (FULL), where the
+        // call records, written many times a second, rely on WAL checkpoints.
+        let sqlite = self.backend == Backend::Sqlite;
+        if sqlite {
+            sqlx::query("PRAGMA synchronous = FULL")
+                .execute(&mut *conn)
+                .await?;
+        }
+        let result = self
+            .save_call_log_on(&mut conn, navigator, client_id, log, now_ms)
+            .await;
+        if sqlite {
+            sqlx::query("PRAGMA synchronous = NORMAL")
+                .execute(&mut *conn)
+                .await?;
+        }
+        result
+    }
+
+    async fn save_call_log_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        navigator: &str,
+        client_id: &str,
+        log: &CallLog,
+        now_ms: i64,
+    ) -> Result<(i64, bool)> {
         validate_log(log)?;
         let codes: Vec<String> = log
             .needs
@@ -842,7 +878,7 @@ impl Store {
             .collect();
         self.check_taxonomy(&codes).await?;
         let demographics = serde_json::to_string(&log.demographics).unwrap_or_else(|_| "{}".into());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
         let inserted = sqlx::query(
             "INSERT INTO call_logs (call_id, navigator, client_id, saved_ms, demographics, notes, \
              follow_up_due, follow_up_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
