@@ -169,25 +169,69 @@ struct Live {
     ivr_path: Vec<String>,
 }
 
+/// Most events written in one transaction: many calls' events share one
+/// commit, so the store keeps up with hundreds of calls a second.
+const BATCH: usize = 256;
+
 pub(crate) async fn run(shared: std::sync::Arc<Shared>, mut rx: mpsc::Receiver<Input>) {
     let mut live: HashMap<String, Live> = HashMap::new();
-    while let Some(input) = rx.recv().await {
+    let mut batch = Vec::with_capacity(BATCH);
+    while rx.recv_many(&mut batch, BATCH).await > 0 {
+        write_batch(&shared, &mut live, &mut batch).await;
+    }
+}
+
+/// Writes a batch of events in one transaction, each in its own savepoint:
+/// an event the store refuses is rolled back alone, logged and counted, and
+/// the others are kept. Flushes are answered once the batch is committed.
+async fn write_batch(shared: &Shared, live: &mut HashMap<String, Live>, batch: &mut Vec<Input>) {
+    let mut flushed = Vec::new();
+    let mut tx = match shared.store.pool().begin().await {
+        Ok(tx) => Some(tx),
+        Err(e) => {
+            tracing::error!(error = %e, "the store cannot start a transaction");
+            None
+        }
+    };
+    let mut written = 0usize;
+    for input in batch.drain(..) {
         match input {
-            Input::Flush(done) => {
-                let _ = done.send(());
-            }
+            Input::Flush(done) => flushed.push(done),
             Input::Event(ev) => {
                 shared.status.count_call_event();
-                if let Err(e) = handle(&shared, &mut live, ev.clone()).await {
-                    shared.status.count_store_error();
-                    tracing::error!(error = %e, event = ?ev, "call event not stored");
+                let result = match tx.as_mut() {
+                    Some(tx) => handle(shared, live, tx, ev.clone()).await,
+                    None => Err(Error::Invalid("no transaction".into())),
+                };
+                match result {
+                    Ok(()) => written += 1,
+                    Err(e) => {
+                        shared.status.count_store_error();
+                        tracing::error!(error = %e, event = ?ev, "call event not stored");
+                    }
                 }
             }
         }
     }
+    if let Some(tx) = tx
+        && let Err(e) = tx.commit().await
+    {
+        for _ in 0..written {
+            shared.status.count_store_error();
+        }
+        tracing::error!(error = %e, events = written, "call events not stored: the commit failed");
+    }
+    for done in flushed {
+        let _ = done.send(());
+    }
 }
 
-async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent) -> Result<()> {
+async fn handle(
+    shared: &Shared,
+    live: &mut HashMap<String, Live>,
+    conn: &mut sqlx::AnyConnection,
+    ev: CallEvent,
+) -> Result<()> {
     let store = &shared.store;
     match ev {
         CallEvent::Arrived {
@@ -197,7 +241,7 @@ async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent
             at_ms,
         } => {
             store
-                .call_arrived(&call_id, &caller, &dialled, at_ms)
+                .call_arrived(conn, &call_id, &caller, &dialled, at_ms)
                 .await?;
             live.insert(
                 call_id,
@@ -210,7 +254,7 @@ async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent
         }
         CallEvent::IvrAnswered { call_id, at_ms } => {
             store
-                .call_timestamp(&call_id, at_ms, "ivr_answered", "")
+                .call_timestamp(conn, &call_id, at_ms, "ivr_answered", "")
                 .await?;
         }
         CallEvent::Step {
@@ -221,7 +265,7 @@ async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent
             let call = live.entry(call_id.clone()).or_default();
             call.ivr_path.push(step.clone());
             store
-                .call_step(&call_id, at_ms, &step, &call.ivr_path)
+                .call_step(conn, &call_id, at_ms, &step, &call.ivr_path)
                 .await?;
         }
         CallEvent::Attribute {
@@ -233,30 +277,39 @@ async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent
             match attribute {
                 CallAttribute::Language(l) => {
                     store
-                        .call_attribute(&call_id, at_ms, CallColumn::Language, Some(&l), 0)
+                        .call_attribute(conn, &call_id, at_ms, CallColumn::Language, Some(&l), 0)
                         .await?;
                     call.language = Some(l);
                 }
                 CallAttribute::Region { region, source } => {
-                    store.call_region(&call_id, at_ms, &region, source).await?;
+                    store
+                        .call_region(conn, &call_id, at_ms, &region, source)
+                        .await?;
                     call.region = Some(region);
                     call.region_source = Some(source);
                 }
                 CallAttribute::Centre(c) => {
                     store
-                        .call_attribute(&call_id, at_ms, CallColumn::Centre, Some(&c), 0)
+                        .call_attribute(conn, &call_id, at_ms, CallColumn::Centre, Some(&c), 0)
                         .await?;
                     call.centre = Some(c);
                 }
                 CallAttribute::Topic(t) => {
                     store
-                        .call_attribute(&call_id, at_ms, CallColumn::Topic, Some(&t), 0)
+                        .call_attribute(conn, &call_id, at_ms, CallColumn::Topic, Some(&t), 0)
                         .await?;
                     call.topic = Some(t);
                 }
                 CallAttribute::Crisis(c) => {
                     store
-                        .call_attribute(&call_id, at_ms, CallColumn::Crisis, None, i64::from(c))
+                        .call_attribute(
+                            conn,
+                            &call_id,
+                            at_ms,
+                            CallColumn::Crisis,
+                            None,
+                            i64::from(c),
+                        )
                         .await?;
                     call.crisis = c;
                 }
@@ -273,7 +326,7 @@ async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent
                 _ => None,
             };
             store
-                .call_routed(&call_id, at_ms, &route.describe(), centre.as_deref())
+                .call_routed(conn, &call_id, at_ms, &route.describe(), centre.as_deref())
                 .await?;
             call.queued_ms = Some(at_ms);
             if let Some(c) = centre {
@@ -290,10 +343,12 @@ async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent
                 .account(&navigator)
                 .await?
                 .ok_or_else(|| Error::NoSuchAccount(navigator.clone()))?;
-            store.call_offered(&call_id, at_ms, &navigator).await?;
+            store
+                .call_offered(conn, &call_id, at_ms, &navigator)
+                .await?;
             if callback {
                 store
-                    .call_attribute(&call_id, at_ms, CallColumn::Callback, None, 1)
+                    .call_attribute(conn, &call_id, at_ms, CallColumn::Callback, None, 1)
                     .await?;
             }
             if !live.contains_key(&call_id) {
@@ -344,7 +399,7 @@ async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent
         }
         CallEvent::Answered { call_id, at_ms } => {
             store
-                .call_timestamp(&call_id, at_ms, "answered", "")
+                .call_timestamp(conn, &call_id, at_ms, "answered", "")
                 .await?;
             shared.registry.answered(&call_id, at_ms);
         }
@@ -357,7 +412,7 @@ async fn handle(shared: &Shared, live: &mut HashMap<String, Live>, ev: CallEvent
             shared.status.count_disposition(disposition);
             // Tell the navigator first: their screen must not wait on the disk.
             shared.registry.ended(&call_id, disposition, at_ms);
-            store.call_ended(&call_id, at_ms, disposition).await?;
+            store.call_ended(conn, &call_id, at_ms, disposition).await?;
         }
     }
     Ok(())

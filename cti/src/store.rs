@@ -478,12 +478,13 @@ impl Store {
     /// A call arrived: its record and its first event, in one transaction.
     pub(crate) async fn call_arrived(
         &self,
+        conn: &mut sqlx::AnyConnection,
         call_id: &str,
         caller: &str,
         dialled: &str,
         at_ms: i64,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
         sqlx::query(
             "INSERT INTO call_records (call_id, caller, dialled, arrived_ms, last_step) \
              VALUES ($1, $2, $3, $4, 'arrived')",
@@ -510,13 +511,14 @@ impl Store {
     /// IVR path (kept whole by the caller of this method) is rewritten.
     pub(crate) async fn call_step(
         &self,
+        conn: &mut sqlx::AnyConnection,
         call_id: &str,
         at_ms: i64,
         step: &str,
         ivr_path: &[String],
     ) -> Result<()> {
         let path = serde_json::to_string(ivr_path).unwrap_or_else(|_| "[]".into());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
         sqlx::query("UPDATE call_records SET last_step = $1, ivr_path = $2 WHERE call_id = $3")
             .bind(step)
             .bind(path)
@@ -531,6 +533,7 @@ impl Store {
 
     pub(crate) async fn call_attribute(
         &self,
+        conn: &mut sqlx::AnyConnection,
         call_id: &str,
         at_ms: i64,
         column: CallColumn,
@@ -559,7 +562,7 @@ impl Store {
                 "callback",
             ),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
         let q = sqlx::query(sql);
         let q = match column {
             CallColumn::Crisis | CallColumn::Callback => q.bind(number),
@@ -579,12 +582,13 @@ impl Store {
     /// The caller's region and where it came from, as one event.
     pub(crate) async fn call_region(
         &self,
+        conn: &mut sqlx::AnyConnection,
         call_id: &str,
         at_ms: i64,
         region: &str,
         source: RegionSource,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
         sqlx::query("UPDATE call_records SET region = $1, region_source = $2 WHERE call_id = $3")
             .bind(region)
             .bind(source.as_str())
@@ -605,6 +609,7 @@ impl Store {
 
     pub(crate) async fn call_timestamp(
         &self,
+        conn: &mut sqlx::AnyConnection,
         call_id: &str,
         at_ms: i64,
         kind: &'static str,
@@ -619,7 +624,7 @@ impl Store {
             }
             _ => return Err(Error::Invalid(format!("no timestamp for {kind}"))),
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
         sqlx::query(sql)
             .bind(at_ms)
             .bind(kind)
@@ -633,12 +638,13 @@ impl Store {
 
     pub(crate) async fn call_routed(
         &self,
+        conn: &mut sqlx::AnyConnection,
         call_id: &str,
         at_ms: i64,
         route: &str,
         centre: Option<&str>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
         sqlx::query(
             "UPDATE call_records SET queued_ms = $1, route = $2, centre = COALESCE($3, centre), \
              last_step = 'routed' WHERE call_id = $4",
@@ -656,11 +662,12 @@ impl Store {
 
     pub(crate) async fn call_offered(
         &self,
+        conn: &mut sqlx::AnyConnection,
         call_id: &str,
         at_ms: i64,
         navigator: &str,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
         sqlx::query(
             "UPDATE call_records SET offered_ms = $1, navigator = $2, last_step = 'offered' WHERE call_id = $3",
         )
@@ -677,11 +684,12 @@ impl Store {
 
     pub(crate) async fn call_ended(
         &self,
+        conn: &mut sqlx::AnyConnection,
         call_id: &str,
         at_ms: i64,
         disposition: Disposition,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
         sqlx::query(
             "UPDATE call_records SET ended_ms = $1, disposition = $2, last_step = 'ended' WHERE call_id = $3",
         )

@@ -364,3 +364,43 @@ async fn bad_database_urls_are_refused() {
         );
     }
 }
+
+crate::on_both_backends!(a_refused_event_loses_only_itself, refused_event);
+/// Events share a transaction; one the store refuses (a second arrival for
+/// the same call) is rolled back alone, counted, and the rest are kept.
+async fn refused_event(url: &str) {
+    use frontdoor_cti::{CallEvent, Cti};
+    let (cti, _commands) = Cti::start(crate::server::config(url)).await.unwrap();
+    let events = cti.events();
+    let arrived = |id: &str| CallEvent::Arrived {
+        call_id: id.into(),
+        caller: "+16135550123".into(),
+        dialled: "211".into(),
+        at_ms: 1_000,
+    };
+    let step = |id: &str, step: &str| CallEvent::Step {
+        call_id: id.into(),
+        step: step.into(),
+        at_ms: 2_000,
+    };
+    for ev in [
+        arrived("batch-1"),
+        step("batch-1", "greeting"),
+        arrived("batch-1"),
+        arrived("batch-2"),
+        step("batch-2", "topic"),
+    ] {
+        events.send(ev).await.unwrap();
+    }
+    events.flush().await;
+    let store = cti.store();
+    let one = store.call("batch-1").await.unwrap().expect("batch-1 kept");
+    assert_eq!(one.ivr_path, ["greeting"]);
+    let two = store.call("batch-2").await.unwrap().expect("batch-2 kept");
+    assert_eq!(two.last_step, "topic");
+    assert_eq!(
+        cti.status().store_errors(),
+        1,
+        "the duplicate arrival, only"
+    );
+}
