@@ -124,6 +124,9 @@ fn main() -> std::process::ExitCode {
             None => serve(config, ServeArgs::default()).await,
             Some(Command::Flow(cmd)) => flow_cmd::run(&config, cmd),
             Some(Command::User(cmd)) => {
+                if let frontdoor_cti::UserCommand::Add { centre, .. } = &cmd {
+                    check_centre(&config, centre)?;
+                }
                 let store = frontdoor_cti::Store::connect(&config.cti.db)
                     .await
                     .with_context(|| format!("opening the store {}", config.cti.db))?;
@@ -158,6 +161,28 @@ fn init_logging(format: LogFormat) {
             .with_span_list(false)
             .init(),
     }
+}
+
+/// An account's centre must be one of the flows' centres (centres.yaml),
+/// or the queues would never offer it a call.
+fn check_centre(config: &Config, centre: &str) -> anyhow::Result<()> {
+    let flows = shipped_dir(&config.flows.dir);
+    let set = frontdoor_ivr::FlowSet::load(&flows, &shipped_dir(&config.media.prompts))
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "cannot check --centre {centre}: the flows in {} do not load (frontdoor flow check)",
+                flows.display()
+            )
+        })?;
+    if set.centre(centre).is_none() {
+        let known: Vec<&str> = set.centres.iter().map(|c| c.id.as_str()).collect();
+        anyhow::bail!(
+            "unknown centre `{centre}`: {} has {}",
+            flows.join("centres.yaml").display(),
+            known.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// Runs until SIGTERM; `Ok(true)` after a clean drain.

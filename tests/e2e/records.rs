@@ -211,3 +211,36 @@ fn emergency_mode_switched_by_ops_reaches_the_next_call() {
     assert!(all.contains("en/emergency_option"), "{all}");
     assert!(all.contains("en/emergency_info"), "{all}");
 }
+
+#[test]
+fn an_account_for_a_centre_the_flows_do_not_have_is_refused() {
+    let dir = crate::harness::TempDir::new("users");
+    let db = format!("sqlite://{}/frontdoor.db", dir.path().display());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+        .args([
+            "--db",
+            &db,
+            "user",
+            "add",
+            "--username",
+            "nav9",
+            "--role",
+            "navigator",
+        ])
+        .args(["--centre", "kingston", "--password-stdin"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "a long passphrase").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unknown centre `kingston`") && err.contains("ottawa, thunder_bay"),
+        "{err}"
+    );
+}
