@@ -224,6 +224,15 @@ impl Engine {
     }
 
     /// Send SIGTERM and wait for the exit, up to `timeout`.
+    /// Send a signal (`HUP`, `TERM`, …) to the engine.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name}");
+    }
+
     pub fn terminate(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])

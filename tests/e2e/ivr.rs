@@ -199,3 +199,27 @@ fn a_new_flow_serves_new_calls_while_a_call_in_its_menu_keeps_its_version() {
     let third = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
     assert_eq!(route(&engine, &third.call_id())["fields"]["language"], "fr");
 }
+
+#[test]
+fn sighup_reloads_the_flows_when_the_watch_is_off() {
+    let engine = Engine::start_with("[flows]\nreload_poll_ms = 0\n");
+    harness::edit(
+        &engine.flows_dir().join("211.yaml"),
+        "      timeout_s: 5\n",
+        "      timeout_s: 7\n",
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        engine
+            .lines(|v| message(v) == "flows activated" && v["fields"]["versions"] == 2)
+            .is_empty(),
+        "no watch: nothing reloads by itself"
+    );
+    engine.signal("HUP");
+    let activated = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "flows activated" && v["fields"]["versions"] == 2
+        })
+        .unwrap_or_else(|| panic!("SIGHUP did not reload:\n{}", engine.dump()));
+    assert_eq!(activated["fields"]["trigger"], "SIGHUP");
+}
