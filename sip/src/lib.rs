@@ -23,6 +23,7 @@
 //!   timer a value in a table.
 //! - [`ua`]: the user agent: dialogs and calls, what the driver talks to.
 
+pub mod digest;
 pub mod message;
 pub mod sdp;
 pub mod transaction;
