@@ -100,6 +100,8 @@ impl Engine {
                 }
             }
         }
+        // The store the engine really uses (`extra` may name another one).
+        let db = table["cti"]["db"].as_str().expect("cti.db").to_owned();
         std::fs::write(&config, table.to_string()).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
             .args(["--log-format", "json", "--config"])

@@ -244,3 +244,58 @@ fn an_account_for_a_centre_the_flows_do_not_have_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_call_in_progress_when_the_engine_dies_keeps_its_arrival_and_last_step() {
+    let first = Engine::start();
+    // sipp's built-in caller: answered, then silent for 20 s.
+    let mut caller = Command::new("sipp")
+        .arg(first.sip.to_string())
+        .args([
+            "-sn",
+            "uac",
+            "-s",
+            "211",
+            "-m",
+            "1",
+            "-d",
+            "20000",
+            "-i",
+            "127.0.0.1",
+        ])
+        .args(["-p", &crate::harness::free_udp_port().to_string()])
+        .args(["-mp", &crate::harness::free_media_port().to_string()])
+        .args(["-nostdin", "-timeout", "30s"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp");
+    let step = first
+        .wait_for(Duration::from_secs(10), |v| {
+            message(v) == "ivr step" && v["fields"]["node"] == "greeting"
+        })
+        .unwrap_or_else(|| panic!("the call did not reach the greeting:\n{}", first.dump()));
+    let id = crate::harness::call_id(&step).to_owned();
+    std::thread::sleep(Duration::from_millis(500));
+    first.signal("KILL");
+    let _ = caller.kill();
+    let _ = caller.wait();
+
+    // A new engine on the same store.
+    let second = Engine::start_with(&format!("[cti]\ndb = {:?}\n", first.db));
+    add_user(&second, "ops1", "ops", "ottawa", "correct horse battery");
+    let token = login(&second, "ops1", "correct horse battery");
+    let (status, body) = http(
+        second.http,
+        "GET",
+        &format!("/api/calls/{id}"),
+        Some(&token),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let record: Value = serde_json::from_str(&body).unwrap();
+    let call = &record["call"];
+    assert!(call["arrived_ms"].as_i64().unwrap() > 0, "{record}");
+    assert!(call["ended_ms"].is_null(), "it never ended: {record}");
+    assert_eq!(call["last_step"], "greeting", "{record}");
+}
