@@ -216,7 +216,7 @@ pub fn response(
 }
 
 /// HMAC-SHA-256 (RFC 2104), for the nonce MAC.
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
     const BLOCK: usize = 64;
     let mut k = [0u8; BLOCK];
     if key.len() > BLOCK {
@@ -376,7 +376,7 @@ fn take(params: &mut Vec<(String, String)>, name: &str) -> Option<String> {
 }
 
 /// An RFC 3261 §25.1 quoted-string.
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {
@@ -571,7 +571,7 @@ impl fmt::Display for Credentials {
 
 /// Whether the digest `uri` names the Request-URI: the same text (ignoring
 /// case and enclosing `<>`), or the same URI once parsed.
-fn same_uri(digest_uri: &str, request_uri: &str) -> bool {
+pub(crate) fn same_uri(digest_uri: &str, request_uri: &str) -> bool {
     let a = digest_uri
         .trim()
         .trim_start_matches('<')

@@ -25,6 +25,7 @@
 
 pub mod digest;
 pub mod message;
+pub mod registrar;
 pub mod sdp;
 pub mod transaction;
 pub mod ua;

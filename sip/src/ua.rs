@@ -7,6 +7,10 @@
 //! up, a re-INVITE or an INFO came in. The controller answers with commands
 //! (`answer`, `reject`, `hangup`, `answer_reinvite`).
 //!
+//! REGISTER is not ours to answer: with [`UaConfig::registrar`] it is passed
+//! up as [`UaEvent::Register`], and the driver answers it (through
+//! [`crate::registrar::Registrar`]) with [`UserAgent::respond_to`].
+//!
 //! Like every core in this crate it is sans-IO: time comes in as an
 //! argument, bytes go out through [`UserAgent::poll_transmit`], and the next
 //! wake-up is [`UserAgent::poll_timeout`].
@@ -33,6 +37,8 @@ use crate::{Peer, Transport};
 
 /// Methods this user agent implements; sent in `Allow` (RFC 3261 §20.5).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+/// `Allow` when REGISTER is passed to the driver ([`UaConfig::registrar`]).
+pub const ALLOW_WITH_REGISTER: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER";
 
 /// What the user agent needs to know about its place in the network.
 #[derive(Debug, Clone)]
@@ -50,6 +56,10 @@ pub struct UaConfig {
     pub max_calls: usize,
     /// Largest message accepted, in bytes; larger ones get 513 (RFC 3261 §21.5.11).
     pub max_message: usize,
+    /// Pass REGISTER requests up as [`UaEvent::Register`] for the driver to
+    /// answer with [`UserAgent::respond_to`] (see [`crate::registrar`]), and
+    /// list REGISTER in `Allow`. When false (the default) REGISTER gets 405.
+    pub registrar: bool,
 }
 
 impl Default for UaConfig {
@@ -61,6 +71,7 @@ impl Default for UaConfig {
             product: concat!("frontdoor/", env!("CARGO_PKG_VERSION")).to_owned(),
             max_calls: 10_000,
             max_message: 65_535,
+            registrar: false,
         }
     }
 }
@@ -93,6 +104,23 @@ pub struct IncomingCall {
     pub offer: Option<Vec<u8>>,
     /// Where the INVITE came from.
     pub peer: Peer,
+}
+
+/// A request outside any call that the driver answers with
+/// [`UserAgent::respond_to`]: exactly once, with a final response (a 500 if
+/// its own work fails), or the server transaction is never completed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PendingRequest(TransactionKey);
+
+/// A REGISTER for the registrar (with [`UaConfig::registrar`]).
+#[derive(Debug)]
+pub struct IncomingRegister {
+    /// Answer with [`UserAgent::respond_to`].
+    pub pending: PendingRequest,
+    /// Where it came from (for the binding: NAT traversal).
+    pub peer: Peer,
+    /// The request; its top Via is already stamped with `received`/`rport`.
+    pub request: Request,
 }
 
 /// Why a call ended.
@@ -134,6 +162,10 @@ pub enum UaEvent {
     },
     /// The call is over and forgotten.
     Ended { call: CallRef, reason: EndReason },
+    /// A REGISTER (only with [`UaConfig::registrar`]): hand it to
+    /// [`crate::registrar::Registrar::handle`] and send the response with
+    /// [`UserAgent::respond_to`].
+    Register(IncomingRegister),
     /// Bytes that were not a valid SIP message: answered with 400 (or
     /// another error) when `answered`, else dropped.
     Malformed {
@@ -487,6 +519,20 @@ impl UserAgent {
         Ok(())
     }
 
+    /// Send the final `response` to a request passed up for the driver to
+    /// answer ([`UaEvent::Register`]). Build it from the request (e.g.
+    /// [`crate::message::response`], or the registrar's reply).
+    pub fn respond_to(
+        &mut self,
+        now: Instant,
+        pending: PendingRequest,
+        response: Response,
+    ) -> Result<(), UaError> {
+        self.tx.respond(now, &pending.0, response)?;
+        self.pump(now);
+        Ok(())
+    }
+
     // ---- internals ----------------------------------------------------------
 
     /// Drain the transaction layer's events into dialog logic.
@@ -565,18 +611,25 @@ impl UserAgent {
                 self.capabilities(&mut response);
                 self.respond_with(now, &key, response);
             }
+            Method::Register if self.config.registrar => {
+                self.events.push_back(UaEvent::Register(IncomingRegister {
+                    pending: PendingRequest(key),
+                    peer,
+                    request,
+                }));
+            }
             // Ack and Cancel never reach here (the transaction layer routes them).
             _ => {
                 // RFC 3261 §8.2.1: a method we know but do not allow here.
                 let mut response = message::response(&request, 405, None);
-                response.headers.push(allow_header());
+                response.headers.push(allow_header(&self.config));
                 self.respond_with(now, &key, response);
             }
         }
     }
 
     fn capabilities(&self, response: &mut Response) {
-        response.headers.push(allow_header());
+        response.headers.push(allow_header(&self.config));
         response
             .headers
             .push(Header::Accept(rsip::headers::Accept::new(
@@ -939,7 +992,7 @@ fn ok_with_sdp(config: &UaConfig, invite: &Request, local_tag: &str, sdp: Vec<u8
         .push(Header::Contact(rsip::headers::Contact::new(contact_value(
             config, transport,
         ))));
-    response.headers.push(allow_header());
+    response.headers.push(allow_header(config));
     response
         .headers
         .push(Header::ContentType(rsip::headers::ContentType::new(
@@ -951,8 +1004,13 @@ fn ok_with_sdp(config: &UaConfig, invite: &Request, local_tag: &str, sdp: Vec<u8
 
 /// `Allow` with the methods we serve (RFC 3261 §20.5): in 405s, OPTIONS
 /// answers and 2xx to INVITE.
-fn allow_header() -> Header {
-    Header::Allow(rsip::headers::Allow::new(ALLOW))
+fn allow_header(config: &UaConfig) -> Header {
+    let methods = if config.registrar {
+        ALLOW_WITH_REGISTER
+    } else {
+        ALLOW
+    };
+    Header::Allow(rsip::headers::Allow::new(methods))
 }
 
 /// Build a request inside the call's dialog (RFC 3261 §12.2.1.1).

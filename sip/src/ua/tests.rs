@@ -489,3 +489,56 @@ fn split_header_list_respects_brackets_and_quotes() {
     );
     assert_eq!(split_header_list("\"x, y\" <sip:a>"), ["\"x, y\" <sip:a>"]);
 }
+
+#[test]
+fn register_gets_405_unless_the_registrar_is_on() {
+    let mut ua = ua();
+    let now = origin();
+    ua.handle_bytes(now, peer(), &request("REGISTER", "reg1", 1, None, "", ""));
+    let out = sent(&mut ua);
+    assert_eq!(
+        status(out.last().unwrap()),
+        "SIP/2.0 405 Method Not Allowed"
+    );
+    assert_eq!(header(out.last().unwrap(), "Allow"), Some(ALLOW));
+    assert!(events(&mut ua).is_empty());
+}
+
+#[test]
+fn with_the_registrar_register_is_passed_up_and_answered_by_the_driver() {
+    let mut ua = UserAgent::new(UaConfig {
+        local_addr: "127.0.0.1:5060".parse().unwrap(),
+        registrar: true,
+        ..UaConfig::default()
+    });
+    let now = origin();
+    let register = request("REGISTER", "reg1", 1, None, "", "");
+    ua.handle_bytes(now, peer(), &register);
+    assert!(sent(&mut ua).is_empty(), "no 100 Trying for non-INVITE");
+    let incoming = match events(&mut ua).pop() {
+        Some(UaEvent::Register(incoming)) => incoming,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(incoming.peer, peer());
+    assert_eq!(incoming.request.method, Method::Register);
+    // A retransmission while the driver looks the account up is absorbed.
+    ua.handle_bytes(now, peer(), &register);
+    assert!(events(&mut ua).is_empty());
+    assert!(sent(&mut ua).is_empty());
+    let response = message::response(&incoming.request, 200, Some("t1"));
+    ua.respond_to(now, incoming.pending.clone(), response)
+        .unwrap();
+    let out = sent(&mut ua);
+    assert_eq!(out.len(), 1);
+    assert_eq!(status(&out[0]), "SIP/2.0 200 OK");
+    // A retransmission now gets the same final response again.
+    ua.handle_bytes(now, peer(), &register);
+    assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 200 OK");
+    // Answering twice is refused, not a panic.
+    let again = message::response(&incoming.request, 200, Some("t1"));
+    assert!(ua.respond_to(now, incoming.pending, again).is_err());
+    // OPTIONS advertises REGISTER.
+    ua.handle_bytes(now, peer(), &request("OPTIONS", "o1", 1, None, "", ""));
+    let options = sent(&mut ua).pop().unwrap();
+    assert_eq!(header(&options, "Allow"), Some(ALLOW_WITH_REGISTER));
+}
