@@ -98,18 +98,48 @@ impl Codec {
             Codec::Pcma => alaw_decode_into(codes, out),
         }
     }
+
+    /// Converts `codes` from this law to `to`, in place (a bridge between a
+    /// PCMU leg and a PCMA leg). One table look-up per byte; a no-op when
+    /// the laws are the same.
+    pub fn transcode_in_place(self, to: Codec, codes: &mut [u8]) {
+        let table = match (self, to) {
+            (Codec::Pcmu, Codec::Pcma) => &ULAW_TO_ALAW,
+            (Codec::Pcma, Codec::Pcmu) => &ALAW_TO_ULAW,
+            _ => return,
+        };
+        for code in codes {
+            *code = table[usize::from(*code)];
+        }
+    }
+}
+
+/// Converts one μ-law code to the A-law code of the same decoded value
+/// (decode, then encode: within half an A-law step of the μ-law value).
+pub fn ulaw_to_alaw(code: u8) -> u8 {
+    ULAW_TO_ALAW[usize::from(code)]
+}
+
+/// Converts one A-law code to the μ-law code of the same decoded value.
+pub fn alaw_to_ulaw(code: u8) -> u8 {
+    ALAW_TO_ULAW[usize::from(code)]
 }
 
 /// Encodes a 16-bit linear sample to μ-law (G.711 §3, table 2a).
-pub fn ulaw_encode(sample: i16) -> u8 {
-    let mut magnitude = i32::from(sample);
+pub const fn ulaw_encode(sample: i16) -> u8 {
+    let mut magnitude = sample as i32;
     let sign = if magnitude < 0 {
         magnitude = -magnitude;
         0x80
     } else {
         0x00
     };
-    let biased = magnitude.min(ULAW_CLIP) + ULAW_BIAS;
+    let clipped = if magnitude > ULAW_CLIP {
+        ULAW_CLIP
+    } else {
+        magnitude
+    };
+    let biased = clipped + ULAW_BIAS;
     // `biased` is in 132..=32767: its highest set bit is bit 7..=14, which
     // gives the segment (exponent) 0..=7.
     let exponent = 31 - (biased as u32).leading_zeros() - 7;
@@ -125,7 +155,7 @@ pub fn ulaw_decode(code: u8) -> i16 {
 }
 
 /// Encodes a 16-bit linear sample to A-law (G.711 §2, table 1a).
-pub fn alaw_encode(sample: i16) -> u8 {
+pub const fn alaw_encode(sample: i16) -> u8 {
     // A-law is a mid-riser: there is no zero code. Non-negative samples use
     // the positive half; for negatives, `!x` (that is `-x - 1`) maps -1..-8
     // onto the same first step as 0..7, keeping the two halves symmetric.
@@ -213,6 +243,28 @@ static ALAW_TABLE: [i16; 256] = {
     let mut code = 0;
     while code < 256 {
         table[code] = alaw_reconstruct(code as u8);
+        code += 1;
+    }
+    table
+};
+
+/// μ-law code → A-law code, built at compile time (decode, re-encode).
+static ULAW_TO_ALAW: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut code = 0;
+    while code < 256 {
+        table[code] = alaw_encode(ulaw_reconstruct(code as u8));
+        code += 1;
+    }
+    table
+};
+
+/// A-law code → μ-law code, built at compile time (decode, re-encode).
+static ALAW_TO_ULAW: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut code = 0;
+    while code < 256 {
+        table[code] = ulaw_encode(alaw_reconstruct(code as u8));
         code += 1;
     }
     table
@@ -379,5 +431,30 @@ mod tests {
         assert_eq!(Codec::from_payload_type(8), Some(Codec::Pcma));
         assert_eq!(Codec::from_payload_type(18), None);
         assert_eq!(Codec::Pcma.name(), "PCMA");
+    }
+
+    #[test]
+    fn transcoding_tables_are_decode_then_encode() {
+        for code in 0..=255u8 {
+            assert_eq!(ulaw_to_alaw(code), alaw_encode(ulaw_decode(code)));
+            assert_eq!(alaw_to_ulaw(code), ulaw_encode(alaw_decode(code)));
+            // Within one step of the value transcoded.
+            let u = i32::from(ulaw_decode(code));
+            let a = i32::from(alaw_decode(ulaw_to_alaw(code)));
+            assert!(
+                (u - a).abs() <= alaw_step(ulaw_to_alaw(code)),
+                "μ {code:#04x}"
+            );
+        }
+        let mut frame = [0xFFu8, 0x80, 0x00, 0x7F];
+        Codec::Pcmu.transcode_in_place(Codec::Pcma, &mut frame);
+        assert_eq!(frame[0], ALAW_SILENCE);
+        let before = frame;
+        Codec::Pcma.transcode_in_place(Codec::Pcma, &mut frame);
+        assert_eq!(frame, before, "same law: untouched");
+        // A-law silence back to μ-law is the smallest positive step, not 0xFF:
+        // what matters is that it decodes to (nearly) nothing.
+        Codec::Pcma.transcode_in_place(Codec::Pcmu, &mut frame);
+        assert!(ulaw_decode(frame[0]).abs() <= 8);
     }
 }

@@ -12,6 +12,10 @@
 //!        └──── MediaEvent: Digit, PlaybackFinished, … ◀─────┘◀──RTP── caller
 //! ```
 //!
+//! Once a navigator answers, the controller bridges the caller's session
+//! and the navigator's ([`MediaHandle::bridge`]); each leg keeps its own
+//! continuous RTP stream through prompts, hold audio and bridged audio.
+//!
 //! The crate is layered like the rest of frontdoor: the protocol parts are
 //! plain functions and state machines with no I/O, and one thin tokio
 //! driver does the sockets and timers.
@@ -24,18 +28,23 @@
 //! - [`prompt`]: WAV prompts decoded and encoded once at start, shared by
 //!   every call ([`PromptStore`], [`Prompt`]);
 //! - [`session`]: the tokio driver — RTP port allocation and one task per
-//!   call that paces prompt frames every 20 ms and turns received packets
-//!   into digits.
+//!   call leg that paces prompt frames every 20 ms (once, or looped as hold
+//!   audio), turns received packets into digits, and relays audio and
+//!   telephone-events to a bridged leg ([`session::bridge`]: the B2BUA's
+//!   RTP relay, transcoding between PCMU and PCMA).
 //!
 //! ## The session run loop
 //!
-//! Each session task waits on three things at once: a command from its
-//! handles, a datagram on its socket, and — only while a prompt is playing —
-//! the deadline of the next 20 ms frame. A command changes what plays or
-//! where it goes; a datagram is parsed, latched onto (symmetric RTP) and
-//! fed to a DTMF detector; a deadline sends one frame and sets the next
-//! deadline on the same grid. Nothing in the loop blocks, so a slow call
-//! controller never delays audio.
+//! Each session task waits on four things at once: a command from its
+//! handles; a datagram on its socket; while a prompt is playing, the
+//! deadline of the next 20 ms frame; while bridged, a frame from the other
+//! leg's session. A command changes what plays or where it goes; a
+//! datagram is parsed, latched onto (symmetric RTP), fed to a DTMF detector
+//! and, when bridged, handed to the other leg; a deadline sends one frame
+//! and sets the next deadline on the same grid; a frame from the other leg
+//! is transcoded if need be, re-timed onto this leg's stream and sent.
+//! Nothing in the loop blocks, so a slow call controller (or a slow peer
+//! leg) never delays audio.
 
 pub mod dtmf;
 pub mod g711;

@@ -273,6 +273,55 @@ impl RtpSender {
         header
     }
 
+    /// Writes the next packet of a relayed stream into `buf`: `payload`
+    /// (G.711, one byte per sample) carries `timestamp`, already re-timed
+    /// onto this stream by the caller. The sequence number advances by one
+    /// and the stream's timestamp continues after this payload. The marker
+    /// is set when `marker` is (the source started a talkspurt) or when
+    /// this stream starts one.
+    pub fn relay_packet(
+        &mut self,
+        buf: &mut Vec<u8>,
+        payload: &[u8],
+        timestamp: u32,
+        marker: bool,
+    ) -> RtpHeader {
+        self.timestamp = timestamp;
+        let header = self.next_packet(buf, payload);
+        if marker && !header.marker {
+            buf[1] |= 0x80;
+            return RtpHeader {
+                marker: true,
+                ..header
+            };
+        }
+        header
+    }
+
+    /// Writes a packet of another payload type on this stream (an RFC 4733
+    /// telephone-event: its timestamp is the event's start, shared by all
+    /// its packets). The sequence number advances by one; the stream's
+    /// timestamp and talkspurt state do not move.
+    pub fn event_packet(
+        &mut self,
+        buf: &mut Vec<u8>,
+        payload_type: u8,
+        timestamp: u32,
+        marker: bool,
+        payload: &[u8],
+    ) -> RtpHeader {
+        let header = RtpHeader {
+            payload_type,
+            marker,
+            sequence: self.sequence,
+            timestamp,
+            ssrc: self.ssrc,
+        };
+        write_packet(buf, &header, payload);
+        self.sequence = self.sequence.wrapping_add(1);
+        header
+    }
+
     /// Lets `samples` of silence pass without sending: the timestamp
     /// advances, the sequence number does not (RFC 3550 §5.1), and the next
     /// packet starts a new talkspurt.
@@ -519,5 +568,27 @@ mod tests {
             (h.marker, h.sequence, h.timestamp, h.payload_type),
             (true, 11, 1160, 0)
         );
+    }
+
+    #[test]
+    fn relayed_and_event_packets_share_the_streams_numbering() {
+        let mut sender = RtpSender::with_state(8, 7, 100, 5000);
+        let mut buf = Vec::new();
+        let a = sender.next_packet(&mut buf, &[0xD5; 160]);
+        let b = sender.relay_packet(&mut buf, &[0xD5; 160], 5160, false);
+        assert_eq!((b.sequence, b.timestamp, b.marker), (101, 5160, false));
+        let e = sender.event_packet(&mut buf, 101, 5320, true, &[1, 0x8a, 0, 160]);
+        assert_eq!((e.sequence, e.timestamp, e.payload_type), (102, 5320, 101));
+        assert_eq!(
+            sender.timestamp(),
+            5320,
+            "events do not move the audio clock"
+        );
+        // A source talkspurt start is marked even mid-stream.
+        let c = sender.relay_packet(&mut buf, &[0xD5; 80], 9000, true);
+        assert_eq!((c.sequence, c.timestamp, c.marker), (103, 9000, true));
+        assert!(RtpPacket::parse(&buf).expect("valid").marker());
+        assert_eq!(sender.timestamp(), 9080);
+        assert_eq!((a.ssrc, e.ssrc, c.ssrc), (7, 7, 7));
     }
 }

@@ -28,6 +28,13 @@
 //!   packets come back and restarts on every `update`.
 //! - **Robustness.** Every datagram goes through the RTP parser; anything
 //!   malformed is counted and dropped, never a panic.
+//! - **Hold audio.** [`MediaHandle::play_loop`] plays a list of prompts
+//!   again and again (a queue's hold music and messages) until `stop`, a
+//!   new `play`/`play_loop`, or a `bridge`.
+//! - **Bridging.** [`MediaHandle::bridge`] connects two sessions (the
+//!   caller's leg and the navigator's): each forwards what its phone sends
+//!   to the other, which sends it on, transcoded between PCMU and PCMA when
+//!   the legs differ, on its own continuous stream. See [`bridge`].
 
 use std::collections::{HashSet, VecDeque};
 use std::io;
@@ -47,6 +54,7 @@ use crate::g711::Codec;
 use crate::prompt::Prompt;
 use crate::rtp::{RtpPacket, RtpSender};
 use crate::{FRAME_DURATION, FRAME_SAMPLES};
+use bridge::{BridgeEnd, FrameKind, MAX_RELAY_PAYLOAD, PeerFrame, Retimer, recv_peer};
 
 /// Why a port could not be had, or why a command could not be delivered.
 #[derive(Debug, Error)]
@@ -63,6 +71,9 @@ pub enum SessionError {
     /// The session task has ended; the command was not delivered.
     #[error("the media session has ended")]
     Closed,
+    /// A session cannot be bridged with itself.
+    #[error("a media session cannot be bridged with itself")]
+    BridgeToItself,
 }
 
 // ---------------------------------------------------------------------------
@@ -280,6 +291,15 @@ pub struct SessionStats {
     pub late_wakeups: u64,
     /// Events dropped because the event channel was full.
     pub events_dropped: u64,
+    /// Packets from the bridged peer sent on this leg (also counted in
+    /// `packets_sent`).
+    pub packets_relayed: u64,
+    /// Packets from this leg's phone not handed to the bridged peer: its
+    /// queue was full (a stalled task).
+    pub relay_dropped: u64,
+    /// Telephone-event packets from the peer not sent because this leg
+    /// negotiated no telephone-event.
+    pub events_not_relayed: u64,
 }
 
 /// What a session tells the call controller.
@@ -298,6 +318,11 @@ pub enum MediaEvent {
     /// `receive_timeout`): the caller is probably gone. Said once until
     /// packets arrive again.
     ReceiveTimeout { silent: Duration },
+    /// The bridge this session was in ended from the other side: the
+    /// peer was unbridged, bridged elsewhere, or closed. This leg is quiet
+    /// now (its stream's clock keeps running) until told to play or bridge.
+    /// Not sent after this session's own `unbridge`.
+    BridgeEnded,
     /// The session ended (`close`, every handle dropped, or a socket
     /// failure). Always the last event.
     Closed { stats: SessionStats },
@@ -313,9 +338,11 @@ pub struct MediaHandle {
 
 #[derive(Debug)]
 enum Command {
-    Play(Vec<Prompt>),
+    Play { prompts: Vec<Prompt>, looped: bool },
     Stop,
     Update(SessionConfig),
+    Bridge(BridgeEnd),
+    Unbridge,
     Close,
 }
 
@@ -324,7 +351,46 @@ impl MediaHandle {
     /// [`MediaEvent::PlaybackFinished`] follows the last one (at once for
     /// an empty list).
     pub fn play(&self, prompts: Vec<Prompt>) -> Result<(), SessionError> {
-        self.send(Command::Play(prompts))
+        self.send(Command::Play {
+            prompts,
+            looped: false,
+        })
+    }
+
+    /// Plays `prompts` one after the other, then again from the first,
+    /// until `stop`, another `play`/`play_loop`, a `bridge` or `close`
+    /// (a waiting caller's hold audio). Replaces whatever is playing, on
+    /// the same stream. Never sends [`MediaEvent::PlaybackFinished`],
+    /// except at once when there is nothing to play (an empty list).
+    pub fn play_loop(&self, prompts: Vec<Prompt>) -> Result<(), SessionError> {
+        self.send(Command::Play {
+            prompts,
+            looped: true,
+        })
+    }
+
+    /// Connects this session and `other` (a caller's leg and a navigator's
+    /// leg): from now on each sends the other's audio and telephone-events
+    /// to its own phone, transcoded when the legs' codecs differ (see the
+    /// [`bridge`] module). Stops what either leg was playing. A session
+    /// already bridged leaves its old bridge (its old peer gets
+    /// [`MediaEvent::BridgeEnded`]).
+    pub fn bridge(&self, other: &MediaHandle) -> Result<(), SessionError> {
+        if self.commands.same_channel(&other.commands) {
+            return Err(SessionError::BridgeToItself);
+        }
+        let (mine, theirs) = bridge::pair();
+        // If this session has ended, `other` sees its end dropped at once
+        // and leaves the bridge again (with a BridgeEnded).
+        other.send(Command::Bridge(theirs))?;
+        self.send(Command::Bridge(mine))
+    }
+
+    /// Leaves the bridge, in both directions: the peer gets
+    /// [`MediaEvent::BridgeEnded`]. Both legs go quiet until told to play.
+    /// Nothing happens when the session is not bridged.
+    pub fn unbridge(&self) -> Result<(), SessionError> {
+        self.send(Command::Unbridge)
     }
 
     /// Stops playing at once (barge-in); no `PlaybackFinished`.
@@ -390,6 +456,12 @@ pub struct RtpSession {
     sender: RtpSender,
     /// Prompts still to play; the first is playing.
     queue: VecDeque<Prompt>,
+    /// Whether a finished prompt goes back to the end of the queue.
+    looping: bool,
+    /// The bridge to another session, if any.
+    bridge: Option<BridgeEnd>,
+    /// Re-timing of the packets relayed from the peer.
+    retimer: Retimer,
     /// Next frame of `queue[0]`.
     frame_index: usize,
     /// When the next frame is due; `Some` exactly while playing.
@@ -436,6 +508,9 @@ impl RtpSession {
             events: event_tx,
             sender: RtpSender::new(config.codec.payload_type()),
             queue: VecDeque::new(),
+            looping: false,
+            bridge: None,
+            retimer: Retimer::default(),
             frame_index: 0,
             next_frame_at: None,
             last_frame_at: None,
@@ -483,6 +558,10 @@ impl RtpSession {
                 () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                     self.on_frame_due();
                 }
+                frame = recv_peer(&mut self.bridge), if self.bridge.is_some() => match frame {
+                    Some(frame) => self.on_peer_frame(frame),
+                    None => self.peer_left(),
+                },
                 received = self.socket.socket.recv_from(&mut self.recv_buf) => match received {
                     Ok((len, from)) => {
                         socket_errors = 0;
@@ -520,11 +599,12 @@ impl RtpSession {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Play(prompts) => {
+            Command::Play { prompts, looped } => {
                 self.queue = prompts
                     .into_iter()
                     .filter(|p| p.frame_count() > 0)
                     .collect();
+                self.looping = looped;
                 self.frame_index = 0;
                 if self.queue.is_empty() {
                     self.end_talkspurt();
@@ -540,6 +620,23 @@ impl RtpSession {
                 self.end_talkspurt();
             }
             Command::Update(config) => self.update(config),
+            Command::Bridge(end) => {
+                // Like stop(): no PlaybackFinished for what was playing.
+                self.queue.clear();
+                self.end_talkspurt();
+                self.retimer.reset();
+                if self.bridge.replace(end).is_some() {
+                    debug!("RTP session left its bridge for a new one");
+                } else {
+                    debug!("RTP session bridged");
+                }
+            }
+            Command::Unbridge => {
+                if self.bridge.take().is_some() {
+                    debug!("RTP session unbridged");
+                    self.end_relay();
+                }
+            }
             Command::Close => {} // handled by the run loop
         }
     }
@@ -557,6 +654,8 @@ impl RtpSession {
             // The peer moved its media: wait for its packets again.
             self.latched = None;
         }
+        // Relayed audio re-anchors on the stream's clock under new terms.
+        self.retimer.reset();
         // New media terms (hold, unhold, a new address): the peer gets a
         // whole receive_timeout to start sending under them.
         self.last_received_at = Instant::now();
@@ -583,6 +682,8 @@ impl RtpSession {
         };
         self.sender.end_talkspurt();
         self.next_frame_at = Some(start);
+        // Relayed audio after this talkspurt continues from the clock.
+        self.retimer.reset();
     }
 
     fn end_talkspurt(&mut self) {
@@ -627,7 +728,12 @@ impl RtpSession {
         self.last_frame_at = Some(slot);
         self.frame_index += 1;
         if self.frame_index >= prompt.frame_count() {
-            self.queue.pop_front();
+            let finished = self.queue.pop_front();
+            if self.looping
+                && let Some(prompt) = finished
+            {
+                self.queue.push_back(prompt);
+            }
             self.frame_index = 0;
         }
         if self.queue.is_empty() {
@@ -681,6 +787,10 @@ impl RtpSession {
         self.stats.packets_received += 1;
         let ssrc = packet.ssrc();
         self.latch(from, ssrc);
+        if self.bridge.is_some() && self.latched.is_some_and(|(addr, _)| addr == from) {
+            let kind = audio.map_or(FrameKind::Event, FrameKind::Audio);
+            self.forward(kind, &packet);
+        }
 
         if is_event {
             if self.event_ssrc.replace(ssrc).is_some_and(|old| old != ssrc) {
@@ -713,6 +823,143 @@ impl RtpSession {
                     source: DigitSource::Inband,
                 });
             }
+        }
+    }
+
+    /// Hands a packet from this leg's phone to the bridged peer, in pieces
+    /// of at most [`MAX_RELAY_PAYLOAD`] bytes (G.711 only; an event is one
+    /// piece, or dropped if larger). Never waits.
+    fn forward(&mut self, kind: FrameKind, packet: &RtpPacket<'_>) {
+        let payload = packet.payload();
+        if payload.is_empty() || (kind == FrameKind::Event && payload.len() > MAX_RELAY_PAYLOAD) {
+            return;
+        }
+        let mut timestamp = packet.timestamp();
+        let mut marker = packet.marker();
+        for piece in payload.chunks(MAX_RELAY_PAYLOAD) {
+            let mut frame = PeerFrame {
+                kind,
+                ssrc: packet.ssrc(),
+                timestamp,
+                marker,
+                len: piece.len(),
+                payload: [0; MAX_RELAY_PAYLOAD],
+            };
+            frame.payload[..piece.len()].copy_from_slice(piece);
+            let Some(end) = &self.bridge else { return };
+            match end.to_peer.try_send(frame) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.stats.relay_dropped += 1;
+                    trace!("bridged peer's queue full; packet dropped");
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.peer_left();
+                    return;
+                }
+            }
+            // G.711: one byte per sample.
+            timestamp = timestamp.wrapping_add(piece.len() as u32);
+            marker = false;
+        }
+    }
+
+    /// Sends a frame from the bridged peer to this leg's phone, re-timed
+    /// onto this leg's stream (see [`bridge`]).
+    fn on_peer_frame(&mut self, mut frame: PeerFrame) {
+        if self.next_frame_at.is_some() {
+            // A prompt is playing on this leg: it wins over the peer.
+            return;
+        }
+        let Some(target) = self.target().filter(|_| self.config.send) else {
+            // On hold or nowhere to send: the stream resumes from the clock.
+            self.retimer.reset();
+            return;
+        };
+        let now = Instant::now();
+        let next = self.sender.timestamp();
+        match frame.kind {
+            FrameKind::Audio(codec) => {
+                let timestamp = match self.retimer.audio(frame.ssrc, frame.timestamp, next) {
+                    Some(timestamp) => timestamp,
+                    None => {
+                        let next = self.resume_from_clock(now);
+                        self.retimer.anchor_audio(frame.ssrc, frame.timestamp, next)
+                    }
+                };
+                let to = self.config.codec;
+                let marker = frame.marker;
+                let payload = frame.payload_mut();
+                codec.transcode_in_place(to, payload);
+                self.sender
+                    .relay_packet(&mut self.send_buf, payload, timestamp, marker);
+                // The slot this packet's last 20 ms occupy: a prompt after
+                // it starts 20 ms later, with the silence counted from there.
+                let samples = payload.len() as u32;
+                let end = now + Duration::from_micros(125 * u64::from(samples));
+                self.last_frame_at = Some(end.checked_sub(FRAME_DURATION).unwrap_or(now));
+            }
+            FrameKind::Event => {
+                let Some(pt) = self.config.telephone_event_pt else {
+                    self.stats.events_not_relayed += 1;
+                    return;
+                };
+                let timestamp = match self.retimer.event(frame.ssrc, frame.timestamp, next) {
+                    Some(timestamp) => timestamp,
+                    None => {
+                        let next = self.resume_from_clock(now);
+                        self.retimer.anchor_audio(frame.ssrc, frame.timestamp, next)
+                    }
+                };
+                let marker = frame.marker;
+                self.sender.event_packet(
+                    &mut self.send_buf,
+                    pt,
+                    timestamp,
+                    marker,
+                    frame.payload_mut(),
+                );
+            }
+        }
+        match self.socket.socket.try_send_to(&self.send_buf, target) {
+            Ok(_) => {
+                self.stats.packets_sent += 1;
+                self.stats.packets_relayed += 1;
+            }
+            Err(error) => {
+                self.stats.send_errors += 1;
+                debug!(%target, %error, "RTP send failed");
+            }
+        }
+    }
+
+    /// Brings the stream's timestamp up to the clock after a silence (as
+    /// a new talkspurt would) and returns it; the next packet is marked.
+    fn resume_from_clock(&mut self, now: Instant) -> u32 {
+        if let Some(last) = self.last_frame_at {
+            let silence =
+                samples(now.saturating_duration_since(last)).saturating_sub(FRAME_SAMPLES as u32);
+            self.sender.skip(silence);
+        }
+        self.sender.end_talkspurt();
+        self.sender.timestamp()
+    }
+
+    /// The peer left the bridge (unbridged, bridged elsewhere, closed).
+    fn peer_left(&mut self) {
+        if self.bridge.take().is_some() {
+            debug!("bridged peer left");
+            self.end_relay();
+            self.emit(MediaEvent::BridgeEnded);
+        }
+    }
+
+    /// After relaying: the next packet (a prompt) starts a talkspurt, and
+    /// a later bridge re-anchors.
+    fn end_relay(&mut self) {
+        self.retimer.reset();
+        if self.next_frame_at.is_none() {
+            self.sender.end_talkspurt();
         }
     }
 
@@ -759,5 +1006,9 @@ fn samples(duration: Duration) -> u32 {
     u32::try_from(duration.as_nanos() / 125_000).unwrap_or(u32::MAX)
 }
 
+pub mod bridge;
+
+#[cfg(test)]
+mod bridge_tests;
 #[cfg(test)]
 mod tests;

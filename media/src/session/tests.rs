@@ -11,22 +11,22 @@ use crate::dtmf::TelephoneEvent;
 use crate::dtmf::testing::{silence, tone};
 use crate::rtp::{RtpHeader, write_packet};
 
-const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+pub(super) const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 /// Longest wait for something that must happen.
-const WAIT: Duration = Duration::from_secs(1);
-const TELEPHONE_EVENT: u8 = 101;
+pub(super) const WAIT: Duration = Duration::from_secs(1);
+pub(super) const TELEPHONE_EVENT: u8 = 101;
 
-async fn socket() -> UdpSocket {
+pub(super) async fn socket() -> UdpSocket {
     UdpSocket::bind((LOCALHOST, 0))
         .await
         .expect("loopback bind")
 }
 
-fn addr(socket: &UdpSocket) -> SocketAddr {
+pub(super) fn addr(socket: &UdpSocket) -> SocketAddr {
     socket.local_addr().expect("bound socket has an address")
 }
 
-fn config(remote: Option<SocketAddr>, telephone_event_pt: Option<u8>) -> SessionConfig {
+pub(super) fn config(remote: Option<SocketAddr>, telephone_event_pt: Option<u8>) -> SessionConfig {
     SessionConfig {
         codec: Codec::Pcmu,
         telephone_event_pt,
@@ -37,26 +37,26 @@ fn config(remote: Option<SocketAddr>, telephone_event_pt: Option<u8>) -> Session
 }
 
 /// A prompt of `frames` 20 ms frames of a changing tone (every frame differs).
-fn prompt(frames: usize) -> Prompt {
+pub(super) fn prompt(frames: usize) -> Prompt {
     let pcm: Vec<i16> = (0..frames * FRAME_SAMPLES)
         .map(|n| ((n as f64 * 0.05).sin() * (n % 7000) as f64) as i16)
         .collect();
     Prompt::from_pcm("test", &pcm)
 }
 
-struct Received {
-    bytes: Vec<u8>,
-    from: SocketAddr,
-    at: std::time::Instant,
+pub(super) struct Received {
+    pub(super) bytes: Vec<u8>,
+    pub(super) from: SocketAddr,
+    pub(super) at: std::time::Instant,
 }
 
 impl Received {
-    fn packet(&self) -> RtpPacket<'_> {
+    pub(super) fn packet(&self) -> RtpPacket<'_> {
         RtpPacket::parse(&self.bytes).expect("the session sends valid RTP")
     }
 }
 
-async fn recv(peer: &UdpSocket) -> Received {
+pub(super) async fn recv(peer: &UdpSocket) -> Received {
     let mut buf = vec![0; 2048];
     let (len, from) = timeout(WAIT, peer.recv_from(&mut buf))
         .await
@@ -71,7 +71,7 @@ async fn recv(peer: &UdpSocket) -> Received {
 }
 
 /// Packets arriving at `peer` within `window`.
-async fn collect_within(peer: &UdpSocket, window: Duration) -> Vec<Received> {
+pub(super) async fn collect_within(peer: &UdpSocket, window: Duration) -> Vec<Received> {
     let deadline = Instant::now() + window;
     let mut packets = Vec::new();
     let mut buf = vec![0; 2048];
@@ -86,11 +86,11 @@ async fn collect_within(peer: &UdpSocket, window: Duration) -> Vec<Received> {
     packets
 }
 
-async fn count_within(peer: &UdpSocket, window: Duration) -> usize {
+pub(super) async fn count_within(peer: &UdpSocket, window: Duration) -> usize {
     collect_within(peer, window).await.len()
 }
 
-async fn next_event(events: &mut mpsc::Receiver<MediaEvent>) -> MediaEvent {
+pub(super) async fn next_event(events: &mut mpsc::Receiver<MediaEvent>) -> MediaEvent {
     timeout(WAIT, events.recv())
         .await
         .expect("an event within 1 s")
@@ -98,7 +98,11 @@ async fn next_event(events: &mut mpsc::Receiver<MediaEvent>) -> MediaEvent {
 }
 
 /// The next event is this key, from this detector.
-async fn expect_digit(events: &mut mpsc::Receiver<MediaEvent>, digit: char, source: DigitSource) {
+pub(super) async fn expect_digit(
+    events: &mut mpsc::Receiver<MediaEvent>,
+    digit: char,
+    source: DigitSource,
+) {
     assert_eq!(
         next_event(events).await,
         MediaEvent::Digit { digit, source }
@@ -106,7 +110,10 @@ async fn expect_digit(events: &mut mpsc::Receiver<MediaEvent>, digit: char, sour
 }
 
 /// Closes the session and returns its final counters.
-async fn close(handle: &MediaHandle, events: &mut mpsc::Receiver<MediaEvent>) -> SessionStats {
+pub(super) async fn close(
+    handle: &MediaHandle,
+    events: &mut mpsc::Receiver<MediaEvent>,
+) -> SessionStats {
     handle.close().expect("session alive");
     loop {
         if let MediaEvent::Closed { stats } = next_event(events).await {
@@ -115,13 +122,13 @@ async fn close(handle: &MediaHandle, events: &mut mpsc::Receiver<MediaEvent>) ->
     }
 }
 
-async fn send_rtp(from: &UdpSocket, to: SocketAddr, header: RtpHeader, payload: &[u8]) {
+pub(super) async fn send_rtp(from: &UdpSocket, to: SocketAddr, header: RtpHeader, payload: &[u8]) {
     let mut buf = Vec::new();
     write_packet(&mut buf, &header, payload);
     from.send_to(&buf, to).await.expect("loopback send");
 }
 
-fn header(payload_type: u8, marker: bool, sequence: u16, timestamp: u32) -> RtpHeader {
+pub(super) fn header(payload_type: u8, marker: bool, sequence: u16, timestamp: u32) -> RtpHeader {
     RtpHeader {
         payload_type,
         marker,
@@ -133,7 +140,7 @@ fn header(payload_type: u8, marker: bool, sequence: u16, timestamp: u32) -> RtpH
 
 /// Sends one RFC 4733 key press: `updates` progress packets then three
 /// end packets, all with the event's timestamp.
-async fn send_key_press(
+pub(super) async fn send_key_press(
     phone: &UdpSocket,
     to: SocketAddr,
     event: u8,
@@ -163,7 +170,7 @@ async fn send_key_press(
 }
 
 /// Sends `pcm` as 20 ms PCMU packets.
-async fn send_audio(
+pub(super) async fn send_audio(
     phone: &UdpSocket,
     to: SocketAddr,
     pcm: &[i16],

@@ -1,0 +1,485 @@
+//! Bridge and hold-loop tests over real loopback UDP sockets: two sessions
+//! (the caller's leg and the navigator's leg), each with a "phone" socket.
+//! Waits are bounded by timeouts on the expected packet or event; timing
+//! comparisons use generous bounds (a noisy 2-core VM).
+
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+
+use super::tests::*;
+use super::*;
+use crate::dtmf::TelephoneEvent;
+use crate::dtmf::testing::tone;
+use crate::g711::{alaw_to_ulaw, ulaw_to_alaw};
+use crate::rtp::RtpHeader;
+
+/// The navigator's phone numbers telephone-event differently.
+const NAVIGATOR_EVENT: u8 = 96;
+/// Timestamp vs wall clock across a switch: within 100 ms.
+const CLOCK_TOLERANCE: f64 = 800.0;
+
+/// One call leg: its session and the phone at the other end.
+struct Leg {
+    handle: MediaHandle,
+    events: mpsc::Receiver<MediaEvent>,
+    /// The session's own address (where the phone sends).
+    media: SocketAddr,
+    phone: Arc<UdpSocket>,
+}
+
+async fn leg(codec: Codec, telephone_event_pt: Option<u8>) -> Leg {
+    let (media, phone) = (socket().await, socket().await);
+    let media_addr = addr(&media);
+    let cfg = SessionConfig {
+        codec,
+        ..config(Some(addr(&phone)), telephone_event_pt)
+    };
+    let (handle, events) = RtpSession::start(media, cfg);
+    Leg {
+        handle,
+        events,
+        media: media_addr,
+        phone: Arc::new(phone),
+    }
+}
+
+/// Speech-like audio: two sines with a slow swell, using most segments.
+fn voice(frames: usize, pitch: f64) -> Vec<i16> {
+    (0..frames * FRAME_SAMPLES)
+        .map(|n| {
+            let t = n as f64 / 8000.0;
+            let swell = 0.2 + 0.8 * (t * 3.0).sin().abs();
+            let s = (t * pitch * std::f64::consts::TAU).sin() * 0.6
+                + (t * pitch * 2.7 * std::f64::consts::TAU).sin() * 0.3;
+            (s * swell * 20_000.0) as i16
+        })
+        .collect()
+}
+
+/// A phone talking: `pcm` as 20 ms packets in `codec`, one every 20 ms.
+fn speak(phone: Arc<UdpSocket>, to: SocketAddr, codec: Codec, pcm: Vec<i16>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FRAME_DURATION);
+        let (mut seq, mut ts) = (4000u16, 90_000u32);
+        let mut payload = Vec::new();
+        for (i, frame) in pcm.chunks(FRAME_SAMPLES).enumerate() {
+            tick.tick().await;
+            payload.clear();
+            codec.encode_into(frame, &mut payload);
+            let h = RtpHeader {
+                ssrc: 0x5EED_0000 | u32::from(codec.payload_type()),
+                ..header(codec.payload_type(), i == 0, seq, ts)
+            };
+            send_rtp(&phone, to, h, &payload).await;
+            seq = seq.wrapping_add(1);
+            ts = ts.wrapping_add(FRAME_SAMPLES as u32);
+        }
+    })
+}
+
+async fn recv_n(phone: &UdpSocket, n: usize) -> Vec<Received> {
+    let mut packets = Vec::with_capacity(n);
+    for _ in 0..n {
+        packets.push(recv(phone).await);
+    }
+    packets
+}
+
+/// `after` continues `before`'s stream: same SSRC, the next sequence
+/// number, a new talkspurt, and a timestamp that advanced with the clock.
+fn assert_continues(before: &Received, after: &Received, what: &str) {
+    let (a, b) = (before.packet(), after.packet());
+    assert_eq!(b.ssrc(), a.ssrc(), "{what}: same SSRC");
+    assert_eq!(
+        b.sequence(),
+        a.sequence().wrapping_add(1),
+        "{what}: next sequence number"
+    );
+    assert!(b.marker(), "{what}: a new talkspurt is marked");
+    let wall = (after.at - before.at).as_secs_f64() * 8000.0;
+    let advance = f64::from(b.timestamp().wrapping_sub(a.timestamp()));
+    assert!(
+        (advance - wall).abs() < CLOCK_TOLERANCE,
+        "{what}: timestamp advanced {advance} samples over {wall} samples of wall clock"
+    );
+}
+
+/// Packets `i` and `i + 1` of one talkspurt: consecutive, 20 ms apart in
+/// RTP time.
+fn assert_consecutive(packets: &[Received], what: &str) {
+    for pair in packets.windows(2) {
+        let (a, b) = (pair[0].packet(), pair[1].packet());
+        assert_eq!(b.ssrc(), a.ssrc(), "{what}");
+        assert_eq!(b.sequence(), a.sequence().wrapping_add(1), "{what}");
+        assert_eq!(b.timestamp(), a.timestamp().wrapping_add(160), "{what}");
+        assert!(!b.marker(), "{what}: no marker inside a talkspurt");
+    }
+}
+
+/// The decoded waveform is within G.711 tolerance of the original (two
+/// quantisations: μ-law then A-law, each a few per cent).
+fn assert_sounds_like(decoded: &[i16], original: &[i16], what: &str) {
+    assert_eq!(decoded.len(), original.len(), "{what}");
+    for (i, (&d, &o)) in decoded.iter().zip(original).enumerate() {
+        let error = (i32::from(d) - i32::from(o)).abs();
+        let bound = i32::from(o).abs() / 12 + 48;
+        assert!(error <= bound, "{what}: sample {i}: {d} vs {o}");
+    }
+}
+
+async fn expect_quiet(events: &mut mpsc::Receiver<MediaEvent>, window: Duration) {
+    let event = timeout(window, events.recv()).await;
+    assert!(event.is_err(), "expected no event, got {event:?}");
+}
+
+#[tokio::test]
+async fn caller_on_pcmu_and_navigator_on_pcma_hear_each_other_transcoded_on_continuous_streams() {
+    let mut caller = leg(Codec::Pcmu, Some(TELEPHONE_EVENT)).await;
+    let mut nav = leg(Codec::Pcma, Some(NAVIGATOR_EVENT)).await;
+
+    // Before the bridge: the caller hears hold audio, the navigator a whisper.
+    let hold = prompt(2);
+    caller.handle.play_loop(vec![hold]).expect("alive");
+    nav.handle.play(vec![prompt(3)]).expect("alive");
+    let whisper = recv_n(&nav.phone, 3).await;
+    assert_eq!(
+        next_event(&mut nav.events).await,
+        MediaEvent::PlaybackFinished
+    );
+    recv_n(&caller.phone, 2).await;
+
+    caller.handle.bridge(&nav.handle).expect("both alive");
+
+    // The caller talks (PCMU): the navigator hears it as PCMA.
+    let words = voice(25, 310.0);
+    let talking = speak(
+        Arc::clone(&caller.phone),
+        caller.media,
+        Codec::Pcmu,
+        words.clone(),
+    );
+    let heard = recv_n(&nav.phone, 25).await;
+    talking.await.expect("speaker task");
+    assert_eq!(
+        next_event(&mut caller.events).await,
+        MediaEvent::FirstPacket {
+            from: addr(&caller.phone)
+        }
+    );
+    let mut decoded = Vec::new();
+    for (i, (r, frame)) in heard.iter().zip(words.chunks(FRAME_SAMPLES)).enumerate() {
+        let p = r.packet();
+        assert_eq!(p.payload_type(), 8, "packet {i}: the navigator's PCMA");
+        let sent: Vec<u8> = frame.iter().map(|&s| Codec::Pcmu.encode(s)).collect();
+        let expected: Vec<u8> = sent.iter().map(|&c| ulaw_to_alaw(c)).collect();
+        assert_eq!(p.payload(), &expected[..], "packet {i}: μ-law → A-law");
+        Codec::Pcma.decode_into(p.payload(), &mut decoded);
+    }
+    assert_sounds_like(&decoded, &words, "caller → navigator");
+    // One stream for the navigator: whisper, then the caller's voice.
+    assert_consecutive(&whisper, "whisper");
+    assert_continues(&whisper[2], &heard[0], "whisper → bridge");
+    assert_consecutive(&heard, "bridged audio");
+
+    // The navigator answers (PCMA): the caller hears PCMU, on the stream
+    // that carried the hold audio.
+    let reply = voice(10, 180.0);
+    let talking = speak(
+        Arc::clone(&nav.phone),
+        nav.media,
+        Codec::Pcma,
+        reply.clone(),
+    );
+    let at_caller = collect_within(&caller.phone, Duration::from_millis(600)).await;
+    talking.await.expect("speaker task");
+    assert!(at_caller.len() >= 10, "{} packets", at_caller.len());
+    let (hold_tail, relayed) = at_caller.split_at(at_caller.len() - 10);
+    for (i, (r, frame)) in relayed.iter().zip(reply.chunks(FRAME_SAMPLES)).enumerate() {
+        let p = r.packet();
+        assert_eq!(p.payload_type(), 0, "packet {i}: the caller's PCMU");
+        let expected: Vec<u8> = frame
+            .iter()
+            .map(|&s| alaw_to_ulaw(Codec::Pcma.encode(s)))
+            .collect();
+        assert_eq!(p.payload(), &expected[..], "packet {i}: A-law → μ-law");
+    }
+    assert_consecutive(relayed, "bridged audio to the caller");
+    if let Some(last_hold) = hold_tail.last() {
+        // Hold packets still in the socket from before the bridge: the
+        // bridged audio continues their stream.
+        let (a, b) = (last_hold.packet(), relayed[0].packet());
+        assert_eq!(b.ssrc(), a.ssrc());
+        assert_eq!(b.sequence(), a.sequence().wrapping_add(1));
+        assert!(b.marker());
+    }
+
+    // Unbridge from the navigator's side: the caller's leg hears of it; no
+    // audio crosses any more.
+    nav.handle.unbridge().expect("alive");
+    assert_eq!(
+        next_event(&mut caller.events).await,
+        MediaEvent::BridgeEnded
+    );
+    speak(
+        Arc::clone(&caller.phone),
+        caller.media,
+        Codec::Pcmu,
+        voice(5, 300.0),
+    )
+    .await
+    .expect("speaker task");
+    assert_eq!(
+        count_within(&nav.phone, Duration::from_millis(150)).await,
+        0,
+        "nothing crosses after unbridge"
+    );
+
+    // A transfer puts the caller back on hold; the navigator hears a prompt.
+    // Both streams carry on where the bridged audio left them.
+    caller.handle.play_loop(vec![prompt(2)]).expect("alive");
+    let back_on_hold = recv(&caller.phone).await;
+    assert_continues(&relayed[9], &back_on_hold, "bridge → hold");
+    nav.handle.play(vec![prompt(2)]).expect("alive");
+    let after = recv_n(&nav.phone, 2).await;
+    assert_continues(&heard[24], &after[0], "bridge → prompt");
+    assert_eq!(
+        next_event(&mut nav.events).await,
+        MediaEvent::FirstPacket {
+            from: addr(&nav.phone)
+        }
+    );
+    assert_eq!(
+        next_event(&mut nav.events).await,
+        MediaEvent::PlaybackFinished
+    );
+    expect_quiet(&mut nav.events, Duration::from_millis(50)).await;
+
+    let stats = close(&nav.handle, &mut nav.events).await;
+    assert_eq!(stats.packets_relayed, 25, "{stats:?}");
+    assert_eq!(stats.packets_sent, 3 + 25 + 2, "{stats:?}");
+    let stats = close(&caller.handle, &mut caller.events).await;
+    assert_eq!(stats.packets_relayed, 10, "{stats:?}");
+    assert_eq!(stats.relay_dropped, 0, "{stats:?}");
+}
+
+#[tokio::test]
+async fn a_key_press_is_a_digit_on_its_leg_and_crosses_with_the_other_legs_payload_type() {
+    let mut caller = leg(Codec::Pcmu, Some(TELEPHONE_EVENT)).await;
+    let mut nav = leg(Codec::Pcma, Some(NAVIGATOR_EVENT)).await;
+    caller.handle.bridge(&nav.handle).expect("both alive");
+
+    let (mut seq, mut ts) = (10u16, 16_000u32);
+    send_audio(&caller.phone, caller.media, &[0; 320], &mut seq, &mut ts).await;
+    send_key_press(&caller.phone, caller.media, 5, ts, &mut seq, 2).await;
+    assert_eq!(
+        next_event(&mut caller.events).await,
+        MediaEvent::FirstPacket {
+            from: addr(&caller.phone)
+        }
+    );
+    expect_digit(&mut caller.events, '5', DigitSource::Rfc4733).await;
+
+    let heard = recv_n(&nav.phone, 2 + 5).await;
+    let (audio, events) = heard.split_at(2);
+    assert!(audio.iter().all(|r| r.packet().payload_type() == 8));
+    let event_ts = events[0].packet().timestamp();
+    for (i, r) in events.iter().enumerate() {
+        let p = r.packet();
+        assert_eq!(p.payload_type(), NAVIGATOR_EVENT, "event packet {i}");
+        assert_eq!(p.timestamp(), event_ts, "one event, one timestamp");
+        assert_eq!(p.marker(), i == 0, "marker on the event's first packet");
+        let event = TelephoneEvent::parse(p.payload()).expect("an event");
+        assert_eq!((event.event, event.end), (5, i >= 2));
+    }
+    // Re-timed with the audio: the event starts right after the two frames.
+    assert_eq!(
+        event_ts.wrapping_sub(audio[0].packet().timestamp()),
+        320,
+        "event timestamp keeps its place in the audio's time"
+    );
+    for pair in heard.windows(2) {
+        let (a, b) = (pair[0].packet(), pair[1].packet());
+        assert_eq!(b.sequence(), a.sequence().wrapping_add(1));
+        assert_eq!(b.ssrc(), a.ssrc());
+    }
+    // The navigator's leg did not detect the caller's key.
+    expect_quiet(&mut nav.events, Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn key_presses_do_not_cross_to_a_leg_without_telephone_event() {
+    let mut caller = leg(Codec::Pcmu, Some(TELEPHONE_EVENT)).await;
+    let mut nav = leg(Codec::Pcmu, None).await;
+    caller.handle.bridge(&nav.handle).expect("both alive");
+    let (mut seq, mut ts) = (1u16, 0u32);
+    send_audio(&caller.phone, caller.media, &[0; 160], &mut seq, &mut ts).await;
+    send_key_press(&caller.phone, caller.media, 9, ts, &mut seq, 1).await;
+    send_audio(&caller.phone, caller.media, &[0; 160], &mut seq, &mut ts).await;
+    assert!(matches!(
+        next_event(&mut caller.events).await,
+        MediaEvent::FirstPacket { .. }
+    ));
+    expect_digit(&mut caller.events, '9', DigitSource::Rfc4733).await;
+    let heard = collect_within(&nav.phone, Duration::from_millis(200)).await;
+    assert_eq!(heard.len(), 2, "the audio only");
+    assert!(heard.iter().all(|r| r.packet().payload_type() == 0));
+    let stats = close(&nav.handle, &mut nav.events).await;
+    assert_eq!(
+        (stats.packets_relayed, stats.events_not_relayed),
+        (2, 4),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn closing_one_leg_ends_the_bridge_and_the_other_leg_carries_on() {
+    let mut caller = leg(Codec::Pcmu, Some(TELEPHONE_EVENT)).await;
+    let mut nav = leg(Codec::Pcma, None).await;
+    assert!(matches!(
+        nav.handle.bridge(&nav.handle.clone()),
+        Err(SessionError::BridgeToItself)
+    ));
+    caller.handle.bridge(&nav.handle).expect("both alive");
+    let (mut seq, mut ts) = (1u16, 0u32);
+    send_audio(&caller.phone, caller.media, &[0; 160], &mut seq, &mut ts).await;
+    let crossed = recv(&nav.phone).await;
+
+    // The caller hangs up.
+    let stats = close(&caller.handle, &mut caller.events).await;
+    assert_eq!(stats.packets_received, 1);
+    assert_eq!(next_event(&mut nav.events).await, MediaEvent::BridgeEnded);
+
+    // The navigator's leg still plays, on the same stream.
+    nav.handle.play(vec![prompt(2)]).expect("alive");
+    let prompt_packets = recv_n(&nav.phone, 2).await;
+    assert_continues(&crossed, &prompt_packets[0], "bridge → prompt");
+    assert_eq!(
+        next_event(&mut nav.events).await,
+        MediaEvent::PlaybackFinished
+    );
+
+    // Bridging with an ended leg fails, whichever side asks, and leaves
+    // the live leg unbridged and well.
+    assert!(matches!(
+        nav.handle.bridge(&caller.handle),
+        Err(SessionError::Closed)
+    ));
+    assert!(matches!(
+        caller.handle.bridge(&nav.handle),
+        Err(SessionError::Closed)
+    ));
+    assert_eq!(next_event(&mut nav.events).await, MediaEvent::BridgeEnded);
+    nav.handle.play(vec![prompt(1)]).expect("alive");
+    assert_eq!(
+        next_event(&mut nav.events).await,
+        MediaEvent::PlaybackFinished
+    );
+    let stats = close(&nav.handle, &mut nav.events).await;
+    assert_eq!(
+        (stats.packets_relayed, stats.packets_sent),
+        (1, 4),
+        "{stats:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_prompt_on_a_bridged_leg_plays_over_the_peer_then_the_peer_is_heard_again() {
+    let caller = leg(Codec::Pcmu, None).await;
+    let mut nav = leg(Codec::Pcmu, None).await;
+    caller.handle.bridge(&nav.handle).expect("both alive");
+    let talking = speak(
+        Arc::clone(&caller.phone),
+        caller.media,
+        Codec::Pcmu,
+        voice(40, 250.0),
+    );
+    recv_n(&nav.phone, 3).await;
+    let announcement = prompt(5);
+    nav.handle.play(vec![announcement.clone()]).expect("alive");
+    // The announcement's frames arrive in order, undisturbed by the peer's.
+    let mut next_frame = 0;
+    let mut packets = Vec::new();
+    while next_frame < 5 {
+        let r = recv(&nav.phone).await;
+        if Some(r.packet().payload()) == announcement.frame(Codec::Pcmu, next_frame) {
+            next_frame += 1;
+        } else {
+            assert_eq!(
+                next_frame, 0,
+                "the peer's audio interrupted the announcement"
+            );
+        }
+        packets.push(r);
+    }
+    assert_eq!(
+        next_event(&mut nav.events).await,
+        MediaEvent::PlaybackFinished
+    );
+    // Then the peer again, on the same stream.
+    let resumed = recv_n(&nav.phone, 3).await;
+    packets.extend(resumed);
+    for pair in packets.windows(2) {
+        let (a, b) = (pair[0].packet(), pair[1].packet());
+        assert_eq!(b.sequence(), a.sequence().wrapping_add(1));
+        assert_eq!(b.ssrc(), a.ssrc());
+    }
+    talking.await.expect("speaker task");
+}
+
+#[tokio::test]
+async fn hold_loop_repeats_until_stop_and_a_play_replaces_it() {
+    let mut leg = leg(Codec::Pcmu, None).await;
+    let (a, b) = (prompt(2), Prompt::from_pcm("b", &tone('1', 20, 4000.0)));
+    leg.handle
+        .play_loop(vec![a.clone(), b.clone()])
+        .expect("alive");
+    let cycle: Vec<&[u8]> = a.frames(Codec::Pcmu).chain(b.frames(Codec::Pcmu)).collect();
+    let packets = recv_n(&leg.phone, 9).await;
+    for (i, r) in packets.iter().enumerate() {
+        assert_eq!(r.packet().payload(), cycle[i % 3], "packet {i}");
+        assert_eq!(r.packet().marker(), i == 0);
+    }
+    assert_consecutive(&packets[1..], "hold loop");
+
+    leg.handle.stop().expect("alive");
+    let after_stop = count_within(&leg.phone, Duration::from_millis(150)).await;
+    assert!(after_stop <= 1, "{after_stop} packets after stop()");
+    // A loop never finishes, and a stop is not a finish.
+    expect_quiet(&mut leg.events, Duration::from_millis(50)).await;
+
+    // Back on hold, then an announcement replaces the loop and finishes.
+    leg.handle.play_loop(vec![a.clone()]).expect("alive");
+    recv_n(&leg.phone, 4).await;
+    let c = prompt(2);
+    leg.handle.play(vec![c.clone()]).expect("alive");
+    let mut seen = 0;
+    for _ in 0..3 {
+        let r = recv(&leg.phone).await;
+        if Some(r.packet().payload()) == c.frame(Codec::Pcmu, 0) {
+            seen = 1;
+            break;
+        }
+    }
+    assert_eq!(seen, 1, "the announcement starts at once");
+    assert_eq!(
+        recv(&leg.phone).await.packet().payload(),
+        c.frame(Codec::Pcmu, 1).expect("two frames")
+    );
+    assert_eq!(
+        next_event(&mut leg.events).await,
+        MediaEvent::PlaybackFinished
+    );
+    assert_eq!(
+        count_within(&leg.phone, Duration::from_millis(100)).await,
+        0
+    );
+
+    // Nothing to loop: finished at once, nothing sent.
+    leg.handle.play_loop(Vec::new()).expect("alive");
+    assert_eq!(
+        next_event(&mut leg.events).await,
+        MediaEvent::PlaybackFinished
+    );
+}
