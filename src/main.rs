@@ -5,6 +5,11 @@
 //! (`frontdoor-sip`) to one call task per call (`call.rs`), which drives the
 //! media (`frontdoor-media`) and the call's logic (`logic.rs`).
 
+#[cfg_attr(
+    not(test),
+    expect(dead_code, reason = "the B2BUA that drives it comes next")
+)]
+mod acd;
 mod call;
 mod config;
 mod cti_glue;

@@ -1,0 +1,1942 @@
+//! The ACD (automatic call distributor): queues per centre plus the
+//! province-wide crisis queue, navigators and their agent states, and the
+//! decisions that connect a waiting caller to the right person.
+//!
+//! This is a sans-IO state machine, like the SIP and IVR cores: it never
+//! reads a clock, opens a socket or spawns a task. The driver (the B2BUA in
+//! `src/`) feeds it [`Event`]s with the current time, asks it when it next
+//! needs to be woken ([`Acd::poll_timeout`]), wakes it
+//! ([`Acd::handle_timeout`]), and carries out the [`Decision`]s it queues
+//! ([`Acd::poll_decision`]): ring a navigator and pop their screen, cancel a
+//! ring, bridge the legs, dial a callback, route a call to an external line,
+//! announce a position, write the CDR, tell the CTI a navigator's state.
+//!
+//! ```text
+//!   driver ──Event + now──▶ Acd::handle ──▶ Decision queue ──poll_decision──▶ driver
+//!   driver ◀──poll_timeout── Acd ◀──handle_timeout(now)── driver timer
+//! ```
+//!
+//! # Model
+//!
+//! - **Queues**: one per centre (ids from `flows/centres.yaml`, via
+//!   [`AcdConfig`]) plus [`QueueId::Crisis`]. A centre is open or closed as
+//!   the driver says ([`Event::CentreOpen`]; the schedules live in the IVR
+//!   crate). There are no queue vectors: a waiting call *is* a call in the
+//!   [`CallState::Waiting`] state, ranked by `(priority, place)`. A call's
+//!   place is a sequence number given when it is queued; a call that goes
+//!   "back to the head" (no answer, declined, navigator left while it rang,
+//!   transfer) gets a place before every other place.
+//! - **Calls**: priority (crisis > high > normal), required language, crisis
+//!   flag (only crisis-trained navigators; a call has it exactly when it is
+//!   in the crisis queue, whose calls all have crisis priority), arrival
+//!   time, and an optional callback (the caller hung up keeping their
+//!   place; not for crisis calls).
+//! - **Navigators**: username, centre, languages, crisis-trained, an
+//!   [`AgentState`], a queued [`NextState`] (set while busy, applied when
+//!   wrap-up ends) and the instant they became ready (for longest-idle).
+//!
+//! # Who may take a call
+//!
+//! A ready navigator may take a call when they speak its language (always —
+//! a French caller is never offered to a navigator without French), are
+//! crisis-trained if the call is a crisis call, and:
+//! - crisis queue: any crisis-trained navigator in any centre (open or not);
+//! - a centre's queue: the centre's *serving chain* is the centre followed by
+//!   its overflow list. Centres of the chain that are closed, or have no
+//!   logged-in navigator with the call's language (and crisis training if
+//!   needed), are skipped; the k-th remaining centre (k = 0, 1, …) may take
+//!   the call once it has waited k × the home centre's overflow wait. So
+//!   calls of an open, staffed centre wait there first, then overflow one
+//!   centre at a time in order; calls of a closed or unstaffed centre go
+//!   straight to the next one.
+//!
+//! Selection (after every event and timer): waiting calls in order of
+//! priority then place; each is given the best ready navigator who may take
+//! it (nearest centre of the chain first, then longest idle, then
+//! username). For one navigator becoming ready this is "the best call they
+//! can take"; for one new call, "the longest-idle navigator with the
+//! skills".
+//!
+//! # Never a dead end, never silence
+//!
+//! - A live call of a centre queue whose chain has no open, staffed centre
+//!   goes to [`AcdConfig::fallback`] at once ([`Decision::RouteExternal`]).
+//! - A crisis call goes to [`AcdConfig::crisis_external`] at once when no
+//!   crisis-trained navigator with its language is logged in, and after
+//!   [`AcdConfig::crisis_timeout`] when none answered (an offer ringing at
+//!   that moment is cancelled).
+//! - Waiting callers get [`Decision::Announce`] every
+//!   [`AcdConfig::announce_every`].
+//! - A callback is never routed away and never dropped: it waits for its
+//!   turn, is dialled ([`Decision::StartCallback`]) with a navigator
+//!   reserved, is retried after a failure, and after
+//!   [`AcdConfig::callback_attempts`] failures stays on the supervisor's list
+//!   ([`Acd::supervisor_list`]) until a supervisor requeues or resolves it.
+//!
+//! # Invariants
+//!
+//! Held by construction and checked by [`Acd::check_invariants`] (the
+//! randomized test runs it after every step): every call is in exactly one
+//! place (one entry, one [`CallState`]); a navigator who is reserved or busy
+//! holds exactly the call that names them, and no other call names them; an
+//! offer is only made to a ready navigator; after every event no ready
+//! navigator is left beside a waiting call they may take.
+//!
+//! # Contract errors and races
+//!
+//! [`Acd::handle`] returns an [`AcdError`] for an event that does not fit
+//! the state (unknown call, an answer for an offer that was already
+//! cancelled…); the event then changes nothing. Races are expected: an
+//! answer arriving after the ACD cancelled the ring (its `CancelOffer` is
+//! already in the queue) returns [`AcdError::NotOffered`], and the driver
+//! must then release the navigator's leg. Timers that fell due before an
+//! event's `now` are run before the event.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+pub use frontdoor_ivr::{Lang, Priority};
+
+#[cfg(test)]
+mod random;
+#[cfg(test)]
+mod tests;
+
+/// The not-ready reason given to a navigator who let an offer ring out.
+pub const REASON_NO_ANSWER: &str = "no_answer";
+/// The not-ready reason given to a navigator whose phone declined an offer.
+pub const REASON_DECLINED: &str = "declined";
+/// The not-ready reason of a navigator who just logged in.
+pub const REASON_LOGIN: &str = "login";
+
+/// A call, as the driver numbers them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CallId(pub u64);
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "call#{}", self.0)
+    }
+}
+
+/// A navigator: their username (their SIP device registers as it too).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NavigatorId(pub String);
+
+impl From<&str> for NavigatorId {
+    fn from(s: &str) -> Self {
+        NavigatorId(s.to_owned())
+    }
+}
+
+impl fmt::Display for NavigatorId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A centre, by its id in `flows/centres.yaml` (`ottawa`, `thunder_bay`…).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CentreId(pub String);
+
+impl From<&str> for CentreId {
+    fn from(s: &str) -> Self {
+        CentreId(s.to_owned())
+    }
+}
+
+impl fmt::Display for CentreId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A queue: a centre's, or the province-wide crisis queue.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum QueueId {
+    Centre(CentreId),
+    Crisis,
+}
+
+impl fmt::Display for QueueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QueueId::Centre(c) => write!(f, "centre:{c}"),
+            QueueId::Crisis => f.write_str("crisis"),
+        }
+    }
+}
+
+/// One centre's queue settings.
+#[derive(Debug, Clone)]
+pub struct CentreConfig {
+    pub id: CentreId,
+    /// The centres that also take this centre's calls, in order.
+    pub overflow: Vec<CentreId>,
+    /// How long a call waits before each next centre of the overflow list
+    /// may take it.
+    pub overflow_wait: Duration,
+}
+
+/// The ACD's settings. [`AcdConfig::new`] gives the defaults.
+#[derive(Debug, Clone)]
+pub struct AcdConfig {
+    pub centres: Vec<CentreConfig>,
+    /// How long an offer rings before it is taken back (RONA). Default 20 s.
+    pub ring_timeout: Duration,
+    /// How long a crisis call waits for a crisis-trained navigator before it
+    /// goes to the external crisis line. Default 60 s.
+    pub crisis_timeout: Duration,
+    /// The external crisis line (e.g. the 9-8-8 gateway's SIP URI).
+    pub crisis_external: String,
+    /// Where a call goes when no centre of its serving chain is open and
+    /// staffed (an external SIP target).
+    pub fallback: String,
+    /// Wrap-up after a call. Default 60 s.
+    pub wrap_up: Duration,
+    /// How often a waiting caller hears their position and expected wait;
+    /// `None`: never. Default 60 s.
+    pub announce_every: Option<Duration>,
+    /// Expected handling time before any call has been handled. Default 6 min.
+    pub default_handle_time: Duration,
+    /// How many recent handling times the expected wait averages. Default 20.
+    pub handle_time_samples: usize,
+    /// How long a callback may dial before it counts as failed. Default 60 s.
+    pub callback_dial_timeout: Duration,
+    /// Dial attempts of a callback before it is left on the supervisor's
+    /// list. Default 3.
+    pub callback_attempts: u32,
+    /// Delay between callback attempts. Default 2 min.
+    pub callback_retry_delay: Duration,
+}
+
+/// Overflow wait given to each centre by [`AcdConfig::new`] and
+/// [`AcdConfig::from_flowset`].
+pub const DEFAULT_OVERFLOW_WAIT: Duration = Duration::from_secs(90);
+
+impl AcdConfig {
+    /// The defaults, with these centres and external targets.
+    pub fn new(centres: Vec<CentreConfig>, crisis_external: &str, fallback: &str) -> AcdConfig {
+        AcdConfig {
+            centres,
+            ring_timeout: Duration::from_secs(20),
+            crisis_timeout: Duration::from_secs(60),
+            crisis_external: crisis_external.to_owned(),
+            fallback: fallback.to_owned(),
+            wrap_up: Duration::from_secs(60),
+            announce_every: Some(Duration::from_secs(60)),
+            default_handle_time: Duration::from_secs(6 * 60),
+            handle_time_samples: 20,
+            callback_dial_timeout: Duration::from_secs(60),
+            callback_attempts: 3,
+            callback_retry_delay: Duration::from_secs(120),
+        }
+    }
+
+    /// The centres, their overflow order and the crisis line of a flow set
+    /// (`flows/centres.yaml`), each centre with [`DEFAULT_OVERFLOW_WAIT`].
+    pub fn from_flowset(flows: &frontdoor_ivr::FlowSet, fallback: &str) -> AcdConfig {
+        let centres = flows
+            .centres
+            .iter()
+            .map(|c| CentreConfig {
+                id: CentreId(c.id.clone()),
+                overflow: c.overflow.iter().map(|o| CentreId(o.clone())).collect(),
+                overflow_wait: DEFAULT_OVERFLOW_WAIT,
+            })
+            .collect();
+        AcdConfig::new(centres, &flows.crisis_external, fallback)
+    }
+}
+
+/// A problem in an [`AcdConfig`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    DuplicateCentre(CentreId),
+    UnknownOverflow { centre: CentreId, to: CentreId },
+    NoCallbackAttempts,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::DuplicateCentre(c) => write!(f, "centre {c} is defined twice"),
+            ConfigError::UnknownOverflow { centre, to } => {
+                write!(
+                    f,
+                    "centre {centre} overflows to {to}, which is not a centre"
+                )
+            }
+            ConfigError::NoCallbackAttempts => f.write_str("callback_attempts must be at least 1"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// A navigator's agent state, as the CTI shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentState {
+    LoggedOut,
+    NotReady {
+        reason: String,
+    },
+    Ready,
+    /// A call is ringing for them (or their callback is being dialled).
+    Reserved {
+        call: CallId,
+    },
+    Busy {
+        call: CallId,
+    },
+    WrapUp {
+        until: Instant,
+    },
+}
+
+impl AgentState {
+    /// The state's name in the CTI protocol.
+    pub fn name(&self) -> &'static str {
+        match self {
+            AgentState::LoggedOut => "logged_out",
+            AgentState::NotReady { .. } => "not_ready",
+            AgentState::Ready => "ready",
+            AgentState::Reserved { .. } => "reserved",
+            AgentState::Busy { .. } => "busy",
+            AgentState::WrapUp { .. } => "wrap_up",
+        }
+    }
+
+    fn call(&self) -> Option<CallId> {
+        match self {
+            AgentState::Reserved { call } | AgentState::Busy { call } => Some(*call),
+            _ => None,
+        }
+    }
+}
+
+/// A state a navigator asked for while busy; it applies when wrap-up ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextState {
+    Ready,
+    NotReady { reason: String },
+    LoggedOut,
+}
+
+/// Who a navigator is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NavigatorProfile {
+    pub centre: CentreId,
+    pub languages: Vec<Lang>,
+    pub crisis_trained: bool,
+}
+
+/// A navigator's request (from the CTI websocket) or login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateChange {
+    /// Logged in (or their profile changed): `not_ready` with reason
+    /// `login` until they ask to be ready.
+    Login(NavigatorProfile),
+    Ready,
+    NotReady {
+        reason: String,
+    },
+    Logout,
+}
+
+/// A call entering the ACD.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewCall {
+    pub id: CallId,
+    pub queue: QueueId,
+    /// For the crisis queue, crisis priority whatever is given here.
+    pub priority: Priority,
+    pub language: Lang,
+}
+
+/// What happened, as the driver tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A centre opened or closed (its schedule, or a supervisor). Centres
+    /// start open.
+    CentreOpen { centre: CentreId, open: bool },
+    /// The flow routed a caller to a queue.
+    CallQueued(NewCall),
+    /// The caller hung up (waiting, ringing or bridged). For a callback
+    /// whose caller already left this changes nothing.
+    CallerHungUp { call: CallId },
+    /// A navigator logged in, asked for a state, or logged out (CTI).
+    NavigatorStateChanged {
+        navigator: NavigatorId,
+        change: StateChange,
+    },
+    /// The navigator's device answered the offer: bridge.
+    OfferAnswered {
+        call: CallId,
+        navigator: NavigatorId,
+    },
+    /// The navigator's device refused the offer (busy, declined, not
+    /// registered); also for the navigator's leg of a callback.
+    OfferRejected {
+        call: CallId,
+        navigator: NavigatorId,
+        reason: String,
+    },
+    /// A bridged call ended (BYE from either side): the navigator wraps up.
+    CallEnded { call: CallId },
+    /// The navigator ended their wrap-up early.
+    WrapUpEnded { navigator: NavigatorId },
+    /// The waiting caller asked to be called back keeping their place (and
+    /// will hang up).
+    CallbackRequested { call: CallId },
+    /// The callback reached the caller and is bridged to the navigator.
+    CallbackConnected { call: CallId },
+    /// The callback did not reach the caller.
+    CallbackFailed { call: CallId },
+    /// A navigator transferred their call, or a waiting caller pressed the
+    /// crisis key: the call goes to the head of that queue, its overflow and
+    /// crisis timers start again. A crisis call moved to a centre's queue
+    /// loses its crisis flag and keeps high priority.
+    Transfer { call: CallId, to: QueueId },
+    /// A supervisor put a callback from their list back in line (at its
+    /// place, with fresh attempts).
+    SupervisorRequeue { call: CallId },
+    /// A supervisor dealt with a callback from their list themselves.
+    SupervisorResolved { call: CallId },
+}
+
+/// Why an offer (or a callback's dialling) was taken back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// Rang for the ring timeout (RONA): the navigator is now not ready.
+    NoAnswer,
+    /// The navigator's device refused; its leg is already gone, withdraw
+    /// the screen pop.
+    Declined,
+    /// The caller hung up while it rang.
+    CallerAbandoned,
+    NavigatorLoggedOut,
+    NavigatorNotReady,
+    /// The crisis timeout struck while it rang: the call goes external.
+    CrisisTimeout,
+    /// The caller chose a callback while it rang.
+    CallbackRequested,
+    /// The callback dialled for [`AcdConfig::callback_dial_timeout`].
+    CallbackDialTimeout,
+    /// The call was moved to another queue while it rang.
+    Transferred,
+}
+
+/// Why a call leaves for an external target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExternalReason {
+    /// No crisis-trained navigator answered within the crisis timeout.
+    CrisisTimeout,
+    /// No crisis-trained navigator with the caller's language is logged in.
+    NoCrisisNavigator,
+    /// No centre of the call's serving chain is open and staffed.
+    NoCentreAvailable,
+}
+
+/// A CDR entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallRecord {
+    Queued {
+        queue: QueueId,
+        priority: Priority,
+        language: Lang,
+        crisis: bool,
+    },
+    /// Now also offered to this centre's navigators.
+    Overflowed {
+        to: CentreId,
+        waited: Duration,
+    },
+    Offered {
+        navigator: NavigatorId,
+    },
+    NoAnswer {
+        navigator: NavigatorId,
+    },
+    Declined {
+        navigator: NavigatorId,
+        reason: String,
+    },
+    /// An offer taken back for another reason.
+    OfferCancelled {
+        navigator: NavigatorId,
+        reason: CancelReason,
+    },
+    Answered {
+        navigator: NavigatorId,
+        waited: Duration,
+        callback: bool,
+    },
+    Abandoned {
+        waited: Duration,
+        while_ringing: bool,
+    },
+    Ended {
+        navigator: NavigatorId,
+        talked: Duration,
+    },
+    Transferred {
+        from: Option<NavigatorId>,
+        to: QueueId,
+    },
+    CallbackRequested {
+        waited: Duration,
+    },
+    CallbackDialling {
+        navigator: NavigatorId,
+        attempt: u32,
+    },
+    CallbackFailed {
+        attempt: u32,
+    },
+    /// Out of attempts: on the supervisor's list.
+    CallbackToSupervisor {
+        attempts: u32,
+    },
+    CallbackRequeued,
+    CallbackResolved,
+    RoutedExternal {
+        target: String,
+        reason: ExternalReason,
+        waited: Duration,
+    },
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Ring the navigator's device(s) and pop their screen (`call_offered`).
+    Offer {
+        call: CallId,
+        navigator: NavigatorId,
+        waited: Duration,
+    },
+    /// Take back an offer: CANCEL the navigator's INVITE (or hang up the
+    /// callback's outbound leg) and withdraw the screen pop. The caller, if
+    /// still there, keeps waiting unless another decision says otherwise.
+    CancelOffer {
+        call: CallId,
+        navigator: NavigatorId,
+        reason: CancelReason,
+    },
+    /// The navigator answered: 200 to them, bridge the legs,
+    /// `call_answered` on the websocket.
+    Connect {
+        call: CallId,
+        navigator: NavigatorId,
+    },
+    /// Dial the caller back (outbound trunk) for this reserved navigator,
+    /// then bridge them (`callback: true` in the screen pop). Report
+    /// [`Event::CallbackConnected`] or [`Event::CallbackFailed`].
+    StartCallback {
+        call: CallId,
+        navigator: NavigatorId,
+        attempt: u32,
+    },
+    /// Bridge the caller to an external SIP target (with a prompt),
+    /// presenting the caller's own number. The call leaves the ACD.
+    RouteExternal {
+        call: CallId,
+        target: String,
+        reason: ExternalReason,
+    },
+    /// Tell the waiting caller their position and expected wait.
+    Announce {
+        call: CallId,
+        position: usize,
+        expected_wait: Duration,
+    },
+    /// A navigator's state changed (`state_changed` on the CTI).
+    NavigatorState {
+        navigator: NavigatorId,
+        state: AgentState,
+        next_state: Option<NextState>,
+    },
+    /// Write this to the call's CDR.
+    Record { call: CallId, what: CallRecord },
+}
+
+/// An event that does not fit the ACD's state; the event changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AcdError {
+    UnknownCall(CallId),
+    DuplicateCall(CallId),
+    UnknownNavigator(NavigatorId),
+    NotLoggedIn(NavigatorId),
+    UnknownCentre(CentreId),
+    NotOffered {
+        call: CallId,
+        navigator: NavigatorId,
+    },
+    InvalidCallState(CallId),
+    NotInWrapUp(NavigatorId),
+}
+
+impl fmt::Display for AcdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcdError::UnknownCall(c) => write!(f, "{c} is not known to the ACD"),
+            AcdError::DuplicateCall(c) => write!(f, "{c} is already in the ACD"),
+            AcdError::UnknownNavigator(n) => write!(f, "navigator {n} is not known to the ACD"),
+            AcdError::NotLoggedIn(n) => write!(f, "navigator {n} is not logged in"),
+            AcdError::UnknownCentre(c) => write!(f, "centre {c} is not known to the ACD"),
+            AcdError::NotOffered { call, navigator } => {
+                write!(f, "{call} is not being offered to {navigator}")
+            }
+            AcdError::InvalidCallState(c) => write!(f, "{c} cannot do that in its present state"),
+            AcdError::NotInWrapUp(n) => write!(f, "navigator {n} is not in wrap-up"),
+        }
+    }
+}
+
+impl std::error::Error for AcdError {}
+
+/// Where a call is. Every call the ACD knows is in exactly one of these.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallState {
+    /// In its queue (a live caller on hold, or a callback keeping its place).
+    Waiting,
+    /// Ringing for a navigator.
+    Offered {
+        navigator: NavigatorId,
+        deadline: Instant,
+    },
+    /// A callback being dialled, its navigator reserved.
+    Dialling {
+        navigator: NavigatorId,
+        deadline: Instant,
+    },
+    /// Bridged to a navigator.
+    Connected { navigator: NavigatorId },
+    /// A callback out of attempts, on the supervisor's list.
+    Supervisor,
+}
+
+impl CallState {
+    fn navigator(&self) -> Option<&NavigatorId> {
+        match self {
+            CallState::Offered { navigator, .. }
+            | CallState::Dialling { navigator, .. }
+            | CallState::Connected { navigator } => Some(navigator),
+            CallState::Waiting | CallState::Supervisor => None,
+        }
+    }
+}
+
+/// A callback's bookkeeping.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    pub requested: Instant,
+    /// Failed dial attempts so far.
+    pub failures: u32,
+    /// Not to be dialled again before this.
+    pub not_before: Option<Instant>,
+}
+
+/// A call as the ACD sees it (read-only view).
+#[derive(Debug, Clone)]
+pub struct CallInfo {
+    pub id: CallId,
+    pub queue: QueueId,
+    pub priority: Priority,
+    pub language: Lang,
+    pub crisis: bool,
+    /// When it first entered the ACD (for the CDR's waited time).
+    pub arrived: Instant,
+    /// When it entered its present queue (overflow and crisis timers).
+    pub queued_at: Instant,
+    pub state: CallState,
+    pub callback: Option<Callback>,
+}
+
+/// A navigator as the ACD sees it (read-only view).
+#[derive(Debug, Clone)]
+pub struct NavigatorInfo {
+    pub id: NavigatorId,
+    pub centre: CentreId,
+    pub languages: Vec<Lang>,
+    pub crisis_trained: bool,
+    pub state: AgentState,
+    pub next_state: Option<NextState>,
+    /// Ready since (longest idle first).
+    pub idle_since: Instant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Queue {
+    Centre(usize),
+    Crisis,
+}
+
+#[derive(Debug)]
+struct Call {
+    queue: Queue,
+    priority: Priority,
+    language: Lang,
+    crisis: bool,
+    arrived: Instant,
+    queued_at: Instant,
+    /// Rank within equal priority: lower is nearer the head.
+    place: i64,
+    state: CallState,
+    callback: Option<Callback>,
+    /// Overflow centres already recorded.
+    overflowed: Vec<usize>,
+    next_announce: Option<Instant>,
+}
+
+impl Call {
+    fn is_live_waiting(&self) -> bool {
+        self.state == CallState::Waiting && self.callback.is_none()
+    }
+}
+
+#[derive(Debug)]
+struct Navigator {
+    centre: usize,
+    languages: Vec<Lang>,
+    crisis_trained: bool,
+    state: AgentState,
+    next_state: Option<NextState>,
+    idle_since: Instant,
+    answered_at: Option<Instant>,
+}
+
+#[derive(Debug)]
+struct Centre {
+    id: CentreId,
+    chain: Vec<usize>,
+    overflow_wait: Duration,
+    open: bool,
+}
+
+/// Who is logged in where: (centre, language, needs crisis training).
+struct Staffing {
+    centres: HashSet<(usize, Lang, bool)>,
+    crisis: HashSet<Lang>,
+}
+
+impl Staffing {
+    fn staffed(&self, centre: usize, language: Lang, crisis: bool) -> bool {
+        self.centres.contains(&(centre, language, crisis))
+    }
+}
+
+/// The ACD state machine. See the module docs.
+#[derive(Debug)]
+pub struct Acd {
+    config: AcdConfig,
+    centres: Vec<Centre>,
+    centre_index: HashMap<CentreId, usize>,
+    calls: BTreeMap<CallId, Call>,
+    navigators: BTreeMap<NavigatorId, Navigator>,
+    decisions: VecDeque<Decision>,
+    handle_times: VecDeque<Duration>,
+    now: Instant,
+    next_tail: i64,
+    next_head: i64,
+}
+
+impl Acd {
+    /// A new ACD with no calls and no navigators; `now` is its origin.
+    pub fn new(config: AcdConfig, now: Instant) -> Result<Acd, ConfigError> {
+        let mut centre_index = HashMap::new();
+        for (i, c) in config.centres.iter().enumerate() {
+            if centre_index.insert(c.id.clone(), i).is_some() {
+                return Err(ConfigError::DuplicateCentre(c.id.clone()));
+            }
+        }
+        if config.callback_attempts == 0 {
+            return Err(ConfigError::NoCallbackAttempts);
+        }
+        let mut centres = Vec::new();
+        for (i, c) in config.centres.iter().enumerate() {
+            let mut chain = vec![i];
+            for o in &c.overflow {
+                let Some(&j) = centre_index.get(o) else {
+                    return Err(ConfigError::UnknownOverflow {
+                        centre: c.id.clone(),
+                        to: o.clone(),
+                    });
+                };
+                if !chain.contains(&j) {
+                    chain.push(j);
+                }
+            }
+            centres.push(Centre {
+                id: c.id.clone(),
+                chain,
+                overflow_wait: c.overflow_wait,
+                open: true,
+            });
+        }
+        Ok(Acd {
+            config,
+            centres,
+            centre_index,
+            calls: BTreeMap::new(),
+            navigators: BTreeMap::new(),
+            decisions: VecDeque::new(),
+            handle_times: VecDeque::new(),
+            now,
+            next_tail: 0,
+            next_head: 0,
+        })
+    }
+
+    pub fn config(&self) -> &AcdConfig {
+        &self.config
+    }
+
+    /// Feed an event that happened at `now`. Timers due by `now` run
+    /// first; selection runs after. On an error the event changed nothing.
+    pub fn handle(&mut self, event: Event, now: Instant) -> Result<(), AcdError> {
+        let now = self.advance(now);
+        self.run_timers(now);
+        let result = self.apply(event, now);
+        // Whatever the event made due now (none expected) runs now too, so
+        // the next deadline is always in the future.
+        self.run_timers(now);
+        self.settle(now);
+        result
+    }
+
+    /// When the ACD next needs [`Acd::handle_timeout`]: a ring or dial
+    /// deadline, a wrap-up's end, a crisis timeout, an overflow step, a
+    /// callback retry or an announcement.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let staffing = self.staffing();
+        let mut next: Option<Instant> = None;
+        let mut at = |t: Instant| next = Some(next.map_or(t, |n| n.min(t)));
+        for nav in self.navigators.values() {
+            if let AgentState::WrapUp { until } = nav.state {
+                at(until);
+            }
+        }
+        for call in self.calls.values() {
+            match &call.state {
+                CallState::Offered { deadline, .. } | CallState::Dialling { deadline, .. } => {
+                    at(*deadline);
+                    if call.crisis && call.callback.is_none() {
+                        at(call.queued_at + self.config.crisis_timeout);
+                    }
+                }
+                CallState::Waiting => {
+                    if let Some(cb) = &call.callback {
+                        if let Some(t) = cb.not_before.filter(|t| *t > self.now) {
+                            at(t);
+                        }
+                    } else {
+                        if call.crisis {
+                            at(call.queued_at + self.config.crisis_timeout);
+                        }
+                        if let Some(t) = call.next_announce {
+                            at(t);
+                        }
+                    }
+                    let waited = self.now.saturating_duration_since(call.queued_at);
+                    if let Some(step) = self
+                        .tiers(call, &staffing)
+                        .into_iter()
+                        .map(|(_, wait)| wait)
+                        .find(|wait| *wait > waited)
+                    {
+                        at(call.queued_at + step);
+                    }
+                }
+                CallState::Connected { .. } | CallState::Supervisor => {}
+            }
+        }
+        next
+    }
+
+    /// Run the timers due by `now` (and selection). Calling it early or
+    /// late is harmless.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance(now);
+        self.run_timers(now);
+        self.settle(now);
+    }
+
+    /// The next decision to carry out, oldest first.
+    pub fn poll_decision(&mut self) -> Option<Decision> {
+        self.decisions.pop_front()
+    }
+
+    /// A call's present state.
+    pub fn call(&self, id: CallId) -> Option<CallInfo> {
+        self.calls.get(&id).map(|c| CallInfo {
+            id,
+            queue: self.queue_id(c.queue),
+            priority: c.priority,
+            language: c.language,
+            crisis: c.crisis,
+            arrived: c.arrived,
+            queued_at: c.queued_at,
+            state: c.state.clone(),
+            callback: c.callback.clone(),
+        })
+    }
+
+    /// A navigator's present state.
+    pub fn navigator(&self, id: &NavigatorId) -> Option<NavigatorInfo> {
+        self.navigators.get(id).map(|n| NavigatorInfo {
+            id: id.clone(),
+            centre: self.centres[n.centre].id.clone(),
+            languages: n.languages.clone(),
+            crisis_trained: n.crisis_trained,
+            state: n.state.clone(),
+            next_state: n.next_state.clone(),
+            idle_since: n.idle_since,
+        })
+    }
+
+    /// The calls waiting in a queue (callbacks included), head first.
+    pub fn waiting(&self, queue: &QueueId) -> Vec<CallId> {
+        let Some(q) = self.queue_index(queue) else {
+            return Vec::new();
+        };
+        let mut calls: Vec<(&CallId, &Call)> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.queue == q && c.state == CallState::Waiting)
+            .collect();
+        calls.sort_by_key(|(id, c)| (std::cmp::Reverse(c.priority), c.place, **id));
+        calls.into_iter().map(|(id, _)| *id).collect()
+    }
+
+    /// Callbacks out of attempts, waiting for a supervisor.
+    pub fn supervisor_list(&self) -> Vec<CallId> {
+        self.calls
+            .iter()
+            .filter(|(_, c)| c.state == CallState::Supervisor)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Every call the ACD holds.
+    pub fn calls(&self) -> Vec<CallId> {
+        self.calls.keys().copied().collect()
+    }
+
+    /// Every navigator the ACD has seen.
+    pub fn navigators(&self) -> Vec<NavigatorId> {
+        self.navigators.keys().cloned().collect()
+    }
+
+    /// The expected handling time (average of recent calls).
+    pub fn expected_handle_time(&self) -> Duration {
+        if self.handle_times.is_empty() {
+            return self.config.default_handle_time;
+        }
+        let total: Duration = self.handle_times.iter().sum();
+        total / self.handle_times.len() as u32
+    }
+
+    /// Check the structural invariants; `Err` describes the first broken one.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (id, call) in &self.calls {
+            if let Some(nav_id) = call.state.navigator() {
+                let Some(nav) = self.navigators.get(nav_id) else {
+                    return Err(format!("{id} names unknown navigator {nav_id}"));
+                };
+                let ok = match (&call.state, &nav.state) {
+                    (CallState::Offered { .. }, AgentState::Reserved { call: c })
+                    | (CallState::Dialling { .. }, AgentState::Reserved { call: c })
+                    | (CallState::Connected { .. }, AgentState::Busy { call: c }) => c == id,
+                    _ => false,
+                };
+                if !ok {
+                    return Err(format!(
+                        "{id} is {:?} but navigator {nav_id} is {:?}",
+                        call.state, nav.state
+                    ));
+                }
+            }
+            if call.callback.is_some() && matches!(call.state, CallState::Offered { .. }) {
+                return Err(format!("callback {id} offered as a live call"));
+            }
+            if call.callback.is_none()
+                && matches!(
+                    call.state,
+                    CallState::Dialling { .. } | CallState::Supervisor
+                )
+            {
+                return Err(format!("live call {id} in {:?}", call.state));
+            }
+        }
+        for (nav_id, nav) in &self.navigators {
+            if let Some(c) = nav.state.call() {
+                match self.calls.get(&c) {
+                    Some(call) if call.state.navigator() == Some(nav_id) => {}
+                    _ => {
+                        return Err(format!(
+                            "navigator {nav_id} holds {c} which does not name them"
+                        ));
+                    }
+                }
+            }
+        }
+        // Every call names at most one navigator and each navigator holds at
+        // most one call (its state has one slot); two calls naming the same
+        // navigator would fail the two-way check above for one of them.
+        let staffing = self.staffing();
+        for (id, call) in &self.calls {
+            if call.state != CallState::Waiting {
+                continue;
+            }
+            let tiers = self.tiers(call, &staffing);
+            for (nav_id, nav) in &self.navigators {
+                if self.may_take(nav, call, &tiers).is_some() {
+                    return Err(format!(
+                        "{id} waits while navigator {nav_id} is ready for it"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- internals -------------------------------------------------------
+
+    fn advance(&mut self, now: Instant) -> Instant {
+        self.now = self.now.max(now);
+        self.now
+    }
+
+    fn queue_id(&self, q: Queue) -> QueueId {
+        match q {
+            Queue::Centre(i) => QueueId::Centre(self.centres[i].id.clone()),
+            Queue::Crisis => QueueId::Crisis,
+        }
+    }
+
+    fn queue_index(&self, q: &QueueId) -> Option<Queue> {
+        match q {
+            QueueId::Crisis => Some(Queue::Crisis),
+            QueueId::Centre(c) => self.centre_index.get(c).map(|&i| Queue::Centre(i)),
+        }
+    }
+
+    fn emit(&mut self, d: Decision) {
+        self.decisions.push_back(d);
+    }
+
+    fn record(&mut self, call: CallId, what: CallRecord) {
+        self.emit(Decision::Record { call, what });
+    }
+
+    fn head_place(&mut self) -> i64 {
+        self.next_head -= 1;
+        self.next_head
+    }
+
+    fn set_nav_state(&mut self, id: &NavigatorId, state: AgentState, now: Instant) {
+        let nav = self.navigators.get_mut(id).expect("known navigator");
+        if state == AgentState::Ready && nav.state != AgentState::Ready {
+            nav.idle_since = now;
+        }
+        nav.state = state.clone();
+        let next_state = nav.next_state.clone();
+        self.emit(Decision::NavigatorState {
+            navigator: id.clone(),
+            state,
+            next_state,
+        });
+    }
+
+    /// Give a navigator who was reserved their readiness back without
+    /// losing their place in the longest-idle order.
+    fn release_reserved(&mut self, id: &NavigatorId) {
+        let nav = self.navigators.get_mut(id).expect("known navigator");
+        nav.state = AgentState::Ready;
+        self.emit(Decision::NavigatorState {
+            navigator: id.clone(),
+            state: AgentState::Ready,
+            next_state: None,
+        });
+    }
+
+    fn staffing(&self) -> Staffing {
+        let mut s = Staffing {
+            centres: HashSet::new(),
+            crisis: HashSet::new(),
+        };
+        for nav in self.navigators.values() {
+            if nav.state == AgentState::LoggedOut {
+                continue;
+            }
+            for &lang in &nav.languages {
+                s.centres.insert((nav.centre, lang, false));
+                if nav.crisis_trained {
+                    s.centres.insert((nav.centre, lang, true));
+                    s.crisis.insert(lang);
+                }
+            }
+        }
+        s
+    }
+
+    /// The centres that may take a call and after how long in its queue.
+    /// Empty when none is open and staffed (or, for the crisis queue, when
+    /// no crisis-trained navigator with the language is logged in); the
+    /// crisis queue gives one entry whose centre is `usize::MAX` (any).
+    fn tiers(&self, call: &Call, staffing: &Staffing) -> Vec<(usize, Duration)> {
+        match call.queue {
+            Queue::Crisis => {
+                if staffing.crisis.contains(&call.language) {
+                    vec![(usize::MAX, Duration::ZERO)]
+                } else {
+                    Vec::new()
+                }
+            }
+            Queue::Centre(home) => {
+                let centre = &self.centres[home];
+                centre
+                    .chain
+                    .iter()
+                    .copied()
+                    .filter(|&c| {
+                        self.centres[c].open && staffing.staffed(c, call.language, call.crisis)
+                    })
+                    .enumerate()
+                    .map(|(k, c)| (c, centre.overflow_wait * k as u32))
+                    .collect()
+            }
+        }
+    }
+
+    /// Whether this navigator may take this call now; `Some(tier)` ranks
+    /// navigators of nearer centres first.
+    fn may_take(&self, nav: &Navigator, call: &Call, tiers: &[(usize, Duration)]) -> Option<usize> {
+        if nav.state != AgentState::Ready || call.state != CallState::Waiting {
+            return None;
+        }
+        if !nav.languages.contains(&call.language) || (call.crisis && !nav.crisis_trained) {
+            return None;
+        }
+        if let Some(cb) = &call.callback
+            && cb.not_before.is_some_and(|t| t > self.now)
+        {
+            return None;
+        }
+        let waited = self.now.saturating_duration_since(call.queued_at);
+        match call.queue {
+            Queue::Crisis => nav.crisis_trained.then_some(0),
+            Queue::Centre(_) => tiers
+                .iter()
+                .position(|&(c, wait)| c == nav.centre && wait <= waited),
+        }
+    }
+
+    fn run_timers(&mut self, now: Instant) {
+        // Rings and dials that ran out.
+        let expired: Vec<(CallId, bool)> = self
+            .calls
+            .iter()
+            .filter_map(|(id, c)| match c.state {
+                CallState::Offered { deadline, .. } if deadline <= now => Some((*id, false)),
+                CallState::Dialling { deadline, .. } if deadline <= now => Some((*id, true)),
+                _ => None,
+            })
+            .collect();
+        for (id, dialling) in expired {
+            if dialling {
+                self.callback_failed(id, Some(CancelReason::CallbackDialTimeout), now);
+            } else {
+                let nav = self.take_back(id, CancelReason::NoAnswer);
+                self.record(
+                    id,
+                    CallRecord::NoAnswer {
+                        navigator: nav.clone(),
+                    },
+                );
+                self.set_nav_state(
+                    &nav,
+                    AgentState::NotReady {
+                        reason: REASON_NO_ANSWER.to_owned(),
+                    },
+                    now,
+                );
+            }
+        }
+        // Wrap-ups that ended.
+        let ended: Vec<NavigatorId> = self
+            .navigators
+            .iter()
+            .filter(|(_, n)| matches!(n.state, AgentState::WrapUp { until } if until <= now))
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in ended {
+            self.end_wrap_up(&id, None, now);
+        }
+        // Crisis calls nobody answered in time.
+        let timeout = self.config.crisis_timeout;
+        let crisis: Vec<CallId> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| {
+                c.crisis
+                    && c.callback.is_none()
+                    && matches!(c.state, CallState::Waiting | CallState::Offered { .. })
+                    && c.queued_at + timeout <= now
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in crisis {
+            if let CallState::Offered { navigator, .. } = self.calls[&id].state.clone() {
+                self.emit(Decision::CancelOffer {
+                    call: id,
+                    navigator: navigator.clone(),
+                    reason: CancelReason::CrisisTimeout,
+                });
+                self.record(
+                    id,
+                    CallRecord::OfferCancelled {
+                        navigator: navigator.clone(),
+                        reason: CancelReason::CrisisTimeout,
+                    },
+                );
+                self.release_reserved(&navigator);
+            }
+            let target = self.config.crisis_external.clone();
+            self.route_external(id, target, ExternalReason::CrisisTimeout, now);
+        }
+        // Announcements.
+        if let Some(every) = self.config.announce_every {
+            let due: Vec<CallId> = self
+                .calls
+                .iter()
+                .filter(|(_, c)| c.is_live_waiting() && c.next_announce.is_some_and(|t| t <= now))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in due {
+                let (position, expected_wait) = self.position(id);
+                self.emit(Decision::Announce {
+                    call: id,
+                    position,
+                    expected_wait,
+                });
+                let call = self.calls.get_mut(&id).expect("due call");
+                let mut next = call.next_announce.expect("due call") + every;
+                while next <= now {
+                    next += every;
+                }
+                call.next_announce = Some(next);
+            }
+        }
+    }
+
+    /// Position in its queue (1 = next) and the expected wait.
+    fn position(&self, id: CallId) -> (usize, Duration) {
+        let call = &self.calls[&id];
+        let ahead = self
+            .calls
+            .values()
+            .filter(|c| {
+                c.queue == call.queue
+                    && c.state == CallState::Waiting
+                    && (std::cmp::Reverse(c.priority), c.place)
+                        < (std::cmp::Reverse(call.priority), call.place)
+            })
+            .count();
+        let position = ahead + 1;
+        let staffing = self.staffing();
+        let centres: Vec<usize> = self.tiers(call, &staffing).iter().map(|t| t.0).collect();
+        let serving = self
+            .navigators
+            .values()
+            .filter(|n| {
+                n.state != AgentState::LoggedOut
+                    && n.languages.contains(&call.language)
+                    && (!call.crisis || n.crisis_trained)
+                    && match call.queue {
+                        Queue::Crisis => n.crisis_trained,
+                        Queue::Centre(_) => centres.contains(&n.centre),
+                    }
+            })
+            .count()
+            .max(1);
+        let expected = self.expected_handle_time() * position as u32 / serving as u32;
+        (position, expected)
+    }
+
+    /// After every event and timer: send away calls nobody can serve,
+    /// record overflows, then offer.
+    fn settle(&mut self, now: Instant) {
+        let staffing = self.staffing();
+        let mut away = Vec::new();
+        let mut overflows = Vec::new();
+        for (id, call) in &self.calls {
+            if call.state != CallState::Waiting {
+                continue;
+            }
+            let tiers = self.tiers(call, &staffing);
+            if tiers.is_empty() {
+                if call.callback.is_none() {
+                    let (target, reason) = if call.queue == Queue::Crisis || call.crisis {
+                        (
+                            &self.config.crisis_external,
+                            ExternalReason::NoCrisisNavigator,
+                        )
+                    } else {
+                        (&self.config.fallback, ExternalReason::NoCentreAvailable)
+                    };
+                    away.push((*id, target.clone(), reason));
+                }
+                continue;
+            }
+            if let Queue::Centre(home) = call.queue {
+                let waited = now.saturating_duration_since(call.queued_at);
+                for &(c, wait) in &tiers {
+                    if c != home && wait <= waited && !call.overflowed.contains(&c) {
+                        overflows.push((*id, c, waited));
+                    }
+                }
+            }
+        }
+        for (id, target, reason) in away {
+            self.route_external(id, target, reason, now);
+        }
+        for (id, c, waited) in overflows {
+            self.calls
+                .get_mut(&id)
+                .expect("waiting call")
+                .overflowed
+                .push(c);
+            let to = self.centres[c].id.clone();
+            self.record(id, CallRecord::Overflowed { to, waited });
+        }
+        self.dispatch(now, &staffing);
+    }
+
+    fn dispatch(&mut self, now: Instant, staffing: &Staffing) {
+        let mut waiting: Vec<(std::cmp::Reverse<Priority>, i64, CallId)> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.state == CallState::Waiting)
+            .map(|(id, c)| (std::cmp::Reverse(c.priority), c.place, *id))
+            .collect();
+        waiting.sort();
+        let mut ready: Vec<NavigatorId> = self
+            .navigators
+            .iter()
+            .filter(|(_, n)| n.state == AgentState::Ready)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for (_, _, id) in waiting {
+            if ready.is_empty() {
+                break;
+            }
+            let call = &self.calls[&id];
+            let tiers = self.tiers(call, staffing);
+            let best = ready
+                .iter()
+                .enumerate()
+                .filter_map(|(i, nav_id)| {
+                    let nav = &self.navigators[nav_id];
+                    self.may_take(nav, call, &tiers)
+                        .map(|tier| ((tier, nav.idle_since, nav_id.clone()), i))
+                })
+                .min();
+            if let Some((_, i)) = best {
+                let nav_id = ready.swap_remove(i);
+                self.assign(id, nav_id, now);
+            }
+        }
+    }
+
+    fn assign(&mut self, id: CallId, nav_id: NavigatorId, now: Instant) {
+        let call = self.calls.get_mut(&id).expect("waiting call");
+        let waited = now.saturating_duration_since(call.arrived);
+        if let Some(cb) = &call.callback {
+            let attempt = cb.failures + 1;
+            call.state = CallState::Dialling {
+                navigator: nav_id.clone(),
+                deadline: now + self.config.callback_dial_timeout,
+            };
+            self.emit(Decision::StartCallback {
+                call: id,
+                navigator: nav_id.clone(),
+                attempt,
+            });
+            self.set_nav_state(&nav_id, AgentState::Reserved { call: id }, now);
+            self.record(
+                id,
+                CallRecord::CallbackDialling {
+                    navigator: nav_id,
+                    attempt,
+                },
+            );
+        } else {
+            call.state = CallState::Offered {
+                navigator: nav_id.clone(),
+                deadline: now + self.config.ring_timeout,
+            };
+            self.emit(Decision::Offer {
+                call: id,
+                navigator: nav_id.clone(),
+                waited,
+            });
+            self.set_nav_state(&nav_id, AgentState::Reserved { call: id }, now);
+            self.record(id, CallRecord::Offered { navigator: nav_id });
+        }
+    }
+
+    /// Take back a ringing offer (or a callback's dialling): CancelOffer,
+    /// the call back to the head of its queue. The navigator is left
+    /// reserved for the caller to set; returns them.
+    fn take_back(&mut self, id: CallId, reason: CancelReason) -> NavigatorId {
+        let place = self.head_place();
+        let next_announce = self.config.announce_every.map(|e| self.now + e);
+        let call = self.calls.get_mut(&id).expect("offered call");
+        let nav = call.state.navigator().expect("offered call").clone();
+        call.state = CallState::Waiting;
+        call.place = place;
+        if call.callback.is_none() {
+            call.next_announce = next_announce;
+        }
+        self.emit(Decision::CancelOffer {
+            call: id,
+            navigator: nav.clone(),
+            reason,
+        });
+        nav
+    }
+
+    fn route_external(&mut self, id: CallId, target: String, reason: ExternalReason, now: Instant) {
+        let call = self.calls.remove(&id).expect("call to route");
+        self.emit(Decision::RouteExternal {
+            call: id,
+            target: target.clone(),
+            reason,
+        });
+        self.record(
+            id,
+            CallRecord::RoutedExternal {
+                target,
+                reason,
+                waited: now.saturating_duration_since(call.arrived),
+            },
+        );
+    }
+
+    fn callback_failed(&mut self, id: CallId, cancel: Option<CancelReason>, now: Instant) {
+        let call = self.calls.get_mut(&id).expect("dialling callback");
+        let nav = call.state.navigator().expect("dialling callback").clone();
+        let cb = call.callback.as_mut().expect("dialling callback");
+        cb.failures += 1;
+        let attempt = cb.failures;
+        if attempt >= self.config.callback_attempts {
+            cb.not_before = None;
+            call.state = CallState::Supervisor;
+        } else {
+            cb.not_before = Some(now + self.config.callback_retry_delay);
+            call.state = CallState::Waiting;
+        }
+        let to_supervisor = call.state == CallState::Supervisor;
+        if let Some(reason) = cancel {
+            self.emit(Decision::CancelOffer {
+                call: id,
+                navigator: nav.clone(),
+                reason,
+            });
+        }
+        self.record(id, CallRecord::CallbackFailed { attempt });
+        if to_supervisor {
+            self.record(id, CallRecord::CallbackToSupervisor { attempts: attempt });
+        }
+        self.release_reserved(&nav);
+    }
+
+    fn end_wrap_up(&mut self, id: &NavigatorId, instead: Option<NextState>, now: Instant) {
+        let nav = self.navigators.get_mut(id).expect("known navigator");
+        if let Some(answered) = nav.answered_at.take() {
+            self.handle_times
+                .push_back(now.saturating_duration_since(answered));
+            while self.handle_times.len() > self.config.handle_time_samples.max(1) {
+                self.handle_times.pop_front();
+            }
+        }
+        let next = instead
+            .or_else(|| nav.next_state.take())
+            .unwrap_or(NextState::Ready);
+        nav.next_state = None;
+        let state = match next {
+            NextState::Ready => AgentState::Ready,
+            NextState::NotReady { reason } => AgentState::NotReady { reason },
+            NextState::LoggedOut => AgentState::LoggedOut,
+        };
+        self.set_nav_state(id, state, now);
+    }
+
+    /// The bridged call is over: its navigator wraps up, the call leaves.
+    fn end_connected(&mut self, id: CallId, now: Instant) {
+        let call = self.calls.remove(&id).expect("connected call");
+        let CallState::Connected { navigator } = call.state else {
+            unreachable!("end_connected on a call that is not connected");
+        };
+        self.start_wrap_up(&navigator, now);
+        let talked = self.navigators[&navigator]
+            .answered_at
+            .map_or(Duration::ZERO, |a| now.saturating_duration_since(a));
+        self.record(id, CallRecord::Ended { navigator, talked });
+    }
+
+    fn start_wrap_up(&mut self, navigator: &NavigatorId, now: Instant) {
+        let until = now + self.config.wrap_up;
+        self.set_nav_state(navigator, AgentState::WrapUp { until }, now);
+        if self.config.wrap_up.is_zero() {
+            self.end_wrap_up(navigator, None, now);
+        }
+    }
+
+    fn call_mut(&mut self, id: CallId) -> Result<&mut Call, AcdError> {
+        self.calls.get_mut(&id).ok_or(AcdError::UnknownCall(id))
+    }
+
+    fn apply(&mut self, event: Event, now: Instant) -> Result<(), AcdError> {
+        match event {
+            Event::CentreOpen { centre, open } => {
+                let &i = self
+                    .centre_index
+                    .get(&centre)
+                    .ok_or(AcdError::UnknownCentre(centre))?;
+                self.centres[i].open = open;
+                Ok(())
+            }
+            Event::CallQueued(new) => self.call_queued(new, now),
+            Event::CallerHungUp { call } => self.caller_hung_up(call, now),
+            Event::NavigatorStateChanged { navigator, change } => {
+                self.navigator_changed(navigator, change, now)
+            }
+            Event::OfferAnswered { call, navigator } => {
+                let c = self.call_mut(call)?;
+                if !matches!(&c.state, CallState::Offered { navigator: n, .. } if *n == navigator) {
+                    return Err(AcdError::NotOffered { call, navigator });
+                }
+                c.state = CallState::Connected {
+                    navigator: navigator.clone(),
+                };
+                let waited = now.saturating_duration_since(c.arrived);
+                self.navigators
+                    .get_mut(&navigator)
+                    .expect("offered to")
+                    .answered_at = Some(now);
+                self.set_nav_state(&navigator, AgentState::Busy { call }, now);
+                self.emit(Decision::Connect {
+                    call,
+                    navigator: navigator.clone(),
+                });
+                self.record(
+                    call,
+                    CallRecord::Answered {
+                        navigator,
+                        waited,
+                        callback: false,
+                    },
+                );
+                Ok(())
+            }
+            Event::OfferRejected {
+                call,
+                navigator,
+                reason,
+            } => {
+                let c = self.call_mut(call)?;
+                let held = matches!(&c.state,
+                    CallState::Offered { navigator: n, .. } | CallState::Dialling { navigator: n, .. }
+                        if *n == navigator);
+                if !held {
+                    return Err(AcdError::NotOffered { call, navigator });
+                }
+                self.take_back(call, CancelReason::Declined);
+                self.record(
+                    call,
+                    CallRecord::Declined {
+                        navigator: navigator.clone(),
+                        reason,
+                    },
+                );
+                self.set_nav_state(
+                    &navigator,
+                    AgentState::NotReady {
+                        reason: REASON_DECLINED.to_owned(),
+                    },
+                    now,
+                );
+                Ok(())
+            }
+            Event::CallEnded { call } => self.caller_hung_up(call, now),
+            Event::WrapUpEnded { navigator } => {
+                let nav = self
+                    .navigators
+                    .get(&navigator)
+                    .ok_or_else(|| AcdError::UnknownNavigator(navigator.clone()))?;
+                if !matches!(nav.state, AgentState::WrapUp { .. }) {
+                    return Err(AcdError::NotInWrapUp(navigator));
+                }
+                self.end_wrap_up(&navigator, None, now);
+                Ok(())
+            }
+            Event::CallbackRequested { call } => {
+                let c = self.calls.get(&call).ok_or(AcdError::UnknownCall(call))?;
+                if c.callback.is_some()
+                    || c.crisis
+                    || !matches!(c.state, CallState::Waiting | CallState::Offered { .. })
+                {
+                    return Err(AcdError::InvalidCallState(call));
+                }
+                let waited = now.saturating_duration_since(c.arrived);
+                if matches!(c.state, CallState::Offered { .. }) {
+                    // Keep its place rather than the head: it was offered
+                    // because it was the best call; nothing overtakes it.
+                    let place = c.place;
+                    let nav = self.take_back(call, CancelReason::CallbackRequested);
+                    self.calls.get_mut(&call).expect("known").place = place;
+                    self.record(
+                        call,
+                        CallRecord::OfferCancelled {
+                            navigator: nav.clone(),
+                            reason: CancelReason::CallbackRequested,
+                        },
+                    );
+                    self.release_reserved(&nav);
+                }
+                let c = self.calls.get_mut(&call).expect("known");
+                c.callback = Some(Callback {
+                    requested: now,
+                    failures: 0,
+                    not_before: None,
+                });
+                c.next_announce = None;
+                self.record(call, CallRecord::CallbackRequested { waited });
+                Ok(())
+            }
+            Event::CallbackConnected { call } => {
+                let c = self.call_mut(call)?;
+                let CallState::Dialling { navigator, .. } = c.state.clone() else {
+                    return Err(AcdError::InvalidCallState(call));
+                };
+                c.state = CallState::Connected {
+                    navigator: navigator.clone(),
+                };
+                let waited = now.saturating_duration_since(c.arrived);
+                self.navigators
+                    .get_mut(&navigator)
+                    .expect("dialling")
+                    .answered_at = Some(now);
+                self.set_nav_state(&navigator, AgentState::Busy { call }, now);
+                self.emit(Decision::Connect {
+                    call,
+                    navigator: navigator.clone(),
+                });
+                self.record(
+                    call,
+                    CallRecord::Answered {
+                        navigator,
+                        waited,
+                        callback: true,
+                    },
+                );
+                Ok(())
+            }
+            Event::CallbackFailed { call } => {
+                let c = self.calls.get(&call).ok_or(AcdError::UnknownCall(call))?;
+                if !matches!(c.state, CallState::Dialling { .. }) {
+                    return Err(AcdError::InvalidCallState(call));
+                }
+                self.callback_failed(call, None, now);
+                Ok(())
+            }
+            Event::Transfer { call, to } => self.transfer(call, to, now),
+            Event::SupervisorRequeue { call } => {
+                let c = self.call_mut(call)?;
+                if c.state != CallState::Supervisor {
+                    return Err(AcdError::InvalidCallState(call));
+                }
+                c.state = CallState::Waiting;
+                let cb = c
+                    .callback
+                    .as_mut()
+                    .expect("supervisor list holds callbacks");
+                cb.failures = 0;
+                cb.not_before = None;
+                self.record(call, CallRecord::CallbackRequeued);
+                Ok(())
+            }
+            Event::SupervisorResolved { call } => {
+                let c = self.calls.get(&call).ok_or(AcdError::UnknownCall(call))?;
+                if c.state != CallState::Supervisor {
+                    return Err(AcdError::InvalidCallState(call));
+                }
+                self.calls.remove(&call);
+                self.record(call, CallRecord::CallbackResolved);
+                Ok(())
+            }
+        }
+    }
+
+    fn call_queued(&mut self, new: NewCall, now: Instant) -> Result<(), AcdError> {
+        if self.calls.contains_key(&new.id) {
+            return Err(AcdError::DuplicateCall(new.id));
+        }
+        let queue = match &new.queue {
+            QueueId::Crisis => Queue::Crisis,
+            QueueId::Centre(c) => Queue::Centre(
+                *self
+                    .centre_index
+                    .get(c)
+                    .ok_or_else(|| AcdError::UnknownCentre(c.clone()))?,
+            ),
+        };
+        let crisis = queue == Queue::Crisis;
+        let priority = if crisis {
+            Priority::Crisis
+        } else {
+            new.priority
+        };
+        self.next_tail += 1;
+        self.calls.insert(
+            new.id,
+            Call {
+                queue,
+                priority,
+                language: new.language,
+                crisis,
+                arrived: now,
+                queued_at: now,
+                place: self.next_tail,
+                state: CallState::Waiting,
+                callback: None,
+                overflowed: Vec::new(),
+                next_announce: self.config.announce_every.map(|e| now + e),
+            },
+        );
+        self.record(
+            new.id,
+            CallRecord::Queued {
+                queue: new.queue,
+                priority,
+                language: new.language,
+                crisis,
+            },
+        );
+        Ok(())
+    }
+
+    fn caller_hung_up(&mut self, id: CallId, now: Instant) -> Result<(), AcdError> {
+        let call = self.calls.get(&id).ok_or(AcdError::UnknownCall(id))?;
+        let waited = now.saturating_duration_since(call.arrived);
+        // The caller of a callback already left; the callback's own leg is
+        // reported by CallbackConnected / CallbackFailed.
+        if call.callback.is_some() && !matches!(call.state, CallState::Connected { .. }) {
+            return Ok(());
+        }
+        match call.state.clone() {
+            CallState::Waiting => {
+                self.calls.remove(&id);
+                self.record(
+                    id,
+                    CallRecord::Abandoned {
+                        waited,
+                        while_ringing: false,
+                    },
+                );
+                Ok(())
+            }
+            CallState::Offered { navigator, .. } => {
+                self.calls.remove(&id);
+                self.emit(Decision::CancelOffer {
+                    call: id,
+                    navigator: navigator.clone(),
+                    reason: CancelReason::CallerAbandoned,
+                });
+                self.record(
+                    id,
+                    CallRecord::Abandoned {
+                        waited,
+                        while_ringing: true,
+                    },
+                );
+                self.release_reserved(&navigator);
+                Ok(())
+            }
+            CallState::Connected { .. } => {
+                self.end_connected(id, now);
+                Ok(())
+            }
+            CallState::Dialling { .. } | CallState::Supervisor => Ok(()),
+        }
+    }
+
+    fn navigator_changed(
+        &mut self,
+        id: NavigatorId,
+        change: StateChange,
+        now: Instant,
+    ) -> Result<(), AcdError> {
+        if let StateChange::Login(profile) = change {
+            let centre = *self
+                .centre_index
+                .get(&profile.centre)
+                .ok_or_else(|| AcdError::UnknownCentre(profile.centre.clone()))?;
+            let nav = self.navigators.entry(id.clone()).or_insert(Navigator {
+                centre,
+                languages: Vec::new(),
+                crisis_trained: false,
+                state: AgentState::LoggedOut,
+                next_state: None,
+                idle_since: now,
+                answered_at: None,
+            });
+            nav.centre = centre;
+            nav.languages = profile.languages;
+            nav.crisis_trained = profile.crisis_trained;
+            if nav.state == AgentState::LoggedOut {
+                self.set_nav_state(
+                    &id,
+                    AgentState::NotReady {
+                        reason: REASON_LOGIN.to_owned(),
+                    },
+                    now,
+                );
+            }
+            return Ok(());
+        }
+        let nav = self
+            .navigators
+            .get(&id)
+            .ok_or_else(|| AcdError::UnknownNavigator(id.clone()))?;
+        let wanted = match change {
+            StateChange::Login(_) => unreachable!("handled above"),
+            StateChange::Ready => NextState::Ready,
+            StateChange::NotReady { reason } => NextState::NotReady { reason },
+            StateChange::Logout => NextState::LoggedOut,
+        };
+        match nav.state.clone() {
+            AgentState::LoggedOut => {
+                if wanted == NextState::LoggedOut {
+                    Ok(())
+                } else {
+                    Err(AcdError::NotLoggedIn(id))
+                }
+            }
+            AgentState::NotReady { .. } | AgentState::Ready => {
+                let state = match wanted {
+                    NextState::Ready => AgentState::Ready,
+                    NextState::NotReady { reason } => AgentState::NotReady { reason },
+                    NextState::LoggedOut => AgentState::LoggedOut,
+                };
+                if state != nav.state {
+                    self.set_nav_state(&id, state, now);
+                }
+                Ok(())
+            }
+            AgentState::Reserved { call } => {
+                let (state, reason) = match wanted {
+                    // Already taking a call.
+                    NextState::Ready => return Ok(()),
+                    NextState::NotReady { reason } => (
+                        AgentState::NotReady { reason },
+                        CancelReason::NavigatorNotReady,
+                    ),
+                    NextState::LoggedOut => {
+                        (AgentState::LoggedOut, CancelReason::NavigatorLoggedOut)
+                    }
+                };
+                self.take_back(call, reason);
+                self.record(
+                    call,
+                    CallRecord::OfferCancelled {
+                        navigator: id.clone(),
+                        reason,
+                    },
+                );
+                self.set_nav_state(&id, state, now);
+                Ok(())
+            }
+            AgentState::Busy { .. } => {
+                let nav = self.navigators.get_mut(&id).expect("known");
+                nav.next_state = Some(wanted);
+                let state = nav.state.clone();
+                let next_state = nav.next_state.clone();
+                self.emit(Decision::NavigatorState {
+                    navigator: id,
+                    state,
+                    next_state,
+                });
+                Ok(())
+            }
+            AgentState::WrapUp { .. } => {
+                self.end_wrap_up(&id, Some(wanted), now);
+                Ok(())
+            }
+        }
+    }
+
+    fn transfer(&mut self, id: CallId, to: QueueId, now: Instant) -> Result<(), AcdError> {
+        let queue = self.queue_index(&to).ok_or_else(|| match &to {
+            QueueId::Centre(c) => AcdError::UnknownCentre(c.clone()),
+            QueueId::Crisis => unreachable!("the crisis queue always exists"),
+        })?;
+        let call = self.calls.get(&id).ok_or(AcdError::UnknownCall(id))?;
+        if call.callback.is_some() {
+            return Err(AcdError::InvalidCallState(id));
+        }
+        let from = match &call.state {
+            CallState::Connected { navigator } => Some(navigator.clone()),
+            _ => None,
+        };
+        match call.state.clone() {
+            CallState::Waiting => {}
+            CallState::Offered { navigator, .. } => {
+                self.take_back(id, CancelReason::Transferred);
+                self.record(
+                    id,
+                    CallRecord::OfferCancelled {
+                        navigator: navigator.clone(),
+                        reason: CancelReason::Transferred,
+                    },
+                );
+                self.release_reserved(&navigator);
+            }
+            CallState::Connected { navigator } => {
+                let talked = self.navigators[&navigator]
+                    .answered_at
+                    .map_or(Duration::ZERO, |a| now.saturating_duration_since(a));
+                self.calls.get_mut(&id).expect("known").state = CallState::Waiting;
+                self.start_wrap_up(&navigator, now);
+                self.record(id, CallRecord::Ended { navigator, talked });
+            }
+            CallState::Dialling { .. } | CallState::Supervisor => {
+                return Err(AcdError::InvalidCallState(id));
+            }
+        }
+        let place = self.head_place();
+        let every = self.config.announce_every;
+        let call = self.calls.get_mut(&id).expect("known");
+        call.queue = queue;
+        if queue == Queue::Crisis {
+            call.crisis = true;
+            call.priority = Priority::Crisis;
+        } else if call.crisis {
+            // Out of the crisis queue (a navigator judged it): no longer a
+            // crisis call, but still ahead of normal calls.
+            call.crisis = false;
+            call.priority = Priority::High;
+        }
+        call.queued_at = now;
+        call.place = place;
+        call.overflowed.clear();
+        call.next_announce = every.map(|e| now + e);
+        self.record(id, CallRecord::Transferred { from, to });
+        Ok(())
+    }
+}

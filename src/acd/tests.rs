@@ -1,0 +1,1149 @@
+//! Unit tests of the ACD state machine: one race or rule per test, time
+//! driven by hand. The randomized invariant test is in `random.rs`.
+//! Every test runs on the shipped centres (`flows/centres.yaml`): Thunder
+//! Bay overflows to Collingwood then Toronto, Ottawa to Toronto…
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use super::*;
+
+const FALLBACK: &str = "sip:fallback@pbx.example.org";
+const CRISIS_LINE: &str = "sip:988@crisis-gateway.example.org";
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+fn ms(m: u64) -> Duration {
+    Duration::from_millis(m)
+}
+
+/// The shipped centres (`flows/centres.yaml`), as the engine will load them.
+pub(super) fn shipped_config() -> AcdConfig {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let flows = frontdoor_ivr::FlowSet::load(&root.join("flows"), &root.join("prompts"))
+        .expect("the shipped flows load");
+    AcdConfig::from_flowset(&flows, FALLBACK)
+}
+
+pub(super) struct Harness {
+    pub acd: Acd,
+    pub t0: Instant,
+    pub now: Instant,
+}
+
+impl Harness {
+    pub fn new() -> Harness {
+        Harness::with(shipped_config())
+    }
+
+    pub fn with(config: AcdConfig) -> Harness {
+        let t0 = Instant::now();
+        Harness {
+            acd: Acd::new(config, t0).expect("valid config"),
+            t0,
+            now: t0,
+        }
+    }
+
+    fn drain(&mut self) -> Vec<Decision> {
+        std::iter::from_fn(|| self.acd.poll_decision()).collect()
+    }
+
+    /// Handle an event now; the decisions it produced.
+    pub fn ev(&mut self, event: Event) -> Vec<Decision> {
+        self.acd.handle(event, self.now).expect("event accepted");
+        self.drain()
+    }
+
+    fn ev_err(&mut self, event: Event) -> AcdError {
+        let err = self.acd.handle(event, self.now).expect_err("event refused");
+        self.drain();
+        err
+    }
+
+    /// Let time pass as a driver would: wake at every deadline up to `by`.
+    pub fn pass(&mut self, by: Duration) -> Vec<Decision> {
+        let until = self.now + by;
+        let mut out = Vec::new();
+        while let Some(t) = self.acd.poll_timeout().filter(|t| *t <= until) {
+            assert!(
+                t >= self.now,
+                "a deadline in the past: poll_timeout must move on"
+            );
+            self.now = t;
+            self.acd.handle_timeout(t);
+            out.extend(self.drain());
+        }
+        self.now = until;
+        self.acd.handle_timeout(until);
+        out.extend(self.drain());
+        self.acd.check_invariants().expect("invariants");
+        out
+    }
+
+    pub fn login(&mut self, name: &str, centre: &str, langs: &[Lang], crisis: bool) {
+        self.ev(Event::NavigatorStateChanged {
+            navigator: name.into(),
+            change: StateChange::Login(NavigatorProfile {
+                centre: centre.into(),
+                languages: langs.to_vec(),
+                crisis_trained: crisis,
+            }),
+        });
+    }
+
+    pub fn ready(&mut self, name: &str) -> Vec<Decision> {
+        self.ev(Event::NavigatorStateChanged {
+            navigator: name.into(),
+            change: StateChange::Ready,
+        })
+    }
+
+    fn not_ready(&mut self, name: &str, reason: &str) -> Vec<Decision> {
+        self.ev(Event::NavigatorStateChanged {
+            navigator: name.into(),
+            change: StateChange::NotReady {
+                reason: reason.into(),
+            },
+        })
+    }
+
+    fn queue(&mut self, id: u64, queue: QueueId, lang: Lang, priority: Priority) -> Vec<Decision> {
+        self.ev(Event::CallQueued(NewCall {
+            id: CallId(id),
+            queue,
+            priority,
+            language: lang,
+        }))
+    }
+
+    fn queue_at(&mut self, id: u64, centre: &str, lang: Lang) -> Vec<Decision> {
+        self.queue(id, QueueId::Centre(centre.into()), lang, Priority::Normal)
+    }
+
+    fn answer(&mut self, id: u64, nav: &str) -> Vec<Decision> {
+        self.ev(Event::OfferAnswered {
+            call: CallId(id),
+            navigator: nav.into(),
+        })
+    }
+
+    fn end(&mut self, id: u64) -> Vec<Decision> {
+        self.ev(Event::CallEnded { call: CallId(id) })
+    }
+
+    fn state(&self, nav: &str) -> AgentState {
+        self.acd
+            .navigator(&nav.into())
+            .expect("known navigator")
+            .state
+    }
+
+    fn call_state(&self, id: u64) -> Option<CallState> {
+        self.acd.call(CallId(id)).map(|c| c.state)
+    }
+}
+
+fn offers(ds: &[Decision]) -> Vec<(u64, String)> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::Offer {
+                call, navigator, ..
+            } => Some((call.0, navigator.0.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn callbacks(ds: &[Decision]) -> Vec<(u64, String, u32)> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::StartCallback {
+                call,
+                navigator,
+                attempt,
+            } => Some((call.0, navigator.0.clone(), *attempt)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn cancels(ds: &[Decision]) -> Vec<(u64, String, CancelReason)> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::CancelOffer {
+                call,
+                navigator,
+                reason,
+            } => Some((call.0, navigator.0.clone(), *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn externals(ds: &[Decision]) -> Vec<(u64, String, ExternalReason)> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::RouteExternal {
+                call,
+                target,
+                reason,
+            } => Some((call.0, target.clone(), *reason)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn records(ds: &[Decision], id: u64) -> Vec<CallRecord> {
+    ds.iter()
+        .filter_map(|d| match d {
+            Decision::Record { call, what } if call.0 == id => Some(what.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn one(id: u64, nav: &str) -> Vec<(u64, String)> {
+    vec![(id, nav.to_owned())]
+}
+
+use Lang::{En, Fr};
+
+#[test]
+fn config_comes_from_the_shipped_centres_file() {
+    let config = shipped_config();
+    let ids: Vec<&str> = config.centres.iter().map(|c| c.id.0.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "ottawa",
+            "thunder_bay",
+            "collingwood",
+            "st_catharines",
+            "toronto",
+            "windsor"
+        ]
+    );
+    let tb = &config.centres[1];
+    assert_eq!(
+        tb.overflow,
+        vec![CentreId::from("collingwood"), "toronto".into()]
+    );
+    assert_eq!(config.crisis_external, CRISIS_LINE);
+    assert_eq!(config.ring_timeout, secs(20));
+    assert_eq!(config.crisis_timeout, secs(60));
+    assert_eq!(config.wrap_up, secs(60));
+
+    let mut bad = config.clone();
+    bad.centres[0].overflow.push("kenora".into());
+    assert_eq!(
+        Acd::new(bad, Instant::now()).unwrap_err(),
+        ConfigError::UnknownOverflow {
+            centre: "ottawa".into(),
+            to: "kenora".into()
+        }
+    );
+}
+
+#[test]
+fn french_call_is_never_offered_to_a_navigator_without_french() {
+    let mut h = Harness::new();
+    // English-only navigators ready in the home centre and its overflow.
+    h.login("anne", "ottawa", &[En], true);
+    h.ready("anne");
+    h.login("tom", "toronto", &[En], false);
+    h.ready("tom");
+    // A French navigator is logged in (so Ottawa is staffed in French) but
+    // on a break.
+    h.login("julie", "ottawa", &[En, Fr], false);
+    h.not_ready("julie", "break");
+
+    let ds = h.queue_at(1, "ottawa", Fr);
+    assert!(offers(&ds).is_empty(), "{ds:?}");
+    // Ten minutes: past every overflow step; the English-only navigators
+    // stay ready and are never offered the call.
+    let ds = h.pass(secs(600));
+    assert!(offers(&ds).is_empty(), "{ds:?}");
+    assert_eq!(h.state("anne"), AgentState::Ready);
+    assert_eq!(h.state("tom"), AgentState::Ready);
+    assert_eq!(h.call_state(1), Some(CallState::Waiting));
+
+    // An English call is taken at once by an English navigator.
+    assert_eq!(offers(&h.queue_at(2, "ottawa", En)), one(2, "anne"));
+    // The French navigator comes back: the French call is theirs.
+    assert_eq!(offers(&h.ready("julie")), one(1, "julie"));
+}
+
+#[test]
+fn french_call_with_no_french_navigator_anywhere_goes_to_the_fallback() {
+    let mut h = Harness::new();
+    h.login("anne", "ottawa", &[En], false);
+    h.ready("anne");
+    h.login("tom", "toronto", &[En], false);
+    h.ready("tom");
+    let ds = h.queue_at(1, "ottawa", Fr);
+    assert!(offers(&ds).is_empty());
+    assert_eq!(
+        externals(&ds),
+        vec![(1, FALLBACK.to_owned(), ExternalReason::NoCentreAvailable)]
+    );
+    assert!(h.acd.call(CallId(1)).is_none());
+}
+
+#[test]
+fn crisis_calls_first_then_high_then_normal_by_age() {
+    let mut h = Harness::new();
+    h.login("anne", "ottawa", &[En, Fr], true);
+    h.queue_at(1, "ottawa", En);
+    h.pass(secs(1));
+    h.queue(2, QueueId::Centre("ottawa".into()), En, Priority::High);
+    h.pass(secs(1));
+    h.queue_at(3, "ottawa", En);
+    h.pass(secs(1));
+    h.queue(4, QueueId::Crisis, En, Priority::Normal);
+    assert_eq!(h.acd.call(CallId(4)).unwrap().priority, Priority::Crisis);
+    assert_eq!(
+        h.acd.waiting(&QueueId::Centre("ottawa".into())),
+        vec![CallId(2), CallId(1), CallId(3)]
+    );
+
+    let mut order = Vec::new();
+    let mut ds = h.ready("anne");
+    for _ in 0..4 {
+        let offered = offers(&ds);
+        assert_eq!(offered.len(), 1, "{ds:?}");
+        let id = offered[0].0;
+        order.push(id);
+        h.answer(id, "anne");
+        h.pass(secs(30));
+        h.end(id);
+        ds = h.ev(Event::WrapUpEnded {
+            navigator: "anne".into(),
+        });
+    }
+    assert_eq!(order, [4, 2, 1, 3]);
+}
+
+#[test]
+fn the_longest_idle_navigator_with_the_skills_gets_the_call() {
+    let mut h = Harness::new();
+    for name in ["a", "b", "c"] {
+        h.login(name, "ottawa", &[En, Fr], false);
+    }
+    h.login("z", "ottawa", &[En], false);
+    h.ready("z");
+    h.pass(secs(1));
+    h.ready("b");
+    h.pass(secs(1));
+    h.ready("a");
+    h.pass(secs(1));
+    h.ready("c");
+    h.pass(secs(1));
+    // z has waited longest but has no French.
+    assert_eq!(offers(&h.queue_at(1, "ottawa", Fr)), one(1, "b"));
+    assert_eq!(offers(&h.queue_at(2, "ottawa", En)), one(2, "z"));
+    assert_eq!(offers(&h.queue_at(3, "ottawa", En)), one(3, "a"));
+    // b finishes, wraps up and is ready again: now the most recently idle.
+    h.answer(1, "b");
+    h.end(1);
+    h.ev(Event::WrapUpEnded {
+        navigator: "b".into(),
+    });
+    assert_eq!(offers(&h.queue_at(4, "ottawa", En)), one(4, "c"));
+    assert_eq!(offers(&h.queue_at(5, "ottawa", En)), one(5, "b"));
+}
+
+#[test]
+fn one_call_is_offered_to_one_navigator_and_a_navigator_gets_one_call() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.login("b", "ottawa", &[En], false);
+    h.ready("a");
+    h.ready("b");
+    let ds = h.queue_at(1, "ottawa", En);
+    assert_eq!(offers(&ds), one(1, "a"));
+    // Another navigator becoming ready does not get the ringing call.
+    h.login("c", "ottawa", &[En], false);
+    assert!(offers(&h.ready("c")).is_empty());
+    assert!(offers(&h.pass(secs(5))).is_empty());
+    // Two more calls: one each to b and c, none to a (still ringing).
+    let mut got = offers(&h.queue_at(2, "ottawa", En));
+    got.extend(offers(&h.queue_at(3, "ottawa", En)));
+    assert_eq!(got, vec![(2, "b".to_owned()), (3, "c".to_owned())]);
+    // A fourth waits.
+    assert!(offers(&h.queue_at(4, "ottawa", En)).is_empty());
+    assert_eq!(h.state("a"), AgentState::Reserved { call: CallId(1) });
+    // Answering twice, or by the wrong navigator, is refused.
+    h.answer(1, "a");
+    assert_eq!(
+        h.ev_err(Event::OfferAnswered {
+            call: CallId(1),
+            navigator: "a".into()
+        }),
+        AcdError::NotOffered {
+            call: CallId(1),
+            navigator: "a".into()
+        }
+    );
+    assert_eq!(
+        h.ev_err(Event::OfferAnswered {
+            call: CallId(2),
+            navigator: "c".into()
+        }),
+        AcdError::NotOffered {
+            call: CallId(2),
+            navigator: "c".into()
+        }
+    );
+    h.acd.check_invariants().unwrap();
+}
+
+#[test]
+fn rona_makes_the_navigator_not_ready_no_answer_and_puts_the_call_back_at_the_head() {
+    let mut h = Harness::new();
+    h.login("anne", "ottawa", &[En], false);
+    h.login("julie", "ottawa", &[En, Fr], false);
+    h.queue_at(1, "ottawa", Fr); // older, but nobody ready has French
+    h.pass(secs(1));
+    h.queue_at(2, "ottawa", En);
+    h.pass(secs(1));
+    h.queue_at(3, "ottawa", En);
+    assert_eq!(offers(&h.ready("anne")), one(2, "anne"));
+    assert_eq!(h.acd.poll_timeout(), Some(h.now + secs(20)));
+
+    let ds = h.pass(ms(19_999));
+    assert!(cancels(&ds).is_empty());
+    let ds = h.pass(ms(1));
+    assert_eq!(
+        cancels(&ds),
+        vec![(2, "anne".to_owned(), CancelReason::NoAnswer)]
+    );
+    assert_eq!(
+        h.state("anne"),
+        AgentState::NotReady {
+            reason: REASON_NO_ANSWER.into()
+        }
+    );
+    assert!(ds.contains(&Decision::NavigatorState {
+        navigator: "anne".into(),
+        state: AgentState::NotReady {
+            reason: "no_answer".into()
+        },
+        next_state: None
+    }));
+    assert!(records(&ds, 2).contains(&CallRecord::NoAnswer {
+        navigator: "anne".into()
+    }));
+    assert!(
+        offers(&ds).is_empty(),
+        "no re-offer to the navigator who let it ring"
+    );
+    // Back at the head of its queue: ahead even of the older French call.
+    assert_eq!(
+        h.acd.waiting(&QueueId::Centre("ottawa".into())),
+        vec![CallId(2), CallId(1), CallId(3)]
+    );
+    assert_eq!(offers(&h.ready("julie")), one(2, "julie"));
+    // A late answer from anne's phone is refused: the driver releases it.
+    assert!(matches!(
+        h.ev_err(Event::OfferAnswered {
+            call: CallId(2),
+            navigator: "anne".into()
+        }),
+        AcdError::NotOffered { .. }
+    ));
+}
+
+#[test]
+fn a_declined_offer_goes_back_to_the_head_and_the_navigator_is_not_ready() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.login("b", "ottawa", &[En], false);
+    h.ready("a");
+    h.pass(secs(1));
+    h.ready("b");
+    h.queue_at(1, "ottawa", En);
+    let ds = h.ev(Event::OfferRejected {
+        call: CallId(1),
+        navigator: "a".into(),
+        reason: "486 Busy Here".into(),
+    });
+    assert_eq!(
+        cancels(&ds),
+        vec![(1, "a".to_owned(), CancelReason::Declined)]
+    );
+    assert_eq!(offers(&ds), one(1, "b"));
+    assert_eq!(
+        h.state("a"),
+        AgentState::NotReady {
+            reason: REASON_DECLINED.into()
+        }
+    );
+}
+
+#[test]
+fn caller_abandons_while_ringing() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.login("b", "ottawa", &[En], false);
+    h.ready("a");
+    h.pass(secs(5));
+    h.ready("b");
+    h.queue_at(1, "ottawa", En);
+    let idle_since = h.acd.navigator(&"a".into()).unwrap().idle_since;
+    h.pass(secs(7));
+    let ds = h.ev(Event::CallerHungUp { call: CallId(1) });
+    assert_eq!(
+        cancels(&ds),
+        vec![(1, "a".to_owned(), CancelReason::CallerAbandoned)]
+    );
+    assert!(records(&ds, 1).contains(&CallRecord::Abandoned {
+        waited: secs(7),
+        while_ringing: true
+    }));
+    assert!(h.acd.call(CallId(1)).is_none());
+    // Ready again, keeping their place as the longest idle.
+    assert_eq!(h.state("a"), AgentState::Ready);
+    assert_eq!(h.acd.navigator(&"a".into()).unwrap().idle_since, idle_since);
+    assert_eq!(offers(&h.queue_at(2, "ottawa", En)), one(2, "a"));
+    // The ring timer of the abandoned offer is gone: nothing happens at 20 s
+    // but call 2's own RONA.
+    let ds = h.pass(secs(20));
+    assert_eq!(
+        cancels(&ds),
+        vec![(2, "a".to_owned(), CancelReason::NoAnswer)]
+    );
+    // The phone's late answer for the abandoned call is refused.
+    assert_eq!(
+        h.ev_err(Event::OfferAnswered {
+            call: CallId(1),
+            navigator: "a".into()
+        }),
+        AcdError::UnknownCall(CallId(1))
+    );
+}
+
+#[test]
+fn caller_abandons_while_waiting() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.queue_at(1, "ottawa", En);
+    h.pass(secs(42));
+    let ds = h.ev(Event::CallerHungUp { call: CallId(1) });
+    assert_eq!(
+        records(&ds, 1),
+        vec![CallRecord::Abandoned {
+            waited: secs(42),
+            while_ringing: false
+        }]
+    );
+    assert!(offers(&h.ready("a")).is_empty());
+}
+
+#[test]
+fn navigator_logs_out_while_ringing() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.login("b", "ottawa", &[En], false);
+    h.ready("a");
+    h.queue_at(1, "ottawa", En);
+    h.queue_at(2, "ottawa", En);
+    h.pass(secs(3));
+    let ds = h.ev(Event::NavigatorStateChanged {
+        navigator: "a".into(),
+        change: StateChange::Logout,
+    });
+    assert_eq!(
+        cancels(&ds),
+        vec![(1, "a".to_owned(), CancelReason::NavigatorLoggedOut)]
+    );
+    assert_eq!(h.state("a"), AgentState::LoggedOut);
+    assert_eq!(h.call_state(1), Some(CallState::Waiting));
+    assert_eq!(
+        h.acd.waiting(&QueueId::Centre("ottawa".into())),
+        vec![CallId(1), CallId(2)]
+    );
+    // b is logged in (Ottawa stays staffed): the call waits for b.
+    assert_eq!(offers(&h.ready("b")), one(1, "b"));
+    // Going not ready while ringing is the same, with the reason given.
+    h.login("a", "ottawa", &[En], false);
+    assert_eq!(offers(&h.ready("a")), one(2, "a"));
+    assert!(
+        h.ready("a").is_empty(),
+        "asking for ready while ringing: no change"
+    );
+    assert_eq!(h.state("a"), AgentState::Reserved { call: CallId(2) });
+    let ds = h.not_ready("a", "break");
+    assert_eq!(
+        cancels(&ds),
+        vec![(2, "a".to_owned(), CancelReason::NavigatorNotReady)]
+    );
+    assert_eq!(
+        h.state("a"),
+        AgentState::NotReady {
+            reason: "break".into()
+        }
+    );
+    assert_eq!(h.call_state(2), Some(CallState::Waiting));
+}
+
+#[test]
+fn answered_call_then_wrap_up_expires_to_ready() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.ready("a");
+    h.queue_at(1, "ottawa", En);
+    h.pass(secs(4));
+    let ds = h.answer(1, "a");
+    assert!(ds.contains(&Decision::Connect {
+        call: CallId(1),
+        navigator: "a".into()
+    }));
+    assert!(records(&ds, 1).contains(&CallRecord::Answered {
+        navigator: "a".into(),
+        waited: secs(4),
+        callback: false
+    }));
+    assert_eq!(h.state("a"), AgentState::Busy { call: CallId(1) });
+    // No ring timeout once answered.
+    assert!(cancels(&h.pass(secs(300))).is_empty());
+    let ds = h.end(1);
+    let until = h.now + secs(60);
+    assert_eq!(h.state("a"), AgentState::WrapUp { until });
+    assert!(records(&ds, 1).contains(&CallRecord::Ended {
+        navigator: "a".into(),
+        talked: secs(300)
+    }));
+    assert!(h.acd.call(CallId(1)).is_none());
+    // A call arriving during wrap-up waits for it to end.
+    assert!(offers(&h.queue_at(2, "ottawa", En)).is_empty());
+    assert_eq!(h.acd.poll_timeout(), Some(until));
+    assert!(offers(&h.pass(ms(59_999))).is_empty());
+    let ds = h.pass(ms(1));
+    assert_eq!(offers(&ds), one(2, "a"));
+    // Handling time (answer to end of wrap-up) feeds the expected wait.
+    assert_eq!(h.acd.expected_handle_time(), secs(360));
+}
+
+#[test]
+fn next_state_queued_during_a_call_applies_after_wrap_up() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.ready("a");
+    h.queue_at(1, "ottawa", En);
+    h.answer(1, "a");
+    let ds = h.not_ready("a", "break");
+    assert!(ds.contains(&Decision::NavigatorState {
+        navigator: "a".into(),
+        state: AgentState::Busy { call: CallId(1) },
+        next_state: Some(NextState::NotReady {
+            reason: "break".into()
+        })
+    }));
+    assert_eq!(h.state("a"), AgentState::Busy { call: CallId(1) });
+    h.queue_at(2, "ottawa", En);
+    h.end(1);
+    assert!(matches!(h.state("a"), AgentState::WrapUp { .. }));
+    let ds = h.pass(secs(60));
+    assert!(offers(&ds).is_empty());
+    assert_eq!(
+        h.state("a"),
+        AgentState::NotReady {
+            reason: "break".into()
+        }
+    );
+    assert_eq!(h.acd.navigator(&"a".into()).unwrap().next_state, None);
+    // Ending wrap-up early; a logout queued during the call applies then.
+    assert_eq!(offers(&h.ready("a")), one(2, "a"));
+    h.answer(2, "a");
+    h.ev(Event::NavigatorStateChanged {
+        navigator: "a".into(),
+        change: StateChange::Logout,
+    });
+    h.end(2);
+    h.pass(secs(10));
+    h.ev(Event::WrapUpEnded {
+        navigator: "a".into(),
+    });
+    assert_eq!(h.state("a"), AgentState::LoggedOut);
+    assert_eq!(
+        h.ev_err(Event::WrapUpEnded {
+            navigator: "a".into()
+        }),
+        AcdError::NotInWrapUp("a".into())
+    );
+}
+
+#[test]
+fn overflow_waits_then_goes_to_the_next_centre_in_order() {
+    let mut h = Harness::new();
+    // Thunder Bay overflows to Collingwood, then Toronto. Everyone is
+    // logged in (staffed), only Toronto's navigator is ready.
+    h.login("tb", "thunder_bay", &[En], false);
+    h.login("col", "collingwood", &[En], false);
+    h.login("tor", "toronto", &[En], false);
+    h.ready("tor");
+    let ds = h.queue_at(1, "thunder_bay", En);
+    assert!(offers(&ds).is_empty());
+    assert_eq!(
+        h.acd.poll_timeout(),
+        Some(h.t0 + secs(60)).min(Some(h.now + secs(60)))
+    );
+    let ds = h.pass(ms(89_999));
+    assert!(offers(&ds).is_empty());
+    assert!(
+        !records(&ds, 1)
+            .iter()
+            .any(|r| matches!(r, CallRecord::Overflowed { .. }))
+    );
+    // 90 s: Collingwood may take it (nobody ready there yet).
+    let ds = h.pass(ms(1));
+    assert_eq!(
+        records(&ds, 1),
+        vec![CallRecord::Overflowed {
+            to: "collingwood".into(),
+            waited: secs(90)
+        }]
+    );
+    assert!(offers(&ds).is_empty(), "Toronto is second in line: {ds:?}");
+    let ds = h.pass(ms(89_999));
+    assert!(offers(&ds).is_empty());
+    // 180 s: Toronto.
+    let ds = h.pass(ms(1));
+    assert!(records(&ds, 1).contains(&CallRecord::Overflowed {
+        to: "toronto".into(),
+        waited: secs(180)
+    }));
+    assert_eq!(offers(&ds), one(1, "tor"));
+}
+
+#[test]
+fn overflow_offers_to_the_nearer_centre_first_and_home_centre_stays_eligible() {
+    let mut h = Harness::new();
+    h.login("tb", "thunder_bay", &[En], false);
+    h.login("col", "collingwood", &[En], false);
+    h.login("tor", "toronto", &[En], false);
+    h.ready("tor");
+    h.pass(secs(1));
+    h.ready("col");
+    h.queue_at(1, "thunder_bay", En);
+    // Collingwood's navigator is less idle than Toronto's but nearer.
+    let ds = h.pass(secs(100));
+    assert_eq!(offers(&ds), one(1, "col"));
+    // Home navigator becomes ready: takes the next home call at once.
+    assert!(offers(&h.ready("tb")).is_empty());
+    assert_eq!(offers(&h.queue_at(2, "thunder_bay", En)), one(2, "tb"));
+}
+
+#[test]
+fn an_unstaffed_or_closed_centre_is_skipped_at_once() {
+    let mut h = Harness::new();
+    // Nobody logged in at Thunder Bay: Collingwood may take its calls now.
+    h.login("col", "collingwood", &[En], false);
+    h.ready("col");
+    let ds = h.queue_at(1, "thunder_bay", En);
+    assert_eq!(offers(&ds), one(1, "col"));
+    assert!(records(&ds, 1).contains(&CallRecord::Overflowed {
+        to: "collingwood".into(),
+        waited: Duration::ZERO
+    }));
+    // A French call skips Collingwood (no French there): Toronto's French
+    // navigator, at once since Toronto is the first centre staffed in French.
+    h.login("tor", "toronto", &[En, Fr], false);
+    h.ready("tor");
+    assert_eq!(offers(&h.queue_at(2, "thunder_bay", Fr)), one(2, "tor"));
+    // A closed centre takes none of its own calls, its overflow does.
+    h.login("ott", "ottawa", &[En], false);
+    h.ready("ott");
+    h.login("tor2", "toronto", &[En], false);
+    h.ready("tor2");
+    h.ev(Event::CentreOpen {
+        centre: "ottawa".into(),
+        open: false,
+    });
+    assert_eq!(offers(&h.queue_at(3, "ottawa", En)), one(3, "tor2"));
+    assert_eq!(h.state("ott"), AgentState::Ready);
+}
+
+#[test]
+fn no_centre_open_or_staffed_routes_to_the_fallback() {
+    let mut h = Harness::new();
+    let ds = h.queue_at(1, "windsor", En);
+    assert_eq!(
+        externals(&ds),
+        vec![(1, FALLBACK.to_owned(), ExternalReason::NoCentreAvailable)]
+    );
+    assert!(
+        records(&ds, 1)
+            .iter()
+            .any(|r| matches!(r, CallRecord::RoutedExternal { .. }))
+    );
+    // Staffed but closed: same. Windsor overflows to Toronto.
+    h.login("w", "windsor", &[En], false);
+    h.login("t", "toronto", &[En], false);
+    h.ev(Event::CentreOpen {
+        centre: "toronto".into(),
+        open: false,
+    });
+    assert!(externals(&h.queue_at(2, "windsor", En)).is_empty());
+    // The last navigator of the chain logs out while a call waits.
+    h.ev(Event::NavigatorStateChanged {
+        navigator: "w".into(),
+        change: StateChange::Logout,
+    });
+    // Toronto is closed: nobody serves call 2 any more.
+    assert_eq!(h.acd.calls(), Vec::<CallId>::new());
+}
+
+#[test]
+fn crisis_call_goes_to_a_crisis_trained_navigator_in_another_centre() {
+    let mut h = Harness::new();
+    h.login("ott", "ottawa", &[En, Fr], false);
+    h.ready("ott");
+    h.pass(secs(30));
+    h.login("win", "windsor", &[En], true);
+    h.ready("win");
+    h.login("winfr", "windsor", &[Fr], true);
+    let ds = h.queue(1, QueueId::Crisis, En, Priority::Normal);
+    assert_eq!(offers(&ds), one(1, "win"));
+    assert!(records(&ds, 1).contains(&CallRecord::Queued {
+        queue: QueueId::Crisis,
+        priority: Priority::Crisis,
+        language: En,
+        crisis: true
+    }));
+    // A French crisis call waits for the French crisis navigator: not for
+    // the French navigator without crisis training, nor for the English one.
+    h.answer(1, "win");
+    h.end(1);
+    h.ev(Event::WrapUpEnded {
+        navigator: "win".into(),
+    });
+    let ds = h.queue(2, QueueId::Crisis, Fr, Priority::Normal);
+    assert!(offers(&ds).is_empty());
+    assert_eq!(h.call_state(2), Some(CallState::Waiting));
+    assert_eq!(offers(&h.ready("winfr")), one(2, "winfr"));
+    assert_eq!(h.state("ott"), AgentState::Ready);
+    assert_eq!(h.state("win"), AgentState::Ready);
+}
+
+#[test]
+fn crisis_key_while_waiting_moves_the_call_to_the_head_of_the_crisis_queue() {
+    let mut h = Harness::new();
+    h.login("c", "toronto", &[En], true);
+    h.ready("c");
+    h.queue(1, QueueId::Crisis, En, Priority::Normal); // offered to c
+    h.login("o", "ottawa", &[En], false);
+    h.queue_at(2, "ottawa", En);
+    h.pass(secs(50));
+    let ds = h.ev(Event::Transfer {
+        call: CallId(2),
+        to: QueueId::Crisis,
+    });
+    assert!(records(&ds, 2).contains(&CallRecord::Transferred {
+        from: None,
+        to: QueueId::Crisis
+    }));
+    let info = h.acd.call(CallId(2)).unwrap();
+    assert!(info.crisis);
+    assert_eq!(info.priority, Priority::Crisis);
+    // Its crisis timer starts now, not when it first queued.
+    let ds = h.pass(secs(59));
+    assert!(externals(&ds).iter().all(|e| e.0 != 2), "{ds:?}");
+}
+
+#[test]
+fn crisis_call_goes_to_the_external_line_after_the_timeout() {
+    let mut h = Harness::new();
+    h.login("c", "toronto", &[En], true);
+    h.not_ready("c", "break");
+    h.queue(1, QueueId::Crisis, En, Priority::Normal);
+    assert_eq!(h.acd.poll_timeout(), Some(h.now + secs(60)));
+    let ds = h.pass(ms(59_999));
+    assert!(externals(&ds).is_empty());
+    let ds = h.pass(ms(1));
+    assert_eq!(
+        externals(&ds),
+        vec![(1, CRISIS_LINE.to_owned(), ExternalReason::CrisisTimeout)]
+    );
+    assert!(records(&ds, 1).contains(&CallRecord::RoutedExternal {
+        target: CRISIS_LINE.into(),
+        reason: ExternalReason::CrisisTimeout,
+        waited: secs(60)
+    }));
+    assert!(h.acd.call(CallId(1)).is_none());
+
+    // Ringing when the timeout strikes: the ring is cancelled too.
+    h.queue(2, QueueId::Crisis, En, Priority::Normal);
+    h.pass(secs(45));
+    assert_eq!(offers(&h.ready("c")), one(2, "c"));
+    let ds = h.pass(secs(15));
+    assert_eq!(
+        cancels(&ds),
+        vec![(2, "c".to_owned(), CancelReason::CrisisTimeout)]
+    );
+    assert_eq!(
+        externals(&ds),
+        vec![(2, CRISIS_LINE.to_owned(), ExternalReason::CrisisTimeout)]
+    );
+    assert_eq!(h.state("c"), AgentState::Ready);
+
+    // Nobody crisis-trained with the caller's language logged in: at once.
+    let ds = h.queue(3, QueueId::Crisis, Fr, Priority::Normal);
+    assert_eq!(
+        externals(&ds),
+        vec![(3, CRISIS_LINE.to_owned(), ExternalReason::NoCrisisNavigator)]
+    );
+}
+
+#[test]
+fn callback_keeps_its_place_and_is_dialled_once() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    for id in 1..=3 {
+        h.queue_at(id, "ottawa", En);
+        h.pass(secs(10));
+    }
+    let ds = h.ev(Event::CallbackRequested { call: CallId(2) });
+    assert!(records(&ds, 2).contains(&CallRecord::CallbackRequested { waited: secs(20) }));
+    // The caller hangs up: the callback stays.
+    assert!(h.ev(Event::CallerHungUp { call: CallId(2) }).is_empty());
+    // Twice is refused (never duplicated).
+    assert_eq!(
+        h.ev_err(Event::CallbackRequested { call: CallId(2) }),
+        AcdError::InvalidCallState(CallId(2))
+    );
+    h.queue_at(4, "ottawa", En);
+    assert_eq!(
+        h.acd.waiting(&QueueId::Centre("ottawa".into())),
+        [1, 2, 3, 4].map(CallId).to_vec()
+    );
+    // No announcement for a caller who is not there.
+    let ds = h.pass(secs(120));
+    assert!(!ds.iter().any(|d| matches!(
+        d,
+        Decision::Announce {
+            call: CallId(2),
+            ..
+        }
+    )));
+
+    let mut served = Vec::new();
+    let mut ds = h.ready("a");
+    for _ in 0..4 {
+        if let [(id, _)] = offers(&ds)[..] {
+            served.push(id);
+            h.answer(id, "a");
+            h.end(id);
+        } else if let [(id, _, attempt)] = callbacks(&ds)[..] {
+            assert_eq!(attempt, 1);
+            assert_eq!(h.state("a"), AgentState::Reserved { call: CallId(id) });
+            served.push(id);
+            let ds = h.ev(Event::CallbackConnected { call: CallId(id) });
+            assert!(records(&ds, id).contains(&CallRecord::Answered {
+                navigator: "a".into(),
+                waited: h.now - h.t0 - secs(10),
+                callback: true
+            }));
+            h.end(id);
+        } else {
+            panic!("one offer or callback expected: {ds:?}");
+        }
+        ds = h.ev(Event::WrapUpEnded {
+            navigator: "a".into(),
+        });
+    }
+    assert_eq!(served, [1, 2, 3, 4]);
+    assert!(h.acd.calls().is_empty());
+}
+
+#[test]
+fn callback_is_never_routed_away_or_lost_when_nobody_is_staffed() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.queue_at(1, "ottawa", En);
+    h.ev(Event::CallbackRequested { call: CallId(1) });
+    let ds = h.ev(Event::NavigatorStateChanged {
+        navigator: "a".into(),
+        change: StateChange::Logout,
+    });
+    assert!(externals(&ds).is_empty());
+    h.pass(secs(12 * 3600));
+    assert_eq!(h.call_state(1), Some(CallState::Waiting));
+    h.login("b", "toronto", &[En], false);
+    let ds = h.ready("b");
+    assert_eq!(callbacks(&ds), vec![(1, "b".to_owned(), 1)]);
+}
+
+#[test]
+fn failed_callbacks_are_retried_then_kept_on_the_supervisor_list() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.ready("a");
+    h.login("b", "ottawa", &[En], false);
+    h.queue_at(1, "ottawa", En);
+    // Choosing a callback while the offer rings: the ring is cancelled.
+    let ds = h.ev(Event::CallbackRequested { call: CallId(1) });
+    assert_eq!(
+        cancels(&ds),
+        vec![(1, "a".to_owned(), CancelReason::CallbackRequested)]
+    );
+    assert_eq!(callbacks(&ds), vec![(1, "a".to_owned(), 1)]);
+
+    let ds = h.ev(Event::CallbackFailed { call: CallId(1) });
+    assert!(records(&ds, 1).contains(&CallRecord::CallbackFailed { attempt: 1 }));
+    assert_eq!(h.state("a"), AgentState::Ready);
+    assert!(callbacks(&ds).is_empty(), "not again at once");
+    // Another call is served meanwhile.
+    h.pass(secs(30));
+    assert_eq!(offers(&h.queue_at(2, "ottawa", En)), one(2, "a"));
+    h.answer(2, "a");
+    h.ready("b");
+    let ds = h.pass(secs(90));
+    // Retry after the delay, on whoever is free.
+    assert_eq!(callbacks(&ds), vec![(1, "b".to_owned(), 2)]);
+    // Nobody reports back: the dial timeout counts as a failure.
+    let ds = h.pass(secs(60));
+    assert_eq!(
+        cancels(&ds),
+        vec![(1, "b".to_owned(), CancelReason::CallbackDialTimeout)]
+    );
+    assert!(records(&ds, 1).contains(&CallRecord::CallbackFailed { attempt: 2 }));
+    let ds = h.pass(secs(120));
+    assert_eq!(callbacks(&ds).len(), 1);
+    let ds = h.ev(Event::CallbackFailed { call: CallId(1) });
+    assert!(records(&ds, 1).contains(&CallRecord::CallbackToSupervisor { attempts: 3 }));
+    assert_eq!(h.acd.supervisor_list(), vec![CallId(1)]);
+    assert_eq!(h.call_state(1), Some(CallState::Supervisor));
+    // Kept there: no more attempts, whatever happens.
+    let ds = h.pass(secs(3600));
+    assert!(callbacks(&ds).is_empty());
+    assert_eq!(h.acd.supervisor_list(), vec![CallId(1)]);
+    // The supervisor puts it back, with fresh attempts.
+    assert_eq!(offers(&h.queue_at(3, "ottawa", En)), one(3, "b"));
+    h.answer(3, "b");
+    let ds = h.ev(Event::SupervisorRequeue { call: CallId(1) });
+    assert!(records(&ds, 1).contains(&CallRecord::CallbackRequeued));
+    assert_eq!(h.acd.supervisor_list(), Vec::<CallId>::new());
+    assert_eq!(
+        h.acd.waiting(&QueueId::Centre("ottawa".into())),
+        vec![CallId(1)]
+    );
+    h.end(2);
+    let ds = h.ev(Event::WrapUpEnded {
+        navigator: "a".into(),
+    });
+    assert_eq!(callbacks(&ds), vec![(1, "a".to_owned(), 1)]);
+    // Fail it three more times; the supervisor then resolves it by hand.
+    for attempt in 1..=3 {
+        if attempt > 1 {
+            let ds = h.pass(secs(120));
+            assert_eq!(callbacks(&ds), vec![(1, "a".to_owned(), attempt)]);
+        }
+        h.ev(Event::CallbackFailed { call: CallId(1) });
+    }
+    assert_eq!(h.acd.supervisor_list(), vec![CallId(1)]);
+    let ds = h.ev(Event::SupervisorResolved { call: CallId(1) });
+    assert_eq!(records(&ds, 1), vec![CallRecord::CallbackResolved]);
+    assert!(h.acd.call(CallId(1)).is_none());
+}
+
+#[test]
+fn waiting_callers_hear_position_and_expected_wait() {
+    let mut config = shipped_config();
+    config.announce_every = Some(secs(30));
+    config.default_handle_time = secs(300);
+    let mut h = Harness::with(config);
+    h.login("a", "ottawa", &[En], false);
+    h.login("b", "ottawa", &[En], false);
+    h.queue_at(1, "ottawa", En);
+    h.queue_at(2, "ottawa", En);
+    let ds = h.pass(secs(30));
+    let announces: Vec<&Decision> = ds
+        .iter()
+        .filter(|d| matches!(d, Decision::Announce { .. }))
+        .collect();
+    assert_eq!(
+        announces,
+        [
+            &Decision::Announce {
+                call: CallId(1),
+                position: 1,
+                expected_wait: secs(150)
+            },
+            &Decision::Announce {
+                call: CallId(2),
+                position: 2,
+                expected_wait: secs(300)
+            },
+        ]
+    );
+    // Every 30 s after that, while they wait.
+    let ds = h.pass(secs(30));
+    assert_eq!(
+        ds.iter()
+            .filter(|d| matches!(d, Decision::Announce { .. }))
+            .count(),
+        2
+    );
+    assert_eq!(offers(&h.ready("a")), one(1, "a"));
+    h.answer(1, "a");
+    let ds = h.pass(secs(15));
+    assert!(!ds.iter().any(|d| matches!(d, Decision::Announce { .. })));
+    let ds = h.pass(secs(15));
+    assert_eq!(
+        ds.iter()
+            .filter(|d| matches!(d, Decision::Announce { .. }))
+            .cloned()
+            .collect::<Vec<_>>(),
+        vec![Decision::Announce {
+            call: CallId(2),
+            position: 1,
+            expected_wait: secs(150)
+        }]
+    );
+}
+
+#[test]
+fn events_that_do_not_fit_are_refused_and_change_nothing() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.queue_at(1, "ottawa", En);
+    assert_eq!(
+        h.ev_err(Event::CallQueued(NewCall {
+            id: CallId(1),
+            queue: QueueId::Crisis,
+            priority: Priority::Normal,
+            language: En,
+        })),
+        AcdError::DuplicateCall(CallId(1))
+    );
+    assert_eq!(
+        h.ev_err(Event::CallQueued(NewCall {
+            id: CallId(2),
+            queue: QueueId::Centre("kenora".into()),
+            priority: Priority::Normal,
+            language: En,
+        })),
+        AcdError::UnknownCentre("kenora".into())
+    );
+    assert_eq!(
+        h.ev_err(Event::NavigatorStateChanged {
+            navigator: "nobody".into(),
+            change: StateChange::Ready
+        }),
+        AcdError::UnknownNavigator("nobody".into())
+    );
+    assert_eq!(
+        h.ev_err(Event::CallbackConnected { call: CallId(1) }),
+        AcdError::InvalidCallState(CallId(1))
+    );
+    assert_eq!(
+        h.ev_err(Event::CallEnded { call: CallId(9) }),
+        AcdError::UnknownCall(CallId(9))
+    );
+    assert_eq!(h.call_state(1), Some(CallState::Waiting));
+    h.acd.check_invariants().unwrap();
+}
