@@ -19,7 +19,7 @@
 //!
 //! Set `ACD_SEED` to replay one seed; a failure prints its seed.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use super::tests::{Harness, shipped_config};
@@ -43,18 +43,23 @@ impl Drop for SeedOnPanic {
 struct DriverView {
     /// Navigator states as the CTI was told.
     cti: HashMap<NavigatorId, AgentState>,
-    /// Calls ringing or dialling (call → navigator).
-    reserved: HashMap<CallId, NavigatorId>,
+    /// Calls ringing or dialling (call → navigator). Ordered maps: the
+    /// test picks from them, and a seed must replay the same walk.
+    reserved: BTreeMap<CallId, NavigatorId>,
     /// Calls bridged (call → navigator).
-    connected: HashMap<CallId, NavigatorId>,
+    connected: BTreeMap<CallId, NavigatorId>,
     /// Calls that had a final decision.
     gone: HashSet<CallId>,
     /// Calls that were queued.
     queued: HashSet<CallId>,
+    /// Callbacks: the caller left, keeping their place.
+    callbacks_kept: HashSet<CallId>,
     offers: usize,
     callbacks: usize,
     externals: usize,
     answered: usize,
+    /// Records seen, by kind (for the coverage check).
+    kinds: BTreeMap<&'static str, usize>,
 }
 
 impl DriverView {
@@ -68,8 +73,13 @@ impl DriverView {
             } => {
                 if matches!(d, Decision::Offer { .. }) {
                     self.offers += 1;
+                    assert!(
+                        !self.callbacks_kept.contains(call),
+                        "{d:?}: a live offer of a callback whose caller is gone"
+                    );
                 } else {
                     self.callbacks += 1;
+                    assert!(self.callbacks_kept.contains(call), "{d:?}: not a callback");
                 }
                 assert_eq!(
                     self.cti.get(navigator),
@@ -111,40 +121,77 @@ impl DriverView {
                 assert!(!self.reserved.contains_key(call), "{d:?} while ringing");
                 assert!(!self.connected.contains_key(call), "{d:?} while bridged");
                 assert!(self.gone.insert(*call), "{d:?}: routed twice");
+                assert!(
+                    !self.callbacks_kept.contains(call),
+                    "{d:?}: a callback routed away"
+                );
             }
             Decision::Announce { call, .. } => {
                 assert!(!self.gone.contains(call), "{d:?}");
+                assert!(!self.callbacks_kept.contains(call), "{d:?} to nobody");
             }
             Decision::NavigatorState {
                 navigator, state, ..
             } => {
                 self.cti.insert(navigator.clone(), state.clone());
             }
-            Decision::Record { call, what } => match what {
-                CallRecord::Queued { .. } => {
-                    assert!(self.queued.insert(*call), "{call} queued twice");
-                }
-                CallRecord::Abandoned { .. } | CallRecord::CallbackResolved => {
-                    assert!(self.gone.insert(*call), "{d:?}: gone twice");
-                }
-                CallRecord::Ended { .. } => {
-                    assert!(self.connected.remove(call).is_some(), "{d:?}");
-                    self.gone.insert(*call);
-                }
-                // The driver reported the failure (or the ACD cancelled
-                // the dial just before): the navigator is free.
-                CallRecord::CallbackFailed { .. } => {
-                    self.reserved.remove(call);
-                }
-                CallRecord::RoutedExternal { .. } => {
-                    assert!(self.gone.contains(call), "{d:?} without RouteExternal");
-                }
-                // A bridged call transferred to a queue lives on.
-                CallRecord::Transferred { from: Some(_), .. } => {
-                    assert!(self.gone.remove(call), "{d:?}");
-                }
-                _ => assert!(!self.gone.contains(call), "{d:?} for a call that is gone"),
-            },
+            Decision::Record { call, what } => {
+                self.note(what);
+                self.take_record(d, *call, what);
+            }
+        }
+    }
+
+    fn note(&mut self, what: &CallRecord) {
+        let kind = match what {
+            CallRecord::NoAnswer { .. } => "no_answer",
+            CallRecord::Overflowed { .. } => "overflowed",
+            CallRecord::Transferred { .. } => "transferred",
+            CallRecord::CallbackToSupervisor { .. } => "to_supervisor",
+            CallRecord::CallbackRequeued => "requeued",
+            CallRecord::Abandoned {
+                while_ringing: true,
+                ..
+            } => "abandoned_ringing",
+            CallRecord::RoutedExternal {
+                reason: ExternalReason::CrisisTimeout,
+                ..
+            } => "crisis_timeout",
+            CallRecord::Answered { callback: true, .. } => "callback_answered",
+            _ => return,
+        };
+        *self.kinds.entry(kind).or_default() += 1;
+    }
+
+    fn take_record(&mut self, d: &Decision, call: CallId, what: &CallRecord) {
+        let call = &call;
+        match what {
+            CallRecord::Queued { .. } => {
+                assert!(self.queued.insert(*call), "{call} queued twice");
+            }
+            CallRecord::Abandoned { .. } | CallRecord::CallbackResolved => {
+                assert!(self.gone.insert(*call), "{d:?}: gone twice");
+            }
+            CallRecord::Ended { .. } => {
+                assert!(self.connected.remove(call).is_some(), "{d:?}");
+                self.gone.insert(*call);
+            }
+            CallRecord::CallbackRequested { .. } => {
+                assert!(self.callbacks_kept.insert(*call), "{d:?}: twice");
+            }
+            // The driver reported the failure (or the ACD cancelled
+            // the dial just before): the navigator is free.
+            CallRecord::CallbackFailed { .. } => {
+                self.reserved.remove(call);
+            }
+            CallRecord::RoutedExternal { .. } => {
+                assert!(self.gone.contains(call), "{d:?} without RouteExternal");
+            }
+            // A bridged call transferred to a queue lives on.
+            CallRecord::Transferred { from: Some(_), .. } => {
+                assert!(self.gone.remove(call), "{d:?}");
+            }
+            _ => assert!(!self.gone.contains(call), "{d:?} for a call that is gone"),
         }
     }
 }
@@ -243,20 +290,41 @@ fn run(seed: u64, steps: usize) -> DriverView {
                 // wrong answers).
                 let ringing: Vec<(CallId, NavigatorId)> =
                     view.reserved.iter().map(|(c, n)| (*c, n.clone())).collect();
-                let (call, navigator) = match pick(&mut rng, &ringing) {
-                    Some(p) if rng.u8(..8) != 0 => p.clone(),
-                    _ => (any_call(&mut rng), nav.clone()),
-                };
-                Some(match rng.u8(..6) {
-                    0 => Event::OfferRejected {
-                        call,
-                        navigator,
-                        reason: "486".into(),
-                    },
-                    1 => Event::CallbackConnected { call },
-                    2 => Event::CallbackFailed { call },
-                    _ => Event::OfferAnswered { call, navigator },
-                })
+                match pick(&mut rng, &ringing) {
+                    Some((call, navigator)) if rng.u8(..8) != 0 => {
+                        let (call, navigator) = (*call, navigator.clone());
+                        let callback = view.callbacks_kept.contains(&call);
+                        Some(match (callback, rng.u8(..4)) {
+                            (false, 0) => Event::OfferRejected {
+                                call,
+                                navigator,
+                                reason: "486".into(),
+                            },
+                            (false, _) => Event::OfferAnswered { call, navigator },
+                            (true, 0) => Event::CallbackFailed { call },
+                            (true, 1) => Event::OfferRejected {
+                                call,
+                                navigator,
+                                reason: "480".into(),
+                            },
+                            (true, _) => Event::CallbackConnected { call },
+                        })
+                    }
+                    _ => {
+                        let call = any_call(&mut rng);
+                        let navigator = nav.clone();
+                        Some(match rng.u8(..4) {
+                            0 => Event::OfferRejected {
+                                call,
+                                navigator,
+                                reason: "486".into(),
+                            },
+                            1 => Event::CallbackConnected { call },
+                            2 => Event::CallbackFailed { call },
+                            _ => Event::OfferAnswered { call, navigator },
+                        })
+                    }
+                }
             }
             11 | 12 => {
                 let bridged: Vec<CallId> = view.connected.keys().copied().collect();
@@ -428,9 +496,10 @@ fn centre_open(acd: &Acd, centre: &CentreId) -> bool {
 fn random_interleavings_keep_the_invariants() {
     let seeds: Vec<u64> = match std::env::var("ACD_SEED") {
         Ok(s) => vec![s.parse().expect("ACD_SEED is a number")],
-        Err(_) => (0..300).map(|i| 0x211_0000 + i).collect(),
+        Err(_) => (0..200).map(|i| 0x211_0000 + i).collect(),
     };
     let (mut offers, mut callbacks, mut answered, mut externals, mut finished) = (0, 0, 0, 0, 0);
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     for seed in seeds {
         let v = run(seed, 400);
         offers += v.offers;
@@ -438,11 +507,15 @@ fn random_interleavings_keep_the_invariants() {
         answered += v.answered;
         externals += v.externals;
         finished += v.gone.len();
+        for (k, n) in v.kinds {
+            *kinds.entry(k).or_default() += n;
+        }
     }
     // The walk reaches the interesting places.
     eprintln!(
-        "offers {offers} callbacks {callbacks} answered {answered} external {externals} finished {finished}"
+        "offers {offers} callbacks {callbacks} answered {answered} external {externals} finished {finished} {kinds:?}"
     );
+    assert_eq!(kinds.len(), 8, "every kind of record reached: {kinds:?}");
     assert!(offers > 1000);
     assert!(callbacks > 50);
     assert!(answered > 300);

@@ -1147,3 +1147,113 @@ fn events_that_do_not_fit_are_refused_and_change_nothing() {
     assert_eq!(h.call_state(1), Some(CallState::Waiting));
     h.acd.check_invariants().unwrap();
 }
+
+#[test]
+fn a_navigator_transfers_a_call_to_another_centre() {
+    let mut h = Harness::new();
+    h.login("o", "ottawa", &[En, Fr], false);
+    h.login("t", "toronto", &[En, Fr], false);
+    h.ready("o");
+    h.queue_at(1, "ottawa", Fr);
+    h.answer(1, "o");
+    h.pass(secs(100));
+    // Toronto's navigator is busy with a call of their own.
+    h.ready("t");
+    h.queue_at(2, "toronto", En);
+    h.answer(2, "t");
+    h.queue_at(3, "toronto", Fr);
+    let ds = h.ev(Event::Transfer {
+        call: CallId(1),
+        to: QueueId::Centre("toronto".into()),
+    });
+    assert!(records(&ds, 1).contains(&CallRecord::Ended {
+        navigator: "o".into(),
+        talked: secs(100)
+    }));
+    assert!(records(&ds, 1).contains(&CallRecord::Transferred {
+        from: Some("o".into()),
+        to: QueueId::Centre("toronto".into())
+    }));
+    assert!(matches!(h.state("o"), AgentState::WrapUp { .. }));
+    // At the head of Toronto's queue, ahead of the call already waiting.
+    assert_eq!(
+        h.acd.waiting(&QueueId::Centre("toronto".into())),
+        vec![CallId(1), CallId(3)]
+    );
+    h.end(2);
+    let ds = h.ev(Event::WrapUpEnded {
+        navigator: "t".into(),
+    });
+    assert_eq!(offers(&ds), one(1, "t"));
+}
+
+#[test]
+fn timers_that_fell_due_run_before_a_late_event() {
+    let mut h = Harness::new();
+    assert_eq!(h.acd.poll_timeout(), None, "nothing to wait for");
+    h.login("a", "ottawa", &[En], false);
+    h.login("b", "ottawa", &[En], false);
+    h.ready("a");
+    h.queue_at(1, "ottawa", En);
+    // The driver was slow: the answer comes 25 s after the offer, past the
+    // ring timeout. The RONA happens first and the answer is refused.
+    h.now += secs(25);
+    let err = h.acd.handle(
+        Event::OfferAnswered {
+            call: CallId(1),
+            navigator: "a".into(),
+        },
+        h.now,
+    );
+    assert_eq!(
+        err,
+        Err(AcdError::NotOffered {
+            call: CallId(1),
+            navigator: "a".into()
+        })
+    );
+    let ds: Vec<Decision> = std::iter::from_fn(|| h.acd.poll_decision()).collect();
+    assert_eq!(
+        cancels(&ds),
+        vec![(1, "a".to_owned(), CancelReason::NoAnswer)]
+    );
+    // An early or repeated wake-up changes nothing.
+    h.acd.handle_timeout(h.now);
+    h.acd.handle_timeout(h.now - secs(5));
+    assert_eq!(h.acd.poll_decision(), None);
+    assert_eq!(h.call_state(1), Some(CallState::Waiting));
+    assert_eq!(offers(&h.ready("b")), one(1, "b"));
+}
+
+#[test]
+fn login_needs_a_known_centre_and_a_login_while_busy_keeps_the_call() {
+    let mut h = Harness::new();
+    assert_eq!(
+        h.ev_err(Event::NavigatorStateChanged {
+            navigator: "x".into(),
+            change: StateChange::Login(NavigatorProfile {
+                centre: "kenora".into(),
+                languages: vec![En],
+                crisis_trained: false
+            })
+        }),
+        AcdError::UnknownCentre("kenora".into())
+    );
+    h.login("a", "ottawa", &[En], false);
+    assert_eq!(
+        h.state("a"),
+        AgentState::NotReady {
+            reason: REASON_LOGIN.into()
+        }
+    );
+    h.ready("a");
+    h.queue_at(1, "ottawa", En);
+    h.answer(1, "a");
+    // A second websocket login (a reconnect) with French added.
+    h.login("a", "ottawa", &[En, Fr], false);
+    assert_eq!(h.state("a"), AgentState::Busy { call: CallId(1) });
+    assert_eq!(
+        h.acd.navigator(&"a".into()).unwrap().languages,
+        vec![En, Fr]
+    );
+}
