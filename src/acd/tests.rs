@@ -1257,3 +1257,40 @@ fn login_needs_a_known_centre_and_a_login_while_busy_keeps_the_call() {
         vec![En, Fr]
     );
 }
+
+#[test]
+fn only_ready_navigators_are_offered_calls() {
+    let mut h = Harness::new();
+    // One navigator in each state that is not ready, all with every skill.
+    for name in ["out", "away", "ringing", "busy", "wrapping"] {
+        h.login(name, "toronto", &[En, Fr], true);
+    }
+    h.ev(Event::NavigatorStateChanged {
+        navigator: "out".into(),
+        change: StateChange::Logout,
+    });
+    h.not_ready("away", "lunch");
+    for name in ["ringing", "busy", "wrapping"] {
+        h.ready(name);
+        h.pass(secs(1));
+    }
+    h.queue_at(1, "toronto", En);
+    h.queue_at(2, "toronto", En);
+    h.queue_at(3, "toronto", En);
+    h.answer(2, "busy");
+    h.answer(3, "wrapping");
+    h.end(3);
+    assert_eq!(h.state("ringing"), AgentState::Reserved { call: CallId(1) });
+    assert!(matches!(h.state("wrapping"), AgentState::WrapUp { .. }));
+    // Calls of every kind arrive; none is offered while nobody is ready.
+    let mut ds = h.queue_at(4, "toronto", En);
+    ds.extend(h.queue_at(5, "toronto", Fr));
+    ds.extend(h.queue(6, QueueId::Crisis, En, Priority::Normal));
+    ds.extend(h.queue(7, QueueId::Centre("toronto".into()), En, Priority::High));
+    ds.extend(h.pass(secs(10)));
+    assert!(offers(&ds).is_empty(), "{ds:?}");
+    assert!(callbacks(&ds).is_empty());
+    h.acd.check_invariants().unwrap();
+    // The first to become ready gets the crisis call.
+    assert_eq!(offers(&h.ready("away")), one(6, "away"));
+}
