@@ -291,7 +291,10 @@ pub enum Event {
     /// The navigator ended their wrap-up early.
     WrapUpEnded { navigator: NavigatorId },
     /// The waiting caller asked to be called back keeping their place (and
-    /// will hang up).
+    /// will hang up; a later [`Event::CallerHungUp`] changes nothing). If an
+    /// offer was ringing it is cancelled and the callback is dialled as the
+    /// call's turn comes. Refused for a crisis call (it must reach a person
+    /// or the crisis line now) and for a call that already is a callback.
     CallbackRequested { call: CallId },
     /// The callback reached the caller and is bridged to the navigator.
     CallbackConnected { call: CallId },
