@@ -30,7 +30,9 @@
 //!   malformed is counted and dropped, never a panic.
 //! - **Hold audio.** [`MediaHandle::play_loop`] plays a list of prompts
 //!   again and again (a queue's hold music and messages) until `stop`, a
-//!   new `play`/`play_loop`, or a `bridge`.
+//!   new `play`/`play_loop`, or a `bridge`. [`MediaHandle::announce`] plays
+//!   prompts over the loop (a waiting caller's position), which then
+//!   resumes where it was: one talkspurt throughout.
 //! - **Bridging.** [`MediaHandle::bridge`] connects two sessions (the
 //!   caller's leg and the navigator's): each forwards what its phone sends
 //!   to the other, which sends it on, transcoded between PCMU and PCMA when
@@ -336,9 +338,23 @@ pub struct MediaHandle {
     commands: mpsc::UnboundedSender<Command>,
 }
 
+/// How a `Play` command's prompts play.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PlayMode {
+    /// Once, replacing whatever plays.
+    Once,
+    /// Again and again, replacing whatever plays.
+    Loop,
+    /// Once, over a playing loop, which then resumes where it was.
+    Announce,
+}
+
 #[derive(Debug)]
 enum Command {
-    Play { prompts: Vec<Prompt>, looped: bool },
+    Play {
+        prompts: Vec<Prompt>,
+        mode: PlayMode,
+    },
     Stop,
     Update(SessionConfig),
     Bridge(BridgeEnd),
@@ -353,7 +369,7 @@ impl MediaHandle {
     pub fn play(&self, prompts: Vec<Prompt>) -> Result<(), SessionError> {
         self.send(Command::Play {
             prompts,
-            looped: false,
+            mode: PlayMode::Once,
         })
     }
 
@@ -365,7 +381,21 @@ impl MediaHandle {
     pub fn play_loop(&self, prompts: Vec<Prompt>) -> Result<(), SessionError> {
         self.send(Command::Play {
             prompts,
-            looped: true,
+            mode: PlayMode::Loop,
+        })
+    }
+
+    /// Plays `prompts` once over the loop playing now (a waiting caller's
+    /// position and expected wait, over the hold music); when they end,
+    /// [`MediaEvent::PlaybackFinished`] is sent and the loop resumes where
+    /// it was interrupted, on the same stream. Without a loop playing, the
+    /// same as [`MediaHandle::play`]. Another `announce` replaces the
+    /// announcement, not the loop; `stop`, `play`, `play_loop` and `bridge`
+    /// end both.
+    pub fn announce(&self, prompts: Vec<Prompt>) -> Result<(), SessionError> {
+        self.send(Command::Play {
+            prompts,
+            mode: PlayMode::Announce,
         })
     }
 
@@ -458,6 +488,8 @@ pub struct RtpSession {
     queue: VecDeque<Prompt>,
     /// Whether a finished prompt goes back to the end of the queue.
     looping: bool,
+    /// A loop interrupted by an announcement, and its next frame.
+    suspended_loop: Option<(VecDeque<Prompt>, usize)>,
     /// The bridge to another session, if any.
     bridge: Option<BridgeEnd>,
     /// Re-timing of the packets relayed from the peer.
@@ -509,6 +541,7 @@ impl RtpSession {
             sender: RtpSender::new(config.codec.payload_type()),
             queue: VecDeque::new(),
             looping: false,
+            suspended_loop: None,
             bridge: None,
             retimer: Retimer::default(),
             frame_index: 0,
@@ -599,16 +632,26 @@ impl RtpSession {
 
     fn on_command(&mut self, command: Command) {
         match command {
-            Command::Play { prompts, looped } => {
-                self.queue = prompts
+            Command::Play { prompts, mode } => {
+                let prompts: VecDeque<Prompt> = prompts
                     .into_iter()
                     .filter(|p| p.frame_count() > 0)
                     .collect();
-                self.looping = looped;
+                if mode == PlayMode::Announce && self.looping && !self.queue.is_empty() {
+                    // Keep the loop's place; the announcement plays now.
+                    let looped = std::mem::take(&mut self.queue);
+                    self.suspended_loop = Some((looped, self.frame_index));
+                } else if mode != PlayMode::Announce {
+                    self.suspended_loop = None;
+                }
+                self.queue = prompts;
+                self.looping = mode == PlayMode::Loop;
                 self.frame_index = 0;
                 if self.queue.is_empty() {
-                    self.end_talkspurt();
                     self.emit(MediaEvent::PlaybackFinished);
+                    if !self.resume_loop() {
+                        self.end_talkspurt();
+                    }
                 } else if self.next_frame_at.is_none() {
                     self.start_talkspurt();
                 }
@@ -617,12 +660,14 @@ impl RtpSession {
             }
             Command::Stop => {
                 self.queue.clear();
+                self.suspended_loop = None;
                 self.end_talkspurt();
             }
             Command::Update(config) => self.update(config),
             Command::Bridge(end) => {
                 // Like stop(): no PlaybackFinished for what was playing.
                 self.queue.clear();
+                self.suspended_loop = None;
                 self.end_talkspurt();
                 self.retimer.reset();
                 if self.bridge.replace(end).is_some() {
@@ -737,11 +782,28 @@ impl RtpSession {
             self.frame_index = 0;
         }
         if self.queue.is_empty() {
-            self.end_talkspurt();
             self.emit(MediaEvent::PlaybackFinished);
-        } else {
-            self.next_frame_at = Some(slot + FRAME_DURATION);
+            if !self.resume_loop() {
+                self.end_talkspurt();
+                return;
+            }
         }
+        self.next_frame_at = Some(slot + FRAME_DURATION);
+    }
+
+    /// After an announcement: the interrupted loop takes over where it
+    /// was, on the same frame grid. Whether there was one.
+    fn resume_loop(&mut self) -> bool {
+        let Some((queue, frame_index)) = self.suspended_loop.take() else {
+            return false;
+        };
+        self.queue = queue;
+        self.frame_index = frame_index;
+        self.looping = true;
+        if self.next_frame_at.is_none() {
+            self.start_talkspurt();
+        }
+        true
     }
 
     /// Where packets go: the latched source, else the SDP address.

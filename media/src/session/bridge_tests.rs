@@ -483,3 +483,151 @@ async fn hold_loop_repeats_until_stop_and_a_play_replaces_it() {
         MediaEvent::PlaybackFinished
     );
 }
+
+#[tokio::test]
+async fn an_announcement_interrupts_the_hold_loop_which_resumes_where_it_was() {
+    let mut leg = leg(Codec::Pcmu, None).await;
+    let hold = prompt(8);
+    let news = Prompt::from_pcm("position", &tone('5', 40, 4000.0));
+    let hold_frame =
+        |r: &Received| (0..8).find(|&i| hold.frame(Codec::Pcmu, i) == Some(r.packet().payload()));
+    leg.handle.play_loop(vec![hold.clone()]).expect("alive");
+    let mut packets = recv_n(&leg.phone, 3).await;
+    leg.handle.announce(vec![news.clone()]).expect("alive");
+    // Hold frames still due before the command was seen, then the news.
+    let mut last_hold = None;
+    loop {
+        let r = recv(&leg.phone).await;
+        if r.packet().payload() == news.frame(Codec::Pcmu, 0).expect("2 frames") {
+            packets.push(r);
+            break;
+        }
+        last_hold = Some(hold_frame(&r).expect("a hold frame"));
+        packets.push(r);
+        assert!(packets.len() < 8, "the announcement did not start");
+    }
+    let last_hold = last_hold.unwrap_or(2);
+    let second = recv(&leg.phone).await;
+    assert_eq!(Some(second.packet().payload()), news.frame(Codec::Pcmu, 1));
+    packets.push(second);
+    assert_eq!(
+        next_event(&mut leg.events).await,
+        MediaEvent::PlaybackFinished
+    );
+    // The hold loop resumes at the frame after the last one heard, and
+    // wraps around to its start.
+    let resumed = recv_n(&leg.phone, 8).await;
+    for (i, r) in resumed.iter().enumerate() {
+        assert_eq!(
+            hold_frame(r),
+            Some((last_hold + 1 + i) % 8),
+            "resumed packet {i}"
+        );
+    }
+    packets.extend(resumed);
+    // One talkspurt throughout: loop, announcement, loop.
+    assert_consecutive(&packets[1..], "hold, announcement, hold");
+
+    // An empty announcement finishes at once; the loop plays on.
+    leg.handle.announce(Vec::new()).expect("alive");
+    assert_eq!(
+        next_event(&mut leg.events).await,
+        MediaEvent::PlaybackFinished
+    );
+    let more = recv_n(&leg.phone, 3).await;
+    assert!(more.iter().all(|r| hold_frame(r).is_some()));
+    assert!(!more[2].packet().marker());
+
+    // Stop ends both; a later announcement has no loop to go back to.
+    leg.handle.announce(vec![news.clone()]).expect("alive");
+    leg.handle.stop().expect("alive");
+    collect_within(&leg.phone, Duration::from_millis(100)).await;
+    leg.handle.announce(vec![news]).expect("alive");
+    assert_eq!(recv_n(&leg.phone, 2).await.len(), 2);
+    assert_eq!(
+        next_event(&mut leg.events).await,
+        MediaEvent::PlaybackFinished
+    );
+    assert_eq!(
+        count_within(&leg.phone, Duration::from_millis(100)).await,
+        0
+    );
+}
+
+/// Process CPU time (user + system) from /proc/self/stat, Linux only.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("Linux /proc");
+    // Fields after the command name (which is in parentheses).
+    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 (1-based), i.e. 11 and 12 here.
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
+}
+
+/// A phone sending 20 ms PCMU silence to `to` until aborted.
+fn chatter(phone: Arc<UdpSocket>, to: SocketAddr) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(FRAME_DURATION);
+        let (mut seq, mut ts) = (0u16, 0u32);
+        let mut buf = Vec::new();
+        loop {
+            tick.tick().await;
+            crate::rtp::write_packet(&mut buf, &header(0, seq == 0, seq, ts), &[0xFF; 160]);
+            let _ = phone.send_to(&buf, to).await;
+            seq = seq.wrapping_add(1);
+            ts = ts.wrapping_add(160);
+        }
+    })
+}
+
+/// Not a check but a measurement: the CPU cost of `LEGS` legs playing a
+/// prompt (their phones talking meanwhile) against the same legs bridged in
+/// pairs (their phones talking to each other). Run with
+/// `cargo test -p frontdoor-media --release -- --ignored --nocapture call_cost`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run with --release --ignored --nocapture"]
+async fn call_cost_bridged_against_prompt_playing() {
+    const LEGS: usize = 200;
+    const RUN: Duration = Duration::from_secs(4);
+    let mut report = Vec::new();
+    for bridged in [false, true, false, true] {
+        let mut legs = Vec::new();
+        for _ in 0..LEGS {
+            legs.push(leg(Codec::Pcmu, Some(TELEPHONE_EVENT)).await);
+        }
+        let talkers: Vec<_> = legs
+            .iter()
+            .map(|l| chatter(Arc::clone(&l.phone), l.media))
+            .collect();
+        if bridged {
+            for pair in legs.chunks(2) {
+                pair[0].handle.bridge(&pair[1].handle).expect("alive");
+            }
+        } else {
+            for l in &legs {
+                l.handle.play_loop(vec![prompt(50)]).expect("alive");
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let start = cpu_time();
+        tokio::time::sleep(RUN).await;
+        let used = cpu_time() - start;
+        let mut sent = 0;
+        for t in talkers {
+            t.abort();
+        }
+        for mut l in legs {
+            sent += close(&l.handle, &mut l.events).await.packets_sent;
+        }
+        report.push((bridged, used, sent));
+    }
+    for (bridged, used, sent) in report {
+        let what = if bridged { "bridged" } else { "prompts" };
+        println!(
+            "{what}: {LEGS} legs, {:.1}% of one core ({used:?} CPU in {RUN:?}), {sent} packets sent by the sessions",
+            used.as_secs_f64() / RUN.as_secs_f64() * 100.0
+        );
+    }
+}
