@@ -1145,6 +1145,13 @@ fn events_that_do_not_fit_are_refused_and_change_nothing() {
         AcdError::UnknownCall(CallId(9))
     );
     assert_eq!(h.call_state(1), Some(CallState::Waiting));
+    // A crisis caller is not offered a callback.
+    h.login("c", "windsor", &[En], true);
+    h.queue(3, QueueId::Crisis, En, Priority::Normal);
+    assert_eq!(
+        h.ev_err(Event::CallbackRequested { call: CallId(3) }),
+        AcdError::InvalidCallState(CallId(3))
+    );
     h.acd.check_invariants().unwrap();
 }
 
