@@ -554,6 +554,84 @@ async fn an_announcement_interrupts_the_hold_loop_which_resumes_where_it_was() {
     );
 }
 
+#[tokio::test]
+async fn a_reinvite_on_one_leg_changes_what_the_bridge_sends_it() {
+    let caller = leg(Codec::Pcmu, Some(TELEPHONE_EVENT)).await;
+    let nav = leg(Codec::Pcma, Some(NAVIGATOR_EVENT)).await;
+    caller.handle.bridge(&nav.handle).expect("both alive");
+    let frame: Vec<u8> = voice(1, 400.0)
+        .iter()
+        .map(|&s| Codec::Pcmu.encode(s))
+        .collect();
+    let mut seq = 1u16;
+    for ts in [0u32, 160] {
+        send_rtp(
+            &caller.phone,
+            caller.media,
+            header(0, ts == 0, seq, ts),
+            &frame,
+        )
+        .await;
+        seq += 1;
+    }
+    let before = recv_n(&nav.phone, 2).await;
+    assert!(before.iter().all(|r| r.packet().payload_type() == 8));
+
+    // The navigator's phone renegotiates to PCMU: the caller's audio now
+    // crosses untouched, on the same stream.
+    nav.handle
+        .update(SessionConfig {
+            codec: Codec::Pcmu,
+            ..config(Some(addr(&nav.phone)), Some(NAVIGATOR_EVENT))
+        })
+        .expect("alive");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    send_rtp(
+        &caller.phone,
+        caller.media,
+        header(0, false, seq, 320),
+        &frame,
+    )
+    .await;
+    let after = recv(&nav.phone).await;
+    let p = after.packet();
+    assert_eq!(p.payload_type(), 0);
+    assert_eq!(
+        p.payload(),
+        &frame[..],
+        "same law: the bytes cross as they are"
+    );
+    assert_continues(&before[1], &after, "re-INVITE");
+}
+
+#[tokio::test]
+async fn long_packets_cross_in_pieces_of_30ms_at_most() {
+    let caller = leg(Codec::Pcma, None).await;
+    let nav = leg(Codec::Pcmu, None).await;
+    caller.handle.bridge(&nav.handle).expect("both alive");
+    // One 60 ms packet (ptime 60).
+    let pcm = voice(3, 220.0);
+    let mut payload = Vec::new();
+    Codec::Pcma.encode_into(&pcm, &mut payload);
+    send_rtp(
+        &caller.phone,
+        caller.media,
+        header(8, true, 77, 4242),
+        &payload,
+    )
+    .await;
+    let pieces = recv_n(&nav.phone, 2).await;
+    let (a, b) = (pieces[0].packet(), pieces[1].packet());
+    assert_eq!((a.payload().len(), b.payload().len()), (240, 240));
+    assert_eq!(b.sequence(), a.sequence().wrapping_add(1));
+    assert_eq!(b.timestamp(), a.timestamp().wrapping_add(240));
+    assert!(a.marker() && !b.marker());
+    let mut decoded = Vec::new();
+    Codec::Pcmu.decode_into(a.payload(), &mut decoded);
+    Codec::Pcmu.decode_into(b.payload(), &mut decoded);
+    assert_sounds_like(&decoded, &pcm, "A-law 60 ms → μ-law 2 × 30 ms");
+}
+
 /// Process CPU time (user + system) from /proc/self/stat, Linux only.
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").expect("Linux /proc");
