@@ -40,6 +40,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "taxonomy",
         include_str!("../../migrations/sqlite/0002_taxonomy.sql"),
     ),
+    (
+        3,
+        "registrations",
+        include_str!("../../migrations/sqlite/0003_registrations.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -51,6 +56,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "taxonomy",
         include_str!("../../migrations/postgres/0002_taxonomy.sql"),
+    ),
+    (
+        3,
+        "registrations",
+        include_str!("../../migrations/postgres/0003_registrations.sql"),
     ),
 ];
 
@@ -1081,6 +1091,52 @@ impl Store {
         Ok(())
     }
 
+    /// Keeps the SIP bindings of one address of record (opaque JSON from the
+    /// registrar), replacing what was there; `None` forgets it.
+    pub async fn put_registration(
+        &self,
+        aor: &str,
+        bindings: Option<(&str, i64)>,
+        now_ms: i64,
+    ) -> Result<()> {
+        match bindings {
+            Some((json, expires_ms)) => {
+                sqlx::query(
+                    "INSERT INTO registrations (aor, bindings, expires_ms, updated_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (aor) DO UPDATE SET \
+                     bindings = excluded.bindings, expires_ms = excluded.expires_ms, \
+                     updated_ms = excluded.updated_ms",
+                )
+                .bind(aor)
+                .bind(json)
+                .bind(expires_ms)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM registrations WHERE aor = $1")
+                    .bind(aor)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The registrations that have not expired by `now_ms`: (aor, bindings JSON).
+    pub async fn registrations(&self, now_ms: i64) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT aor, bindings FROM registrations WHERE expires_ms > $1 ORDER BY aor",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("aor")?, r.try_get("bindings")?)))
+            .collect()
+    }
+
     /// Activated flow versions, newest first.
     pub async fn flow_versions(&self) -> Result<Vec<FlowVersion>> {
         let rows = sqlx::query(
@@ -1208,4 +1264,32 @@ fn is_date(s: &str) -> bool {
 /// Opens a SQLite store in a file under `dir` (for tests and tools).
 pub async fn sqlite_in(dir: &Path) -> Result<Store> {
     Store::connect(&format!("sqlite://{}", dir.join("frontdoor.db").display())).await
+}
+
+#[cfg(test)]
+mod migration_list_tests {
+    use super::*;
+
+    /// Every file of the migrations folders is compiled in, in order, for
+    /// both backends alike.
+    #[test]
+    fn every_migration_file_is_listed_for_both_backends() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        for (dir, list) in [
+            ("sqlite", SQLITE_MIGRATIONS),
+            ("postgres", POSTGRES_MIGRATIONS),
+        ] {
+            let mut files: Vec<String> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            let listed: Vec<String> = list
+                .iter()
+                .map(|(v, d, _)| format!("{v:04}_{d}.sql"))
+                .collect();
+            assert_eq!(files, listed, "migrations/{dir}");
+        }
+    }
 }

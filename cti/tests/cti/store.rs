@@ -404,3 +404,37 @@ async fn refused_event(url: &str) {
         "the duplicate arrival, only"
     );
 }
+
+crate::on_both_backends!(registrations_are_kept_replaced_and_expire, registrations);
+async fn registrations(url: &str) {
+    let store = Store::connect(url).await.unwrap();
+    store
+        .put_registration("nav1", Some((r#"[{"contact":"a"}]"#, 5_000)), 1_000)
+        .await
+        .unwrap();
+    store
+        .put_registration("nav2", Some((r#"[{"contact":"b"}]"#, 2_000)), 1_000)
+        .await
+        .unwrap();
+    store
+        .put_registration("nav1", Some((r#"[{"contact":"c"}]"#, 9_000)), 1_500)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.registrations(1_000).await.unwrap(),
+        [
+            ("nav1".to_owned(), r#"[{"contact":"c"}]"#.to_owned()),
+            ("nav2".to_owned(), r#"[{"contact":"b"}]"#.to_owned()),
+        ]
+    );
+    assert_eq!(
+        store.registrations(3_000).await.unwrap().len(),
+        1,
+        "nav2 expired"
+    );
+    store.put_registration("nav1", None, 2_000).await.unwrap();
+    assert!(
+        store.registrations(0).await.unwrap().is_empty()
+            || store.registrations(3_000).await.unwrap().is_empty()
+    );
+}
