@@ -81,6 +81,22 @@
 //!   [`MediaEvent::BridgeEnded`](super::MediaEvent::BridgeEnded) and goes
 //!   quiet (its timestamps keep following the clock) until told to play.
 //! - Hold on a leg (`send: false`) drops the peer's audio for that leg.
+//!
+//! ## From the call controller (the B2BUA)
+//!
+//! ```text
+//! queued:      caller.play_loop(hold); every N s caller.announce(position)
+//! offering:    nav = RtpSession::start(allocator.bind(ip), config from the
+//!              offer, remote: None); the INVITE's SDP offers PCMU, PCMA and
+//!              telephone-event on nav's local_addr()
+//! answered:    nav.update(config from the 200 OK's answer);
+//!              [nav.play(whisper); await PlaybackFinished;]
+//!              caller.bridge(&nav)
+//! transfer:    caller.unbridge(); caller.play_loop(hold); BYE + nav.close()
+//! consult:     nav.bridge(&agency) (caller gets BridgeEnded: play_loop hold),
+//!              then caller.bridge(&agency)
+//! BYE:         close both legs; BridgeEnded on the survivor can be ignored
+//! ```
 
 use std::fmt;
 

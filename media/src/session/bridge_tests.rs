@@ -632,6 +632,44 @@ async fn long_packets_cross_in_pieces_of_30ms_at_most() {
     assert_sounds_like(&decoded, &pcm, "A-law 60 ms → μ-law 2 × 30 ms");
 }
 
+#[tokio::test]
+async fn a_consult_transfer_is_two_rebridges() {
+    let mut caller = leg(Codec::Pcmu, Some(TELEPHONE_EVENT)).await;
+    let mut nav = leg(Codec::Pcma, Some(NAVIGATOR_EVENT)).await;
+    let mut agency = leg(Codec::Pcma, None).await;
+    caller.handle.bridge(&nav.handle).expect("alive");
+
+    // The navigator consults the agency: the caller's leg leaves the
+    // bridge and goes on hold.
+    nav.handle.bridge(&agency.handle).expect("alive");
+    assert_eq!(
+        next_event(&mut caller.events).await,
+        MediaEvent::BridgeEnded
+    );
+    caller.handle.play_loop(vec![prompt(3)]).expect("alive");
+    let (mut seq, mut ts) = (1u16, 0u32);
+    send_audio(&agency.phone, agency.media, &[0; 160], &mut seq, &mut ts).await;
+    assert_eq!(recv(&nav.phone).await.packet().payload_type(), 8);
+
+    // Then hands the caller over: the caller talks with the agency.
+    caller.handle.bridge(&agency.handle).expect("alive");
+    assert_eq!(next_event(&mut nav.events).await, MediaEvent::BridgeEnded);
+    collect_within(&caller.phone, Duration::from_millis(60)).await; // hold audio in flight
+    send_audio(&agency.phone, agency.media, &[0; 160], &mut seq, &mut ts).await;
+    let r = recv(&caller.phone).await;
+    assert_eq!(r.packet().payload_type(), 0);
+    assert_eq!(r.packet().payload(), &[Codec::Pcmu.encode(0); 160][..]);
+    assert_eq!(count_within(&nav.phone, Duration::from_millis(60)).await, 0);
+    close(&nav.handle, &mut nav.events).await;
+    expect_quiet(&mut caller.events, Duration::from_millis(50)).await;
+    // The agency's leg moved by its own command: no BridgeEnded for it.
+    assert!(matches!(
+        next_event(&mut agency.events).await,
+        MediaEvent::FirstPacket { .. }
+    ));
+    expect_quiet(&mut agency.events, Duration::from_millis(50)).await;
+}
+
 /// Process CPU time (user + system) from /proc/self/stat, Linux only.
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").expect("Linux /proc");
