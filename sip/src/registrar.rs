@@ -46,6 +46,10 @@
 //!   challenges, SHA-256 then MD5 (RFC 8760 §2.4). An expired nonce with a
 //!   right response: 401 with `stale=true`. A digest `uri` that is not the
 //!   Request-URI or an unreadable `Authorization`: 400 (RFC 7616 §3.4.6).
+//! - Old devices that stop at the first challenge they cannot answer (the
+//!   Debian baresip 1.0 gives up on SHA-256 even with MD5 offered next):
+//!   a Call-ID that got the full set and comes back without credentials
+//!   gets MD5 alone, see [`RegistrarConfig::legacy_md5_fallback`].
 //! - A disabled account: 403, only after successful authentication (so the
 //!   answer does not tell who exists).
 //! - REGISTER without Contact is a query (RFC 3261 §10.2.3): 200 with the
@@ -62,6 +66,10 @@
 //!   and a CSeq not above the binding's is out of order: the whole request
 //!   fails with 400 and nothing changes (updates are atomic). A different
 //!   Call-ID (a device that restarted) replaces the binding.
+//! - A `Require` header: 420 with `Unsupported` (no extension is
+//!   supported: no `path`, `outbound`, `gruu`), before authentication.
+//! - The Request-URI's domain is not checked: the registrar serves its
+//!   accounts whatever host name the devices were configured with.
 //! - At most [`RegistrarConfig::max_contacts`] bindings per AOR; a request
 //!   that would exceed it gets 403 and changes nothing.
 //! - Contacts are the same when their URIs are (text ignoring ASCII case,
@@ -112,6 +120,15 @@ pub struct RegistrarConfig {
     pub default_expires: u32,
     /// Bindings per AOR.
     pub max_contacts: usize,
+    /// Devices that cannot skip a challenge they do not understand (libre
+    /// 1.x, so the Debian baresip 1.0, gives up with ENOSYS on a SHA-256
+    /// challenge even when an MD5 one follows): when a Call-ID that got
+    /// the full set of challenges comes back without any credentials, it
+    /// gets an MD5-only challenge, and keeps getting one while it
+    /// registers that way. Devices that answer the full set are never
+    /// offered less. MD5 is accepted either way, so this gives nothing
+    /// away; false disables it.
+    pub legacy_md5_fallback: bool,
 }
 
 impl Default for RegistrarConfig {
@@ -122,6 +139,7 @@ impl Default for RegistrarConfig {
             max_expires: 3600,
             default_expires: 3600,
             max_contacts: 10,
+            legacy_md5_fallback: true,
         }
     }
 }
@@ -197,7 +215,7 @@ pub enum AuthFailure {
 pub enum Outcome {
     /// 401 with challenges; `stale` when only the nonce had expired.
     Challenged { stale: bool, why: AuthFailure },
-    /// An error response (400, 403, 404, 423) and nothing changed.
+    /// An error response (400, 403, 404, 420, 423) and nothing changed.
     Refused { code: u16, reason: String },
     /// 200: how the bindings of `aor` changed. `removed` also holds the
     /// bindings that had lapsed since the last [`Registrar::expire`] (the
@@ -263,12 +281,30 @@ struct Parsed {
     expires: Option<u64>,
 }
 
+/// How long a Call-ID sent the full challenge set waits for credentials
+/// before a bare retry no longer counts as "could not answer", seconds.
+const FALLBACK_WINDOW: u64 = 900;
+/// Bound on the Call-IDs remembered for [`RegistrarConfig::legacy_md5_fallback`].
+const MAX_FALLBACK_ENTRIES: usize = 65_536;
+
+/// A Call-ID that was challenged and has not answered yet.
+#[derive(Debug, Clone, Copy)]
+struct Pending {
+    at: u64,
+    /// The last challenge was MD5 only.
+    md5_only: bool,
+}
+
 /// The registrar; see the module docs.
 pub struct Registrar {
     config: RegistrarConfig,
     digest: DigestServer,
     tag_key: [u8; 32],
     aors: HashMap<String, Vec<Binding>>,
+    /// Call-IDs challenged and not answered yet (legacy MD5 fallback).
+    pending: HashMap<String, Pending>,
+    /// Call-IDs that registered after an MD5-only challenge → last time.
+    legacy: HashMap<String, u64>,
 }
 
 impl std::fmt::Debug for Registrar {
@@ -290,6 +326,8 @@ impl Registrar {
             config,
             tag_key,
             aors: HashMap::new(),
+            pending: HashMap::new(),
+            legacy: HashMap::new(),
         }
     }
 
@@ -320,8 +358,40 @@ impl Registrar {
             Ok(parsed) => parsed,
             Err(reason) => return self.refuse(request, 400, reason),
         };
+        // Step 2 (RFC 3261 §8.2.2.3): we support no extension a device
+        // could require (e.g. `path`, `outbound`, `gruu`).
+        let required: Vec<String> = request
+            .headers
+            .iter()
+            .filter_map(|h| match h {
+                Header::Require(r) => Some(r.value().to_owned()),
+                _ => None,
+            })
+            .flat_map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_owned())
+                    .filter(|o| !o.is_empty())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        if !required.is_empty() {
+            let list = required.join(", ");
+            let mut response = message::response(request, 420, Some(&self.to_tag(request)));
+            response
+                .headers
+                .push(Header::Unsupported(rsip::headers::Unsupported::new(
+                    list.clone(),
+                )));
+            return RegisterReply {
+                response,
+                outcome: Outcome::Refused {
+                    code: 420,
+                    reason: format!("unsupported extension required: {list}"),
+                },
+            };
+        }
         // RFC 3261 §10.3 steps 3–4: who is asking.
-        let user = match self.authenticate(now, request, lookup) {
+        let user = match self.authenticate(now, request, &parsed.call_id, lookup) {
             Ok(user) => user,
             Err(reply) => return *reply,
         };
@@ -357,6 +427,7 @@ impl Registrar {
         &mut self,
         now: u64,
         request: &Request,
+        call_id: &str,
         lookup: impl FnOnce(&str) -> Option<Account>,
     ) -> Result<String, Box<RegisterReply>> {
         let creds = match self.our_credentials(request) {
@@ -369,6 +440,8 @@ impl Registrar {
             }
             Some(Ok(creds)) => creds,
             Some(Err(error)) => {
+                // It answered something: not a device that cannot.
+                self.pending.remove(call_id);
                 return Err(Box::new(match error {
                     // The client may pick another of our challenges.
                     DigestError::UnsupportedAlgorithm(_)
@@ -380,6 +453,8 @@ impl Registrar {
                 }));
             }
         };
+        // It answered: whatever comes next is no sign of a legacy device.
+        let was_pending = self.pending.remove(call_id);
         let Some(account) = lookup(&creds.username) else {
             let why = AuthFailure::UnknownUser(creds.username.clone());
             return Err(Box::new(self.challenge(request, now, why)));
@@ -399,7 +474,15 @@ impl Registrar {
                 403,
                 format!("account {} is disabled", creds.username),
             ))),
-            Ok(()) => Ok(creds.username),
+            Ok(()) => {
+                let fell_back = was_pending.is_some_and(|p| p.md5_only);
+                if creds.algorithm == Algorithm::Md5
+                    && (fell_back || self.legacy.contains_key(call_id))
+                {
+                    self.remember_legacy(now, call_id);
+                }
+                Ok(creds.username)
+            }
             Err(error @ DigestError::UriMismatch { .. }) => {
                 Err(Box::new(self.refuse(request, 400, error.to_string())))
             }
@@ -546,8 +629,13 @@ impl Registrar {
 
     fn challenge(&mut self, request: &Request, now: u64, why: AuthFailure) -> RegisterReply {
         let stale = matches!(why, AuthFailure::Digest(DigestError::Stale));
+        let md5_only = self.md5_only(request, now, &why);
         let mut response = message::response(request, 401, Some(&self.to_tag(request)));
-        for challenge in self.digest.challenges(now, stale) {
+        let mut challenges = self.digest.challenges(now, stale);
+        if md5_only {
+            challenges.retain(|c| c.algorithm == Algorithm::Md5);
+        }
+        for challenge in challenges {
             response.headers.push(Header::WwwAuthenticate(
                 rsip::headers::WwwAuthenticate::new(challenge.to_string()),
             ));
@@ -555,6 +643,62 @@ impl Registrar {
         RegisterReply {
             response,
             outcome: Outcome::Challenged { stale, why },
+        }
+    }
+
+    /// Whether to offer MD5 only ([`RegistrarConfig::legacy_md5_fallback`]).
+    fn md5_only(&mut self, request: &Request, now: u64, why: &AuthFailure) -> bool {
+        let algorithms = &self.config.digest.algorithms;
+        if !self.config.legacy_md5_fallback
+            || algorithms.len() < 2
+            || !algorithms.contains(&Algorithm::Md5)
+        {
+            return false;
+        }
+        let Ok(call_id) = request
+            .call_id_header()
+            .map(|h| h.value().trim().to_owned())
+        else {
+            return false;
+        };
+        if self.legacy.contains_key(&call_id) {
+            return true;
+        }
+        if *why != AuthFailure::NoCredentials {
+            return false;
+        }
+        let window = FALLBACK_WINDOW.max(self.config.digest.nonce_ttl);
+        match self.pending.get_mut(&call_id) {
+            Some(p) if now <= p.at.saturating_add(window) => {
+                // Challenged, and back with nothing: it could not answer.
+                p.md5_only = true;
+                p.at = now;
+                true
+            }
+            _ => {
+                if self.pending.len() >= MAX_FALLBACK_ENTRIES {
+                    self.pending
+                        .retain(|_, p| now <= p.at.saturating_add(window));
+                }
+                if self.pending.len() < MAX_FALLBACK_ENTRIES {
+                    let fresh = Pending {
+                        at: now,
+                        md5_only: false,
+                    };
+                    self.pending.insert(call_id, fresh);
+                }
+                false
+            }
+        }
+    }
+
+    fn remember_legacy(&mut self, now: u64, call_id: &str) {
+        let ttl = 2 * u64::from(self.config.max_expires);
+        if self.legacy.len() >= MAX_FALLBACK_ENTRIES {
+            self.legacy.retain(|_, at| now <= at.saturating_add(ttl));
+        }
+        if self.legacy.len() < MAX_FALLBACK_ENTRIES || self.legacy.contains_key(call_id) {
+            self.legacy.insert(call_id.to_owned(), now);
         }
     }
 
@@ -607,6 +751,11 @@ impl Registrar {
     /// what was dropped, by AOR, for the store.
     pub fn expire(&mut self, now: u64) -> Vec<(String, Binding)> {
         self.digest.expire(now);
+        let window = FALLBACK_WINDOW.max(self.config.digest.nonce_ttl);
+        self.pending
+            .retain(|_, p| now <= p.at.saturating_add(window));
+        let ttl = 2 * u64::from(self.config.max_expires);
+        self.legacy.retain(|_, at| now <= at.saturating_add(ttl));
         let mut gone = Vec::new();
         self.aors.retain(|aor, bindings| {
             bindings.retain(|b| {

@@ -897,3 +897,51 @@ fn client_skips_challenges_it_cannot_answer() {
     let ok = challenge_response(200, &[]);
     assert_eq!(client.on_challenge(&ok), Err(DigestError::NoChallenge));
 }
+
+#[test]
+fn real_client_header_shapes_verify() {
+    // The layouts of common SIP clients: no spaces (baresip), an empty
+    // opaque first (Linphone), qop quoted and algorithm last (older phones).
+    let mut s = server();
+    let nonce = s.challenges(T0, false)[0].nonce.clone();
+    let uri = "sip:frontdoor.example";
+    for (i, algorithm) in [Algorithm::Md5, Algorithm::Sha256, Algorithm::Md5]
+        .into_iter()
+        .enumerate()
+    {
+        let ha1 = ha1(algorithm, "alice", DEFAULT_REALM, "s3cret");
+        let nc = i as u32 + 1;
+        let cnonce = format!("cn{i}");
+        let resp = response(
+            algorithm,
+            &ha1,
+            &nonce,
+            Some(QopAuth {
+                nc,
+                cnonce: &cnonce,
+            }),
+            "REGISTER",
+            uri,
+        );
+        let text = match i {
+            0 => format!(
+                "Digest username=\"alice\",realm=\"frontdoor\",nonce=\"{nonce}\",uri=\"{uri}\",\
+                 response=\"{resp}\",algorithm=MD5,cnonce=\"{cnonce}\",qop=auth,nc={nc:08x}"
+            ),
+            1 => format!(
+                "Digest realm=\"frontdoor\", nonce=\"{nonce}\", algorithm=SHA-256, opaque=\"\", \
+                 username=\"alice\",  uri=\"{uri}\", response=\"{resp}\", cnonce=\"{cnonce}\", \
+                 nc={nc:08X}, qop=auth"
+            ),
+            _ => format!(
+                "Digest username=\"alice\",realm=\"frontdoor\",uri=\"{uri}\",\
+                 response=\"{}\",nonce=\"{nonce}\",cnonce=\"{cnonce}\",qop=\"auth\",\
+                 algorithm=md5,nc={nc:08x}",
+                resp.to_ascii_uppercase()
+            ),
+        };
+        let creds = Credentials::parse(&text).unwrap_or_else(|e| panic!("{text}: {e}"));
+        s.verify(T0, "REGISTER", uri, &creds, "alice", &ha1)
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+}

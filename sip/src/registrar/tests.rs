@@ -1152,3 +1152,148 @@ fn the_200_carries_a_date() {
         ["Wed, 18 Nov 2026 11:06:40 GMT"]
     );
 }
+
+#[test]
+fn a_required_extension_gets_420_with_unsupported() {
+    let mut r = registrar();
+    let request = register(
+        "alice",
+        "c1",
+        1,
+        "Contact: <sip:alice@10.0.0.1>\r\nRequire: path, gruu\r\n",
+    );
+    let reply = r.handle(T0, peer(), &request, |_| panic!("no lookup"));
+    assert_eq!(reply.response.status_code.code(), 420);
+    assert_eq!(headers(&reply.response, "Unsupported"), ["path, gruu"]);
+    // Supported is not Require: fine.
+    let request = register(
+        "alice",
+        "c1",
+        2,
+        "Contact: <sip:alice@10.0.0.1>\r\nSupported: path, outbound\r\n",
+    );
+    assert_eq!(r.handle(T0, peer(), &request, alice).outcome.code(), 401);
+}
+
+fn algorithms_offered(response: &Response) -> Vec<Algorithm> {
+    headers(response, "WWW-Authenticate")
+        .iter()
+        .map(|v| Challenge::parse(v).unwrap().algorithm)
+        .collect()
+}
+
+#[test]
+fn a_device_that_cannot_answer_sha256_gets_md5_alone_on_its_retry() {
+    let mut r = registrar();
+    let extra = "Contact: <sip:alice@10.0.0.1>\r\n";
+    // libre 1.x: the full set, then silence, then the same Call-ID again.
+    let first = r.handle(T0, peer(), &register("alice", "old", 1, extra), alice);
+    assert_eq!(
+        algorithms_offered(&first.response),
+        [Algorithm::Sha256, Algorithm::Md5]
+    );
+    let retry = r.handle(T0 + 32, peer(), &register("alice", "old", 2, extra), alice);
+    assert_eq!(algorithms_offered(&retry.response), [Algorithm::Md5]);
+    let mut device = Device::md5("s3cret");
+    device.take_challenge(&retry.response);
+    let reply = r.handle(
+        T0 + 32,
+        peer(),
+        &device.sign(register("alice", "old", 3, extra)),
+        alice,
+    );
+    assert_eq!(reply.outcome.code(), 200);
+    // Its refreshes (no credentials up front) get MD5 alone at once,
+    // stale re-challenges too.
+    let refresh = r.handle(
+        T0 + 1800,
+        peer(),
+        &register("alice", "old", 4, extra),
+        alice,
+    );
+    assert_eq!(algorithms_offered(&refresh.response), [Algorithm::Md5]);
+    let stale = r.handle(
+        T0 + 1800,
+        peer(),
+        &device.sign(register("alice", "old", 5, extra)),
+        alice,
+    );
+    assert_eq!(stale.outcome.code(), 401);
+    assert_eq!(algorithms_offered(&stale.response), [Algorithm::Md5]);
+    // Forgotten once unused for twice the longest registration.
+    r.expire(T0 + 1800 + 7201);
+    let later = r.handle(
+        T0 + 9100,
+        peer(),
+        &register("alice", "old", 6, extra),
+        alice,
+    );
+    assert_eq!(algorithms_offered(&later.response).len(), 2);
+}
+
+#[test]
+fn devices_that_answer_are_never_offered_less() {
+    let mut r = registrar();
+    let extra = "Contact: <sip:alice@10.0.0.1>\r\n";
+    let mut device = registered(&mut r, T0, "new", 1, extra);
+    // A refresh without credentials up front: the full set again.
+    let refresh = r.handle(
+        T0 + 1800,
+        peer(),
+        &register("alice", "new", 3, extra),
+        alice,
+    );
+    assert_eq!(algorithms_offered(&refresh.response).len(), 2);
+    device.take_challenge(&refresh.response);
+    let ok = r.handle(
+        T0 + 1800,
+        peer(),
+        &device.sign(register("alice", "new", 4, extra)),
+        alice,
+    );
+    assert_eq!(ok.outcome.code(), 200);
+    let again = r.handle(
+        T0 + 3600,
+        peer(),
+        &register("alice", "new", 5, extra),
+        alice,
+    );
+    assert_eq!(algorithms_offered(&again.response).len(), 2);
+    // A wrong password, then a bare retry: it did answer, so no downgrade.
+    let mut wrong = Device::new("guess");
+    let first = r.handle(T0, peer(), &register("alice", "typo", 1, extra), alice);
+    wrong.take_challenge(&first.response);
+    let refused = r.handle(
+        T0,
+        peer(),
+        &wrong.sign(register("alice", "typo", 2, extra)),
+        alice,
+    );
+    assert_eq!(refused.outcome.code(), 401);
+    let bare = r.handle(T0 + 5, peer(), &register("alice", "typo", 3, extra), alice);
+    assert_eq!(algorithms_offered(&bare.response).len(), 2);
+    // A bare retry long after the first challenge is a new start.
+    let _ = r.handle(T0, peer(), &register("alice", "slow", 1, extra), alice);
+    let late = r.handle(
+        T0 + 901,
+        peer(),
+        &register("alice", "slow", 2, extra),
+        alice,
+    );
+    assert_eq!(algorithms_offered(&late.response).len(), 2);
+}
+
+#[test]
+fn the_md5_fallback_can_be_switched_off() {
+    let mut r = Registrar::new(
+        RegistrarConfig {
+            legacy_md5_fallback: false,
+            ..RegistrarConfig::default()
+        },
+        SECRET,
+    );
+    let extra = "Contact: <sip:alice@10.0.0.1>\r\n";
+    let _ = r.handle(T0, peer(), &register("alice", "old", 1, extra), alice);
+    let retry = r.handle(T0 + 30, peer(), &register("alice", "old", 2, extra), alice);
+    assert_eq!(algorithms_offered(&retry.response).len(), 2);
+}
