@@ -20,11 +20,15 @@
 //!   (lowercase hex of `H(username:frontdoor:password)`) and `disabled`.
 //! - Time: call [`Registrar::expire`] at [`Registrar::next_expiry`] (and
 //!   whenever convenient); it also forgets expired nonces.
-//! - Persistence: after an [`Outcome::Registered`] that
-//!   [changed](Outcome::changed) something and after `expire`, save
-//!   [`Registrar::export`] (or the changed AOR's [`Registrar::records`]);
-//!   at start-up, [`Registrar::import`] what was saved. [`BindingRecord`]
-//!   holds only strings and integers.
+//! - Persistence (the store keeps one row per AOR: its bindings as text
+//!   and the latest expiry): after an [`Outcome::Registered`] that
+//!   [changed](Outcome::changed) something, and for each AOR named in what
+//!   [`Registrar::expire`] returned, save [`Registrar::records`] of that
+//!   AOR (none left: delete the row; the row's expiry is the largest
+//!   `expires_at`). At start-up, [`Registrar::import`] every saved record.
+//!   [`BindingRecord`] holds only strings and integers (this crate has no
+//!   serde): the binary mirrors it in a `#[derive(Serialize, Deserialize)]`
+//!   struct for the JSON. [`Registrar::export`] gives all of them at once.
 //! - Secret: 32 random bytes at start-up ([`Registrar::new`]); persisting
 //!   (or sharing it between nodes) keeps nonces valid across restarts,
 //!   otherwise devices are simply challenged again.
