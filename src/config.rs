@@ -22,6 +22,60 @@ pub struct Config {
     pub calls: CallsConfig,
     pub flows: FlowsConfig,
     pub cti: CtiSection,
+    pub registrar: RegistrarSection,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RegistrarSection {
+    /// Digest algorithms offered to phones, strongest first: "SHA-256",
+    /// "MD5". Default both.
+    pub algorithms: Vec<String>,
+    /// Shortest registration accepted (423 below it), in seconds. Default 60.
+    pub min_expires_s: u32,
+    /// Longest registration granted, in seconds. Default 3600.
+    pub max_expires_s: u32,
+}
+
+impl Default for RegistrarSection {
+    fn default() -> Self {
+        RegistrarSection {
+            algorithms: vec!["SHA-256".into(), "MD5".into()],
+            min_expires_s: 60,
+            max_expires_s: 3600,
+        }
+    }
+}
+
+impl RegistrarSection {
+    pub fn to_registrar(&self) -> anyhow::Result<frontdoor_sip::registrar::RegistrarConfig> {
+        use frontdoor_sip::digest::Algorithm;
+        let algorithms = self
+            .algorithms
+            .iter()
+            .map(|a| {
+                Algorithm::from_name(a).map_err(|_| {
+                    anyhow::anyhow!(
+                        "registrar.algorithms: unknown `{a}`: use \"SHA-256\" or \"MD5\""
+                    )
+                })
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(
+            !algorithms.is_empty(),
+            "registrar.algorithms must list at least one"
+        );
+        anyhow::ensure!(
+            self.min_expires_s >= 1 && self.min_expires_s <= self.max_expires_s,
+            "registrar: need 1 <= min_expires_s <= max_expires_s"
+        );
+        let mut config = frontdoor_sip::registrar::RegistrarConfig::default();
+        config.digest.algorithms = algorithms;
+        config.min_expires = self.min_expires_s;
+        config.max_expires = self.max_expires_s;
+        config.default_expires = config.default_expires.min(self.max_expires_s);
+        Ok(config)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -206,6 +260,7 @@ impl Config {
             self.sip.max_message_bytes >= 1024,
             "sip.max_message_bytes must be at least 1024"
         );
+        self.registrar.to_registrar()?;
         Ok(())
     }
 

@@ -16,6 +16,7 @@ mod cti_glue;
 mod flow_cmd;
 mod flows;
 mod logic;
+mod registrar;
 mod sip_driver;
 
 use std::net::{IpAddr, SocketAddr};
@@ -253,8 +254,17 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         local_addr: SocketAddr::new(advertise, local.port()),
         max_calls: config.calls.max_calls,
         max_message: config.sip.max_message_bytes,
+        registrar: true,
         ..UaConfig::default()
     });
+    let (register_responses, responses) = tokio::sync::mpsc::unbounded_channel();
+    let register_events = registrar::start(
+        config.registrar.to_registrar()?,
+        cti.store().clone(),
+        register_responses,
+    )
+    .await
+    .context("starting the registrar")?;
     let status = cti.status().clone();
     let shared = Arc::new(call::Shared {
         flows,
@@ -304,9 +314,15 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         ua,
         config.sip.max_message_bytes,
         spawn,
-        drain_rx,
-        calls_tx,
-        Box::new(move |code| status.count_sip_response(code)),
+        sip_driver::Wiring {
+            drain: drain_rx,
+            calls_gauge: calls_tx,
+            on_response: Box::new(move |code| status.count_sip_response(code)),
+            registrations: sip_driver::Registrations {
+                events: register_events,
+                responses,
+            },
+        },
     )
     .await?;
     // Close the navigators' websockets (they reconnect to the next start)

@@ -13,7 +13,9 @@ use std::time::Duration;
 use anyhow::Context;
 use bytes::{Buf, BytesMut};
 use frontdoor_sip::message::{self, Framing};
-use frontdoor_sip::ua::{CallRef, EndReason, IncomingCall, UaEvent, UserAgent};
+use frontdoor_sip::ua::{
+    CallRef, EndReason, IncomingCall, IncomingRegister, PendingRequest, UaEvent, UserAgent,
+};
 use frontdoor_sip::{Peer, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -158,6 +160,16 @@ enum Inbound {
     },
 }
 
+/// What the driver reports to and hears from the rest of the engine.
+pub struct Wiring {
+    /// Set to the drain limit when the engine must stop.
+    pub drain: watch::Receiver<Option<Duration>>,
+    /// Calls in progress.
+    pub calls_gauge: watch::Sender<usize>,
+    pub on_response: ResponseCounter,
+    pub registrations: Registrations,
+}
+
 /// Run SIP until `drain` says stop and the last call has ended (or the drain
 /// deadline passes and the remaining calls have been hung up).
 pub async fn run(
@@ -165,10 +177,18 @@ pub async fn run(
     mut ua: UserAgent,
     max_message: usize,
     spawn_call: SpawnCall,
-    mut drain: watch::Receiver<Option<Duration>>,
-    calls_gauge: watch::Sender<usize>,
-    on_response: ResponseCounter,
+    wiring: Wiring,
 ) -> anyhow::Result<()> {
+    let Wiring {
+        mut drain,
+        calls_gauge,
+        on_response,
+        registrations:
+            Registrations {
+                events: register_events,
+                responses: mut register_responses,
+            },
+    } = wiring;
     let Sockets { udp, tcp } = sockets;
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(4096);
     let (commands_tx, mut commands) = mpsc::unbounded_channel::<Command>();
@@ -210,6 +230,11 @@ pub async fn run(
                 };
                 if let Err(error) = result {
                     tracing::debug!(%error, "call command not applied");
+                }
+            },
+            Some((pending, response)) = register_responses.recv() => {
+                if let Err(error) = ua.respond_to(now.into_std(), pending, response) {
+                    tracing::debug!(%error, "REGISTER response not sent");
                 }
             },
             () = sleep_until_opt(timer) => ua.handle_timeout(Instant::now().into_std()),
@@ -265,6 +290,11 @@ pub async fn run(
             }
         }
         while let Some(event) = ua.poll_event() {
+            if let UaEvent::Register(incoming) = event {
+                // The registrar task answers through `register_responses`.
+                let _ = register_events.send(incoming);
+                continue;
+            }
             dispatch(event, &mut calls, &commands_tx, &spawn_call);
         }
         calls_gauge.send_replace(ua.calls());
@@ -280,6 +310,13 @@ pub async fn run(
             return Ok(());
         }
     }
+}
+
+/// The registrar's side of the driver: REGISTERs go out on `events`, the
+/// responses to send come back on `responses`.
+pub struct Registrations {
+    pub events: mpsc::UnboundedSender<IncomingRegister>,
+    pub responses: mpsc::UnboundedReceiver<(PendingRequest, rsip::Response)>,
 }
 
 /// Told the status code of every response sent (retransmissions included).

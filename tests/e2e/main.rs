@@ -8,5 +8,6 @@ mod harness;
 mod ivr;
 mod malformed;
 mod records;
+mod registrar;
 mod sip_calls;
 mod startup;

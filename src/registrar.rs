@@ -1,0 +1,202 @@
+//! The registrar in the running engine: navigators' phones REGISTER as their
+//! username with digest authentication (`frontdoor-sip`'s sans-IO
+//! [`Registrar`]), against the accounts of the store; their bindings are
+//! saved in the store so they survive a restart.
+//!
+//! One task owns the registrar. The SIP driver hands it each REGISTER; it
+//! looks the account up, lets the registrar decide, and hands the response
+//! back to the driver to send. It also expires bindings as time passes.
+
+use frontdoor_cti::Store;
+use frontdoor_sip::registrar::{Account, BindingRecord, Outcome, Registrar, RegistrarConfig};
+use frontdoor_sip::ua::{IncomingRegister, PendingRequest};
+use rsip::Response;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// Responses for the SIP driver to send.
+pub type Responses = mpsc::UnboundedSender<(PendingRequest, Response)>;
+
+/// A binding as the store keeps it (JSON).
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredBinding {
+    aor: String,
+    uri: String,
+    params: String,
+    transport: String,
+    source: String,
+    expires_at: u64,
+    call_id: String,
+    cseq: u32,
+    updated_at: u64,
+}
+
+impl From<BindingRecord> for StoredBinding {
+    fn from(r: BindingRecord) -> Self {
+        StoredBinding {
+            aor: r.aor,
+            uri: r.uri,
+            params: r.params,
+            transport: r.transport,
+            source: r.source,
+            expires_at: r.expires_at,
+            call_id: r.call_id,
+            cseq: r.cseq,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+impl From<StoredBinding> for BindingRecord {
+    fn from(r: StoredBinding) -> Self {
+        BindingRecord {
+            aor: r.aor,
+            uri: r.uri,
+            params: r.params,
+            transport: r.transport,
+            source: r.source,
+            expires_at: r.expires_at,
+            call_id: r.call_id,
+            cseq: r.cseq,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Start the registrar task; returns where the SIP driver sends REGISTERs.
+pub async fn start(
+    config: RegistrarConfig,
+    store: Store,
+    responses: Responses,
+) -> anyhow::Result<mpsc::UnboundedSender<IncomingRegister>> {
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness for nonces: {e}"))?;
+    let mut registrar = Registrar::new(config, secret);
+    // The bindings saved before a restart.
+    let now = unix_now();
+    let mut records = Vec::new();
+    for (aor, json) in store.registrations(now as i64 * 1000).await? {
+        match serde_json::from_str::<Vec<StoredBinding>>(&json) {
+            Ok(list) => records.extend(list.into_iter().map(BindingRecord::from)),
+            Err(error) => tracing::warn!(%aor, %error, "stored registration unreadable: dropped"),
+        }
+    }
+    let report = registrar.import(now, records);
+    for why in &report.invalid {
+        tracing::warn!(reason = %why, "stored registration not restored");
+    }
+    tracing::info!(
+        restored = report.restored,
+        expired = report.expired,
+        "registrations restored"
+    );
+
+    let (tx, mut rx) = mpsc::unbounded_channel::<IncomingRegister>();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                incoming = rx.recv() => {
+                    let Some(incoming) = incoming else { return };
+                    register(&mut registrar, &store, &responses, incoming).await;
+                }
+                _ = tick.tick() => {
+                    let now = unix_now();
+                    if registrar.next_expiry().is_some_and(|at| at <= now) {
+                        let lapsed = registrar.expire(now);
+                        let mut aors: Vec<String> = lapsed.into_iter().map(|(aor, _)| aor).collect();
+                        aors.dedup();
+                        for aor in aors {
+                            tracing::info!(%aor, "registration expired");
+                            save(&registrar, &store, &aor).await;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(tx)
+}
+
+async fn register(
+    registrar: &mut Registrar,
+    store: &Store,
+    responses: &Responses,
+    incoming: IncomingRegister,
+) {
+    let account = match registrar.auth_username(&incoming.request) {
+        None => Ok(None),
+        Some(user) => store.account(&user).await.map(|found| {
+            found.map(|a| Account {
+                ha1_md5: a.ha1_md5,
+                ha1_sha256: a.ha1_sha256,
+                disabled: a.disabled,
+            })
+        }),
+    };
+    let account = match account {
+        Ok(account) => account,
+        Err(error) => {
+            // Answer anyway: an unanswered REGISTER keeps its transaction open.
+            tracing::error!(%error, "registrar: the store is unreachable");
+            let response = frontdoor_sip::message::response(&incoming.request, 500, None);
+            let _ = responses.send((incoming.pending, response));
+            return;
+        }
+    };
+    let reply = registrar.handle(unix_now(), incoming.peer, &incoming.request, |_| account);
+    let _ = responses.send((incoming.pending, reply.response));
+    match &reply.outcome {
+        Outcome::Registered {
+            aor,
+            added,
+            removed,
+            ..
+        } => {
+            let contacts = registrar.bindings(aor, unix_now()).len();
+            tracing::info!(%aor, contacts, added = added.len(), removed = removed.len(), peer = %incoming.peer, "registered");
+            if reply.outcome.changed() {
+                save(registrar, store, aor).await;
+            }
+        }
+        Outcome::Challenged { stale, why } => {
+            tracing::debug!(stale, why = ?why, peer = %incoming.peer, "REGISTER challenged");
+        }
+        Outcome::Refused { code, reason } => {
+            tracing::info!(code, %reason, peer = %incoming.peer, "REGISTER refused");
+        }
+    }
+}
+
+/// Keep the bindings of `aor` in the store (or forget it when none is left).
+async fn save(registrar: &Registrar, store: &Store, aor: &str) {
+    let records = registrar.records(aor);
+    let expires_ms = records.iter().map(|r| r.expires_at).max().unwrap_or(0) as i64 * 1000;
+    let stored: Vec<StoredBinding> = records.into_iter().map(StoredBinding::from).collect();
+    let now_ms = frontdoor_cti::now_ms();
+    let result = if stored.is_empty() {
+        store.put_registration(aor, None, now_ms).await
+    } else {
+        match serde_json::to_string(&stored) {
+            Ok(json) => {
+                store
+                    .put_registration(aor, Some((&json, expires_ms)), now_ms)
+                    .await
+            }
+            Err(error) => {
+                tracing::error!(%aor, %error, "registration not saved");
+                return;
+            }
+        }
+    };
+    if let Err(error) = result {
+        tracing::error!(%aor, %error, "registration not saved");
+    }
+}

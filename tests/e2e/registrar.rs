@@ -1,0 +1,150 @@
+//! Navigators' phones register with the engine: a real softphone (baresip)
+//! registers as its account with digest authentication; a wrong password
+//! is challenged and never registered; a disabled account gets 403; and the
+//! registration survives a restart of the engine.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{Engine, TempDir, free_udp_port, message};
+use crate::records::add_user;
+
+/// baresip 1.0 (Debian) answers MD5 challenges only: offer MD5 alone so it
+/// registers at once (with SHA-256 first it retries a minute later).
+const MD5_ONLY: &str = "[registrar]\nalgorithms = [\"MD5\"]\n";
+
+/// A baresip phone registering `user` with `password` (every 60 s). The
+/// password goes in baresip's account line, which cannot carry spaces.
+fn phone(engine: &Engine, dir: &TempDir, user: &str, password: &str) -> Child {
+    let sip_port = free_udp_port();
+    std::fs::write(
+        dir.path().join("config"),
+        format!(
+            "poll_method epoll\n\
+             net_interface 127.0.0.1\n\
+             sip_listen 127.0.0.1:{sip_port}\n\
+             sip_transports udp\n\
+             audio_player aufile,/dev/null\n\
+             audio_source aufile,/dev/null\n\
+             audio_alert aufile,/dev/null\n\
+             module_path /usr/lib/baresip/modules\n\
+             module g711.so\n\
+             module aufile.so\n\
+             module_app account.so\n\
+             module_app menu.so\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("accounts"),
+        format!(
+            "<sip:{user}@127.0.0.1:{port}>;auth_pass={password};regint=60;answermode=auto\n",
+            port = engine.sip.port()
+        ),
+    )
+    .unwrap();
+    Command::new("baresip")
+        .args(["-f"])
+        .arg(dir.path())
+        .args(["-t", "30"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start baresip (Debian package baresip)")
+}
+
+fn stop(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_navigator_phone_registers_with_digest_auth_and_survives_a_restart() {
+    let first = Engine::start_with(MD5_ONLY);
+    add_user(
+        &first,
+        "nav1",
+        "navigator",
+        "ottawa",
+        "correct-horse-battery",
+    );
+    let dir = TempDir::new("phone");
+    let baresip = phone(&first, &dir, "nav1", "correct-horse-battery");
+    let registered = first.wait_for(Duration::from_secs(10), |v| {
+        message(v) == "registered" && v["fields"]["aor"] == "nav1"
+    });
+    stop(baresip);
+    let registered =
+        registered.unwrap_or_else(|| panic!("baresip did not register:\n{}", first.dump()));
+    assert_eq!(registered["fields"]["contacts"], 1);
+    assert!(
+        !first
+            .lines(|v| message(v) == "REGISTER challenged")
+            .is_empty(),
+        "challenged first (401), then registered"
+    );
+
+    // The binding is in the store: a new engine on it restores it.
+    let second = Engine::start_with(&format!("{MD5_ONLY}[cti]\ndb = {:?}\n", first.db));
+    let restored = second
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "registrations restored"
+        })
+        .unwrap_or_else(|| panic!("no restore logged:\n{}", second.dump()));
+    assert_eq!(restored["fields"]["restored"], 1, "{restored}");
+}
+
+#[test]
+fn a_wrong_password_is_only_ever_challenged() {
+    let engine = Engine::start_with(MD5_ONLY);
+    add_user(
+        &engine,
+        "nav1",
+        "navigator",
+        "ottawa",
+        "correct-horse-battery",
+    );
+    let dir = TempDir::new("phone");
+    let baresip = phone(&engine, &dir, "nav1", "wrong-horse-battery");
+    let challenged = engine.wait_for_count(Duration::from_secs(10), 2, |v| {
+        message(v) == "REGISTER challenged"
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    stop(baresip);
+    assert!(challenged, "challenged twice:\n{}", engine.dump());
+    assert!(
+        engine.lines(|v| message(v) == "registered").is_empty(),
+        "never registered"
+    );
+}
+
+#[test]
+fn a_disabled_account_gets_403() {
+    let engine = Engine::start_with(MD5_ONLY);
+    add_user(
+        &engine,
+        "nav1",
+        "navigator",
+        "ottawa",
+        "correct-horse-battery",
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+        .args(["--db", &engine.db, "user", "disable", "--username", "nav1"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = TempDir::new("phone");
+    let baresip = phone(&engine, &dir, "nav1", "correct-horse-battery");
+    let refused = engine.wait_for(Duration::from_secs(10), |v| {
+        message(v) == "REGISTER refused" && v["fields"]["code"] == 403
+    });
+    stop(baresip);
+    refused.unwrap_or_else(|| panic!("no 403:\n{}", engine.dump()));
+    assert!(engine.lines(|v| message(v) == "registered").is_empty());
+}
