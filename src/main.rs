@@ -120,6 +120,7 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
+    let serving = matches!(cli.command, None | Some(Command::Serve(_)));
     let result = runtime.block_on(async {
         let mut config = Config::load(cli.config.as_deref())?;
         if let Some(db) = cli.db {
@@ -146,7 +147,11 @@ fn main() -> std::process::ExitCode {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::FAILURE,
         Err(error) => {
-            tracing::error!("{error:#}");
+            // The engine's log gets the reason too; a command at a prompt
+            // says it once.
+            if serving {
+                tracing::error!("{error:#}");
+            }
             eprintln!("frontdoor: {error:#}");
             std::process::ExitCode::FAILURE
         }
@@ -158,7 +163,9 @@ fn init_logging(format: LogFormat) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, plain text for files and journals.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder
