@@ -414,6 +414,26 @@ impl Transactions {
         Ok(cancel_key)
     }
 
+    /// Forget a client transaction the TU has given up on, reporting it
+    /// `Terminated`. For an INVITE that was cancelled but never got its
+    /// final response: RFC 3261 §9.1 lets the client "consider the original
+    /// transaction cancelled" and destroy it 64*T1 after the CANCEL (a
+    /// client INVITE in Proceeding has no timer of its own). Returns whether
+    /// a client transaction with this key existed.
+    pub fn abandon(&mut self, key: &TransactionKey) -> bool {
+        let Some(&id) = self.ids.get(key) else {
+            return false;
+        };
+        if !matches!(
+            self.entries.get(&id).map(|e| &e.tx),
+            Some(Transaction::ClientInvite(_) | Transaction::ClientNonInvite(_))
+        ) {
+            return false;
+        }
+        self.remove(id);
+        true
+    }
+
     /// Queue a message outside any transaction (an ACK for a 2xx, a 2xx
     /// retransmission, a stateless 400).
     pub fn send_stateless(&mut self, peer: Peer, message: SipMessage) {
