@@ -2,7 +2,7 @@
 //!
 //! [`UserAgent`] is what the driver talks to. It owns the [`Transactions`],
 //! parses raw bytes (answering malformed requests with 400), keeps one
-//! [`Call`] per INVITE dialog, and turns SIP into call events for the call
+//! `Call` per INVITE dialog, and turns SIP into call events for the call
 //! controller: a call arrived, it was confirmed by the ACK, the caller hung
 //! up, a re-INVITE or an INFO came in. The controller answers with commands
 //! (`answer`, `reject`, `hangup`, `answer_reinvite`).
@@ -21,6 +21,35 @@
 //! INVITE came in on (the same UDP source address, or the same TCP
 //! connection), as RFC 5626 does for callers behind NAT. A Contact with a
 //! private address behind a NAT would otherwise be unreachable.
+//!
+//! ## Outbound calls (UAC)
+//!
+//! The B2BUA's other legs — the navigator's phone, the trunk (callbacks,
+//! the 9-8-8 line, a centre's PBX) — are placed with [`UserAgent::invite`]
+//! and an [`OutboundCall`]. Every message of such a call goes to
+//! [`OutboundCall::peer`] (the binding's source address, or the trunk),
+//! again for NAT; the Request-URI and Route headers follow the dialog
+//! (RFC 3261 §12.1.2: remote target from the 2xx Contact, route set from
+//! its Record-Route reversed). Events, in order:
+//!
+//! ```text
+//! invite() ─▶ Progress{180/183}* ─┬▶ Answered{sdp}  (ACK sent) … Ended{RemoteBye|LocalBye}
+//!                                 └▶ Failed{code}   (3xx–6xx; 408: no response; 487: cancelled)
+//! ```
+//!
+//! Exactly one of `Answered` or `Failed` per call; `Ended` only after
+//! `Answered`. [`UserAgent::cancel`] (or `hangup` before the answer)
+//! sends CANCEL once a provisional response has arrived (RFC 3261 §9.1);
+//! a 2xx that crosses it is ACKed and BYEd in the background and the call
+//! is reported `Failed { code: 487 }`. A 2xx from a second fork is ACKed
+//! and BYEd without any event; retransmitted 2xx are ACKed again until the
+//! INVITE transaction ends (Timer M, RFC 6026). With credentials, one
+//! 401/407 is answered with [`crate::digest::DigestClient`].
+//!
+//! Not done yet: late offer (an INVITE without SDP: the 2xx's offer would
+//! need an answer in the ACK), early media SDP in 183 (only the code is
+//! reported), PRACK (RFC 3262), re-INVITE sent by us, and 3xx redirects
+//! (reported as `Failed`).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -53,6 +82,7 @@ pub struct UaConfig {
     /// Product token for the `Server` and `User-Agent` headers.
     pub product: String,
     /// Calls in progress beyond which new INVITEs get 503 with Retry-After.
+    /// Outbound calls count too (a bridged call holds two).
     pub max_calls: usize,
     /// Largest message accepted, in bytes; larger ones get 513 (RFC 3261 §21.5.11).
     pub max_message: usize,
@@ -177,7 +207,9 @@ pub struct OutboundCall {
     pub from: Option<Party>,
     /// The To; `None`: the target URI.
     pub to: Option<Party>,
-    /// Our SDP offer (sent as `application/sdp`); empty for a late offer.
+    /// Our SDP offer (sent as `application/sdp`). Late offer (empty) is
+    /// not supported yet: the INVITE goes out without a body, but the ACK
+    /// never carries an answer.
     pub sdp: Vec<u8>,
     /// Extra headers as (name, value), e.g. `("P-Asserted-Identity",
     /// "<sip:+16135550123@trunk.example>")`.
@@ -247,9 +279,8 @@ pub enum UaEvent {
     /// Session Progress…).
     Progress { call: CallRef, code: u16 },
     /// Outbound: the far end answered (2xx); the ACK is already sent and the
-    /// dialog is up. `sdp` is the answer to our offer (or the far end's
-    /// offer, for a late-offer INVITE — not supported yet: the ACK carries
-    /// no body).
+    /// dialog is up. `sdp` is the answer to our offer (`None` if the 2xx
+    /// had no body).
     Answered { call: CallRef, sdp: Option<Vec<u8>> },
     /// Outbound: the call failed and is forgotten: a 3xx–6xx final response
     /// (`code`), 408 when the INVITE got no response at all (Timer B), 487

@@ -310,6 +310,23 @@ mod tests {
         assert_eq!(terminated(&events), [key]);
     }
 
+    /// RFC 3261 §9.1: the TU may destroy a cancelled INVITE that never got
+    /// its final response; `abandon` forgets it and reports `Terminated`.
+    #[test]
+    fn abandon_forgets_a_client_invite() {
+        let mut c = Side::new();
+        let key = c
+            .txs
+            .request(c.now, UDP_SERVER, invite(UDP_SERVER, "z9hG4bKab"))
+            .unwrap();
+        c.transmits();
+        assert!(c.txs.abandon(&key));
+        assert!(c.txs.is_empty());
+        assert_eq!(c.txs.poll_timeout(), None);
+        assert_eq!(terminated(&c.events()), std::slice::from_ref(&key));
+        assert!(!c.txs.abandon(&key), "already gone");
+    }
+
     /// RFC 3261 §17.1.1.2: no Timer A on TCP; Timer B still applies.
     #[test]
     fn tcp_sends_once_and_times_out_on_timer_b() {

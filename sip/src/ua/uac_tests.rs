@@ -615,12 +615,16 @@ fn trunk_server() -> DigestServer {
 }
 
 fn challenge_407(server: &mut DigestServer, invite: &str) -> Vec<u8> {
+    challenge(server, invite, 407, "Proxy-Authenticate")
+}
+
+fn challenge(server: &mut DigestServer, invite: &str, code: u16, name: &str) -> Vec<u8> {
     let extra: String = server
         .challenges(1_000, false)
         .iter()
-        .map(|c| format!("Proxy-Authenticate: {c}\r\n"))
+        .map(|c| format!("{name}: {c}\r\n"))
         .collect();
-    reply(invite, 407, Some("trunk1"), &extra, "")
+    reply(invite, code, Some("trunk1"), &extra, "")
 }
 
 fn trunk_call() -> OutboundCall {
@@ -882,4 +886,65 @@ fn inbound_calls_are_unaffected_by_outbound_ones() {
     assert_eq!(first_line(&sent(&mut ua)[0]), "SIP/2.0 100 Trying");
     assert!(matches!(events(&mut ua).as_slice(), [UaEvent::Incoming(_)]));
     assert_eq!(ua.calls(), 2);
+}
+
+/// A 401 (a UAS challenging, not a proxy): `Authorization` this time.
+#[test]
+fn a_401_is_answered_with_authorization() {
+    let mut ua = ua();
+    let t0 = origin();
+    let mut server = trunk_server();
+    let (_, invite) = place(&mut ua, t0, trunk_call());
+    ua.handle_bytes(
+        t0,
+        far(),
+        &challenge(&mut server, &invite, 401, "WWW-Authenticate"),
+    );
+    let again = sent(&mut ua).remove(1);
+    assert!(headers(&again, "Proxy-Authorization").is_empty());
+    let creds = Credentials::parse(header(&again, "Authorization")).unwrap();
+    let ha1 = digest::ha1(creds.algorithm, "frontdoor", "trunk.example", "s3cret");
+    server
+        .verify(
+            1_001,
+            "INVITE",
+            "sip:988@trunk.example",
+            &creds,
+            "frontdoor",
+            &ha1,
+        )
+        .expect("accepted");
+}
+
+/// Over TCP: Via and Contact say so, no Timer A resend, Timer B still
+/// fails the call with 408.
+#[test]
+fn over_tcp_the_invite_is_sent_once_and_times_out() {
+    let mut ua = ua();
+    let t0 = origin();
+    let tcp = Peer {
+        transport: Transport::Tcp,
+        addr: FAR.parse().unwrap(),
+    };
+    let call = ua
+        .invite(
+            t0,
+            OutboundCall::new("sip:nav@10.0.0.5:5062;transport=tcp", tcp, OFFER.into()),
+        )
+        .unwrap();
+    let d = ua.poll_transmit().unwrap();
+    assert_eq!(d.peer, tcp);
+    let invite = String::from_utf8(d.bytes).unwrap();
+    assert!(header(&invite, "Via").starts_with("SIP/2.0/TCP 127.0.0.1:5060;branch="));
+    assert_eq!(
+        header(&invite, "Contact"),
+        "<sip:frontdoor@127.0.0.1:5060;transport=tcp>"
+    );
+    assert_eq!(ua.poll_timeout(), Some(t0 + Duration::from_secs(32)));
+    ua.handle_timeout(t0 + Duration::from_secs(32));
+    assert!(ua.poll_transmit().is_none());
+    assert!(matches!(
+        events(&mut ua).as_slice(),
+        [UaEvent::Failed { call: c, code: 408 }] if *c == call
+    ));
 }
