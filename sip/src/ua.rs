@@ -33,8 +33,8 @@
 //! its Record-Route reversed). Events, in order:
 //!
 //! ```text
-//! invite() ─▶ Progress{180/183}* ─┬▶ Answered{sdp}  (ACK sent) … Ended{RemoteBye|LocalBye}
-//!                                 └▶ Failed{code}   (3xx–6xx; 408: no response; 487: cancelled)
+//! invite() ─▶ (Progress{180/183} EarlyMedia?)* ─┬▶ Answered{sdp}  (ACK sent) … Ended{RemoteBye|LocalBye}
+//!                                                └▶ Failed{code}   (3xx–6xx; 408: no response; 487: cancelled)
 //! ```
 //!
 //! Exactly one of `Answered` or `Failed` per call; `Ended` only after
@@ -47,8 +47,8 @@
 //! 401/407 is answered with [`crate::digest::DigestClient`].
 //!
 //! Not done yet: late offer (an INVITE without SDP: the 2xx's offer would
-//! need an answer in the ACK), early media SDP in 183 (only the code is
-//! reported), PRACK (RFC 3262), re-INVITE sent by us, and 3xx redirects
+//! need an answer in the ACK), PRACK (RFC 3262; early media SDP in a 1xx is
+//! passed up as [`UaEvent::EarlyMedia`] all the same), re-INVITE sent by us, and 3xx redirects
 //! (reported as `Failed`).
 
 use std::cmp::Reverse;
@@ -278,6 +278,11 @@ pub enum UaEvent {
     /// Outbound: a provisional response other than 100 (180 Ringing, 183
     /// Session Progress…).
     Progress { call: CallRef, code: u16 },
+    /// Outbound: a provisional response (usually 183) carried SDP: the far
+    /// end's answer for early media (announcements, ringback from the
+    /// trunk). Comes right after its [`UaEvent::Progress`]. Without PRACK
+    /// (RFC 3262) it is informative; the 2xx's SDP is the one that counts.
+    EarlyMedia { call: CallRef, sdp: Vec<u8> },
     /// Outbound: the far end answered (2xx); the ACK is already sent and the
     /// dialog is up. `sdp` is the answer to our offer (`None` if the 2xx
     /// had no body).
@@ -1303,6 +1308,12 @@ impl UserAgent {
         }
         if code > 100 {
             self.events.push_back(UaEvent::Progress { call, code });
+            if !response.body.is_empty() {
+                self.events.push_back(UaEvent::EarlyMedia {
+                    call,
+                    sdp: response.body.clone(),
+                });
+            }
         }
     }
 

@@ -501,6 +501,25 @@ fn hangup_while_ringing_is_a_cancel() {
     assert!(first_line(&sent(&mut ua)[0]).starts_with("CANCEL "));
 }
 
+/// A 183 with SDP (the trunk's announcement or ringback) is passed up.
+#[test]
+fn session_progress_with_sdp_is_early_media() {
+    let mut ua = ua();
+    let t0 = origin();
+    let (call, invite) = place(&mut ua, t0, call_to_navigator());
+    ua.handle_bytes(t0, far(), &reply(&invite, 183, Some(FAR_TAG), "", ANSWER));
+    let ev = events(&mut ua);
+    let [
+        UaEvent::Progress { code: 183, .. },
+        UaEvent::EarlyMedia { call: c, sdp },
+    ] = ev.as_slice()
+    else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(*c, call);
+    assert_eq!(sdp, ANSWER.as_bytes());
+}
+
 /// RFC 3261 §9.1: no CANCEL before a provisional response; it goes out
 /// when the first one (even a 100) arrives.
 #[test]
