@@ -856,8 +856,8 @@ impl UserAgent {
         if out.cancelling {
             return Ok(());
         }
-        out.cancelling = true;
         self.tx.cancel(now, &c.invite_key)?;
+        out.cancelling = true;
         if out.provisional {
             let deadline = now + 64 * t1;
             out.cancel_deadline = Some(deadline);
