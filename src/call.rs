@@ -15,7 +15,7 @@ use frontdoor_ivr::regions::{Caller, normalize_caller};
 use frontdoor_media::prompt::PromptStore;
 use frontdoor_media::session::{MediaEvent, MediaHandle, PortAllocator, RtpSession, SessionConfig};
 use frontdoor_sip::sdp::{self, LocalMedia, Negotiated};
-use frontdoor_sip::ua::{EndReason, IncomingCall};
+use frontdoor_sip::ua::{EndReason, IncomingCall, OutboundCall, Party};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -44,6 +44,8 @@ pub struct Shared {
     pub answer_delay: Duration,
     /// Hang up when the caller's RTP stops for this long; `None`: never.
     pub rtp_timeout: Option<Duration>,
+    /// Where calls to external SIP URIs go out, and with which credentials.
+    pub trunk: crate::config::TrunkSection,
 }
 
 /// Run one call to its end.
@@ -164,6 +166,20 @@ struct Call {
     region: Option<String>,
     /// Where the flow sent the call, once it has.
     routed: Option<Target>,
+    /// The caller's number (E.164), presented on outbound legs.
+    caller: Option<String>,
+    /// The outbound leg of a call connected to an external URI.
+    leg: Option<Leg>,
+}
+
+/// The engine's outbound leg of a bridged call (B2BUA).
+struct Leg {
+    sip: SipHandle,
+    events: mpsc::UnboundedReceiver<CallEvent>,
+    /// Until the far end answers: the socket its media will use.
+    socket: Option<frontdoor_media::session::RtpSocket>,
+    media: Option<(MediaHandle, mpsc::Receiver<MediaEvent>)>,
+    uri: String,
 }
 
 impl Call {
@@ -262,11 +278,12 @@ impl Call {
         // The flow version this call runs on, to its end.
         let active = shared.flows.current();
         let mut emergency = shared.emergency.clone();
+        let info_caller = match &incoming.caller {
+            Some(c) => normalize_caller(c),
+            None => Caller::Withheld,
+        };
         let info = CallInfo {
-            caller: match &incoming.caller {
-                Some(c) => normalize_caller(c),
-                None => Caller::Withheld,
-            },
+            caller: info_caller.clone(),
             dialled: incoming.dialled.clone(),
             at: jiff::Zoned::now().with_time_zone(frontdoor_ivr::schedule::zone()),
             emergency: *emergency.borrow_and_update(),
@@ -287,18 +304,24 @@ impl Call {
             call_id: incoming.call_id.clone(),
             region: None,
             routed: None,
+            caller: match &info_caller {
+                Caller::Number(n) => Some(n.clone()),
+                _ => None,
+            },
+            leg: None,
         })
     }
 
     /// Pump events into the logic until the call ends; returns why it ended.
     async fn run(&mut self, shared: &Shared) -> Option<EndReason> {
         let actions = self.logic.start(std::time::Instant::now());
-        self.apply(actions).await;
+        self.apply(shared, actions).await;
         loop {
             let deadline = self.logic.poll_timeout().map(Instant::from_std);
             let input = tokio::select! {
                 event = self.events.recv() => match event {
                     Some(CallEvent::Ended { reason }) => {
+                        self.release_leg().await;
                         self.close_media().await;
                         return Some(reason);
                     }
@@ -313,10 +336,19 @@ impl Call {
                         }
                     }
                     Some(CallEvent::Confirmed { .. }) => continue,
+                    Some(other) => {
+                        tracing::debug!(?other, "caller leg event");
+                        continue;
+                    }
                     None => {
+                        self.release_leg().await;
                         self.close_media().await;
                         return None;
                     }
+                },
+                event = leg_event(&mut self.leg) => match self.on_leg_event(shared, event).await {
+                    Some(input) => input,
+                    None => continue,
                 },
                 media = self.media_events.recv() => match media {
                     Some(MediaEvent::Digit { digit, source }) => {
@@ -345,11 +377,11 @@ impl Call {
                 () = sleep_until_opt(deadline) => Input::Timeout,
             };
             let actions = self.logic.handle(std::time::Instant::now(), input);
-            self.apply(actions).await;
+            self.apply(shared, actions).await;
         }
     }
 
-    async fn apply(&mut self, actions: Vec<Action>) {
+    async fn apply(&mut self, shared: &Shared, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::Play(prompts) => {
@@ -371,6 +403,15 @@ impl Call {
                 }
                 Action::Hangup => self.sip.hangup(),
                 Action::Record(r) => self.record(r).await,
+                Action::Connect(uri) => {
+                    if let Err(error) = self.connect(shared, &uri).await {
+                        tracing::warn!(%uri, %error, "cannot connect the call");
+                        let actions = self
+                            .logic
+                            .handle(std::time::Instant::now(), Input::ConnectFailed);
+                        Box::pin(self.apply(shared, actions)).await;
+                    }
+                }
             }
         }
     }
@@ -433,6 +474,123 @@ impl Call {
             },
         };
         record(&self.records, event).await;
+    }
+
+    /// Place the outbound leg to `uri`: a new RTP port, our offer, the
+    /// caller's own number presented (From and P-Asserted-Identity), through
+    /// the trunk when one is configured.
+    async fn connect(&mut self, shared: &Shared, uri: &str) -> anyhow::Result<()> {
+        let socket = shared
+            .ports
+            .bind(shared.rtp_bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("no RTP port: {e}"))?;
+        let local = LocalMedia {
+            addr: shared.media_ip,
+            port: socket.local_addr().map(|a| a.port()).unwrap_or_default(),
+            session_id: fastrand::u64(1..u64::MAX / 2),
+            session_version: 1,
+        };
+        let peer = resolve_target(uri, shared.trunk.proxy.as_deref()).await?;
+        let mut outbound =
+            OutboundCall::new(uri, peer, sdp::offer(&local, sdp::Direction::SendRecv));
+        if let Some(number) = &self.caller {
+            let identity = format!("sip:{number}@{}", shared.media_ip);
+            outbound.from = Some(Party::new(None, identity.clone()));
+            outbound
+                .extra_headers
+                .push(("P-Asserted-Identity".into(), format!("<{identity}>")));
+        }
+        if let (Some(user), Some(password)) = (&shared.trunk.username, &shared.trunk.password) {
+            outbound.credentials = Some((user.clone(), password.clone()));
+        }
+        let (tx, events) = mpsc::unbounded_channel();
+        let sip = self
+            .sip
+            .invite(outbound, tx)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        tracing::info!(%uri, %peer, "connecting the call");
+        self.leg = Some(Leg {
+            sip,
+            events,
+            socket: Some(socket),
+            media: None,
+            uri: uri.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// What the outbound leg's SIP says; an input for the logic when the
+    /// leg failed.
+    async fn on_leg_event(&mut self, shared: &Shared, event: Option<CallEvent>) -> Option<Input> {
+        let leg = self.leg.as_mut()?;
+        match event {
+            Some(CallEvent::Progress { code }) => {
+                tracing::info!(code, uri = %leg.uri, "far end ringing");
+                None
+            }
+            Some(CallEvent::Answered { sdp: Some(answer) }) => {
+                let negotiated = match sdp::parse_answer(&answer) {
+                    Ok(n) => n,
+                    Err(error) => {
+                        tracing::warn!(%error, "the far end's SDP answer is unusable: hanging up both");
+                        leg.sip.hangup();
+                        self.sip.hangup();
+                        return None;
+                    }
+                };
+                let socket = leg.socket.take()?;
+                let (media, media_events) =
+                    RtpSession::start(socket, session_config(&negotiated, shared.rtp_timeout));
+                if let Err(error) = self.media.bridge(&media) {
+                    tracing::warn!(%error, "cannot bridge the legs: hanging up both");
+                    leg.sip.hangup();
+                    self.sip.hangup();
+                }
+                tracing::info!(uri = %leg.uri, codec = ?negotiated.codec, "bridged");
+                leg.media = Some((media, media_events));
+                None
+            }
+            Some(CallEvent::Answered { sdp: None }) => {
+                tracing::warn!("the far end answered without SDP: hanging up both");
+                leg.sip.hangup();
+                self.sip.hangup();
+                None
+            }
+            Some(CallEvent::Failed { code }) => {
+                tracing::info!(code, uri = %leg.uri, "the far end did not answer");
+                self.leg = None;
+                Some(Input::ConnectFailed)
+            }
+            Some(CallEvent::Ended { reason }) => {
+                tracing::info!(?reason, uri = %leg.uri, "the far end hung up: hanging up the caller");
+                if let Some((media, _)) = &leg.media {
+                    let _ = media.close();
+                }
+                self.leg = None;
+                self.sip.hangup();
+                None
+            }
+            Some(other) => {
+                tracing::debug!(?other, "far end leg event");
+                None
+            }
+            None => {
+                self.leg = None;
+                None
+            }
+        }
+    }
+
+    /// The caller is gone: end the outbound leg (BYE, or CANCEL while it rings).
+    async fn release_leg(&mut self) {
+        if let Some(leg) = self.leg.take() {
+            leg.sip.hangup();
+            if let Some((media, _)) = leg.media {
+                let _ = media.close();
+            }
+        }
     }
 
     /// Close the media session and log its counters.
@@ -527,4 +685,51 @@ async fn record(events: &CallEvents, event: RecordEvent) {
     if events.send(event).await.is_err() {
         tracing::error!("call record event lost: the store task has stopped");
     }
+}
+
+/// The next SIP event of the outbound leg; never ready without one. The
+/// bridged leg's own media events are read (so their queue never fills)
+/// and dropped: the caller's leg reports what matters.
+async fn leg_event(leg: &mut Option<Leg>) -> Option<CallEvent> {
+    let Some(leg) = leg else {
+        return std::future::pending().await;
+    };
+    loop {
+        match leg.media.as_mut() {
+            Some((_, media_events)) => tokio::select! {
+                event = leg.events.recv() => return event,
+                Some(_) = media_events.recv() => continue,
+            },
+            None => return leg.events.recv().await,
+        }
+    }
+}
+
+/// Where to send the INVITE for `uri`: the trunk when configured, else the
+/// URI's own host and port (5060 when none).
+async fn resolve_target(uri: &str, proxy: Option<&str>) -> anyhow::Result<frontdoor_sip::Peer> {
+    let hostport = match proxy {
+        Some(p) => p.to_owned(),
+        None => {
+            let rest = uri
+                .strip_prefix("sip:")
+                .ok_or_else(|| anyhow::anyhow!("{uri} is not a sip: URI"))?;
+            let host = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+            let host = host.split(';').next().unwrap_or(host);
+            if host.contains(':') {
+                host.to_owned()
+            } else {
+                format!("{host}:5060")
+            }
+        }
+    };
+    let addr = tokio::net::lookup_host(&hostport)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot resolve {hostport}: {e}"))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("{hostport} has no address"))?;
+    Ok(frontdoor_sip::Peer {
+        transport: frontdoor_sip::Transport::Udp,
+        addr,
+    })
 }

@@ -23,6 +23,20 @@ pub struct Config {
     pub flows: FlowsConfig,
     pub cti: CtiSection,
     pub registrar: RegistrarSection,
+    pub trunk: TrunkSection,
+}
+
+/// The outbound trunk: where calls to external SIP URIs (a flow's
+/// `route: {to: "sip:…"}`) go out.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrunkSection {
+    /// `host:port` every outbound INVITE is sent to; when absent, each goes
+    /// straight to its URI's host (port 5060 unless the URI names one).
+    pub proxy: Option<String>,
+    /// Digest credentials for the trunk's 401/407 challenges.
+    pub username: Option<String>,
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

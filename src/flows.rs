@@ -16,6 +16,9 @@ use frontdoor_ivr::FlowSet;
 use frontdoor_media::prompt::PromptStore;
 use tokio::sync::watch;
 
+/// Prompts the engine plays on its own: when a call cannot be connected.
+pub const ENGINE_PROMPTS: [&str; 1] = ["connect_failed"];
+
 /// A checked flow set and the recordings of its prompts.
 pub struct Active {
     pub set: Arc<FlowSet>,
@@ -195,6 +198,16 @@ fn load_active(flows_dir: &Path, prompts_dir: &Path) -> anyhow::Result<Active> {
     })?;
     let prompts = PromptStore::load_dir(prompts_dir)
         .with_context(|| format!("loading prompts from {}", prompts_dir.display()))?;
+    // Prompts the engine plays itself, whatever the flow says.
+    for id in ENGINE_PROMPTS {
+        for lang in ["en", "fr"] {
+            anyhow::ensure!(
+                prompts.get(lang, id).is_some(),
+                "{}: the engine's own prompt `{id}` has no recording",
+                prompts_dir.join(lang).join(format!("{id}.wav")).display()
+            );
+        }
+    }
     Ok(Active {
         set: Arc::new(set),
         prompts: Arc::new(prompts),

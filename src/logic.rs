@@ -31,6 +31,8 @@ pub enum Input {
     Timeout,
     /// Operations switched emergency mode on or off.
     Emergency(bool),
+    /// The call could not be connected to where the flow sent it.
+    ConnectFailed,
 }
 
 /// What the logic wants done.
@@ -44,6 +46,8 @@ pub enum Action {
     Hangup,
     /// Write this to the call's record.
     Record(Record),
+    /// Connect the caller to this SIP URI (the engine bridges the legs).
+    Connect(String),
 }
 
 /// What the call record learns from the logic, as it happens.
@@ -73,12 +77,15 @@ const ROUTE_PROMPT_LIMIT: Duration = Duration::from_secs(60);
 
 /// A call driven by the IVR flow interpreter.
 ///
-/// Until queues exist, a route ends the call: the route is logged, its
-/// prompts play, then the engine hangs up.
+/// A route to an external SIP URI is connected (the controller bridges the
+/// caller to it). Until queues exist, a route to a queue ends the call: the
+/// route is logged, its prompts play, then the engine hangs up.
 pub struct Ivr {
     call: Call,
     deadline: Option<Instant>,
     routed: bool,
+    /// Connected (or connecting) to an external URI: the controller owns the call.
+    connecting: bool,
     hung_up: bool,
 }
 
@@ -88,6 +95,7 @@ impl Ivr {
             call: Call::new(set, info),
             deadline: None,
             routed: false,
+            connecting: false,
             hung_up: false,
         }
     }
@@ -134,7 +142,12 @@ impl Ivr {
                         "route"
                     );
                     self.routed = true;
-                    self.deadline = Some(now + ROUTE_PROMPT_LIMIT);
+                    if let frontdoor_ivr::Target::External(uri) = &route.target {
+                        self.connecting = true;
+                        actions.push(Action::Connect(uri.clone()));
+                    } else {
+                        self.deadline = Some(now + ROUTE_PROMPT_LIMIT);
+                    }
                     actions.push(Action::Record(Record::Routed(route)));
                     if !actions.iter().any(|a| matches!(a, Action::Play(_))) {
                         // Nothing to play: an empty play finishes at once.
@@ -174,9 +187,31 @@ impl CallLogic for Ivr {
         let input = match input {
             Input::Key(key) => {
                 tracing::info!(digit = %key, "key pressed");
+                if self.connecting {
+                    return Vec::new();
+                }
                 frontdoor_ivr::Input::Key(key)
             }
+            Input::PromptsFinished if self.connecting => return Vec::new(),
             Input::PromptsFinished if self.routed => return self.end_after_route(),
+            Input::ConnectFailed => {
+                // Say so in the caller's language (or both), then end.
+                self.connecting = false;
+                self.deadline = Some(now + ROUTE_PROMPT_LIMIT);
+                let langs: Vec<&'static str> = match self.call.language() {
+                    Some(l) => vec![l.as_str()],
+                    None => vec!["en", "fr"],
+                };
+                let prompts = langs
+                    .into_iter()
+                    .map(|lang| PromptRef {
+                        lang,
+                        id: "connect_failed".into(),
+                    })
+                    .collect();
+                tracing::info!(prompts = "connect_failed", "play");
+                return vec![Action::Play(prompts)];
+            }
             Input::PromptsFinished => frontdoor_ivr::Input::PromptsFinished,
             Input::Timeout => match self.deadline {
                 Some(deadline) if now >= deadline => {

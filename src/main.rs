@@ -282,6 +282,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         rtp_bind,
         answer_delay: Duration::from_millis(config.calls.answer_delay_ms),
         rtp_timeout: Some(Duration::from_secs(config.media.rtp_timeout_s)).filter(|t| !t.is_zero()),
+        trunk: config.trunk.clone(),
     });
     let spawn: sip_driver::SpawnCall = Box::new(move |incoming, handle, events| {
         tokio::spawn(call::run(shared.clone(), incoming, handle, events));

@@ -14,12 +14,13 @@ use anyhow::Context;
 use bytes::{Buf, BytesMut};
 use frontdoor_sip::message::{self, Framing};
 use frontdoor_sip::ua::{
-    CallRef, EndReason, IncomingCall, IncomingRegister, PendingRequest, UaEvent, UserAgent,
+    CallRef, EndReason, IncomingCall, IncomingRegister, OutboundCall, PendingRequest, UaEvent,
+    UserAgent,
 };
 use frontdoor_sip::{Peer, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// What a call task hears from SIP.
@@ -38,6 +39,18 @@ pub enum CallEvent {
     },
     Ended {
         reason: EndReason,
+    },
+    /// An outbound leg rings (180/183).
+    Progress {
+        code: u16,
+    },
+    /// An outbound leg was answered (the ACK is sent); its SDP answer.
+    Answered {
+        sdp: Option<Vec<u8>>,
+    },
+    /// An outbound leg failed with this final status (408: no response).
+    Failed {
+        code: u16,
     },
 }
 
@@ -61,6 +74,11 @@ enum Command {
     AnswerReinvite {
         call: CallRef,
         answer: Result<Vec<u8>, u16>,
+    },
+    Invite {
+        outbound: Box<OutboundCall>,
+        events: mpsc::UnboundedSender<CallEvent>,
+        placed: oneshot::Sender<Result<SipHandle, String>>,
     },
 }
 
@@ -96,6 +114,24 @@ impl SipHandle {
             answer,
         });
     }
+    /// Place an outbound call (a B2BUA leg): its events come on `events`;
+    /// returns the leg's handle once the INVITE is on its way.
+    pub async fn invite(
+        &self,
+        outbound: OutboundCall,
+        events: mpsc::UnboundedSender<CallEvent>,
+    ) -> Result<SipHandle, String> {
+        let (placed, result) = oneshot::channel();
+        self.send(Command::Invite {
+            outbound: Box::new(outbound),
+            events,
+            placed,
+        });
+        result
+            .await
+            .unwrap_or_else(|_| Err("the SIP driver has stopped".into()))
+    }
+
     fn send(&self, command: Command) {
         // The driver outlives every call task; a send fails only while the
         // process exits, when there is nothing left to tell.
@@ -227,6 +263,14 @@ pub async fn run(
                     Command::Reject { call, code } => ua.reject(now, call, code),
                     Command::Hangup { call } => ua.hangup(now, call),
                     Command::AnswerReinvite { call, answer } => ua.answer_reinvite(now, call, answer),
+                    Command::Invite { outbound, events, placed } => {
+                        let result = ua.invite(now, *outbound).map(|call| {
+                            calls.insert(call, events);
+                            SipHandle { call, commands: commands_tx.clone() }
+                        });
+                        let _ = placed.send(result.map_err(|e| e.to_string()));
+                        Ok(())
+                    }
                 };
                 if let Err(error) = result {
                     tracing::debug!(%error, "call command not applied");
@@ -360,6 +404,15 @@ fn dispatch(
             content_type,
             body,
         } => (call, CallEvent::Info { content_type, body }),
+        UaEvent::Progress { call, code } => (call, CallEvent::Progress { code }),
+        UaEvent::Answered { call, sdp } => (call, CallEvent::Answered { sdp }),
+        UaEvent::Failed { call, code } => match calls.remove(&call) {
+            Some(tx) => {
+                let _ = tx.send(CallEvent::Failed { code });
+                return;
+            }
+            None => return,
+        },
         UaEvent::Ended { call, reason } => match calls.remove(&call) {
             Some(tx) => {
                 let _ = tx.send(CallEvent::Ended { reason });

@@ -3,6 +3,7 @@
 //! area. The peers come from Debian packages that `scripts/test` installs.
 
 mod baresip;
+mod external;
 mod flow_cli;
 mod harness;
 mod ivr;

@@ -1,0 +1,143 @@
+//! A flow that routes to an external SIP URI (a crisis line's gateway, a
+//! centre's own phone system): the engine places the outbound leg through
+//! the trunk, presents the caller's own number, bridges the two legs, and a
+//! hang-up on one side ends the other. A sipp UAS stands in for the far end.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::harness::{Engine, TempDir, call_id, free_media_port, free_udp_port, message, sipp};
+
+/// A short flow whose menu default routes to `uri`.
+fn flow_to(uri: &str) -> String {
+    format!(
+        r#"
+start: greeting
+global_keys:
+  "9": {{ goto: crisis }}
+nodes:
+  greeting:
+    menu:
+      prompt: [crisis_key]
+      options: {{ "1": line }}
+      timeout_s: 1
+      tries: 1
+      default: line
+  line:
+    route: {{ to: "{uri}", prompt: [route_external] }}
+  crisis:
+    route: {{ to: crisis }}
+"#
+    )
+}
+
+#[test]
+fn a_route_to_a_sip_uri_is_bridged_with_the_callers_number_presented() {
+    let far_port = free_udp_port();
+    let dir = TempDir::new("far-end");
+    let trace = dir.path().join("far.log");
+    // The far end: sipp's built-in UAS answers one call and waits for BYE.
+    let mut far = Command::new("sipp")
+        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &far_port.to_string()])
+        .args(["-mp", &free_media_port().to_string(), "-rtp_echo"])
+        .args([
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-trace_msg",
+            "-message_file",
+        ])
+        .arg(&trace)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp (package sip-tester)");
+    let uri = format!("sip:988@127.0.0.1:{far_port}");
+    let engine = Engine::start_in("", |flows| {
+        std::fs::write(flows.join("211.yaml"), flow_to(&uri)).unwrap()
+    });
+    // The caller listens 20 s (greeting, 1 s to choose, the transfer), then hangs up.
+    let run = sipp(
+        &engine,
+        "basic_call.xml",
+        "u1",
+        &[("rtp_port", free_media_port().to_string())],
+        &["-d", "20000"],
+    );
+    run.assert_success(&engine);
+    let id = run.call_id();
+    let bridged = engine
+        .wait_for(Duration::from_secs(2), |v| {
+            message(v) == "bridged" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("not bridged:\n{}", engine.dump()));
+    assert_eq!(bridged["fields"]["uri"], uri.as_str());
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "RemoteBye");
+
+    // The caller's BYE ended the far end's leg too: sipp's UAS finished its call.
+    let mut finished = None;
+    for _ in 0..100 {
+        if let Ok(Some(status)) = far.try_wait() {
+            finished = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = far.kill();
+    let messages = std::fs::read_to_string(&trace).unwrap_or_default();
+    let status = finished.unwrap_or_else(|| panic!("the far end's call did not end:\n{messages}"));
+    assert!(status.success(), "far end sipp failed:\n{messages}");
+    // The outbound leg presents the caller's own number.
+    let invite = messages
+        .split("INVITE sip:988@")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no INVITE reached the far end:\n{messages}"));
+    assert!(
+        invite.contains("From: <sip:+16135550123@127.0.0.1>"),
+        "{invite}"
+    );
+    assert!(
+        invite.contains("P-Asserted-Identity: <sip:+16135550123@127.0.0.1>"),
+        "{invite}"
+    );
+    assert!(
+        messages.contains("BYE sip:"),
+        "the engine sent BYE:\n{messages}"
+    );
+}
+
+#[test]
+fn a_far_end_that_never_answers_gets_the_caller_an_explanation_then_the_end() {
+    // Nothing listens at the URI: the INVITE times out (64 × T1, T1 = 100 ms here).
+    let uri = format!("sip:988@127.0.0.1:{}", free_udp_port());
+    let engine = Engine::start_in("", |flows| {
+        std::fs::write(flows.join("211.yaml"), flow_to(&uri)).unwrap()
+    });
+    let run = sipp(
+        &engine,
+        "silent_caller.xml",
+        "u1",
+        &[("rtp_port", free_media_port().to_string())],
+        &[],
+    );
+    run.assert_success(&engine);
+    let id = run.call_id();
+    let failed = engine
+        .wait_for(Duration::from_secs(1), |v| {
+            message(v) == "the far end did not answer" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("no failure logged:\n{}", engine.dump()));
+    assert_eq!(failed["fields"]["code"], 408);
+    assert!(
+        engine
+            .lines(|v| message(v) == "play" && call_id(v) == id)
+            .iter()
+            .any(|v| v["fields"]["prompts"] == "connect_failed"),
+        "{}",
+        engine.dump()
+    );
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
+}
