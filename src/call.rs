@@ -89,6 +89,7 @@ pub async fn run(
                 let reason = call.run(&shared).await;
                 let disposition = match &call.routed {
                     None => Disposition::AbandonedInIvr,
+                    _ if call.bridged => Disposition::Transferred,
                     Some(Target::External(_)) => Disposition::Transferred,
                     // Until queues exist a routed call ends at its queue.
                     Some(_) => Disposition::AbandonedInQueue,
@@ -170,6 +171,8 @@ struct Call {
     caller: Option<String>,
     /// The outbound leg of a call connected to an external URI.
     leg: Option<Leg>,
+    /// The caller was connected to an outbound leg.
+    bridged: bool,
 }
 
 /// The engine's outbound leg of a bridged call (B2BUA).
@@ -309,6 +312,7 @@ impl Call {
                 _ => None,
             },
             leg: None,
+            bridged: false,
         })
     }
 
@@ -549,6 +553,7 @@ impl Call {
                     self.sip.hangup();
                 }
                 tracing::info!(uri = %leg.uri, codec = ?negotiated.codec, "bridged");
+                self.bridged = true;
                 leg.media = Some((media, media_events));
                 None
             }

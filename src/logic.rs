@@ -142,11 +142,23 @@ impl Ivr {
                         "route"
                     );
                     self.routed = true;
-                    if let frontdoor_ivr::Target::External(uri) = &route.target {
-                        self.connecting = true;
-                        actions.push(Action::Connect(uri.clone()));
-                    } else {
-                        self.deadline = Some(now + ROUTE_PROMPT_LIMIT);
+                    match &route.target {
+                        frontdoor_ivr::Target::External(uri) => {
+                            self.connecting = true;
+                            actions.push(Action::Connect(uri.clone()));
+                        }
+                        // Until the crisis queue has navigators, nobody
+                        // crisis-trained can answer: the crisis line at once
+                        // (a crisis caller never waits in silence).
+                        frontdoor_ivr::Target::Crisis => {
+                            self.connecting = true;
+                            let line = self.call.flow_set().crisis_external.clone();
+                            tracing::info!(%line, "crisis: to the crisis line");
+                            actions.push(Action::Connect(line));
+                        }
+                        frontdoor_ivr::Target::Centre(_) => {
+                            self.deadline = Some(now + ROUTE_PROMPT_LIMIT);
+                        }
                     }
                     actions.push(Action::Record(Record::Routed(route)));
                     if !actions.iter().any(|a| matches!(a, Action::Play(_))) {
@@ -329,8 +341,35 @@ mod tests {
         let t0 = Instant::now();
         let mut l = ivr();
         l.start(t0);
-        l.handle(t0, Input::Key('9'));
+        l.handle(t0, Input::Key('1'));
+        l.handle(t0, Input::Key('1'));
         let due = l.poll_timeout().expect("a limit on the route prompt");
         assert_eq!(l.handle(due, Input::Timeout), [Action::Hangup]);
+    }
+
+    #[test]
+    fn the_crisis_route_connects_the_crisis_line_and_a_failure_explains_then_ends() {
+        let t0 = Instant::now();
+        let mut l = ivr();
+        l.start(t0);
+        let actions = l.handle(t0, Input::Key('9'));
+        assert!(
+            actions.contains(&Action::Connect(
+                "sip:988@crisis-gateway.example.org".into()
+            )),
+            "{actions:?}"
+        );
+        assert_eq!(
+            l.poll_timeout(),
+            None,
+            "connected calls are the controller's"
+        );
+        assert!(
+            l.handle(t0, Input::PromptsFinished).is_empty(),
+            "no hang-up"
+        );
+        let actions = l.handle(t0, Input::ConnectFailed);
+        assert_eq!(ids(&actions), ["en/connect_failed", "fr/connect_failed"]);
+        assert_eq!(l.handle(t0, Input::PromptsFinished), [Action::Hangup]);
     }
 }

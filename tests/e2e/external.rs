@@ -3,7 +3,8 @@
 //! the trunk, presents the caller's own number, bridges the two legs, and a
 //! hang-up on one side ends the other. A sipp UAS stands in for the far end.
 
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use crate::harness::{Engine, TempDir, call_id, free_media_port, free_udp_port, message, sipp};
@@ -29,6 +30,52 @@ nodes:
     route: {{ to: crisis }}
 "#
     )
+}
+
+/// A far end (sipp UAS, `far_end_hangs_up.xml`) on a free port: it answers
+/// one call, stays 3 s and hangs up. Returns it, its port and its message log.
+pub fn far_end_hanging_up(dir: &TempDir) -> (Child, u16, PathBuf) {
+    let port = free_udp_port();
+    let trace = dir.path().join("far.log");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/far_end_hangs_up.xml");
+    let child = Command::new("sipp")
+        .args(["-sf"])
+        .arg(&scenario)
+        .args(["-i", "127.0.0.1", "-p", &port.to_string()])
+        .args(["-mp", &free_media_port().to_string()])
+        .args([
+            "-m",
+            "1",
+            "-nostdin",
+            "-timeout",
+            "60s",
+            "-trace_msg",
+            "-message_file",
+        ])
+        .arg(&trace)
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp (package sip-tester)");
+    (child, port, trace)
+}
+
+/// Wait up to 10 s for a far end to finish; its exit status and message log.
+pub fn far_end_finished(mut far: Child, trace: &Path) -> (bool, String) {
+    let mut status = None;
+    for _ in 0..100 {
+        if let Ok(Some(s)) = far.try_wait() {
+            status = Some(s);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = far.kill();
+    let _ = far.wait();
+    let messages = std::fs::read_to_string(trace).unwrap_or_default();
+    (status.is_some_and(|s| s.success()), messages)
 }
 
 #[test]

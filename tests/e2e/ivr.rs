@@ -133,8 +133,19 @@ fn pressing_2_routes_in_french_and_the_french_prompts_are_sent() {
 }
 
 #[test]
-fn pressing_9_during_the_greeting_reaches_the_crisis_route() {
-    let engine = Engine::start();
+fn pressing_9_during_the_greeting_reaches_the_crisis_route_and_the_crisis_line() {
+    // Until the crisis queue has navigators, a crisis call goes to the
+    // crisis line at once: a sipp UAS stands in for it.
+    let dir = TempDir::new("crisis-line");
+    let (far, port, trace) = crate::external::far_end_hanging_up(&dir);
+    let line = format!("sip:988@127.0.0.1:{port}");
+    let engine = Engine::start_in("", |flows| {
+        harness::edit(
+            &flows.join("centres.yaml"),
+            "external: \"sip:988@crisis-gateway.example.org\"",
+            &format!("external: \"{line}\""),
+        )
+    });
     let run = call_pressing(&engine, OTTAWA, &[(1000, '9')]);
     let id = run.call_id();
     let r = route(&engine, &id);
@@ -145,6 +156,20 @@ fn pressing_9_during_the_greeting_reaches_the_crisis_route() {
         ["en/crisis_connecting", "fr/crisis_connecting"],
         "no language chosen yet: both"
     );
+    let bridged = engine
+        .wait_for(Duration::from_secs(2), |v| {
+            message(v) == "bridged" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("not bridged to the crisis line:\n{}", engine.dump()));
+    assert_eq!(bridged["fields"]["uri"], line.as_str());
+    let (ok, messages) = crate::external::far_end_finished(far, &trace);
+    assert!(ok, "the crisis line's call did not complete:\n{messages}");
+    assert!(
+        messages.contains("P-Asserted-Identity: <sip:+16135550123@127.0.0.1>"),
+        "the caller's own number is presented:\n{messages}"
+    );
+    // The crisis line hung up: the engine ended the caller's leg.
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
 }
 
 #[test]
