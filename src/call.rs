@@ -273,6 +273,7 @@ impl Call {
         tracing::info!(
             codec = ?negotiated.codec,
             remote = %negotiated.remote,
+            local_port = local.port,
             telephone_event = ?negotiated.telephone_event,
             "media negotiated"
         );

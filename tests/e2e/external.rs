@@ -188,3 +188,86 @@ fn a_far_end_that_never_answers_gets_the_caller_an_explanation_then_the_end() {
     );
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
 }
+
+#[test]
+fn audio_flows_both_ways_through_the_bridge() {
+    // The far end echoes what it hears (sipp -rtp_echo): audio the caller
+    // sends crosses the bridge, comes back, and crosses again to the caller.
+    let far_port = free_udp_port();
+    let dir = TempDir::new("far-echo");
+    let mut far = Command::new("sipp")
+        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &far_port.to_string()])
+        .args(["-mp", &free_media_port().to_string(), "-rtp_echo"])
+        .args(["-m", "1", "-nostdin", "-timeout", "60s"])
+        .current_dir(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp (package sip-tester)");
+    let uri = format!("sip:988@127.0.0.1:{far_port}");
+    let engine = Engine::start_in("", |flows| {
+        std::fs::write(flows.join("211.yaml"), flow_to(&uri)).unwrap()
+    });
+    // The test is the caller's phone for audio: its socket is the address in
+    // the caller's SDP.
+    let rtp_port = free_media_port();
+    let phone = std::net::UdpSocket::bind(("127.0.0.1", rtp_port)).unwrap();
+    phone
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let audio = std::thread::scope(|s| {
+        let call = s.spawn(|| {
+            sipp(
+                &engine,
+                "basic_call.xml",
+                "u1",
+                &[("rtp_port", rtp_port.to_string())],
+                &["-d", "18000"],
+            )
+        });
+        let negotiated = engine
+            .wait_for(Duration::from_secs(10), |v| {
+                message(v) == "media negotiated"
+            })
+            .unwrap_or_else(|| panic!("no call:\n{}", engine.dump()));
+        let engine_rtp = format!(
+            "127.0.0.1:{}",
+            negotiated["fields"]["local_port"].as_u64().unwrap()
+        );
+        let id = call_id(&negotiated).to_owned();
+        engine
+            .wait_for(Duration::from_secs(15), |v| {
+                message(v) == "bridged" && call_id(v) == id
+            })
+            .unwrap_or_else(|| panic!("not bridged:\n{}", engine.dump()));
+        // 2 s of PCMU whose samples are all 0x2A, 20 ms apart; count what
+        // comes back carrying that payload.
+        let mut echoed = 0;
+        let mut buf = [0u8; 2048];
+        for i in 0..100u16 {
+            let mut packet = vec![0x80, 0, 0, 0, 0, 0, 0, 0, 0x11, 0x22, 0x33, 0x44];
+            packet[2..4].copy_from_slice(&(1000 + i).to_be_bytes());
+            packet[4..8].copy_from_slice(&(u32::from(i) * 160).to_be_bytes());
+            packet.extend_from_slice(&[0x2A; 160]);
+            phone.send_to(&packet, &engine_rtp).unwrap();
+            let until = std::time::Instant::now() + Duration::from_millis(20);
+            while std::time::Instant::now() < until {
+                if let Ok(n) = phone.recv(&mut buf)
+                    && n == 172
+                    && buf[12..n].iter().all(|&b| b == 0x2A)
+                {
+                    echoed += 1;
+                }
+            }
+        }
+        let run = call.join().unwrap();
+        run.assert_success(&engine);
+        echoed
+    });
+    let _ = far.kill();
+    let _ = far.wait();
+    assert!(
+        audio >= 50,
+        "{audio} of 100 packets came back through the far end and the bridge"
+    );
+}
