@@ -32,27 +32,18 @@ nodes:
     )
 }
 
-/// A far end (sipp UAS, `far_end_hangs_up.xml`) on a free port: it answers
-/// one call, stays 3 s and hangs up. Returns it, its port and its message log.
-pub fn far_end_hanging_up(dir: &TempDir) -> (Child, u16, PathBuf) {
+/// A far end on a free port: sipp answering one call, as `scenario` says
+/// (e.g. `["-sn", "uas", "-rtp_echo"]`). Returns it, its port and its
+/// message log.
+fn far_end(dir: &TempDir, scenario: &[&str]) -> (Child, u16, PathBuf) {
     let port = free_udp_port();
     let trace = dir.path().join("far.log");
-    let scenario =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/far_end_hangs_up.xml");
     let child = Command::new("sipp")
-        .args(["-sf"])
-        .arg(&scenario)
+        .args(scenario)
         .args(["-i", "127.0.0.1", "-p", &port.to_string()])
         .args(["-mp", &free_media_port().to_string()])
-        .args([
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "60s",
-            "-trace_msg",
-            "-message_file",
-        ])
+        .args(["-m", "1", "-nostdin", "-timeout", "60s"])
+        .args(["-trace_msg", "-message_file"])
         .arg(&trace)
         .current_dir(dir.path())
         .stdout(Stdio::null())
@@ -61,6 +52,17 @@ pub fn far_end_hanging_up(dir: &TempDir) -> (Child, u16, PathBuf) {
         .expect("start sipp (package sip-tester)");
     (child, port, trace)
 }
+
+/// A far end (`far_end_hangs_up.xml`) that answers one call, stays 3 s and
+/// hangs up.
+pub fn far_end_hanging_up(dir: &TempDir) -> (Child, u16, PathBuf) {
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/far_end_hangs_up.xml");
+    far_end(dir, &["-sf", scenario.to_str().unwrap()])
+}
+
+/// sipp's built-in UAS: answers one call, echoes its audio, waits for BYE.
+const ECHOING_UAS: [&str; 3] = ["-sn", "uas", "-rtp_echo"];
 
 /// Wait up to 10 s for a far end to finish; its exit status and message log.
 pub fn far_end_finished(mut far: Child, trace: &Path) -> (bool, String) {
@@ -80,28 +82,8 @@ pub fn far_end_finished(mut far: Child, trace: &Path) -> (bool, String) {
 
 #[test]
 fn a_route_to_a_sip_uri_is_bridged_with_the_callers_number_presented() {
-    let far_port = free_udp_port();
     let dir = TempDir::new("far-end");
-    let trace = dir.path().join("far.log");
-    // The far end: sipp's built-in UAS answers one call and waits for BYE.
-    let mut far = Command::new("sipp")
-        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &far_port.to_string()])
-        .args(["-mp", &free_media_port().to_string(), "-rtp_echo"])
-        .args([
-            "-m",
-            "1",
-            "-nostdin",
-            "-timeout",
-            "60s",
-            "-trace_msg",
-            "-message_file",
-        ])
-        .arg(&trace)
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sipp (package sip-tester)");
+    let (far, far_port, trace) = far_end(&dir, &ECHOING_UAS);
     let uri = format!("sip:988@127.0.0.1:{far_port}");
     let engine = Engine::start_in("", |flows| {
         std::fs::write(flows.join("211.yaml"), flow_to(&uri)).unwrap()
@@ -125,18 +107,8 @@ fn a_route_to_a_sip_uri_is_bridged_with_the_callers_number_presented() {
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "RemoteBye");
 
     // The caller's BYE ended the far end's leg too: sipp's UAS finished its call.
-    let mut finished = None;
-    for _ in 0..100 {
-        if let Ok(Some(status)) = far.try_wait() {
-            finished = Some(status);
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = far.kill();
-    let messages = std::fs::read_to_string(&trace).unwrap_or_default();
-    let status = finished.unwrap_or_else(|| panic!("the far end's call did not end:\n{messages}"));
-    assert!(status.success(), "far end sipp failed:\n{messages}");
+    let (ok, messages) = far_end_finished(far, &trace);
+    assert!(ok, "the far end's call did not end well:\n{messages}");
     // The outbound leg presents the caller's own number.
     let invite = messages
         .split("INVITE sip:988@")
@@ -193,17 +165,8 @@ fn a_far_end_that_never_answers_gets_the_caller_an_explanation_then_the_end() {
 fn audio_flows_both_ways_through_the_bridge() {
     // The far end echoes what it hears (sipp -rtp_echo): audio the caller
     // sends crosses the bridge, comes back, and crosses again to the caller.
-    let far_port = free_udp_port();
     let dir = TempDir::new("far-echo");
-    let mut far = Command::new("sipp")
-        .args(["-sn", "uas", "-i", "127.0.0.1", "-p", &far_port.to_string()])
-        .args(["-mp", &free_media_port().to_string(), "-rtp_echo"])
-        .args(["-m", "1", "-nostdin", "-timeout", "60s"])
-        .current_dir(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sipp (package sip-tester)");
+    let (mut far, far_port, _) = far_end(&dir, &ECHOING_UAS);
     let uri = format!("sip:988@127.0.0.1:{far_port}");
     let engine = Engine::start_in("", |flows| {
         std::fs::write(flows.join("211.yaml"), flow_to(&uri)).unwrap()
