@@ -22,7 +22,8 @@ use tracing::Instrument;
 
 use crate::flows::Flows;
 use crate::logic::{Action, CallLogic, Input, Ivr, Record};
-use crate::sip_driver::{CallEvent, SipHandle, sleep_until_opt};
+use crate::queues::{NewQueued, Queues, ToCall};
+use crate::sip_driver::{CallEvent, Dialer, SipHandle, sleep_until_opt};
 use frontdoor_cti::protocol::{Disposition, RegionSource};
 use frontdoor_cti::{CallAttribute, CallEvent as RecordEvent, CallEvents, now_ms};
 use frontdoor_ivr::Target;
@@ -46,6 +47,13 @@ pub struct Shared {
     pub rtp_timeout: Option<Duration>,
     /// Where calls to external SIP URIs go out, and with which credentials.
     pub trunk: crate::config::TrunkSection,
+    /// Places the outbound legs (external lines, navigators, callbacks).
+    pub dialer: Dialer,
+    /// The queues (the ACD task).
+    pub queues: Queues,
+    /// Waiting callers may ask to be called back (`[queues] callback` and a
+    /// trunk to call them through).
+    pub callbacks: bool,
 }
 
 /// Run one call to its end.
@@ -89,9 +97,10 @@ pub async fn run(
                 let reason = call.run(&shared).await;
                 let disposition = match &call.routed {
                     None => Disposition::AbandonedInIvr,
+                    _ if call.callback => Disposition::Callback,
                     _ if call.bridged => Disposition::Transferred,
+                    _ if call.answered => Disposition::Answered,
                     Some(Target::External(_)) => Disposition::Transferred,
-                    // Until queues exist a routed call ends at its queue.
                     Some(_) => Disposition::AbandonedInQueue,
                 };
                 record(
@@ -169,20 +178,116 @@ struct Call {
     routed: Option<Target>,
     /// The caller's number (E.164), presented on outbound legs.
     caller: Option<String>,
-    /// The outbound leg of a call connected to an external URI.
+    /// The outbound leg: an external line, or a navigator's phone.
     leg: Option<Leg>,
-    /// The caller was connected to an outbound leg.
+    /// The caller was connected to an external line.
     bridged: bool,
+    /// The caller talked with a navigator.
+    answered: bool,
+    /// The caller asked to be called back.
+    callback: bool,
+    /// What the queues say, once the call is queued.
+    from_queues: Option<mpsc::UnboundedReceiver<ToCall>>,
+    queues: Queues,
 }
 
 /// The engine's outbound leg of a bridged call (B2BUA).
-struct Leg {
-    sip: SipHandle,
-    events: mpsc::UnboundedReceiver<CallEvent>,
+pub(crate) struct Leg {
+    pub sip: SipHandle,
+    pub events: mpsc::UnboundedReceiver<CallEvent>,
     /// Until the far end answers: the socket its media will use.
     socket: Option<frontdoor_media::session::RtpSocket>,
-    media: Option<(MediaHandle, mpsc::Receiver<MediaEvent>)>,
-    uri: String,
+    pub media: Option<(MediaHandle, mpsc::Receiver<MediaEvent>)>,
+    pub uri: String,
+    /// The navigator whose phone this leg rings; `None`: an external line.
+    pub navigator: Option<String>,
+}
+
+impl Leg {
+    /// Place a leg to `uri` through `peer`: a new RTP port, our offer;
+    /// `setup` adjusts the INVITE (From, headers, credentials).
+    pub async fn place(
+        shared: &Shared,
+        uri: &str,
+        peer: frontdoor_sip::Peer,
+        setup: impl FnOnce(&mut OutboundCall),
+    ) -> anyhow::Result<Leg> {
+        let socket = shared
+            .ports
+            .bind(shared.rtp_bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("no RTP port: {e}"))?;
+        let local = LocalMedia {
+            addr: shared.media_ip,
+            port: socket.local_addr().map(|a| a.port()).unwrap_or_default(),
+            session_id: fastrand::u64(1..u64::MAX / 2),
+            session_version: 1,
+        };
+        let mut outbound =
+            OutboundCall::new(uri, peer, sdp::offer(&local, sdp::Direction::SendRecv));
+        setup(&mut outbound);
+        let (tx, events) = mpsc::unbounded_channel();
+        let sip = shared
+            .dialer
+            .invite(outbound, tx)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(Leg {
+            sip,
+            events,
+            socket: Some(socket),
+            media: None,
+            uri: uri.to_owned(),
+            navigator: None,
+        })
+    }
+
+    /// The far end answered with `answer`: start the leg's media.
+    pub fn answered(
+        &mut self,
+        answer: Option<&[u8]>,
+        rtp_timeout: Option<Duration>,
+    ) -> anyhow::Result<&MediaHandle> {
+        let answer = answer.ok_or_else(|| anyhow::anyhow!("answered without SDP"))?;
+        let negotiated =
+            sdp::parse_answer(answer).map_err(|e| anyhow::anyhow!("unusable SDP answer: {e}"))?;
+        let socket = self
+            .socket
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("answered twice"))?;
+        tracing::info!(uri = %self.uri, codec = ?negotiated.codec, "leg answered");
+        let (media, media_events) =
+            RtpSession::start(socket, session_config(&negotiated, rtp_timeout));
+        Ok(&self.media.insert((media, media_events)).0)
+    }
+
+    /// End the leg: BYE (CANCEL while it rings), media closed and its
+    /// counters logged.
+    pub async fn release(self) {
+        self.sip.hangup();
+        let Some((media, mut events)) = self.media else {
+            return;
+        };
+        let _ = media.close();
+        let closed = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(event) = events.recv().await {
+                if let MediaEvent::Closed { stats } = event {
+                    return Some(stats);
+                }
+            }
+            None
+        });
+        if let Ok(Some(stats)) = closed.await {
+            tracing::info!(
+                uri = %self.uri,
+                navigator = self.navigator.as_deref().unwrap_or(""),
+                sent = stats.packets_sent,
+                received = stats.packets_received,
+                relayed = stats.packets_relayed,
+                "leg media closed"
+            );
+        }
+    }
 }
 
 impl Call {
@@ -293,7 +398,9 @@ impl Call {
             emergency: *emergency.borrow_and_update(),
         };
         tracing::info!(version = %active.set.hash, emergency = info.emergency, "flow started");
-        let logic: Box<dyn CallLogic> = Box::new(Ivr::new(active.set.clone(), info));
+        let callback_allowed = shared.callbacks && matches!(info_caller, Caller::Number(_));
+        let logic: Box<dyn CallLogic> =
+            Box::new(Ivr::new(active.set.clone(), info, callback_allowed));
         Ok(Call {
             sip: sip.clone(),
             events,
@@ -314,6 +421,10 @@ impl Call {
             },
             leg: None,
             bridged: false,
+            answered: false,
+            callback: false,
+            from_queues: None,
+            queues: shared.queues.clone(),
         })
     }
 
@@ -327,6 +438,7 @@ impl Call {
                 event = self.events.recv() => match event {
                     Some(CallEvent::Ended { reason }) => {
                         self.release_leg().await;
+                        self.leave_queues();
                         self.close_media().await;
                         return Some(reason);
                     }
@@ -347,11 +459,16 @@ impl Call {
                     }
                     None => {
                         self.release_leg().await;
+                        self.leave_queues();
                         self.close_media().await;
                         return None;
                     }
                 },
                 event = leg_event(&mut self.leg) => match self.on_leg_event(shared, event).await {
+                    Some(input) => input,
+                    None => continue,
+                },
+                Some(order) = from_queues(&mut self.from_queues) => match self.on_queues(shared, order).await {
                     Some(input) => input,
                     None => continue,
                 },
@@ -390,17 +507,7 @@ impl Call {
         for action in actions {
             match action {
                 Action::Play(prompts) => {
-                    let found: Vec<_> = prompts
-                        .iter()
-                        .filter_map(|p| {
-                            let prompt = self.prompts.get(p.lang, &p.id);
-                            if prompt.is_none() {
-                                tracing::error!(lang = p.lang, id = %p.id, "prompt missing");
-                            }
-                            prompt
-                        })
-                        .collect();
-                    tracing::debug!(prompts = ?prompts.iter().map(|p| format!("{}/{}", p.lang, p.id)).collect::<Vec<_>>(), "playing");
+                    let found = self.find_prompts(&prompts);
                     let _ = self.media.play(found);
                 }
                 Action::StopPlaying => {
@@ -408,6 +515,20 @@ impl Call {
                 }
                 Action::Hangup => self.sip.hangup(),
                 Action::Record(r) => self.record(r).await,
+                Action::PlayLoop(prompts) => {
+                    let found = self.find_prompts(&prompts);
+                    let _ = self.media.play_loop(found);
+                }
+                Action::Announce(prompts) => {
+                    let found = self.find_prompts(&prompts);
+                    let _ = self.media.announce(found);
+                }
+                Action::Queue(route) => self.enqueue(route),
+                Action::RequestCallback => {
+                    self.callback = true;
+                    self.queues.callback_requested(&self.call_id);
+                }
+                Action::CrisisKey => self.queues.crisis_key(&self.call_id),
                 Action::Connect(uri) => {
                     if let Err(error) = self.connect(shared, &uri).await {
                         tracing::warn!(%uri, %error, "cannot connect the call");
@@ -481,48 +602,171 @@ impl Call {
         record(&self.records, event).await;
     }
 
-    /// Place the outbound leg to `uri`: a new RTP port, our offer, the
-    /// caller's own number presented (From and P-Asserted-Identity), through
-    /// the trunk when one is configured.
-    async fn connect(&mut self, shared: &Shared, uri: &str) -> anyhow::Result<()> {
-        let socket = shared
-            .ports
-            .bind(shared.rtp_bind)
-            .await
-            .map_err(|e| anyhow::anyhow!("no RTP port: {e}"))?;
-        let local = LocalMedia {
-            addr: shared.media_ip,
-            port: socket.local_addr().map(|a| a.port()).unwrap_or_default(),
-            session_id: fastrand::u64(1..u64::MAX / 2),
-            session_version: 1,
+    fn find_prompts(
+        &self,
+        prompts: &[crate::logic::PromptRef],
+    ) -> Vec<frontdoor_media::prompt::Prompt> {
+        prompts
+            .iter()
+            .filter_map(|p| {
+                let prompt = self.prompts.get(p.lang, &p.id);
+                if prompt.is_none() {
+                    tracing::error!(lang = p.lang, id = %p.id, "prompt missing");
+                }
+                prompt
+            })
+            .collect()
+    }
+
+    /// Hand the call to the queues.
+    fn enqueue(&mut self, route: frontdoor_ivr::Route) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.from_queues = Some(rx);
+        let queue = match &route.target {
+            Target::Crisis => crate::acd::QueueId::Crisis,
+            Target::Centre(c) => crate::acd::QueueId::Centre(c.as_str().into()),
+            Target::External(_) => return,
         };
-        let peer = resolve_target(uri, shared.trunk.proxy.as_deref()).await?;
-        let mut outbound =
-            OutboundCall::new(uri, peer, sdp::offer(&local, sdp::Direction::SendRecv));
-        if let Some(number) = &self.caller {
-            let identity = format!("sip:{number}@{}", shared.media_ip);
-            outbound.from = Some(Party::new(None, identity.clone()));
-            outbound
-                .extra_headers
-                .push(("P-Asserted-Identity".into(), format!("<{identity}>")));
-        }
-        if let (Some(user), Some(password)) = (&shared.trunk.username, &shared.trunk.password) {
-            outbound.credentials = Some((user.clone(), password.clone()));
-        }
-        let (tx, events) = mpsc::unbounded_channel();
-        let sip = self
-            .sip
-            .invite(outbound, tx)
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        tracing::info!(%uri, %peer, "connecting the call");
-        self.leg = Some(Leg {
-            sip,
-            events,
-            socket: Some(socket),
-            media: None,
-            uri: uri.to_owned(),
+        self.queues.queue(NewQueued {
+            cti_id: self.call_id.clone(),
+            caller: self.caller.clone(),
+            queue,
+            priority: route.priority,
+            language: route.language.unwrap_or(frontdoor_ivr::Lang::En),
+            to_call: tx,
         });
+    }
+
+    /// The caller is gone (or the call left for an external line): the
+    /// queues forget it.
+    fn leave_queues(&mut self) {
+        if self.from_queues.take().is_some() {
+            self.queues.caller_gone(&self.call_id);
+        }
+    }
+
+    /// What the queues decided for this call; an input for the logic.
+    async fn on_queues(&mut self, shared: &Shared, order: ToCall) -> Option<Input> {
+        match order {
+            ToCall::Offer {
+                navigator,
+                contacts,
+            } => {
+                self.release_leg().await;
+                let Some(contact) = contacts.into_iter().next() else {
+                    self.queues
+                        .offer_failed(&self.call_id, &navigator, "not registered");
+                    return None;
+                };
+                let caller = self.caller.clone();
+                let media_ip = shared.media_ip;
+                let placed = Leg::place(shared, &contact.uri, contact.peer, |out| {
+                    if let Some(number) = caller {
+                        out.from = Some(Party::new(
+                            Some(&number),
+                            format!("sip:{number}@{media_ip}"),
+                        ));
+                    }
+                })
+                .await;
+                match placed {
+                    Ok(mut leg) => {
+                        tracing::info!(%navigator, uri = %contact.uri, peer = %contact.peer, "ringing the navigator");
+                        leg.navigator = Some(navigator);
+                        self.leg = Some(leg);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%navigator, %error, "cannot ring the navigator");
+                        self.queues
+                            .offer_failed(&self.call_id, &navigator, &error.to_string());
+                    }
+                }
+                None
+            }
+            ToCall::CancelOffer { navigator } => {
+                if self
+                    .leg
+                    .as_ref()
+                    .is_some_and(|l| l.navigator.as_deref() == Some(navigator.as_str()))
+                {
+                    tracing::info!(%navigator, "offer withdrawn");
+                    self.release_leg().await;
+                }
+                None
+            }
+            ToCall::Connect { navigator } => {
+                let Some(leg) = self
+                    .leg
+                    .as_ref()
+                    .filter(|l| l.navigator.as_deref() == Some(navigator.as_str()))
+                else {
+                    tracing::warn!(%navigator, "connect for a leg that is gone");
+                    return None;
+                };
+                let Some((media, _)) = &leg.media else {
+                    tracing::warn!(%navigator, "connect before the navigator answered");
+                    return None;
+                };
+                if let Err(error) = self.media.bridge(media) {
+                    tracing::warn!(%error, "cannot bridge the legs: hanging up both");
+                    self.sip.hangup();
+                    return None;
+                }
+                tracing::info!(%navigator, "connected to the navigator");
+                self.answered = true;
+                Some(Input::Bridged(true))
+            }
+            ToCall::Announce { position, wait } => Some(Input::Announce { position, wait }),
+            ToCall::RouteExternal { target, crisis } => {
+                self.from_queues = None;
+                if target.is_empty() {
+                    return Some(Input::ConnectFailed);
+                }
+                Some(Input::RouteExternal { target, crisis })
+            }
+            ToCall::Release => {
+                self.release_leg().await;
+                Some(Input::Bridged(false))
+            }
+            ToCall::Hangup => {
+                self.sip.hangup();
+                None
+            }
+            ToCall::TransferExternal { uri } => {
+                self.release_leg().await;
+                self.from_queues = None;
+                Some(Input::RouteExternal {
+                    target: uri,
+                    crisis: false,
+                })
+            }
+        }
+    }
+
+    /// Place the outbound leg to `uri` (an external line), presenting the
+    /// caller's own number (From and P-Asserted-Identity), through the trunk
+    /// when one is configured.
+    async fn connect(&mut self, shared: &Shared, uri: &str) -> anyhow::Result<()> {
+        self.release_leg().await;
+        let peer = resolve_target(uri, shared.trunk.proxy.as_deref()).await?;
+        let caller = self.caller.clone();
+        let media_ip = shared.media_ip;
+        let trunk = shared.trunk.clone();
+        let leg = Leg::place(shared, uri, peer, |outbound| {
+            if let Some(number) = &caller {
+                let identity = format!("sip:{number}@{media_ip}");
+                outbound.from = Some(Party::new(None, identity.clone()));
+                outbound
+                    .extra_headers
+                    .push(("P-Asserted-Identity".into(), format!("<{identity}>")));
+            }
+            if let (Some(user), Some(password)) = (&trunk.username, &trunk.password) {
+                outbound.credentials = Some((user.clone(), password.clone()));
+            }
+        })
+        .await?;
+        tracing::info!(%uri, %peer, "connecting the call");
+        self.leg = Some(leg);
         Ok(())
     }
 
@@ -530,51 +774,62 @@ impl Call {
     /// leg failed.
     async fn on_leg_event(&mut self, shared: &Shared, event: Option<CallEvent>) -> Option<Input> {
         let leg = self.leg.as_mut()?;
+        let navigator = leg.navigator.clone();
         match event {
             Some(CallEvent::Progress { code }) => {
                 tracing::info!(code, uri = %leg.uri, "far end ringing");
                 None
             }
-            Some(CallEvent::Answered { sdp: Some(answer) }) => {
-                let negotiated = match sdp::parse_answer(&answer) {
-                    Ok(n) => n,
-                    Err(error) => {
-                        tracing::warn!(%error, "the far end's SDP answer is unusable: hanging up both");
-                        leg.sip.hangup();
-                        self.sip.hangup();
-                        return None;
+            Some(CallEvent::Answered { sdp }) => {
+                let started = leg
+                    .answered(sdp.as_deref(), shared.rtp_timeout)
+                    .cloned();
+                match (started, navigator) {
+                    (Ok(_), Some(navigator)) => {
+                        // Bridged once the queues confirm (ToCall::Connect).
+                        self.queues.offer_answered(&self.call_id, &navigator);
                     }
-                };
-                let socket = leg.socket.take()?;
-                let (media, media_events) =
-                    RtpSession::start(socket, session_config(&negotiated, shared.rtp_timeout));
-                if let Err(error) = self.media.bridge(&media) {
-                    tracing::warn!(%error, "cannot bridge the legs: hanging up both");
-                    leg.sip.hangup();
-                    self.sip.hangup();
+                    (Ok(media), None) => {
+                        if let Err(error) = self.media.bridge(&media) {
+                            tracing::warn!(%error, "cannot bridge the legs: hanging up both");
+                            self.release_leg().await;
+                            self.sip.hangup();
+                            return None;
+                        }
+                        tracing::info!(uri = %leg.uri, "bridged");
+                        self.bridged = true;
+                    }
+                    (Err(error), Some(navigator)) => {
+                        tracing::warn!(%error, %navigator, "the navigator's phone answered unusably");
+                        self.release_leg().await;
+                        self.queues
+                            .offer_failed(&self.call_id, &navigator, &error.to_string());
+                    }
+                    (Err(error), None) => {
+                        tracing::warn!(%error, "the far end answered unusably: hanging up both");
+                        self.release_leg().await;
+                        self.sip.hangup();
+                    }
                 }
-                tracing::info!(uri = %leg.uri, codec = ?negotiated.codec, "bridged");
-                self.bridged = true;
-                leg.media = Some((media, media_events));
-                None
-            }
-            Some(CallEvent::Answered { sdp: None }) => {
-                tracing::warn!("the far end answered without SDP: hanging up both");
-                leg.sip.hangup();
-                self.sip.hangup();
                 None
             }
             Some(CallEvent::Failed { code }) => {
                 tracing::info!(code, uri = %leg.uri, "the far end did not answer");
                 self.leg = None;
-                Some(Input::ConnectFailed)
+                match navigator {
+                    Some(navigator) => {
+                        self.queues
+                            .offer_failed(&self.call_id, &navigator, &format!("SIP {code}"));
+                        None
+                    }
+                    None => Some(Input::ConnectFailed),
+                }
             }
             Some(CallEvent::Ended { reason }) => {
                 tracing::info!(?reason, uri = %leg.uri, "the far end hung up: hanging up the caller");
-                if let Some((media, _)) = &leg.media {
-                    let _ = media.close();
+                if let Some(leg) = self.leg.take() {
+                    leg.release().await;
                 }
-                self.leg = None;
                 self.sip.hangup();
                 None
             }
@@ -592,10 +847,10 @@ impl Call {
     /// The caller is gone: end the outbound leg (BYE, or CANCEL while it rings).
     async fn release_leg(&mut self) {
         if let Some(leg) = self.leg.take() {
-            leg.sip.hangup();
-            if let Some((media, _)) = leg.media {
-                let _ = media.close();
+            if leg.media.is_some() {
+                let _ = self.media.unbridge();
             }
+            leg.release().await;
         }
     }
 
@@ -615,6 +870,7 @@ impl Call {
             tracing::info!(
                 sent = stats.packets_sent,
                 received = stats.packets_received,
+                relayed = stats.packets_relayed,
                 malformed = stats.malformed,
                 late_wakeups = stats.late_wakeups,
                 "media closed"
@@ -650,7 +906,7 @@ impl Call {
     }
 }
 
-fn session_config(n: &Negotiated, rtp_timeout: Option<Duration>) -> SessionConfig {
+pub(crate) fn session_config(n: &Negotiated, rtp_timeout: Option<Duration>) -> SessionConfig {
     SessionConfig {
         codec: match n.codec {
             sdp::Codec::Pcmu => frontdoor_media::Codec::Pcmu,
@@ -693,10 +949,18 @@ async fn record(events: &CallEvents, event: RecordEvent) {
     }
 }
 
+/// The next order from the queues; never ready when not queued.
+async fn from_queues(rx: &mut Option<mpsc::UnboundedReceiver<ToCall>>) -> Option<ToCall> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 /// The next SIP event of the outbound leg; never ready without one. The
 /// bridged leg's own media events are read (so their queue never fills)
 /// and dropped: the caller's leg reports what matters.
-async fn leg_event(leg: &mut Option<Leg>) -> Option<CallEvent> {
+pub(crate) async fn leg_event(leg: &mut Option<Leg>) -> Option<CallEvent> {
     let Some(leg) = leg else {
         return std::future::pending().await;
     };
@@ -713,7 +977,10 @@ async fn leg_event(leg: &mut Option<Leg>) -> Option<CallEvent> {
 
 /// Where to send the INVITE for `uri`: the trunk when configured, else the
 /// URI's own host and port (5060 when none).
-async fn resolve_target(uri: &str, proxy: Option<&str>) -> anyhow::Result<frontdoor_sip::Peer> {
+pub(crate) async fn resolve_target(
+    uri: &str,
+    proxy: Option<&str>,
+) -> anyhow::Result<frontdoor_sip::Peer> {
     let hostport = match proxy {
         Some(p) => p.to_owned(),
         None => {

@@ -24,6 +24,55 @@ pub struct Config {
     pub cti: CtiSection,
     pub registrar: RegistrarSection,
     pub trunk: TrunkSection,
+    pub queues: QueuesSection,
+}
+
+/// The queues (the ACD): how calls reach navigators.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct QueuesSection {
+    /// How long an offer rings before it is taken back and the navigator
+    /// goes not ready (reason `no_answer`), seconds. Default 20.
+    pub ring_timeout_s: u64,
+    /// How long a crisis call waits for a crisis-trained navigator before it
+    /// is bridged to the crisis line, seconds. Default 60.
+    pub crisis_timeout_s: u64,
+    /// How long a call waits in its centre before each next centre of the
+    /// centre's overflow list may take it too, seconds. Default 90.
+    pub overflow_wait_s: u64,
+    /// How often a waiting caller hears their position and expected wait,
+    /// seconds; 0: never. Default 60.
+    pub announce_every_s: u64,
+    /// Offer waiting callers (not crisis calls, not withheld numbers) to be
+    /// called back without losing their place ("press 1"). Default true.
+    pub callback: bool,
+    /// Dial attempts of a callback before it goes to the supervisors' list.
+    /// Default 3.
+    pub callback_attempts: u32,
+    /// Seconds between callback attempts. Default 120.
+    pub callback_retry_s: u64,
+    /// Seconds a callback may ring the caller before it counts as failed.
+    /// Default 60.
+    pub callback_dial_timeout_s: u64,
+    /// Where a call goes when no centre that serves it is open and staffed.
+    /// Unset: the call's centre's own `external` line (`flows/centres.yaml`).
+    pub fallback: Option<String>,
+}
+
+impl Default for QueuesSection {
+    fn default() -> Self {
+        QueuesSection {
+            ring_timeout_s: 20,
+            crisis_timeout_s: 60,
+            overflow_wait_s: 90,
+            announce_every_s: 60,
+            callback: true,
+            callback_attempts: 3,
+            callback_retry_s: 120,
+            callback_dial_timeout_s: 60,
+            fallback: None,
+        }
+    }
 }
 
 /// The outbound trunk: where calls to external SIP URIs (a flow's
@@ -275,6 +324,25 @@ impl Config {
             "sip.max_message_bytes must be at least 1024"
         );
         self.registrar.to_registrar()?;
+        let q = &self.queues;
+        anyhow::ensure!(
+            q.ring_timeout_s > 0,
+            "queues.ring_timeout_s must be at least 1"
+        );
+        anyhow::ensure!(
+            q.callback_attempts > 0,
+            "queues.callback_attempts must be at least 1"
+        );
+        anyhow::ensure!(
+            q.callback_dial_timeout_s > 0,
+            "queues.callback_dial_timeout_s must be at least 1"
+        );
+        if let Some(uri) = &q.fallback {
+            anyhow::ensure!(
+                uri.starts_with("sip:"),
+                "queues.fallback {uri:?} is not a sip: URI"
+            );
+        }
         Ok(())
     }
 

@@ -1,12 +1,12 @@
 //! What joins the engine to the CTI server: flow versions recorded as they
-//! go live, emergency mode read from the store's switch, and the
-//! navigators' commands received.
+//! go live, and emergency mode read from the store's switch. (Navigators'
+//! commands go to the queues, `queues.rs`.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use frontdoor_cti::{Cti, NavigatorCommand};
-use tokio::sync::{mpsc, watch};
+use frontdoor_cti::Cti;
+use tokio::sync::watch;
 
 use crate::flows::Flows;
 
@@ -15,11 +15,7 @@ const EMERGENCY_POLL: Duration = Duration::from_millis(500);
 
 /// Start the tasks that connect `cti` and the engine; returns emergency
 /// mode for the calls to follow.
-pub fn wire(
-    cti: &Cti,
-    flows: &Arc<Flows>,
-    mut commands: mpsc::Receiver<NavigatorCommand>,
-) -> watch::Receiver<bool> {
+pub fn wire(cti: &Cti, flows: &Arc<Flows>) -> watch::Receiver<bool> {
     // Every flow version that goes live: the flow_versions table, the audit
     // log and /healthz.
     let mut active = flows.subscribe();
@@ -53,19 +49,5 @@ pub fn wire(
         }
     });
 
-    tokio::spawn(async move {
-        while let Some(command) = commands.recv().await {
-            match command {
-                NavigatorCommand::StateChanged { navigator, state } => {
-                    tracing::info!(%navigator, state = ?state, "navigator state");
-                }
-                other => {
-                    // Hang-ups and transfers from the screen act on calls
-                    // with a navigator, which the queues will bring.
-                    tracing::warn!(command = ?other, "navigator command not carried out: no call is connected to navigators yet");
-                }
-            }
-        }
-    });
     rx
 }

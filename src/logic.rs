@@ -21,7 +21,7 @@ pub struct PromptRef {
 }
 
 /// What happened on the call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Input {
     /// The caller pressed a key (RFC 4733, SIP INFO or in-band).
     Key(char),
@@ -33,6 +33,14 @@ pub enum Input {
     Emergency(bool),
     /// The call could not be connected to where the flow sent it.
     ConnectFailed,
+    /// The queues: the waiting caller's position and expected wait.
+    Announce { position: usize, wait: Duration },
+    /// The queues send the call to an external line (the crisis line after
+    /// the crisis timeout, or the fallback when nobody can serve it).
+    RouteExternal { target: String, crisis: bool },
+    /// The call was bridged to a navigator (`true`) or is back on hold
+    /// (`false`, e.g. transferred to another queue).
+    Bridged(bool),
 }
 
 /// What the logic wants done.
@@ -48,6 +56,16 @@ pub enum Action {
     Record(Record),
     /// Connect the caller to this SIP URI (the engine bridges the legs).
     Connect(String),
+    /// Put the call in a queue (a centre's or the crisis queue).
+    Queue(frontdoor_ivr::Route),
+    /// Play these again and again (hold), replacing whatever plays.
+    PlayLoop(Vec<PromptRef>),
+    /// Play these once over the hold loop, which then resumes.
+    Announce(Vec<PromptRef>),
+    /// The waiting caller asked to be called back keeping their place.
+    RequestCallback,
+    /// The waiting caller pressed the crisis key: to the crisis queue.
+    CrisisKey,
 }
 
 /// What the call record learns from the logic, as it happens.
@@ -71,15 +89,36 @@ pub trait CallLogic: Send {
     fn poll_timeout(&self) -> Option<Instant>;
 }
 
-/// How long the prompts before a route may take before the interim ending
-/// hangs up anyway.
-const ROUTE_PROMPT_LIMIT: Duration = Duration::from_secs(60);
+/// The key a waiting caller presses to be called back.
+pub const CALLBACK_KEY: char = '1';
+/// The key a waiting caller presses to reach the crisis queue.
+pub const CRISIS_KEY: char = '9';
+
+/// How long a closing prompt may take before the call is hung up anyway.
+const CLOSING_PROMPT_LIMIT: Duration = Duration::from_secs(60);
+
+/// A caller waiting in a queue.
+#[derive(Debug)]
+struct Hold {
+    /// The languages they hear (theirs, or both when they chose none).
+    langs: Vec<frontdoor_ivr::Lang>,
+    crisis: bool,
+    /// They may ask to be called back.
+    callback: bool,
+    /// The hold loop is playing.
+    looping: bool,
+    /// Bridged to a navigator.
+    bridged: bool,
+}
 
 /// A call driven by the IVR flow interpreter.
 ///
 /// A route to an external SIP URI is connected (the controller bridges the
-/// caller to it). Until queues exist, a route to a queue ends the call: the
-/// route is logged, its prompts play, then the engine hangs up.
+/// caller to it). A route to a centre or to `crisis` puts the call in that
+/// queue: the route's prompts play, then the hold loop (with the callback
+/// offer when allowed); the queues' announcements play over it; key 1 asks
+/// for a callback (a goodbye prompt, then the call ends keeping its place),
+/// key 9 moves the call to the crisis queue.
 pub struct Ivr {
     call: Call,
     deadline: Option<Instant>,
@@ -87,17 +126,79 @@ pub struct Ivr {
     /// Connected (or connecting) to an external URI: the controller owns the call.
     connecting: bool,
     hung_up: bool,
+    /// Playing a last prompt, then hanging up.
+    closing: bool,
+    /// Callbacks may be offered to this caller.
+    callback_allowed: bool,
+    hold: Option<Hold>,
 }
 
 impl Ivr {
-    pub fn new(set: Arc<FlowSet>, info: CallInfo) -> Self {
+    /// `callback_allowed`: the engine can call this caller back (their
+    /// number is known and callbacks are on).
+    pub fn new(set: Arc<FlowSet>, info: CallInfo, callback_allowed: bool) -> Self {
         Ivr {
             call: Call::new(set, info),
             deadline: None,
             routed: false,
             connecting: false,
             hung_up: false,
+            closing: false,
+            callback_allowed,
+            hold: None,
         }
+    }
+
+    fn langs(&self) -> Vec<frontdoor_ivr::Lang> {
+        match self.call.language() {
+            Some(l) => vec![l],
+            None => vec![frontdoor_ivr::Lang::En, frontdoor_ivr::Lang::Fr],
+        }
+    }
+
+    fn prompts(langs: &[frontdoor_ivr::Lang], ids: &[&str]) -> Vec<PromptRef> {
+        langs
+            .iter()
+            .flat_map(|l| {
+                ids.iter().map(|id| PromptRef {
+                    lang: l.as_str(),
+                    id: (*id).to_owned(),
+                })
+            })
+            .collect()
+    }
+
+    fn log_play(prompts: &[PromptRef]) {
+        let list: Vec<String> = prompts
+            .iter()
+            .map(|p| format!("{}/{}", p.lang, p.id))
+            .collect();
+        tracing::info!(prompts = %list.join(" "), "play");
+    }
+
+    /// Play once, then hang up (a deadline in case the prompt never ends).
+    fn close_with(&mut self, now: Instant, ids: &[&str]) -> Vec<Action> {
+        let prompts = Self::prompts(&self.langs(), ids);
+        Self::log_play(&prompts);
+        self.closing = true;
+        self.deadline = Some(now + CLOSING_PROMPT_LIMIT);
+        vec![Action::Play(prompts)]
+    }
+
+    fn hold_loop(&mut self) -> Vec<Action> {
+        let Some(hold) = self.hold.as_mut() else {
+            return Vec::new();
+        };
+        if hold.bridged || hold.looping {
+            return Vec::new();
+        }
+        hold.looping = true;
+        let mut ids = vec!["hold_loop"];
+        if hold.callback {
+            ids.push("callback_offer");
+        }
+        let prompts = Self::prompts(&hold.langs, &ids);
+        vec![Action::PlayLoop(prompts)]
     }
 
     fn actions(&mut self, now: Instant, outputs: Vec<Output>) -> Vec<Action> {
@@ -109,20 +210,15 @@ impl Ivr {
                     actions.push(Action::Record(Record::Step(node)));
                 }
                 Output::Play(prompts) => {
-                    let list: Vec<String> = prompts
-                        .iter()
-                        .map(|p| format!("{}/{}", p.lang.as_str(), p.id))
+                    let prompts: Vec<PromptRef> = prompts
+                        .into_iter()
+                        .map(|p| PromptRef {
+                            lang: p.lang.as_str(),
+                            id: p.id,
+                        })
                         .collect();
-                    tracing::info!(prompts = %list.join(" "), "play");
-                    actions.push(Action::Play(
-                        prompts
-                            .into_iter()
-                            .map(|p| PromptRef {
-                                lang: p.lang.as_str(),
-                                id: p.id,
-                            })
-                            .collect(),
-                    ));
+                    Self::log_play(&prompts);
+                    actions.push(Action::Play(prompts));
                 }
                 Output::StopPlaying => actions.push(Action::StopPlaying),
                 Output::StartTimer(d) => self.deadline = Some(now + d),
@@ -142,25 +238,29 @@ impl Ivr {
                         "route"
                     );
                     self.routed = true;
+                    actions.push(Action::Record(Record::Routed(route.clone())));
                     match &route.target {
                         frontdoor_ivr::Target::External(uri) => {
                             self.connecting = true;
                             actions.push(Action::Connect(uri.clone()));
                         }
-                        // Until the crisis queue has navigators, nobody
-                        // crisis-trained can answer: the crisis line at once
-                        // (a crisis caller never waits in silence).
-                        frontdoor_ivr::Target::Crisis => {
-                            self.connecting = true;
-                            let line = self.call.flow_set().crisis_external.clone();
-                            tracing::info!(%line, "crisis: to the crisis line");
-                            actions.push(Action::Connect(line));
-                        }
-                        frontdoor_ivr::Target::Centre(_) => {
-                            self.deadline = Some(now + ROUTE_PROMPT_LIMIT);
+                        frontdoor_ivr::Target::Crisis | frontdoor_ivr::Target::Centre(_) => {
+                            let crisis = route.target == frontdoor_ivr::Target::Crisis;
+                            let langs = match route.language {
+                                Some(l) => vec![l],
+                                None => self.langs(),
+                            };
+                            self.hold = Some(Hold {
+                                langs,
+                                crisis,
+                                callback: self.callback_allowed && !crisis,
+                                looping: false,
+                                bridged: false,
+                            });
+                            self.deadline = None;
+                            actions.push(Action::Queue(route));
                         }
                     }
-                    actions.push(Action::Record(Record::Routed(route)));
                     if !actions.iter().any(|a| matches!(a, Action::Play(_))) {
                         // Nothing to play: an empty play finishes at once.
                         actions.push(Action::Play(Vec::new()));
@@ -175,14 +275,43 @@ impl Ivr {
         actions
     }
 
-    fn end_after_route(&mut self) -> Vec<Action> {
+    fn hang_up(&mut self) -> Vec<Action> {
         if self.hung_up {
             return Vec::new();
         }
         self.hung_up = true;
         self.deadline = None;
-        tracing::info!("routed: the call ends here until queues exist");
         vec![Action::Hangup]
+    }
+
+    /// A key while waiting in a queue.
+    fn hold_key(&mut self, now: Instant, key: char) -> Vec<Action> {
+        let Some(hold) = self.hold.as_mut() else {
+            return Vec::new();
+        };
+        if hold.bridged {
+            // The bridge carries the caller's keys to the navigator.
+            return Vec::new();
+        }
+        match key {
+            CALLBACK_KEY if hold.callback => {
+                tracing::info!("callback requested");
+                let mut actions = vec![Action::RequestCallback];
+                self.hold = None;
+                actions.extend(self.close_with(now, &["callback_confirmed"]));
+                actions
+            }
+            CRISIS_KEY if !hold.crisis => {
+                tracing::info!("crisis key while waiting");
+                hold.crisis = true;
+                hold.callback = false;
+                hold.looping = false;
+                let prompts = Self::prompts(&hold.langs, &["crisis_connecting"]);
+                Self::log_play(&prompts);
+                vec![Action::CrisisKey, Action::Play(prompts)]
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -199,37 +328,75 @@ impl CallLogic for Ivr {
         let input = match input {
             Input::Key(key) => {
                 tracing::info!(digit = %key, "key pressed");
-                if self.connecting {
+                if self.connecting || self.closing {
+                    return Vec::new();
+                }
+                if self.hold.is_some() {
+                    return self.hold_key(now, key);
+                }
+                if self.routed {
                     return Vec::new();
                 }
                 frontdoor_ivr::Input::Key(key)
             }
+            Input::PromptsFinished if self.closing => return self.hang_up(),
             Input::PromptsFinished if self.connecting => return Vec::new(),
-            Input::PromptsFinished if self.routed => return self.end_after_route(),
+            Input::PromptsFinished if self.hold.is_some() => return self.hold_loop(),
+            Input::PromptsFinished if self.routed => return Vec::new(),
             Input::ConnectFailed => {
                 // Say so in the caller's language (or both), then end.
                 self.connecting = false;
-                self.deadline = Some(now + ROUTE_PROMPT_LIMIT);
-                let langs: Vec<&'static str> = match self.call.language() {
-                    Some(l) => vec![l.as_str()],
-                    None => vec!["en", "fr"],
+                self.hold = None;
+                return self.close_with(now, &["connect_failed"]);
+            }
+            Input::Announce { position, wait } => {
+                let Some(hold) = self.hold.as_ref().filter(|h| h.looping && !h.bridged) else {
+                    return Vec::new();
                 };
-                let prompts = langs
-                    .into_iter()
-                    .map(|lang| PromptRef {
-                        lang,
-                        id: "connect_failed".into(),
+                let prompts: Vec<PromptRef> = hold
+                    .langs
+                    .iter()
+                    .flat_map(|l| {
+                        announcement(position, wait)
+                            .into_iter()
+                            .map(move |id| PromptRef {
+                                lang: l.as_str(),
+                                id,
+                            })
                     })
                     .collect();
-                tracing::info!(prompts = "connect_failed", "play");
-                return vec![Action::Play(prompts)];
+                Self::log_play(&prompts);
+                return vec![Action::Announce(prompts)];
+            }
+            Input::RouteExternal { target, crisis } => {
+                self.connecting = true;
+                let Some(hold) = self.hold.take().filter(|h| h.looping || h.bridged) else {
+                    // The route's own prompt still plays while the line rings.
+                    return vec![Action::Connect(target)];
+                };
+                let id = if crisis {
+                    "crisis_connecting"
+                } else {
+                    "route_external"
+                };
+                let prompts = Self::prompts(&hold.langs, &[id]);
+                Self::log_play(&prompts);
+                return vec![Action::Play(prompts), Action::Connect(target)];
+            }
+            Input::Bridged(on) => {
+                let Some(hold) = self.hold.as_mut() else {
+                    return Vec::new();
+                };
+                hold.bridged = on;
+                hold.looping = false;
+                return if on { Vec::new() } else { self.hold_loop() };
             }
             Input::PromptsFinished => frontdoor_ivr::Input::PromptsFinished,
             Input::Timeout => match self.deadline {
                 Some(deadline) if now >= deadline => {
                     self.deadline = None;
-                    if self.routed {
-                        return self.end_after_route();
+                    if self.closing {
+                        return self.hang_up();
                     }
                     frontdoor_ivr::Input::TimerFired
                 }
@@ -244,6 +411,36 @@ impl CallLogic for Ivr {
     fn poll_timeout(&self) -> Option<Instant> {
         self.deadline
     }
+}
+
+/// The prompt ids telling a waiting caller their position and expected
+/// wait: "You are number 3 in line. The expected wait is about 4 minutes."
+/// Positions past 20 are not said (there are no recordings for them); waits
+/// are rounded up to the minute, then past 20 minutes up to the ten, and
+/// said as at most 60.
+pub fn announcement(position: usize, wait: Duration) -> Vec<String> {
+    let mut ids = Vec::new();
+    if (1..=20).contains(&position) {
+        ids.push("queue_position_intro".to_owned());
+        ids.push(format!("num_{position}"));
+        ids.push("queue_position_outro".to_owned());
+    }
+    let minutes = wait.as_secs().div_ceil(60);
+    match minutes {
+        0 => ids.push("queue_wait_short".to_owned()),
+        1 => ids.push("queue_wait_one".to_owned()),
+        m => {
+            let m = if m <= 20 {
+                m
+            } else {
+                (m.div_ceil(10) * 10).min(60)
+            };
+            ids.push("queue_wait_intro".to_owned());
+            ids.push(format!("num_{m}"));
+            ids.push("minutes".to_owned());
+        }
+    }
+    ids
 }
 
 #[cfg(test)]
@@ -261,15 +458,7 @@ mod tests {
     }
 
     fn ivr() -> Ivr {
-        Ivr::new(
-            shipped(),
-            CallInfo {
-                caller: normalize_caller("+16135550123"),
-                dialled: "211".into(),
-                at: frontdoor_ivr::schedule::parse_local("2026-11-23T10:00").unwrap(),
-                emergency: false,
-            },
-        )
+        Ivr::new(shipped(), info(), true)
     }
 
     fn ids(actions: &[Action]) -> Vec<String> {
@@ -306,70 +495,213 @@ mod tests {
         assert_eq!(ids(&actions)[0], "en/no_input", "the menu again");
     }
 
-    #[test]
-    fn a_route_plays_its_prompt_then_the_interim_ending_hangs_up() {
+    fn queued(actions: &[Action]) -> Option<&frontdoor_ivr::Route> {
+        actions.iter().find_map(|a| match a {
+            Action::Queue(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    fn looped(actions: &[Action]) -> Vec<String> {
+        actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::PlayLoop(p) => Some(p),
+                _ => None,
+            })
+            .flatten()
+            .map(|p| format!("{}/{}", p.lang, p.id))
+            .collect()
+    }
+
+    /// English, then topic 1 (housing): queued for Ottawa.
+    fn queued_caller(callback: bool) -> (Ivr, Instant) {
         let t0 = Instant::now();
-        let mut l = ivr();
+        let mut l = Ivr::new(shipped(), info(), callback);
         l.start(t0);
-        assert_eq!(l.handle(t0, Input::Key('1'))[0], Action::StopPlaying);
-        let routed = |actions: &[Action]| {
+        l.handle(t0, Input::Key('1'));
+        let actions = l.handle(t0, Input::Key('1'));
+        assert_eq!(ids(&actions), ["en/connecting"]);
+        let route = queued(&actions).expect("queued");
+        assert_eq!(route.target, frontdoor_ivr::Target::Centre("ottawa".into()));
+        assert!(
             actions
                 .iter()
                 .any(|a| matches!(a, Action::Record(Record::Routed(_))))
-        };
-        let actions = l.handle(t0, Input::Key('1'));
-        assert_eq!(ids(&actions), ["en/connecting"]);
-        assert!(routed(&actions), "the route goes to the call record");
-        assert!(actions.contains(&Action::Record(Record::Attribute {
-            name: "topic".into(),
-            value: "housing".into()
-        })));
-        assert!(!actions.contains(&Action::Hangup), "not before the prompt");
-        assert!(
-            l.handle(t0, Input::Key('5')).is_empty(),
-            "keys after the route do nothing"
         );
-        assert_eq!(l.handle(t0, Input::PromptsFinished), [Action::Hangup]);
+        (l, t0)
+    }
+
+    fn info() -> CallInfo {
+        CallInfo {
+            caller: normalize_caller("+16135550123"),
+            dialled: "211".into(),
+            at: frontdoor_ivr::schedule::parse_local("2026-11-23T10:00").unwrap(),
+            emergency: false,
+        }
+    }
+
+    #[test]
+    fn a_route_to_a_centre_queues_the_call_then_holds_with_the_callback_offer() {
+        let (mut l, t0) = queued_caller(true);
+        assert!(
+            !l.handle(t0, Input::Key('5'))
+                .iter()
+                .any(|a| matches!(a, Action::Hangup)),
+            "other keys do nothing on hold"
+        );
+        let actions = l.handle(t0, Input::PromptsFinished);
+        assert_eq!(looped(&actions), ["en/hold_loop", "en/callback_offer"]);
         assert!(
             l.handle(t0, Input::PromptsFinished).is_empty(),
-            "hangs up once"
+            "an announcement's end leaves the loop alone"
+        );
+        assert_eq!(l.poll_timeout(), None, "nobody hangs up a waiting caller");
+        let actions = l.handle(
+            t0,
+            Input::Announce {
+                position: 3,
+                wait: Duration::from_secs(200),
+            },
+        );
+        let said: Vec<String> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Announce(p) => Some(p),
+                _ => None,
+            })
+            .flatten()
+            .map(|p| format!("{}/{}", p.lang, p.id))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                "en/queue_position_intro",
+                "en/num_3",
+                "en/queue_position_outro",
+                "en/queue_wait_intro",
+                "en/num_4",
+                "en/minutes"
+            ]
         );
     }
 
     #[test]
-    fn a_route_whose_prompt_never_finishes_still_ends() {
-        let t0 = Instant::now();
-        let mut l = ivr();
-        l.start(t0);
-        l.handle(t0, Input::Key('1'));
-        l.handle(t0, Input::Key('1'));
-        let due = l.poll_timeout().expect("a limit on the route prompt");
+    fn key_1_on_hold_asks_for_a_callback_then_says_goodbye_and_hangs_up() {
+        let (mut l, t0) = queued_caller(true);
+        l.handle(t0, Input::PromptsFinished);
+        let actions = l.handle(t0, Input::Key('1'));
+        assert_eq!(actions[0], Action::RequestCallback);
+        assert_eq!(ids(&actions), ["en/callback_confirmed"]);
+        assert!(l.handle(t0, Input::Key('1')).is_empty(), "asked once");
+        assert_eq!(l.handle(t0, Input::PromptsFinished), [Action::Hangup]);
+    }
+
+    #[test]
+    fn without_callbacks_the_offer_is_not_made_and_key_1_does_nothing() {
+        let (mut l, t0) = queued_caller(false);
+        let actions = l.handle(t0, Input::PromptsFinished);
+        assert_eq!(looped(&actions), ["en/hold_loop"]);
+        assert!(l.handle(t0, Input::Key('1')).is_empty());
+    }
+
+    #[test]
+    fn key_9_on_hold_moves_to_the_crisis_queue_and_drops_the_callback_offer() {
+        let (mut l, t0) = queued_caller(true);
+        l.handle(t0, Input::PromptsFinished);
+        let actions = l.handle(t0, Input::Key('9'));
+        assert_eq!(actions[0], Action::CrisisKey);
+        assert_eq!(ids(&actions), ["en/crisis_connecting"]);
+        let actions = l.handle(t0, Input::PromptsFinished);
+        assert_eq!(looped(&actions), ["en/hold_loop"]);
+        assert!(
+            l.handle(t0, Input::Key('1')).is_empty(),
+            "no callback for a crisis call"
+        );
+    }
+
+    #[test]
+    fn bridged_to_a_navigator_keys_are_theirs_and_back_on_hold_the_loop_resumes() {
+        let (mut l, t0) = queued_caller(true);
+        l.handle(t0, Input::PromptsFinished);
+        assert!(l.handle(t0, Input::Bridged(true)).is_empty());
+        assert!(l.handle(t0, Input::Key('1')).is_empty());
+        assert!(
+            l.handle(
+                t0,
+                Input::Announce {
+                    position: 1,
+                    wait: Duration::ZERO
+                }
+            )
+            .is_empty()
+        );
+        let actions = l.handle(t0, Input::Bridged(false));
+        assert_eq!(looped(&actions), ["en/hold_loop", "en/callback_offer"]);
+    }
+
+    #[test]
+    fn the_queues_may_send_a_waiting_call_out_with_a_prompt() {
+        let (mut l, t0) = queued_caller(true);
+        l.handle(t0, Input::PromptsFinished);
+        let actions = l.handle(
+            t0,
+            Input::RouteExternal {
+                target: "sip:211east@pbx.example.org".into(),
+                crisis: false,
+            },
+        );
+        assert_eq!(ids(&actions), ["en/route_external"]);
+        assert!(actions.contains(&Action::Connect("sip:211east@pbx.example.org".into())));
+        assert!(
+            l.handle(t0, Input::PromptsFinished).is_empty(),
+            "the bridge follows"
+        );
+        let actions = l.handle(t0, Input::ConnectFailed);
+        assert_eq!(ids(&actions), ["en/connect_failed"]);
+        let due = l.poll_timeout().expect("a limit on the last prompt");
         assert_eq!(l.handle(due, Input::Timeout), [Action::Hangup]);
     }
 
     #[test]
-    fn the_crisis_route_connects_the_crisis_line_and_a_failure_explains_then_ends() {
+    fn the_crisis_key_in_the_greeting_queues_for_crisis_in_both_languages() {
         let t0 = Instant::now();
         let mut l = ivr();
         l.start(t0);
         let actions = l.handle(t0, Input::Key('9'));
-        assert!(
-            actions.contains(&Action::Connect(
-                "sip:988@crisis-gateway.example.org".into()
-            )),
-            "{actions:?}"
+        let route = queued(&actions).expect("queued");
+        assert_eq!(route.target, frontdoor_ivr::Target::Crisis);
+        let actions = l.handle(t0, Input::PromptsFinished);
+        assert_eq!(looped(&actions), ["en/hold_loop", "fr/hold_loop"]);
+        let actions = l.handle(
+            t0,
+            Input::RouteExternal {
+                target: "sip:988@crisis-gateway.example.org".into(),
+                crisis: true,
+            },
         );
         assert_eq!(
-            l.poll_timeout(),
-            None,
-            "connected calls are the controller's"
+            ids(&actions),
+            ["en/crisis_connecting", "fr/crisis_connecting"]
         );
-        assert!(
-            l.handle(t0, Input::PromptsFinished).is_empty(),
-            "no hang-up"
+    }
+
+    #[test]
+    fn announcements_round_the_wait_and_skip_positions_without_recordings() {
+        let d = Duration::from_secs;
+        assert_eq!(announcement(1, d(0))[3..], ["queue_wait_short"]);
+        assert_eq!(announcement(2, d(60))[3..], ["queue_wait_one"]);
+        assert_eq!(
+            announcement(2, d(61))[3..],
+            ["queue_wait_intro", "num_2", "minutes"]
         );
-        let actions = l.handle(t0, Input::ConnectFailed);
-        assert_eq!(ids(&actions), ["en/connect_failed", "fr/connect_failed"]);
-        assert_eq!(l.handle(t0, Input::PromptsFinished), [Action::Hangup]);
+        assert_eq!(
+            announcement(25, d(21 * 60)),
+            ["queue_wait_intro", "num_30", "minutes"]
+        );
+        assert_eq!(
+            announcement(0, d(5 * 3600)),
+            ["queue_wait_intro", "num_60", "minutes"]
+        );
     }
 }

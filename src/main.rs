@@ -7,15 +7,17 @@
 
 #[cfg_attr(
     not(test),
-    expect(dead_code, reason = "the B2BUA that drives it comes next")
+    expect(dead_code, reason = "the supervisors' views of the queues are not served yet")
 )]
 mod acd;
 mod call;
+mod callback;
 mod config;
 mod cti_glue;
 mod flow_cmd;
 mod flows;
 mod logic;
+mod queues;
 mod registrar;
 mod sip_driver;
 
@@ -244,7 +246,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     let http_task = tokio::spawn(frontdoor_cti::serve(http, cti.clone(), async {
         let _ = http_stopped.await;
     }));
-    let emergency = cti_glue::wire(&cti, &flows, navigator_commands);
+    let emergency = cti_glue::wire(&cti, &flows);
 
     let local = sockets.local_addr();
     let advertise = config
@@ -265,7 +267,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         ..UaConfig::default()
     });
     let (register_responses, responses) = tokio::sync::mpsc::unbounded_channel();
-    let register_events = registrar::start(
+    let (register_events, contacts) = registrar::start(
         config.registrar.to_registrar()?,
         cti.store().clone(),
         register_responses,
@@ -273,8 +275,13 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     .await
     .context("starting the registrar")?;
     let status = cti.status().clone();
+    let acd_config = queues::acd_config(&config, &flows.current().set);
+    acd::Acd::new(acd_config.clone(), std::time::Instant::now())
+        .context("the queues cannot start with these centres")?;
+    let (dialer, dialer_inbox) = sip_driver::dialer();
+    let (queue_handle, queue_inbox) = queues::channel();
     let shared = Arc::new(call::Shared {
-        flows,
+        flows: flows.clone(),
         emergency,
         events: cti.events(),
         ports,
@@ -283,7 +290,23 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         answer_delay: Duration::from_millis(config.calls.answer_delay_ms),
         rtp_timeout: Some(Duration::from_secs(config.media.rtp_timeout_s)).filter(|t| !t.is_zero()),
         trunk: config.trunk.clone(),
+        dialer,
+        queues: queue_handle.clone(),
+        callbacks: config.queues.callback && config.trunk.proxy.is_some(),
     });
+    tokio::spawn(queues::run(
+        queues::Wiring {
+            config: acd_config,
+            events: cti.events(),
+            store: cti.store().clone(),
+            contacts,
+            flows: flows.clone(),
+            calls: shared.clone(),
+        },
+        queue_handle,
+        queue_inbox,
+        navigator_commands,
+    ));
     let spawn: sip_driver::SpawnCall = Box::new(move |incoming, handle, events| {
         tokio::spawn(call::run(shared.clone(), incoming, handle, events));
     });
@@ -330,6 +353,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
                 events: register_events,
                 responses,
             },
+            dialer: dialer_inbox,
         },
     )
     .await?;

@@ -8,11 +8,13 @@
 //! back to the driver to send. It also expires bindings as time passes.
 
 use frontdoor_cti::Store;
-use frontdoor_sip::registrar::{Account, BindingRecord, Outcome, Registrar, RegistrarConfig};
+use frontdoor_sip::registrar::{
+    Account, Binding, BindingRecord, Outcome, Registrar, RegistrarConfig,
+};
 use frontdoor_sip::ua::{IncomingRegister, PendingRequest};
 use rsip::Response;
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 /// Responses for the SIP driver to send.
 pub type Responses = mpsc::UnboundedSender<(PendingRequest, Response)>;
@@ -70,12 +72,30 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Start the registrar task; returns where the SIP driver sends REGISTERs.
+/// Asks the registrar where a navigator's phones are. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Contacts {
+    tx: mpsc::UnboundedSender<(String, oneshot::Sender<Vec<Binding>>)>,
+}
+
+impl Contacts {
+    /// The live bindings of `username`, most recently registered first.
+    pub async fn of(&self, username: &str) -> Vec<Binding> {
+        let (reply, answer) = oneshot::channel();
+        if self.tx.send((username.to_owned(), reply)).is_err() {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+}
+
+/// Start the registrar task; returns where the SIP driver sends REGISTERs
+/// and the handle the queues look contacts up with.
 pub async fn start(
     config: RegistrarConfig,
     store: Store,
     responses: Responses,
-) -> anyhow::Result<mpsc::UnboundedSender<IncomingRegister>> {
+) -> anyhow::Result<(mpsc::UnboundedSender<IncomingRegister>, Contacts)> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness for nonces: {e}"))?;
     let mut registrar = Registrar::new(config, secret);
@@ -99,6 +119,8 @@ pub async fn start(
     );
 
     let (tx, mut rx) = mpsc::unbounded_channel::<IncomingRegister>();
+    let (lookups_tx, mut lookups) =
+        mpsc::unbounded_channel::<(String, oneshot::Sender<Vec<Binding>>)>();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
         loop {
@@ -106,6 +128,11 @@ pub async fn start(
                 incoming = rx.recv() => {
                     let Some(incoming) = incoming else { return };
                     register(&mut registrar, &store, &responses, incoming).await;
+                }
+                Some((user, reply)) = lookups.recv() => {
+                    let mut found = registrar.bindings(&user, unix_now());
+                    found.sort_by_key(|b| std::cmp::Reverse(b.updated_at));
+                    let _ = reply.send(found);
                 }
                 _ = tick.tick() => {
                     let now = unix_now();
@@ -122,7 +149,7 @@ pub async fn start(
             }
         }
     });
-    Ok(tx)
+    Ok((tx, Contacts { tx: lookups_tx }))
 }
 
 async fn register(

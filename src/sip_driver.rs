@@ -114,6 +114,37 @@ impl SipHandle {
             answer,
         });
     }
+    fn send(&self, command: Command) {
+        // The driver outlives every call task; a send fails only while the
+        // process exits, when there is nothing left to tell.
+        let _ = self.commands.send(command);
+    }
+}
+
+async fn place(
+    commands: &mpsc::UnboundedSender<Command>,
+    outbound: OutboundCall,
+    events: mpsc::UnboundedSender<CallEvent>,
+) -> Result<SipHandle, String> {
+    let (placed, result) = oneshot::channel();
+    let _ = commands.send(Command::Invite {
+        outbound: Box::new(outbound),
+        events,
+        placed,
+    });
+    result
+        .await
+        .unwrap_or_else(|_| Err("the SIP driver has stopped".into()))
+}
+
+/// Places calls that belong to no caller's call (callbacks, the legs the
+/// queues start). Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Dialer {
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+impl Dialer {
     /// Place an outbound call (a B2BUA leg): its events come on `events`;
     /// returns the leg's handle once the INVITE is on its way.
     pub async fn invite(
@@ -121,22 +152,25 @@ impl SipHandle {
         outbound: OutboundCall,
         events: mpsc::UnboundedSender<CallEvent>,
     ) -> Result<SipHandle, String> {
-        let (placed, result) = oneshot::channel();
-        self.send(Command::Invite {
-            outbound: Box::new(outbound),
-            events,
-            placed,
-        });
-        result
-            .await
-            .unwrap_or_else(|_| Err("the SIP driver has stopped".into()))
+        place(&self.commands, outbound, events).await
     }
+}
 
-    fn send(&self, command: Command) {
-        // The driver outlives every call task; a send fails only while the
-        // process exits, when there is nothing left to tell.
-        let _ = self.commands.send(command);
-    }
+/// The driver's end of [`Dialer`]s; give it to [`run`] in [`Wiring`].
+pub struct DialerInbox {
+    tx: mpsc::UnboundedSender<Command>,
+    rx: mpsc::UnboundedReceiver<Command>,
+}
+
+/// A dialer and the inbox [`run`] serves it from.
+pub fn dialer() -> (Dialer, DialerInbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (
+        Dialer {
+            commands: tx.clone(),
+        },
+        DialerInbox { tx, rx },
+    )
 }
 
 /// Starts the task that runs one call.
@@ -204,6 +238,8 @@ pub struct Wiring {
     pub calls_gauge: watch::Sender<usize>,
     pub on_response: ResponseCounter,
     pub registrations: Registrations,
+    /// Where [`Dialer`]s' calls come in.
+    pub dialer: DialerInbox,
 }
 
 /// Run SIP until `drain` says stop and the last call has ended (or the drain
@@ -224,10 +260,13 @@ pub async fn run(
                 events: register_events,
                 responses: mut register_responses,
             },
+        dialer: DialerInbox {
+            tx: commands_tx,
+            rx: mut commands,
+        },
     } = wiring;
     let Sockets { udp, tcp } = sockets;
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(4096);
-    let (commands_tx, mut commands) = mpsc::unbounded_channel::<Command>();
     tokio::spawn(accept_loop(tcp, inbound_tx.clone(), max_message));
 
     let mut connections: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();

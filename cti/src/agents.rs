@@ -79,6 +79,14 @@ struct Agent {
     recent_ids: VecDeque<String>,
 }
 
+/// Whether a state change is passed to the call controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Notify {
+    Controller,
+    /// The change came from the ACD itself.
+    Nobody,
+}
+
 /// Frames one socket may have queued before it is considered stuck and dropped.
 const SOCKET_QUEUE: usize = 1024;
 const RECENT_IDS: usize = 256;
@@ -195,6 +203,18 @@ impl Registry {
     /// Moves an agent to `state`, tells its sockets and the controller, and
     /// arms the wrap-up timer when entering `wrap_up`.
     fn enter(self: &Arc<Self>, agent: &mut Agent, state: AgentState, reason: Option<String>) {
+        self.move_to(agent, state, reason, Notify::Controller);
+    }
+
+    /// [`Registry::enter`], telling the controller only when `notify` says so
+    /// (not when the change came from the ACD: that would echo).
+    fn move_to(
+        self: &Arc<Self>,
+        agent: &mut Agent,
+        state: AgentState,
+        reason: Option<String>,
+        notify: Notify,
+    ) {
         let now = now_ms();
         agent.state_gen += 1;
         agent.state.state = state;
@@ -222,7 +242,9 @@ impl Registry {
             ServerMsg::StateChanged(agent.state.clone()),
             self.timings.replay_frames,
         );
-        self.notify(&agent.account.username, &agent.state);
+        if notify == Notify::Controller {
+            self.notify(&agent.account.username, &agent.state);
+        }
     }
 
     /// Leaves wrap-up (or a call that was never answered) for the queued state, else ready.
@@ -360,6 +382,8 @@ impl Registry {
                     ServerMsg::StateChanged(agent.state.clone()),
                     self.timings.replay_frames,
                 );
+                // The ACD learns the queued state too.
+                self.notify(&agent.account.username, &agent.state);
                 Ok(true)
             }
             AgentState::LoggedOut => Err((ErrorCode::BadState, "logged out".into())),
@@ -401,6 +425,86 @@ impl Registry {
         agents
             .values_mut()
             .find(|a| a.call.as_ref().is_some_and(|c| c.pop.call_id == call_id))
+    }
+
+    /// The ACD took back the offer of `call_id` to `user`: if it is their
+    /// call, it is cleared and `call_withdrawn` goes out. The agent state is
+    /// left alone (the ACD's [`Registry::follow`] comes next).
+    pub fn withdraw(&self, user: &str, call_id: &str, reason: &str, at_ms: i64) {
+        let mut agents = self.lock();
+        let Some(agent) = agents.get_mut(user) else {
+            return;
+        };
+        if agent.call.as_ref().is_none_or(|c| c.pop.call_id != call_id) {
+            return;
+        }
+        agent.call = None;
+        agent.broadcast(
+            ServerMsg::CallWithdrawn {
+                call_id: call_id.into(),
+                reason: reason.into(),
+                at_ms,
+            },
+            self.timings.replay_frames,
+        );
+    }
+
+    /// The ACD's view of `user`'s agent state, mirrored here. `reserved` and
+    /// `busy` are entered by the call's own events, so for them only the
+    /// queued `next_state` is taken. Any change goes to the navigator's
+    /// sockets but not back to the controller (the ACD already knows).
+    pub fn follow(
+        self: &Arc<Self>,
+        user: &str,
+        state: AgentState,
+        reason: Option<String>,
+        next_state: Option<AgentState>,
+        next_reason: Option<String>,
+        at_ms: i64,
+    ) {
+        let mut agents = self.lock();
+        let Some(agent) = agents.get_mut(user) else {
+            tracing::debug!(
+                navigator = user,
+                "ACD state for a navigator without a CTI session"
+            );
+            return;
+        };
+        // The same normal form `enter` and `set_state` keep: a reason only with not_ready.
+        let reason = reason.filter(|_| state == AgentState::NotReady);
+        let next_reason = next_reason.filter(|_| next_state == Some(AgentState::NotReady));
+        let next_changed =
+            agent.state.next_state != next_state || agent.state.next_reason != next_reason;
+        match state {
+            AgentState::Reserved | AgentState::Busy => {
+                if next_changed {
+                    agent.state.next_state = next_state;
+                    agent.state.next_reason = next_reason;
+                    agent.broadcast(
+                        ServerMsg::StateChanged(agent.state.clone()),
+                        self.timings.replay_frames,
+                    );
+                }
+            }
+            AgentState::LoggedOut
+            | AgentState::NotReady
+            | AgentState::Ready
+            | AgentState::WrapUp => {
+                agent.state.next_state = next_state;
+                agent.state.next_reason = next_reason;
+                if agent.state.state != state || agent.state.reason != reason {
+                    tracing::debug!(navigator = user, ?state, at_ms, "following the ACD");
+                    self.move_to(agent, state, reason, Notify::Nobody);
+                } else if next_changed {
+                    // Same state: only what is queued changed; the state's
+                    // start (and a wrap-up timer) stay as they are.
+                    agent.broadcast(
+                        ServerMsg::StateChanged(agent.state.clone()),
+                        self.timings.replay_frames,
+                    );
+                }
+            }
+        }
     }
 
     /// The navigator answered: busy.

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Shared;
 use crate::error::{Error, Result};
-use crate::protocol::{Disposition, RegionSource, ScreenPop};
+use crate::protocol::{AgentState, Disposition, RegionSource, ScreenPop};
 use crate::store::CallColumn;
 
 /// Something that happened to a call, as the call controller reports it.
@@ -51,6 +51,41 @@ pub enum CallEvent {
         call_id: String,
         navigator: String,
         callback: bool,
+        at_ms: i64,
+    },
+    /// The ACD took an offer back (the navigator's device stops ringing and
+    /// their screen pop is withdrawn). `reason`: "no_answer", "declined",
+    /// "caller_hung_up", "not_ready", "logged_out", "crisis_timeout",
+    /// "callback", "transferred", "dial_timeout", …. The navigator's agent
+    /// state is not changed by this; a [`CallEvent::NavigatorState`] follows.
+    OfferWithdrawn {
+        call_id: String,
+        navigator: String,
+        reason: String,
+        at_ms: i64,
+    },
+    /// The ACD's view of a navigator's agent state, which the CTI mirrors.
+    /// For `reserved` and `busy` only `next_state`/`next_reason` are taken
+    /// (the call's own events set those states). A change is pushed to the
+    /// navigator's screen but not sent back as a
+    /// [`NavigatorCommand::StateChanged`](crate::NavigatorCommand::StateChanged).
+    NavigatorState {
+        navigator: String,
+        state: AgentState,
+        reason: Option<String>,
+        next_state: Option<AgentState>,
+        next_reason: Option<String>,
+        at_ms: i64,
+    },
+    /// A step of the call in the queues, for the call record: `kind` is
+    /// "queued", "overflowed", "offered", "no_answer", "answered",
+    /// "abandoned", "transferred", "callback_requested", "callback_dialling",
+    /// "callback_failed", "routed_external", "ended", …; it becomes the
+    /// record's last known step.
+    QueueStep {
+        call_id: String,
+        kind: String,
+        detail: String,
         at_ms: i64,
     },
     /// The navigator answered.
@@ -396,6 +431,48 @@ async fn handle(
                 callback,
             };
             shared.registry.offer(account.info, pop);
+        }
+        CallEvent::OfferWithdrawn {
+            call_id,
+            navigator,
+            reason,
+            at_ms,
+        } => {
+            // The screen first: it must not wait on the disk.
+            shared
+                .registry
+                .withdraw(&navigator, &call_id, &reason, at_ms);
+            store
+                .call_event(
+                    conn,
+                    &call_id,
+                    at_ms,
+                    "offer_withdrawn",
+                    &format!("navigator={navigator} reason={reason}"),
+                )
+                .await?;
+        }
+        CallEvent::NavigatorState {
+            navigator,
+            state,
+            reason,
+            next_state,
+            next_reason,
+            at_ms,
+        } => {
+            shared
+                .registry
+                .follow(&navigator, state, reason, next_state, next_reason, at_ms);
+        }
+        CallEvent::QueueStep {
+            call_id,
+            kind,
+            detail,
+            at_ms,
+        } => {
+            store
+                .call_queue_step(conn, &call_id, at_ms, &kind, &detail)
+                .await?;
         }
         CallEvent::Answered { call_id, at_ms } => {
             store

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version announced in `hello`. Bump it on any change a client
 /// could notice; document the change in docs/cti-protocol.md.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What an account may do. Navigators take calls and see their own calls;
 /// supervisors see their centre; ops manage flows and emergency mode.
@@ -298,6 +298,14 @@ pub enum ServerMsg {
         call_id: String,
         at_ms: i64,
     },
+    /// The offer was taken back before it was answered: the device stopped
+    /// ringing and the screen pop is no longer the navigator's call.
+    CallWithdrawn {
+        call_id: String,
+        /// Why: "no_answer", "declined", "caller_hung_up", "not_ready", ….
+        reason: String,
+        at_ms: i64,
+    },
     CallEnded {
         call_id: String,
         disposition: Disposition,
@@ -379,6 +387,7 @@ pub const SERVER_TYPES: &[&str] = &[
     "state_changed",
     "call_offered",
     "call_answered",
+    "call_withdrawn",
     "call_ended",
     "log_saved",
     "ack",

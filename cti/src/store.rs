@@ -714,6 +714,43 @@ impl Store {
         Ok(())
     }
 
+    /// Appends an event that changes no column (an offer taken back), on the
+    /// event task's connection, in its own savepoint.
+    pub(crate) async fn call_event(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        call_id: &str,
+        at_ms: i64,
+        kind: &str,
+        detail: &str,
+    ) -> Result<()> {
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+        self.event(&mut tx, call_id, at_ms, kind, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A step of the call in the queues (queued, overflowed, no_answer, …):
+    /// an event, and the call's last known step.
+    pub(crate) async fn call_queue_step(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        call_id: &str,
+        at_ms: i64,
+        kind: &str,
+        detail: &str,
+    ) -> Result<()> {
+        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+        sqlx::query("UPDATE call_records SET last_step = $1 WHERE call_id = $2")
+            .bind(kind)
+            .bind(call_id)
+            .execute(&mut *tx)
+            .await?;
+        self.event(&mut tx, call_id, at_ms, kind, detail).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Appends an event that changes no column (a navigator's hangup, a transfer).
     pub(crate) async fn call_note(
         &self,

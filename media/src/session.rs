@@ -849,7 +849,9 @@ impl RtpSession {
         self.stats.packets_received += 1;
         let ssrc = packet.ssrc();
         self.latch(from, ssrc);
-        if self.bridge.is_some() && self.latched.is_some_and(|(addr, _)| addr == from) {
+        // From the latched source only (a source that cannot be latched,
+        // port 0, is the only one there is).
+        if self.bridge.is_some() && self.latched.is_none_or(|(addr, _)| addr == from) {
             let kind = audio.map_or(FrameKind::Event, FrameKind::Audio);
             self.forward(kind, &packet);
         }
@@ -1030,6 +1032,15 @@ impl RtpSession {
     /// another device, or a NAT binding changed); packets from elsewhere
     /// with the latched SSRC do not.
     fn latch(&mut self, from: SocketAddr, ssrc: u32) {
+        if from.port() == 0 {
+            // Nothing can be sent to port 0 (raw-socket senders such as
+            // sipp's pcap player show it): keep sending where we were.
+            if !self.first_packet_seen {
+                self.first_packet_seen = true;
+                self.emit(MediaEvent::FirstPacket { from });
+            }
+            return;
+        }
         match self.latched {
             Some((_, latched_ssrc)) if latched_ssrc == ssrc => {}
             Some((old, _)) => {

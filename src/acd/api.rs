@@ -80,6 +80,9 @@ pub struct CentreConfig {
     /// How long a call waits before each next centre of the overflow list
     /// may take it.
     pub overflow_wait: Duration,
+    /// The centre's own line, where its calls go when no centre serving
+    /// them is open and staffed and [`AcdConfig::fallback`] is empty.
+    pub external: Option<String>,
 }
 
 /// The ACD's settings. [`AcdConfig::new`] gives the defaults.
@@ -94,7 +97,8 @@ pub struct AcdConfig {
     /// The external crisis line (e.g. the 9-8-8 gateway's SIP URI).
     pub crisis_external: String,
     /// Where a call goes when no centre of its serving chain is open and
-    /// staffed (an external SIP target).
+    /// staffed (an external SIP target); empty: the home centre's
+    /// [`CentreConfig::external`].
     pub fallback: String,
     /// Wrap-up after a call. Default 60 s.
     pub wrap_up: Duration,
@@ -147,6 +151,7 @@ impl AcdConfig {
                 id: CentreId(c.id.clone()),
                 overflow: c.overflow.iter().map(|o| CentreId(o.clone())).collect(),
                 overflow_wait: DEFAULT_OVERFLOW_WAIT,
+                external: c.external.clone(),
             })
             .collect();
         AcdConfig::new(centres, &flows.crisis_external, fallback)

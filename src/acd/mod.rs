@@ -516,6 +516,17 @@ impl Acd {
         }
     }
 
+    /// Where a call of centre `home` goes when nobody can serve it.
+    fn fallback_for(&self, home: usize) -> String {
+        if !self.config.fallback.is_empty() {
+            return self.config.fallback.clone();
+        }
+        self.config.centres[home]
+            .external
+            .clone()
+            .unwrap_or_default()
+    }
+
     fn emit(&mut self, d: Decision) {
         self.decisions.push_back(d);
     }
@@ -772,15 +783,20 @@ impl Acd {
             let tiers = self.tiers(call, &staffing);
             if tiers.is_empty() {
                 if call.callback.is_none() {
-                    let (target, reason) = if call.queue == Queue::Crisis || call.crisis {
-                        (
-                            &self.config.crisis_external,
+                    let (target, reason) = match call.queue {
+                        _ if call.crisis => (
+                            self.config.crisis_external.clone(),
                             ExternalReason::NoCrisisNavigator,
-                        )
-                    } else {
-                        (&self.config.fallback, ExternalReason::NoCentreAvailable)
+                        ),
+                        Queue::Crisis => (
+                            self.config.crisis_external.clone(),
+                            ExternalReason::NoCrisisNavigator,
+                        ),
+                        Queue::Centre(home) => {
+                            (self.fallback_for(home), ExternalReason::NoCentreAvailable)
+                        }
                     };
-                    away.push((*id, target.clone(), reason));
+                    away.push((*id, target, reason));
                 }
                 continue;
             }

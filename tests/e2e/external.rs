@@ -154,7 +154,7 @@ fn a_far_end_that_never_answers_gets_the_caller_an_explanation_then_the_end() {
         engine
             .lines(|v| message(v) == "play" && call_id(v) == id)
             .iter()
-            .any(|v| v["fields"]["prompts"] == "connect_failed"),
+            .any(|v| v["fields"]["prompts"] == "en/connect_failed fr/connect_failed"),
         "{}",
         engine.dump()
     );

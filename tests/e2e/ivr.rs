@@ -1,7 +1,7 @@
 //! The IVR flows on real calls: sipp callers press keys (RFC 4733) against
 //! `frontdoor serve` on the shipped flows, and the call's event log (its
 //! JSON log lines, by Call-ID) shows the prompts sent, by language and id,
-//! and the route. Until queues exist, a route ends the call with its prompt.
+//! and the route; a routed call is queued (see `acd.rs` for the queues).
 
 use std::path::Path;
 use std::time::Duration;
@@ -113,7 +113,18 @@ fn an_ottawa_caller_pressing_1_hears_english_and_reaches_the_ottawa_centre() {
         ],
         "the bilingual greeting, English first: {sent:?}"
     );
-    assert_eq!(after_greeting(&sent), ["en/topic_menu", "en/connecting"]);
+    // Nobody is logged in to take it: the centre's own line, which does
+    // not exist here (example.org), so the caller is told.
+    assert_eq!(
+        after_greeting(&sent),
+        ["en/topic_menu", "en/connecting", "en/connect_failed"]
+    );
+    let queued = engine
+        .wait_for(Duration::from_secs(2), |v| {
+            message(v) == "queued" && v["fields"]["call_id"] == id
+        })
+        .unwrap_or_else(|| panic!("not queued:\n{}", engine.dump()));
+    assert_eq!(queued["fields"]["queue"], "centre:ottawa");
     assert_eq!(engine.keys_pressed(&id), ["1", "2"]);
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
 }
@@ -128,13 +139,13 @@ fn pressing_2_routes_in_french_and_the_french_prompts_are_sent() {
     assert_eq!(r["fields"]["target"], "centre:ottawa");
     assert_eq!(
         after_greeting(&prompts_sent(&engine, &id)),
-        ["fr/topic_menu", "fr/connecting"]
+        ["fr/topic_menu", "fr/connecting", "fr/connect_failed"]
     );
 }
 
 #[test]
 fn pressing_9_during_the_greeting_reaches_the_crisis_route_and_the_crisis_line() {
-    // Until the crisis queue has navigators, a crisis call goes to the
+    // With no crisis-trained navigator logged in, a crisis call goes to the
     // crisis line at once: a sipp UAS stands in for it.
     let dir = TempDir::new("crisis-line");
     let (far, port, trace) = crate::external::far_end_hanging_up(&dir);

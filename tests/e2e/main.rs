@@ -2,6 +2,7 @@
 //! baresip) over real sockets on loopback. One test binary, one module per
 //! area. The peers come from Debian packages that `scripts/test` installs.
 
+mod acd;
 mod baresip;
 mod external;
 mod flow_cli;

@@ -11,12 +11,29 @@ use crate::records::add_user;
 
 /// baresip 1.0 (Debian) answers MD5 challenges only: offer MD5 alone so it
 /// registers at once (with SHA-256 first it retries a minute later).
-const MD5_ONLY: &str = "[registrar]\nalgorithms = [\"MD5\"]\n";
+pub const MD5_ONLY: &str = "[registrar]\nalgorithms = [\"MD5\"]\n";
 
-/// A baresip phone registering `user` with `password` (every 60 s). The
-/// password goes in baresip's account line, which cannot carry spaces.
-fn phone(engine: &Engine, dir: &TempDir, user: &str, password: &str) -> Child {
+/// A baresip phone registering `user` with `password` (every 60 s) and
+/// answering calls at once, sending a 440 Hz tone as its voice. The password goes in
+/// baresip's account line, which cannot carry spaces.
+pub fn phone(engine: &Engine, dir: &TempDir, user: &str, password: &str) -> Child {
     let sip_port = free_udp_port();
+    // baresip ends the call when its source file ends: a minute of tone.
+    let tone = dir.path().join("tone.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut wav = hound::WavWriter::create(&tone, spec).unwrap();
+    for i in 0..8000 * 60 {
+        let t = f64::from(i) / 8000.0;
+        wav.write_sample((8000.0 * (t * 440.0 * std::f64::consts::TAU).sin()) as i16)
+            .unwrap();
+    }
+    wav.finalize().unwrap();
+    let tone = tone.display();
     std::fs::write(
         dir.path().join("config"),
         format!(
@@ -25,7 +42,7 @@ fn phone(engine: &Engine, dir: &TempDir, user: &str, password: &str) -> Child {
              sip_listen 127.0.0.1:{sip_port}\n\
              sip_transports udp\n\
              audio_player aufile,/dev/null\n\
-             audio_source aufile,/dev/null\n\
+             audio_source aufile,{tone}\n\
              audio_alert aufile,/dev/null\n\
              module_path /usr/lib/baresip/modules\n\
              module g711.so\n\
@@ -48,13 +65,13 @@ fn phone(engine: &Engine, dir: &TempDir, user: &str, password: &str) -> Child {
         .arg(dir.path())
         .args(["-t", "30"])
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(std::fs::File::create(dir.path().join("baresip.log")).unwrap())
         .stderr(Stdio::null())
         .spawn()
         .expect("start baresip (Debian package baresip)")
 }
 
-fn stop(mut child: Child) {
+pub fn stop(mut child: Child) {
     let _ = child.kill();
     let _ = child.wait();
 }

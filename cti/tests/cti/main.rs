@@ -2,6 +2,7 @@
 //! twice, against SQLite and against a real PostgreSQL server (see `db`), with
 //! the same assertions.
 
+mod acd;
 mod db;
 mod docs;
 mod http;

@@ -65,7 +65,7 @@ async fn story(url: &str) {
     let mut ws = s.ws(&token).await;
 
     let hello = ws.expect("hello").await;
-    assert_eq!(hello["protocol_version"], 1);
+    assert_eq!(hello["protocol_version"], 2);
     assert_eq!(hello["account"]["username"], "nav1");
     assert_eq!(hello["state"]["state"], "not_ready");
     assert_eq!(hello["state"]["reason"], "login");

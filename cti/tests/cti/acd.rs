@@ -1,0 +1,494 @@
+//! The ACD's events: offers taken back, the navigator states it decides,
+//! queue steps for the call record, and the queued state it must learn.
+
+use std::time::Duration;
+
+use frontdoor_cti::protocol::{AgentState, Disposition, Role};
+use frontdoor_cti::{CallEvent, CallEvents, NavigatorCommand, Route};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::server::{TestServer, Ws, config, start};
+
+/// A navigator logged in and `ready`, with the commands so far drained.
+async fn ready_navigator(s: &mut TestServer, name: &str) -> (String, Ws) {
+    s.add_user(name, Role::Navigator, "ottawa").await;
+    let token = s.login(name).await;
+    let mut ws = s.ws(&token).await;
+    ws.expect("hello").await;
+    ws.send(json!({"type": "set_state", "id": "ready-1", "state": "ready"}))
+        .await;
+    assert_eq!(ws.expect("state_changed").await["state"], "ready");
+    assert_eq!(ws.expect("ack").await["re"], "ready-1");
+    drain(&mut s.commands);
+    (token, ws)
+}
+
+fn drain(commands: &mut mpsc::Receiver<NavigatorCommand>) {
+    while commands.try_recv().is_ok() {}
+}
+
+/// The `StateChanged` commands for `navigator` that arrive within a short wait.
+async fn state_commands(
+    commands: &mut mpsc::Receiver<NavigatorCommand>,
+    navigator: &str,
+) -> Vec<frontdoor_cti::protocol::StateInfo> {
+    let mut out = Vec::new();
+    while let Ok(Some(cmd)) =
+        tokio::time::timeout(Duration::from_millis(300), commands.recv()).await
+    {
+        if let NavigatorCommand::StateChanged {
+            navigator: n,
+            state,
+        } = cmd
+            && n == navigator
+        {
+            out.push(state);
+        }
+    }
+    out
+}
+
+async fn queued_call(ev: &CallEvents, call_id: &str, at_ms: i64) {
+    for e in [
+        CallEvent::Arrived {
+            call_id: call_id.into(),
+            caller: "+16135550199".into(),
+            dialled: "211".into(),
+            at_ms,
+        },
+        CallEvent::Routed {
+            call_id: call_id.into(),
+            route: Route::Queue {
+                centre: "ottawa".into(),
+            },
+            at_ms: at_ms + 1_000,
+        },
+    ] {
+        ev.send(e).await.unwrap();
+    }
+}
+
+fn acd_state(
+    navigator: &str,
+    state: AgentState,
+    reason: Option<&str>,
+    next: Option<(AgentState, Option<&str>)>,
+) -> CallEvent {
+    CallEvent::NavigatorState {
+        navigator: navigator.into(),
+        state,
+        reason: reason.map(str::to_string),
+        next_state: next.map(|(s, _)| s),
+        next_reason: next.and_then(|(_, r)| r.map(str::to_string)),
+        at_ms: 50_000,
+    }
+}
+
+crate::on_both_backends!(
+    a_withdrawn_offer_and_the_acds_state_reach_the_screen_without_an_echo,
+    withdrawn
+);
+async fn withdrawn(url: &str) {
+    let mut s = start(config(url)).await;
+    let (token, mut ws) = ready_navigator(&mut s, "nav1").await;
+    let ev = s.cti.events();
+    queued_call(&ev, "w1", 10_000).await;
+    ev.send(CallEvent::Offered {
+        call_id: "w1".into(),
+        navigator: "nav1".into(),
+        callback: false,
+        at_ms: 20_000,
+    })
+    .await
+    .unwrap();
+    let pop = ws.expect("call_offered").await;
+    assert_eq!(pop["call_id"], "w1");
+    assert_eq!(ws.expect("state_changed").await["state"], "reserved");
+    let before_withdrawal = ws.last_seq;
+    ev.flush().await;
+    drain(&mut s.commands);
+
+    // Not answered within the ring timeout: the offer is taken back...
+    ev.send(CallEvent::OfferWithdrawn {
+        call_id: "w1".into(),
+        navigator: "nav1".into(),
+        reason: "no_answer".into(),
+        at_ms: 35_000,
+    })
+    .await
+    .unwrap();
+    let w = ws.expect("call_withdrawn").await;
+    assert_eq!(
+        w,
+        json!({"type": "call_withdrawn", "seq": w["seq"], "call_id": "w1",
+               "reason": "no_answer", "at_ms": 35_000})
+    );
+    ev.flush().await;
+    let v = s.cti.navigator("nav1").unwrap();
+    assert_eq!(v.call_id, None, "the call is no longer theirs");
+    assert_eq!(
+        v.state.state,
+        AgentState::Reserved,
+        "the state waits for the ACD"
+    );
+
+    // ...and the ACD puts them not_ready: mirrored, not echoed back.
+    ev.send(acd_state(
+        "nav1",
+        AgentState::NotReady,
+        Some("no_answer"),
+        None,
+    ))
+    .await
+    .unwrap();
+    let st = ws.expect("state_changed").await;
+    assert_eq!(
+        (st["state"].as_str(), st["reason"].as_str()),
+        (Some("not_ready"), Some("no_answer"))
+    );
+    ev.flush().await;
+    let echoed = state_commands(&mut s.commands, "nav1").await;
+    assert!(
+        echoed.is_empty(),
+        "the ACD's own change came back: {echoed:?}"
+    );
+    let v = s.cti.navigator("nav1").unwrap();
+    assert_eq!(
+        (v.state.state, v.state.reason.as_deref()),
+        (AgentState::NotReady, Some("no_answer"))
+    );
+
+    // Repeats change nothing and send nothing: a withdrawal of a call they no
+    // longer hold, the same ACD state again, another navigator's call.
+    ev.send(CallEvent::OfferWithdrawn {
+        call_id: "w1".into(),
+        navigator: "nav1".into(),
+        reason: "caller_hung_up".into(),
+        at_ms: 36_000,
+    })
+    .await
+    .unwrap();
+    ev.send(acd_state(
+        "nav1",
+        AgentState::NotReady,
+        Some("no_answer"),
+        None,
+    ))
+    .await
+    .unwrap();
+    ev.send(acd_state("nobody", AgentState::Ready, None, None))
+        .await
+        .unwrap();
+    // The ACD makes them ready (the navigator asked through another screen, say).
+    ev.send(acd_state("nav1", AgentState::Ready, None, None))
+        .await
+        .unwrap();
+    let st = ws.expect("state_changed").await;
+    assert_eq!(
+        (st["state"].as_str(), st["reason"].clone()),
+        (Some("ready"), json!(null)),
+        "the repeats before this sent nothing"
+    );
+    ev.flush().await;
+    assert!(state_commands(&mut s.commands, "nav1").await.is_empty());
+    assert!(s.cti.navigator("nobody").is_none());
+
+    // The ACD puts them in wrap-up: timed like any wrap-up; when it ends by
+    // itself the controller hears of it (that change is ours, not the ACD's).
+    ev.send(acd_state(
+        "nav1",
+        AgentState::WrapUp,
+        None,
+        Some((AgentState::NotReady, Some("break"))),
+    ))
+    .await
+    .unwrap();
+    let st = ws.expect("state_changed").await;
+    assert_eq!(
+        (st["state"].as_str(), st["next_state"].as_str()),
+        (Some("wrap_up"), Some("not_ready"))
+    );
+    assert!(st["wrap_up_until_ms"].as_i64().unwrap() > st["since_ms"].as_i64().unwrap());
+    let st = ws.expect("state_changed").await;
+    assert_eq!(
+        (st["state"].as_str(), st["reason"].as_str()),
+        (Some("not_ready"), Some("break"))
+    );
+    let told = state_commands(&mut s.commands, "nav1").await;
+    assert_eq!(
+        told.iter()
+            .map(|i| (i.state, i.reason.as_deref()))
+            .collect::<Vec<_>>(),
+        [(AgentState::NotReady, Some("break"))]
+    );
+
+    // The withdrawal is in the call record...
+    let events = s.cti.store().call_events("w1").await.unwrap();
+    let withdrawn: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == "offer_withdrawn")
+        .map(|e| (e.at_ms, e.detail.as_str()))
+        .collect();
+    assert_eq!(
+        withdrawn,
+        [
+            (35_000, "navigator=nav1 reason=no_answer"),
+            (36_000, "navigator=nav1 reason=caller_hung_up"),
+        ]
+    );
+
+    // ...is replayed to a client that missed it, and the withdrawn offer is
+    // not re-sent on reconnect.
+    ws.close().await;
+    let mut ws = s.ws(&token).await;
+    let hello = ws.expect("hello").await;
+    assert_eq!(hello["state"]["state"], "not_ready");
+    ws.send(json!({"type": "resume", "id": "r1", "last_seq": before_withdrawal}))
+        .await;
+    assert_eq!(ws.expect("call_withdrawn").await["call_id"], "w1");
+    let kinds = [
+        ("not_ready", Some("no_answer")),
+        ("ready", None),
+        ("wrap_up", None),
+        ("not_ready", Some("break")),
+    ];
+    for (state, reason) in kinds {
+        let st = ws.expect("state_changed").await;
+        assert_eq!(
+            (st["state"].as_str(), st["reason"].as_str()),
+            (Some(state), reason)
+        );
+    }
+    assert_eq!(ws.expect("ack").await["re"], "r1");
+}
+
+crate::on_both_backends!(
+    queue_steps_are_stored_in_order_and_set_the_last_step,
+    queue_steps
+);
+async fn queue_steps(url: &str) {
+    let s = start(config(url)).await;
+    let ev = s.cti.events();
+    queued_call(&ev, "q1", 1_000).await;
+    let steps = [
+        ("queued", "ottawa"),
+        ("overflowed", "ottawa -> province"),
+        ("offered", "nav1"),
+        ("no_answer", "nav1"),
+        ("callback_requested", "+16135550199"),
+    ];
+    for (i, (kind, detail)) in steps.iter().enumerate() {
+        ev.send(CallEvent::QueueStep {
+            call_id: "q1".into(),
+            kind: (*kind).into(),
+            detail: (*detail).into(),
+            at_ms: 3_000 + i as i64,
+        })
+        .await
+        .unwrap();
+    }
+    ev.flush().await;
+    let store = s.cti.store();
+    let record = store.call("q1").await.unwrap().unwrap();
+    assert_eq!(record.last_step, "callback_requested");
+    let events: Vec<(i64, String, String)> = store
+        .call_events("q1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.at_ms, e.kind, e.detail))
+        .collect();
+    let mut expected = vec![
+        (
+            1_000,
+            "arrived".to_string(),
+            "+16135550199 -> 211".to_string(),
+        ),
+        (2_000, "routed".to_string(), "queue:ottawa".to_string()),
+    ];
+    for (i, (kind, detail)) in steps.iter().enumerate() {
+        expected.push((3_000 + i as i64, (*kind).into(), (*detail).into()));
+    }
+    assert_eq!(events, expected);
+
+    // One more step moves the last step on again.
+    ev.send(CallEvent::QueueStep {
+        call_id: "q1".into(),
+        kind: "callback_dialling".into(),
+        detail: String::new(),
+        at_ms: 9_000,
+    })
+    .await
+    .unwrap();
+    ev.flush().await;
+    let record = store.call("q1").await.unwrap().unwrap();
+    assert_eq!(record.last_step, "callback_dialling");
+    assert_eq!(store.call_events("q1").await.unwrap().len(), 8);
+}
+
+crate::on_both_backends!(
+    a_state_asked_for_during_a_call_reaches_the_controller,
+    queued_state
+);
+async fn queued_state(url: &str) {
+    let mut s = start(config(url)).await;
+    let (_token, mut ws) = ready_navigator(&mut s, "nav1").await;
+    let ev = s.cti.events();
+    queued_call(&ev, "b1", 1_000).await;
+    ev.send(CallEvent::Offered {
+        call_id: "b1".into(),
+        navigator: "nav1".into(),
+        callback: false,
+        at_ms: 5_000,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Answered {
+        call_id: "b1".into(),
+        at_ms: 6_000,
+    })
+    .await
+    .unwrap();
+    ws.expect("call_offered").await;
+    ws.expect("state_changed").await;
+    ws.expect("call_answered").await;
+    assert_eq!(ws.expect("state_changed").await["state"], "busy");
+    ev.flush().await;
+    drain(&mut s.commands);
+
+    ws.send(json!({"type": "set_state", "id": "s1", "state": "not_ready", "reason": "break"}))
+        .await;
+    let st = ws.expect("state_changed").await;
+    assert_eq!(
+        (st["state"].as_str(), st["next_state"].as_str()),
+        (Some("busy"), Some("not_ready"))
+    );
+    assert_eq!(ws.expect("ack").await["re"], "s1");
+    let told = state_commands(&mut s.commands, "nav1").await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert_eq!(
+        (
+            told[0].state,
+            told[0].next_state,
+            told[0].next_reason.as_deref()
+        ),
+        (AgentState::Busy, Some(AgentState::NotReady), Some("break"))
+    );
+
+    // The ACD echoes what it learnt: nothing changes, nothing is sent. Then
+    // it drops the queued state (busy itself stays the call's business).
+    ev.send(acd_state(
+        "nav1",
+        AgentState::Busy,
+        None,
+        Some((AgentState::NotReady, Some("break"))),
+    ))
+    .await
+    .unwrap();
+    ev.send(acd_state("nav1", AgentState::Busy, None, None))
+        .await
+        .unwrap();
+    let st = ws.expect("state_changed").await;
+    assert_eq!(
+        (st["state"].as_str(), st["next_state"].clone()),
+        (Some("busy"), json!(null))
+    );
+    ev.flush().await;
+    assert!(state_commands(&mut s.commands, "nav1").await.is_empty());
+    let v = s.cti.navigator("nav1").unwrap();
+    assert_eq!(
+        (v.state.state, v.state.next_state, v.call_id.as_deref()),
+        (AgentState::Busy, None, Some("b1"))
+    );
+}
+
+crate::on_both_backends!(
+    a_callback_to_a_caller_who_hung_up_pops_and_ends_again,
+    callback_after_end
+);
+async fn callback_after_end(url: &str) {
+    let mut s = start(config(url)).await;
+    let (_token, mut ws) = ready_navigator(&mut s, "nav1").await;
+    let ev = s.cti.events();
+    queued_call(&ev, "cb1", 1_000).await;
+    ev.send(CallEvent::Step {
+        call_id: "cb1".into(),
+        step: "callback_offer".into(),
+        at_ms: 3_000,
+    })
+    .await
+    .unwrap();
+    // The caller chose a callback and hung up: the record ends.
+    ev.send(CallEvent::Ended {
+        call_id: "cb1".into(),
+        disposition: Disposition::Callback,
+        at_ms: 4_000,
+    })
+    .await
+    .unwrap();
+    ev.flush().await;
+    let record = s.cti.store().call("cb1").await.unwrap().unwrap();
+    assert_eq!(
+        (record.ended_ms, record.disposition),
+        (Some(4_000), Some(Disposition::Callback))
+    );
+
+    // Later the ACD dials the navigator for the callback.
+    ev.send(CallEvent::Offered {
+        call_id: "cb1".into(),
+        navigator: "nav1".into(),
+        callback: true,
+        at_ms: 62_000,
+    })
+    .await
+    .unwrap();
+    let pop = ws.expect("call_offered").await;
+    assert_eq!(
+        (
+            pop["call_id"].as_str(),
+            pop["callback"].as_bool(),
+            pop["caller"].as_str()
+        ),
+        (Some("cb1"), Some(true), Some("+16135550199"))
+    );
+    assert_eq!(pop["ivr_path"], json!(["callback_offer"]));
+    assert_eq!(pop["waited_s"], 60);
+    assert_eq!(ws.expect("state_changed").await["state"], "reserved");
+    ev.send(CallEvent::Answered {
+        call_id: "cb1".into(),
+        at_ms: 70_000,
+    })
+    .await
+    .unwrap();
+    ws.expect("call_answered").await;
+    assert_eq!(ws.expect("state_changed").await["state"], "busy");
+    ev.send(CallEvent::Ended {
+        call_id: "cb1".into(),
+        disposition: Disposition::Answered,
+        at_ms: 400_000,
+    })
+    .await
+    .unwrap();
+    assert_eq!(ws.expect("call_ended").await["disposition"], "answered");
+    assert_eq!(ws.expect("state_changed").await["state"], "wrap_up");
+    ev.flush().await;
+    let record = s.cti.store().call("cb1").await.unwrap().unwrap();
+    assert_eq!(
+        (
+            record.ended_ms,
+            record.disposition,
+            record.answered_ms,
+            record.callback,
+            record.navigator.as_deref()
+        ),
+        (
+            Some(400_000),
+            Some(Disposition::Answered),
+            Some(70_000),
+            true,
+            Some("nav1")
+        )
+    );
+    assert_eq!(record.last_step, "ended");
+}

@@ -1,0 +1,924 @@
+//! The queues in the running engine: one task owns the ACD (`acd/`, the
+//! sans-IO state machine) and carries out its decisions.
+//!
+//! ```text
+//!  call tasks ──Msg──▶ ┐                         ┌──ToCall──▶ the caller's call task
+//!  CTI (navigators) ──▶ ├─ events ─▶ Acd ─ decisions ┼──CallEvent──▶ CTI (screen pops, CDR)
+//!  callback tasks ───▶ ┘                         └──spawn──▶ callback task
+//! ```
+//!
+//! The ACD is the authority on who takes which call and on navigators'
+//! call-related states (reserved, busy, wrap-up, not ready after a missed
+//! offer); the CTI's navigator registry shows those states on the screens
+//! and passes on what navigators ask (ready, not ready, logout, hang up,
+//! transfer). Each caller's call task owns its legs: it rings the navigator
+//! the ACD chose, reports the answer, and bridges once the ACD confirms.
+//! Callbacks have their own task (`callback.rs`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use frontdoor_cti::protocol::{AgentState as CtiState, Disposition, StateInfo, TransferTarget};
+use frontdoor_cti::{CallEvent as CtiEvent, CallEvents, NavigatorCommand, Store, now_ms};
+use frontdoor_sip::registrar::Binding;
+use tokio::sync::mpsc;
+
+use crate::acd::{
+    Acd, AcdConfig, AgentState, CallId, CallRecord, CancelReason, CentreId, Decision, Event,
+    ExternalReason, Lang, NavigatorId, NavigatorProfile, NextState, Priority, QueueId, StateChange,
+};
+use crate::callback::{self, CallbackEvent, CallbackOrder};
+use crate::flows::Flows;
+use crate::registrar::Contacts;
+use crate::sip_driver::sleep_until_opt;
+
+/// What the queues tell a caller's call task.
+#[derive(Debug)]
+pub enum ToCall {
+    /// Ring this navigator's phone (the first contact that works).
+    Offer {
+        navigator: String,
+        contacts: Vec<Binding>,
+    },
+    /// Stop ringing that navigator (or release their answered leg).
+    CancelOffer { navigator: String },
+    /// The navigator answered and has the call: bridge.
+    Connect { navigator: String },
+    /// The waiting caller's position and expected wait.
+    Announce { position: usize, wait: Duration },
+    /// Send the call to an external line (with a prompt); the call has left
+    /// the queues. An empty target: nowhere to go, say so and end.
+    RouteExternal { target: String, crisis: bool },
+    /// The navigator's leg leaves (a transfer to a queue): back on hold.
+    Release,
+    /// The navigator hung up from their screen: end the call.
+    Hangup,
+    /// The navigator transferred the call to an external line.
+    TransferExternal { uri: String },
+}
+
+/// A call entering the queues.
+#[derive(Debug)]
+pub struct NewQueued {
+    /// The call's id in the call records (its Call-ID).
+    pub cti_id: String,
+    /// The caller's number (E.164), for callbacks.
+    pub caller: Option<String>,
+    pub queue: QueueId,
+    pub priority: Priority,
+    pub language: Lang,
+    pub to_call: mpsc::UnboundedSender<ToCall>,
+}
+
+#[derive(Debug)]
+enum Msg {
+    Queued(NewQueued),
+    CallerGone {
+        cti_id: String,
+    },
+    OfferAnswered {
+        cti_id: String,
+        navigator: String,
+    },
+    OfferFailed {
+        cti_id: String,
+        navigator: String,
+        reason: String,
+    },
+    CallbackRequested {
+        cti_id: String,
+    },
+    CrisisKey {
+        cti_id: String,
+    },
+    Callback {
+        call: CallId,
+        event: CallbackEvent,
+    },
+}
+
+/// The call tasks' handle on the queues. Cheap to clone; sends never wait.
+#[derive(Debug, Clone)]
+pub struct Queues {
+    tx: mpsc::UnboundedSender<Msg>,
+}
+
+impl Queues {
+    fn send(&self, msg: Msg) {
+        if self.tx.send(msg).is_err() {
+            tracing::error!("the queues have stopped");
+        }
+    }
+    pub fn queue(&self, call: NewQueued) {
+        self.send(Msg::Queued(call));
+    }
+    /// The caller hung up (waiting, ringing or bridged), or the call left.
+    pub fn caller_gone(&self, cti_id: &str) {
+        self.send(Msg::CallerGone {
+            cti_id: cti_id.into(),
+        });
+    }
+    pub fn offer_answered(&self, cti_id: &str, navigator: &str) {
+        self.send(Msg::OfferAnswered {
+            cti_id: cti_id.into(),
+            navigator: navigator.into(),
+        });
+    }
+    pub fn offer_failed(&self, cti_id: &str, navigator: &str, reason: &str) {
+        self.send(Msg::OfferFailed {
+            cti_id: cti_id.into(),
+            navigator: navigator.into(),
+            reason: reason.into(),
+        });
+    }
+    pub fn callback_requested(&self, cti_id: &str) {
+        self.send(Msg::CallbackRequested {
+            cti_id: cti_id.into(),
+        });
+    }
+    pub fn crisis_key(&self, cti_id: &str) {
+        self.send(Msg::CrisisKey {
+            cti_id: cti_id.into(),
+        });
+    }
+    pub(crate) fn callback_event(&self, call: CallId, event: CallbackEvent) {
+        self.send(Msg::Callback { call, event });
+    }
+}
+
+/// What the call tasks sent, for [`run`].
+pub struct Inbox(mpsc::UnboundedReceiver<Msg>);
+
+/// The queues' handle and the inbox [`run`] reads.
+pub fn channel() -> (Queues, Inbox) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (Queues { tx }, Inbox(rx))
+}
+
+/// What the driver keeps per call.
+struct Entry {
+    cti_id: String,
+    caller: Option<String>,
+    /// The caller's call task, while the caller is on the line.
+    to_call: Option<mpsc::UnboundedSender<ToCall>>,
+    /// The callback task dialling or connecting this call.
+    callback: Option<mpsc::UnboundedSender<CallbackOrder>>,
+    /// The navigator whose screen shows this call.
+    shown_to: Option<String>,
+    /// The caller asked to be called back (their first call has ended).
+    is_callback: bool,
+}
+
+/// Everything the queue task needs.
+pub struct Wiring {
+    pub config: AcdConfig,
+    pub events: CallEvents,
+    pub store: Store,
+    pub contacts: Contacts,
+    pub flows: Arc<Flows>,
+    pub calls: Arc<crate::call::Shared>,
+}
+
+/// How often the centres' opening hours are looked at.
+const SCHEDULE_TICK: Duration = Duration::from_secs(30);
+
+/// Run the queues until the engine stops.
+pub async fn run(
+    wiring: Wiring,
+    queues: Queues,
+    Inbox(mut inbox): Inbox,
+    mut commands: mpsc::Receiver<NavigatorCommand>,
+) {
+    let acd = match Acd::new(wiring.config.clone(), Instant::now()) {
+        Ok(acd) => acd,
+        Err(error) => {
+            tracing::error!(%error, "the queues cannot start");
+            return;
+        }
+    };
+    let mut driver = Driver {
+        acd,
+        ids: HashMap::new(),
+        calls: HashMap::new(),
+        next_id: 1,
+        queues,
+        pending: VecDeque::new(),
+        wiring,
+    };
+    driver.schedules();
+    driver.carry_out().await;
+    let mut tick = tokio::time::interval(SCHEDULE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let wake = driver
+            .acd
+            .poll_timeout()
+            .map(tokio::time::Instant::from_std);
+        tokio::select! {
+            msg = inbox.recv() => match msg {
+                Some(msg) => driver.on_msg(msg),
+                None => return,
+            },
+            Some(command) = commands.recv() => driver.on_command(command).await,
+            () = sleep_until_opt(wake) => driver.acd.handle_timeout(Instant::now()),
+            _ = tick.tick() => driver.schedules(),
+        }
+        driver.carry_out().await;
+    }
+}
+
+struct Driver {
+    acd: Acd,
+    ids: HashMap<String, CallId>,
+    calls: HashMap<CallId, Entry>,
+    next_id: u64,
+    queues: Queues,
+    /// Events that arose while carrying out decisions.
+    pending: VecDeque<Event>,
+    wiring: Wiring,
+}
+
+impl Driver {
+    fn feed(&mut self, event: Event) {
+        let shown = format!("{event:?}");
+        if let Err(error) = self.acd.handle(event, Instant::now()) {
+            // Races are expected (an answer after the ring was taken back).
+            tracing::debug!(%error, event = %shown, "the queues refused an event");
+        }
+    }
+
+    fn call_of(&self, cti_id: &str) -> Option<CallId> {
+        self.ids.get(cti_id).copied()
+    }
+
+    async fn cti(&self, event: CtiEvent) {
+        if self.wiring.events.send(event).await.is_err() {
+            tracing::error!("call record event lost: the store task has stopped");
+        }
+    }
+
+    /// Centres open and close with their hours.
+    fn schedules(&mut self) {
+        let active = self.wiring.flows.current();
+        let now = jiff::Zoned::now();
+        let known: Vec<String> = self
+            .acd
+            .config()
+            .centres
+            .iter()
+            .map(|c| c.id.0.clone())
+            .collect();
+        for centre in &active.set.centres {
+            if known.contains(&centre.id) {
+                self.feed(Event::CentreOpen {
+                    centre: CentreId(centre.id.clone()),
+                    open: centre.hours.is_open(&now),
+                });
+            }
+        }
+    }
+
+    fn on_msg(&mut self, msg: Msg) {
+        match msg {
+            Msg::Queued(new) => {
+                let id = CallId(self.next_id);
+                self.next_id += 1;
+                tracing::info!(call_id = %new.cti_id, queue = %new.queue, language = new.language.as_str(), priority = new.priority.as_str(), "queued");
+                self.ids.insert(new.cti_id.clone(), id);
+                self.calls.insert(
+                    id,
+                    Entry {
+                        cti_id: new.cti_id,
+                        caller: new.caller,
+                        to_call: Some(new.to_call),
+                        callback: None,
+                        shown_to: None,
+                        is_callback: false,
+                    },
+                );
+                self.feed(Event::CallQueued(crate::acd::NewCall {
+                    id,
+                    queue: new.queue,
+                    priority: new.priority,
+                    language: new.language,
+                }));
+            }
+            Msg::CallerGone { cti_id } => {
+                if let Some(id) = self.call_of(&cti_id) {
+                    if let Some(entry) = self.calls.get_mut(&id) {
+                        entry.to_call = None;
+                    }
+                    self.feed(Event::CallerHungUp { call: id });
+                }
+            }
+            Msg::OfferAnswered { cti_id, navigator } => {
+                let Some(id) = self.call_of(&cti_id) else {
+                    return;
+                };
+                if let Err(error) = self.acd.handle(
+                    Event::OfferAnswered {
+                        call: id,
+                        navigator: NavigatorId(navigator.clone()),
+                    },
+                    Instant::now(),
+                ) {
+                    // Taken back meanwhile: the CancelOffer on its way releases the leg.
+                    tracing::info!(%error, %navigator, "an answer came after the offer was taken back");
+                    if let Some(to_call) = self.calls.get(&id).and_then(|e| e.to_call.as_ref()) {
+                        let _ = to_call.send(ToCall::CancelOffer { navigator });
+                    }
+                }
+            }
+            Msg::OfferFailed {
+                cti_id,
+                navigator,
+                reason,
+            } => {
+                if let Some(id) = self.call_of(&cti_id) {
+                    tracing::info!(call_id = %cti_id, %navigator, %reason, "the navigator's phone did not take the offer");
+                    self.feed(Event::OfferRejected {
+                        call: id,
+                        navigator: NavigatorId(navigator),
+                        reason,
+                    });
+                }
+            }
+            Msg::CallbackRequested { cti_id } => {
+                if let Some(id) = self.call_of(&cti_id) {
+                    self.feed(Event::CallbackRequested { call: id });
+                }
+            }
+            Msg::CrisisKey { cti_id } => {
+                if let Some(id) = self.call_of(&cti_id) {
+                    self.feed(Event::Transfer {
+                        call: id,
+                        to: QueueId::Crisis,
+                    });
+                }
+            }
+            Msg::Callback { call, event } => self.on_callback(call, event),
+        }
+    }
+
+    fn on_callback(&mut self, call: CallId, event: CallbackEvent) {
+        match event {
+            CallbackEvent::NavigatorFailed { navigator, reason } => {
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.callback = None;
+                }
+                self.feed(Event::OfferRejected {
+                    call,
+                    navigator: NavigatorId(navigator),
+                    reason,
+                });
+            }
+            CallbackEvent::CallerFailed => {
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.callback = None;
+                }
+                self.feed(Event::CallbackFailed { call });
+            }
+            CallbackEvent::Connected => self.feed(Event::CallbackConnected { call }),
+            CallbackEvent::Ended => {
+                if let Some(entry) = self.calls.get_mut(&call) {
+                    entry.callback = None;
+                }
+                self.feed(Event::CallEnded { call });
+            }
+        }
+    }
+
+    /// A navigator's request from the CTI.
+    async fn on_command(&mut self, command: NavigatorCommand) {
+        match command {
+            NavigatorCommand::StateChanged { navigator, state } => {
+                self.navigator_state(navigator, state).await;
+            }
+            NavigatorCommand::Hangup { navigator, call_id } => {
+                let Some(entry) = self.call_of(&call_id).and_then(|id| self.calls.get(&id)) else {
+                    tracing::info!(%navigator, %call_id, "hang-up for a call the queues no longer hold");
+                    return;
+                };
+                tracing::info!(%navigator, %call_id, "the navigator hangs up");
+                if let Some(cb) = &entry.callback {
+                    let _ = cb.send(CallbackOrder::Hangup);
+                } else if let Some(to_call) = &entry.to_call {
+                    let _ = to_call.send(ToCall::Hangup);
+                }
+            }
+            NavigatorCommand::Transfer {
+                navigator,
+                call_id,
+                target,
+            } => {
+                let Some(id) = self.call_of(&call_id) else {
+                    tracing::info!(%navigator, %call_id, "transfer of a call the queues no longer hold");
+                    return;
+                };
+                let Some(to_call) = self.calls.get(&id).and_then(|e| e.to_call.clone()) else {
+                    tracing::warn!(%navigator, %call_id, "a callback cannot be transferred");
+                    return;
+                };
+                tracing::info!(%navigator, %call_id, ?target, "transfer");
+                match target {
+                    TransferTarget::Sip { uri } => {
+                        let _ = to_call.send(ToCall::TransferExternal { uri: uri.clone() });
+                        self.cti(CtiEvent::QueueStep {
+                            call_id: call_id.clone(),
+                            kind: "transferred".into(),
+                            detail: format!("from={navigator} to={uri}"),
+                            at_ms: now_ms(),
+                        })
+                        .await;
+                        // The call leaves the queues; the navigator wraps up.
+                        self.feed(Event::CallEnded { call: id });
+                    }
+                    TransferTarget::Centre { centre } => {
+                        let _ = to_call.send(ToCall::Release);
+                        self.feed(Event::Transfer {
+                            call: id,
+                            to: QueueId::Centre(CentreId(centre)),
+                        });
+                    }
+                    TransferTarget::Crisis => {
+                        let _ = to_call.send(ToCall::Release);
+                        self.feed(Event::Transfer {
+                            call: id,
+                            to: QueueId::Crisis,
+                        });
+                    }
+                }
+            }
+        }
+    }
+
+    /// The registry's view of a navigator changed: log them in to the ACD
+    /// if needed, then pass on what they asked for.
+    async fn navigator_state(&mut self, navigator: String, state: StateInfo) {
+        let id = NavigatorId(navigator.clone());
+        let known = self
+            .acd
+            .navigator(&id)
+            .is_some_and(|n| n.state != AgentState::LoggedOut);
+        if !known && state.state != CtiState::LoggedOut {
+            match self.wiring.store.account(&navigator).await {
+                Ok(Some(account)) => {
+                    let info = account.info;
+                    let profile = NavigatorProfile {
+                        centre: CentreId(info.centre.clone()),
+                        languages: info
+                            .languages
+                            .iter()
+                            .filter_map(|l| Lang::parse(l))
+                            .collect(),
+                        crisis_trained: info.crisis_trained,
+                    };
+                    tracing::info!(%navigator, centre = %info.centre, languages = ?info.languages, crisis_trained = info.crisis_trained, "navigator logged in to the queues");
+                    self.feed(Event::NavigatorStateChanged {
+                        navigator: id.clone(),
+                        change: StateChange::Login(profile),
+                    });
+                }
+                Ok(None) => {
+                    tracing::warn!(%navigator, "no such account: not logged in to the queues");
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(%navigator, %error, "cannot read the account: not logged in to the queues");
+                    return;
+                }
+            }
+        }
+        let change = match state.state {
+            CtiState::LoggedOut => Some(StateChange::Logout),
+            CtiState::Ready => Some(StateChange::Ready),
+            CtiState::NotReady => Some(StateChange::NotReady {
+                reason: state.reason.clone().unwrap_or_else(|| "not_ready".into()),
+            }),
+            // On a call: what they asked for applies after it.
+            CtiState::Busy => match state.next_state {
+                Some(CtiState::Ready) => Some(StateChange::Ready),
+                Some(CtiState::NotReady) => Some(StateChange::NotReady {
+                    reason: state
+                        .next_reason
+                        .clone()
+                        .unwrap_or_else(|| "not_ready".into()),
+                }),
+                Some(CtiState::LoggedOut) => Some(StateChange::Logout),
+                _ => None,
+            },
+            // The queues set these themselves.
+            CtiState::Reserved | CtiState::WrapUp => None,
+        };
+        if let Some(change) = change {
+            self.feed(Event::NavigatorStateChanged {
+                navigator: id,
+                change,
+            });
+        }
+    }
+
+    /// Carry out every decision, feeding back what they cause, until none is left.
+    async fn carry_out(&mut self) {
+        loop {
+            while let Some(decision) = self.acd.poll_decision() {
+                self.decide(decision).await;
+            }
+            match self.pending.pop_front() {
+                Some(event) => self.feed(event),
+                None => break,
+            }
+        }
+        // Forget calls the ACD no longer holds.
+        let gone: Vec<CallId> = self
+            .calls
+            .keys()
+            .copied()
+            .filter(|id| self.acd.call(*id).is_none())
+            .collect();
+        for id in gone {
+            if let Some(entry) = self.calls.remove(&id) {
+                self.ids.remove(&entry.cti_id);
+            }
+        }
+    }
+
+    async fn decide(&mut self, decision: Decision) {
+        match decision {
+            Decision::Offer {
+                call,
+                navigator,
+                waited,
+            } => {
+                let contacts = self.wiring.contacts.of(&navigator.0).await;
+                let Some(entry) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                tracing::info!(call_id = %entry.cti_id, %navigator, waited_s = waited.as_secs(), contacts = contacts.len(), "offered");
+                if contacts.is_empty() {
+                    self.pending.push_back(Event::OfferRejected {
+                        call,
+                        navigator: navigator.clone(),
+                        reason: "no registered phone".into(),
+                    });
+                    return;
+                }
+                entry.shown_to = Some(navigator.0.clone());
+                let cti_id = entry.cti_id.clone();
+                if let Some(to_call) = &entry.to_call {
+                    let _ = to_call.send(ToCall::Offer {
+                        navigator: navigator.0.clone(),
+                        contacts,
+                    });
+                }
+                self.cti(CtiEvent::Offered {
+                    call_id: cti_id,
+                    navigator: navigator.0,
+                    callback: false,
+                    at_ms: now_ms(),
+                })
+                .await;
+            }
+            Decision::CancelOffer {
+                call,
+                navigator,
+                reason,
+            } => {
+                let Some(entry) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                tracing::info!(call_id = %entry.cti_id, %navigator, ?reason, "offer taken back");
+                if let Some(cb) = entry.callback.take() {
+                    let _ = cb.send(CallbackOrder::Hangup);
+                } else if let Some(to_call) = &entry.to_call {
+                    let _ = to_call.send(ToCall::CancelOffer {
+                        navigator: navigator.0.clone(),
+                    });
+                }
+                let cti_id = entry.cti_id.clone();
+                if entry.shown_to.take().is_some() {
+                    self.cti(CtiEvent::OfferWithdrawn {
+                        call_id: cti_id,
+                        navigator: navigator.0,
+                        reason: cancel_reason(reason).into(),
+                        at_ms: now_ms(),
+                    })
+                    .await;
+                }
+            }
+            Decision::Connect { call, navigator } => {
+                let Some(entry) = self.calls.get(&call) else {
+                    return;
+                };
+                tracing::info!(call_id = %entry.cti_id, %navigator, "answered");
+                if entry.callback.is_none()
+                    && let Some(to_call) = &entry.to_call
+                {
+                    let _ = to_call.send(ToCall::Connect {
+                        navigator: navigator.0.clone(),
+                    });
+                }
+                let cti_id = entry.cti_id.clone();
+                self.cti(CtiEvent::Answered {
+                    call_id: cti_id,
+                    at_ms: now_ms(),
+                })
+                .await;
+            }
+            Decision::StartCallback {
+                call,
+                navigator,
+                attempt,
+            } => {
+                let contacts = self.wiring.contacts.of(&navigator.0).await;
+                let Some(entry) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                let Some(number) = entry.caller.clone() else {
+                    // Never queued as a callback without a number; do not loop.
+                    tracing::error!(call_id = %entry.cti_id, "a callback without a number");
+                    self.pending.push_back(Event::CallbackFailed { call });
+                    return;
+                };
+                if contacts.is_empty() {
+                    self.pending.push_back(Event::OfferRejected {
+                        call,
+                        navigator,
+                        reason: "no registered phone".into(),
+                    });
+                    return;
+                }
+                tracing::info!(call_id = %entry.cti_id, %navigator, attempt, "calling back");
+                entry.shown_to = Some(navigator.0.clone());
+                let (tx, rx) = mpsc::unbounded_channel();
+                entry.callback = Some(tx);
+                let cti_id = entry.cti_id.clone();
+                tokio::spawn(callback::run(
+                    callback::Callback {
+                        call,
+                        cti_id: cti_id.clone(),
+                        number,
+                        navigator: navigator.0.clone(),
+                        contacts,
+                    },
+                    Arc::clone(&self.wiring.calls),
+                    self.queues.clone(),
+                    rx,
+                ));
+                self.cti(CtiEvent::Offered {
+                    call_id: cti_id,
+                    navigator: navigator.0,
+                    callback: true,
+                    at_ms: now_ms(),
+                })
+                .await;
+            }
+            Decision::RouteExternal {
+                call,
+                target,
+                reason,
+            } => {
+                let Some(entry) = self.calls.get_mut(&call) else {
+                    return;
+                };
+                tracing::info!(call_id = %entry.cti_id, %target, ?reason, "to an external line");
+                if let Some(to_call) = entry.to_call.take() {
+                    let _ = to_call.send(ToCall::RouteExternal {
+                        target,
+                        crisis: matches!(
+                            reason,
+                            ExternalReason::CrisisTimeout | ExternalReason::NoCrisisNavigator
+                        ),
+                    });
+                }
+            }
+            Decision::Announce {
+                call,
+                position,
+                expected_wait,
+            } => {
+                if let Some(to_call) = self.calls.get(&call).and_then(|e| e.to_call.as_ref()) {
+                    let _ = to_call.send(ToCall::Announce {
+                        position,
+                        wait: expected_wait,
+                    });
+                }
+            }
+            Decision::NavigatorState {
+                navigator,
+                state,
+                next_state,
+            } => {
+                tracing::info!(%navigator, state = state.name(), "navigator state");
+                let (state, reason) = cti_state(&state);
+                let (next_state, next_reason) = match next_state {
+                    None => (None, None),
+                    Some(NextState::Ready) => (Some(CtiState::Ready), None),
+                    Some(NextState::NotReady { reason }) => {
+                        (Some(CtiState::NotReady), Some(reason))
+                    }
+                    Some(NextState::LoggedOut) => (Some(CtiState::LoggedOut), None),
+                };
+                self.cti(CtiEvent::NavigatorState {
+                    navigator: navigator.0,
+                    state,
+                    reason,
+                    next_state,
+                    next_reason,
+                    at_ms: now_ms(),
+                })
+                .await;
+            }
+            Decision::Record { call, what } => self.record(call, what).await,
+        }
+    }
+
+    /// A step for the CDR (and the log).
+    async fn record(&mut self, call: CallId, what: CallRecord) {
+        let Some(entry) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let cti_id = entry.cti_id.clone();
+        let (kind, detail) = describe(&what);
+        tracing::info!(call_id = %cti_id, step = kind, %detail, "queue step");
+        let mut withdrawn = None;
+        let mut ended = None;
+        match &what {
+            CallRecord::CallbackFailed { .. } => {
+                // The navigator's screen showed the callback being dialled.
+                withdrawn = entry.shown_to.take();
+            }
+            CallRecord::CallbackRequested { .. } => entry.is_callback = true,
+            CallRecord::Ended { .. } if entry.is_callback => {
+                ended = Some(Disposition::Callback);
+            }
+            _ => {}
+        }
+        self.cti(CtiEvent::QueueStep {
+            call_id: cti_id.clone(),
+            kind: kind.into(),
+            detail,
+            at_ms: now_ms(),
+        })
+        .await;
+        if let Some(navigator) = withdrawn {
+            self.cti(CtiEvent::OfferWithdrawn {
+                call_id: cti_id.clone(),
+                navigator,
+                reason: "callback_failed".into(),
+                at_ms: now_ms(),
+            })
+            .await;
+        }
+        if let Some(disposition) = ended {
+            // A callback's own end (the caller's first call ended long ago).
+            self.cti(CtiEvent::Ended {
+                call_id: cti_id,
+                disposition,
+                at_ms: now_ms(),
+            })
+            .await;
+        }
+    }
+}
+
+fn cti_state(state: &AgentState) -> (CtiState, Option<String>) {
+    match state {
+        AgentState::LoggedOut => (CtiState::LoggedOut, None),
+        AgentState::NotReady { reason } => (CtiState::NotReady, Some(reason.clone())),
+        AgentState::Ready => (CtiState::Ready, None),
+        AgentState::Reserved { .. } => (CtiState::Reserved, None),
+        AgentState::Busy { .. } => (CtiState::Busy, None),
+        AgentState::WrapUp { .. } => (CtiState::WrapUp, None),
+    }
+}
+
+fn cancel_reason(reason: CancelReason) -> &'static str {
+    match reason {
+        CancelReason::NoAnswer => "no_answer",
+        CancelReason::Declined => "declined",
+        CancelReason::CallerAbandoned => "caller_hung_up",
+        CancelReason::NavigatorLoggedOut => "logged_out",
+        CancelReason::NavigatorNotReady => "not_ready",
+        CancelReason::CrisisTimeout => "crisis_timeout",
+        CancelReason::CallbackRequested => "callback",
+        CancelReason::CallbackDialTimeout => "dial_timeout",
+        CancelReason::Transferred => "transferred",
+    }
+}
+
+fn external_reason(reason: ExternalReason) -> &'static str {
+    match reason {
+        ExternalReason::CrisisTimeout => "crisis_timeout",
+        ExternalReason::NoCrisisNavigator => "no_crisis_navigator",
+        ExternalReason::NoCentreAvailable => "no_centre_available",
+    }
+}
+
+/// A CDR step's kind and detail.
+fn describe(what: &CallRecord) -> (&'static str, String) {
+    match what {
+        CallRecord::Queued {
+            queue,
+            priority,
+            language,
+            crisis,
+        } => (
+            "queued",
+            format!(
+                "queue={queue} priority={} language={} crisis={crisis}",
+                priority.as_str(),
+                language.as_str()
+            ),
+        ),
+        CallRecord::Overflowed { to, waited } => (
+            "overflowed",
+            format!("to={to} waited_s={}", waited.as_secs()),
+        ),
+        CallRecord::Offered { navigator } => ("offered", format!("navigator={navigator}")),
+        CallRecord::NoAnswer { navigator } => ("no_answer", format!("navigator={navigator}")),
+        CallRecord::Declined { navigator, reason } => {
+            ("declined", format!("navigator={navigator} reason={reason}"))
+        }
+        CallRecord::OfferCancelled { navigator, reason } => (
+            "offer_cancelled",
+            format!("navigator={navigator} reason={}", cancel_reason(*reason)),
+        ),
+        CallRecord::Answered {
+            navigator,
+            waited,
+            callback,
+        } => (
+            "answered",
+            format!(
+                "navigator={navigator} waited_s={} callback={callback}",
+                waited.as_secs()
+            ),
+        ),
+        CallRecord::Abandoned {
+            waited,
+            while_ringing,
+        } => (
+            "abandoned",
+            format!(
+                "waited_s={} while_ringing={while_ringing}",
+                waited.as_secs()
+            ),
+        ),
+        CallRecord::Ended { navigator, talked } => (
+            "ended",
+            format!("navigator={navigator} talked_s={}", talked.as_secs()),
+        ),
+        CallRecord::Transferred { from, to } => (
+            "transferred",
+            format!(
+                "from={} to={to}",
+                from.as_ref().map_or("queue".to_owned(), |n| n.0.clone())
+            ),
+        ),
+        CallRecord::CallbackRequested { waited } => (
+            "callback_requested",
+            format!("waited_s={}", waited.as_secs()),
+        ),
+        CallRecord::CallbackDialling { navigator, attempt } => (
+            "callback_dialling",
+            format!("navigator={navigator} attempt={attempt}"),
+        ),
+        CallRecord::CallbackFailed { attempt } => ("callback_failed", format!("attempt={attempt}")),
+        CallRecord::CallbackToSupervisor { attempts } => {
+            ("callback_to_supervisor", format!("attempts={attempts}"))
+        }
+        CallRecord::CallbackRequeued => ("callback_requeued", String::new()),
+        CallRecord::CallbackResolved => ("callback_resolved", String::new()),
+        CallRecord::RoutedExternal {
+            target,
+            reason,
+            waited,
+        } => (
+            "routed_external",
+            format!(
+                "target={target} reason={} waited_s={}",
+                external_reason(*reason),
+                waited.as_secs()
+            ),
+        ),
+    }
+}
+
+/// The ACD's settings from the engine's config and the flows' centres.
+pub fn acd_config(config: &crate::config::Config, flows: &frontdoor_ivr::FlowSet) -> AcdConfig {
+    let q = &config.queues;
+    let mut acd = AcdConfig::from_flowset(flows, q.fallback.as_deref().unwrap_or(""));
+    for centre in &mut acd.centres {
+        centre.overflow_wait = Duration::from_secs(q.overflow_wait_s);
+    }
+    acd.ring_timeout = Duration::from_secs(q.ring_timeout_s);
+    acd.crisis_timeout = Duration::from_secs(q.crisis_timeout_s);
+    acd.wrap_up = Duration::from_secs(config.cti.wrap_up_s);
+    acd.announce_every = (q.announce_every_s > 0).then(|| Duration::from_secs(q.announce_every_s));
+    acd.callback_attempts = q.callback_attempts;
+    acd.callback_retry_delay = Duration::from_secs(q.callback_retry_s);
+    acd.callback_dial_timeout = Duration::from_secs(q.callback_dial_timeout_s);
+    acd
+}

@@ -1,0 +1,442 @@
+//! The queues end to end: navigators' phones (baresip) register and answer,
+//! their screens are websocket clients, callers are sipp, and external lines
+//! and the trunk are sipp UASs. Every call goes through `frontdoor serve`
+//! on the shipped flows.
+//!
+//! The callers' media is written by the test as pcaps that sipp plays: RFC
+//! 4733 key presses and PCMU audio, numbered on one RTP stream per call (so
+//! keys may come in any order, which sipp's own recordings do not allow).
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::external::{far_end_finished, far_end_hanging_up};
+use crate::harness::{Engine, SippRun, TempDir, call_id, free_media_port, message, sipp};
+use crate::ivr::ottawa_always_open;
+use crate::records::{http, login};
+use crate::registrar::{MD5_ONLY, phone, stop};
+
+const OTTAWA: &str = "+16135550123";
+const PASSWORD: &str = "navigator-pass-1";
+
+// ---- the caller's media --------------------------------------------------
+
+/// One RTP stream of a call, written as pcap files for sipp to play.
+struct Stream {
+    dir: PathBuf,
+    seq: u16,
+    ts: u32,
+    files: usize,
+}
+
+/// What a caller does, in order.
+enum Step {
+    Pause(u64),
+    /// An RFC 4733 key press (about 140 ms).
+    Key(char),
+    /// This many 20 ms PCMU packets whose samples are all 0x2A.
+    Audio(u16),
+}
+
+impl Stream {
+    fn new(dir: &Path) -> Stream {
+        Stream {
+            dir: dir.to_owned(),
+            seq: 1000,
+            ts: 8000,
+            files: 0,
+        }
+    }
+
+    fn rtp(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+        p.extend_from_slice(&self.seq.to_be_bytes());
+        p.extend_from_slice(&ts.to_be_bytes());
+        p.extend_from_slice(&0x0bad_cafe_u32.to_be_bytes());
+        p.extend_from_slice(payload);
+        self.seq = self.seq.wrapping_add(1);
+        p
+    }
+
+    /// A pcap (Ethernet, IPv4, UDP) of these RTP packets, 20 ms apart.
+    fn pcap(&mut self, packets: Vec<Vec<u8>>) -> PathBuf {
+        let mut out = Vec::new();
+        // magic, version 2.4, zone, accuracy, snap length, Ethernet.
+        for v in [0xa1b2_c3d4_u32, 0x0004_0002, 0, 0, 65535, 1] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for (i, rtp) in packets.iter().enumerate() {
+            let udp_len = 8 + rtp.len();
+            let ip_len = 20 + udp_len;
+            let mut frame = vec![0u8; 12];
+            frame.extend_from_slice(&[0x08, 0x00]);
+            frame.extend_from_slice(&[0x45, 0, (ip_len >> 8) as u8, ip_len as u8]);
+            frame.extend_from_slice(&[0, 0, 0, 0, 64, 17, 0, 0]);
+            frame.extend_from_slice(&[127, 0, 0, 1, 127, 0, 0, 1]);
+            frame.extend_from_slice(&[0x1f, 0x40, 0x1f, 0x40]);
+            frame.extend_from_slice(&[(udp_len >> 8) as u8, udp_len as u8, 0, 0]);
+            frame.extend_from_slice(rtp);
+            let us = i as u32 * 20_000;
+            for v in [1_700_000_000 + us / 1_000_000, us % 1_000_000] {
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&(frame.len() as u32).to_le_bytes());
+            out.extend_from_slice(&frame);
+        }
+        self.files += 1;
+        let path = self.dir.join(format!("media{}.pcap", self.files));
+        std::fs::write(&path, out).unwrap();
+        path
+    }
+
+    fn key(&mut self, key: char) -> PathBuf {
+        let event = key.to_digit(10).expect("a digit key") as u8;
+        let ts = self.ts;
+        let mut packets = Vec::new();
+        for (i, duration) in [160u16, 320, 480, 640, 800, 800, 800]
+            .into_iter()
+            .enumerate()
+        {
+            let end = i >= 4;
+            let [d0, d1] = duration.to_be_bytes();
+            let payload = [event, if end { 0x80 | 10 } else { 10 }, d0, d1];
+            packets.push(self.rtp(101, i == 0, ts, &payload));
+        }
+        self.ts += 800 + 160;
+        self.pcap(packets)
+    }
+
+    fn audio(&mut self, n: u16) -> PathBuf {
+        let mut packets = Vec::new();
+        for _ in 0..n {
+            let ts = self.ts;
+            packets.push(self.rtp(0, false, ts, &[0x2A; 160]));
+            self.ts += 160;
+        }
+        self.pcap(packets)
+    }
+}
+
+/// A sipp caller from `caller` doing `steps`, then hanging up
+/// (`hangs_up`) or waiting for the engine's BYE.
+fn call(engine: &Engine, caller: &str, steps: &[Step], hangs_up: bool) -> SippRun {
+    let dir = TempDir::new("caller");
+    let mut stream = Stream::new(dir.path());
+    let mut xml = String::new();
+    for step in steps {
+        match step {
+            Step::Pause(ms) => xml.push_str(&format!("  <pause milliseconds=\"{ms}\"/>\n")),
+            Step::Key(k) => {
+                let file = stream.key(*k);
+                xml.push_str(&play(&file));
+                xml.push_str("  <pause milliseconds=\"200\"/>\n");
+            }
+            Step::Audio(n) => {
+                let file = stream.audio(*n);
+                xml.push_str(&play(&file));
+            }
+        }
+    }
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/queue_call.xml"),
+    )
+    .unwrap();
+    let mut scenario = template.replace("  <!-- STEPS -->\n", &xml);
+    if !hangs_up {
+        let a = scenario.find("  <!-- HANGUP -->").unwrap();
+        let b = scenario.find("  <!-- /HANGUP -->\n").unwrap() + "  <!-- /HANGUP -->\n".len();
+        scenario.replace_range(
+            a..b,
+            "  <recv request=\"BYE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n    ]]>\n  </send>\n",
+        );
+    }
+    let path = dir.path().join("call.xml");
+    std::fs::write(&path, scenario).unwrap();
+    sipp(
+        engine,
+        path.to_str().unwrap(),
+        "u1",
+        &[
+            ("rtp_port", free_media_port().to_string()),
+            ("caller", caller.to_owned()),
+        ],
+        &[],
+    )
+}
+
+fn play(file: &Path) -> String {
+    format!(
+        "  <nop><action><exec play_pcap_audio=\"{}\"/></action></nop>\n",
+        file.display()
+    )
+}
+
+// ---- the navigator's screen ----------------------------------------------
+
+/// A navigator's CTI websocket.
+struct Screen {
+    ws: tungstenite::WebSocket<TcpStream>,
+    frames: Vec<Value>,
+}
+
+impl Screen {
+    fn open(engine: &Engine, user: &str) -> Screen {
+        let token = login(engine, user, PASSWORD);
+        let stream = TcpStream::connect(engine.http).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        let url = format!("ws://{}/cti/ws?token={token}", engine.http);
+        let (ws, _) = tungstenite::client(url.as_str(), stream).expect("websocket upgrade");
+        let mut screen = Screen {
+            ws,
+            frames: Vec::new(),
+        };
+        screen.expect(Duration::from_secs(5), "hello", |_| true);
+        screen
+    }
+
+    fn send(&mut self, v: Value) {
+        self.ws
+            .send(tungstenite::Message::text(v.to_string()))
+            .unwrap();
+    }
+
+    /// The first frame of `kind` (seen before or arriving within `timeout`)
+    /// that `pred` accepts.
+    fn wait(
+        &mut self,
+        timeout: Duration,
+        kind: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
+        let ok = |v: &Value| v["type"] == kind && pred(v);
+        let deadline = Instant::now() + timeout;
+        let mut checked = 0;
+        loop {
+            if let Some(v) = self.frames[checked..].iter().find(|v| ok(v)) {
+                return Some(v.clone());
+            }
+            checked = self.frames.len();
+            if Instant::now() >= deadline {
+                return None;
+            }
+            match self.ws.read() {
+                Ok(tungstenite::Message::Text(t)) => {
+                    self.frames.push(serde_json::from_str(t.as_str()).unwrap());
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => panic!("websocket: {e}"),
+            }
+        }
+    }
+
+    #[track_caller]
+    fn expect(&mut self, timeout: Duration, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        match self.wait(timeout, kind, pred) {
+            Some(v) => v,
+            None => panic!("no matching {kind}; frames: {:#?}", self.frames),
+        }
+    }
+
+    fn set_state(&mut self, state: &str) {
+        self.send(json!({"type": "set_state", "id": format!("s-{state}"), "state": state}));
+        self.expect(Duration::from_secs(5), "state_changed", |v| {
+            v["state"] == state
+        });
+    }
+}
+
+/// A navigator account (and a supervisor to read the records with).
+fn account(engine: &Engine, user: &str, role: &str, centre: &str, languages: &str, crisis: bool) {
+    let mut args = vec![
+        "--db".to_owned(),
+        engine.db.clone(),
+        "user".into(),
+        "add".into(),
+        "--username".into(),
+        user.into(),
+        "--role".into(),
+        role.into(),
+        "--centre".into(),
+        centre.into(),
+        "--languages".into(),
+        languages.into(),
+        "--password-stdin".into(),
+    ];
+    if crisis {
+        args.push("--crisis".into());
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+        .args(&args)
+        .env("RUST_LOG", "off")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A navigator whose phone (baresip) has registered.
+fn registered_phone(engine: &Engine, dir: &TempDir, user: &str) -> Child {
+    let baresip = phone(engine, dir, user, PASSWORD);
+    if engine
+        .wait_for(Duration::from_secs(10), |v| {
+            message(v) == "registered" && v["fields"]["aor"] == user
+        })
+        .is_none()
+    {
+        stop(baresip);
+        panic!("{user}'s phone did not register:\n{}", engine.dump());
+    }
+    baresip
+}
+
+/// The call's record and its events, read as a supervisor.
+fn record(engine: &Engine, id: &str) -> Value {
+    account(engine, "sup1", "supervisor", "ottawa", "en", false);
+    let token = login(engine, "sup1", PASSWORD);
+    let (status, body) = http(
+        engine.http,
+        "GET",
+        &format!("/api/calls/{id}"),
+        Some(&token),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn step_kinds(record: &Value) -> Vec<String> {
+    record["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+fn config(extra: &str) -> String {
+    format!("{MD5_ONLY}[cti]\nwrap_up_s = 30\n{extra}")
+}
+
+// ---- the tests -------------------------------------------------------------
+
+#[test]
+fn an_ottawa_caller_reaches_a_ready_navigator_who_answers_talks_and_logs_the_call() {
+    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let dir = TempDir::new("phone");
+    let baresip = registered_phone(&engine, &dir, "nav1");
+    let mut screen = Screen::open(&engine, "nav1");
+    screen.set_state("ready");
+
+    // English (1), then food (2); on hold the navigator's phone rings and
+    // answers; 2 s of audio; then the caller hangs up.
+    let steps = [
+        Step::Pause(1000),
+        Step::Key('1'),
+        Step::Pause(1300),
+        Step::Key('2'),
+        Step::Pause(5000),
+        Step::Audio(100),
+        Step::Pause(3000),
+    ];
+    let run = std::thread::scope(|s| {
+        let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
+        let offered = screen.expect(Duration::from_secs(15), "call_offered", |_| true);
+        assert_eq!(offered["language"], "en", "{offered}");
+        assert_eq!(offered["region"], "east", "{offered}");
+        assert_eq!(offered["centre"], "ottawa", "{offered}");
+        assert_eq!(offered["topic"], "food", "{offered}");
+        assert_eq!(offered["crisis"], false, "{offered}");
+        assert_eq!(offered["callback"], false, "{offered}");
+        screen.expect(Duration::from_secs(5), "state_changed", |v| {
+            v["state"] == "reserved"
+        });
+        screen.expect(Duration::from_secs(10), "call_answered", |_| true);
+        screen.expect(Duration::from_secs(5), "state_changed", |v| {
+            v["state"] == "busy"
+        });
+        caller.join().unwrap()
+    });
+    stop(baresip);
+    run.assert_success(&engine);
+    let id = run.call_id();
+    let ended = screen.expect(Duration::from_secs(10), "call_ended", |v| {
+        v["call_id"] == id
+    });
+    assert_eq!(ended["disposition"], "answered");
+    screen.expect(Duration::from_secs(5), "state_changed", |v| {
+        v["state"] == "wrap_up"
+    });
+
+    screen.send(json!({
+        "type": "log_call", "id": "log-1", "call_id": id,
+        "needs": [{"code": "BD-1800", "met": true}],
+        "notes": "food bank referral",
+    }));
+    screen.expect(Duration::from_secs(10), "log_saved", |v| v["call_id"] == id);
+
+    // RTP crossed the engine both ways: the caller's audio to the phone,
+    // the phone's tone to the caller.
+    engine.call_ended(&id);
+    let caller_media = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "media closed" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("{}", engine.dump()));
+    let phone_media = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "leg media closed" && v["fields"]["navigator"] == "nav1"
+        })
+        .unwrap_or_else(|| panic!("{}", engine.dump()));
+    let relayed = |v: &Value| v["fields"]["relayed"].as_u64().unwrap_or(0);
+    assert!(
+        relayed(&caller_media) >= 50,
+        "phone to caller: {caller_media}"
+    );
+    assert!(
+        relayed(&phone_media) >= 50,
+        "caller to phone: {phone_media}"
+    );
+
+    // The CDR has the whole path.
+    let rec = record(&engine, &id);
+    let call = &rec["call"];
+    assert_eq!(call["navigator"], "nav1", "{rec:#}");
+    assert_eq!(call["disposition"], "answered", "{rec:#}");
+    assert!(call["answered_ms"].as_i64().is_some(), "{rec:#}");
+    let kinds = step_kinds(&rec);
+    let at = |k: &str| {
+        kinds
+            .iter()
+            .position(|x| x == k)
+            .unwrap_or_else(|| panic!("no {k} in {kinds:?}"))
+    };
+    assert!(
+        at("queued") < at("offered")
+            && at("offered") < at("answered")
+            && at("answered") < at("ended"),
+        "{kinds:?}"
+    );
+    assert!(!rec["logs"].as_array().unwrap().is_empty(), "{rec:#}");
+}
