@@ -781,9 +781,7 @@ impl Call {
                 None
             }
             Some(CallEvent::Answered { sdp }) => {
-                let started = leg
-                    .answered(sdp.as_deref(), shared.rtp_timeout)
-                    .cloned();
+                let started = leg.answered(sdp.as_deref(), shared.rtp_timeout).cloned();
                 match (started, navigator) {
                     (Ok(_), Some(navigator)) => {
                         // Bridged once the queues confirm (ToCall::Connect).

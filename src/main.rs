@@ -7,7 +7,10 @@
 
 #[cfg_attr(
     not(test),
-    expect(dead_code, reason = "the supervisors' views of the queues are not served yet")
+    expect(
+        dead_code,
+        reason = "the supervisors' views of the queues are not served yet"
+    )
 )]
 mod acd;
 mod call;

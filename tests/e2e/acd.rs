@@ -440,3 +440,221 @@ fn an_ottawa_caller_reaches_a_ready_navigator_who_answers_talks_and_logs_the_cal
     );
     assert!(!rec["logs"].as_array().unwrap().is_empty(), "{rec:#}");
 }
+
+/// The crisis line (or another external target) as a sipp UAS that answers,
+/// stays 3 s and hangs up; its URI.
+fn line(dir: &TempDir) -> (Child, PathBuf, String) {
+    let (far, port, trace) = far_end_hanging_up(dir);
+    (far, trace, format!("sip:988@127.0.0.1:{port}"))
+}
+
+fn crisis_line_is(uri: &str) -> impl FnOnce(&Path) + '_ {
+    move |flows: &Path| {
+        crate::harness::edit(
+            &flows.join("centres.yaml"),
+            "external: \"sip:988@crisis-gateway.example.org\"",
+            &format!("external: \"{uri}\""),
+        )
+    }
+}
+
+#[test]
+fn key_9_reaches_a_crisis_trained_navigator_in_another_centre_at_once() {
+    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    // An Ottawa caller; the only crisis-trained navigator is in Toronto.
+    account(&engine, "tor1", "navigator", "toronto", "en,fr", true);
+    let dir = TempDir::new("phone");
+    let baresip = registered_phone(&engine, &dir, "tor1");
+    let mut screen = Screen::open(&engine, "tor1");
+    screen.set_state("ready");
+    let steps = [Step::Pause(800), Step::Key('9'), Step::Pause(6000)];
+    let run = std::thread::scope(|s| {
+        let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
+        let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
+        assert_eq!(offered["crisis"], true, "{offered}");
+        screen.expect(Duration::from_secs(10), "call_answered", |_| true);
+        caller.join().unwrap()
+    });
+    stop(baresip);
+    run.assert_success(&engine);
+    let id = run.call_id();
+    screen.expect(Duration::from_secs(10), "call_ended", |v| {
+        v["call_id"] == id
+    });
+    let queued = engine
+        .wait_for(Duration::from_secs(2), |v| {
+            message(v) == "queue step"
+                && v["fields"]["step"] == "queued"
+                && v["fields"]["call_id"] == id
+        })
+        .unwrap();
+    assert!(
+        queued["fields"]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("queue=crisis priority=crisis"),
+        "{queued}"
+    );
+}
+
+#[test]
+fn a_crisis_call_nobody_answers_goes_to_the_crisis_line_after_the_timeout() {
+    let dir = TempDir::new("crisis-line");
+    let (far, trace, uri) = line(&dir);
+    let engine = Engine::start_in(
+        &config("[queues]\ncrisis_timeout_s = 3\n"),
+        crisis_line_is(&uri),
+    );
+    // A crisis-trained navigator is logged in but not ready: the call waits
+    // for them, then goes to the crisis line.
+    account(&engine, "tor1", "navigator", "toronto", "en,fr", true);
+    let mut screen = Screen::open(&engine, "tor1");
+    let steps = [Step::Pause(800), Step::Key('9')];
+    let run = call(&engine, OTTAWA, &steps, false);
+    run.assert_success(&engine);
+    let id = run.call_id();
+    let (ok, messages) = far_end_finished(far, &trace);
+    assert!(ok, "the crisis line's call did not complete:\n{messages}");
+    assert!(
+        messages.contains("P-Asserted-Identity: <sip:+16135550123@127.0.0.1>"),
+        "the caller's own number is presented:\n{messages}"
+    );
+    let out = engine
+        .wait_for(Duration::from_secs(2), |v| {
+            message(v) == "queue step"
+                && v["fields"]["step"] == "routed_external"
+                && v["fields"]["call_id"] == id
+        })
+        .unwrap_or_else(|| panic!("{}", engine.dump()));
+    let detail = out["fields"]["detail"].as_str().unwrap();
+    assert!(detail.contains("reason=crisis_timeout"), "{detail}");
+    let waited: u64 = detail.rsplit("waited_s=").next().unwrap().parse().unwrap();
+    assert!((3..10).contains(&waited), "{detail}");
+    assert!(
+        screen
+            .wait(Duration::from_millis(200), "call_offered", |_| true)
+            .is_none(),
+        "never offered to a navigator who is not ready"
+    );
+}
+
+#[test]
+fn a_french_caller_is_never_offered_to_a_navigator_without_french() {
+    let dir = TempDir::new("fallback");
+    let (far, trace, uri) = line(&dir);
+    let engine = Engine::start_in(
+        &config(&format!("[queues]\nfallback = \"{uri}\"\n")),
+        ottawa_always_open,
+    );
+    account(&engine, "nav_en", "navigator", "ottawa", "en", false);
+    let pdir = TempDir::new("phone");
+    let baresip = registered_phone(&engine, &pdir, "nav_en");
+    let mut screen = Screen::open(&engine, "nav_en");
+    screen.set_state("ready");
+    // French (2), then a topic (3).
+    let steps = [
+        Step::Pause(1000),
+        Step::Key('2'),
+        Step::Pause(1300),
+        Step::Key('3'),
+    ];
+    let run = call(&engine, OTTAWA, &steps, false);
+    stop(baresip);
+    run.assert_success(&engine);
+    let id = run.call_id();
+    let (ok, messages) = far_end_finished(far, &trace);
+    assert!(ok, "the fallback's call did not complete:\n{messages}");
+    let out = engine
+        .wait_for(Duration::from_secs(2), |v| {
+            message(v) == "queue step"
+                && v["fields"]["step"] == "routed_external"
+                && v["fields"]["call_id"] == id
+        })
+        .unwrap_or_else(|| panic!("{}", engine.dump()));
+    assert!(
+        out["fields"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("reason=no_centre_available"),
+        "{out}"
+    );
+    assert!(
+        screen
+            .wait(Duration::from_millis(500), "call_offered", |_| true)
+            .is_none(),
+        "a French call was offered to a navigator without French: {:#?}",
+        screen.frames
+    );
+}
+
+#[test]
+fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
+    // The trunk is a sipp UAS: it takes the callback, stays 3 s, hangs up.
+    let dir = TempDir::new("trunk");
+    let (far, port, trace) = far_end_hanging_up(&dir);
+    let engine = Engine::start_in(
+        &config(&format!("[trunk]\nproxy = \"127.0.0.1:{port}\"\n")),
+        ottawa_always_open,
+    );
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let pdir = TempDir::new("phone");
+    let baresip = registered_phone(&engine, &pdir, "nav1");
+    // Logged in, not ready: the caller waits.
+    let mut screen = Screen::open(&engine, "nav1");
+    // English, food, then on hold 1: called back, keeping the place; the
+    // engine says goodbye and hangs up.
+    let steps = [
+        Step::Pause(1000),
+        Step::Key('1'),
+        Step::Pause(1300),
+        Step::Key('2'),
+        Step::Pause(3000),
+        Step::Key('1'),
+    ];
+    let run = call(&engine, OTTAWA, &steps, false);
+    run.assert_success(&engine);
+    let id = run.call_id();
+    engine.call_ended(&id);
+    assert!(
+        screen
+            .wait(Duration::from_millis(500), "call_offered", |_| true)
+            .is_none(),
+        "nobody was ready"
+    );
+
+    screen.set_state("ready");
+    let offered = screen.expect(Duration::from_secs(10), "call_offered", |v| {
+        v["call_id"] == id
+    });
+    assert_eq!(offered["callback"], true, "{offered}");
+    assert_eq!(offered["topic"], "food", "{offered}");
+    screen.expect(Duration::from_secs(10), "call_answered", |v| {
+        v["call_id"] == id
+    });
+    let ended = screen.expect(Duration::from_secs(15), "call_ended", |v| {
+        v["call_id"] == id
+    });
+    assert_eq!(ended["disposition"], "callback", "{ended}");
+    screen.expect(Duration::from_secs(5), "state_changed", |v| {
+        v["state"] == "wrap_up"
+    });
+    stop(baresip);
+
+    let (ok, messages) = far_end_finished(far, &trace);
+    assert!(ok, "the callback did not complete:\n{messages}");
+    assert!(
+        messages.contains("INVITE sip:+16135550123@127.0.0.1 SIP/2.0"),
+        "the caller's number is called back through the trunk:\n{messages}"
+    );
+    let rec = record(&engine, &id);
+    let kinds = step_kinds(&rec);
+    for k in [
+        "callback_requested",
+        "callback_dialling",
+        "answered",
+        "ended",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} in {kinds:?}");
+    }
+    assert_eq!(rec["call"]["callback"], true, "{rec:#}");
+}
