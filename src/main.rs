@@ -300,6 +300,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     tokio::spawn(queues::run(
         queues::Wiring {
             config: acd_config,
+            cti: cti.clone(),
             events: cti.events(),
             store: cti.store().clone(),
             contacts,

@@ -20,7 +20,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use frontdoor_cti::protocol::{AgentState as CtiState, Disposition, StateInfo, TransferTarget};
-use frontdoor_cti::{CallEvent as CtiEvent, CallEvents, NavigatorCommand, Store, now_ms};
+use frontdoor_cti::{
+    CallEvent as CtiEvent, CallEvents, CallbackAction, NavigatorCommand, Store, now_ms,
+};
+use serde_json::{Value, json};
 use frontdoor_sip::registrar::Binding;
 use tokio::sync::mpsc;
 
@@ -173,6 +176,8 @@ struct Entry {
 /// Everything the queue task needs.
 pub struct Wiring {
     pub config: AcdConfig,
+    /// Where the supervisors' view of the queues is published.
+    pub cti: frontdoor_cti::Cti,
     pub events: CallEvents,
     pub store: Store,
     pub contacts: Contacts,
@@ -182,6 +187,8 @@ pub struct Wiring {
 
 /// How often the centres' opening hours are looked at.
 const SCHEDULE_TICK: Duration = Duration::from_secs(30);
+/// How often the supervisors' view of the queues is refreshed.
+const VIEW_TICK: Duration = Duration::from_secs(1);
 
 /// Run the queues until the engine stops.
 pub async fn run(
@@ -210,6 +217,8 @@ pub async fn run(
     driver.carry_out().await;
     let mut tick = tokio::time::interval(SCHEDULE_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut view_tick = tokio::time::interval(VIEW_TICK);
+    view_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let wake = driver
             .acd
@@ -223,6 +232,7 @@ pub async fn run(
             Some(command) = commands.recv() => driver.on_command(command).await,
             () = sleep_until_opt(wake) => driver.acd.handle_timeout(Instant::now()),
             _ = tick.tick() => driver.schedules(),
+            _ = view_tick.tick() => driver.publish(),
         }
         driver.carry_out().await;
     }
@@ -394,6 +404,21 @@ impl Driver {
         match command {
             NavigatorCommand::StateChanged { navigator, state } => {
                 self.navigator_state(navigator, state).await;
+            }
+            NavigatorCommand::Callback {
+                supervisor,
+                call_id,
+                action,
+            } => {
+                let Some(id) = self.call_of(&call_id) else {
+                    tracing::info!(%supervisor, %call_id, "no such callback on the supervisors' list");
+                    return;
+                };
+                tracing::info!(%supervisor, %call_id, ?action, "supervisor acts on a callback");
+                self.feed(match action {
+                    CallbackAction::Requeue => Event::SupervisorRequeue { call: id },
+                    CallbackAction::Resolve => Event::SupervisorResolved { call: id },
+                });
             }
             NavigatorCommand::Hangup { navigator, call_id } => {
                 let Some(entry) = self.call_of(&call_id).and_then(|id| self.calls.get(&id)) else {
@@ -780,6 +805,107 @@ impl Driver {
             })
             .await;
         }
+    }
+}
+
+impl Driver {
+    /// The supervisors' view: who waits where, the navigators, and the
+    /// callbacks left to them (`GET /api/queues`).
+    fn publish(&self) {
+        let now = Instant::now();
+        let cti_id = |id: CallId| self.calls.get(&id).map(|e| e.cti_id.clone());
+        let caller = |id: CallId| self.calls.get(&id).and_then(|e| e.caller.clone());
+        let mut queues: Vec<QueueId> = self
+            .acd
+            .config()
+            .centres
+            .iter()
+            .map(|c| QueueId::Centre(c.id.clone()))
+            .collect();
+        queues.push(QueueId::Crisis);
+        let all: Vec<crate::acd::CallInfo> = self
+            .acd
+            .calls()
+            .into_iter()
+            .filter_map(|id| self.acd.call(id))
+            .collect();
+        let queues: Vec<Value> = queues
+            .iter()
+            .map(|q| {
+                let mut calls: Vec<&crate::acd::CallInfo> = self
+                    .acd
+                    .waiting(q)
+                    .into_iter()
+                    .filter_map(|id| all.iter().find(|c| c.id == id))
+                    .collect();
+                calls.extend(all.iter().filter(|c| {
+                    c.queue == *q
+                        && matches!(
+                            c.state,
+                            crate::acd::CallState::Offered { .. }
+                                | crate::acd::CallState::Dialling { .. }
+                        )
+                }));
+                let waiting: Vec<Value> = calls
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "call_id": cti_id(c.id),
+                            "caller": caller(c.id),
+                            "language": c.language.as_str(),
+                            "priority": c.priority.as_str(),
+                            "crisis": c.crisis,
+                            "callback": c.callback.is_some(),
+                            "state": match c.state {
+                                crate::acd::CallState::Offered { .. } => "offered",
+                                crate::acd::CallState::Dialling { .. } => "dialling",
+                                _ => "waiting",
+                            },
+                            "waited_s": now.saturating_duration_since(c.arrived).as_secs(),
+                        })
+                    })
+                    .collect();
+                json!({"queue": q.to_string(), "waiting": waiting})
+            })
+            .collect();
+        let navigators: Vec<Value> = self
+            .acd
+            .navigators()
+            .iter()
+            .filter_map(|n| self.acd.navigator(n))
+            .map(|n| {
+                json!({
+                    "username": n.id.0,
+                    "centre": n.centre.0,
+                    "languages": n.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+                    "crisis_trained": n.crisis_trained,
+                    "state": n.state.name(),
+                    "call_id": n.state.call().and_then(cti_id),
+                })
+            })
+            .collect();
+        let supervisor_list: Vec<Value> = self
+            .acd
+            .supervisor_list()
+            .into_iter()
+            .filter_map(|id| all.iter().find(|c| c.id == id))
+            .map(|c| {
+                json!({
+                    "call_id": cti_id(c.id),
+                    "caller": caller(c.id),
+                    "queue": c.queue.to_string(),
+                    "language": c.language.as_str(),
+                    "attempts": c.callback.as_ref().map_or(0, |cb| cb.failures),
+                })
+            })
+            .collect();
+        self.wiring.cti.publish_queues(json!({
+            "at_ms": now_ms(),
+            "expected_handle_s": self.acd.expected_handle_time().as_secs(),
+            "queues": queues,
+            "navigators": navigators,
+            "supervisor_list": supervisor_list,
+        }));
     }
 }
 

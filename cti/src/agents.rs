@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::now_ms;
@@ -36,6 +36,35 @@ pub enum NavigatorCommand {
     /// The navigator's agent state changed (by their own request, a call, a
     /// timer, login or logout). The ACD offers calls to `ready` navigators.
     StateChanged { navigator: String, state: StateInfo },
+    /// A supervisor (or ops) acted on a failed callback on the supervisors'
+    /// list (`POST /api/queues/callbacks/{call_id}`). `supervisor` is their
+    /// username; the call was on the list of the last view published with
+    /// [`Cti::publish_queues`](crate::Cti::publish_queues).
+    Callback {
+        supervisor: String,
+        call_id: String,
+        action: CallbackAction,
+    },
+}
+
+/// What a supervisor does with a callback that ran out of attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackAction {
+    /// Put it back in line at its place, to be tried again.
+    Requeue,
+    /// The supervisor dealt with it themselves: it leaves the list.
+    Resolve,
+}
+
+impl CallbackAction {
+    /// The name used in the HTTP body: `requeue` or `resolve`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallbackAction::Requeue => "requeue",
+            CallbackAction::Resolve => "resolve",
+        }
+    }
 }
 
 /// What the queues can read about a navigator.

@@ -16,13 +16,14 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
+use tokio::sync::mpsc::error::TrySendError;
 
 use crate::accounts::{new_token, sha256_hex, verify_password};
 use crate::error::Error;
 use crate::protocol::{AccountInfo, Role};
 use crate::store::AuditEntry;
-use crate::{Cti, now_ms};
+use crate::{CallbackAction, Cti, NavigatorCommand, now_ms};
 
 /// Every way an HTTP request is refused; the body is always `{"error": reason}`
 /// and never carries internals.
@@ -94,6 +95,8 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/emergency", get(emergency).put(set_emergency))
         .route("/api/flows/versions", get(flow_versions))
         .route("/api/navigators", get(navigators))
+        .route("/api/queues", get(queues))
+        .route("/api/queues/callbacks/{call_id}", post(queue_callback))
         .route("/cti/ws", get(crate::ws::upgrade))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -582,6 +585,95 @@ async fn navigators(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_
         views.retain(|v| v.account.centre == a.centre);
     }
     Ok(Json(json!({ "navigators": views })))
+}
+
+fn queues_not_running() -> AppError {
+    AppError::Refused(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the queues are not running".into(),
+    )
+}
+
+/// `GET /api/queues`: the queues' last published view, as the binary published it.
+async fn queues(State(cti): State<Cti>, auth: Auth) -> ApiResult<Response> {
+    auth.require(&cti, auth.account.role != Role::Navigator, "queues")
+        .await?;
+    let view = cti.shared.queue_view().ok_or_else(queues_not_running)?;
+    Ok(Json(&*view).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CallbackBody {
+    action: String,
+}
+
+/// The entry for `call_id` on the view's `supervisor_list`, if it is there.
+fn on_supervisor_list<'a>(view: &'a Value, call_id: &str) -> Option<&'a Value> {
+    view.get("supervisor_list")?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("call_id").and_then(Value::as_str) == Some(call_id))
+}
+
+/// `POST /api/queues/callbacks/{call_id}`: a supervisor requeues or resolves
+/// a failed callback on the supervisors' list; the queues do it.
+async fn queue_callback(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(call_id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let a = &auth.account;
+    auth.require(&cti, a.role != Role::Navigator, &call_id)
+        .await?;
+    let CallbackBody { action } = parse_json(&body)?;
+    let action = match action.as_str() {
+        "requeue" => CallbackAction::Requeue,
+        "resolve" => CallbackAction::Resolve,
+        other => {
+            return Err(AppError::bad(format!(
+                "unknown action {other:?}: use \"requeue\" or \"resolve\""
+            )));
+        }
+    };
+    let view = cti.shared.queue_view().ok_or_else(queues_not_running)?;
+    let Some(entry) = on_supervisor_list(&view, &call_id) else {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            "no such callback on the supervisors' list".into(),
+        ));
+    };
+    let detail = entry
+        .get("queue")
+        .and_then(Value::as_str)
+        .map(|q| format!("queue={q}"))
+        .unwrap_or_default();
+    let cmd = NavigatorCommand::Callback {
+        supervisor: a.username.clone(),
+        call_id: call_id.clone(),
+        action,
+    };
+    if let Err(e) = cti.shared.registry.commands().try_send(cmd) {
+        let reason = match e {
+            TrySendError::Full(_) => "the queues are busy; try again",
+            TrySendError::Closed(_) => "the queues are not running",
+        };
+        return Err(AppError::Refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            reason.into(),
+        ));
+    }
+    cti.audit(
+        &a.username,
+        &format!("queue.callback.{}", action.as_str()),
+        &call_id,
+        "ok",
+        &detail,
+        &auth.peer,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))).into_response())
 }
 
 async fn healthz(State(cti): State<Cti>) -> Response {

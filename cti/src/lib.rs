@@ -35,11 +35,14 @@
 //!             NavigatorCommand::Hangup { .. } => { /* end the call */ }
 //!             NavigatorCommand::Transfer { .. } => { /* re-route it */ }
 //!             NavigatorCommand::StateChanged { .. } => { /* tell the ACD */ }
+//!             NavigatorCommand::Callback { .. } => { /* requeue or resolve a failed callback */ }
 //!         }
 //!     }
 //! });
 //!
-//! // 3. The ACD reads navigators' state: cti.navigators(), cti.navigator(name).
+//! // 3. The ACD reads navigators' state: cti.navigators(), cti.navigator(name),
+//! //    and publishes its queues for supervisors (GET /api/queues) on every change:
+//! cti.publish_queues(serde_json::json!({ "queues": [], "supervisor_list": [] }));
 //! // 4. The binary feeds /healthz and /metrics: cti.status().set_calls_in_progress(n),
 //! //    cti.status().count_sip_response(200), cti.activate_flow(version, hash, by).
 //!
@@ -75,7 +78,7 @@ mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -83,7 +86,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use accounts::{UserCommand, run_user_command};
-pub use agents::{NavigatorCommand, NavigatorView};
+pub use agents::{CallbackAction, NavigatorCommand, NavigatorView};
 pub use calls::{CallAttribute, CallEvent, CallEvents, Closed, Route};
 pub use error::{Error, Result};
 pub use status::{ActiveFlow, Status};
@@ -157,6 +160,9 @@ pub(crate) struct Shared {
     pub status: Arc<Status>,
     pub throttle: http::Throttle,
     emergency: AtomicBool,
+    /// The queues' last published view (`GET /api/queues`); none until the
+    /// binary publishes one.
+    queues: Mutex<Option<Arc<serde_json::Value>>>,
 }
 
 impl Shared {
@@ -165,6 +171,11 @@ impl Shared {
     }
     pub fn set_emergency_cache(&self, on: bool) {
         self.emergency.store(on, Ordering::Relaxed);
+    }
+    /// The last view published with [`Cti::publish_queues`], if any.
+    pub fn queue_view(&self) -> Option<Arc<serde_json::Value>> {
+        // A plain value swapped whole: a poisoned lock still holds a usable one.
+        self.queues.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -220,6 +231,7 @@ impl Cti {
             registry,
             status: Arc::new(Status::default()),
             emergency: AtomicBool::new(false),
+            queues: Mutex::new(None),
         });
         let (ev_tx, ev_rx) = mpsc::channel(4096);
         tokio::spawn(calls::run(Arc::clone(&shared), ev_rx));
@@ -256,6 +268,20 @@ impl Cti {
     /// One navigator's state, if they had a CTI session since start.
     pub fn navigator(&self, username: &str) -> Option<NavigatorView> {
         self.shared.registry.view(username)
+    }
+
+    /// The queues (the ACD) publish a snapshot of themselves whenever it
+    /// changes: a JSON object whose shape is documented in
+    /// `docs/cti-protocol.md` ("Other HTTP routes"). The last one is served
+    /// as-is by `GET /api/queues`, and its `supervisor_list` (objects with a
+    /// `call_id`) names the callbacks `POST /api/queues/callbacks/{call_id}`
+    /// accepts. Until the first view is published, both answer 503.
+    pub fn publish_queues(&self, view: serde_json::Value) {
+        *self
+            .shared
+            .queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(view));
     }
 
     /// Whether emergency mode is on (persisted; ops switch it with `PUT /api/emergency`).

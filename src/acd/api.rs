@@ -216,7 +216,8 @@ impl AgentState {
         }
     }
 
-    pub(super) fn call(&self) -> Option<CallId> {
+    /// The call a reserved or busy navigator holds.
+    pub fn call(&self) -> Option<CallId> {
         match self {
             AgentState::Reserved { call } | AgentState::Busy { call } => Some(*call),
             _ => None,
