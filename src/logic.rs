@@ -687,6 +687,29 @@ mod tests {
     }
 
     #[test]
+    fn sent_out_while_the_route_prompt_plays_the_line_rings_under_it() {
+        let t0 = Instant::now();
+        let mut l = ivr();
+        l.start(t0);
+        l.handle(t0, Input::Key('9'));
+        let actions = l.handle(
+            t0,
+            Input::RouteExternal {
+                target: "sip:988@crisis-gateway.example.org".into(),
+                crisis: true,
+            },
+        );
+        assert_eq!(
+            actions,
+            [Action::Connect("sip:988@crisis-gateway.example.org".into())]
+        );
+        assert!(
+            l.handle(t0, Input::PromptsFinished).is_empty(),
+            "no hold loop"
+        );
+    }
+
+    #[test]
     fn announcements_round_the_wait_and_skip_positions_without_recordings() {
         let d = Duration::from_secs;
         assert_eq!(announcement(1, d(0))[3..], ["queue_wait_short"]);

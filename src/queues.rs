@@ -23,8 +23,8 @@ use frontdoor_cti::protocol::{AgentState as CtiState, Disposition, StateInfo, Tr
 use frontdoor_cti::{
     CallEvent as CtiEvent, CallEvents, CallbackAction, NavigatorCommand, Store, now_ms,
 };
-use serde_json::{Value, json};
 use frontdoor_sip::registrar::Binding;
+use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::acd::{
@@ -446,6 +446,17 @@ impl Driver {
                     return;
                 };
                 tracing::info!(%navigator, %call_id, ?target, "transfer");
+                // The call leaves the navigator's screen now.
+                if let Some(entry) = self.calls.get_mut(&id) {
+                    entry.shown_to = None;
+                }
+                self.cti(CtiEvent::OfferWithdrawn {
+                    call_id: call_id.clone(),
+                    navigator: navigator.clone(),
+                    reason: "transferred".into(),
+                    at_ms: now_ms(),
+                })
+                .await;
                 match target {
                     TransferTarget::Sip { uri } => {
                         let _ = to_call.send(ToCall::TransferExternal { uri: uri.clone() });

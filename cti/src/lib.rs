@@ -78,8 +78,8 @@ mod ws;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -175,7 +175,10 @@ impl Shared {
     /// The last view published with [`Cti::publish_queues`], if any.
     pub fn queue_view(&self) -> Option<Arc<serde_json::Value>> {
         // A plain value swapped whole: a poisoned lock still holds a usable one.
-        self.queues.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.queues
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 }
 
@@ -277,11 +280,7 @@ impl Cti {
     /// `call_id`) names the callbacks `POST /api/queues/callbacks/{call_id}`
     /// accepts. Until the first view is published, both answer 503.
     pub fn publish_queues(&self, view: serde_json::Value) {
-        *self
-            .shared
-            .queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(view));
+        *self.shared.queues.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(view));
     }
 
     /// Whether emergency mode is on (persisted; ops switch it with `PUT /api/emergency`).

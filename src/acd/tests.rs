@@ -768,6 +768,22 @@ fn an_unstaffed_or_closed_centre_is_skipped_at_once() {
 }
 
 #[test]
+fn without_a_configured_fallback_a_call_nobody_can_serve_goes_to_its_centres_own_line() {
+    let mut config = shipped_config();
+    config.fallback = String::new();
+    let mut h = Harness::with(config);
+    let ds = h.queue_at(1, "ottawa", En);
+    assert_eq!(
+        externals(&ds),
+        vec![(
+            1,
+            "sip:211east@pbx.ottawa.example.org".to_owned(),
+            ExternalReason::NoCentreAvailable
+        )]
+    );
+}
+
+#[test]
 fn no_centre_open_or_staffed_routes_to_the_fallback() {
     let mut h = Harness::new();
     let ds = h.queue_at(1, "windsor", En);

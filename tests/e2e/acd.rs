@@ -18,7 +18,7 @@ use crate::external::{far_end_finished, far_end_hanging_up};
 use crate::harness::{Engine, SippRun, TempDir, call_id, free_media_port, message, sipp};
 use crate::ivr::ottawa_always_open;
 use crate::records::{http, login};
-use crate::registrar::{MD5_ONLY, phone, stop};
+use crate::registrar::{MD5_ONLY, phone, phone_answering, stop};
 
 const OTTAWA: &str = "+16135550123";
 const PASSWORD: &str = "navigator-pass-1";
@@ -215,11 +215,25 @@ impl Screen {
         kind: &str,
         pred: impl Fn(&Value) -> bool,
     ) -> Option<Value> {
+        self.wait_from(0, timeout, kind, pred)
+    }
+
+    /// Like [`Screen::wait`], among the frames from index `from` on.
+    fn wait_from(
+        &mut self,
+        from: usize,
+        timeout: Duration,
+        kind: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Option<Value> {
         let ok = |v: &Value| v["type"] == kind && pred(v);
         let deadline = Instant::now() + timeout;
-        let mut checked = 0;
+        let mut checked = from;
         loop {
-            if let Some(v) = self.frames[checked..].iter().find(|v| ok(v)) {
+            if let Some(v) = self.frames[checked.min(self.frames.len())..]
+                .iter()
+                .find(|v| ok(v))
+            {
                 return Some(v.clone());
             }
             checked = self.frames.len();
@@ -238,6 +252,21 @@ impl Screen {
                     ) => {}
                 Err(e) => panic!("websocket: {e}"),
             }
+        }
+    }
+
+    /// The next frame of `kind` that `pred` accepts, arriving from now on.
+    #[track_caller]
+    fn expect_new(
+        &mut self,
+        timeout: Duration,
+        kind: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let from = self.frames.len();
+        match self.wait_from(from, timeout, kind, pred) {
+            Some(v) => v,
+            None => panic!("no new {kind}; frames: {:#?}", self.frames),
         }
     }
 
@@ -295,9 +324,12 @@ fn account(engine: &Engine, user: &str, role: &str, centre: &str, languages: &st
     );
 }
 
-/// A navigator whose phone (baresip) has registered.
+/// A navigator whose phone (baresip, answering at once) has registered.
 fn registered_phone(engine: &Engine, dir: &TempDir, user: &str) -> Child {
-    let baresip = phone(engine, dir, user, PASSWORD);
+    wait_registered(engine, phone(engine, dir, user, PASSWORD), user)
+}
+
+fn wait_registered(engine: &Engine, baresip: Child, user: &str) -> Child {
     if engine
         .wait_for(Duration::from_secs(10), |v| {
             message(v) == "registered" && v["fields"]["aor"] == user
@@ -657,4 +689,131 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
         assert!(kinds.iter().any(|x| x == k), "no {k} in {kinds:?}");
     }
     assert_eq!(rec["call"]["callback"], true, "{rec:#}");
+}
+
+#[test]
+fn an_offer_nobody_answers_is_taken_back_and_the_navigator_is_not_left_reserved() {
+    let engine = Engine::start_in(
+        &config("[queues]\nring_timeout_s = 4\n"),
+        ottawa_always_open,
+    );
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let dir = TempDir::new("phone");
+    // The phone rings and nobody picks up.
+    let baresip = wait_registered(
+        &engine,
+        phone_answering(&engine, &dir, "nav1", PASSWORD, "manual"),
+        "nav1",
+    );
+    let mut screen = Screen::open(&engine, "nav1");
+    screen.set_state("ready");
+    let steps = [
+        Step::Pause(1000),
+        Step::Key('1'),
+        Step::Pause(1300),
+        Step::Key('2'),
+        // Queued at about 3 s: rings until 7 s, rings again from about 7 s
+        // to 11 s; the caller hangs up at about 9 s, during the second ring.
+        Step::Pause(6000),
+    ];
+    let run = std::thread::scope(|s| {
+        let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
+        let first = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
+        let id = first["call_id"].as_str().unwrap().to_owned();
+        let withdrawn = screen.expect(Duration::from_secs(5), "call_withdrawn", |v| {
+            v["call_id"] == id
+        });
+        assert_eq!(withdrawn["reason"], "no_answer", "{withdrawn}");
+        screen.expect(Duration::from_secs(2), "state_changed", |v| {
+            v["state"] == "not_ready" && v["reason"] == "no_answer"
+        });
+        // Ready again: the call, back at the head of its queue, comes again.
+        let from = screen.frames.len();
+        screen.send(json!({"type": "set_state", "id": "s-again", "state": "ready"}));
+        let again = screen.wait_from(from, Duration::from_secs(5), "call_offered", |v| {
+            v["call_id"] == id
+        });
+        assert!(
+            again.is_some(),
+            "offered a second time: {:#?}",
+            screen.frames
+        );
+        // The caller gives up while it rings: the offer goes, the navigator is ready.
+        let from = screen.frames.len();
+        screen
+            .wait_from(from, Duration::from_secs(15), "call_withdrawn", |v| {
+                v["call_id"] == id && v["reason"] == "caller_hung_up"
+            })
+            .unwrap_or_else(|| panic!("not withdrawn: {:#?}", screen.frames));
+        screen
+            .wait_from(from, Duration::from_secs(2), "state_changed", |v| {
+                v["state"] == "ready"
+            })
+            .unwrap_or_else(|| panic!("not ready again: {:#?}", screen.frames));
+        caller.join().unwrap()
+    });
+    stop(baresip);
+    run.assert_success(&engine);
+    let rec = record(&engine, &run.call_id());
+    let kinds = step_kinds(&rec);
+    for k in ["queued", "offered", "no_answer", "abandoned"] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} in {kinds:?}");
+    }
+    assert_eq!(rec["call"]["disposition"], "abandoned_in_queue", "{rec:#}");
+}
+
+#[test]
+fn a_navigator_transfers_their_call_to_an_outside_line_from_the_screen() {
+    let dir = TempDir::new("partner");
+    let (far, trace, uri) = line(&dir);
+    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let pdir = TempDir::new("phone");
+    let baresip = registered_phone(&engine, &pdir, "nav1");
+    let mut screen = Screen::open(&engine, "nav1");
+    screen.set_state("ready");
+    let steps = [
+        Step::Pause(1000),
+        Step::Key('1'),
+        Step::Pause(1300),
+        Step::Key('2'),
+    ];
+    let run = std::thread::scope(|s| {
+        let caller = s.spawn(|| call(&engine, OTTAWA, &steps, false));
+        let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
+        let id = offered["call_id"].as_str().unwrap().to_owned();
+        screen.expect(Duration::from_secs(10), "call_answered", |v| {
+            v["call_id"] == id
+        });
+        screen.send(json!({
+            "type": "transfer", "id": "t-1", "call_id": id,
+            "target": {"kind": "sip", "uri": uri},
+        }));
+        let withdrawn = screen.expect(Duration::from_secs(5), "call_withdrawn", |v| {
+            v["call_id"] == id
+        });
+        assert_eq!(withdrawn["reason"], "transferred");
+        screen.expect(Duration::from_secs(5), "state_changed", |v| {
+            v["state"] == "wrap_up"
+        });
+        // The outside line answers, talks 3 s and hangs up: the caller's
+        // call ends then.
+        caller.join().unwrap()
+    });
+    stop(baresip);
+    run.assert_success(&engine);
+    let (ok, messages) = far_end_finished(far, &trace);
+    assert!(ok, "the outside line's call did not complete:\n{messages}");
+    assert!(
+        messages.contains("P-Asserted-Identity: <sip:+16135550123@127.0.0.1>"),
+        "{messages}"
+    );
+    let id = run.call_id();
+    engine.call_ended(&id);
+    let rec = record(&engine, &id);
+    assert!(
+        step_kinds(&rec).iter().any(|k| k == "transferred"),
+        "{rec:#}"
+    );
+    assert_eq!(rec["call"]["disposition"], "transferred", "{rec:#}");
 }

@@ -17,6 +17,18 @@ pub const MD5_ONLY: &str = "[registrar]\nalgorithms = [\"MD5\"]\n";
 /// answering calls at once, sending a 440 Hz tone as its voice. The password goes in
 /// baresip's account line, which cannot carry spaces.
 pub fn phone(engine: &Engine, dir: &TempDir, user: &str, password: &str) -> Child {
+    phone_answering(engine, dir, user, password, "auto")
+}
+
+/// Like [`phone`], with baresip's answer mode: `auto`, or `manual` (it
+/// rings and nobody ever answers).
+pub fn phone_answering(
+    engine: &Engine,
+    dir: &TempDir,
+    user: &str,
+    password: &str,
+    answermode: &str,
+) -> Child {
     let sip_port = free_udp_port();
     // baresip ends the call when its source file ends: a minute of tone.
     let tone = dir.path().join("tone.wav");
@@ -55,7 +67,7 @@ pub fn phone(engine: &Engine, dir: &TempDir, user: &str, password: &str) -> Chil
     std::fs::write(
         dir.path().join("accounts"),
         format!(
-            "<sip:{user}@127.0.0.1:{port}>;auth_pass={password};regint=60;answermode=auto\n",
+            "<sip:{user}@127.0.0.1:{port}>;auth_pass={password};regint=60;answermode={answermode}\n",
             port = engine.sip.port()
         ),
     )

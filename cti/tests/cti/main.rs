@@ -6,6 +6,7 @@ mod acd;
 mod db;
 mod docs;
 mod http;
+mod queues;
 mod server;
 mod store;
 mod ws;

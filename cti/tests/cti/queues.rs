@@ -1,0 +1,290 @@
+//! The queues for supervisors: the published view (`GET /api/queues`) and
+//! acting on failed callbacks (`POST /api/queues/callbacks/{call_id}`).
+
+use frontdoor_cti::protocol::Role;
+use frontdoor_cti::store::AuditEntry;
+use frontdoor_cti::{CallbackAction, NavigatorCommand};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::server::{TestServer, config, start};
+
+/// The queues' view documented in docs/cti-protocol.md (the binary publishes
+/// these fields), so the page and these tests cannot drift apart.
+fn view() -> Value {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/cti-protocol.md"
+    ))
+    .expect("docs/cti-protocol.md");
+    let mut views = crate::docs::json_examples(&doc)
+        .into_iter()
+        .filter(|t| t.contains("\"supervisor_list\""));
+    let text = views.next().expect("the queues' view is documented");
+    assert!(views.next().is_none(), "one queues' view example");
+    let v: Value = serde_json::from_str(&text).expect("the documented view is JSON");
+    assert_eq!(v["supervisor_list"][0]["call_id"], "c-7");
+    assert_eq!(v["queues"][0]["waiting"][0]["call_id"], "c-1");
+    v
+}
+
+async fn server_with_accounts(url: &str) -> TestServer {
+    let s = start(config(url)).await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    s.add_user("sup-ott", Role::Supervisor, "ottawa").await;
+    s.add_user("ops1", Role::Ops, "province").await;
+    s
+}
+
+fn no_command(commands: &mut mpsc::Receiver<NavigatorCommand>, what: &str) {
+    if let Ok(cmd) = commands.try_recv() {
+        panic!("{what}: a command was sent: {cmd:?}");
+    }
+}
+
+fn drain(commands: &mut mpsc::Receiver<NavigatorCommand>) {
+    while commands.try_recv().is_ok() {}
+}
+
+async fn newest_audit(s: &TestServer) -> AuditEntry {
+    s.audit().await.into_iter().next().expect("an audit row")
+}
+
+crate::on_both_backends!(the_queue_view_for_supervisors_and_ops, queue_view);
+async fn queue_view(url: &str) {
+    let s = server_with_accounts(url).await;
+    let nav = s.login("nav1").await;
+    let sup = s.login("sup-ott").await;
+    let ops = s.login("ops1").await;
+
+    // No token.
+    let r = s.http("GET", "/api/queues", None, None).await;
+    assert_eq!(r.status, 401);
+    let a = newest_audit(&s).await;
+    assert_eq!(
+        (a.actor.as_str(), a.action.as_str(), a.outcome.as_str()),
+        ("-", "GET /api/queues", "unauthenticated")
+    );
+
+    // Nothing published yet.
+    let r = s.http("GET", "/api/queues", Some(&sup), None).await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json, json!({"error": "the queues are not running"}));
+
+    s.cti.publish_queues(view());
+    for token in [&sup, &ops] {
+        let r = s.http("GET", "/api/queues", Some(token), None).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.json, view(), "the view is served as published");
+    }
+
+    // The newest view replaces the last.
+    let mut newer = view();
+    newer["at_ms"] = json!(1764410521000_i64);
+    newer["supervisor_list"] = json!([]);
+    s.cti.publish_queues(newer.clone());
+    let r = s.http("GET", "/api/queues", Some(&sup), None).await;
+    assert_eq!((r.status, r.json), (200, newer));
+
+    // Navigators may not see the queues; the refusal is audited.
+    let r = s.http("GET", "/api/queues", Some(&nav), None).await;
+    assert_eq!(r.status, 403);
+    assert_eq!(r.json, json!({"error": "not allowed for your role"}));
+    let a = newest_audit(&s).await;
+    assert_eq!(
+        (
+            a.actor.as_str(),
+            a.action.as_str(),
+            a.target.as_str(),
+            a.outcome.as_str(),
+            a.detail.as_str()
+        ),
+        ("nav1", "GET /api/queues", "queues", "denied", "navigator")
+    );
+}
+
+crate::on_both_backends!(supervisors_act_on_failed_callbacks, callbacks);
+async fn callbacks(url: &str) {
+    let mut s = server_with_accounts(url).await;
+    let nav = s.login("nav1").await;
+    let sup = s.login("sup-ott").await;
+    let ops = s.login("ops1").await;
+    let requeue = Some(r#"{"action": "requeue"}"#);
+    drain(&mut s.commands);
+
+    // Before anything is published, the queues are not running.
+    let r = s
+        .http("POST", "/api/queues/callbacks/c-7", Some(&sup), requeue)
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json, json!({"error": "the queues are not running"}));
+    no_command(&mut s.commands, "nothing published");
+
+    s.cti.publish_queues(view());
+
+    // No token, and a navigator: refused and audited, nothing sent.
+    let r = s
+        .http("POST", "/api/queues/callbacks/c-7", None, requeue)
+        .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(newest_audit(&s).await.outcome, "unauthenticated");
+    let r = s
+        .http("POST", "/api/queues/callbacks/c-7", Some(&nav), requeue)
+        .await;
+    assert_eq!(r.status, 403);
+    let a = newest_audit(&s).await;
+    assert_eq!(
+        (
+            a.actor.as_str(),
+            a.action.as_str(),
+            a.target.as_str(),
+            a.outcome.as_str()
+        ),
+        (
+            "nav1",
+            "POST /api/queues/callbacks/{call_id}",
+            "c-7",
+            "denied"
+        )
+    );
+    no_command(&mut s.commands, "refused for the role");
+
+    // Bad bodies.
+    for (body, starts) in [
+        (r#"{"action": "forget"}"#, "unknown action \"forget\""),
+        (r#"{"action": 3}"#, "bad JSON body"),
+        (r#"{"action": "requeue", "extra": 1}"#, "bad JSON body"),
+        ("{not json", "bad JSON body"),
+        ("", "bad JSON body"),
+    ] {
+        let r = s
+            .http("POST", "/api/queues/callbacks/c-7", Some(&sup), Some(body))
+            .await;
+        assert_eq!(r.status, 400, "{body:?}: {}", r.body);
+        let reason = r.json["error"].as_str().expect("a reason");
+        assert!(reason.starts_with(starts), "{body:?}: {reason:?}");
+    }
+    no_command(&mut s.commands, "bad bodies");
+
+    // A call that is not on the supervisors' list (c-1 is only waiting).
+    for call in ["c-1", "c-nope"] {
+        let r = s
+            .http(
+                "POST",
+                &format!("/api/queues/callbacks/{call}"),
+                Some(&sup),
+                requeue,
+            )
+            .await;
+        assert_eq!(r.status, 404, "{call}: {}", r.body);
+        assert_eq!(
+            r.json,
+            json!({"error": "no such callback on the supervisors' list"})
+        );
+    }
+    no_command(&mut s.commands, "not on the list");
+
+    // Requeue by the supervisor: accepted, sent to the queues, audited.
+    let r = s
+        .http("POST", "/api/queues/callbacks/c-7", Some(&sup), requeue)
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.json, json!({"accepted": true}));
+    assert_eq!(
+        s.commands.try_recv().expect("a command for the queues"),
+        NavigatorCommand::Callback {
+            supervisor: "sup-ott".into(),
+            call_id: "c-7".into(),
+            action: CallbackAction::Requeue,
+        }
+    );
+    no_command(&mut s.commands, "one command per request");
+    let a = newest_audit(&s).await;
+    assert_eq!(
+        (
+            a.actor.as_str(),
+            a.action.as_str(),
+            a.target.as_str(),
+            a.outcome.as_str(),
+            a.detail.as_str()
+        ),
+        (
+            "sup-ott",
+            "queue.callback.requeue",
+            "c-7",
+            "ok",
+            "queue=centre:ottawa"
+        )
+    );
+
+    // Resolve by ops.
+    let r = s
+        .http(
+            "POST",
+            "/api/queues/callbacks/c-7",
+            Some(&ops),
+            Some(r#"{"action":"resolve"}"#),
+        )
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(
+        s.commands.try_recv().expect("a command for the queues"),
+        NavigatorCommand::Callback {
+            supervisor: "ops1".into(),
+            call_id: "c-7".into(),
+            action: CallbackAction::Resolve,
+        }
+    );
+    let a = newest_audit(&s).await;
+    assert_eq!(
+        (a.actor.as_str(), a.action.as_str(), a.outcome.as_str()),
+        ("ops1", "queue.callback.resolve", "ok")
+    );
+
+    // The queues stopped taking commands: 503, and nothing is audited as done.
+    let before = s.audit().await;
+    s.commands.close();
+    let r = s
+        .http("POST", "/api/queues/callbacks/c-7", Some(&sup), requeue)
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json, json!({"error": "the queues are not running"}));
+    assert_eq!(
+        s.audit().await,
+        before,
+        "a refused request is not audited as done"
+    );
+}
+
+crate::on_both_backends!(a_full_command_queue_refuses_callbacks, full_queue);
+async fn full_queue(url: &str) {
+    let mut cfg = config(url);
+    cfg.command_queue = 1;
+    let mut s = start(cfg).await;
+    s.add_user("sup-ott", Role::Supervisor, "ottawa").await;
+    let sup = s.login("sup-ott").await;
+    drain(&mut s.commands);
+    s.cti.publish_queues(view());
+    let requeue = Some(r#"{"action": "requeue"}"#);
+    let r = s
+        .http("POST", "/api/queues/callbacks/c-7", Some(&sup), requeue)
+        .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let r = s
+        .http("POST", "/api/queues/callbacks/c-7", Some(&sup), requeue)
+        .await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert_eq!(r.json, json!({"error": "the queues are busy; try again"}));
+    let oks = s
+        .audit()
+        .await
+        .iter()
+        .filter(|e| e.action == "queue.callback.requeue")
+        .count();
+    assert_eq!(oks, 1, "the refused request is not audited as done");
+    assert!(matches!(
+        s.commands.try_recv(),
+        Ok(NavigatorCommand::Callback { .. })
+    ));
+    no_command(&mut s.commands, "the refused request");
+}
