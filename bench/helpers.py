@@ -14,6 +14,9 @@ Subcommands (each prints one line, JSON unless stated):
   rtt RTTFILE                       sipp -trace_rtt file: answer rate and response times
   latency PORT RATE CALLS HOLD_MS SINK
                                     place CALLS calls at RATE calls/s and time INVITE -> 200
+  pop SIP_PORT HTTP_PORT USER PASSWORD CALLS HOLD_MS SINK
+                                    a navigator (SIP phone + CTI websocket) takes CALLS
+                                    sequential calls; time INVITE -> screen pop, -> phone ring
   median NUMBER...                  median of the numbers given
   judge-step ...                    whether a rate step was clean (see judge_step)
   aggregate FILE                    medians over runs of the JSON lines in FILE
@@ -21,6 +24,9 @@ Subcommands (each prints one line, JSON unless stated):
   logscan LOGFILE                   warnings and errors in a JSON-lines engine log
 """
 
+import base64
+import hashlib
+import http.client
 import json
 import os
 import random
@@ -212,6 +218,46 @@ class LatencyCaller:
             if code >= 300:
                 c["error"] = f"BYE answered {code}"
 
+    def _launch(self, n, now):
+        """Send call n's INVITE; its send time is taken just before sendto()."""
+        c = {"id": f"bench{self.tag}x{n}", "n": 0}
+        c["next"] = now + self.T1
+        c["interval"] = self.T1
+        self.state[c["id"]] = c
+        c["invite"] = self._invite(c)
+        c["t0"] = time.time_ns()
+        self._send(c["invite"])
+        c["launched"] = now
+        return c
+
+    def _timers(self, c, now):
+        """Retransmit the INVITE (timer A), send the BYE when due, retransmit it
+        (timer E); when call c next needs attention (None: it is over)."""
+        if "t200" not in c:
+            if now >= c["next"]:
+                if now - c["launched"] > 64 * self.T1:
+                    c["error"], c["done"] = "no final response to INVITE", True
+                    return None
+                self._send(c["invite"])
+                c["retrans"] = c.get("retrans", 0) + 1
+                c["interval"] = min(c["interval"] * 2, 4.0)
+                c["next"] = now + c["interval"]
+            return c["next"]
+        if "bye" not in c:
+            if now >= c["bye_at"]:
+                c["bye"] = self._in_dialog(c, "BYE", 2, "b")
+                self._send(c["bye"])
+                c["bye_next"], c["bye_int"], c["bye_sent"] = now + self.T1, self.T1, now
+            return c.get("bye_next", c["bye_at"])
+        if now >= c["bye_next"]:
+            if now - c["bye_sent"] > 64 * self.T1:
+                c["error"], c["done"] = "no response to BYE", True
+                return None
+            self._send(c["bye"])
+            c["bye_int"] = min(c["bye_int"] * 2, 4.0)
+            c["bye_next"] = now + c["bye_int"]
+        return c["bye_next"]
+
     def run(self):
         start = time.monotonic()
         launched = 0
@@ -219,45 +265,16 @@ class LatencyCaller:
         while time.monotonic() < deadline:
             now = time.monotonic()
             while launched < self.calls and now >= start + launched / self.rate:
-                c = {"id": f"bench{self.tag}x{launched}", "n": 0}
-                c["next"] = now + self.T1
-                c["interval"] = self.T1
-                self.state[c["id"]] = c
-                c["invite"] = self._invite(c)
-                c["t0"] = time.time_ns()
-                self._send(c["invite"])
-                c["launched"] = now
+                self._launch(launched, now)
                 launched += 1
             pending = [c for c in self.state.values() if not c.get("done")]
             if launched == self.calls and not pending:
                 break
             wake = start + launched / self.rate if launched < self.calls else now + 0.1
             for c in pending:
-                if "t200" not in c:
-                    if now >= c["next"]:
-                        if now - c["launched"] > 64 * self.T1:
-                            c["error"], c["done"] = "no final response to INVITE", True
-                            continue
-                        self._send(c["invite"])
-                        c["retrans"] = c.get("retrans", 0) + 1
-                        c["interval"] = min(c["interval"] * 2, 4.0)
-                        c["next"] = now + c["interval"]
-                    wake = min(wake, c["next"])
-                elif "bye" not in c:
-                    if now >= c["bye_at"]:
-                        c["bye"] = self._in_dialog(c, "BYE", 2, "b")
-                        self._send(c["bye"])
-                        c["bye_next"], c["bye_int"], c["bye_sent"] = now + self.T1, self.T1, now
-                    wake = min(wake, c.get("bye_next", c["bye_at"]))
-                else:
-                    if now >= c["bye_next"]:
-                        if now - c["bye_sent"] > 64 * self.T1:
-                            c["error"], c["done"] = "no response to BYE", True
-                            continue
-                        self._send(c["bye"])
-                        c["bye_int"] = min(c["bye_int"] * 2, 4.0)
-                        c["bye_next"] = now + c["bye_int"]
-                    wake = min(wake, c["bye_next"])
+                at = self._timers(c, now)
+                if at is not None:
+                    wake = min(wake, at)
             timeout = max(0.0, min(wake, deadline) - time.monotonic())
             r, _, _ = select.select([self.s], [], [], timeout)
             if r:
@@ -298,6 +315,526 @@ def percentile(sorted_values, p):
         return float("nan")
     k = max(1, -(-len(sorted_values) * p // 100))  # ceil(n * p / 100)
     return sorted_values[int(k) - 1]
+
+
+# ---------------------------------------------------------------- screen pops
+#
+# The screen-pop benchmark (`pop`): one navigator, as two clients of the
+# engine: a SIP phone over UDP (registered with digest authentication) and
+# the CTI websocket of their screen. A caller places one call at a time; each
+# is routed straight to the navigator's centre and offered to them: the phone
+# gets an INVITE, the screen a `call_offered` frame. All three live in this
+# one process, so their times are on one clock: the INVITE's send time (just
+# before sendto()) and the kernel's receive timestamps (SO_TIMESTAMPNS, on the
+# UDP and the TCP socket alike) of the phone's INVITE and of the frame.
+
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+
+
+def _recv_stamped(s, size=65535):
+    """recvmsg() with the kernel's receive timestamp: (data, ns, address)."""
+    data, anc, _, addr = s.recvmsg(size, socket.CMSG_SPACE(16))
+    stamp = time.time_ns()
+    for level, kind, raw in anc:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(raw) >= 16:
+            sec, nsec = struct.unpack("qq", raw[:16])
+            stamp = sec * 1_000_000_000 + nsec
+    return data, stamp, addr
+
+
+_COMPACT = {"v": "via", "f": "from", "t": "to", "i": "call-id", "m": "contact", "l": "content-length", "c": "content-type"}
+
+
+def _sip_parse(data):
+    """(first line, [(name, value)] in order, body) of a SIP message."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode(errors="replace").split("\r\n")
+    headers = []
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t") and headers:  # a folded line
+            headers[-1] = (headers[-1][0], headers[-1][1] + " " + line.strip())
+        elif ":" in line:
+            name, _, value = line.partition(":")
+            headers.append((name.strip(), value.strip()))
+    return lines[0], headers, body
+
+
+def _sip_values(headers, name):
+    """Every value of header `name` (long or compact form)."""
+    return [v for n, v in headers if _COMPACT.get(n.lower(), n.lower()) == name]
+
+
+def _sip_response(headers, code, reason, to_tag=None, extra=(), body=""):
+    """A response to the request whose headers are given (RFC 3261 §8.2.6)."""
+    out = [f"SIP/2.0 {code} {reason}"]
+    for name, value in headers:
+        key = _COMPACT.get(name.lower(), name.lower())
+        if key == "to" and to_tag and not re.search(r";\s*tag=", value, re.I):
+            value = f"{value};tag={to_tag}"
+        if key in ("via", "from", "to", "call-id", "cseq"):
+            out.append(f"{name}: {value}")
+    out.extend(extra)
+    out.append(f"Content-Length: {len(body.encode())}")
+    return ("\r\n".join(out) + "\r\n\r\n" + body).encode()
+
+
+_DIGEST_HASHES = {"MD5": hashlib.md5, "SHA-256": hashlib.sha256}
+
+
+def _digest_params(value):
+    scheme, _, rest = value.strip().partition(" ")
+    params = {}
+    for m in re.finditer(r'([\w-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))', rest):
+        params[m.group(1).lower()] = m.group(2) if m.group(2) is not None else m.group(3)
+    return scheme.lower(), params
+
+
+def digest_authorization(challenge, method, uri, user, password, nc=1):
+    """The Authorization value answering a Digest challenge (RFC 2617, RFC 3261
+    §22.4; SHA-256 per RFC 8760): with qop=auth when the challenge offers it,
+    else the RFC 2069 form."""
+    _, p = _digest_params(challenge)
+    algorithm = p.get("algorithm", "MD5")
+    hash_of = _DIGEST_HASHES[algorithm.upper()]
+
+    def h(text):
+        return hash_of(text.encode()).hexdigest()
+
+    realm, nonce = p["realm"], p["nonce"]
+    ha1 = h(f"{user}:{realm}:{password}")
+    ha2 = h(f"{method}:{uri}")
+    parts = [f'username="{user}"', f'realm="{realm}"', f'nonce="{nonce}"', f'uri="{uri}"']
+    qops = [q.strip().lower() for q in p.get("qop", "").split(",") if q.strip()]
+    if "auth" in qops:
+        cnonce = os.urandom(8).hex()
+        response = h(f"{ha1}:{nonce}:{nc:08x}:{cnonce}:auth:{ha2}")
+        parts += [f'response="{response}"', f"algorithm={algorithm}", "qop=auth", f"nc={nc:08x}", f'cnonce="{cnonce}"']
+    else:
+        response = h(f"{ha1}:{nonce}:{ha2}")
+        parts += [f'response="{response}"', f"algorithm={algorithm}"]
+    if "opaque" in p:
+        parts.append(f'opaque="{p["opaque"]}"')
+    return "Digest " + ", ".join(parts)
+
+
+class Phone:
+    """A navigator's SIP phone over UDP. It REGISTERs as USER (digest
+    authentication), answers every INVITE at once (180, then 200 with a PCMU
+    answer pointing at MEDIA, retransmitted until the ACK), answers BYE,
+    CANCEL, OPTIONS and any other request with 200, and ignores ACKs and
+    stray responses. Requests are answered where they came from: the engine
+    sends them to the address the REGISTER came from."""
+
+    T1 = 0.5
+
+    def __init__(self, engine_port, user, password, media):
+        self.remote = (HOST, engine_port)
+        self.user, self.password, self.media = user, password, media
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.s.bind((HOST, 0))
+        self.lport = self.s.getsockname()[1]
+        self.contact = f"sip:{user}@{HOST}:{self.lport}"
+        self.tag = f"ph{os.getpid()}{random.randrange(1 << 30)}"
+        self.invites = []  # (kernel receive time in ns, Call-ID), in arrival order
+        self.calls = {}  # Call-ID -> the call's state
+        self.responses = []  # responses to our REGISTERs
+        self.errors = {}
+
+    def fileno(self):
+        return self.s.fileno()
+
+    def _error(self, what):
+        self.errors[what] = self.errors.get(what, 0) + 1
+
+    def busy(self):
+        """A call is up or ringing."""
+        return any(not c["ended"] for c in self.calls.values())
+
+    def register(self, seconds=10):
+        """REGISTER until a 200 (answering 401/407 challenges); raises if none."""
+        uri = f"sip:{HOST}:{self.remote[1]}"
+        call_id = f"reg{self.tag}@{HOST}"
+        deadline = time.monotonic() + seconds
+        auth, cseq, challenges = None, 0, 0
+        while time.monotonic() < deadline:
+            cseq += 1
+            lines = [
+                f"REGISTER {uri} SIP/2.0",
+                f"Via: SIP/2.0/UDP {HOST}:{self.lport};branch=z9hG4bK{self.tag}r{cseq};rport",
+                "Max-Forwards: 70",
+                f"From: <sip:{self.user}@{HOST}>;tag={self.tag}",
+                f"To: <sip:{self.user}@{HOST}>",
+                f"Call-ID: {call_id}",
+                f"CSeq: {cseq} REGISTER",
+                f"Contact: <{self.contact}>",
+                "Expires: 3600",
+                "User-Agent: frontdoor-bench",
+            ]
+            if auth:
+                lines.append(f"Authorization: {auth}")
+            request = ("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode()
+            self.s.sendto(request, self.remote)
+            answer, resend = None, time.monotonic() + self.T1
+            while answer is None and time.monotonic() < deadline:
+                if time.monotonic() >= resend:  # timer E, on loopback
+                    self.s.sendto(request, self.remote)
+                    resend = time.monotonic() + self.T1
+                r, _, _ = select.select([self.s], [], [], max(0.0, min(resend, deadline) - time.monotonic()))
+                if r:
+                    self.on_readable()
+                while self.responses and answer is None:
+                    first, headers = self.responses.pop(0)
+                    cs = (_sip_values(headers, "cseq") or [""])[0].split()
+                    if cs and cs[0] == str(cseq) and not first.startswith("SIP/2.0 1"):
+                        answer = (int(first.split()[1]), first, headers)
+            if answer is None:
+                break
+            code, first, headers = answer
+            if code == 200:
+                return
+            if code not in (401, 407) or challenges >= 3:
+                raise RuntimeError(f"REGISTER answered {first!r}")
+            challenges += 1
+            name = "www-authenticate" if code == 401 else "proxy-authenticate"
+            offers = [v for v in _sip_values(headers, name) if _digest_params(v)[0] == "digest"]
+            usable = [v for v in offers if _digest_params(v)[1].get("algorithm", "MD5").upper() in _DIGEST_HASHES]
+            if not usable:
+                raise RuntimeError(f"REGISTER: no digest challenge we can answer: {offers}")
+            auth = digest_authorization(usable[0], "REGISTER", uri, self.user, self.password)
+        raise RuntimeError(f"REGISTER: no 200 from 127.0.0.1:{self.remote[1]} within {seconds} s")
+
+    def _answer_sdp(self, offer):
+        te = re.search(rb"a=rtpmap:(\d+) telephone-event/8000", offer)
+        pt = te.group(1).decode() if te else None
+        sdp = (
+            f"v=0\r\no=navigator 1 1 IN IP4 {HOST}\r\ns=-\r\nc=IN IP4 {HOST}\r\nt=0 0\r\n"
+            f"m=audio {self.media} RTP/AVP 0{' ' + pt if pt else ''}\r\na=rtpmap:0 PCMU/8000\r\n"
+        )
+        if pt:
+            sdp += f"a=rtpmap:{pt} telephone-event/8000\r\na=fmtp:{pt} 0-16\r\n"
+        return sdp + "a=ptime:20\r\na=sendrecv\r\n"
+
+    def on_readable(self):
+        try:
+            data, stamp, addr = _recv_stamped(self.s)
+        except (BlockingIOError, ConnectionRefusedError):
+            return
+        first, headers, body = _sip_parse(data)
+        if first.startswith("SIP/2.0 "):
+            self.responses.append((first, headers))
+            return
+        method = first.split(" ", 1)[0]
+        call_id = (_sip_values(headers, "call-id") or [""])[0]
+        c = self.calls.get(call_id)
+        now = time.monotonic()
+        if method == "INVITE":
+            if c is not None:  # a retransmission: our last response again
+                self.s.sendto(c["last"], c["addr"])
+                return
+            tag = f"{self.tag}c{len(self.calls)}"
+            contact = f"Contact: <{self.contact}>"
+            ringing = _sip_response(headers, 180, "Ringing", tag, [contact])
+            ok = _sip_response(headers, 200, "OK", tag, [contact, "Content-Type: application/sdp"], self._answer_sdp(body))
+            self.s.sendto(ringing, addr)
+            self.s.sendto(ok, addr)
+            c = {"t_invite": stamp, "addr": addr, "last": ok, "acked": False, "ended": False,
+                 "resend": now + self.T1, "interval": self.T1, "sent": now}
+            self.calls[call_id] = c
+            self.invites.append((stamp, call_id))
+        elif method == "ACK":
+            if c is not None:
+                c["acked"] = True
+        elif method == "BYE":
+            self.s.sendto(_sip_response(headers, 200, "OK"), addr)
+            if c is not None:
+                c["ended"] = True
+        elif method == "CANCEL":
+            # Every INVITE is answered at once, so a CANCEL finds it answered
+            # (RFC 3261 §9.2: 200 to the CANCEL only); the call ends with a BYE.
+            self.s.sendto(_sip_response(headers, 200, "OK"), addr)
+            self._error("offer cancelled")
+        else:
+            self.s.sendto(_sip_response(headers, 200, "OK"), addr)
+
+    def tick(self, now):
+        """Retransmit 200s not yet ACKed (RFC 3261 §13.3.1.4); the next time due."""
+        wake = None
+        for c in self.calls.values():
+            if c["acked"] or c["ended"]:
+                continue
+            if now >= c["resend"]:
+                if now - c["sent"] > 64 * self.T1:
+                    c["ended"] = True
+                    self._error("no ACK for the 200")
+                    continue
+                self.s.sendto(c["last"], c["addr"])
+                c["interval"] = min(c["interval"] * 2, 4.0)
+                c["resend"] = now + c["interval"]
+            wake = c["resend"] if wake is None else min(wake, c["resend"])
+        return wake
+
+
+class Screen:
+    """A navigator's CTI screen: POST /api/login, then the websocket
+    GET /cti/ws?token=… (RFC 6455: the handshake, masked client frames,
+    unmasked server frames of any length, fragments, ping/pong). Keeps every
+    text frame as (kernel receive time of the data that completed it, JSON)."""
+
+    GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+    def __init__(self, http_port, user, password, timeout=10):
+        conn = http.client.HTTPConnection(HOST, http_port, timeout=timeout)
+        conn.request("POST", "/api/login", json.dumps({"username": user, "password": password}),
+                     {"Content-Type": "application/json"})
+        answer = conn.getresponse()
+        body = answer.read()
+        conn.close()
+        if answer.status != 200:
+            raise RuntimeError(f"login as {user}: HTTP {answer.status} {body[:200]!r}")
+        token = json.loads(body)["token"]
+        self.s = socket.create_connection((HOST, http_port), timeout=timeout)
+        self.s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.s.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.s.sendall(
+            (f"GET /cti/ws?token={token} HTTP/1.1\r\nHost: {HOST}:{http_port}\r\n"
+             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+        )
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = self.s.recv(4096)
+            if not chunk:
+                raise RuntimeError("websocket: the server closed the connection during the handshake")
+            buf += chunk
+        head, _, rest = buf.partition(b"\r\n\r\n")
+        lines = head.decode(errors="replace").split("\r\n")
+        if not re.match(r"HTTP/1\.1 101\b", lines[0]):
+            raise RuntimeError(f"websocket upgrade refused: {lines[0]}")
+        fields = {n.strip().lower(): v.strip() for n, _, v in (ln.partition(":") for ln in lines[1:])}
+        accept = base64.b64encode(hashlib.sha1((key + self.GUID).encode()).digest()).decode()
+        if fields.get("sec-websocket-accept") != accept:
+            raise RuntimeError("websocket: wrong Sec-WebSocket-Accept")
+        # Blocking from here on, but read only when select() says so.
+        self.s.settimeout(None)
+        self.buf = bytearray(rest)
+        self.stamp = time.time_ns()
+        self.message = None  # (opcode, bytearray) of a fragmented message
+        self.frames = []
+        self.state = None
+        self._parse()
+
+    def fileno(self):
+        return self.s.fileno()
+
+    def _send_frame(self, opcode, payload):
+        head = bytearray([0x80 | opcode])
+        n = len(payload)
+        if n < 126:
+            head.append(0x80 | n)
+        elif n < 1 << 16:
+            head += bytes([0x80 | 126]) + struct.pack("!H", n)
+        else:
+            head += bytes([0x80 | 127]) + struct.pack("!Q", n)
+        mask = os.urandom(4)
+        head += mask
+        self.s.sendall(bytes(head) + bytes(b ^ mask[i & 3] for i, b in enumerate(payload)))
+
+    def send(self, obj):
+        self._send_frame(0x1, json.dumps(obj).encode())
+
+    def on_readable(self):
+        data, stamp, _ = _recv_stamped(self.s)
+        if not data:
+            raise ConnectionError("websocket: the server closed the connection")
+        self.buf += data
+        self.stamp = stamp
+        self._parse()
+
+    def _parse(self):
+        buf = self.buf
+        while len(buf) >= 2:
+            fin, opcode, masked, n = buf[0] & 0x80, buf[0] & 0x0F, buf[1] & 0x80, buf[1] & 0x7F
+            pos = 2
+            if n == 126:
+                if len(buf) < 4:
+                    return
+                n, pos = struct.unpack_from("!H", buf, 2)[0], 4
+            elif n == 127:
+                if len(buf) < 10:
+                    return
+                n, pos = struct.unpack_from("!Q", buf, 2)[0], 10
+            mask = b""
+            if masked:  # servers must not mask; unmask anyway
+                mask, pos = bytes(buf[pos : pos + 4]), pos + 4
+            if len(buf) < pos + n:
+                return
+            payload = bytes(buf[pos : pos + n])
+            if mask:
+                payload = bytes(b ^ mask[i & 3] for i, b in enumerate(payload))
+            del buf[: pos + n]
+            if opcode == 0x9:
+                self._send_frame(0xA, payload)
+            elif opcode == 0x8:
+                raise ConnectionError(f"websocket closed by the server: {payload[2:]!r}")
+            elif opcode in (0x0, 0x1, 0x2):
+                if opcode:
+                    self.message = (opcode, bytearray())
+                if self.message is None:
+                    continue
+                self.message[1].extend(payload)
+                if fin:
+                    kind, body = self.message
+                    self.message = None
+                    if kind == 0x1:
+                        self._frame(json.loads(body.decode()))
+
+    def _frame(self, obj):
+        self.frames.append((self.stamp, obj))
+        if obj.get("type") == "state_changed":
+            self.state = obj.get("state")
+        elif obj.get("type") == "hello":
+            self.state = (obj.get("state") or {}).get("state")
+
+    def find(self, start, kind, call_id=None):
+        """The first frame of `kind` (for `call_id`) from index `start` on."""
+        for stamp, obj in self.frames[start:]:
+            if obj.get("type") == kind and (call_id is None or obj.get("call_id") == call_id):
+                return stamp, obj
+        return None
+
+
+class PopCaller(LatencyCaller):
+    """The screen-pop caller: one call at a time (sip:211 from an Ottawa
+    number), ACK, BYE HOLD_MS after the engine's 200."""
+
+    def __init__(self, port, hold_ms, media):
+        super().__init__(port, 1, 1, hold_ms, media)
+
+    def on_readable(self):
+        try:
+            data, stamp = self._recv()
+        except (BlockingIOError, ConnectionRefusedError):
+            return
+        self._handle(data, stamp, time.monotonic())
+
+
+def _pump(parties, timers, done, seconds):
+    """Serve the sockets and timers until done() or SECONDS; whether done()."""
+    deadline = time.monotonic() + seconds
+    while not done():
+        now = time.monotonic()
+        if now >= deadline:
+            return False
+        wake = deadline
+        for timer in timers:
+            at = timer(now)
+            if at is not None:
+                wake = min(wake, at)
+        r, _, _ = select.select(parties, [], [], max(0.0, wake - time.monotonic()))
+        for party in r:
+            party.on_readable()
+    return True
+
+
+def _summary(values):
+    v = sorted(values)
+    if not v:
+        return {"p50_ms": None, "p90_ms": None, "min_ms": None, "max_ms": None, "mean_ms": None}
+    return {
+        "p50_ms": round(percentile(v, 50), 3),
+        "p90_ms": round(percentile(v, 90), 3),
+        "min_ms": round(v[0], 3),
+        "max_ms": round(v[-1], 3),
+        "mean_ms": round(statistics.fmean(v), 3),
+    }
+
+
+def pop(sip_port, http_port, user, password, calls, hold_ms, media):
+    """CALLS sequential calls offered to one ready navigator; per call the time
+    from the caller's INVITE to the screen's call_offered and to the phone's
+    INVITE. A navigator who is not ready again 5 s after a call is set ready."""
+    start = time.monotonic()
+    out = {"calls": calls, "completed": 0, "failed": 0, "errors": {}}
+    per_call = []
+    errors = out["errors"]
+
+    def error(what):
+        errors[what] = errors.get(what, 0) + 1
+
+    try:
+        phone = Phone(sip_port, user, password, media)
+        phone.register()
+        screen = Screen(http_port, user, password)
+        caller = PopCaller(sip_port, hold_ms, media)
+        parties = [phone, screen, caller]
+        if not _pump(parties, [], lambda: screen.find(0, "hello"), 5):
+            raise RuntimeError("websocket: no hello within 5 s")
+        screen.send({"type": "set_state", "id": "ready-start", "state": "ready"})
+        if not _pump(parties, [phone.tick], lambda: screen.state == "ready", 5):
+            raise RuntimeError(f"the navigator did not become ready (state {screen.state})")
+        set_ready = 0
+        for n in range(calls):
+            idle = lambda: screen.state == "ready" and not phone.busy()  # noqa: E731
+            if not _pump(parties, [phone.tick], idle, 5):
+                set_ready += 1
+                screen.send({"type": "set_state", "id": f"ready-{n}", "state": "ready"})
+                if not _pump(parties, [phone.tick], idle, 5):
+                    error(f"navigator not ready before a call (state {screen.state}, phone busy {phone.busy()})")
+                    break
+            # A quiet moment between calls: nothing else in flight.
+            _pump(parties, [phone.tick], lambda: False, 0.1)
+            frames, invites = len(screen.frames), len(phone.invites)
+            c = caller._launch(n, time.monotonic())
+            _pump(parties, [phone.tick, lambda now: caller._timers(c, now)], lambda: c.get("done"), hold_ms / 1000 + 40)
+            offered = screen.find(frames, "call_offered")
+            call_id = offered[1].get("call_id") if offered else None
+            # The navigator's side of the hang-up: the screen's call_ended and
+            # the engine's BYE to the phone.
+            _pump(parties, [phone.tick],
+                  lambda: (call_id is None or screen.find(frames, "call_ended", call_id)) and not phone.busy(), 5)
+            r = {"answer_ms": (c["t200"] - c["t0"]) / 1e6 if "t200" in c else None}
+            if offered:
+                r["pop_ms"] = (offered[0] - c["t0"]) / 1e6
+                r["previous_contacts"] = len(offered[1].get("previous_contacts") or [])
+            if len(phone.invites) > invites:
+                r["ring_ms"] = (phone.invites[invites][0] - c["t0"]) / 1e6
+            if offered and "ring_ms" in r:
+                r["pop_minus_ring_ms"] = r["pop_ms"] - r["ring_ms"]
+            problems = []
+            if not c.get("done"):
+                problems.append("caller: unfinished")
+            elif c.get("error"):
+                problems.append(f"caller: {c['error']}")
+            elif c.get("engine_bye"):
+                problems.append("caller: the engine hung up first")
+            if not offered:
+                problems.append("no call_offered on the screen")
+            if "ring_ms" not in r:
+                problems.append("no INVITE to the phone")
+            if call_id and not screen.find(frames, "call_answered", call_id):
+                problems.append("no call_answered on the screen")
+            if call_id and not screen.find(frames, "call_ended", call_id):
+                problems.append("no call_ended on the screen")
+            for p in problems:
+                error(p)
+            r["ok"] = not problems
+            per_call.append(r)
+        out["set_ready_sent"] = set_ready
+        for what, count in phone.errors.items():
+            errors[f"phone: {what}"] = errors.get(f"phone: {what}", 0) + count
+    except (OSError, RuntimeError, ValueError, KeyError) as e:
+        error(f"{type(e).__name__}: {e}")
+    out["completed"] = sum(1 for r in per_call if r["ok"])
+    out["failed"] = calls - out["completed"]
+    for key in ("pop", "ring", "pop_minus_ring", "answer"):
+        out[key] = _summary([r[f"{key}_ms"] for r in per_call if r.get(f"{key}_ms") is not None])
+    out["previous_contacts_max"] = max((r.get("previous_contacts", 0) for r in per_call), default=0)
+    out["pop_ms"] = [round(r["pop_ms"], 3) if "pop_ms" in r else None for r in per_call]
+    out["ring_ms"] = [round(r["ring_ms"], 3) if "ring_ms" in r else None for r in per_call]
+    out["seconds"] = round(time.monotonic() - start, 1)
+    return out
 
 
 # ---------------------------------------------------------------- RTP sink
@@ -582,6 +1119,11 @@ def main(argv):
     elif cmd == "latency":
         port, rate, calls, hold, sink_port = int(args[0]), float(args[1]), int(args[2]), int(args[3]), int(args[4])
         print(json.dumps(LatencyCaller(port, rate, calls, hold, sink_port).run()))
+    elif cmd == "pop":
+        sip_port, http_port, user, password = int(args[0]), int(args[1]), args[2], args[3]
+        result = pop(sip_port, http_port, user, password, int(args[4]), int(args[5]), int(args[6]))
+        print(json.dumps(result))
+        return 0 if result["failed"] == 0 else 1
     elif cmd == "median":
         values = [float(v) for v in args if v not in ("", "null", "None")]
         print(json.dumps(statistics.median(values) if values else None))

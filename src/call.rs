@@ -188,6 +188,8 @@ struct Call {
     callback: bool,
     /// What the queues say, once the call is queued.
     from_queues: Option<mpsc::UnboundedReceiver<ToCall>>,
+    /// The navigator's phones not rung yet, the next last.
+    next_contacts: Vec<frontdoor_sip::registrar::Binding>,
     queues: Queues,
 }
 
@@ -424,6 +426,7 @@ impl Call {
             answered: false,
             callback: false,
             from_queues: None,
+            next_contacts: Vec::new(),
             queues: shared.queues.clone(),
         })
     }
@@ -653,34 +656,9 @@ impl Call {
                 contacts,
             } => {
                 self.release_leg().await;
-                let Some(contact) = contacts.into_iter().next() else {
-                    self.queues
-                        .offer_failed(&self.call_id, &navigator, "not registered");
-                    return None;
-                };
-                let caller = self.caller.clone();
-                let media_ip = shared.media_ip;
-                let placed = Leg::place(shared, &contact.uri, contact.peer, |out| {
-                    if let Some(number) = caller {
-                        out.from = Some(Party::new(
-                            Some(&number),
-                            format!("sip:{number}@{media_ip}"),
-                        ));
-                    }
-                })
-                .await;
-                match placed {
-                    Ok(mut leg) => {
-                        tracing::info!(%navigator, uri = %contact.uri, peer = %contact.peer, "ringing the navigator");
-                        leg.navigator = Some(navigator);
-                        self.leg = Some(leg);
-                    }
-                    Err(error) => {
-                        tracing::warn!(%navigator, %error, "cannot ring the navigator");
-                        self.queues
-                            .offer_failed(&self.call_id, &navigator, &error.to_string());
-                    }
-                }
+                self.next_contacts = contacts;
+                self.next_contacts.reverse();
+                self.ring_next(shared, &navigator, "not registered").await;
                 None
             }
             ToCall::CancelOffer { navigator } => {
@@ -690,6 +668,7 @@ impl Call {
                     .is_some_and(|l| l.navigator.as_deref() == Some(navigator.as_str()))
                 {
                     tracing::info!(%navigator, "offer withdrawn");
+                    self.next_contacts.clear();
                     self.release_leg().await;
                 }
                 None
@@ -741,6 +720,38 @@ impl Call {
                 })
             }
         }
+    }
+
+    /// Ring the navigator's next phone; when none is left (or none can be
+    /// rung), tell the queues the offer failed with `why`.
+    async fn ring_next(&mut self, shared: &Shared, navigator: &str, why: &str) {
+        let mut why = why.to_owned();
+        while let Some(contact) = self.next_contacts.pop() {
+            let caller = self.caller.clone();
+            let media_ip = shared.media_ip;
+            let placed = Leg::place(shared, &contact.uri, contact.peer, |out| {
+                if let Some(number) = caller {
+                    out.from = Some(Party::new(
+                        Some(&number),
+                        format!("sip:{number}@{media_ip}"),
+                    ));
+                }
+            })
+            .await;
+            match placed {
+                Ok(mut leg) => {
+                    tracing::info!(%navigator, uri = %contact.uri, peer = %contact.peer, "ringing the navigator");
+                    leg.navigator = Some(navigator.to_owned());
+                    self.leg = Some(leg);
+                    return;
+                }
+                Err(error) => {
+                    tracing::warn!(%navigator, %error, "cannot ring the navigator");
+                    why = error.to_string();
+                }
+            }
+        }
+        self.queues.offer_failed(&self.call_id, navigator, &why);
     }
 
     /// Place the outbound leg to `uri` (an external line), presenting the
@@ -815,7 +826,15 @@ impl Call {
                 tracing::info!(code, uri = %leg.uri, "the far end did not answer");
                 self.leg = None;
                 match navigator {
+                    // Busy or declined: the navigator's answer. Anything
+                    // else (unreachable, no response): their next phone.
+                    Some(navigator) if !matches!(code, 486 | 600 | 603) => {
+                        self.ring_next(shared, &navigator, &format!("SIP {code}"))
+                            .await;
+                        None
+                    }
                     Some(navigator) => {
+                        self.next_contacts.clear();
                         self.queues
                             .offer_failed(&self.call_id, &navigator, &format!("SIP {code}"));
                         None

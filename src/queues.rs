@@ -268,6 +268,30 @@ impl Driver {
         }
     }
 
+    /// Where a call the queues cannot hold goes: the configured fallback,
+    /// else its centre's own line in the current flows (empty: nowhere).
+    fn fallback_for(&self, queue: &QueueId) -> String {
+        let config = self.acd.config();
+        if *queue == QueueId::Crisis {
+            return config.crisis_external.clone();
+        }
+        if !config.fallback.is_empty() {
+            return config.fallback.clone();
+        }
+        let QueueId::Centre(centre) = queue else {
+            return String::new();
+        };
+        self.wiring
+            .flows
+            .current()
+            .set
+            .centres
+            .iter()
+            .find(|c| c.id == centre.0)
+            .and_then(|c| c.external.clone())
+            .unwrap_or_default()
+    }
+
     /// Centres open and close with their hours.
     fn schedules(&mut self) {
         let active = self.wiring.flows.current();
@@ -307,12 +331,28 @@ impl Driver {
                         is_callback: false,
                     },
                 );
-                self.feed(Event::CallQueued(crate::acd::NewCall {
-                    id,
-                    queue: new.queue,
-                    priority: new.priority,
-                    language: new.language,
-                }));
+                let queue = new.queue.clone();
+                let refused = self.acd.handle(
+                    Event::CallQueued(crate::acd::NewCall {
+                        id,
+                        queue: new.queue,
+                        priority: new.priority,
+                        language: new.language,
+                    }),
+                    Instant::now(),
+                );
+                if let Err(error) = refused {
+                    // A centre added to the flows since the queues started
+                    // (they take centres at start): never a dead end.
+                    let target = self.fallback_for(&queue);
+                    tracing::warn!(%error, %queue, %target, "the queues cannot take the call: to its external line");
+                    if let Some(to_call) = self.calls.get(&id).and_then(|e| e.to_call.as_ref()) {
+                        let _ = to_call.send(ToCall::RouteExternal {
+                            target,
+                            crisis: queue == QueueId::Crisis,
+                        });
+                    }
+                }
             }
             Msg::CallerGone { cti_id } => {
                 if let Some(id) = self.call_of(&cti_id) {
@@ -834,11 +874,11 @@ impl Driver {
             .map(|c| QueueId::Centre(c.id.clone()))
             .collect();
         queues.push(QueueId::Crisis);
-        let all: Vec<crate::acd::CallInfo> = self
+        let all: HashMap<CallId, crate::acd::CallInfo> = self
             .acd
             .calls()
             .into_iter()
-            .filter_map(|id| self.acd.call(id))
+            .filter_map(|id| self.acd.call(id).map(|c| (id, c)))
             .collect();
         let queues: Vec<Value> = queues
             .iter()
@@ -847,16 +887,21 @@ impl Driver {
                     .acd
                     .waiting(q)
                     .into_iter()
-                    .filter_map(|id| all.iter().find(|c| c.id == id))
+                    .filter_map(|id| all.get(&id))
                     .collect();
-                calls.extend(all.iter().filter(|c| {
-                    c.queue == *q
-                        && matches!(
-                            c.state,
-                            crate::acd::CallState::Offered { .. }
-                                | crate::acd::CallState::Dialling { .. }
-                        )
-                }));
+                let mut ringing: Vec<&crate::acd::CallInfo> = all
+                    .values()
+                    .filter(|c| {
+                        c.queue == *q
+                            && matches!(
+                                c.state,
+                                crate::acd::CallState::Offered { .. }
+                                    | crate::acd::CallState::Dialling { .. }
+                            )
+                    })
+                    .collect();
+                ringing.sort_by_key(|c| c.id);
+                calls.extend(ringing);
                 let waiting: Vec<Value> = calls
                     .iter()
                     .map(|c| {
@@ -899,7 +944,7 @@ impl Driver {
             .acd
             .supervisor_list()
             .into_iter()
-            .filter_map(|id| all.iter().find(|c| c.id == id))
+            .filter_map(|id| all.get(&id))
             .map(|c| {
                 json!({
                     "call_id": cti_id(c.id),

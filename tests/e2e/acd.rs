@@ -342,10 +342,24 @@ fn wait_registered(engine: &Engine, baresip: Child, user: &str) -> Child {
     baresip
 }
 
+/// A supervisor's token (the account is made on first use).
+fn supervisor(engine: &Engine) -> String {
+    let (status, _) = http(
+        engine.http,
+        "POST",
+        "/api/login",
+        None,
+        &format!(r#"{{"username":"sup1","password":"{PASSWORD}"}}"#),
+    );
+    if status != 200 {
+        account(engine, "sup1", "supervisor", "ottawa", "en", false);
+    }
+    login(engine, "sup1", PASSWORD)
+}
+
 /// The call's record and its events, read as a supervisor.
 fn record(engine: &Engine, id: &str) -> Value {
-    account(engine, "sup1", "supervisor", "ottawa", "en", false);
-    let token = login(engine, "sup1", PASSWORD);
+    let token = supervisor(engine);
     let (status, body) = http(
         engine.http,
         "GET",
@@ -353,6 +367,14 @@ fn record(engine: &Engine, id: &str) -> Value {
         Some(&token),
         "",
     );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+/// The supervisors' view of the queues.
+fn queues(engine: &Engine) -> Value {
+    let token = supervisor(engine);
+    let (status, body) = http(engine.http, "GET", "/api/queues", Some(&token), "");
     assert_eq!(status, 200, "{body}");
     serde_json::from_str(&body).unwrap()
 }
@@ -653,6 +675,19 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
             .is_none(),
         "nobody was ready"
     );
+    // The supervisors see the callback keeping its place, and the navigator.
+    std::thread::sleep(Duration::from_millis(1200));
+    let view = queues(&engine);
+    let ottawa = view["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["queue"] == "centre:ottawa")
+        .unwrap_or_else(|| panic!("{view:#}"));
+    assert_eq!(ottawa["waiting"][0]["call_id"], id.as_str(), "{view:#}");
+    assert_eq!(ottawa["waiting"][0]["callback"], true, "{view:#}");
+    assert_eq!(view["navigators"][0]["username"], "nav1", "{view:#}");
+    assert_eq!(view["navigators"][0]["state"], "not_ready", "{view:#}");
 
     screen.set_state("ready");
     let offered = screen.expect(Duration::from_secs(10), "call_offered", |v| {
