@@ -255,21 +255,6 @@ impl Screen {
         }
     }
 
-    /// The next frame of `kind` that `pred` accepts, arriving from now on.
-    #[track_caller]
-    fn expect_new(
-        &mut self,
-        timeout: Duration,
-        kind: &str,
-        pred: impl Fn(&Value) -> bool,
-    ) -> Value {
-        let from = self.frames.len();
-        match self.wait_from(from, timeout, kind, pred) {
-            Some(v) => v,
-            None => panic!("no new {kind}; frames: {:#?}", self.frames),
-        }
-    }
-
     #[track_caller]
     fn expect(&mut self, timeout: Duration, kind: &str, pred: impl Fn(&Value) -> bool) -> Value {
         match self.wait(timeout, kind, pred) {
