@@ -712,6 +712,9 @@ class PopCaller(LatencyCaller):
     def __init__(self, port, hold_ms, media):
         super().__init__(port, 1, 1, hold_ms, media)
 
+    def fileno(self):
+        return self.s.fileno()
+
     def on_readable(self):
         try:
             data, stamp = self._recv()
@@ -824,7 +827,7 @@ def pop(sip_port, http_port, user, password, calls, hold_ms, media):
         out["set_ready_sent"] = set_ready
         for what, count in phone.errors.items():
             errors[f"phone: {what}"] = errors.get(f"phone: {what}", 0) + count
-    except (OSError, RuntimeError, ValueError, KeyError) as e:
+    except Exception as e:  # noqa: BLE001 -- reported with the calls done so far
         error(f"{type(e).__name__}: {e}")
     out["completed"] = sum(1 for r in per_call if r["ok"])
     out["failed"] = calls - out["completed"]

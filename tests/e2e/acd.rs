@@ -837,3 +837,92 @@ fn a_navigator_transfers_their_call_to_an_outside_line_from_the_screen() {
     );
     assert_eq!(rec["call"]["disposition"], "transferred", "{rec:#}");
 }
+
+#[test]
+fn a_navigator_hangs_up_from_the_screen_and_both_legs_end() {
+    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let dir = TempDir::new("phone");
+    let baresip = registered_phone(&engine, &dir, "nav1");
+    let mut screen = Screen::open(&engine, "nav1");
+    screen.set_state("ready");
+    let steps = [
+        Step::Pause(1000),
+        Step::Key('1'),
+        Step::Pause(1300),
+        Step::Key('2'),
+    ];
+    let run = std::thread::scope(|s| {
+        // The caller waits for the engine's BYE.
+        let caller = s.spawn(|| call(&engine, OTTAWA, &steps, false));
+        let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
+        let id = offered["call_id"].as_str().unwrap().to_owned();
+        screen.expect(Duration::from_secs(10), "call_answered", |v| {
+            v["call_id"] == id
+        });
+        // (The caller's scenario is waiting for the BYE by now.)
+        std::thread::sleep(Duration::from_millis(1000));
+        screen.send(json!({"type": "hangup", "id": "h-1", "call_id": id}));
+        let ended = screen.expect(Duration::from_secs(5), "call_ended", |v| v["call_id"] == id);
+        assert_eq!(ended["disposition"], "answered", "{ended}");
+        screen.expect(Duration::from_secs(5), "state_changed", |v| {
+            v["state"] == "wrap_up"
+        });
+        caller.join().unwrap()
+    });
+    stop(baresip);
+    run.assert_success(&engine);
+    assert_eq!(
+        engine.call_ended(&run.call_id())["fields"]["reason"],
+        "LocalBye"
+    );
+}
+
+#[test]
+fn a_phone_that_cannot_be_reached_is_passed_over_for_the_navigators_other_phone() {
+    // Timer B (64 × T1) makes an unreachable phone fail in 3.2 s.
+    let engine = Engine::start_in(&config("[sip]\nt1_ms = 50\n"), ottawa_always_open);
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let desk = TempDir::new("desk-phone");
+    let desk_phone = registered_phone(&engine, &desk, "nav1");
+    // A second phone registers later (so it is tried first: bindings are
+    // ordered by the second they were refreshed), then dies without
+    // unregistering.
+    std::thread::sleep(Duration::from_millis(1100));
+    let soft = TempDir::new("softphone");
+    let softphone = phone(&engine, &soft, "nav1", PASSWORD);
+    if engine
+        .wait_for(Duration::from_secs(10), |v| {
+            message(v) == "registered" && v["fields"]["contacts"] == 2
+        })
+        .is_none()
+    {
+        stop(softphone);
+        stop(desk_phone);
+        panic!("the second phone did not register:\n{}", engine.dump());
+    }
+    stop(softphone);
+    let mut screen = Screen::open(&engine, "nav1");
+    screen.set_state("ready");
+    let steps = [
+        Step::Pause(1000),
+        Step::Key('1'),
+        Step::Pause(1300),
+        Step::Key('2'),
+        Step::Pause(8000),
+    ];
+    let run = std::thread::scope(|s| {
+        let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
+        let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
+        let id = offered["call_id"].as_str().unwrap().to_owned();
+        screen.expect(Duration::from_secs(10), "call_answered", |v| {
+            v["call_id"] == id
+        });
+        caller.join().unwrap()
+    });
+    stop(desk_phone);
+    run.assert_success(&engine);
+    let rung = engine.lines(|v| message(v) == "ringing the navigator");
+    assert_eq!(rung.len(), 2, "both phones, in turn:\n{}", engine.dump());
+    assert_ne!(rung[0]["fields"]["peer"], rung[1]["fields"]["peer"]);
+}
