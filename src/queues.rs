@@ -187,6 +187,8 @@ pub struct Wiring {
 
 /// How often the centres' opening hours are looked at.
 const SCHEDULE_TICK: Duration = Duration::from_secs(30);
+/// Callbacks asked for this long before a restart are taken back.
+const RESTORE_CALLBACKS_WITHIN_MS: i64 = 24 * 3600 * 1000;
 /// How often the supervisors' view of the queues is refreshed.
 const VIEW_TICK: Duration = Duration::from_secs(1);
 
@@ -214,6 +216,7 @@ pub async fn run(
         wiring,
     };
     driver.schedules();
+    driver.restore_callbacks().await;
     driver.carry_out().await;
     let mut tick = tokio::time::interval(SCHEDULE_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -265,6 +268,88 @@ impl Driver {
     async fn cti(&self, event: CtiEvent) {
         if self.wiring.events.send(event).await.is_err() {
             tracing::error!("call record event lost: the store task has stopped");
+        }
+    }
+
+    /// The callbacks asked for before a restart (and not answered nor dealt
+    /// with by a supervisor since), back in line in the order they were
+    /// asked for: a restart drops no callback.
+    async fn restore_callbacks(&mut self) {
+        let store = self.wiring.store.clone();
+        let since = now_ms() - RESTORE_CALLBACKS_WITHIN_MS;
+        let ids = match store.callbacks_requested(since).await {
+            Ok(ids) => ids,
+            Err(error) => {
+                tracing::error!(%error, "cannot read the callbacks to take back");
+                return;
+            }
+        };
+        let mut restored = 0;
+        for cti_id in ids {
+            let (record, events) = match (
+                store.call(&cti_id).await,
+                store.call_events(&cti_id).await,
+            ) {
+                (Ok(Some(r)), Ok(e)) => (r, e),
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::error!(%error, call_id = %cti_id, "cannot read a callback to take back");
+                    continue;
+                }
+                (Ok(None), _) => continue,
+            };
+            let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+            if kinds.contains(&"callback_resolved") {
+                continue;
+            }
+            let to_supervisor = kinds
+                .iter()
+                .rev()
+                .find(|k| matches!(**k, "callback_to_supervisor" | "callback_requeued"))
+                == Some(&"callback_to_supervisor");
+            let Some(centre) = record.centre.clone() else {
+                continue;
+            };
+            let id = CallId(self.next_id);
+            self.next_id += 1;
+            self.ids.insert(cti_id.clone(), id);
+            self.calls.insert(
+                id,
+                Entry {
+                    cti_id: cti_id.clone(),
+                    caller: Some(record.caller.clone()),
+                    to_call: None,
+                    callback: None,
+                    shown_to: None,
+                    is_callback: true,
+                },
+            );
+            let refused = self.acd.handle(
+                Event::CallbackRestored {
+                    call: crate::acd::NewCall {
+                        id,
+                        queue: QueueId::Centre(CentreId(centre.clone())),
+                        priority: Priority::Normal,
+                        language: record
+                            .language
+                            .as_deref()
+                            .and_then(Lang::parse)
+                            .unwrap_or(Lang::En),
+                    },
+                    to_supervisor,
+                },
+                Instant::now(),
+            );
+            match refused {
+                Ok(()) => restored += 1,
+                Err(error) => {
+                    tracing::error!(%error, call_id = %cti_id, %centre, "a callback could not be taken back");
+                    self.calls.remove(&id);
+                    self.ids.remove(&cti_id);
+                }
+            }
+        }
+        if restored > 0 {
+            tracing::info!(restored, "callbacks taken back after a restart");
         }
     }
 
@@ -1072,6 +1157,10 @@ fn describe(what: &CallRecord) -> (&'static str, String) {
             ("callback_to_supervisor", format!("attempts={attempts}"))
         }
         CallRecord::CallbackRequeued => ("callback_requeued", String::new()),
+        CallRecord::CallbackRestored { to_supervisor } => (
+            "callback_restored",
+            format!("to_supervisor={to_supervisor}"),
+        ),
         CallRecord::CallbackResolved => ("callback_resolved", String::new()),
         CallRecord::RoutedExternal {
             target,

@@ -808,6 +808,24 @@ impl Store {
         row.as_ref().map(Self::call_from_row).transpose()
     }
 
+    /// Calls whose caller asked for a callback since `since_ms` and that were
+    /// never answered, oldest request first: the queues hold callbacks in
+    /// memory and take these back at start.
+    pub async fn callbacks_requested(&self, since_ms: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT e.call_id AS call_id, MIN(e.id) AS first FROM call_events e \
+             JOIN call_records r ON r.call_id = e.call_id \
+             WHERE e.kind = 'callback_requested' AND e.at_ms >= $1 AND r.answered_ms IS NULL \
+             GROUP BY e.call_id ORDER BY first",
+        )
+        .bind(since_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("call_id")?))
+            .collect()
+    }
+
     pub async fn call_events(&self, call_id: &str) -> Result<Vec<CallEventRecord>> {
         let rows = sqlx::query(
             "SELECT at_ms, kind, detail FROM call_events WHERE call_id = $1 ORDER BY id",

@@ -311,6 +311,11 @@ pub enum Event {
     /// crisis timers start again. A crisis call moved to a centre's queue
     /// loses its crisis flag and keeps high priority.
     Transfer { call: CallId, to: QueueId },
+    /// A callback asked for before the engine restarted, taken back from
+    /// the call records at start, in the order they were asked for: it
+    /// waits at the tail (or, `to_supervisor`, on the supervisors' list).
+    /// Refused for the crisis queue.
+    CallbackRestored { call: NewCall, to_supervisor: bool },
     /// A supervisor put a callback from their list back in line (at its
     /// place, with fresh attempts).
     SupervisorRequeue { call: CallId },
@@ -413,6 +418,10 @@ pub enum CallRecord {
     },
     CallbackRequeued,
     CallbackResolved,
+    /// Taken back from the call records after a restart.
+    CallbackRestored {
+        to_supervisor: bool,
+    },
     RoutedExternal {
         target: String,
         reason: ExternalReason,

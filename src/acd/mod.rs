@@ -1020,6 +1020,28 @@ impl Acd {
                 Ok(())
             }
             Event::CallQueued(new) => self.call_queued(new, now),
+            Event::CallbackRestored {
+                call,
+                to_supervisor,
+            } => {
+                if call.queue == QueueId::Crisis {
+                    return Err(AcdError::InvalidCallState(call.id));
+                }
+                let id = call.id;
+                self.call_queued_quietly(call, now)?;
+                let c = self.calls.get_mut(&id).expect("just queued");
+                c.callback = Some(Callback {
+                    requested: now,
+                    failures: 0,
+                    not_before: None,
+                });
+                c.next_announce = None;
+                if to_supervisor {
+                    c.state = CallState::Supervisor;
+                }
+                self.record(id, CallRecord::CallbackRestored { to_supervisor });
+                Ok(())
+            }
             Event::CallerHungUp { call } => self.caller_hung_up(call, now),
             Event::NavigatorStateChanged { navigator, change } => {
                 self.navigator_changed(navigator, change, now)
@@ -1192,6 +1214,24 @@ impl Acd {
     }
 
     fn call_queued(&mut self, new: NewCall, now: Instant) -> Result<(), AcdError> {
+        let (id, queue, language) = (new.id, new.queue.clone(), new.language);
+        self.call_queued_quietly(new, now)?;
+        let c = &self.calls[&id];
+        let (priority, crisis) = (c.priority, c.crisis);
+        self.record(
+            id,
+            CallRecord::Queued {
+                queue,
+                priority,
+                language,
+                crisis,
+            },
+        );
+        Ok(())
+    }
+
+    /// A new waiting call at the tail of its queue, with no CDR entry.
+    fn call_queued_quietly(&mut self, new: NewCall, now: Instant) -> Result<(), AcdError> {
         if self.calls.contains_key(&new.id) {
             return Err(AcdError::DuplicateCall(new.id));
         }
@@ -1225,15 +1265,6 @@ impl Acd {
                 callback: None,
                 overflowed: Vec::new(),
                 next_announce: self.config.announce_every.map(|e| now + e),
-            },
-        );
-        self.record(
-            new.id,
-            CallRecord::Queued {
-                queue: new.queue,
-                priority,
-                language: new.language,
-                crisis,
             },
         );
         Ok(())

@@ -169,6 +169,10 @@ impl DriverView {
             CallRecord::Queued { .. } => {
                 assert!(self.queued.insert(*call), "{call} queued twice");
             }
+            CallRecord::CallbackRestored { .. } => {
+                assert!(self.queued.insert(*call), "{call} queued twice");
+                assert!(self.callbacks_kept.insert(*call), "{d:?}: twice");
+            }
             CallRecord::Abandoned { .. } | CallRecord::CallbackResolved => {
                 assert!(self.gone.insert(*call), "{d:?}: gone twice");
             }
@@ -364,6 +368,19 @@ fn run(seed: u64, steps: usize) -> DriverView {
                 centre: pick(&mut rng, &centres).unwrap().clone(),
                 open: rng.u8(..4) != 0,
             }),
+            18 => {
+                let id = CallId(next_call);
+                next_call += 1;
+                Some(Event::CallbackRestored {
+                    call: NewCall {
+                        id,
+                        queue: QueueId::Centre(pick(&mut rng, &centres).unwrap().clone()),
+                        priority: Priority::Normal,
+                        language: *pick(&mut rng, &[Lang::En, Lang::Fr]).unwrap(),
+                    },
+                    to_supervisor: rng.u8(..4) == 0,
+                })
+            }
             _ => None,
         };
         // Time passes: a little, up to the next deadline, or past it (a

@@ -1317,3 +1317,59 @@ fn only_ready_navigators_are_offered_calls() {
     // The first to become ready gets the crisis call.
     assert_eq!(offers(&h.ready("away")), one(6, "away"));
 }
+
+#[test]
+fn callbacks_restored_after_a_restart_wait_in_order_and_are_dialled_never_routed_away() {
+    let mut h = Harness::new();
+    let restore = |id: u64, to_supervisor: bool| Event::CallbackRestored {
+        call: NewCall {
+            id: CallId(id),
+            queue: QueueId::Centre("ottawa".into()),
+            priority: Priority::Normal,
+            language: En,
+        },
+        to_supervisor,
+    };
+    // Nobody staffed: a live call would go to the fallback; these wait.
+    let ds = h.ev(restore(1, false));
+    assert!(externals(&ds).is_empty(), "{ds:?}");
+    assert!(records(&ds, 1).contains(&CallRecord::CallbackRestored {
+        to_supervisor: false
+    }));
+    h.ev(restore(2, false));
+    h.ev(restore(3, true));
+    assert_eq!(h.acd.supervisor_list(), vec![CallId(3)]);
+    assert_eq!(
+        h.acd.waiting(&QueueId::Centre("ottawa".into())),
+        vec![CallId(1), CallId(2)]
+    );
+    assert_eq!(
+        h.acd.handle(restore(1, false), h.now),
+        Err(AcdError::DuplicateCall(CallId(1)))
+    );
+    let crisis = Event::CallbackRestored {
+        call: NewCall {
+            id: CallId(9),
+            queue: QueueId::Crisis,
+            priority: Priority::Crisis,
+            language: En,
+        },
+        to_supervisor: false,
+    };
+    assert_eq!(
+        h.acd.handle(crisis, h.now),
+        Err(AcdError::InvalidCallState(CallId(9)))
+    );
+    // A navigator comes: the oldest request is dialled first.
+    h.login("o1", "ottawa", &[En], false);
+    let ds = h.ev(Event::NavigatorStateChanged {
+        navigator: "o1".into(),
+        change: StateChange::Ready,
+    });
+    assert!(ds.contains(&Decision::StartCallback {
+        call: CallId(1),
+        navigator: "o1".into(),
+        attempt: 1
+    }));
+    h.acd.check_invariants().unwrap();
+}

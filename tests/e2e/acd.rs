@@ -926,3 +926,70 @@ fn a_phone_that_cannot_be_reached_is_passed_over_for_the_navigators_other_phone(
     assert_eq!(rung.len(), 2, "both phones, in turn:\n{}", engine.dump());
     assert_ne!(rung[0]["fields"]["peer"], rung[1]["fields"]["peer"]);
 }
+
+#[test]
+fn a_callback_asked_for_before_a_restart_is_still_made_after_it() {
+    let dir = TempDir::new("trunk");
+    let (far, port, trace) = far_end_hanging_up(&dir);
+    let trunk = format!("[trunk]\nproxy = \"127.0.0.1:{port}\"\n");
+    let first = Engine::start_in(&config(&trunk), ottawa_always_open);
+    // A navigator is logged in, not ready: the caller waits and asks for a
+    // callback.
+    account(&first, "nav1", "navigator", "ottawa", "en,fr", false);
+    let screen = Screen::open(&first, "nav1");
+    let steps = [
+        Step::Pause(1000),
+        Step::Key('1'),
+        Step::Pause(1300),
+        Step::Key('2'),
+        Step::Pause(2000),
+        Step::Key('1'),
+    ];
+    let run = call(&first, OTTAWA, &steps, false);
+    run.assert_success(&first);
+    let id = run.call_id();
+    first.call_ended(&id);
+    first
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "queue step" && v["fields"]["step"] == "callback_requested"
+        })
+        .unwrap_or_else(|| panic!("{}", first.dump()));
+    let db = first.db.clone();
+    // (first stays in scope: its folder holds the store.)
+    let mut first = first;
+    first.terminate(Duration::from_secs(10));
+    drop(screen);
+
+    // The engine restarts on the same store; a navigator logs in, ready.
+    let second = Engine::start_in(
+        &format!("{MD5_ONLY}{trunk}[cti]\ndb = {db:?}\n"),
+        ottawa_always_open,
+    );
+    let restored = second
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "callbacks taken back after a restart"
+        })
+        .unwrap_or_else(|| panic!("{}", second.dump()));
+    assert_eq!(restored["fields"]["restored"], 1);
+    let pdir = TempDir::new("phone");
+    let baresip = registered_phone(&second, &pdir, "nav1");
+    let mut screen = Screen::open(&second, "nav1");
+    screen.set_state("ready");
+    let offered = screen.expect(Duration::from_secs(10), "call_offered", |v| {
+        v["call_id"] == id
+    });
+    assert_eq!(offered["callback"], true, "{offered}");
+    screen.expect(Duration::from_secs(10), "call_answered", |v| {
+        v["call_id"] == id
+    });
+    screen.expect(Duration::from_secs(15), "call_ended", |v| {
+        v["call_id"] == id
+    });
+    stop(baresip);
+    let (ok, messages) = far_end_finished(far, &trace);
+    assert!(ok, "the callback did not complete:\n{messages}");
+    assert!(
+        messages.contains("INVITE sip:+16135550123@127.0.0.1 SIP/2.0"),
+        "{messages}"
+    );
+}

@@ -492,3 +492,39 @@ async fn callback_after_end(url: &str) {
     );
     assert_eq!(record.last_step, "ended");
 }
+
+crate::on_both_backends!(
+    callbacks_requested_and_never_answered_are_found_again_oldest_first,
+    callbacks_requested
+);
+async fn callbacks_requested(url: &str) {
+    let s = start(config(url)).await;
+    let ev = s.cti.events();
+    let step = |call: &str, kind: &str, at_ms: i64| CallEvent::QueueStep {
+        call_id: call.into(),
+        kind: kind.into(),
+        detail: String::new(),
+        at_ms,
+    };
+    // b asked first, then a; c asked and was called back (answered); d
+    // asked long ago; e never asked.
+    for (i, call) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+        queued_call(&ev, call, 1_000 + i as i64).await;
+    }
+    for e in [
+        step("d", "callback_requested", 500),
+        step("b", "callback_requested", 10_000),
+        step("a", "callback_requested", 11_000),
+        step("c", "callback_requested", 12_000),
+        CallEvent::Answered {
+            call_id: "c".into(),
+            at_ms: 13_000,
+        },
+        step("e", "queued", 14_000),
+    ] {
+        ev.send(e).await.unwrap();
+    }
+    ev.flush().await;
+    let found = s.cti.store().callbacks_requested(5_000).await.unwrap();
+    assert_eq!(found, ["b", "a"]);
+}
