@@ -839,8 +839,11 @@ fn a_navigator_transfers_their_call_to_an_outside_line_from_the_screen() {
 }
 
 #[test]
-fn a_navigator_hangs_up_from_the_screen_and_both_legs_end() {
-    let engine = Engine::start_in(&config(""), ottawa_always_open);
+fn a_navigator_hangs_up_from_the_screen_and_their_break_starts_after_wrap_up() {
+    let engine = Engine::start_in(
+        &format!("{MD5_ONLY}[cti]\nwrap_up_s = 2\n"),
+        ottawa_always_open,
+    );
     account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
     let dir = TempDir::new("phone");
     let baresip = registered_phone(&engine, &dir, "nav1");
@@ -860,8 +863,18 @@ fn a_navigator_hangs_up_from_the_screen_and_both_legs_end() {
         screen.expect(Duration::from_secs(10), "call_answered", |v| {
             v["call_id"] == id
         });
+        // A break, asked for during the call, waits for the call and its
+        // wrap-up to end.
+        screen.send(
+            json!({"type": "set_state", "id": "b-1", "state": "not_ready", "reason": "break"}),
+        );
+        let queued = screen.expect(Duration::from_secs(5), "state_changed", |v| {
+            v["next_state"] == "not_ready"
+        });
+        assert_eq!(queued["state"], "busy", "{queued}");
+        assert_eq!(queued["next_reason"], "break", "{queued}");
         // (The caller's scenario is waiting for the BYE by now.)
-        std::thread::sleep(Duration::from_millis(1000));
+        std::thread::sleep(Duration::from_millis(500));
         screen.send(json!({"type": "hangup", "id": "h-1", "call_id": id}));
         let ended = screen.expect(Duration::from_secs(5), "call_ended", |v| v["call_id"] == id);
         assert_eq!(ended["disposition"], "answered", "{ended}");
