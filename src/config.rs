@@ -38,13 +38,15 @@ pub struct QueuesSection {
     /// is bridged to the crisis line, seconds. Default 60.
     pub crisis_timeout_s: u64,
     /// How long a call waits in its centre before each next centre of the
-    /// centre's overflow list may take it too, seconds. Default 90.
+    /// centre's overflow list may take it too, seconds, for centres without
+    /// their own `overflow_after_s` (`flows/centres.yaml`). Default 90.
     pub overflow_wait_s: u64,
     /// How often a waiting caller hears their position and expected wait,
     /// seconds; 0: never. Default 60.
     pub announce_every_s: u64,
-    /// Offer waiting callers (not crisis calls, not withheld numbers) to be
-    /// called back without losing their place ("press 1"). Default true.
+    /// Let the flows offer waiting callers a callback (a route with
+    /// `callback: true`; never crisis calls or withheld numbers). Needs a
+    /// `[trunk] proxy` to call back through. Default true.
     pub callback: bool,
     /// Dial attempts of a callback before it goes to the supervisors' list.
     /// Default 3.

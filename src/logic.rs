@@ -253,7 +253,7 @@ impl Ivr {
                             self.hold = Some(Hold {
                                 langs,
                                 crisis,
-                                callback: self.callback_allowed && !crisis,
+                                callback: self.callback_allowed && route.callback && !crisis,
                                 looping: false,
                                 bridged: false,
                             });

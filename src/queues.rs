@@ -1182,7 +1182,13 @@ pub fn acd_config(config: &crate::config::Config, flows: &frontdoor_ivr::FlowSet
     let q = &config.queues;
     let mut acd = AcdConfig::from_flowset(flows, q.fallback.as_deref().unwrap_or(""));
     for centre in &mut acd.centres {
-        centre.overflow_wait = Duration::from_secs(q.overflow_wait_s);
+        // The centre's own `overflow_after_s`, else the engine's default.
+        let own = flows
+            .centres
+            .iter()
+            .find(|c| c.id == centre.id.0)
+            .and_then(|c| c.overflow_after);
+        centre.overflow_wait = own.unwrap_or(Duration::from_secs(q.overflow_wait_s));
     }
     acd.ring_timeout = Duration::from_secs(q.ring_timeout_s);
     acd.crisis_timeout = Duration::from_secs(q.crisis_timeout_s);

@@ -600,6 +600,8 @@ fn route_to_an_unknown_target() {
 #[test]
 fn route_to_a_bad_sip_uri() {
     let text = edit(FLOW, "to: region\n", "to: sip:nobody\n");
+    // (An outside line offers no callback.)
+    let text = edit(&text, "      callback: true\n", "");
     assert_eq!(
         only_problem(&with_flow(&text)),
         diag(
@@ -607,6 +609,43 @@ fn route_to_a_bad_sip_uri() {
             pos(&text, "sip:nobody"),
             "`sip:nobody` is not a SIP URI: write it as sip:user@host[:port]"
         )
+    );
+}
+
+#[test]
+fn a_callback_offered_on_the_crisis_route() {
+    let text = edit(
+        FLOW,
+        "      priority: crisis\n",
+        "      priority: crisis\n      callback: true\n",
+    );
+    assert_eq!(
+        only_problem(&with_flow(&text)),
+        diag(
+            FLOW_FILE,
+            {
+                let (line, _) = pos(&text, "priority: crisis\n      callback: true");
+                (line + 1, 17)
+            },
+            "callback: a callback is offered only in a centre's queue (to: region or centre:ID), never to crisis calls or outside lines"
+        )
+    );
+}
+
+#[test]
+fn a_centre_overflow_wait_that_is_not_a_number() {
+    let mut src = shipped();
+    src.centres.1 = edit(
+        CENTRES,
+        "    overflow: [ottawa]\n",
+        "    overflow: [ottawa]\n    overflow_after_s: soon\n",
+    );
+    let found = problems(&src);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let (line, col) = pos(&src.centres.1, "soon");
+    assert!(
+        found[0].starts_with(&format!("{CENTRES_FILE}:{line}:{col}: ")),
+        "{found:?}"
     );
 }
 
@@ -1013,7 +1052,10 @@ fn return_in_the_main_flow() {
         problems(&with_flow(&text)),
         [diag(
             FLOW_FILE,
-            pos(&text, "true"),
+            {
+                let (line, col) = pos(&text, "return: true");
+                (line, col + "return: ".len())
+            },
             "`return` is only for sub-flows (files with `subflow:`)"
         )]
     );

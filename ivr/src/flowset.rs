@@ -312,6 +312,8 @@ pub enum Kind {
         to: RouteTo,
         priority: Priority,
         prompt: Vec<String>,
+        /// Waiting callers are offered a callback.
+        callback: bool,
     },
     Hangup {
         prompts: Vec<String>,
@@ -361,6 +363,9 @@ pub struct Centre {
     pub languages: Vec<Lang>,
     pub hours: Hours,
     pub overflow: Vec<String>,
+    /// How long a call waits here before the next centre of `overflow`
+    /// may take it too; `None`: the engine's default.
+    pub overflow_after: Option<std::time::Duration>,
     pub external: Option<String>,
 }
 
@@ -1281,6 +1286,10 @@ impl Compiler {
                 languages,
                 hours,
                 overflow: def.overflow.iter().map(|o| o.value.clone()).collect(),
+                overflow_after: def
+                    .overflow_after_s
+                    .as_ref()
+                    .map(|s| std::time::Duration::from_secs(u64::from(s.value))),
                 external: def.external.as_ref().map(|e| e.value.clone()),
             });
         }
@@ -1567,10 +1576,23 @@ impl Compiler {
                     Priority::Normal
                 }
             };
+            let callback = match &r.callback {
+                Some(cb) if cb.value && !matches!(to, RouteTo::Region | RouteTo::Centre(_)) => {
+                    self.at(
+                        file,
+                        loc_of(cb),
+                        "callback: a callback is offered only in a centre's queue (to: region or centre:ID), never to crisis calls or outside lines",
+                    );
+                    false
+                }
+                Some(cb) => cb.value,
+                None => false,
+            };
             return Kind::Route {
                 to,
                 priority,
                 prompt: self.prompts(file, &r.prompt),
+                callback,
             };
         }
         if let Some(h) = &def.hangup {

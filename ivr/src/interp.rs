@@ -71,6 +71,8 @@ pub struct Route {
     pub region: Option<String>,
     /// Why this target, in words (for logs and transcripts).
     pub reason: String,
+    /// The flow offers waiting callers a callback (`route: {callback: true}`).
+    pub callback: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -643,7 +645,7 @@ impl Call {
                     Some(back) => (from, to) = (Some(to), back),
                     None => {
                         self.note("return with nothing to return to".into());
-                        self.route(&RouteTo::Region, Priority::Normal, &[]);
+                        self.route(&RouteTo::Region, Priority::Normal, &[], false);
                         return;
                     }
                 },
@@ -651,8 +653,9 @@ impl Call {
                     to: route,
                     priority,
                     prompt,
+                    callback,
                 } => {
-                    self.route(route, *priority, prompt);
+                    self.route(route, *priority, prompt, *callback);
                     return;
                 }
                 Kind::Hangup { prompts } => {
@@ -671,7 +674,7 @@ impl Call {
         self.note(format!(
             "{STEP_LIMIT} steps without the caller: the flow loops; routing by region"
         ));
-        self.route(&RouteTo::Region, Priority::Normal, &[]);
+        self.route(&RouteTo::Region, Priority::Normal, &[], false);
     }
 
     fn switch_value(&self, on: &SwitchOn) -> String {
@@ -704,7 +707,7 @@ impl Call {
         }
     }
 
-    fn route(&mut self, to: &RouteTo, priority: Priority, prompt: &[String]) {
+    fn route(&mut self, to: &RouteTo, priority: Priority, prompt: &[String], callback: bool) {
         self.stop_timer();
         let region = self.attrs.get("region").cloned();
         let (target, reason) = match to {
@@ -735,6 +738,7 @@ impl Call {
         self.play(prompt);
         self.wait = Wait::Done;
         self.out.push(Output::Route(Route {
+            callback: callback && matches!(target, Target::Centre(_)),
             target,
             priority,
             language: self.lang,
@@ -1222,6 +1226,28 @@ nodes:
         c.start();
         assert_eq!(c.attributes()["region"], "central");
         assert_eq!(c.attributes()["region_source"], "exchange table");
+    }
+
+    #[test]
+    fn a_route_says_whether_the_flow_offers_a_callback() {
+        let with = MENU_FLOW.replace(
+            "route: { to: region, prompt: [connecting] }",
+            "route: { to: region, prompt: [connecting], callback: true }",
+        );
+        for (text, offered) in [(MENU_FLOW.to_owned(), false), (with, true)] {
+            let set = flow(&text);
+            let mut c = call(&set, OTTAWA, "2026-11-23T10:00");
+            c.start();
+            c.handle(Input::Key('1'));
+            c.handle(Input::PromptsFinished);
+            let outs = c.handle(Input::Key('1'));
+            assert_eq!(route(&outs).unwrap().callback, offered);
+            // The crisis route never offers one.
+            let mut c = call(&set, OTTAWA, "2026-11-23T10:00");
+            c.start();
+            let outs = c.handle(Input::Key('9'));
+            assert!(!route(&outs).unwrap().callback);
+        }
     }
 
     #[test]

@@ -166,6 +166,8 @@ pub struct RouteDef {
     pub priority: Option<Text>,
     #[serde(default)]
     pub prompt: Vec<Text>,
+    /// Offer the waiting caller a callback ("press 1"): queues of centres only.
+    pub callback: Option<Spanned<bool>>,
 }
 
 /// `flows/centres.yaml`.
@@ -188,6 +190,9 @@ pub struct CentreDef {
     pub closed_dates: Vec<Text>,
     #[serde(default)]
     pub overflow: Vec<Text>,
+    /// Seconds a call waits in this centre's queue before each next centre
+    /// of `overflow` may take it too.
+    pub overflow_after_s: Option<Spanned<u32>>,
     pub external: Option<Text>,
 }
 

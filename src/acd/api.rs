@@ -141,8 +141,9 @@ impl AcdConfig {
         }
     }
 
-    /// The centres, their overflow order and the crisis line of a flow set
-    /// (`flows/centres.yaml`), each centre with [`DEFAULT_OVERFLOW_WAIT`].
+    /// The centres, their overflow order and wait and the crisis line of a
+    /// flow set (`flows/centres.yaml`); a centre without `overflow_after_s`
+    /// gets [`DEFAULT_OVERFLOW_WAIT`].
     pub fn from_flowset(flows: &frontdoor_ivr::FlowSet, fallback: &str) -> AcdConfig {
         let centres = flows
             .centres
@@ -150,7 +151,7 @@ impl AcdConfig {
             .map(|c| CentreConfig {
                 id: CentreId(c.id.clone()),
                 overflow: c.overflow.iter().map(|o| CentreId(o.clone())).collect(),
-                overflow_wait: DEFAULT_OVERFLOW_WAIT,
+                overflow_wait: c.overflow_after.unwrap_or(DEFAULT_OVERFLOW_WAIT),
                 external: c.external.clone(),
             })
             .collect();
