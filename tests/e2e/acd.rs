@@ -1006,3 +1006,73 @@ fn a_callback_asked_for_before_a_restart_is_still_made_after_it() {
         "{messages}"
     );
 }
+
+#[test]
+fn a_callback_that_cannot_reach_the_caller_waits_on_the_supervisors_list() {
+    // The trunk says busy to the one attempt allowed.
+    let dir = TempDir::new("busy-trunk");
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/busy_uas.xml");
+    let (far, port, trace) = crate::external::far_end(&dir, &["-sf", scenario.to_str().unwrap()]);
+    let engine = Engine::start_in(
+        &config(&format!(
+            "[trunk]\nproxy = \"127.0.0.1:{port}\"\n[queues]\ncallback_attempts = 1\n"
+        )),
+        ottawa_always_open,
+    );
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let pdir = TempDir::new("phone");
+    let baresip = registered_phone(&engine, &pdir, "nav1");
+    let mut screen = Screen::open(&engine, "nav1");
+    let steps = [
+        Step::Pause(1000),
+        Step::Key('1'),
+        Step::Pause(1300),
+        Step::Key('2'),
+        Step::Pause(2000),
+        Step::Key('1'),
+    ];
+    let run = call(&engine, OTTAWA, &steps, false);
+    run.assert_success(&engine);
+    let id = run.call_id();
+    screen.set_state("ready");
+    screen.expect(Duration::from_secs(10), "call_offered", |v| {
+        v["call_id"] == id
+    });
+    let withdrawn = screen.expect(Duration::from_secs(15), "call_withdrawn", |v| {
+        v["call_id"] == id
+    });
+    assert_eq!(withdrawn["reason"], "callback_failed", "{withdrawn}");
+    stop(baresip);
+    let (_, messages) = far_end_finished(far, &trace);
+    assert!(messages.contains("SIP/2.0 486 Busy Here"), "{messages}");
+
+    // On the supervisors' list, not lost; a supervisor deals with it.
+    std::thread::sleep(Duration::from_millis(1200));
+    let view = queues(&engine);
+    let listed = &view["supervisor_list"][0];
+    assert_eq!(listed["call_id"], id.as_str(), "{view:#}");
+    assert_eq!(listed["attempts"], 1, "{view:#}");
+    let token = supervisor(&engine);
+    let (status, body) = http(
+        engine.http,
+        "POST",
+        &format!("/api/queues/callbacks/{id}"),
+        Some(&token),
+        r#"{"action": "resolve"}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "queue step" && v["fields"]["step"] == "callback_resolved"
+        })
+        .unwrap_or_else(|| panic!("{}", engine.dump()));
+    let kinds = step_kinds(&record(&engine, &id));
+    for k in [
+        "callback_dialling",
+        "callback_failed",
+        "callback_to_supervisor",
+        "callback_resolved",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "no {k} in {kinds:?}");
+    }
+}

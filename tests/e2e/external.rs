@@ -35,7 +35,7 @@ nodes:
 /// A far end on a free port: sipp answering one call, as `scenario` says
 /// (e.g. `["-sn", "uas", "-rtp_echo"]`). Returns it, its port and its
 /// message log.
-fn far_end(dir: &TempDir, scenario: &[&str]) -> (Child, u16, PathBuf) {
+pub fn far_end(dir: &TempDir, scenario: &[&str]) -> (Child, u16, PathBuf) {
     let port = free_udp_port();
     let trace = dir.path().join("far.log");
     let child = Command::new("sipp")
