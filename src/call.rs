@@ -188,8 +188,11 @@ struct Call {
     callback: bool,
     /// What the queues say, once the call is queued.
     from_queues: Option<mpsc::UnboundedReceiver<ToCall>>,
-    /// The navigator's phones not rung yet, the next last.
-    next_contacts: Vec<frontdoor_sip::registrar::Binding>,
+    /// The navigator's phones ringing for an offer (all at once; the first
+    /// to answer takes the call).
+    forks: Vec<Leg>,
+    /// Why the last of them failed.
+    fork_failure: Option<String>,
     queues: Queues,
 }
 
@@ -426,7 +429,8 @@ impl Call {
             answered: false,
             callback: false,
             from_queues: None,
-            next_contacts: Vec::new(),
+            forks: Vec::new(),
+            fork_failure: None,
             queues: shared.queues.clone(),
         })
     }
@@ -471,6 +475,10 @@ impl Call {
                     Some(input) => input,
                     None => continue,
                 },
+                (fork, event) = fork_event(&mut self.forks) => {
+                    self.on_fork_event(shared, fork, event).await;
+                    continue;
+                }
                 Some(order) = from_queues(&mut self.from_queues) => match self.on_queues(shared, order).await {
                     Some(input) => input,
                     None => continue,
@@ -656,19 +664,13 @@ impl Call {
                 contacts,
             } => {
                 self.release_leg().await;
-                self.next_contacts = contacts;
-                self.next_contacts.reverse();
-                self.ring_next(shared, &navigator, "not registered").await;
+                self.ring_all(shared, &navigator, contacts).await;
                 None
             }
             ToCall::CancelOffer { navigator } => {
-                if self
-                    .leg
-                    .as_ref()
-                    .is_some_and(|l| l.navigator.as_deref() == Some(navigator.as_str()))
-                {
+                let theirs = |l: &Leg| l.navigator.as_deref() == Some(navigator.as_str());
+                if self.leg.as_ref().is_some_and(theirs) || self.forks.iter().any(theirs) {
                     tracing::info!(%navigator, "offer withdrawn");
-                    self.next_contacts.clear();
                     self.release_leg().await;
                 }
                 None
@@ -722,11 +724,16 @@ impl Call {
         }
     }
 
-    /// Ring the navigator's next phone; when none is left (or none can be
-    /// rung), tell the queues the offer failed with `why`.
-    async fn ring_next(&mut self, shared: &Shared, navigator: &str, why: &str) {
-        let mut why = why.to_owned();
-        while let Some(contact) = self.next_contacts.pop() {
+    /// Ring every phone of the navigator at once; when none can be rung,
+    /// tell the queues the offer failed.
+    async fn ring_all(
+        &mut self,
+        shared: &Shared,
+        navigator: &str,
+        contacts: Vec<frontdoor_sip::registrar::Binding>,
+    ) {
+        self.fork_failure = Some("no registered phone".into());
+        for contact in contacts {
             let caller = self.caller.clone();
             let media_ip = shared.media_ip;
             let placed = Leg::place(shared, &contact.uri, contact.peer, |out| {
@@ -742,16 +749,74 @@ impl Call {
                 Ok(mut leg) => {
                     tracing::info!(%navigator, uri = %contact.uri, peer = %contact.peer, "ringing the navigator");
                     leg.navigator = Some(navigator.to_owned());
-                    self.leg = Some(leg);
-                    return;
+                    self.forks.push(leg);
                 }
                 Err(error) => {
                     tracing::warn!(%navigator, %error, "cannot ring the navigator");
-                    why = error.to_string();
+                    self.fork_failure = Some(error.to_string());
                 }
             }
         }
-        self.queues.offer_failed(&self.call_id, navigator, &why);
+        if self.forks.is_empty() {
+            let why = self.fork_failure.take().unwrap_or_default();
+            self.queues.offer_failed(&self.call_id, navigator, &why);
+        }
+    }
+
+    /// What one of the navigator's ringing phones says.
+    async fn on_fork_event(&mut self, shared: &Shared, fork: usize, event: Option<CallEvent>) {
+        let Some(navigator) = self.forks.get(fork).and_then(|l| l.navigator.clone()) else {
+            return;
+        };
+        match event {
+            Some(CallEvent::Progress { code }) => {
+                tracing::info!(code, uri = %self.forks[fork].uri, "the navigator's phone rings");
+            }
+            Some(CallEvent::Answered { sdp }) => {
+                let mut leg = self.forks.swap_remove(fork);
+                // The first phone to answer takes the call; the others stop.
+                for other in self.forks.drain(..) {
+                    other.release().await;
+                }
+                match leg.answered(sdp.as_deref(), shared.rtp_timeout) {
+                    Ok(_) => {
+                        self.leg = Some(leg);
+                        // Bridged once the queues confirm (ToCall::Connect).
+                        self.queues.offer_answered(&self.call_id, &navigator);
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, %navigator, "the navigator's phone answered unusably");
+                        leg.release().await;
+                        self.queues
+                            .offer_failed(&self.call_id, &navigator, &error.to_string());
+                    }
+                }
+            }
+            Some(CallEvent::Failed { code }) => {
+                let leg = self.forks.swap_remove(fork);
+                tracing::info!(code, uri = %leg.uri, "the navigator's phone did not answer");
+                let why = format!("SIP {code}");
+                if matches!(code, 486 | 600 | 603) {
+                    // Busy or declined on one phone: the navigator's answer.
+                    for other in self.forks.drain(..) {
+                        other.release().await;
+                    }
+                } else {
+                    self.fork_failure = Some(why.clone());
+                }
+                if self.forks.is_empty() {
+                    self.queues.offer_failed(&self.call_id, &navigator, &why);
+                }
+            }
+            Some(other) => tracing::debug!(?other, "navigator phone event"),
+            None => {
+                self.forks.swap_remove(fork);
+                if self.forks.is_empty() {
+                    let why = self.fork_failure.take().unwrap_or_else(|| "gone".into());
+                    self.queues.offer_failed(&self.call_id, &navigator, &why);
+                }
+            }
+        }
     }
 
     /// Place the outbound leg to `uri` (an external line), presenting the
@@ -791,6 +856,7 @@ impl Call {
                 tracing::info!(code, uri = %leg.uri, "far end ringing");
                 None
             }
+            Some(CallEvent::Answered { .. }) if leg.media.is_some() => None,
             Some(CallEvent::Answered { sdp }) => {
                 let started = leg.answered(sdp.as_deref(), shared.rtp_timeout).cloned();
                 match (started, navigator) {
@@ -826,15 +892,7 @@ impl Call {
                 tracing::info!(code, uri = %leg.uri, "the far end did not answer");
                 self.leg = None;
                 match navigator {
-                    // Busy or declined: the navigator's answer. Anything
-                    // else (unreachable, no response): their next phone.
-                    Some(navigator) if !matches!(code, 486 | 600 | 603) => {
-                        self.ring_next(shared, &navigator, &format!("SIP {code}"))
-                            .await;
-                        None
-                    }
                     Some(navigator) => {
-                        self.next_contacts.clear();
                         self.queues
                             .offer_failed(&self.call_id, &navigator, &format!("SIP {code}"));
                         None
@@ -863,6 +921,9 @@ impl Call {
 
     /// The caller is gone: end the outbound leg (BYE, or CANCEL while it rings).
     async fn release_leg(&mut self) {
+        for fork in self.forks.drain(..) {
+            fork.release().await;
+        }
         if let Some(leg) = self.leg.take() {
             if leg.media.is_some() {
                 let _ = self.media.unbridge();
@@ -972,6 +1033,23 @@ async fn from_queues(rx: &mut Option<mpsc::UnboundedReceiver<ToCall>>) -> Option
         Some(rx) => rx.recv().await,
         None => std::future::pending().await,
     }
+}
+
+/// The next SIP event of one of the navigator's ringing phones (its index);
+/// never ready without one. They have no media until one answers.
+async fn fork_event(forks: &mut [Leg]) -> (usize, Option<CallEvent>) {
+    if forks.is_empty() {
+        return std::future::pending().await;
+    }
+    std::future::poll_fn(|cx| {
+        for (i, leg) in forks.iter_mut().enumerate() {
+            if let std::task::Poll::Ready(event) = leg.events.poll_recv(cx) {
+                return std::task::Poll::Ready((i, event));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// The next SIP event of the outbound leg; never ready without one. The
