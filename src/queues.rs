@@ -916,13 +916,16 @@ impl Driver {
             }
             _ => {}
         }
-        self.cti(CtiEvent::QueueStep {
-            call_id: cti_id.clone(),
-            kind: kind.into(),
-            detail,
-            at_ms: now_ms(),
-        })
-        .await;
+        // An offer is in the record already (the screen pop writes it).
+        if !matches!(what, CallRecord::Offered { .. }) {
+            self.cti(CtiEvent::QueueStep {
+                call_id: cti_id.clone(),
+                kind: kind.into(),
+                detail,
+                at_ms: now_ms(),
+            })
+            .await;
+        }
         if let Some(navigator) = withdrawn {
             self.cti(CtiEvent::OfferWithdrawn {
                 call_id: cti_id.clone(),
@@ -1117,7 +1120,7 @@ fn describe(what: &CallRecord) -> (&'static str, String) {
             waited,
             callback,
         } => (
-            "answered",
+            "connected",
             format!(
                 "navigator={navigator} waited_s={} callback={callback}",
                 waited.as_secs()
@@ -1134,7 +1137,7 @@ fn describe(what: &CallRecord) -> (&'static str, String) {
             ),
         ),
         CallRecord::Ended { navigator, talked } => (
-            "ended",
+            "talked",
             format!("navigator={navigator} talked_s={}", talked.as_secs()),
         ),
         CallRecord::Transferred { from, to } => (

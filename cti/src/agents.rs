@@ -563,14 +563,21 @@ impl Registry {
                 .as_ref()
                 .is_some_and(|c| c.answered_at_ms.is_some());
             agent.call = None;
-            agent.broadcast(
+            // An offer that was never answered was taken back from them.
+            let msg = if was_busy {
                 ServerMsg::CallEnded {
                     call_id: call_id.into(),
                     disposition,
                     at_ms,
-                },
-                self.timings.replay_frames,
-            );
+                }
+            } else {
+                ServerMsg::CallWithdrawn {
+                    call_id: call_id.into(),
+                    reason: "caller_hung_up".into(),
+                    at_ms,
+                }
+            };
+            agent.broadcast(msg, self.timings.replay_frames);
             if agent.state.state == AgentState::LoggedOut {
                 return;
             }

@@ -487,9 +487,11 @@ async fn agent_states(url: &str) {
     })
     .await
     .unwrap();
+    // Never answered: the offer is taken back (the caller hung up).
+    let withdrawn = ws.expect("call_withdrawn").await;
     assert_eq!(
-        ws.expect("call_ended").await["disposition"],
-        "abandoned_in_queue"
+        (withdrawn["call_id"].as_str(), withdrawn["reason"].as_str()),
+        (Some("r1"), Some("caller_hung_up"))
     );
     assert_eq!(ws.expect("state_changed").await["state"], "ready");
 
