@@ -1,6 +1,6 @@
 //! What joins the engine to the CTI server: flow versions recorded as they
 //! go live, and emergency mode read from the store's switch. (Navigators'
-//! commands go to the queues, `queues.rs`.)
+//! commands go to the queues, `queues/`.)
 
 use std::sync::Arc;
 use std::time::Duration;

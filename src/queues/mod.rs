@@ -24,17 +24,20 @@ use frontdoor_cti::{
     CallEvent as CtiEvent, CallEvents, CallbackAction, NavigatorCommand, Store, now_ms,
 };
 use frontdoor_sip::registrar::Binding;
-use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
 use crate::acd::{
-    Acd, AcdConfig, AgentState, CallId, CallRecord, CancelReason, CentreId, Decision, Event,
-    ExternalReason, Lang, NavigatorId, NavigatorProfile, NextState, Priority, QueueId, StateChange,
+    Acd, AcdConfig, AgentState, CallId, CallRecord, CentreId, Decision, Event, ExternalReason,
+    Lang, NavigatorId, NavigatorProfile, NextState, Priority, QueueId, StateChange,
 };
 use crate::callback::{self, CallbackEvent, CallbackOrder};
 use crate::flows::Flows;
 use crate::registrar::Contacts;
 use crate::sip_driver::sleep_until_opt;
+
+mod board;
+mod cdr;
+use cdr::{cancel_reason, cti_state, describe};
 
 /// What the queues tell a caller's call task.
 #[derive(Debug)]
@@ -254,10 +257,10 @@ struct Driver {
 
 impl Driver {
     fn feed(&mut self, event: Event) {
-        let shown = format!("{event:?}");
+        let copy = event.clone();
         if let Err(error) = self.acd.handle(event, Instant::now()) {
             // Races are expected (an answer after the ring was taken back).
-            tracing::debug!(%error, event = %shown, "the queues refused an event");
+            tracing::debug!(%error, event = ?copy, "the queues refused an event");
         }
     }
 
@@ -944,239 +947,6 @@ impl Driver {
             })
             .await;
         }
-    }
-}
-
-impl Driver {
-    /// The supervisors' view: who waits where, the navigators, and the
-    /// callbacks left to them (`GET /api/queues`).
-    fn publish(&self) {
-        let now = Instant::now();
-        let cti_id = |id: CallId| self.calls.get(&id).map(|e| e.cti_id.clone());
-        let caller = |id: CallId| self.calls.get(&id).and_then(|e| e.caller.clone());
-        let mut queues: Vec<QueueId> = self
-            .acd
-            .config()
-            .centres
-            .iter()
-            .map(|c| QueueId::Centre(c.id.clone()))
-            .collect();
-        queues.push(QueueId::Crisis);
-        let all: HashMap<CallId, crate::acd::CallInfo> = self
-            .acd
-            .calls()
-            .into_iter()
-            .filter_map(|id| self.acd.call(id).map(|c| (id, c)))
-            .collect();
-        let queues: Vec<Value> = queues
-            .iter()
-            .map(|q| {
-                let mut calls: Vec<&crate::acd::CallInfo> = self
-                    .acd
-                    .waiting(q)
-                    .into_iter()
-                    .filter_map(|id| all.get(&id))
-                    .collect();
-                let mut ringing: Vec<&crate::acd::CallInfo> = all
-                    .values()
-                    .filter(|c| {
-                        c.queue == *q
-                            && matches!(
-                                c.state,
-                                crate::acd::CallState::Offered { .. }
-                                    | crate::acd::CallState::Dialling { .. }
-                            )
-                    })
-                    .collect();
-                ringing.sort_by_key(|c| c.id);
-                calls.extend(ringing);
-                let waiting: Vec<Value> = calls
-                    .iter()
-                    .map(|c| {
-                        json!({
-                            "call_id": cti_id(c.id),
-                            "caller": caller(c.id),
-                            "language": c.language.as_str(),
-                            "priority": c.priority.as_str(),
-                            "crisis": c.crisis,
-                            "callback": c.callback.is_some(),
-                            "state": match c.state {
-                                crate::acd::CallState::Offered { .. } => "offered",
-                                crate::acd::CallState::Dialling { .. } => "dialling",
-                                _ => "waiting",
-                            },
-                            "waited_s": now.saturating_duration_since(c.arrived).as_secs(),
-                        })
-                    })
-                    .collect();
-                json!({"queue": q.to_string(), "waiting": waiting})
-            })
-            .collect();
-        let navigators: Vec<Value> = self
-            .acd
-            .navigators()
-            .iter()
-            .filter_map(|n| self.acd.navigator(n))
-            .map(|n| {
-                json!({
-                    "username": n.id.0,
-                    "centre": n.centre.0,
-                    "languages": n.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-                    "crisis_trained": n.crisis_trained,
-                    "state": n.state.name(),
-                    "call_id": n.state.call().and_then(cti_id),
-                })
-            })
-            .collect();
-        let supervisor_list: Vec<Value> = self
-            .acd
-            .supervisor_list()
-            .into_iter()
-            .filter_map(|id| all.get(&id))
-            .map(|c| {
-                json!({
-                    "call_id": cti_id(c.id),
-                    "caller": caller(c.id),
-                    "queue": c.queue.to_string(),
-                    "language": c.language.as_str(),
-                    "attempts": c.callback.as_ref().map_or(0, |cb| cb.failures),
-                })
-            })
-            .collect();
-        self.wiring.cti.publish_queues(json!({
-            "at_ms": now_ms(),
-            "expected_handle_s": self.acd.expected_handle_time().as_secs(),
-            "queues": queues,
-            "navigators": navigators,
-            "supervisor_list": supervisor_list,
-        }));
-    }
-}
-
-fn cti_state(state: &AgentState) -> (CtiState, Option<String>) {
-    match state {
-        AgentState::LoggedOut => (CtiState::LoggedOut, None),
-        AgentState::NotReady { reason } => (CtiState::NotReady, Some(reason.clone())),
-        AgentState::Ready => (CtiState::Ready, None),
-        AgentState::Reserved { .. } => (CtiState::Reserved, None),
-        AgentState::Busy { .. } => (CtiState::Busy, None),
-        AgentState::WrapUp { .. } => (CtiState::WrapUp, None),
-    }
-}
-
-fn cancel_reason(reason: CancelReason) -> &'static str {
-    match reason {
-        CancelReason::NoAnswer => "no_answer",
-        CancelReason::Declined => "declined",
-        CancelReason::CallerAbandoned => "caller_hung_up",
-        CancelReason::NavigatorLoggedOut => "logged_out",
-        CancelReason::NavigatorNotReady => "not_ready",
-        CancelReason::CrisisTimeout => "crisis_timeout",
-        CancelReason::CallbackRequested => "callback",
-        CancelReason::CallbackDialTimeout => "dial_timeout",
-        CancelReason::Transferred => "transferred",
-    }
-}
-
-fn external_reason(reason: ExternalReason) -> &'static str {
-    match reason {
-        ExternalReason::CrisisTimeout => "crisis_timeout",
-        ExternalReason::NoCrisisNavigator => "no_crisis_navigator",
-        ExternalReason::NoCentreAvailable => "no_centre_available",
-    }
-}
-
-/// A CDR step's kind and detail.
-fn describe(what: &CallRecord) -> (&'static str, String) {
-    match what {
-        CallRecord::Queued {
-            queue,
-            priority,
-            language,
-            crisis,
-        } => (
-            "queued",
-            format!(
-                "queue={queue} priority={} language={} crisis={crisis}",
-                priority.as_str(),
-                language.as_str()
-            ),
-        ),
-        CallRecord::Overflowed { to, waited } => (
-            "overflowed",
-            format!("to={to} waited_s={}", waited.as_secs()),
-        ),
-        CallRecord::Offered { navigator } => ("offered", format!("navigator={navigator}")),
-        CallRecord::NoAnswer { navigator } => ("no_answer", format!("navigator={navigator}")),
-        CallRecord::Declined { navigator, reason } => {
-            ("declined", format!("navigator={navigator} reason={reason}"))
-        }
-        CallRecord::OfferCancelled { navigator, reason } => (
-            "offer_cancelled",
-            format!("navigator={navigator} reason={}", cancel_reason(*reason)),
-        ),
-        CallRecord::Answered {
-            navigator,
-            waited,
-            callback,
-        } => (
-            "connected",
-            format!(
-                "navigator={navigator} waited_s={} callback={callback}",
-                waited.as_secs()
-            ),
-        ),
-        CallRecord::Abandoned {
-            waited,
-            while_ringing,
-        } => (
-            "abandoned",
-            format!(
-                "waited_s={} while_ringing={while_ringing}",
-                waited.as_secs()
-            ),
-        ),
-        CallRecord::Ended { navigator, talked } => (
-            "talked",
-            format!("navigator={navigator} talked_s={}", talked.as_secs()),
-        ),
-        CallRecord::Transferred { from, to } => (
-            "transferred",
-            format!(
-                "from={} to={to}",
-                from.as_ref().map_or("queue".to_owned(), |n| n.0.clone())
-            ),
-        ),
-        CallRecord::CallbackRequested { waited } => (
-            "callback_requested",
-            format!("waited_s={}", waited.as_secs()),
-        ),
-        CallRecord::CallbackDialling { navigator, attempt } => (
-            "callback_dialling",
-            format!("navigator={navigator} attempt={attempt}"),
-        ),
-        CallRecord::CallbackFailed { attempt } => ("callback_failed", format!("attempt={attempt}")),
-        CallRecord::CallbackToSupervisor { attempts } => {
-            ("callback_to_supervisor", format!("attempts={attempts}"))
-        }
-        CallRecord::CallbackRequeued => ("callback_requeued", String::new()),
-        CallRecord::CallbackRestored { to_supervisor } => (
-            "callback_restored",
-            format!("to_supervisor={to_supervisor}"),
-        ),
-        CallRecord::CallbackResolved => ("callback_resolved", String::new()),
-        CallRecord::RoutedExternal {
-            target,
-            reason,
-            waited,
-        } => (
-            "routed_external",
-            format!(
-                "target={target} reason={} waited_s={}",
-                external_reason(*reason),
-                waited.as_secs()
-            ),
-        ),
     }
 }
 

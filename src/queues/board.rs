@@ -1,0 +1,117 @@
+//! The supervisors' view of the queues (`GET /api/queues`), published by
+//! the queue task every second.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use frontdoor_cti::now_ms;
+use serde_json::{Value, json};
+
+use super::Driver;
+use crate::acd::{CallId, QueueId};
+
+impl Driver {
+    /// The supervisors' view: who waits where, the navigators, and the
+    /// callbacks left to them (`GET /api/queues`).
+    pub(super) fn publish(&self) {
+        let now = Instant::now();
+        let cti_id = |id: CallId| self.calls.get(&id).map(|e| e.cti_id.clone());
+        let caller = |id: CallId| self.calls.get(&id).and_then(|e| e.caller.clone());
+        let mut queues: Vec<QueueId> = self
+            .acd
+            .config()
+            .centres
+            .iter()
+            .map(|c| QueueId::Centre(c.id.clone()))
+            .collect();
+        queues.push(QueueId::Crisis);
+        let all: HashMap<CallId, crate::acd::CallInfo> = self
+            .acd
+            .calls()
+            .into_iter()
+            .filter_map(|id| self.acd.call(id).map(|c| (id, c)))
+            .collect();
+        let queues: Vec<Value> = queues
+            .iter()
+            .map(|q| {
+                let mut calls: Vec<&crate::acd::CallInfo> = self
+                    .acd
+                    .waiting(q)
+                    .into_iter()
+                    .filter_map(|id| all.get(&id))
+                    .collect();
+                let mut ringing: Vec<&crate::acd::CallInfo> = all
+                    .values()
+                    .filter(|c| {
+                        c.queue == *q
+                            && matches!(
+                                c.state,
+                                crate::acd::CallState::Offered { .. }
+                                    | crate::acd::CallState::Dialling { .. }
+                            )
+                    })
+                    .collect();
+                ringing.sort_by_key(|c| c.id);
+                calls.extend(ringing);
+                let waiting: Vec<Value> = calls
+                    .iter()
+                    .map(|c| {
+                        json!({
+                            "call_id": cti_id(c.id),
+                            "caller": caller(c.id),
+                            "language": c.language.as_str(),
+                            "priority": c.priority.as_str(),
+                            "crisis": c.crisis,
+                            "callback": c.callback.is_some(),
+                            "state": match c.state {
+                                crate::acd::CallState::Offered { .. } => "offered",
+                                crate::acd::CallState::Dialling { .. } => "dialling",
+                                _ => "waiting",
+                            },
+                            "waited_s": now.saturating_duration_since(c.arrived).as_secs(),
+                        })
+                    })
+                    .collect();
+                json!({"queue": q.to_string(), "waiting": waiting})
+            })
+            .collect();
+        let navigators: Vec<Value> = self
+            .acd
+            .navigators()
+            .iter()
+            .filter_map(|n| self.acd.navigator(n))
+            .map(|n| {
+                json!({
+                    "username": n.id.0,
+                    "centre": n.centre.0,
+                    "languages": n.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
+                    "crisis_trained": n.crisis_trained,
+                    "state": n.state.name(),
+                    "call_id": n.state.call().and_then(cti_id),
+                })
+            })
+            .collect();
+        let supervisor_list: Vec<Value> = self
+            .acd
+            .supervisor_list()
+            .into_iter()
+            .filter_map(|id| all.get(&id))
+            .map(|c| {
+                json!({
+                    "call_id": cti_id(c.id),
+                    "caller": caller(c.id),
+                    "queue": c.queue.to_string(),
+                    "language": c.language.as_str(),
+                    "attempts": c.callback.as_ref().map_or(0, |cb| cb.failures),
+                })
+            })
+            .collect();
+        self.wiring.cti.publish_queues(json!({
+            "at_ms": now_ms(),
+            "expected_handle_s": self.acd.expected_handle_time().as_secs(),
+            "queues": queues,
+            "navigators": navigators,
+            "supervisor_list": supervisor_list,
+        }));
+    }
+}
