@@ -198,6 +198,11 @@ impl Ivr {
             ids.push("callback_offer");
         }
         let prompts = Self::prompts(&hold.langs, &ids);
+        let list: Vec<String> = prompts
+            .iter()
+            .map(|p| format!("{}/{}", p.lang, p.id))
+            .collect();
+        tracing::info!(prompts = %list.join(" "), "hold");
         vec![Action::PlayLoop(prompts)]
     }
 

@@ -733,7 +733,7 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
 #[test]
 fn an_offer_nobody_answers_is_taken_back_and_the_navigator_is_not_left_reserved() {
     let engine = Engine::start_in(
-        &config("[queues]\nring_timeout_s = 2\n"),
+        &config("[queues]\nring_timeout_s = 2\nannounce_every_s = 4\n"),
         ottawa_always_open,
     );
     account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
@@ -792,6 +792,29 @@ fn an_offer_nobody_answers_is_taken_back_and_the_navigator_is_not_left_reserved(
     assert_eq!(count("no_answer"), 2, "{kinds:?}");
     assert_eq!(count("abandoned"), 1, "{kinds:?}");
     assert_eq!(rec["call"]["disposition"], "abandoned_in_queue", "{rec:#}");
+    // On hold all along: the loop, and every 4 s the place in line.
+    let id = run.call_id();
+    let said = |what: &str| {
+        engine
+            .lines(|v| message(v) == what && call_id(v) == id)
+            .iter()
+            .map(|v| {
+                v["fields"]["prompts"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect::<Vec<_>>()
+    };
+    // (No trunk to call back through: no callback offer.)
+    assert_eq!(said("hold"), ["en/hold_loop"]);
+    assert!(
+        said("play")
+            .iter()
+            .any(|p| p.starts_with("en/queue_position_intro en/num_1 en/queue_position_outro")),
+        "{:?}",
+        said("play")
+    );
 }
 
 #[test]
