@@ -193,6 +193,9 @@ struct Call {
     forks: Vec<Leg>,
     /// Why the last of them failed.
     fork_failure: Option<String>,
+    /// The line a navigator consults before transferring the call to it
+    /// (warm transfer), while the caller waits on hold.
+    consult: Option<Leg>,
     queues: Queues,
 }
 
@@ -431,6 +434,7 @@ impl Call {
             from_queues: None,
             forks: Vec::new(),
             fork_failure: None,
+            consult: None,
             queues: shared.queues.clone(),
         })
     }
@@ -472,6 +476,10 @@ impl Call {
                     }
                 },
                 event = leg_event(&mut self.leg) => match self.on_leg_event(shared, event).await {
+                    Some(input) => input,
+                    None => continue,
+                },
+                event = leg_event(&mut self.consult) => match self.on_consult_event(shared, event).await {
                     Some(input) => input,
                     None => continue,
                 },
@@ -721,7 +729,176 @@ impl Call {
                     crisis: false,
                 })
             }
+            ToCall::Consult { uri } => self.consult(shared, &uri).await,
+            ToCall::CompleteTransfer => self.complete_transfer().await,
+            ToCall::CancelTransfer => {
+                let consult = self.consult.take()?;
+                tracing::info!(uri = %consult.uri, "consult cancelled: back with the navigator");
+                consult.release().await;
+                self.progress("cancelled", "");
+                self.back_to_navigator()
+            }
         }
+    }
+
+    /// The navigator who has the call (bridged).
+    fn navigator(&self) -> Option<String> {
+        self.leg
+            .as_ref()
+            .filter(|l| l.media.is_some())
+            .and_then(|l| l.navigator.clone())
+    }
+
+    fn progress(&self, state: &'static str, detail: &str) {
+        if let Some(navigator) = self.navigator() {
+            self.queues
+                .transfer_progress(&self.call_id, &navigator, state, detail);
+        }
+    }
+
+    /// A warm transfer: the caller on hold, the navigator's phone to
+    /// `uri` once it answers.
+    async fn consult(&mut self, shared: &Shared, uri: &str) -> Option<Input> {
+        if self.navigator().is_none() || self.consult.is_some() {
+            tracing::info!(%uri, "consult refused: no navigator on the call, or a consult already");
+            self.progress("failed", "not possible now");
+            return None;
+        }
+        let peer = match resolve_target(uri, shared.trunk.proxy.as_deref()).await {
+            Ok(peer) => peer,
+            Err(error) => {
+                self.progress("failed", &error.to_string());
+                return None;
+            }
+        };
+        let caller = self.caller.clone();
+        let media_ip = shared.media_ip;
+        let trunk = shared.trunk.clone();
+        let placed = Leg::place(shared, uri, peer, |outbound| {
+            if let Some(number) = &caller {
+                let identity = format!("sip:{number}@{media_ip}");
+                outbound.from = Some(Party::new(None, identity.clone()));
+                outbound
+                    .extra_headers
+                    .push(("P-Asserted-Identity".into(), format!("<{identity}>")));
+            }
+            if let (Some(user), Some(password)) = (&trunk.username, &trunk.password) {
+                outbound.credentials = Some((user.clone(), password.clone()));
+            }
+        })
+        .await;
+        match placed {
+            Ok(leg) => {
+                tracing::info!(%uri, "consulting: the caller on hold");
+                self.consult = Some(leg);
+                let _ = self.media.unbridge();
+                self.progress("ringing", uri);
+                Some(Input::Consulting(true))
+            }
+            Err(error) => {
+                self.progress("failed", &error.to_string());
+                None
+            }
+        }
+    }
+
+    /// The consulted line's SIP.
+    async fn on_consult_event(
+        &mut self,
+        shared: &Shared,
+        event: Option<CallEvent>,
+    ) -> Option<Input> {
+        let consult = self.consult.as_mut()?;
+        match event {
+            Some(CallEvent::Answered { .. }) if consult.media.is_some() => None,
+            Some(CallEvent::Answered { sdp }) => {
+                let started = consult
+                    .answered(sdp.as_deref(), shared.rtp_timeout)
+                    .cloned();
+                let nav_media = self
+                    .leg
+                    .as_ref()
+                    .and_then(|l| l.media.as_ref())
+                    .map(|(m, _)| m.clone());
+                match (started, nav_media) {
+                    (Ok(consult_media), Some(nav_media)) => {
+                        // The navigator talks with the consulted line.
+                        if let Err(error) = nav_media.bridge(&consult_media) {
+                            tracing::warn!(%error, "cannot bridge the navigator to the consulted line");
+                        }
+                        self.progress("answered", "");
+                        None
+                    }
+                    (Err(error), _) => {
+                        let detail = error.to_string();
+                        self.end_consult("failed", &detail).await
+                    }
+                    (Ok(_), None) => self.end_consult("failed", "the navigator left").await,
+                }
+            }
+            Some(CallEvent::Failed { code }) => {
+                self.consult = None;
+                self.progress("failed", &format!("SIP {code}"));
+                self.back_to_navigator()
+            }
+            Some(CallEvent::Ended { .. }) | None => {
+                self.consult = None;
+                self.progress("failed", "the line hung up");
+                self.back_to_navigator()
+            }
+            Some(other) => {
+                tracing::debug!(?other, "consulted line event");
+                None
+            }
+        }
+    }
+
+    async fn end_consult(&mut self, state: &'static str, detail: &str) -> Option<Input> {
+        if let Some(consult) = self.consult.take() {
+            consult.release().await;
+        }
+        self.progress(state, detail);
+        self.back_to_navigator()
+    }
+
+    /// Bridge the caller and their navigator again.
+    fn back_to_navigator(&mut self) -> Option<Input> {
+        let nav_media = self.leg.as_ref()?.media.as_ref()?.0.clone();
+        if let Err(error) = self.media.bridge(&nav_media) {
+            tracing::warn!(%error, "cannot bridge the caller back to the navigator: hanging up");
+            self.sip.hangup();
+            return None;
+        }
+        Some(Input::Consulting(false))
+    }
+
+    /// The consulted line answered: it takes the caller; the navigator's
+    /// leg ends.
+    async fn complete_transfer(&mut self) -> Option<Input> {
+        let answered = self.consult.as_ref().is_some_and(|c| c.media.is_some());
+        if !answered {
+            self.progress("failed", "the line has not answered yet");
+            return None;
+        }
+        let consult = self.consult.take()?;
+        let navigator = self.navigator().unwrap_or_default();
+        let media = consult.media.as_ref()?.0.clone();
+        if let Err(error) = self.media.bridge(&media) {
+            tracing::warn!(%error, "cannot bridge the caller to the consulted line");
+            self.consult = Some(consult);
+            return self.end_consult("failed", "cannot connect").await;
+        }
+        tracing::info!(uri = %consult.uri, %navigator, "transfer completed: the caller is with the consulted line");
+        if let Some(nav) = self.leg.take() {
+            nav.release().await;
+        }
+        let uri = consult.uri.clone();
+        self.leg = Some(consult);
+        self.bridged = true;
+        self.from_queues = None;
+        self.queues
+            .transfer_completed(&self.call_id, &navigator, &uri);
+        Some(Input::Transferred)
     }
 
     /// Ring every phone of the navigator at once; when none can be rung,
@@ -900,6 +1077,14 @@ impl Call {
                     None => Some(Input::ConnectFailed),
                 }
             }
+            Some(CallEvent::Ended { .. })
+                if navigator.is_some()
+                    && self.consult.as_ref().is_some_and(|c| c.media.is_some()) =>
+            {
+                // The navigator hung up while talking with the consulted
+                // line: that completes the transfer.
+                self.complete_transfer().await
+            }
             Some(CallEvent::Ended { reason }) => {
                 tracing::info!(?reason, uri = %leg.uri, "the far end hung up: hanging up the caller");
                 if let Some(leg) = self.leg.take() {
@@ -921,6 +1106,9 @@ impl Call {
 
     /// The caller is gone: end the outbound leg (BYE, or CANCEL while it rings).
     async fn release_leg(&mut self) {
+        if let Some(consult) = self.consult.take() {
+            consult.release().await;
+        }
         for fork in self.forks.drain(..) {
             fork.release().await;
         }

@@ -41,6 +41,12 @@ pub enum Input {
     /// The call was bridged to a navigator (`true`) or is back on hold
     /// (`false`, e.g. transferred to another queue).
     Bridged(bool),
+    /// The navigator put the caller on hold to consult someone (`true`,
+    /// a warm transfer), or came back to them (`false`).
+    Consulting(bool),
+    /// The caller was handed to an outside line (a completed warm
+    /// transfer): the controller owns the call from now on.
+    Transferred,
 }
 
 /// What the logic wants done.
@@ -109,6 +115,9 @@ struct Hold {
     looping: bool,
     /// Bridged to a navigator.
     bridged: bool,
+    /// On hold while their navigator consults someone (a warm transfer):
+    /// keys do nothing, no callback offer.
+    consulting: bool,
 }
 
 /// A call driven by the IVR flow interpreter.
@@ -194,7 +203,7 @@ impl Ivr {
         }
         hold.looping = true;
         let mut ids = vec!["hold_loop"];
-        if hold.callback {
+        if hold.callback && !hold.consulting {
             ids.push("callback_offer");
         }
         let prompts = Self::prompts(&hold.langs, &ids);
@@ -261,6 +270,7 @@ impl Ivr {
                                 callback: self.callback_allowed && route.callback && !crisis,
                                 looping: false,
                                 bridged: false,
+                                consulting: false,
                             });
                             self.deadline = None;
                             actions.push(Action::Queue(route));
@@ -294,8 +304,9 @@ impl Ivr {
         let Some(hold) = self.hold.as_mut() else {
             return Vec::new();
         };
-        if hold.bridged {
-            // The bridge carries the caller's keys to the navigator.
+        if hold.bridged || hold.consulting {
+            // The bridge carries the caller's keys to the navigator; while
+            // the navigator consults, the caller is theirs still.
             return Vec::new();
         }
         match key {
@@ -393,8 +404,23 @@ impl CallLogic for Ivr {
                     return Vec::new();
                 };
                 hold.bridged = on;
+                hold.consulting = false;
                 hold.looping = false;
                 return if on { Vec::new() } else { self.hold_loop() };
+            }
+            Input::Transferred => {
+                self.hold = None;
+                self.connecting = true;
+                return Vec::new();
+            }
+            Input::Consulting(on) => {
+                let Some(hold) = self.hold.as_mut() else {
+                    return Vec::new();
+                };
+                hold.consulting = on;
+                hold.bridged = !on;
+                hold.looping = false;
+                return if on { self.hold_loop() } else { Vec::new() };
             }
             Input::PromptsFinished => frontdoor_ivr::Input::PromptsFinished,
             Input::Timeout => match self.deadline {
@@ -643,6 +669,25 @@ mod tests {
         );
         let actions = l.handle(t0, Input::Bridged(false));
         assert_eq!(looped(&actions), ["en/hold_loop", "en/callback_offer"]);
+    }
+
+    #[test]
+    fn on_hold_during_a_consult_the_caller_hears_the_loop_and_their_keys_do_nothing() {
+        let (mut l, t0) = queued_caller(true);
+        l.handle(t0, Input::PromptsFinished);
+        l.handle(t0, Input::Bridged(true));
+        let actions = l.handle(t0, Input::Consulting(true));
+        assert_eq!(looped(&actions), ["en/hold_loop"], "no callback offer");
+        assert!(l.handle(t0, Input::Key('1')).is_empty());
+        assert!(l.handle(t0, Input::Key('9')).is_empty());
+        assert!(
+            l.handle(t0, Input::Consulting(false)).is_empty(),
+            "the bridge again"
+        );
+        assert!(
+            l.handle(t0, Input::Key('1')).is_empty(),
+            "keys are the navigator's"
+        );
     }
 
     #[test]

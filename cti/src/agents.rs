@@ -27,12 +27,23 @@ use crate::protocol::{
 pub enum NavigatorCommand {
     /// Hang up the navigator's call.
     Hangup { navigator: String, call_id: String },
-    /// Transfer the navigator's call.
+    /// Transfer the navigator's call. `consult` (a warm transfer, only with a
+    /// [`TransferTarget::Sip`]): put the caller on hold and call the target
+    /// for the navigator, reporting with
+    /// [`CallEvent::TransferProgress`](crate::CallEvent::TransferProgress);
+    /// else (blind) send the call to the target now.
     Transfer {
         navigator: String,
         call_id: String,
         target: TransferTarget,
+        consult: bool,
     },
+    /// Finish the navigator's consult transfer: connect the caller to the
+    /// target; the call leaves the navigator.
+    CompleteTransfer { navigator: String, call_id: String },
+    /// Abandon the navigator's consult transfer: end the call to the target
+    /// and put the navigator back with the caller.
+    CancelTransfer { navigator: String, call_id: String },
     /// The navigator's agent state changed (by their own request, a call, a
     /// timer, login or logout). The ACD offers calls to `ready` navigators.
     StateChanged { navigator: String, state: StateInfo },
@@ -587,6 +598,35 @@ impl Registry {
                 self.after_call(agent);
             }
         }
+    }
+
+    /// The engine reports how a consult transfer of `call_id` is going: if
+    /// `user` holds that call, `transfer_progress` goes to their sockets
+    /// (kept for replay). The agent state is not changed.
+    pub fn transfer_progress(
+        &self,
+        user: &str,
+        call_id: &str,
+        state: &str,
+        detail: &str,
+        at_ms: i64,
+    ) {
+        let mut agents = self.lock();
+        let Some(agent) = agents.get_mut(user) else {
+            return;
+        };
+        if agent.call.as_ref().is_none_or(|c| c.pop.call_id != call_id) {
+            return;
+        }
+        agent.broadcast(
+            ServerMsg::TransferProgress {
+                call_id: call_id.into(),
+                state: state.into(),
+                detail: (!detail.is_empty()).then(|| detail.to_string()),
+                at_ms,
+            },
+            self.timings.replay_frames,
+        );
     }
 
     /// The call the navigator holds (offered or answered), if any.

@@ -88,6 +88,20 @@ pub enum CallEvent {
         detail: String,
         at_ms: i64,
     },
+    /// How a consult transfer the navigator asked for
+    /// ([`NavigatorCommand::Transfer`](crate::NavigatorCommand::Transfer) with
+    /// `consult`) is going: `state` is "ringing", "answered", "failed",
+    /// "completed" or "cancelled"; `detail` says more (e.g. why it failed),
+    /// or is empty. Stored as a call event `consult_<state>`; if `navigator`
+    /// holds the call, `transfer_progress` goes to their screen. The agent
+    /// state is not changed by this.
+    TransferProgress {
+        call_id: String,
+        navigator: String,
+        state: String,
+        detail: String,
+        at_ms: i64,
+    },
     /// The navigator answered.
     Answered { call_id: String, at_ms: i64 },
     /// The call ended.
@@ -472,6 +486,21 @@ async fn handle(
         } => {
             store
                 .call_queue_step(conn, &call_id, at_ms, &kind, &detail)
+                .await?;
+        }
+        CallEvent::TransferProgress {
+            call_id,
+            navigator,
+            state,
+            detail,
+            at_ms,
+        } => {
+            // The screen first: it must not wait on the disk.
+            shared
+                .registry
+                .transfer_progress(&navigator, &call_id, &state, &detail, at_ms);
+            store
+                .call_event(conn, &call_id, at_ms, &format!("consult_{state}"), &detail)
                 .await?;
         }
         CallEvent::Answered { call_id, at_ms } => {

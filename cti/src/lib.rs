@@ -33,7 +33,12 @@
 //!     while let Some(cmd) = commands.recv().await {
 //!         match cmd {
 //!             NavigatorCommand::Hangup { .. } => { /* end the call */ }
-//!             NavigatorCommand::Transfer { .. } => { /* re-route it */ }
+//!             NavigatorCommand::Transfer { consult: false, .. } => { /* re-route it */ }
+//!             NavigatorCommand::Transfer { consult: true, .. } => {
+//!                 // hold the caller, call the target, report with CallEvent::TransferProgress
+//!             }
+//!             NavigatorCommand::CompleteTransfer { .. } => { /* connect the caller to the target */ }
+//!             NavigatorCommand::CancelTransfer { .. } => { /* end the consult call */ }
 //!             NavigatorCommand::StateChanged { .. } => { /* tell the ACD */ }
 //!             NavigatorCommand::Callback { .. } => { /* requeue or resolve a failed callback */ }
 //!         }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version announced in `hello`. Bump it on any change a client
 /// could notice; document the change in docs/cti-protocol.md.
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// What an account may do. Navigators take calls and see their own calls;
 /// supervisors see their centre; ops manage flows and emergency mode.
@@ -270,6 +270,26 @@ pub enum TransferTarget {
     Sip { uri: String },
 }
 
+/// How `transfer` hands a call over.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferMode {
+    /// The call goes straight to the target and leaves the navigator.
+    #[default]
+    Blind,
+    /// Warm transfer (SIP targets only): the caller is put on hold and the
+    /// navigator talks with the target first, then sends `complete_transfer`
+    /// or `cancel_transfer`.
+    Consult,
+}
+
+impl TransferMode {
+    /// Whether this is the default, [`TransferMode::Blind`] (left out when serializing).
+    pub fn is_blind(&self) -> bool {
+        *self == TransferMode::Blind
+    }
+}
+
 /// One frame from server to client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerFrame {
@@ -309,6 +329,17 @@ pub enum ServerMsg {
     CallEnded {
         call_id: String,
         disposition: Disposition,
+        at_ms: i64,
+    },
+    /// How a consult transfer of the navigator's call is going.
+    TransferProgress {
+        call_id: String,
+        /// "ringing", "answered", "failed", "completed", "cancelled"; clients
+        /// should show unknown states as they are.
+        state: String,
+        /// More about the state (e.g. why it failed), when there is any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        detail: Option<String>,
         at_ms: i64,
     },
     /// The answer to `log_call`, sent only once the log is committed.
@@ -374,6 +405,18 @@ pub enum ClientCmd {
     Transfer {
         call_id: String,
         target: TransferTarget,
+        /// `blind` (the default) or `consult` (only with a SIP target).
+        #[serde(default, skip_serializing_if = "TransferMode::is_blind")]
+        mode: TransferMode,
+    },
+    /// Ends a consult transfer by connecting the caller to the target.
+    CompleteTransfer {
+        call_id: String,
+    },
+    /// Ends a consult transfer's call to the target; the navigator is back
+    /// with the caller.
+    CancelTransfer {
+        call_id: String,
     },
     LogCall(CallLog),
     Resume {
@@ -389,6 +432,7 @@ pub const SERVER_TYPES: &[&str] = &[
     "call_answered",
     "call_withdrawn",
     "call_ended",
+    "transfer_progress",
     "log_saved",
     "ack",
     "error",
@@ -396,4 +440,12 @@ pub const SERVER_TYPES: &[&str] = &[
 ];
 
 /// Every `type` a client frame can have.
-pub const CLIENT_TYPES: &[&str] = &["set_state", "hangup", "transfer", "log_call", "resume"];
+pub const CLIENT_TYPES: &[&str] = &[
+    "set_state",
+    "hangup",
+    "transfer",
+    "complete_transfer",
+    "cancel_transfer",
+    "log_call",
+    "resume",
+];

@@ -9,7 +9,10 @@ use crate::Cti;
 use crate::agents::NavigatorCommand;
 use crate::error::Error;
 use crate::http::{AppError, Auth};
-use crate::protocol::{AccountInfo, CLIENT_TYPES, ClientCmd, ClientFrame, ErrorCode, ServerMsg};
+use crate::protocol::{
+    AccountInfo, CLIENT_TYPES, ClientCmd, ClientFrame, ErrorCode, ServerMsg, TransferMode,
+    TransferTarget,
+};
 
 /// Frames above this size close the connection (the transport limit); frames
 /// above the configured `max_frame_bytes` but below this get an `error`.
@@ -192,13 +195,37 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
             };
             to_controller(cti, user, conn, id, call_id, cmd, "hangup").await;
         }
-        ClientCmd::Transfer { call_id, target } => {
+        ClientCmd::Transfer {
+            call_id,
+            target,
+            mode,
+        } => {
+            let consult = mode == TransferMode::Consult;
+            if consult && !matches!(target, TransferTarget::Sip { .. }) {
+                let reason = "a consult transfer needs a sip target".into();
+                return reply_error(cti, user, conn, Some(id), ErrorCode::BadField, reason);
+            }
             let cmd = NavigatorCommand::Transfer {
                 navigator: user.into(),
                 call_id: call_id.clone(),
                 target,
+                consult,
             };
             to_controller(cti, user, conn, id, call_id, cmd, "transfer").await;
+        }
+        ClientCmd::CompleteTransfer { call_id } => {
+            let cmd = NavigatorCommand::CompleteTransfer {
+                navigator: user.into(),
+                call_id: call_id.clone(),
+            };
+            to_controller(cti, user, conn, id, call_id, cmd, "complete_transfer").await;
+        }
+        ClientCmd::CancelTransfer { call_id } => {
+            let cmd = NavigatorCommand::CancelTransfer {
+                navigator: user.into(),
+                call_id: call_id.clone(),
+            };
+            to_controller(cti, user, conn, id, call_id, cmd, "cancel_transfer").await;
         }
         ClientCmd::LogCall(log) => {
             let call = match shared.store.call(&log.call_id).await {
@@ -289,9 +316,12 @@ async fn to_controller(
         return reply_error(cti, user, conn, Some(id), ErrorCode::NotYourCall, reason);
     }
     let detail = match &cmd {
-        NavigatorCommand::Transfer { target, .. } => format!(
-            "{user} -> {}",
-            serde_json::to_string(target).unwrap_or_default()
+        NavigatorCommand::Transfer {
+            target, consult, ..
+        } => format!(
+            "{user} -> {}{}",
+            serde_json::to_string(target).unwrap_or_default(),
+            if *consult { " consult" } else { "" }
         ),
         _ => user.to_string(),
     };

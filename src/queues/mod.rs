@@ -62,6 +62,13 @@ pub enum ToCall {
     Hangup,
     /// The navigator transferred the call to an external line.
     TransferExternal { uri: String },
+    /// The navigator consults `uri` before transferring (warm transfer):
+    /// the caller goes on hold, the navigator talks with the target.
+    Consult { uri: String },
+    /// Connect the caller to the consulted target; the navigator leaves.
+    CompleteTransfer,
+    /// End the consult call; the navigator is back with the caller.
+    CancelTransfer,
 }
 
 /// A call entering the queues.
@@ -101,6 +108,17 @@ enum Msg {
     Callback {
         call: CallId,
         event: CallbackEvent,
+    },
+    TransferProgress {
+        cti_id: String,
+        navigator: String,
+        state: &'static str,
+        detail: String,
+    },
+    TransferCompleted {
+        cti_id: String,
+        navigator: String,
+        uri: String,
     },
 }
 
@@ -146,6 +164,30 @@ impl Queues {
     pub fn crisis_key(&self, cti_id: &str) {
         self.send(Msg::CrisisKey {
             cti_id: cti_id.into(),
+        });
+    }
+    /// How a consult transfer goes: "ringing", "answered", "failed",
+    /// "completed", "cancelled".
+    pub fn transfer_progress(
+        &self,
+        cti_id: &str,
+        navigator: &str,
+        state: &'static str,
+        detail: &str,
+    ) {
+        self.send(Msg::TransferProgress {
+            cti_id: cti_id.into(),
+            navigator: navigator.into(),
+            state,
+            detail: detail.into(),
+        });
+    }
+    /// The caller is now with the consulted target: the navigator is free.
+    pub fn transfer_completed(&self, cti_id: &str, navigator: &str, uri: &str) {
+        self.send(Msg::TransferCompleted {
+            cti_id: cti_id.into(),
+            navigator: navigator.into(),
+            uri: uri.into(),
         });
     }
     pub(crate) fn callback_event(&self, call: CallId, event: CallbackEvent) {
@@ -216,6 +258,7 @@ pub async fn run(
         next_id: 1,
         queues,
         pending: VecDeque::new(),
+        outbox: Vec::new(),
         wiring,
     };
     driver.schedules();
@@ -252,6 +295,8 @@ struct Driver {
     queues: Queues,
     /// Events that arose while carrying out decisions.
     pending: VecDeque<Event>,
+    /// CTI events to send before the next decisions are carried out.
+    outbox: Vec<CtiEvent>,
     wiring: Wiring,
 }
 
@@ -496,6 +541,56 @@ impl Driver {
                 }
             }
             Msg::Callback { call, event } => self.on_callback(call, event),
+            Msg::TransferProgress {
+                cti_id,
+                navigator,
+                state,
+                detail,
+            } => {
+                tracing::info!(call_id = %cti_id, %navigator, state, %detail, "consult transfer");
+                self.outbox.push(CtiEvent::TransferProgress {
+                    call_id: cti_id,
+                    navigator,
+                    state: state.into(),
+                    detail,
+                    at_ms: now_ms(),
+                });
+            }
+            Msg::TransferCompleted {
+                cti_id,
+                navigator,
+                uri,
+            } => {
+                let Some(id) = self.call_of(&cti_id) else {
+                    return;
+                };
+                tracing::info!(call_id = %cti_id, %navigator, %uri, "transferred after a consult");
+                if let Some(entry) = self.calls.get_mut(&id) {
+                    entry.shown_to = None;
+                }
+                let at_ms = now_ms();
+                self.outbox.push(CtiEvent::TransferProgress {
+                    call_id: cti_id.clone(),
+                    navigator: navigator.clone(),
+                    state: "completed".into(),
+                    detail: String::new(),
+                    at_ms,
+                });
+                self.outbox.push(CtiEvent::OfferWithdrawn {
+                    call_id: cti_id.clone(),
+                    navigator: navigator.clone(),
+                    reason: "transferred".into(),
+                    at_ms,
+                });
+                self.outbox.push(CtiEvent::QueueStep {
+                    call_id: cti_id,
+                    kind: "transferred".into(),
+                    detail: format!("from={navigator} to={uri} consult=true"),
+                    at_ms,
+                });
+                // The call leaves the queues; the navigator wraps up.
+                self.feed(Event::CallEnded { call: id });
+            }
         }
     }
 
@@ -563,7 +658,31 @@ impl Driver {
             NavigatorCommand::Transfer {
                 navigator,
                 call_id,
+                target: TransferTarget::Sip { uri },
+                consult: true,
+            } => {
+                let Some(to_call) = self
+                    .call_of(&call_id)
+                    .and_then(|id| self.calls.get(&id))
+                    .and_then(|e| e.to_call.clone())
+                else {
+                    tracing::info!(%navigator, %call_id, "consult transfer of a call the queues do not hold (or a callback)");
+                    return;
+                };
+                tracing::info!(%navigator, %call_id, %uri, "consult transfer");
+                let _ = to_call.send(ToCall::Consult { uri });
+            }
+            NavigatorCommand::CompleteTransfer { navigator, call_id } => {
+                self.consult_order(&navigator, &call_id, ToCall::CompleteTransfer);
+            }
+            NavigatorCommand::CancelTransfer { navigator, call_id } => {
+                self.consult_order(&navigator, &call_id, ToCall::CancelTransfer);
+            }
+            NavigatorCommand::Transfer {
+                navigator,
+                call_id,
                 target,
+                ..
             } => {
                 let Some(id) = self.call_of(&call_id) else {
                     tracing::info!(%navigator, %call_id, "transfer of a call the queues no longer hold");
@@ -614,6 +733,20 @@ impl Driver {
                     }
                 }
             }
+        }
+    }
+
+    /// Pass a navigator's consult order to their caller's call task.
+    fn consult_order(&self, navigator: &str, call_id: &str, order: ToCall) {
+        match self
+            .call_of(call_id)
+            .and_then(|id| self.calls.get(&id))
+            .and_then(|e| e.to_call.as_ref())
+        {
+            Some(to_call) => {
+                let _ = to_call.send(order);
+            }
+            None => tracing::info!(%navigator, %call_id, "no consult transfer for this call"),
         }
     }
 
@@ -685,6 +818,9 @@ impl Driver {
 
     /// Carry out every decision, feeding back what they cause, until none is left.
     async fn carry_out(&mut self) {
+        for event in std::mem::take(&mut self.outbox) {
+            self.cti(event).await;
+        }
         loop {
             while let Some(decision) = self.acd.poll_decision() {
                 self.decide(decision).await;

@@ -9,6 +9,7 @@ mod http;
 mod queues;
 mod server;
 mod store;
+mod transfer;
 mod ws;
 
 /// Declares `mod $name { sqlite, postgres }` running `$body(url)` on each backend.

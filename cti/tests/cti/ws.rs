@@ -65,7 +65,11 @@ async fn story(url: &str) {
     let mut ws = s.ws(&token).await;
 
     let hello = ws.expect("hello").await;
-    assert_eq!(hello["protocol_version"], 2);
+    assert_eq!(
+        hello["protocol_version"],
+        frontdoor_cti::protocol::PROTOCOL_VERSION
+    );
+    assert_eq!(hello["protocol_version"], 3);
     assert_eq!(hello["account"]["username"], "nav1");
     assert_eq!(hello["state"]["state"], "not_ready");
     assert_eq!(hello["state"]["reason"], "login");
@@ -536,6 +540,7 @@ async fn agent_states(url: &str) {
             target: frontdoor_cti::protocol::TransferTarget::Sip {
                 uri: "sip:988@crisis.example.org".into()
             },
+            consult: false,
         }
     );
     // The same id again: acknowledged, not sent twice.
