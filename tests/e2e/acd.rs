@@ -311,21 +311,23 @@ fn account(engine: &Engine, user: &str, role: &str, centre: &str, languages: &st
 
 /// A navigator whose phone (baresip, answering at once) has registered.
 fn registered_phone(engine: &Engine, dir: &TempDir, user: &str) -> Child {
-    wait_registered(engine, phone(engine, dir, user, PASSWORD), user)
+    wait_registered(engine, || phone(engine, dir, user, PASSWORD), user)
 }
 
-fn wait_registered(engine: &Engine, baresip: Child, user: &str) -> Child {
-    // Quick, but a loaded machine may lose a datagram: baresip then retries.
-    if engine
-        .wait_for(Duration::from_secs(30), |v| {
-            message(v) == "registered" && v["fields"]["aor"] == user
-        })
-        .is_none()
-    {
+/// Start a phone and wait for its registration. On a loaded machine the
+/// free port picked for it may be taken before baresip binds it: then a new
+/// phone, on a new port.
+fn wait_registered(engine: &Engine, start: impl Fn() -> Child, user: &str) -> Child {
+    let registered = |v: &Value| message(v) == "registered" && v["fields"]["aor"] == user;
+    for _ in 0..3 {
+        let before = engine.lines(registered).len();
+        let baresip = start();
+        if engine.wait_for_count(Duration::from_secs(10), before + 1, registered) {
+            return baresip;
+        }
         stop(baresip);
-        panic!("{user}'s phone did not register:\n{}", engine.dump());
     }
-    baresip
+    panic!("{user}'s phone did not register:\n{}", engine.dump());
 }
 
 /// A supervisor's token (the account is made on first use).
@@ -743,7 +745,7 @@ fn an_offer_nobody_answers_is_taken_back_and_the_navigator_is_not_left_reserved(
     // The phone rings and nobody picks up.
     let baresip = wait_registered(
         &engine,
-        phone_answering(&engine, &dir, "nav1", PASSWORD, "manual"),
+        || phone_answering(&engine, &dir, "nav1", PASSWORD, "manual"),
         "nav1",
     );
     let mut screen = Screen::open(&engine, "nav1");
@@ -826,7 +828,7 @@ fn a_caller_who_hangs_up_while_the_phone_rings_takes_the_offer_back() {
     let dir = TempDir::new("phone");
     let baresip = wait_registered(
         &engine,
-        phone_answering(&engine, &dir, "nav1", PASSWORD, "manual"),
+        || phone_answering(&engine, &dir, "nav1", PASSWORD, "manual"),
         "nav1",
     );
     let mut screen = Screen::open(&engine, "nav1");
