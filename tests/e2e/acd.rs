@@ -34,6 +34,7 @@ struct Stream {
 }
 
 /// What a caller does, in order.
+#[derive(Clone)]
 enum Step {
     Pause(u64),
     /// An RFC 4733 key press (about 140 ms).
@@ -309,6 +310,28 @@ fn account(engine: &Engine, user: &str, role: &str, centre: &str, languages: &st
     );
 }
 
+/// Ottawa's navigator `nav1` (English and French): their phone registered
+/// (answering at once), their screen open and `ready`.
+fn ready_navigator(engine: &Engine, dir: &TempDir) -> (Child, Screen) {
+    account(engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let baresip = registered_phone(engine, dir, "nav1");
+    let mut screen = Screen::open(engine, "nav1");
+    screen.set_state("ready");
+    (baresip, screen)
+}
+
+/// A caller who presses 1 (English), then 2 (food), then does `rest`.
+fn english_then_food(rest: &[Step]) -> Vec<Step> {
+    let mut steps = vec![
+        Step::Pause(1000),
+        Step::Key('1'),
+        Step::Pause(1300),
+        Step::Key('2'),
+    ];
+    steps.extend_from_slice(rest);
+    steps
+}
+
 /// A navigator whose phone (baresip, answering at once) has registered.
 fn registered_phone(engine: &Engine, dir: &TempDir, user: &str) -> Child {
     wait_registered(engine, || phone(engine, dir, user, PASSWORD), user)
@@ -385,23 +408,12 @@ fn config(extra: &str) -> String {
 #[test]
 fn an_ottawa_caller_reaches_a_ready_navigator_who_answers_talks_and_logs_the_call() {
     let engine = Engine::start_in(&config(""), ottawa_always_open);
-    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
     let dir = TempDir::new("phone");
-    let baresip = registered_phone(&engine, &dir, "nav1");
-    let mut screen = Screen::open(&engine, "nav1");
-    screen.set_state("ready");
+    let (baresip, mut screen) = ready_navigator(&engine, &dir);
 
     // English (1), then food (2); on hold the navigator's phone rings and
     // answers; 2 s of audio; then the caller hangs up.
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-        Step::Pause(5000),
-        Step::Audio(100),
-        Step::Pause(3000),
-    ];
+    let steps = english_then_food(&[Step::Pause(5000), Step::Audio(100), Step::Pause(3000)]);
     let run = std::thread::scope(|s| {
         let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
         let offered = screen.expect(Duration::from_secs(15), "call_offered", |_| true);
@@ -663,14 +675,7 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
     let mut screen = Screen::open(&engine, "nav1");
     // English, food, then on hold 1: called back, keeping the place; the
     // engine says goodbye and hangs up.
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-        Step::Pause(3000),
-        Step::Key('1'),
-    ];
+    let steps = english_then_food(&[Step::Pause(3000), Step::Key('1')]);
     let run = call(&engine, OTTAWA, &steps, false);
     run.assert_success(&engine);
     let id = run.call_id();
@@ -751,13 +756,7 @@ fn an_offer_nobody_answers_is_taken_back_and_the_navigator_is_not_left_reserved(
     let mut screen = Screen::open(&engine, "nav1");
     screen.set_state("ready");
     // Queued at about 3 s; the caller gives up at about 15 s.
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-        Step::Pause(12000),
-    ];
+    let steps = english_then_food(&[Step::Pause(12000)]);
     let run = std::thread::scope(|s| {
         let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
         let first = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
@@ -835,13 +834,7 @@ fn a_caller_who_hangs_up_while_the_phone_rings_takes_the_offer_back() {
     screen.set_state("ready");
     // Queued at about 3 s; the phone rings (20 s ring timeout); the caller
     // gives up at about 6 s.
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-        Step::Pause(3000),
-    ];
+    let steps = english_then_food(&[Step::Pause(3000)]);
     let run = std::thread::scope(|s| {
         let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
         let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
@@ -869,17 +862,9 @@ fn a_navigator_transfers_their_call_to_an_outside_line_from_the_screen() {
     let dir = TempDir::new("partner");
     let (far, trace, uri) = line(&dir);
     let engine = Engine::start_in(&config(""), ottawa_always_open);
-    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
     let pdir = TempDir::new("phone");
-    let baresip = registered_phone(&engine, &pdir, "nav1");
-    let mut screen = Screen::open(&engine, "nav1");
-    screen.set_state("ready");
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-    ];
+    let (baresip, mut screen) = ready_navigator(&engine, &pdir);
+    let steps = english_then_food(&[]);
     let run = std::thread::scope(|s| {
         let caller = s.spawn(|| call(&engine, OTTAWA, &steps, false));
         let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
@@ -926,17 +911,9 @@ fn a_navigator_hangs_up_from_the_screen_and_their_break_starts_after_wrap_up() {
         &format!("{MD5_ONLY}[cti]\nwrap_up_s = 2\n"),
         ottawa_always_open,
     );
-    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
     let dir = TempDir::new("phone");
-    let baresip = registered_phone(&engine, &dir, "nav1");
-    let mut screen = Screen::open(&engine, "nav1");
-    screen.set_state("ready");
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-    ];
+    let (baresip, mut screen) = ready_navigator(&engine, &dir);
+    let steps = english_then_food(&[]);
     let run = std::thread::scope(|s| {
         // The caller waits for the engine's BYE.
         let caller = s.spawn(|| call(&engine, OTTAWA, &steps, false));
@@ -995,13 +972,7 @@ fn all_of_a_navigators_phones_ring_and_a_dead_one_does_not_hold_the_call_up() {
     stop(softphone);
     let mut screen = Screen::open(&engine, "nav1");
     screen.set_state("ready");
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-        Step::Pause(8000),
-    ];
+    let steps = english_then_food(&[Step::Pause(8000)]);
     let run = std::thread::scope(|s| {
         let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
         let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
@@ -1038,14 +1009,7 @@ fn a_callback_asked_for_before_a_restart_is_still_made_after_it() {
     // callback.
     account(&first, "nav1", "navigator", "ottawa", "en,fr", false);
     let screen = Screen::open(&first, "nav1");
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-        Step::Pause(2000),
-        Step::Key('1'),
-    ];
+    let steps = english_then_food(&[Step::Pause(2000), Step::Key('1')]);
     let run = call(&first, OTTAWA, &steps, false);
     run.assert_success(&first);
     let id = run.call_id();
@@ -1111,14 +1075,7 @@ fn a_callback_that_cannot_reach_the_caller_waits_on_the_supervisors_list() {
     let pdir = TempDir::new("phone");
     let baresip = registered_phone(&engine, &pdir, "nav1");
     let mut screen = Screen::open(&engine, "nav1");
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-        Step::Pause(2000),
-        Step::Key('1'),
-    ];
+    let steps = english_then_food(&[Step::Pause(2000), Step::Key('1')]);
     let run = call(&engine, OTTAWA, &steps, false);
     run.assert_success(&engine);
     let id = run.call_id();
@@ -1172,18 +1129,9 @@ fn a_navigator_consults_an_outside_line_then_hands_the_caller_over() {
     let (far, port, trace) = crate::external::far_end(&dir, &["-sn", "uas"]);
     let uri = format!("sip:agency@127.0.0.1:{port}");
     let engine = Engine::start_in(&config(""), ottawa_always_open);
-    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
     let pdir = TempDir::new("phone");
-    let baresip = registered_phone(&engine, &pdir, "nav1");
-    let mut screen = Screen::open(&engine, "nav1");
-    screen.set_state("ready");
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-        Step::Pause(10000),
-    ];
+    let (baresip, mut screen) = ready_navigator(&engine, &pdir);
+    let steps = english_then_food(&[Step::Pause(10000)]);
     let run = std::thread::scope(|s| {
         let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
         let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
@@ -1253,18 +1201,9 @@ fn a_navigator_who_cancels_a_consult_is_back_with_the_caller() {
     let (far, port, trace) = crate::external::far_end(&dir, &["-sn", "uas"]);
     let uri = format!("sip:agency@127.0.0.1:{port}");
     let engine = Engine::start_in(&config(""), ottawa_always_open);
-    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
     let pdir = TempDir::new("phone");
-    let baresip = registered_phone(&engine, &pdir, "nav1");
-    let mut screen = Screen::open(&engine, "nav1");
-    screen.set_state("ready");
-    let steps = [
-        Step::Pause(1000),
-        Step::Key('1'),
-        Step::Pause(1300),
-        Step::Key('2'),
-        Step::Pause(8000),
-    ];
+    let (baresip, mut screen) = ready_navigator(&engine, &pdir);
+    let steps = english_then_food(&[Step::Pause(8000)]);
     let run = std::thread::scope(|s| {
         let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
         let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
