@@ -62,7 +62,8 @@ fn baresip_calls_and_hears_the_welcome_prompt() {
         .expect("start baresip (Debian package baresip)");
 
     // The engine plays a short menu, waits 1 s for a key, routes by the
-    // menu's default and, until queues exist, hangs up.
+    // menu's default and, with no navigator logged in, tells the caller
+    // the call could not be connected and hangs up.
     let ended = engine.wait_for(Duration::from_secs(45), |v| message(v) == "call ended");
     std::thread::sleep(Duration::from_millis(500));
     let _ = Command::new("kill")

@@ -127,7 +127,7 @@ fn a_call_leaves_its_record_with_the_ivr_path_and_the_health_endpoints_tell_the_
     assert_eq!(call["crisis"], false);
     assert_eq!(
         call["disposition"], "abandoned_in_queue",
-        "routed, then ended before queues exist"
+        "routed, then ended in the queue (nobody to take it)"
     );
     let path: Vec<&str> = call["ivr_path"]
         .as_array()

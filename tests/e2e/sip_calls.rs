@@ -190,8 +190,9 @@ fn a_caller_that_never_acks_gets_the_200_again_then_a_bye() {
 #[test]
 fn a_silent_caller_is_routed_by_the_menu_default_never_hung_up_on_for_silence() {
     // No key at all: the menu plays out (English then French), its timer
-    // runs out, the default routes the call; until queues exist the route
-    // plays its prompt and the engine sends BYE.
+    // runs out, the default routes the call; with nobody to take it the
+    // call goes to its centre's line, which is not there, and the engine
+    // says so and sends BYE.
     let engine = Engine::start_in("", |flows| {
         std::fs::write(flows.join("211.yaml"), harness::SHORT_FLOW).unwrap()
     });
