@@ -288,6 +288,13 @@ impl Cti {
         *self.shared.queues.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(view));
     }
 
+    /// Logs a navigator out as `POST /api/logout` does (their websockets
+    /// close, their state becomes `logged_out`, the controller is told):
+    /// for an account disabled or removed while logged in.
+    pub fn log_out(&self, username: &str) {
+        self.shared.registry.logout(username);
+    }
+
     /// Whether emergency mode is on (persisted; ops switch it with `PUT /api/emergency`).
     pub fn emergency_mode(&self) -> bool {
         self.shared.emergency_active()

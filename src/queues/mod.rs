@@ -234,6 +234,9 @@ pub struct Wiring {
 const SCHEDULE_TICK: Duration = Duration::from_secs(30);
 /// Callbacks asked for this long before a restart are taken back.
 const RESTORE_CALLBACKS_WITHIN_MS: i64 = 24 * 3600 * 1000;
+/// How often the accounts of logged-in navigators are read again (one
+/// disabled meanwhile is logged out).
+const ACCOUNT_TICK: Duration = Duration::from_secs(10);
 /// How often the supervisors' view of the queues is refreshed.
 const VIEW_TICK: Duration = Duration::from_secs(1);
 
@@ -266,6 +269,8 @@ pub async fn run(
     driver.carry_out().await;
     let mut tick = tokio::time::interval(SCHEDULE_TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut accounts_tick = tokio::time::interval(ACCOUNT_TICK);
+    accounts_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut view_tick = tokio::time::interval(VIEW_TICK);
     view_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -281,6 +286,7 @@ pub async fn run(
             Some(command) = commands.recv() => driver.on_command(command).await,
             () = sleep_until_opt(wake) => driver.acd.handle_timeout(Instant::now()),
             _ = tick.tick() => driver.schedules(),
+            _ = accounts_tick.tick() => driver.check_accounts().await,
             _ = view_tick.tick() => driver.publish(),
         }
         driver.carry_out().await;
@@ -423,6 +429,30 @@ impl Driver {
             .find(|c| c.id == centre.0)
             .and_then(|c| c.external.clone())
             .unwrap_or_default()
+    }
+
+    /// A navigator whose account was disabled (or removed) while logged in
+    /// is logged out: no more calls, their screen closed.
+    async fn check_accounts(&mut self) {
+        for id in self.acd.navigators() {
+            let logged_in = self
+                .acd
+                .navigator(&id)
+                .is_some_and(|n| n.state != AgentState::LoggedOut);
+            if !logged_in {
+                continue;
+            }
+            match self.wiring.store.account(&id.0).await {
+                Ok(Some(account)) if !account.disabled => {}
+                Ok(_) => {
+                    tracing::warn!(navigator = %id, "account disabled or removed: logged out");
+                    self.wiring.cti.log_out(&id.0);
+                }
+                Err(error) => {
+                    tracing::error!(navigator = %id, %error, "cannot read the account");
+                }
+            }
+        }
     }
 
     /// Centres open and close with their hours.

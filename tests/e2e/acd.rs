@@ -1253,3 +1253,47 @@ fn a_navigator_who_cancels_a_consult_is_back_with_the_caller() {
         "{media}"
     );
 }
+
+#[test]
+fn a_navigator_whose_account_is_disabled_is_logged_out_of_the_queues() {
+    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let mut screen = Screen::open(&engine, "nav1");
+    screen.set_state("ready");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+        .args(["--db", &engine.db, "user", "disable", "--username", "nav1"])
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Within the queues' account check (every 10 s).
+    engine
+        .wait_for(Duration::from_secs(15), |v| {
+            message(v) == "account disabled or removed: logged out"
+        })
+        .unwrap_or_else(|| panic!("{}", engine.dump()));
+    engine
+        .wait_for(Duration::from_secs(2), |v| {
+            message(v) == "navigator state" && v["fields"]["state"] == "logged_out"
+        })
+        .unwrap_or_else(|| panic!("{}", engine.dump()));
+    // Their screen is closed.
+    let closed = (0..50).any(|_| match screen.ws.read() {
+        Ok(tungstenite::Message::Close(_)) | Err(tungstenite::Error::ConnectionClosed) => true,
+        Err(tungstenite::Error::Io(e))
+            if !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            true
+        }
+        Err(tungstenite::Error::AlreadyClosed | tungstenite::Error::Protocol(_)) => true,
+        _ => false,
+    });
+    assert!(closed, "the websocket stayed open: {:#?}", screen.frames);
+}
