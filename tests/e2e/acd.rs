@@ -1122,6 +1122,27 @@ fn a_callback_that_cannot_reach_the_caller_waits_on_the_supervisors_list() {
     }
 }
 
+/// The navigator answers the call offered to them, then consults `uri`
+/// (a warm transfer) until it answers; the call's id.
+fn consulting(screen: &mut Screen, uri: &str) -> String {
+    let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
+    let id = offered["call_id"].as_str().unwrap().to_owned();
+    screen.expect(Duration::from_secs(10), "call_answered", |v| {
+        v["call_id"] == id
+    });
+    screen.send(json!({
+        "type": "transfer", "id": "w-1", "call_id": id, "mode": "consult",
+        "target": {"kind": "sip", "uri": uri},
+    }));
+    screen.expect(Duration::from_secs(5), "transfer_progress", |v| {
+        v["state"] == "ringing"
+    });
+    screen.expect(Duration::from_secs(5), "transfer_progress", |v| {
+        v["state"] == "answered"
+    });
+    id
+}
+
 #[test]
 fn a_navigator_consults_an_outside_line_then_hands_the_caller_over() {
     // The outside line answers and stays until the caller hangs up.
@@ -1134,21 +1155,7 @@ fn a_navigator_consults_an_outside_line_then_hands_the_caller_over() {
     let steps = english_then_food(&[Step::Pause(10000)]);
     let run = std::thread::scope(|s| {
         let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
-        let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
-        let id = offered["call_id"].as_str().unwrap().to_owned();
-        screen.expect(Duration::from_secs(10), "call_answered", |v| {
-            v["call_id"] == id
-        });
-        screen.send(json!({
-            "type": "transfer", "id": "w-1", "call_id": id, "mode": "consult",
-            "target": {"kind": "sip", "uri": uri},
-        }));
-        screen.expect(Duration::from_secs(5), "transfer_progress", |v| {
-            v["state"] == "ringing"
-        });
-        screen.expect(Duration::from_secs(5), "transfer_progress", |v| {
-            v["state"] == "answered"
-        });
+        let id = consulting(&mut screen, &uri);
         // The caller waits on hold meanwhile.
         engine
             .wait_for(Duration::from_secs(2), |v| {
@@ -1206,18 +1213,7 @@ fn a_navigator_who_cancels_a_consult_is_back_with_the_caller() {
     let steps = english_then_food(&[Step::Pause(8000)]);
     let run = std::thread::scope(|s| {
         let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
-        let offered = screen.expect(Duration::from_secs(10), "call_offered", |_| true);
-        let id = offered["call_id"].as_str().unwrap().to_owned();
-        screen.expect(Duration::from_secs(10), "call_answered", |v| {
-            v["call_id"] == id
-        });
-        screen.send(json!({
-            "type": "transfer", "id": "w-1", "call_id": id, "mode": "consult",
-            "target": {"kind": "sip", "uri": uri},
-        }));
-        screen.expect(Duration::from_secs(5), "transfer_progress", |v| {
-            v["state"] == "answered"
-        });
+        let id = consulting(&mut screen, &uri);
         screen.send(json!({"type": "cancel_transfer", "id": "w-2", "call_id": id}));
         screen.expect(Duration::from_secs(5), "transfer_progress", |v| {
             v["state"] == "cancelled"
