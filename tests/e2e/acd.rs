@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::external::{far_end_finished, far_end_hanging_up};
+use crate::external::{both_ended, far_end_finished, far_end_hanging_up};
 use crate::harness::{Engine, SippRun, TempDir, call_id, free_media_port, message, sipp};
 use crate::ivr::ottawa_always_open;
 use crate::records::{http, login};
@@ -583,10 +583,8 @@ fn a_crisis_call_nobody_answers_goes_to_the_crisis_line_after_the_timeout() {
     let mut screen = Screen::open(&engine, "tor1");
     let steps = [Step::Pause(800), Step::Key('9')];
     let run = call(&engine, OTTAWA, &steps, false);
-    run.assert_success(&engine);
+    let messages = both_ended(&run, &engine, far, &trace);
     let id = run.call_id();
-    let (ok, messages) = far_end_finished(far, &trace);
-    assert!(ok, "the crisis line's call did not complete:\n{messages}");
     assert!(
         messages.contains("P-Asserted-Identity: <sip:+16135550123@127.0.0.1>"),
         "the caller's own number is presented:\n{messages}"
@@ -632,10 +630,8 @@ fn a_french_caller_is_never_offered_to_a_navigator_without_french() {
     ];
     let run = call(&engine, OTTAWA, &steps, false);
     stop(baresip);
-    run.assert_success(&engine);
+    both_ended(&run, &engine, far, &trace);
     let id = run.call_id();
-    let (ok, messages) = far_end_finished(far, &trace);
-    assert!(ok, "the fallback's call did not complete:\n{messages}");
     let out = engine
         .wait_for(Duration::from_secs(2), |v| {
             message(v) == "queue step"
@@ -888,9 +884,7 @@ fn a_navigator_transfers_their_call_to_an_outside_line_from_the_screen() {
         caller.join().unwrap()
     });
     stop(baresip);
-    run.assert_success(&engine);
-    let (ok, messages) = far_end_finished(far, &trace);
-    assert!(ok, "the outside line's call did not complete:\n{messages}");
+    let messages = both_ended(&run, &engine, far, &trace);
     assert!(
         messages.contains("P-Asserted-Identity: <sip:+16135550123@127.0.0.1>"),
         "{messages}"
@@ -1176,9 +1170,7 @@ fn a_navigator_consults_an_outside_line_then_hands_the_caller_over() {
         caller.join().unwrap()
     });
     stop(baresip);
-    run.assert_success(&engine);
-    let (ok, messages) = far_end_finished(far, &trace);
-    assert!(ok, "the outside line's call did not complete:\n{messages}");
+    let messages = both_ended(&run, &engine, far, &trace);
     assert!(
         messages.contains("P-Asserted-Identity: <sip:+16135550123@127.0.0.1>"),
         "{messages}"
@@ -1233,9 +1225,7 @@ fn a_navigator_who_cancels_a_consult_is_back_with_the_caller() {
         caller.join().unwrap()
     });
     stop(baresip);
-    run.assert_success(&engine);
-    let (ok, messages) = far_end_finished(far, &trace);
-    assert!(ok, "the consulted line was not released:\n{messages}");
+    both_ended(&run, &engine, far, &trace);
     // Bridged back: the caller's leg relayed the navigator's phone again.
     let id = run.call_id();
     engine.call_ended(&id);

@@ -6,7 +6,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{self, Engine, TempDir, free_udp_port, message};
+use crate::harness::{self, Engine, TempDir, free_media_port, free_udp_port, message};
 
 #[test]
 fn baresip_calls_and_hears_the_welcome_prompt() {
@@ -19,6 +19,7 @@ fn baresip_calls_and_hears_the_welcome_prompt() {
     std::fs::create_dir(&recordings).unwrap();
     write_silence(&input, Duration::from_secs(90));
     let sip_port = free_udp_port();
+    let rtp = free_media_port();
     // Loopback only (net_interface): the phone's SDP names 127.0.0.1 whatever
     // network the machine has, or lacks.
     std::fs::write(
@@ -32,7 +33,7 @@ fn baresip_calls_and_hears_the_welcome_prompt() {
              audio_alert aufile,/dev/null\n\
              audio_srate 8000\n\
              audio_channels 1\n\
-             rtp_ports 41000-41999\n\
+             rtp_ports {rtp}-{rtp_last}\n\
              module_path /usr/lib/baresip/modules\n\
              module g711.so\n\
              module aufile.so\n\
@@ -42,6 +43,7 @@ fn baresip_calls_and_hears_the_welcome_prompt() {
              module_app menu.so\n",
             out = recordings.display(),
             inp = input.display(),
+            rtp_last = rtp + 3,
         ),
     )
     .unwrap();

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Engine, TempDir, call_id, free_media_port, free_udp_port, message, sipp};
+use crate::harness::{
+    Engine, SippRun, TempDir, call_id, free_media_port, free_udp_port, message, sipp,
+};
 
 /// A short flow whose menu default routes to `uri`.
 fn flow_to(uri: &str) -> String {
@@ -64,6 +66,25 @@ pub fn far_end_hanging_up(dir: &TempDir) -> (Child, u16, PathBuf) {
 /// sipp's built-in UAS: answers one call, echoes its audio, waits for BYE.
 const ECHOING_UAS: [&str; 3] = ["-sn", "uas", "-rtp_echo"];
 
+/// The caller's run and the far end's, checked together: when either
+/// failed, both sides' messages and the engine's log. The far end's
+/// messages.
+#[track_caller]
+pub fn both_ended(run: &SippRun, engine: &Engine, far: Child, trace: &Path) -> String {
+    let (ok, far_messages) = far_end_finished(far, trace);
+    assert!(
+        run.success && ok,
+        "caller's sipp ok: {}, far end's sipp ok: {ok}\n\
+         --- caller's errors ---\n{}\n--- caller's messages ---\n{}\n\
+         --- far end's messages ---\n{far_messages}\n--- engine ---\n{}",
+        run.success,
+        run.stderr,
+        run.messages,
+        engine.dump()
+    );
+    far_messages
+}
+
 /// Wait up to 10 s for a far end to finish; its exit status and message log.
 pub fn far_end_finished(mut far: Child, trace: &Path) -> (bool, String) {
     let mut status = None;
@@ -96,7 +117,8 @@ fn a_route_to_a_sip_uri_is_bridged_with_the_callers_number_presented() {
         &[("rtp_port", free_media_port().to_string())],
         &["-d", "20000"],
     );
-    run.assert_success(&engine);
+    // The caller's BYE ends the far end's leg too: sipp's UAS finishes its call.
+    let messages = both_ended(&run, &engine, far, &trace);
     let id = run.call_id();
     let bridged = engine
         .wait_for(Duration::from_secs(2), |v| {
@@ -106,9 +128,6 @@ fn a_route_to_a_sip_uri_is_bridged_with_the_callers_number_presented() {
     assert_eq!(bridged["fields"]["uri"], uri.as_str());
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "RemoteBye");
 
-    // The caller's BYE ended the far end's leg too: sipp's UAS finished its call.
-    let (ok, messages) = far_end_finished(far, &trace);
-    assert!(ok, "the far end's call did not end well:\n{messages}");
     // The outbound leg presents the caller's own number.
     let invite = messages
         .split("INVITE sip:988@")

@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,11 +55,13 @@ impl Drop for TempDir {
     }
 }
 
-/// A distinct RTP range per engine so parallel tests never share ports.
+/// A distinct RTP range per engine so parallel tests never share ports:
+/// 20000–29999, clear of the peers' ports ([`free_udp_port`]) and of the
+/// kernel's ephemeral range.
 fn rtp_range() -> String {
     static NEXT: AtomicU16 = AtomicU16::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let base = 30_000 + (std::process::id() as u16 % 50) * 400 + (n % 8) * 50;
+    let base = 20_000 + (std::process::id() as u16 % 25) * 400 + (n % 8) * 50;
     format!("{}-{}", base, base + 49)
 }
 
@@ -214,13 +216,14 @@ impl Engine {
             .collect()
     }
 
-    /// All logs, for failure messages.
+    /// All logs, for failure messages: a line each, `time level target:
+    /// message field=value … [Call-ID]`.
     pub fn dump(&self) -> String {
         self.logs
             .lock()
             .unwrap()
             .iter()
-            .map(|v| v.to_string())
+            .map(compact)
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -260,6 +263,30 @@ impl Drop for Engine {
     }
 }
 
+/// One JSON log line, short.
+fn compact(v: &Value) -> String {
+    let time = v["timestamp"].as_str().and_then(|t| t.get(11..23));
+    let mut line = format!(
+        "{} {:5} {}: {}",
+        time.unwrap_or("?"),
+        v["level"].as_str().unwrap_or("?"),
+        v["target"].as_str().unwrap_or("?"),
+        message(v)
+    );
+    for (key, value) in v["fields"].as_object().into_iter().flatten() {
+        if key != "message" {
+            match value.as_str() {
+                Some(text) => line += &format!(" {key}={text}"),
+                None => line += &format!(" {key}={value}"),
+            }
+        }
+    }
+    if !call_id(v).is_empty() {
+        line += &format!(" [{}]", call_id(v));
+    }
+    line
+}
+
 /// The `message` field of a JSON log line.
 pub fn message(v: &Value) -> &str {
     v["fields"]["message"].as_str().unwrap_or("")
@@ -270,26 +297,38 @@ pub fn call_id(v: &Value) -> &str {
     v["span"]["call_id"].as_str().unwrap_or("")
 }
 
-/// A UDP port free right now (the kernel's choice).
-pub fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// An even UDP port with the next one free too (sipp's media port pair).
-pub fn free_media_port() -> u16 {
+/// Ports for the test's peers (sipp, baresip) come from 10000–19999, in
+/// blocks handed out in turn and checked free. The kernel's own choices
+/// (an engine's `--sip 127.0.0.1:0`, a peer's other sockets) come from its
+/// ephemeral range (32768 and up) and engines' RTP from 20000–29999, so
+/// nothing else can take a port between the test picking it and the peer
+/// binding it, and a port a finished peer left is not handed out again soon
+/// (an engine may still be retransmitting to it).
+fn free_block(len: u32) -> u16 {
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % 20 * 500;
     loop {
-        let p = free_udp_port() & !1;
-        if p > 1024
-            && UdpSocket::bind(("127.0.0.1", p)).is_ok()
-            && UdpSocket::bind(("127.0.0.1", p + 2)).is_ok()
-        {
-            return p;
+        // Even, so a media block starts with its RTP port.
+        let offset = NEXT.fetch_add(len + len % 2, Ordering::Relaxed);
+        let base = FIRST + (start + offset) % (SPAN - len) / 2 * 2;
+        let free = (base..base + len).all(|p| UdpSocket::bind(("127.0.0.1", p as u16)).is_ok());
+        if free {
+            return base as u16;
         }
     }
+}
+
+/// A UDP port free right now, for a peer's SIP.
+pub fn free_udp_port() -> u16 {
+    free_block(1)
+}
+
+/// An even UDP port with the three above it free too (sipp's media ports:
+/// audio and video, RTP and RTCP; a phone's RTP range).
+pub fn free_media_port() -> u16 {
+    free_block(4)
 }
 
 /// A finished sipp run.

@@ -6,7 +6,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Engine, TempDir, free_udp_port, message};
+use crate::harness::{Engine, TempDir, free_media_port, free_udp_port, message};
 use crate::records::add_user;
 
 /// baresip 1.0 (Debian) answers MD5 challenges only: offer MD5 alone so it
@@ -30,6 +30,7 @@ pub fn phone_answering(
     answermode: &str,
 ) -> Child {
     let sip_port = free_udp_port();
+    let rtp = free_media_port();
     // baresip ends the call when its source file ends: a minute of tone.
     let tone = dir.path().join("tone.wav");
     let spec = hound::WavSpec {
@@ -53,6 +54,7 @@ pub fn phone_answering(
              net_interface 127.0.0.1\n\
              sip_listen 127.0.0.1:{sip_port}\n\
              sip_transports udp\n\
+             rtp_ports {rtp}-{rtp_last}\n\
              audio_player aufile,/dev/null\n\
              audio_source aufile,{tone}\n\
              audio_alert aufile,/dev/null\n\
@@ -60,7 +62,8 @@ pub fn phone_answering(
              module g711.so\n\
              module aufile.so\n\
              module_app account.so\n\
-             module_app menu.so\n"
+             module_app menu.so\n",
+            rtp_last = rtp + 3,
         ),
     )
     .unwrap();
