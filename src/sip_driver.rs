@@ -276,11 +276,14 @@ pub async fn run(
     let mut hung_up_all = false;
 
     loop {
-        let now = Instant::now();
         let timer = ua.poll_timeout().map(Instant::from_std);
         tokio::select! {
+            // Each branch reads the clock when it runs, not when the wait
+            // began: a quiet spell longer than 64 × T1 must not make a new
+            // transaction's timers already due.
             received = udp.recv_from(&mut buf) => match received {
                 Ok((n, from)) => {
+                    let now = Instant::now();
                     // The user agent answers a datagram over the size limit with 513.
                     let peer = Peer { transport: Transport::Udp, addr: from };
                     ua.handle_bytes(now.into_std(), peer, &buf[..n]);
@@ -290,12 +293,12 @@ pub async fn run(
                 Err(error) => tracing::debug!(%error, "UDP receive error"),
             },
             Some(inbound) = inbound.recv() => match inbound {
-                Inbound::Message { peer, bytes } => ua.handle_bytes(now.into_std(), peer, &bytes),
+                Inbound::Message { peer, bytes } => ua.handle_bytes(Instant::now().into_std(), peer, &bytes),
                 Inbound::Connected { addr, out } => { connections.insert(addr, out); }
                 Inbound::Closed { addr } => { connections.remove(&addr); }
             },
             Some(command) = commands.recv() => {
-                let now = now.into_std();
+                let now = Instant::now().into_std();
                 let result = match command {
                     Command::Ring { call } => ua.ring(now, call),
                     Command::Answer { call, sdp } => ua.answer(now, call, sdp),
@@ -316,7 +319,7 @@ pub async fn run(
                 }
             },
             Some((pending, response)) = register_responses.recv() => {
-                if let Err(error) = ua.respond_to(now.into_std(), pending, response) {
+                if let Err(error) = ua.respond_to(Instant::now().into_std(), pending, response) {
                     tracing::debug!(%error, "REGISTER response not sent");
                 }
             },

@@ -13,6 +13,11 @@ use crate::harness::{
 
 /// A short flow whose menu default routes to `uri`.
 fn flow_to(uri: &str) -> String {
+    flow_to_after(uri, 1)
+}
+
+/// A flow whose menu waits `wait_s` for a key, then routes to `uri`.
+fn flow_to_after(uri: &str, wait_s: u32) -> String {
     format!(
         r#"
 start: greeting
@@ -23,7 +28,7 @@ nodes:
     menu:
       prompt: [crisis_key]
       options: {{ "1": line }}
-      timeout_s: 1
+      timeout_s: {wait_s}
       tries: 1
       default: line
   line:
@@ -144,6 +149,36 @@ fn a_route_to_a_sip_uri_is_bridged_with_the_callers_number_presented() {
     assert!(
         messages.contains("BYE sip:"),
         "the engine sent BYE:\n{messages}"
+    );
+}
+
+#[test]
+fn a_call_routed_after_a_quiet_spell_waits_for_the_far_end_as_long_as_ever() {
+    // Nothing reaches the engine's SIP socket while the caller listens to
+    // the menu (its audio is RTP) for longer than an INVITE's 64 × T1
+    // (T1 = 50 ms here): the INVITE placed then still gets its full time.
+    let dir = TempDir::new("far-end");
+    let (far, far_port, trace) = far_end(&dir, &ECHOING_UAS);
+    let uri = format!("sip:988@127.0.0.1:{far_port}");
+    let engine = Engine::start_in("[sip]\nt1_ms = 50\n", |flows| {
+        std::fs::write(flows.join("211.yaml"), flow_to_after(&uri, 3)).unwrap()
+    });
+    let run = sipp(
+        &engine,
+        "basic_call.xml",
+        "u1",
+        &[("rtp_port", free_media_port().to_string())],
+        &["-d", "20000"],
+    );
+    both_ended(&run, &engine, far, &trace);
+    let id = run.call_id();
+    assert!(
+        engine
+            .lines(|v| message(v) == "bridged" && call_id(v) == id)
+            .len()
+            == 1,
+        "not bridged:\n{}",
+        engine.dump()
     );
 }
 
