@@ -559,6 +559,10 @@ pub struct Callback {
     pub failures: u32,
     /// Not to be dialled again before this.
     pub not_before: Option<Instant>,
+    /// The caller is still on the call that asked for it (hearing the
+    /// confirmation): not dialled until they hang up, or it would find
+    /// their line busy.
+    pub caller_on_line: bool,
 }
 
 /// A call as the ACD sees it (read-only view).

@@ -625,7 +625,7 @@ impl Acd {
             return None;
         }
         if let Some(cb) = &call.callback
-            && cb.not_before.is_some_and(|t| t > self.now)
+            && (cb.caller_on_line || cb.not_before.is_some_and(|t| t > self.now))
         {
             return None;
         }
@@ -1034,6 +1034,7 @@ impl Acd {
                     requested: now,
                     failures: 0,
                     not_before: None,
+                    caller_on_line: false,
                 });
                 c.next_announce = None;
                 if to_supervisor {
@@ -1144,6 +1145,7 @@ impl Acd {
                     requested: now,
                     failures: 0,
                     not_before: None,
+                    caller_on_line: true,
                 });
                 c.next_announce = None;
                 self.record(call, CallRecord::CallbackRequested { waited });
@@ -1271,11 +1273,15 @@ impl Acd {
     }
 
     fn caller_hung_up(&mut self, id: CallId, now: Instant) -> Result<(), AcdError> {
-        let call = self.calls.get(&id).ok_or(AcdError::UnknownCall(id))?;
+        let call = self.calls.get_mut(&id).ok_or(AcdError::UnknownCall(id))?;
         let waited = now.saturating_duration_since(call.arrived);
-        // The caller of a callback already left; the callback's own leg is
-        // reported by CallbackConnected / CallbackFailed.
-        if call.callback.is_some() && !matches!(call.state, CallState::Connected { .. }) {
+        // The caller of a callback leaves after the confirmation: from now
+        // on it may be dialled. The callback's own leg is reported by
+        // CallbackConnected / CallbackFailed.
+        if !matches!(call.state, CallState::Connected { .. })
+            && let Some(cb) = call.callback.as_mut()
+        {
+            cb.caller_on_line = false;
             return Ok(());
         }
         match call.state.clone() {

@@ -483,7 +483,7 @@ fn check(h: &Harness, view: &DriverView) {
             if call
                 .callback
                 .as_ref()
-                .is_some_and(|cb| cb.not_before.is_some_and(|t| t > h.now))
+                .is_some_and(|cb| cb.caller_on_line || cb.not_before.is_some_and(|t| t > h.now))
             {
                 continue;
             }

@@ -976,11 +976,28 @@ fn callback_keeps_its_place_and_is_dialled_once() {
 }
 
 #[test]
+fn a_callback_is_not_dialled_while_its_caller_is_still_on_the_line() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.queue_at(1, "ottawa", En);
+    h.ev(Event::CallbackRequested { call: CallId(1) });
+    // A navigator is ready while the caller still hears the confirmation:
+    // calling them now would find their line busy.
+    let ds = h.ready("a");
+    assert!(callbacks(&ds).is_empty(), "{ds:?}");
+    assert_eq!(h.state("a"), AgentState::Ready);
+    assert_eq!(h.call_state(1), Some(CallState::Waiting));
+    let ds = h.ev(Event::CallerHungUp { call: CallId(1) });
+    assert_eq!(callbacks(&ds), vec![(1, "a".to_owned(), 1)]);
+}
+
+#[test]
 fn callback_is_never_routed_away_or_lost_when_nobody_is_staffed() {
     let mut h = Harness::new();
     h.login("a", "ottawa", &[En], false);
     h.queue_at(1, "ottawa", En);
     h.ev(Event::CallbackRequested { call: CallId(1) });
+    h.ev(Event::CallerHungUp { call: CallId(1) });
     let ds = h.ev(Event::NavigatorStateChanged {
         navigator: "a".into(),
         change: StateChange::Logout,
@@ -1006,6 +1023,9 @@ fn failed_callbacks_are_retried_then_kept_on_the_supervisor_list() {
         cancels(&ds),
         vec![(1, "a".to_owned(), CancelReason::CallbackRequested)]
     );
+    // Dialled once the caller has heard the confirmation and hung up.
+    assert!(callbacks(&ds).is_empty(), "{ds:?}");
+    let ds = h.ev(Event::CallerHungUp { call: CallId(1) });
     assert_eq!(callbacks(&ds), vec![(1, "a".to_owned(), 1)]);
 
     let ds = h.ev(Event::CallbackFailed { call: CallId(1) });
