@@ -573,6 +573,13 @@ impl Registry {
                 .call
                 .as_ref()
                 .is_some_and(|c| c.answered_at_ms.is_some());
+            let callback_offer = agent.call.as_ref().is_some_and(|c| c.pop.callback);
+            if !was_busy && callback_offer && disposition == Disposition::Callback {
+                // The caller's first call, which asked for the callback,
+                // ended just as the callback was being dialled: the offer
+                // stands (the queues answer or withdraw it).
+                return;
+            }
             agent.call = None;
             // An offer that was never answered was taken back from them.
             let msg = if was_busy {

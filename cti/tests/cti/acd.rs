@@ -494,6 +494,47 @@ async fn callback_after_end(url: &str) {
 }
 
 crate::on_both_backends!(
+    a_callback_dialled_as_the_first_call_ends_is_not_withdrawn,
+    callback_as_first_call_ends
+);
+async fn callback_as_first_call_ends(url: &str) {
+    let mut s = start(config(url)).await;
+    let (_token, mut ws) = ready_navigator(&mut s, "nav1").await;
+    let ev = s.cti.events();
+    queued_call(&ev, "cb2", 1_000).await;
+    // The queues dial the callback as soon as the caller hangs up; the
+    // record of the first call ends a moment later.
+    ev.send(CallEvent::Offered {
+        call_id: "cb2".into(),
+        navigator: "nav1".into(),
+        callback: true,
+        at_ms: 5_000,
+    })
+    .await
+    .unwrap();
+    assert_eq!(ws.expect("call_offered").await["callback"], true);
+    assert_eq!(ws.expect("state_changed").await["state"], "reserved");
+    ev.send(CallEvent::Ended {
+        call_id: "cb2".into(),
+        disposition: Disposition::Callback,
+        at_ms: 5_001,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Answered {
+        call_id: "cb2".into(),
+        at_ms: 9_000,
+    })
+    .await
+    .unwrap();
+    // Next on the socket: the answer, not a withdrawal.
+    ws.expect("call_answered").await;
+    assert_eq!(ws.expect("state_changed").await["state"], "busy");
+    let v = s.cti.navigator("nav1").unwrap();
+    assert_eq!(v.call_id.as_deref(), Some("cb2"));
+}
+
+crate::on_both_backends!(
     callbacks_requested_and_never_answered_are_found_again_oldest_first,
     callbacks_requested
 );
