@@ -257,7 +257,8 @@ impl Drop for Engine {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        if std::thread::panicking() {
+        // FRONTDOOR_E2E_LOGS=1 shows them for passing tests too.
+        if std::thread::panicking() || std::env::var_os("FRONTDOOR_E2E_LOGS").is_some() {
             eprintln!("---- engine logs ----\n{}", self.dump());
         }
     }
