@@ -311,9 +311,13 @@ fn free_block(len: u32) -> u16 {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let start = std::process::id() % 20 * 500;
     loop {
-        // Even, so a media block starts with its RTP port.
-        let offset = NEXT.fetch_add(len + len % 2, Ordering::Relaxed);
-        let base = FIRST + (start + offset) % (SPAN - len) / 2 * 2;
+        // One wheel for every size, so blocks never overlap within a lap;
+        // even steps, so a media block starts with its RTP port.
+        let at = (start + NEXT.fetch_add(len + len % 2, Ordering::Relaxed)) % SPAN;
+        if at + len > SPAN {
+            continue;
+        }
+        let base = FIRST + at;
         let free = (base..base + len).all(|p| UdpSocket::bind(("127.0.0.1", p as u16)).is_ok());
         if free {
             return base as u16;
