@@ -1052,27 +1052,7 @@ impl Acd {
                 if !matches!(&c.state, CallState::Offered { navigator: n, .. } if *n == navigator) {
                     return Err(AcdError::NotOffered { call, navigator });
                 }
-                c.state = CallState::Connected {
-                    navigator: navigator.clone(),
-                };
-                let waited = now.saturating_duration_since(c.arrived);
-                self.navigators
-                    .get_mut(&navigator)
-                    .expect("offered to")
-                    .answered_at = Some(now);
-                self.set_nav_state(&navigator, AgentState::Busy { call }, now);
-                self.emit(Decision::Connect {
-                    call,
-                    navigator: navigator.clone(),
-                });
-                self.record(
-                    call,
-                    CallRecord::Answered {
-                        navigator,
-                        waited,
-                        callback: false,
-                    },
-                );
+                self.connect(call, navigator, false, now);
                 Ok(())
             }
             Event::OfferRejected {
@@ -1156,27 +1136,7 @@ impl Acd {
                 let CallState::Dialling { navigator, .. } = c.state.clone() else {
                     return Err(AcdError::InvalidCallState(call));
                 };
-                c.state = CallState::Connected {
-                    navigator: navigator.clone(),
-                };
-                let waited = now.saturating_duration_since(c.arrived);
-                self.navigators
-                    .get_mut(&navigator)
-                    .expect("dialling")
-                    .answered_at = Some(now);
-                self.set_nav_state(&navigator, AgentState::Busy { call }, now);
-                self.emit(Decision::Connect {
-                    call,
-                    navigator: navigator.clone(),
-                });
-                self.record(
-                    call,
-                    CallRecord::Answered {
-                        navigator,
-                        waited,
-                        callback: true,
-                    },
-                );
+                self.connect(call, navigator, true, now);
                 Ok(())
             }
             Event::CallbackFailed { call } => {
@@ -1270,6 +1230,33 @@ impl Acd {
             },
         );
         Ok(())
+    }
+
+    /// `navigator` answered `call` (offered, or a callback they were rung
+    /// for): bridge them, the navigator busy.
+    fn connect(&mut self, call: CallId, navigator: NavigatorId, callback: bool, now: Instant) {
+        let c = self.calls.get_mut(&call).expect("a known call");
+        c.state = CallState::Connected {
+            navigator: navigator.clone(),
+        };
+        let waited = now.saturating_duration_since(c.arrived);
+        self.navigators
+            .get_mut(&navigator)
+            .expect("the call's navigator")
+            .answered_at = Some(now);
+        self.set_nav_state(&navigator, AgentState::Busy { call }, now);
+        self.emit(Decision::Connect {
+            call,
+            navigator: navigator.clone(),
+        });
+        self.record(
+            call,
+            CallRecord::Answered {
+                navigator,
+                waited,
+                callback,
+            },
+        );
     }
 
     fn caller_hung_up(&mut self, id: CallId, now: Instant) -> Result<(), AcdError> {
