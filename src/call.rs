@@ -26,7 +26,7 @@ use crate::queues::{NewQueued, Queues, ToCall};
 use crate::sip_driver::{CallEvent, Dialer, SipHandle, sleep_until_opt};
 use frontdoor_cti::protocol::{Disposition, RegionSource};
 use frontdoor_cti::{CallAttribute, CallEvent as RecordEvent, CallEvents, now_ms};
-use frontdoor_ivr::Target;
+use frontdoor_ivr::{Fact, RegionSource as IvrRegionSource, Target};
 
 /// What every call shares.
 pub struct Shared {
@@ -172,8 +172,6 @@ struct Call {
     emergency: watch::Receiver<bool>,
     records: CallEvents,
     call_id: String,
-    /// The last region learnt, until its source comes.
-    region: Option<String>,
     /// Where the flow sent the call, once it has.
     routed: Option<Target>,
     /// The caller's number (E.164), presented on outbound legs.
@@ -421,7 +419,6 @@ impl Call {
             emergency,
             records: shared.events.clone(),
             call_id: incoming.call_id.clone(),
-            region: None,
             routed: None,
             caller: match &info_caller {
                 Caller::Number(n) => Some(n.clone()),
@@ -588,30 +585,28 @@ impl Call {
                     at_ms,
                 }
             }
-            Record::Attribute { name, value } => match name.as_str() {
-                "language" => attribute(CallAttribute::Language(value)),
-                "centre" => attribute(CallAttribute::Centre(value)),
-                "topic" => attribute(CallAttribute::Topic(value)),
-                "crisis" => attribute(CallAttribute::Crisis(value == "true")),
-                "region" => {
-                    self.region = Some(value);
-                    return;
+            Record::Fact(fact) => match fact {
+                Fact::Language(lang) => {
+                    attribute(CallAttribute::Language(lang.as_str().to_owned()))
                 }
-                "region_source" => {
-                    let Some(region) = self.region.clone() else {
-                        return;
-                    };
-                    let source = if value == "region menu" {
-                        RegionSource::RegionMenu
-                    } else {
-                        RegionSource::ExchangeTable
+                Fact::Centre(centre) => attribute(CallAttribute::Centre(centre)),
+                Fact::Topic(topic) => attribute(CallAttribute::Topic(topic)),
+                Fact::Crisis(crisis) => attribute(CallAttribute::Crisis(crisis)),
+                Fact::Region { region, source } => {
+                    let source = match source {
+                        // TODO(merge): the CTI's RegionSource gains AreaCode and
+                        // Exchange (cti-seams); map each to its own then.
+                        IvrRegionSource::AreaCode | IvrRegionSource::Exchange => {
+                            RegionSource::ExchangeTable
+                        }
+                        IvrRegionSource::RegionMenu => RegionSource::RegionMenu,
                     };
                     attribute(CallAttribute::Region { region, source })
                 }
                 // Known from the INVITE already.
-                "caller" | "withheld" => return,
+                Fact::Caller(_) => return,
                 // The flow's own attributes and collected digits go in the path.
-                _ => RecordEvent::Step {
+                Fact::Variable { name, value } => RecordEvent::Step {
                     call_id: call_id.clone(),
                     step: format!("{name}={value}"),
                     at_ms,

@@ -6,7 +6,7 @@
 //! [`Action`]s; its next deadline is [`CallLogic::poll_timeout`]. [`Ivr`]
 //! is the logic of every call: the flow interpreter of `frontdoor-ivr`,
 //! whose outputs it turns into actions and log lines (the call's event log:
-//! every node, prompt, key, attribute and the route, under the call's span).
+//! every node, prompt, key, fact and the route, under the call's span).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -79,8 +79,9 @@ pub enum Action {
 pub enum Record {
     /// The call entered an IVR node.
     Step(String),
-    /// A call attribute got a value (language, region, topic, …).
-    Attribute { name: String, value: String },
+    /// The flow learnt a fact (the caller, language, region and its source,
+    /// centre, topic, crisis, the flow's own variables).
+    Fact(frontdoor_ivr::Fact),
     /// The flow sent the call here.
     Routed(frontdoor_ivr::Route),
 }
@@ -237,9 +238,11 @@ impl Ivr {
                 Output::StopPlaying => actions.push(Action::StopPlaying),
                 Output::StartTimer(d) => self.deadline = Some(now + d),
                 Output::StopTimer => self.deadline = None,
-                Output::Set { name, value } => {
-                    tracing::info!(%name, %value, "call attribute");
-                    actions.push(Action::Record(Record::Attribute { name, value }));
+                Output::Fact(fact) => {
+                    for (name, value) in fact.attributes() {
+                        tracing::info!(%name, %value, "call attribute");
+                    }
+                    actions.push(Action::Record(Record::Fact(fact)));
                 }
                 Output::Note(text) => tracing::info!(decision = %text, "ivr"),
                 Output::Route(route) => {

@@ -5,9 +5,12 @@
 //! - [`flowset`]: a flow set (flows, centres, regions, prompt catalog)
 //!   compiled from its files with every problem as `file:line:col: message`.
 //! - [`interp`]: one call's walk through a flow set, inputs in, outputs out.
+//! - [`Fact`]: what the interpreter learns about the call (caller, language,
+//!   region and its source, centre, topic, crisis, the flow's variables).
 //! - [`sim`]: the simulator and the flow test runner.
 //! - [`regions`], [`schedule`]: the caller's region and the opening hours.
 
+mod fact;
 pub mod flowset;
 pub mod interp;
 mod model;
@@ -18,5 +21,7 @@ pub mod sim;
 #[cfg(test)]
 mod check_tests;
 
+pub use fact::Fact;
 pub use flowset::{Diagnostic, Diagnostics, FlowSet, Lang, Priority};
 pub use interp::{Call, CallInfo, Input, Output, Prompt, Route, Target};
+pub use regions::{Caller, RegionSource};

@@ -44,21 +44,26 @@
 
 use std::collections::HashMap;
 
-/// How a caller's region was found; shown to navigators beside the region.
+/// How a caller's region was found; shown to navigators beside the region,
+/// because area codes are not where callers are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RegionSource {
-    /// A 6-digit NPA-NXX row matched.
-    Exchange,
-    /// A 3-digit NPA row matched.
+    /// A 3-digit area-code (NPA) row of `regions.csv` matched.
     AreaCode,
+    /// A 6-digit area code and exchange (NPA-NXX) row matched.
+    Exchange,
+    /// The caller chose it in the flow's region menu.
+    RegionMenu,
 }
 
 impl RegionSource {
-    /// "exchange table" or "area code".
+    /// As the flow language and transcripts say it: "area code",
+    /// "exchange table" or "region menu" (`region_source` in flow tests).
     pub fn as_str(self) -> &'static str {
         match self {
-            RegionSource::Exchange => "exchange table",
             RegionSource::AreaCode => "area code",
+            RegionSource::Exchange => "exchange table",
+            RegionSource::RegionMenu => "region menu",
         }
     }
 }
@@ -377,6 +382,7 @@ mod tests {
     fn region_source_names() {
         assert_eq!(RegionSource::Exchange.as_str(), "exchange table");
         assert_eq!(RegionSource::AreaCode.as_str(), "area code");
+        assert_eq!(RegionSource::RegionMenu.as_str(), "region menu");
     }
 
     #[test]

@@ -123,7 +123,11 @@ pub fn simulate(
                         .push(format!("wait     {} s for a key", d.as_secs()));
                 }
                 Output::StopTimer => timer = false,
-                Output::Set { name, value } => t.lines.push(format!("set      {name} = {value}")),
+                Output::Fact(fact) => {
+                    for (name, value) in fact.attributes() {
+                        t.lines.push(format!("set      {name} = {value}"));
+                    }
+                }
                 Output::Note(n) => t.lines.push(format!("decide   {n}")),
                 Output::Route(r) => {
                     t.lines.push(format!(

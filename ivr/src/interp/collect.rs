@@ -2,6 +2,7 @@
 //! digits, tries when too few came, then `fail`.
 
 use super::{Call, Output, Wait};
+use crate::fact::Fact;
 use crate::flowset::{Kind, NodeId};
 
 impl Call {
@@ -54,7 +55,7 @@ impl Call {
         self.stop_timer();
         if self.digits.len() >= c.min as usize {
             let digits = std::mem::take(&mut self.digits);
-            self.set_attr(&c.var, &digits);
+            self.learn(Fact::from_flow(&c.var, &digits));
             self.run(Some(node), c.next);
         } else if attempt >= c.tries {
             self.note(format!(

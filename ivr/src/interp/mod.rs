@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::fact::Fact;
 use crate::flowset::{FlowSet, Kind, Lang, NodeId, Priority, RouteTo, STEP_LIMIT, SwitchOn};
 use crate::regions::Caller;
 
@@ -95,11 +96,8 @@ pub enum Output {
     /// Arm the timer (replacing any armed one).
     StartTimer(Duration),
     StopTimer,
-    /// A call attribute got a value (language, region, topic, …).
-    Set {
-        name: String,
-        value: String,
-    },
+    /// The call learnt something (its caller, language, region, topic, …).
+    Fact(Fact),
     /// The flow is done with the call: connect it here. Prompts asked for
     /// just before are to be played first.
     Route(Route),
@@ -178,28 +176,22 @@ impl Call {
 
     /// The call is answered: begin at the start node.
     pub fn start(&mut self) -> Vec<Output> {
-        match self.info.caller.clone() {
+        let caller = self.info.caller.clone();
+        self.learn(Fact::Caller(caller.clone()));
+        match &caller {
             Caller::Number(n) => {
-                self.set_attr("caller", &n);
-                self.set_attr("withheld", "no");
                 let found = self
                     .set
                     .regions
-                    .lookup(&self.info.caller)
-                    .map(|(r, s)| (r.to_owned(), s.as_str()));
+                    .lookup(&caller)
+                    .map(|(r, source)| (r.to_owned(), source));
                 match found {
-                    Some((region, source)) => {
-                        self.set_attr("region", &region);
-                        self.set_attr("region_source", source);
-                    }
+                    Some((region, source)) => self.learn(Fact::Region { region, source }),
                     None => self.note(format!("no region for {n}")),
                 }
             }
-            Caller::Withheld => self.set_attr("withheld", "yes"),
-            Caller::Unknown(raw) => {
-                self.set_attr("withheld", "no");
-                self.note(format!("caller `{raw}` is not a phone number"));
-            }
+            Caller::Withheld => {}
+            Caller::Unknown(raw) => self.note(format!("caller `{raw}` is not a phone number")),
         }
         if self.emergency && self.announcement_after().is_none() {
             self.queue_announcement();
@@ -267,12 +259,12 @@ impl Call {
         self.out.push(Output::Note(text));
     }
 
-    fn set_attr(&mut self, name: &str, value: &str) {
-        self.attrs.insert(name.to_owned(), value.to_owned());
-        self.out.push(Output::Set {
-            name: name.to_owned(),
-            value: value.to_owned(),
-        });
+    /// Report a fact, and keep it as attributes for the flow's switches.
+    fn learn(&mut self, fact: Fact) {
+        for (name, value) in fact.attributes() {
+            self.attrs.insert(name, value);
+        }
+        self.out.push(Output::Fact(fact));
     }
 
     fn announcement_after(&self) -> Option<NodeId> {
@@ -443,7 +435,7 @@ impl Call {
                 }
                 Kind::Language { lang, next } => {
                     self.lang = Some(*lang);
-                    self.set_attr("language", lang.as_str());
+                    self.learn(Fact::Language(*lang));
                     (from, to) = (Some(to), *next);
                 }
                 Kind::Switch { on, cases, default } => {
@@ -462,10 +454,7 @@ impl Call {
                 }
                 Kind::Set { attrs, next } => {
                     for (k, v) in attrs {
-                        self.set_attr(k, v);
-                        if k == "region" {
-                            self.set_attr("region_source", "region menu");
-                        }
+                        self.learn(Fact::from_flow(k, v));
                     }
                     (from, to) = (Some(to), *next);
                 }

@@ -3,10 +3,17 @@
 //! sets, and the prompts before the queue.
 
 use super::{Call, Output, Route, Target, Wait};
+use crate::fact::Fact;
 use crate::flowset::{Priority, RouteTo};
 
 impl Call {
-    pub(super) fn route(&mut self, to: &RouteTo, priority: Priority, prompt: &[String], callback: bool) {
+    pub(super) fn route(
+        &mut self,
+        to: &RouteTo,
+        priority: Priority,
+        prompt: &[String],
+        callback: bool,
+    ) {
         self.stop_timer();
         let region = self.attrs.get("region").cloned();
         let (target, reason) = match to {
@@ -29,10 +36,10 @@ impl Call {
         };
         if let Target::Centre(id) = &target {
             let id = id.clone();
-            self.set_attr("centre", &id);
+            self.learn(Fact::Centre(id));
         }
         if target == Target::Crisis {
-            self.set_attr("crisis", "true");
+            self.learn(Fact::Crisis(true));
         }
         self.play(prompt);
         self.wait = Wait::Done;

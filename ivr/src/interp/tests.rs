@@ -714,3 +714,86 @@ fn the_shipped_flow_routes_an_ottawa_caller_and_a_crisis_caller() {
         Target::Crisis
     );
 }
+
+fn facts(outs: &[Output]) -> Vec<Fact> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::Fact(f) => Some(f.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn what_the_call_learns_comes_out_as_typed_facts() {
+    use crate::regions::RegionSource;
+    let set = flow(MENU_FLOW);
+    let region = |region: &str, source| Fact::Region {
+        region: region.into(),
+        source,
+    };
+    // A 3-digit area-code row: Ottawa.
+    let mut c = call(&set, OTTAWA, WEEKDAY);
+    assert_eq!(
+        facts(&c.start()),
+        [
+            Fact::Caller(Caller::Number(OTTAWA.into())),
+            region("east", RegionSource::AreaCode)
+        ]
+    );
+    c.handle(Input::Key('2'));
+    c.handle(Input::PromptsFinished);
+    let outs = c.handle(Input::Key('1'));
+    assert_eq!(
+        facts(&outs),
+        [Fact::Topic("housing".into()), Fact::Centre("ottawa".into())]
+    );
+    // A 6-digit exchange row: Collingwood.
+    let mut c = call(&set, "+17054451234", WEEKDAY);
+    assert_eq!(
+        facts(&c.start())[1],
+        region("central", RegionSource::Exchange)
+    );
+    // The language, then the crisis route.
+    let mut c = call(&set, OTTAWA, WEEKDAY);
+    c.start();
+    assert_eq!(
+        facts(&c.handle(Input::Key('2'))),
+        [Fact::Language(Lang::Fr)]
+    );
+    assert_eq!(facts(&c.handle(Input::Key('9'))), [Fact::Crisis(true)]);
+}
+
+#[test]
+fn a_withheld_caller_is_a_fact_and_the_region_menu_names_its_source() {
+    use crate::regions::RegionSource;
+    let set = flow(
+        r#"
+start: ask
+global_keys:
+  "9": { goto: crisis }
+nodes:
+  ask:
+    menu: { prompt: [region_menu], options: { "2": set_north }, default: out }
+  set_north: { set: { region: north, team: b }, next: out }
+  out: { route: { to: region } }
+  crisis: { route: { to: crisis } }
+"#,
+    );
+    let mut c = call(&set, "anonymous", WEEKDAY);
+    assert_eq!(facts(&c.start()), [Fact::Caller(Caller::Withheld)]);
+    let outs = c.handle(Input::Key('2'));
+    assert_eq!(
+        facts(&outs)[..2],
+        [
+            Fact::Region {
+                region: "north".into(),
+                source: RegionSource::RegionMenu
+            },
+            Fact::Variable {
+                name: "team".into(),
+                value: "b".into()
+            }
+        ]
+    );
+}
