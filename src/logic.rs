@@ -96,29 +96,39 @@ pub trait CallLogic: Send {
     fn poll_timeout(&self) -> Option<Instant>;
 }
 
-/// The key a waiting caller presses to be called back.
-pub const CALLBACK_KEY: char = '1';
-/// The key a waiting caller presses to reach the crisis queue.
-pub const CRISIS_KEY: char = '9';
-
 /// How long a closing prompt may take before the call is hung up anyway.
 const CLOSING_PROMPT_LIMIT: Duration = Duration::from_secs(60);
 
-/// A caller waiting in a queue.
+/// A caller in a queue, from the route to the end of the call.
 #[derive(Debug)]
 struct Hold {
     /// The languages they hear (theirs, or both when they chose none).
     langs: Vec<frontdoor_ivr::Lang>,
+    /// In the crisis queue (routed there, or by the crisis key on hold).
     crisis: bool,
-    /// They may ask to be called back.
-    callback: bool,
-    /// The hold loop is playing.
-    looping: bool,
-    /// Bridged to a navigator.
-    bridged: bool,
+    /// What they can press while waiting, from the flow: the crisis key,
+    /// and the callback key when a callback may be offered to them.
+    keys: frontdoor_ivr::HoldKeys,
+    phase: HoldPhase,
+}
+
+/// Where a queued caller is, named for what the call waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoldPhase {
+    /// A prompt plays before the hold loop (the route's own, or
+    /// crisis_connecting after the crisis key): waits for it to end. Their
+    /// keys count already.
+    Announced,
+    /// The hold loop plays (with the callback offer when there is one):
+    /// waits for a navigator, the queues' announcements or the caller's keys.
+    Waiting,
+    /// Talking with a navigator: waits for the bridge to end. The bridge
+    /// carries the caller's keys to the navigator.
+    Bridged,
     /// On hold while their navigator consults someone (a warm transfer):
-    /// keys do nothing, no callback offer.
-    consulting: bool,
+    /// waits for the navigator to come back. The hold loop plays without
+    /// the callback offer; keys do nothing (the caller is the navigator's).
+    Consulting,
 }
 
 /// A call driven by the IVR flow interpreter.
@@ -126,9 +136,11 @@ struct Hold {
 /// A route to an external SIP URI is connected (the controller bridges the
 /// caller to it). A route to a centre or to `crisis` puts the call in that
 /// queue: the route's prompts play, then the hold loop (with the callback
-/// offer when allowed); the queues' announcements play over it; key 1 asks
-/// for a callback (a goodbye prompt, then the call ends keeping its place),
-/// key 9 moves the call to the crisis queue.
+/// offer when allowed); the queues' announcements play over it. The keys a
+/// waiting caller can press come from the flow ([`frontdoor_ivr::HoldKeys`]):
+/// the callback key (1 in the shipped flow) asks for a callback (a goodbye
+/// prompt, then the call ends keeping its place), the flow's crisis key (9)
+/// moves the call to the crisis queue.
 pub struct Ivr {
     call: Call,
     deadline: Option<Instant>,
@@ -195,16 +207,23 @@ impl Ivr {
         vec![Action::Play(prompts)]
     }
 
+    /// After the prompt before the hold loop: the loop.
     fn hold_loop(&mut self) -> Vec<Action> {
+        match self.hold.as_ref().map(|h| h.phase) {
+            Some(HoldPhase::Announced) => self.start_loop(HoldPhase::Waiting),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Enter `phase` (Waiting or Consulting) with the hold loop playing;
+    /// the callback offer only to a caller waiting for a navigator.
+    fn start_loop(&mut self, phase: HoldPhase) -> Vec<Action> {
         let Some(hold) = self.hold.as_mut() else {
             return Vec::new();
         };
-        if hold.bridged || hold.looping {
-            return Vec::new();
-        }
-        hold.looping = true;
+        hold.phase = phase;
         let mut ids = vec!["hold_loop"];
-        if hold.callback && !hold.consulting {
+        if hold.keys.callback.is_some() && phase == HoldPhase::Waiting {
             ids.push("callback_offer");
         }
         let prompts = Self::prompts(&hold.langs, &ids);
@@ -267,13 +286,18 @@ impl Ivr {
                                 Some(l) => vec![l],
                                 None => self.langs(),
                             };
+                            let callback = route
+                                .hold
+                                .callback
+                                .filter(|_| self.callback_allowed && !crisis);
                             self.hold = Some(Hold {
                                 langs,
                                 crisis,
-                                callback: self.callback_allowed && route.callback && !crisis,
-                                looping: false,
-                                bridged: false,
-                                consulting: false,
+                                keys: frontdoor_ivr::HoldKeys {
+                                    crisis: route.hold.crisis,
+                                    callback,
+                                },
+                                phase: HoldPhase::Announced,
                             });
                             self.deadline = None;
                             actions.push(Action::Queue(route));
@@ -302,35 +326,33 @@ impl Ivr {
         vec![Action::Hangup]
     }
 
-    /// A key while waiting in a queue.
+    /// A key while in a queue: the flow's callback and crisis keys.
     fn hold_key(&mut self, now: Instant, key: char) -> Vec<Action> {
         let Some(hold) = self.hold.as_mut() else {
             return Vec::new();
         };
-        if hold.bridged || hold.consulting {
+        if matches!(hold.phase, HoldPhase::Bridged | HoldPhase::Consulting) {
             // The bridge carries the caller's keys to the navigator; while
             // the navigator consults, the caller is theirs still.
             return Vec::new();
         }
-        match key {
-            CALLBACK_KEY if hold.callback => {
-                tracing::info!("callback requested");
-                let mut actions = vec![Action::RequestCallback];
-                self.hold = None;
-                actions.extend(self.close_with(now, &["callback_confirmed"]));
-                actions
-            }
-            CRISIS_KEY if !hold.crisis => {
-                tracing::info!("crisis key while waiting");
-                hold.crisis = true;
-                hold.callback = false;
-                hold.looping = false;
-                let prompts = Self::prompts(&hold.langs, &["crisis_connecting"]);
-                Self::log_play(&prompts);
-                vec![Action::CrisisKey, Action::Play(prompts)]
-            }
-            _ => Vec::new(),
+        if hold.keys.callback == Some(key) {
+            tracing::info!("callback requested");
+            let mut actions = vec![Action::RequestCallback];
+            self.hold = None;
+            actions.extend(self.close_with(now, &["callback_confirmed"]));
+            return actions;
         }
+        if key == hold.keys.crisis && !hold.crisis {
+            tracing::info!("crisis key while waiting");
+            hold.crisis = true;
+            hold.keys.callback = None;
+            hold.phase = HoldPhase::Announced;
+            let prompts = Self::prompts(&hold.langs, &["crisis_connecting"]);
+            Self::log_play(&prompts);
+            return vec![Action::CrisisKey, Action::Play(prompts)];
+        }
+        Vec::new()
     }
 }
 
@@ -369,7 +391,11 @@ impl CallLogic for Ivr {
                 return self.close_with(now, &["connect_failed"]);
             }
             Input::Announce { position, wait } => {
-                let Some(hold) = self.hold.as_ref().filter(|h| h.looping && !h.bridged) else {
+                let Some(hold) = self
+                    .hold
+                    .as_ref()
+                    .filter(|h| matches!(h.phase, HoldPhase::Waiting | HoldPhase::Consulting))
+                else {
                     return Vec::new();
                 };
                 let prompts: Vec<PromptRef> = hold
@@ -389,7 +415,8 @@ impl CallLogic for Ivr {
             }
             Input::RouteExternal { target, crisis } => {
                 self.connecting = true;
-                let Some(hold) = self.hold.take().filter(|h| h.looping || h.bridged) else {
+                let Some(hold) = self.hold.take().filter(|h| h.phase != HoldPhase::Announced)
+                else {
                     // The route's own prompt still plays while the line rings.
                     return vec![Action::Connect(target)];
                 };
@@ -406,10 +433,11 @@ impl CallLogic for Ivr {
                 let Some(hold) = self.hold.as_mut() else {
                     return Vec::new();
                 };
-                hold.bridged = on;
-                hold.consulting = false;
-                hold.looping = false;
-                return if on { Vec::new() } else { self.hold_loop() };
+                if on {
+                    hold.phase = HoldPhase::Bridged;
+                    return Vec::new();
+                }
+                return self.start_loop(HoldPhase::Waiting);
             }
             Input::Transferred => {
                 self.hold = None;
@@ -420,10 +448,11 @@ impl CallLogic for Ivr {
                 let Some(hold) = self.hold.as_mut() else {
                     return Vec::new();
                 };
-                hold.consulting = on;
-                hold.bridged = !on;
-                hold.looping = false;
-                return if on { self.hold_loop() } else { Vec::new() };
+                if on {
+                    return self.start_loop(HoldPhase::Consulting);
+                }
+                hold.phase = HoldPhase::Bridged;
+                return Vec::new();
             }
             Input::PromptsFinished => frontdoor_ivr::Input::PromptsFinished,
             Input::Timeout => match self.deadline {
@@ -652,6 +681,65 @@ mod tests {
             l.handle(t0, Input::Key('1')).is_empty(),
             "no callback for a crisis call"
         );
+    }
+
+    /// The shipped flows with `edits` (from, to) made to flows/211.yaml.
+    fn shipped_with(edits: &[(&str, &str)]) -> Arc<FlowSet> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sources =
+            frontdoor_ivr::flowset::Sources::read(&root.join("flows"), &root.join("prompts"))
+                .unwrap_or_else(|d| panic!("{d}"));
+        let (_, text) = sources
+            .flows
+            .iter_mut()
+            .find(|(path, _)| path.ends_with("211.yaml"))
+            .expect("the main flow");
+        for (from, to) in edits {
+            assert_eq!(text.matches(from).count(), 1, "{from}");
+            *text = text.replace(from, to);
+        }
+        Arc::new(FlowSet::compile(&sources).unwrap_or_else(|d| panic!("{d}")))
+    }
+
+    /// Queued for Ottawa (English, housing) on `set`, the hold loop playing.
+    fn waiting_on(set: Arc<FlowSet>) -> (Ivr, Instant) {
+        let t0 = Instant::now();
+        let mut l = Ivr::new(set, info(), true);
+        l.start(t0);
+        l.handle(t0, Input::Key('1'));
+        assert!(queued(&l.handle(t0, Input::Key('1'))).is_some());
+        l.handle(t0, Input::PromptsFinished);
+        (l, t0)
+    }
+
+    #[test]
+    fn an_ops_edit_moving_the_crisis_key_to_7_is_followed_on_hold_and_9_does_nothing() {
+        let set = shipped_with(&[("\"9\": { goto: crisis", "\"7\": { goto: crisis")]);
+        assert_eq!(set.crisis_key, '7');
+        let (mut l, t0) = waiting_on(set);
+        assert!(l.handle(t0, Input::Key('9')).is_empty(), "9 is no key now");
+        let actions = l.handle(t0, Input::Key('7'));
+        assert_eq!(actions[0], Action::CrisisKey);
+        assert_eq!(ids(&actions), ["en/crisis_connecting"]);
+        let actions = l.handle(t0, Input::PromptsFinished);
+        assert_eq!(looped(&actions), ["en/hold_loop"], "no callback offer");
+        assert!(
+            l.handle(t0, Input::Key('7')).is_empty(),
+            "in the crisis queue"
+        );
+    }
+
+    #[test]
+    fn a_route_with_its_own_callback_key_takes_the_callback_on_that_key() {
+        let set = shipped_with(&[(
+            "      callback: true\n",
+            "      callback: true\n      callback_key: \"3\"\n",
+        )]);
+        let (mut l, t0) = waiting_on(set);
+        assert!(l.handle(t0, Input::Key('1')).is_empty(), "1 is no key now");
+        let actions = l.handle(t0, Input::Key('3'));
+        assert_eq!(actions[0], Action::RequestCallback);
+        assert_eq!(ids(&actions), ["en/callback_confirmed"]);
     }
 
     #[test]

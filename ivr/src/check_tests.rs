@@ -1855,3 +1855,143 @@ fn schema_error_inside_a_multi_line_mapping_is_not_an_unclosed_bracket() {
         diag(FLOW_FILE, (7, 29), "expected a whole number, found `many`")
     );
 }
+
+// ---------------------------------------------------------------------------
+// The keys of a caller waiting in a queue: the flow's crisis key works on
+// hold too, and a route's callback key (1 unless `callback_key:` says
+// otherwise) is never the crisis key.
+
+/// The shipped flow with `callback_key: KEY` on the route to the region.
+fn with_callback_key(flow: &str, key: &str) -> String {
+    edit(
+        flow,
+        "      callback: true\n",
+        &format!("      callback: true\n      callback_key: {key}\n"),
+    )
+}
+
+#[test]
+fn ops_edits_of_the_keys_a_waiting_caller_presses() {
+    let crisis_on_7 = edit(FLOW, "\"9\": { goto: crisis", "\"7\": { goto: crisis");
+    let callback_on_9 = with_callback_key(FLOW, "\"9\"");
+    let both_on_7 = with_callback_key(&crisis_on_7, "\"7\"");
+    let callback_on_3 = with_callback_key(FLOW, "\"3\"");
+    let callback_on_10 = with_callback_key(FLOW, "\"10\"");
+    let callback_key_on_crisis = edit(
+        FLOW,
+        "      priority: crisis\n",
+        "      priority: crisis\n      callback_key: \"3\"\n",
+    );
+    let no_crisis_key = edit(
+        FLOW,
+        "global_keys:\n  \"9\": { goto: crisis, from: greeting }\n",
+        "",
+    );
+    let crisis_on_1 = "\
+start: greeting
+global_keys:
+  \"1\": { goto: crisis }
+nodes:
+  greeting:
+    menu: { prompt: [welcome], options: { \"2\": help }, default: help }
+  help:
+    route: { to: region, callback: true }
+  crisis:
+    route: { to: crisis }
+";
+    let clash = |key: char| {
+        format!(
+            "route `to_region`: its callback key {key} is the crisis key: a caller in crisis on hold must reach the crisis queue with it; give the route another `callback_key:`"
+        )
+    };
+    let table: Vec<(&str, &str, Vec<String>)> = vec![
+        (
+            "moving the crisis key to 7 moves it on hold too",
+            &crisis_on_7,
+            vec![],
+        ),
+        (
+            "a route may take callbacks on another key",
+            &callback_on_3,
+            vec![],
+        ),
+        (
+            "a callback key that is the crisis key is refused",
+            &callback_on_9,
+            vec![diag(FLOW_FILE, pos(&callback_on_9, "\"9\"\n"), &clash('9'))],
+        ),
+        (
+            "moving the crisis key onto a route's callback key is refused",
+            &both_on_7,
+            vec![diag(FLOW_FILE, pos(&both_on_7, "\"7\"\n"), &clash('7'))],
+        ),
+        (
+            "moving the crisis key onto the default callback key 1 is refused",
+            crisis_on_1,
+            vec![diag(
+                FLOW_FILE,
+                right(pos(crisis_on_1, "callback: true"), 10),
+                "route `help`: its callback key 1 is the crisis key: a caller in crisis on hold must reach the crisis queue with it; give the route another `callback_key:`",
+            )],
+        ),
+        (
+            "a callback key that is not a phone key is refused",
+            &callback_on_10,
+            vec![diag(
+                FLOW_FILE,
+                pos(&callback_on_10, "\"10\""),
+                "`10` is not a phone key: use one of 0-9, * or # (quote * and #)",
+            )],
+        ),
+        (
+            "a callback key where no callback is offered is refused",
+            &callback_key_on_crisis,
+            vec![diag(
+                FLOW_FILE,
+                right(pos(&callback_key_on_crisis, "callback_key: \"3\""), 14),
+                "callback_key: this route offers no callback (add `callback: true`, or remove the key)",
+            )],
+        ),
+        (
+            "removing the crisis key is refused, so it cannot vanish from hold either",
+            &no_crisis_key,
+            vec![
+                diag(
+                    FLOW_FILE,
+                    right(pos(&no_crisis_key, "start: greeting"), 7),
+                    "no crisis key: the main flow needs a global key that works from its start and routes to crisis (e.g. global_keys: {\"9\": {goto: crisis}})",
+                ),
+                diag(
+                    FLOW_FILE,
+                    right(pos(&no_crisis_key, "  crisis:\n"), 2),
+                    "node `crisis` is never reached from the start",
+                ),
+            ],
+        ),
+    ];
+    for (story, text, want) in table {
+        assert_eq!(problems(&with_flow(text)), want, "{story}");
+    }
+}
+
+#[test]
+fn the_crisis_key_on_hold_is_the_flows_crisis_key() {
+    let set = FlowSet::compile(&with_flow(&edit(
+        FLOW,
+        "\"9\": { goto: crisis",
+        "\"7\": { goto: crisis",
+    )))
+    .unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(set.crisis_key, '7');
+    let set = FlowSet::compile(&shipped()).unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(set.crisis_key, '9');
+    let callbacks: Vec<(&str, Option<char>)> = set
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            Kind::Route { callback, .. } => Some((n.id.as_str(), *callback)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(callbacks, [("to_region", Some('1')), ("crisis", None)]);
+}

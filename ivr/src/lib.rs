@@ -22,6 +22,6 @@ pub mod sim;
 mod check_tests;
 
 pub use fact::Fact;
-pub use flowset::{Diagnostic, Diagnostics, FlowSet, Lang, Priority};
+pub use flowset::{Diagnostic, Diagnostics, FlowSet, HoldKeys, Lang, Priority};
 pub use interp::{Call, CallInfo, Input, Output, Prompt, Route, Target};
 pub use regions::{Caller, RegionSource};

@@ -168,6 +168,9 @@ pub struct RouteDef {
     pub prompt: Vec<Text>,
     /// Offer the waiting caller a callback ("press 1"): queues of centres only.
     pub callback: Option<Spanned<bool>>,
+    /// The key a waiting caller presses for the callback; `1` when absent.
+    /// Never the crisis key, which works on hold too.
+    pub callback_key: Option<Text>,
 }
 
 /// `flows/centres.yaml`.

@@ -43,8 +43,14 @@ impl Compiler {
 
     /// The properties every flow set must have: everything is reachable,
     /// no loop without the caller, every menu ends in a route, the crisis
-    /// key works from the first prompt, keys do not collide.
-    pub(super) fn check_graph(&mut self, set: &FlowSet, main_file: usize, main: &model::FlowFile) {
+    /// key works from the first prompt and on hold, keys do not collide.
+    /// Returns the crisis key, if the flow has one.
+    pub(super) fn check_graph(
+        &mut self,
+        set: &FlowSet,
+        main_file: usize,
+        main: &model::FlowFile,
+    ) -> Option<char> {
         let n = set.nodes.len();
         // Edges without caller input, and edges after input.
         let mut quiet: Vec<Vec<NodeId>> = vec![Vec::new(); n];
@@ -180,13 +186,15 @@ impl Compiler {
         let crisis_key = set
             .global_keys
             .iter()
-            .any(|gk| gk.from == set.start && routes_to_crisis(set, &quiet, gk.goto));
+            .find(|gk| gk.from == set.start && routes_to_crisis(set, &quiet, gk.goto))
+            .map(|gk| gk.key);
         let late_crisis_key = set
             .global_keys
             .iter()
             .position(|gk| routes_to_crisis(set, &quiet, gk.goto));
-        if crisis_key {
-            // The crisis fast-path works from the first prompt.
+        if let Some(key) = crisis_key {
+            // The crisis fast-path works from the first prompt, and on hold.
+            self.check_hold(set, key);
         } else if let Some(j) = late_crisis_key {
             // A key to crisis exists but starts working later: callers in
             // crisis must not have to sit through the first menu.
@@ -292,6 +300,33 @@ impl Compiler {
                         ),
                     );
                 }
+            }
+        }
+        crisis_key
+    }
+
+    /// What a waiting caller can press: the crisis key works on hold too
+    /// (the logic moves the call to the crisis queue), so no route's
+    /// callback key may be the crisis key, or a caller in crisis on hold
+    /// would be called back later instead.
+    fn check_hold(&mut self, set: &FlowSet, crisis_key: char) {
+        for (i, node) in set.nodes.iter().enumerate() {
+            if let Kind::Route {
+                callback: Some(key),
+                ..
+            } = &node.kind
+                && *key == crisis_key
+            {
+                let (file, node_loc) = self.node_pos[i];
+                let loc = self.callback_pos.get(&i).copied().unwrap_or(node_loc);
+                self.at(
+                    file,
+                    loc,
+                    format!(
+                        "route `{}`: its callback key {key} is the crisis key: a caller in crisis on hold must reach the crisis queue with it; give the route another `callback_key:`",
+                        node.id
+                    ),
+                );
             }
         }
     }

@@ -58,6 +58,9 @@ pub(super) struct Compiler {
     pub(super) menu_pos: HashMap<NodeId, (Vec<Location>, Location)>,
     /// Each global key of the main flow: the positions of the key and of `from`.
     pub(super) global_key_pos: Vec<(Location, Option<Location>)>,
+    /// Route node offering a callback → the position of its callback key
+    /// (or of its `callback: true` when the key is the default).
+    pub(super) callback_pos: HashMap<NodeId, Location>,
     /// The emergency option: the position of its key and of each listed menu.
     pub(super) emergency_pos: Option<(Location, Vec<Location>)>,
 }
@@ -463,6 +466,8 @@ impl Compiler {
             nodes,
             start,
             global_keys,
+            // Found by the graph checks; a set without one is refused.
+            crisis_key: '9',
             emergency,
             schedules,
             centres,
@@ -474,8 +479,9 @@ impl Compiler {
         self.check_prompts(src, &set);
         if !self.graph_broken
             && let Some((file, f)) = main
+            && let Some(key) = self.check_graph(&set, file, f)
         {
-            self.check_graph(&set, file, f);
+            set.crisis_key = key;
         }
         set.nodes.shrink_to_fit();
         set

@@ -189,8 +189,8 @@ pub enum Kind {
         to: RouteTo,
         priority: Priority,
         prompt: Vec<String>,
-        /// Waiting callers are offered a callback.
-        callback: bool,
+        /// Waiting callers are offered a callback, on this key.
+        callback: Option<char>,
     },
     Hangup {
         prompts: Vec<String>,
@@ -262,6 +262,21 @@ impl PromptText {
     }
 }
 
+/// What a caller waiting in a queue can press, as the flow declares it:
+/// the flow's crisis key (its global key to the crisis queue, which
+/// callers are told works at any time) and, where the route offers a
+/// callback, the route's `callback_key`. `flow check` proves the two differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldKeys {
+    /// Moves the waiting call to the crisis queue.
+    pub crisis: char,
+    /// Asks to be called back keeping their place; `None`: no callback here.
+    pub callback: Option<char>,
+}
+
+/// The callback key of a route that does not name one.
+pub const DEFAULT_CALLBACK_KEY: char = '1';
+
 /// A checked, ready-to-run flow set.
 #[derive(Debug, Clone)]
 pub struct FlowSet {
@@ -269,6 +284,9 @@ pub struct FlowSet {
     pub nodes: Vec<Node>,
     pub start: NodeId,
     pub global_keys: Vec<GlobalKey>,
+    /// The crisis key: the global key that works from the start and routes
+    /// to the crisis queue. It works on hold too (see [`HoldKeys`]).
+    pub crisis_key: char,
     pub emergency: Option<Emergency>,
     pub schedules: HashMap<String, Hours>,
     pub centres: Vec<Centre>,

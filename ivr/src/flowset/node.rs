@@ -6,8 +6,8 @@ use super::compile::{
     Compiler, Ctx, DEFAULT_NO_INPUT, DEFAULT_NO_MATCH, DEFAULT_TIMEOUT_S, loc_of,
 };
 use super::{
-    Collect, Kind, Lang, Menu, NodeId, Priority, RouteTo, SwitchOn, edit_distance, looks_like,
-    valid_id,
+    Collect, DEFAULT_CALLBACK_KEY, Kind, Lang, Menu, NodeId, Priority, RouteTo, SwitchOn,
+    edit_distance, looks_like, valid_id,
 };
 use crate::model::{self, NodeDef, Text};
 
@@ -241,11 +241,36 @@ impl Compiler {
                 Some(cb) => cb.value,
                 None => false,
             };
+            let callback_key = match &r.callback_key {
+                Some(k) => {
+                    let key = self.key(file, k);
+                    if !callback {
+                        self.at(
+                            file,
+                            loc_of(k),
+                            "callback_key: this route offers no callback (add `callback: true`, or remove the key)",
+                        );
+                    }
+                    key
+                }
+                None => DEFAULT_CALLBACK_KEY,
+            };
+            if callback && let Some(&(id, _, _)) = self.index.get(&name.value) {
+                // Where a clash with the crisis key is reported: the key, or
+                // the `callback: true` that offers the default one.
+                let at = r
+                    .callback_key
+                    .as_ref()
+                    .map(loc_of)
+                    .or(r.callback.as_ref().map(loc_of))
+                    .unwrap_or(loc_of(name));
+                self.callback_pos.insert(id, at);
+            }
             return Kind::Route {
                 to,
                 priority,
                 prompt: self.prompts(file, &r.prompt),
-                callback,
+                callback: callback.then_some(callback_key),
             };
         }
         if let Some(h) = &def.hangup {

@@ -22,7 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::fact::Fact;
-use crate::flowset::{FlowSet, Kind, Lang, NodeId, Priority, RouteTo, STEP_LIMIT, SwitchOn};
+use crate::flowset::{
+    FlowSet, HoldKeys, Kind, Lang, NodeId, Priority, RouteTo, STEP_LIMIT, SwitchOn,
+};
 use crate::regions::Caller;
 
 /// What the controller knows when the call starts.
@@ -83,6 +85,8 @@ pub struct Route {
     pub reason: String,
     /// The flow offers waiting callers a callback (`route: {callback: true}`).
     pub callback: bool,
+    /// What a caller waiting in the queue can press.
+    pub hold: HoldKeys,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -467,7 +471,7 @@ impl Call {
                     Some(back) => (from, to) = (Some(to), back),
                     None => {
                         self.note("return with nothing to return to".into());
-                        self.route(&RouteTo::Region, Priority::Normal, &[], false);
+                        self.route(&RouteTo::Region, Priority::Normal, &[], None);
                         return;
                     }
                 },
@@ -496,7 +500,7 @@ impl Call {
         self.note(format!(
             "{STEP_LIMIT} steps without the caller: the flow loops; routing by region"
         ));
-        self.route(&RouteTo::Region, Priority::Normal, &[], false);
+        self.route(&RouteTo::Region, Priority::Normal, &[], None);
     }
 
     fn switch_value(&self, on: &SwitchOn) -> String {

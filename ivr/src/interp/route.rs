@@ -4,7 +4,7 @@
 
 use super::{Call, Output, Route, Target, Wait};
 use crate::fact::Fact;
-use crate::flowset::{Priority, RouteTo};
+use crate::flowset::{HoldKeys, Priority, RouteTo};
 
 impl Call {
     pub(super) fn route(
@@ -12,7 +12,7 @@ impl Call {
         to: &RouteTo,
         priority: Priority,
         prompt: &[String],
-        callback: bool,
+        callback: Option<char>,
     ) {
         self.stop_timer();
         let region = self.attrs.get("region").cloned();
@@ -43,8 +43,13 @@ impl Call {
         }
         self.play(prompt);
         self.wait = Wait::Done;
+        let callback = callback.filter(|_| matches!(target, Target::Centre(_)));
         self.out.push(Output::Route(Route {
-            callback: callback && matches!(target, Target::Centre(_)),
+            callback: callback.is_some(),
+            hold: HoldKeys {
+                crisis: self.set.crisis_key,
+                callback,
+            },
             target,
             priority,
             language: self.lang,
