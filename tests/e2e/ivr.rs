@@ -184,6 +184,73 @@ fn pressing_9_during_the_greeting_reaches_the_crisis_route_and_the_crisis_line()
 }
 
 #[test]
+fn an_ops_edit_moving_the_crisis_key_to_7_is_followed_on_hold() {
+    // The crisis line is a sipp UAS that answers and hangs up.
+    let dir = TempDir::new("crisis-line");
+    let (far, port, trace) = crate::external::far_end_hanging_up(&dir);
+    let line = format!("sip:988@127.0.0.1:{port}");
+    let engine = Engine::start_in("", |flows| {
+        ottawa_always_open(flows);
+        // Ops move the crisis key from 9 to 7, in the one place it is declared.
+        harness::edit(
+            &flows.join("211.yaml"),
+            "\"9\": { goto: crisis",
+            "\"7\": { goto: crisis",
+        );
+        harness::edit(
+            &flows.join("centres.yaml"),
+            "external: \"sip:988@crisis-gateway.example.org\"",
+            &format!("external: \"{line}\""),
+        );
+    });
+    // An Ottawa navigator is logged in (their screen open) but not ready:
+    // the caller waits in Ottawa's queue. Nobody crisis-trained is logged
+    // in, so the crisis queue sends its calls to the crisis line at once.
+    crate::records::add_user(&engine, "nav1", "navigator", "ottawa", "navigator-pass-1");
+    let token = crate::records::login(&engine, "nav1", "navigator-pass-1");
+    let (mut screen, _) =
+        tungstenite::connect(format!("ws://{}/cti/ws?token={token}", engine.http))
+            .expect("the navigator's websocket");
+    let hello = screen.read().expect("hello");
+    assert!(hello.to_string().contains("\"hello\""), "{hello}");
+
+    // English (1), food (2), then on hold, over the hold music, 7.
+    let run = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2'), (3000, '7')]);
+    let id = run.call_id();
+    assert_eq!(route(&engine, &id)["fields"]["target"], "centre:ottawa");
+    engine
+        .wait_for(Duration::from_secs(2), |v| {
+            message(v) == "crisis key while waiting" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("7 on hold was not the crisis key:\n{}", engine.dump()));
+    let out = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "queue step"
+                && v["fields"]["step"] == "routed_external"
+                && v["fields"]["call_id"] == id
+        })
+        .unwrap_or_else(|| panic!("not sent to the crisis line:\n{}", engine.dump()));
+    let detail = out["fields"]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("no_crisis_navigator"), "{detail}");
+    let sent = after_greeting(&prompts_sent(&engine, &id));
+    assert_eq!(sent[..2], ["en/topic_menu", "en/connecting"], "{sent:?}");
+    assert_eq!(
+        sent.last().map(String::as_str),
+        Some("en/crisis_connecting"),
+        "{sent:?}"
+    );
+    let bridged = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "bridged" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("not bridged to the crisis line:\n{}", engine.dump()));
+    assert_eq!(bridged["fields"]["uri"], line.as_str());
+    let (ok, messages) = crate::external::far_end_finished(far, &trace);
+    assert!(ok, "the crisis line's call did not complete:\n{messages}");
+    assert_eq!(engine.keys_pressed(&id), ["1", "2", "7"]);
+}
+
+#[test]
 fn a_new_flow_serves_new_calls_while_a_call_in_its_menu_keeps_its_version() {
     let engine = Engine::start_in("", ottawa_always_open);
     let flow = engine.flows_dir().join("211.yaml");
