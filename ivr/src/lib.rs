@@ -3,10 +3,16 @@
 //! through a flow.
 //!
 //! - [`flowset`]: a flow set (flows, centres, regions, prompt catalog)
-//!   compiled from its files with every problem as `file:line:col: message`.
+//!   compiled from its files with every problem as `file:line:col: message`:
+//!   the model in `flowset/mod.rs`, reading (`load.rs`), YAML errors
+//!   (`yaml.rs`), compiling (`compile.rs`, `node.rs`) and the whole-set
+//!   checks (`check.rs`).
 //! - [`interp`]: one call's walk through a flow set, inputs in, outputs out.
 //! - [`Fact`]: what the interpreter learns about the call (caller, language,
 //!   region and its source, centre, topic, crisis, the flow's variables).
+//! - [`HoldKeys`]: what a caller waiting in a queue can press, as the flow
+//!   declares it (its crisis key, a route's callback key); each
+//!   [`Route`] carries them.
 //! - [`sim`]: the simulator and the flow test runner.
 //! - [`regions`], [`schedule`]: the caller's region and the opening hours.
 

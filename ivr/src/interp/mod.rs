@@ -3,13 +3,14 @@
 //!
 //! Inputs are what happens on the call ([`Input`]); outputs are what the
 //! call controller must do ([`Output`]): play prompts, stop playing, arm or
-//! disarm the one timer, record an attribute, route, hang up. No clock, no
+//! disarm the one timer, report a [`Fact`], route, hang up. No clock, no
 //! socket: the controller says when the timer fires and when prompts end,
 //! so the simulator, the flow tests and the unit tests drive exactly the
-//! code that runs on real calls.//!
+//! code that runs on real calls.
+//!
 //! The node kinds that wait for the caller or decide where the call goes
-//! have a file each: [`menu`] (with the global keys), [`collect`] and
-//! [`route`]; the others are single steps of [`Call`]'s run loop here.
+//! have a file each: `menu.rs` (with the global keys), `collect.rs` and
+//! `route.rs`; the others are single steps of [`Call`]'s run loop here.
 
 mod collect;
 mod menu;
