@@ -118,7 +118,7 @@ enum HoldPhase {
     /// A prompt plays before the hold loop (the route's own, or
     /// crisis_connecting after the crisis key): waits for it to end. Their
     /// keys count already.
-    Announced,
+    PromptPlaying,
     /// The hold loop plays (with the callback offer when there is one):
     /// waits for a navigator, the queues' announcements or the caller's keys.
     Waiting,
@@ -210,7 +210,7 @@ impl Ivr {
     /// After the prompt before the hold loop: the loop.
     fn hold_loop(&mut self) -> Vec<Action> {
         match self.hold.as_ref().map(|h| h.phase) {
-            Some(HoldPhase::Announced) => self.start_loop(HoldPhase::Waiting),
+            Some(HoldPhase::PromptPlaying) => self.start_loop(HoldPhase::Waiting),
             _ => Vec::new(),
         }
     }
@@ -297,7 +297,7 @@ impl Ivr {
                                     crisis: route.hold.crisis,
                                     callback,
                                 },
-                                phase: HoldPhase::Announced,
+                                phase: HoldPhase::PromptPlaying,
                             });
                             self.deadline = None;
                             actions.push(Action::Queue(route));
@@ -347,7 +347,7 @@ impl Ivr {
             tracing::info!("crisis key while waiting");
             hold.crisis = true;
             hold.keys.callback = None;
-            hold.phase = HoldPhase::Announced;
+            hold.phase = HoldPhase::PromptPlaying;
             let prompts = Self::prompts(&hold.langs, &["crisis_connecting"]);
             Self::log_play(&prompts);
             return vec![Action::CrisisKey, Action::Play(prompts)];
@@ -415,7 +415,10 @@ impl CallLogic for Ivr {
             }
             Input::RouteExternal { target, crisis } => {
                 self.connecting = true;
-                let Some(hold) = self.hold.take().filter(|h| h.phase != HoldPhase::Announced)
+                let Some(hold) = self
+                    .hold
+                    .take()
+                    .filter(|h| h.phase != HoldPhase::PromptPlaying)
                 else {
                     // The route's own prompt still plays while the line rings.
                     return vec![Action::Connect(target)];
