@@ -642,8 +642,8 @@ impl Call {
         let (tx, rx) = mpsc::unbounded_channel();
         self.from_queues = Some(rx);
         let queue = match &route.target {
-            Target::Crisis => crate::acd::QueueId::Crisis,
-            Target::Centre(c) => crate::acd::QueueId::Centre(c.as_str().into()),
+            Target::Crisis => frontdoor_acd::QueueId::Crisis,
+            Target::Centre(c) => frontdoor_acd::QueueId::Centre(c.as_str().into()),
             Target::External(_) => return,
         };
         self.queues.queue(NewQueued {

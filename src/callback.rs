@@ -11,47 +11,12 @@
 
 use std::sync::Arc;
 
-use frontdoor_sip::registrar::Binding;
 use frontdoor_sip::ua::Party;
 use tokio::sync::mpsc;
 
-use crate::acd::CallId;
 use crate::call::{Leg, Shared, leg_event, resolve_target};
-use crate::queues::Queues;
+use crate::queues::{Callback, CallbackEvent, CallbackOrder, Queues};
 use crate::sip_driver::CallEvent;
-
-/// What a callback task reports to the queues.
-#[derive(Debug)]
-pub enum CallbackEvent {
-    /// The navigator's phone did not take the call (or hung up before the
-    /// caller answered).
-    NavigatorFailed { navigator: String, reason: String },
-    /// The caller did not answer (or the trunk refused the call).
-    CallerFailed,
-    /// Caller and navigator are bridged.
-    Connected,
-    /// The bridged call ended.
-    Ended,
-}
-
-/// What the queues tell a callback task.
-#[derive(Debug)]
-pub enum CallbackOrder {
-    /// Stop: hang up both legs (dial timeout, the navigator's hang-up).
-    Hangup,
-}
-
-/// The callback to place.
-#[derive(Debug)]
-pub struct Callback {
-    pub call: CallId,
-    pub cti_id: String,
-    /// The caller's number (E.164).
-    pub number: String,
-    pub navigator: String,
-    /// The navigator's phones, most recent first.
-    pub contacts: Vec<Binding>,
-}
 
 /// Where the callback stands.
 enum Stage {

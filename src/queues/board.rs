@@ -8,7 +8,7 @@ use frontdoor_cti::now_ms;
 use serde_json::{Value, json};
 
 use super::Driver;
-use crate::acd::{CallId, QueueId};
+use frontdoor_acd::{CallId, QueueId};
 
 impl Driver {
     /// The supervisors' view: who waits where, the navigators, and the
@@ -25,7 +25,7 @@ impl Driver {
             .map(|c| QueueId::Centre(c.id.clone()))
             .collect();
         queues.push(QueueId::Crisis);
-        let all: HashMap<CallId, crate::acd::CallInfo> = self
+        let all: HashMap<CallId, frontdoor_acd::CallInfo> = self
             .acd
             .calls()
             .into_iter()
@@ -34,20 +34,20 @@ impl Driver {
         let queues: Vec<Value> = queues
             .iter()
             .map(|q| {
-                let mut calls: Vec<&crate::acd::CallInfo> = self
+                let mut calls: Vec<&frontdoor_acd::CallInfo> = self
                     .acd
                     .waiting(q)
                     .into_iter()
                     .filter_map(|id| all.get(&id))
                     .collect();
-                let mut ringing: Vec<&crate::acd::CallInfo> = all
+                let mut ringing: Vec<&frontdoor_acd::CallInfo> = all
                     .values()
                     .filter(|c| {
                         c.queue == *q
                             && matches!(
                                 c.state,
-                                crate::acd::CallState::Offered { .. }
-                                    | crate::acd::CallState::Dialling { .. }
+                                frontdoor_acd::CallState::Offered { .. }
+                                    | frontdoor_acd::CallState::Dialling { .. }
                             )
                     })
                     .collect();
@@ -64,8 +64,8 @@ impl Driver {
                             "crisis": c.crisis,
                             "callback": c.callback.is_some(),
                             "state": match c.state {
-                                crate::acd::CallState::Offered { .. } => "offered",
-                                crate::acd::CallState::Dialling { .. } => "dialling",
+                                frontdoor_acd::CallState::Offered { .. } => "offered",
+                                frontdoor_acd::CallState::Dialling { .. } => "dialling",
                                 _ => "waiting",
                             },
                             "waited_s": now.saturating_duration_since(c.arrived).as_secs(),

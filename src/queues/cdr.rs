@@ -2,7 +2,7 @@
 
 use frontdoor_cti::protocol::AgentState as CtiState;
 
-use crate::acd::{AgentState, CallRecord, CancelReason, ExternalReason};
+use frontdoor_acd::{AgentState, CallRecord, CancelReason, ExternalReason};
 
 pub(super) fn cti_state(state: &AgentState) -> (CtiState, Option<String>) {
     match state {

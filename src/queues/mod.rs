@@ -23,186 +23,25 @@ use frontdoor_cti::protocol::{AgentState as CtiState, Disposition, StateInfo, Tr
 use frontdoor_cti::{
     CallEvent as CtiEvent, CallEvents, CallbackAction, NavigatorCommand, Store, now_ms,
 };
-use frontdoor_sip::registrar::Binding;
 use tokio::sync::mpsc;
 
-use crate::acd::{
-    Acd, AcdConfig, AgentState, CallId, CallRecord, CentreId, Decision, Event, ExternalReason,
-    Lang, NavigatorId, NavigatorProfile, NextState, Priority, QueueId, StateChange,
-};
-use crate::callback::{self, CallbackEvent, CallbackOrder};
 use crate::flows::Flows;
 use crate::registrar::Contacts;
 use crate::sip_driver::sleep_until_opt;
+use frontdoor_acd::{
+    Acd, AcdConfig, AcdError, AgentState, CallId, CallRecord, CentreId, Decision, Event,
+    ExternalReason, Lang, NavigatorId, NavigatorProfile, NextState, Priority, QueueId, StateChange,
+};
 
 mod board;
 mod cdr;
+mod handle;
 use cdr::{cancel_reason, cti_state, describe};
-
-/// What the queues tell a caller's call task.
-#[derive(Debug)]
-pub enum ToCall {
-    /// Ring this navigator's phone (the first contact that works).
-    Offer {
-        navigator: String,
-        contacts: Vec<Binding>,
-    },
-    /// Stop ringing that navigator (or release their answered leg).
-    CancelOffer { navigator: String },
-    /// The navigator answered and has the call: bridge.
-    Connect { navigator: String },
-    /// The waiting caller's position and expected wait.
-    Announce { position: usize, wait: Duration },
-    /// Send the call to an external line (with a prompt); the call has left
-    /// the queues. An empty target: nowhere to go, say so and end.
-    RouteExternal { target: String, crisis: bool },
-    /// The navigator's leg leaves (a transfer to a queue): back on hold.
-    Release,
-    /// The navigator hung up from their screen: end the call.
-    Hangup,
-    /// The navigator transferred the call to an external line.
-    TransferExternal { uri: String },
-    /// The navigator consults `uri` before transferring (warm transfer):
-    /// the caller goes on hold, the navigator talks with the target.
-    Consult { uri: String },
-    /// Connect the caller to the consulted target; the navigator leaves.
-    CompleteTransfer,
-    /// End the consult call; the navigator is back with the caller.
-    CancelTransfer,
-}
-
-/// A call entering the queues.
-#[derive(Debug)]
-pub struct NewQueued {
-    /// The call's id in the call records (its Call-ID).
-    pub cti_id: String,
-    /// The caller's number (E.164), for callbacks.
-    pub caller: Option<String>,
-    pub queue: QueueId,
-    pub priority: Priority,
-    pub language: Lang,
-    pub to_call: mpsc::UnboundedSender<ToCall>,
-}
-
-#[derive(Debug)]
-enum Msg {
-    Queued(NewQueued),
-    CallerGone {
-        cti_id: String,
-    },
-    OfferAnswered {
-        cti_id: String,
-        navigator: String,
-    },
-    OfferFailed {
-        cti_id: String,
-        navigator: String,
-        reason: String,
-    },
-    CallbackRequested {
-        cti_id: String,
-    },
-    CrisisKey {
-        cti_id: String,
-    },
-    Callback {
-        call: CallId,
-        event: CallbackEvent,
-    },
-    TransferProgress {
-        cti_id: String,
-        navigator: String,
-        state: &'static str,
-        detail: String,
-    },
-    TransferCompleted {
-        cti_id: String,
-        navigator: String,
-        uri: String,
-    },
-}
-
-/// The call tasks' handle on the queues. Cheap to clone; sends never wait.
-#[derive(Debug, Clone)]
-pub struct Queues {
-    tx: mpsc::UnboundedSender<Msg>,
-}
-
-impl Queues {
-    fn send(&self, msg: Msg) {
-        if self.tx.send(msg).is_err() {
-            tracing::error!("the queues have stopped");
-        }
-    }
-    pub fn queue(&self, call: NewQueued) {
-        self.send(Msg::Queued(call));
-    }
-    /// The caller hung up (waiting, ringing or bridged), or the call left.
-    pub fn caller_gone(&self, cti_id: &str) {
-        self.send(Msg::CallerGone {
-            cti_id: cti_id.into(),
-        });
-    }
-    pub fn offer_answered(&self, cti_id: &str, navigator: &str) {
-        self.send(Msg::OfferAnswered {
-            cti_id: cti_id.into(),
-            navigator: navigator.into(),
-        });
-    }
-    pub fn offer_failed(&self, cti_id: &str, navigator: &str, reason: &str) {
-        self.send(Msg::OfferFailed {
-            cti_id: cti_id.into(),
-            navigator: navigator.into(),
-            reason: reason.into(),
-        });
-    }
-    pub fn callback_requested(&self, cti_id: &str) {
-        self.send(Msg::CallbackRequested {
-            cti_id: cti_id.into(),
-        });
-    }
-    pub fn crisis_key(&self, cti_id: &str) {
-        self.send(Msg::CrisisKey {
-            cti_id: cti_id.into(),
-        });
-    }
-    /// How a consult transfer goes: "ringing", "answered", "failed",
-    /// "completed", "cancelled".
-    pub fn transfer_progress(
-        &self,
-        cti_id: &str,
-        navigator: &str,
-        state: &'static str,
-        detail: &str,
-    ) {
-        self.send(Msg::TransferProgress {
-            cti_id: cti_id.into(),
-            navigator: navigator.into(),
-            state,
-            detail: detail.into(),
-        });
-    }
-    /// The caller is now with the consulted target: the navigator is free.
-    pub fn transfer_completed(&self, cti_id: &str, navigator: &str, uri: &str) {
-        self.send(Msg::TransferCompleted {
-            cti_id: cti_id.into(),
-            navigator: navigator.into(),
-            uri: uri.into(),
-        });
-    }
-    pub(crate) fn callback_event(&self, call: CallId, event: CallbackEvent) {
-        self.send(Msg::Callback { call, event });
-    }
-}
-
-/// What the call tasks sent, for [`run`].
-pub struct Inbox(mpsc::UnboundedReceiver<Msg>);
-
-/// The queues' handle and the inbox [`run`] reads.
-pub fn channel() -> (Queues, Inbox) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (Queues { tx }, Inbox(rx))
-}
+use handle::Msg;
+pub use handle::{
+    Callback, CallbackEvent, CallbackOrder, Inbox, NewQueued, Queues, StartCallback, ToCall,
+    channel,
+};
 
 /// What the driver keeps per call.
 struct Entry {
@@ -227,7 +66,9 @@ pub struct Wiring {
     pub store: Store,
     pub contacts: Contacts,
     pub flows: Arc<Flows>,
-    pub calls: Arc<crate::call::Shared>,
+    /// Starts a callback's task (the call side places its legs); handed in
+    /// at start, as the SIP driver is handed the way to start a call.
+    pub start_callback: StartCallback,
 }
 
 /// How often the centres' opening hours are looked at.
@@ -243,7 +84,6 @@ const VIEW_TICK: Duration = Duration::from_secs(1);
 /// Run the queues until the engine stops.
 pub async fn run(
     wiring: Wiring,
-    queues: Queues,
     Inbox(mut inbox): Inbox,
     mut commands: mpsc::Receiver<NavigatorCommand>,
 ) {
@@ -259,7 +99,6 @@ pub async fn run(
         ids: HashMap::new(),
         calls: HashMap::new(),
         next_id: 1,
-        queues,
         pending: VecDeque::new(),
         outbox: Vec::new(),
         wiring,
@@ -298,7 +137,6 @@ struct Driver {
     ids: HashMap<String, CallId>,
     calls: HashMap<CallId, Entry>,
     next_id: u64,
-    queues: Queues,
     /// Events that arose while carrying out decisions.
     pending: VecDeque<Event>,
     /// CTI events to send before the next decisions are carried out.
@@ -309,9 +147,18 @@ struct Driver {
 impl Driver {
     fn feed(&mut self, event: Event) {
         let copy = event.clone();
-        if let Err(error) = self.acd.handle(event, Instant::now()) {
+        match self.acd.handle(event, Instant::now()) {
+            Ok(()) => {}
             // Races are expected (an answer after the ring was taken back).
-            tracing::debug!(%error, event = ?copy, "the queues refused an event");
+            Err(error @ AcdError::Stale(_)) => {
+                tracing::debug!(%error, event = ?copy, "the queues passed over a stale event");
+            }
+            Err(error @ AcdError::Refused(_)) => {
+                tracing::info!(%error, event = ?copy, "the queues refused an event");
+            }
+            Err(error) => {
+                tracing::error!(%error, event = ?copy, "the queues were misused");
+            }
         }
     }
 
@@ -379,7 +226,7 @@ impl Driver {
             );
             let refused = self.acd.handle(
                 Event::CallbackRestored {
-                    call: crate::acd::NewCall {
+                    call: frontdoor_acd::NewCall {
                         id,
                         queue: QueueId::Centre(CentreId(centre.clone())),
                         priority: Priority::Normal,
@@ -496,7 +343,7 @@ impl Driver {
                 );
                 let queue = new.queue.clone();
                 let refused = self.acd.handle(
-                    Event::CallQueued(crate::acd::NewCall {
+                    Event::CallQueued(frontdoor_acd::NewCall {
                         id,
                         queue: new.queue,
                         priority: new.priority,
@@ -984,18 +831,16 @@ impl Driver {
                 let (tx, rx) = mpsc::unbounded_channel();
                 entry.callback = Some(tx);
                 let cti_id = entry.cti_id.clone();
-                tokio::spawn(callback::run(
-                    callback::Callback {
+                (self.wiring.start_callback)(
+                    Callback {
                         call,
                         cti_id: cti_id.clone(),
                         number,
                         navigator: navigator.0.clone(),
                         contacts,
                     },
-                    Arc::clone(&self.wiring.calls),
-                    self.queues.clone(),
                     rx,
-                ));
+                );
                 self.cti(CtiEvent::Offered {
                     call_id: cti_id,
                     navigator: navigator.0,
