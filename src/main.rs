@@ -6,7 +6,6 @@
 //! media (`frontdoor-media`) and the call's logic (`logic.rs`).
 
 mod call;
-mod callback;
 mod config;
 mod cti_glue;
 mod flow_cmd;
@@ -288,11 +287,18 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         dialer,
         queues: queue_handle.clone(),
         callbacks: config.queues.callback && config.trunk.proxy.is_some(),
+        trusted: call::TrustedPeers::parse(&config.sip.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?,
     });
     let start_callback: queues::StartCallback = {
         let (shared, queues) = (shared.clone(), queue_handle.clone());
         Box::new(move |cb, orders| {
-            tokio::spawn(callback::run(cb, shared.clone(), queues.clone(), orders));
+            tokio::spawn(call::callback::run(
+                cb,
+                shared.clone(),
+                queues.clone(),
+                orders,
+            ));
         })
     };
     tokio::spawn(queues::run(
