@@ -26,6 +26,7 @@
 
 mod head;
 mod normalize;
+pub(crate) mod scan;
 mod uri;
 
 #[cfg(test)]
