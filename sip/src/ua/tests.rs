@@ -1,6 +1,8 @@
 //! The user agent in simulated time: raw SIP text in, raw SIP text out.
 
+use super::wire::split_header_list;
 use super::*;
+use crate::Transport;
 use crate::transaction::testkit::origin;
 
 const CALLER: &str = "127.0.0.1:5999";
