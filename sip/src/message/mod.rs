@@ -452,7 +452,9 @@ pub fn stamp_via(request: &mut Request, source: SocketAddr) {
 }
 
 fn stamp_via_value(value: &str, ip: IpAddr, port: u16) -> String {
-    let mut parts: Vec<String> = value.split(';').map(|p| p.trim().to_owned()).collect();
+    let mut parts: Vec<String> = scan::split(value, b';')
+        .map(|p| p.trim().to_owned())
+        .collect();
     // `split` always yields at least one piece.
     let sent_by = parts[0].split_whitespace().nth(1).unwrap_or("");
     let host = match sent_by.strip_prefix('[') {

@@ -7,7 +7,7 @@ use rsip::{Header, Method, Request, Response};
 
 use super::{ALLOW, ALLOW_WITH_REGISTER, Call, UaConfig};
 use crate::Transport;
-use crate::message;
+use crate::message::{self, scan};
 
 pub(super) fn has_sdp_content_type(request: &Request) -> bool {
     request.headers.iter().any(|h| match h {
@@ -20,26 +20,11 @@ pub(super) fn has_sdp_content_type(request: &Request) -> bool {
     })
 }
 
-/// Split a comma-separated header value (`<a>, <b>`) at top-level commas,
-/// not inside `<…>` or quotes.
+/// The elements of a comma-separated header value (`<a>, <b>`), such as a
+/// Record-Route: split at top-level commas (not inside `<…>` or a
+/// quoted-string), trimmed, empty ones skipped.
 pub(super) fn split_header_list(value: &str) -> Vec<String> {
-    let mut parts = Vec::new();
-    let (mut depth, mut quoted, mut start) = (0i32, false, 0);
-    for (i, ch) in value.char_indices() {
-        match ch {
-            '"' => quoted = !quoted,
-            '<' if !quoted => depth += 1,
-            '>' if !quoted => depth -= 1,
-            ',' if !quoted && depth <= 0 => {
-                parts.push(value[start..i].trim().to_owned());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(value[start..].trim().to_owned());
-    parts.retain(|p| !p.is_empty());
-    parts
+    scan::list(value).map(str::to_owned).collect()
 }
 
 pub(super) fn contact_value(config: &UaConfig, transport: Transport) -> String {
@@ -153,16 +138,10 @@ pub(super) fn has_tag(party: &str) -> bool {
 
 /// The `tag` parameter of a From/To value (after the `>` of a name-addr).
 pub(super) fn tag_of(party: &str) -> Option<String> {
-    let params = match party.rfind('>') {
-        Some(i) => &party[i + 1..],
-        None => party,
-    };
-    params.split(';').skip(1).find_map(|p| {
-        let (name, value) = p.split_once('=')?;
-        name.trim()
-            .eq_ignore_ascii_case("tag")
-            .then(|| value.trim().to_owned())
-    })
+    let params = scan::name_addr(party).ok()?.params;
+    scan::params(params)
+        .find_map(|p| p.name.eq_ignore_ascii_case("tag").then_some(p.value)?)
+        .map(str::to_owned)
 }
 
 /// The To of an INVITE carries no tag of ours; if a peer sent one anyway,
