@@ -64,6 +64,7 @@ use crate::Peer;
 use crate::message;
 use crate::transaction::{TimerConfig, TransactionKey, Transactions, TxEvent};
 
+mod identity;
 mod uac;
 mod uas;
 mod wire;
@@ -143,6 +144,24 @@ pub struct IncomingCall {
     pub caller: Option<String>,
     /// The display name in From, if any.
     pub caller_name: Option<String>,
+    /// The caller's number as the network asserts it in
+    /// P-Asserted-Identity (RFC 3325 §9.1): the user part of its first
+    /// `sip:`/`sips:` URI, or else its `tel:` number. A carrier often
+    /// leaves From (and so [`IncomingCall::caller`]) to the caller's phone
+    /// — withheld, or a display value — and puts the number it vouches for
+    /// here. But anyone can write this header: RFC 3325 §2.3 trusts it only
+    /// from a peer inside our trust domain, so the call controller decides,
+    /// by [`IncomingCall::peer`], whether to use it; this layer only reads
+    /// it. `None` when absent, `anonymous`, or unreadable (a bad header
+    /// never fails the INVITE).
+    pub asserted: Option<String>,
+    /// The INVITE carries `Privacy: id` (RFC 3325 §9.3, RFC 3323 §4.2): the
+    /// caller asks that their asserted identity go no further than the
+    /// trust domain. It comes with [`IncomingCall::asserted`]: when the
+    /// controller trusts `peer` and so uses the asserted number, this says
+    /// that number is withheld from anyone outside (a trunk or PBX we
+    /// transfer to); how it is shown inside is the controller's decision.
+    pub privacy_id: bool,
     /// The user part of the Request-URI (the number dialled).
     pub dialled: String,
     /// The SDP offer; `None` for a late offer (we offer in the 200).

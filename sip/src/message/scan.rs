@@ -432,6 +432,37 @@ mod tests {
         }
     }
 
+    /// A value built from the pieces that trouble a scanner.
+    fn tricky(rng: &mut fastrand::Rng) -> String {
+        const PIECES: &[&str] = &[
+            "\"", "\\", "<", ">", ",", ";", "=", " ", "\t", "a", "sip:x@y", "\u{e9}", "\r\n",
+        ];
+        (0..rng.usize(0..24))
+            .map(|_| PIECES[rng.usize(..PIECES.len())])
+            .collect()
+    }
+
+    #[test]
+    fn random_values_never_panic_and_pieces_join_back() {
+        let mut rng = fastrand::Rng::with_seed(3261);
+        for _ in 0..5000 {
+            let value = tricky(&mut rng);
+            for sep in [b',', b';', b'='] {
+                let pieces: Vec<&str> = split(&value, sep).collect();
+                assert_eq!(pieces.join(&char::from(sep).to_string()), value);
+            }
+            let _ = balanced(&value);
+            let _ = quoted_len(&value);
+            let _ = unquote(&value);
+            let _ = uri_open(&value);
+            let _ = list(&value).count();
+            let _ = params(&value).count();
+            if let Ok(parts) = name_addr(&value) {
+                assert!(parts.params.is_empty() || parts.params.starts_with(';'));
+            }
+        }
+    }
+
     #[test]
     fn params_iterate_outside_quotes() {
         let got: Vec<(&str, Option<&str>)> = params(r#";tag = 1;;lr; x="a;b=c" ;q=0.5"#)

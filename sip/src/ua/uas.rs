@@ -9,6 +9,7 @@ use rsip::headers::UntypedHeader;
 use rsip::prelude::*;
 use rsip::{Header, Request};
 
+use super::identity;
 use super::wire::{has_sdp_content_type, split_header_list};
 use super::{Call, CallRef, CallState, Datagram, EndReason, IncomingCall, UaEvent, UserAgent};
 use crate::Peer;
@@ -67,6 +68,8 @@ impl UserAgent {
             .and_then(|f| f.display_name.clone())
             .map(|n| n.trim_matches('"').to_owned())
             .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("anonymous"));
+        let asserted = identity::asserted_identity(&request.headers);
+        let privacy_id = identity::privacy_id(&request.headers);
         let remote_target = request
             .contact_header()
             .ok()
@@ -114,6 +117,8 @@ impl UserAgent {
             call_id,
             caller,
             caller_name,
+            asserted,
+            privacy_id,
             dialled,
             offer,
             peer,
