@@ -89,7 +89,7 @@ use rsip::prelude::*;
 use rsip::{Header, Request, Response};
 
 use crate::digest::{self, Algorithm, Credentials, DigestConfig, DigestError, DigestServer, quote};
-use crate::message;
+use crate::message::{self, scan};
 use crate::{Peer, Transport};
 use parse::{ContactSpec, Parsed, parse_register};
 
@@ -350,12 +350,7 @@ impl Registrar {
                 Header::Require(r) => Some(r.value().to_owned()),
                 _ => None,
             })
-            .flat_map(|v| {
-                v.split(',')
-                    .map(|o| o.trim().to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|v| scan::list(&v).map(str::to_owned).collect::<Vec<_>>())
             .collect();
         if !required.is_empty() {
             let list = required.join(", ");

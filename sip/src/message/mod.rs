@@ -411,14 +411,11 @@ fn server() -> String {
     format!("frontdoor/{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Whether a From/To value carries a `tag` header parameter (the params
-/// after `>`, or after the URI when there are no brackets).
+/// Whether a From/To value carries a `tag` header parameter: one after a
+/// top-level `;` (after the `>`, or after the URI when there are no
+/// brackets, RFC 3261 §20.10). Total: the value may be malformed here.
 fn has_tag(value: &str) -> bool {
-    let params = match value.rfind('>') {
-        Some(gt) => &value[gt + 1..],
-        None => value.find(';').map_or("", |i| &value[i..]),
-    };
-    params.split(';').any(|p| {
+    scan::split(value, b';').skip(1).any(|p| {
         let name = p.split('=').next().unwrap_or("").trim();
         name.eq_ignore_ascii_case("tag")
     })

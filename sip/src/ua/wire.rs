@@ -144,11 +144,41 @@ pub(super) fn tag_of(party: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// The To of an INVITE carries no tag of ours; if a peer sent one anyway,
-/// never duplicate it.
+/// The value cut before its `tag` header parameter (a `;` outside `<…>`
+/// and quotes). The To of an INVITE carries no tag of ours; if a peer sent
+/// one anyway, never duplicate it.
 pub(super) fn strip_tag(party: &str) -> &str {
-    match party.to_ascii_lowercase().find(";tag=") {
-        Some(i) => &party[..i],
-        None => party,
+    let mut start = 0;
+    for (i, piece) in scan::split(party, b';').enumerate() {
+        let is_tag = scan::params(piece)
+            .next()
+            .is_some_and(|p| p.name.eq_ignore_ascii_case("tag"));
+        if i > 0 && is_tag {
+            // `start` is past the `;` that opens this piece.
+            return &party[..start - 1];
+        }
+        start += piece.len() + 1;
+    }
+    party
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_header_parameters_only() {
+        let table = [
+            ("<sip:211@a>;tag=1", "<sip:211@a>", Some("1")),
+            ("<sip:211@a>;x=1; TAG = 2;y", "<sip:211@a>;x=1", Some("2")),
+            ("<sip:211@a;tag=inside>", "<sip:211@a;tag=inside>", None),
+            ("\"a;tag=b\" <sip:211@a>", "\"a;tag=b\" <sip:211@a>", None),
+            ("sip:211@a;tag=1", "sip:211@a", Some("1")),
+            ("<sip:211@a>", "<sip:211@a>", None),
+        ];
+        for (value, stripped, tag) in table {
+            assert_eq!(strip_tag(value), stripped, "{value:?}");
+            assert_eq!(tag_of(value).as_deref(), tag, "{value:?}");
+        }
     }
 }
