@@ -7,6 +7,11 @@
 //! up, a re-INVITE or an INFO came in. The controller answers with commands
 //! (`answer`, `reject`, `hangup`, `answer_reinvite`).
 //!
+//! An incoming call carries both the caller's From and what the network
+//! asserts (P-Asserted-Identity, `Privacy: id`; RFC 3325). This layer reads
+//! them; the controller decides, by the peer, whether to trust the
+//! assertion ([`IncomingCall::asserted`]).
+//!
 //! REGISTER is not ours to answer: with [`UaConfig::registrar`] it is passed
 //! up as [`UaEvent::Register`], and the driver answers it (through
 //! [`crate::registrar::Registrar`]) with [`UserAgent::respond_to`].
