@@ -1,6 +1,6 @@
 //! The one scanner for the structure of a SIP header value.
 //!
-//! RFC 3261 §25.1 gives header values three kinds of text where a separator
+//! RFC 3261 §25.1 gives header values two kinds of text where a separator
 //! (`,` between list elements, `;` before a parameter, `=` inside one) means
 //! nothing: a quoted-string (`"Doe, J"`, where `\` escapes the next byte),
 //! and a URI inside `<…>` (`<sip:a@b;lr>`). Every part of this crate that

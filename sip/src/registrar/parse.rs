@@ -1,6 +1,7 @@
-//! Reading a REGISTER (RFC 3261 §10.2, §10.3 step 1 and §20.10): its
-//! address of record, Call-ID, CSeq, Expires and Contacts, checked for
-//! syntax before anyone is authenticated.
+//! Reading a REGISTER: its address of record (from To, RFC 3261 §10.3
+//! step 5), Call-ID, CSeq, Expires and Contacts (`*` only with Expires 0,
+//! step 6; the Contact syntax of §20.10), checked for syntax before anyone
+//! is authenticated.
 
 use rsip::headers::UntypedHeader;
 use rsip::prelude::*;
