@@ -84,7 +84,10 @@ impl Leg {
                 if let Some(number) = caller {
                     let identity = format!("sip:{number}@{media_ip}");
                     outbound.from = Some(if private {
-                        Party::new(Some("Anonymous"), "sip:anonymous@anonymous.invalid".to_owned())
+                        Party::new(
+                            Some("Anonymous"),
+                            "sip:anonymous@anonymous.invalid".to_owned(),
+                        )
                     } else {
                         Party::new(None, identity.clone())
                     });

@@ -599,7 +599,7 @@ impl Call {
                 navigator,
                 contacts,
             } => {
-                tracing::info!(%navigator, phones = contacts.len(), "ringing the navigator");
+                tracing::info!(%navigator, phones = contacts.len(), "offer to ring");
                 Work::Legs(LegInput::Offer {
                     navigator,
                     phones: contacts.into_iter().map(|b| (b.uri, b.peer)).collect(),
