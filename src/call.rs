@@ -77,7 +77,10 @@ pub async fn run(
             &records,
             RecordEvent::Arrived {
                 call_id: call_id.clone(),
-                caller: incoming.caller.clone().unwrap_or_else(|| "withheld".into()),
+                caller: match incoming.caller.clone() {
+                    Some(number) => frontdoor_cti::protocol::Caller::Number(number),
+                    None => frontdoor_cti::protocol::Caller::Withheld,
+                },
                 dialled: incoming.dialled.clone(),
                 at_ms: now_ms(),
             },

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Shared;
 use crate::error::{Error, Result};
-use crate::protocol::{AgentState, Disposition, RegionSource, ScreenPop};
+use crate::protocol::{AgentState, Caller, Disposition, RegionSource, ScreenPop};
 use crate::store::CallColumn;
 
 /// Something that happened to a call, as the call controller reports it.
@@ -19,7 +19,9 @@ pub enum CallEvent {
     /// An INVITE for a 211 number arrived. Creates the call record.
     Arrived {
         call_id: String,
-        caller: String,
+        /// The number, or withheld: a withheld caller's pop lists no
+        /// previous contacts.
+        caller: Caller,
         dialled: String,
         at_ms: i64,
     },
@@ -206,7 +208,7 @@ impl CallEvents {
 /// What the event task remembers of a call in progress.
 #[derive(Default)]
 struct Live {
-    caller: String,
+    caller: Caller,
     arrived_ms: i64,
     queued_ms: Option<i64>,
     language: Option<String>,

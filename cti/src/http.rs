@@ -21,7 +21,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use crate::accounts::{new_token, sha256_hex, verify_password};
 use crate::error::Error;
-use crate::protocol::{AccountInfo, Role};
+use crate::protocol::{AccountInfo, Caller, Role};
 use crate::store::AuditEntry;
 use crate::{CallbackAction, Cti, NavigatorCommand, now_ms};
 
@@ -505,13 +505,14 @@ async fn history(
 ) -> ApiResult<Json<serde_json::Value>> {
     let store = &cti.shared.store;
     let a = &auth.account;
+    let caller = Caller::parse(&number);
     let allowed = match a.role {
-        Role::Navigator => store.navigator_had_caller(&a.username, &number).await?,
-        Role::Supervisor => store.centre_had_caller(&a.centre, &number).await?,
+        Role::Navigator => store.navigator_had_caller(&a.username, &caller).await?,
+        Role::Supervisor => store.centre_had_caller(&a.centre, &caller).await?,
         Role::Ops => true,
     };
     auth.require(&cti, allowed, &number).await?;
-    let contacts = store.previous_contacts(&number, None, 100).await?;
+    let contacts = store.previous_contacts(&caller, None, 100).await?;
     cti.audit(
         &a.username,
         "history.read",

@@ -10,6 +10,7 @@
 //! ```no_run
 //! # async fn example() -> frontdoor_cti::Result<()> {
 //! use frontdoor_cti::{CallEvent, Cti, CtiConfig, NavigatorCommand};
+//! use frontdoor_cti::protocol::Caller;
 //!
 //! let config = CtiConfig { db: "sqlite://frontdoor.db".into(), ..CtiConfig::default() };
 //! // Connects the store (creating SQLite files, running migrations) and
@@ -21,7 +22,7 @@
 //! events
 //!     .send(CallEvent::Arrived {
 //!         call_id: "c1".into(),
-//!         caller: "+16135550123".into(),
+//!         caller: Caller::Number("+16135550123".into()),
 //!         dialled: "211".into(),
 //!         at_ms: frontdoor_cti::now_ms(),
 //!     })

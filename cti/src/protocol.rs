@@ -95,6 +95,106 @@ impl From<RequestedState> for AgentState {
     }
 }
 
+/// Who called: a number, or a caller who withheld theirs. It exists so that
+/// "withheld" is one value the compiler knows, not a word some code spells
+/// `"anonymous"` and other code `"withheld"`: a withheld caller has no
+/// history, and every earlier withheld call is somebody else's.
+///
+/// On the wire (and in the store) it is the number, or `"anonymous"` when
+/// withheld. Reading, the words a network or an older record uses for a
+/// withheld number ([`Caller::WITHHELD_WORDS`], any case, and the empty
+/// string) all mean [`Caller::Withheld`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Caller {
+    /// The caller's number, E.164 (`+16135550123`) once the call controller
+    /// normalises it.
+    Number(String),
+    /// The caller withheld their number (RFC 3323 privacy, an `anonymous`
+    /// From) or the network gave none.
+    Withheld,
+}
+
+impl Caller {
+    /// How a withheld caller is written on the wire and in the store.
+    pub const WITHHELD: &'static str = "anonymous";
+
+    /// Words that mean the number is withheld, compared without case:
+    /// what carriers put in From (as `ivr/src/regions.rs` knows them) and
+    /// `withheld`, which older call records hold.
+    pub const WITHHELD_WORDS: [&'static str; 5] = [
+        "anonymous",
+        "withheld",
+        "restricted",
+        "unavailable",
+        "private",
+    ];
+
+    /// Reads a caller as written on the wire or stored: a withheld word or
+    /// nothing is [`Caller::Withheld`], anything else a number.
+    pub fn parse(s: &str) -> Caller {
+        let s = s.trim();
+        if is_withheld_word(s) {
+            Caller::Withheld
+        } else {
+            Caller::Number(s.to_string())
+        }
+    }
+
+    /// The number, or `None` when withheld. A `Number` that holds a
+    /// withheld word (built by hand rather than parsed) counts as withheld
+    /// here too, so no history is ever shared through it.
+    pub fn number(&self) -> Option<&str> {
+        match self {
+            Caller::Number(n) if !is_withheld_word(n.trim()) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Whether the number was withheld (see [`Caller::number`]).
+    pub fn is_withheld(&self) -> bool {
+        self.number().is_none()
+    }
+
+    /// The wire form: the number, or `"anonymous"`.
+    pub fn as_str(&self) -> &str {
+        self.number().unwrap_or(Caller::WITHHELD)
+    }
+}
+
+fn is_withheld_word(s: &str) -> bool {
+    s.is_empty()
+        || Caller::WITHHELD_WORDS
+            .iter()
+            .any(|w| s.eq_ignore_ascii_case(w))
+}
+
+/// Nothing known about the caller is the same as a withheld number: no
+/// history is looked up for it.
+impl Default for Caller {
+    fn default() -> Caller {
+        Caller::Withheld
+    }
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Caller {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Caller {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Caller, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Caller::parse(&s))
+    }
+}
+
 /// Where the caller's region came from: area codes are not where callers are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -225,7 +325,7 @@ pub struct PreviousContact {
 pub struct ScreenPop {
     pub call_id: String,
     /// E.164, or "anonymous" when withheld.
-    pub caller: String,
+    pub caller: Caller,
     pub region: Option<String>,
     pub region_source: Option<RegionSource>,
     pub centre: Option<String>,

@@ -19,7 +19,7 @@ use sqlx::{AnyPool, Row, SqlSafeStr};
 
 use crate::error::{Error, Result};
 use crate::protocol::{
-    AccountInfo, CallLog, Disposition, FollowUp, Need, PreviousContact, RegionSource, Role,
+    AccountInfo, CallLog, Caller, Disposition, FollowUp, Need, PreviousContact, RegionSource, Role,
 };
 
 /// Which database a [`Store`] talks to.
@@ -115,7 +115,9 @@ pub struct SessionRecord {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallRecord {
     pub call_id: String,
-    pub caller: String,
+    /// Stored as the number or `"anonymous"`; older records' `"withheld"`
+    /// (or nothing) reads as [`Caller::Withheld`].
+    pub caller: Caller,
     pub dialled: String,
     pub arrived_ms: i64,
     pub ivr_answered_ms: Option<i64>,
@@ -490,7 +492,7 @@ impl Store {
         &self,
         conn: &mut sqlx::AnyConnection,
         call_id: &str,
-        caller: &str,
+        caller: &Caller,
         dialled: &str,
         at_ms: i64,
     ) -> Result<()> {
@@ -500,7 +502,7 @@ impl Store {
              VALUES ($1, $2, $3, $4, 'arrived')",
         )
         .bind(call_id)
-        .bind(caller)
+        .bind(caller.as_str())
         .bind(dialled)
         .bind(at_ms)
         .execute(&mut *tx)
@@ -769,7 +771,7 @@ impl Store {
         let disposition: Option<String> = row.try_get("disposition")?;
         Ok(CallRecord {
             call_id: row.try_get("call_id")?,
-            caller: row.try_get("caller")?,
+            caller: Caller::parse(&row.try_get::<String, _>("caller")?),
             dialled: row.try_get("dialled")?,
             arrived_ms: row.try_get("arrived_ms")?,
             ivr_answered_ms: row.try_get("ivr_answered_ms")?,
@@ -856,8 +858,12 @@ impl Store {
         rows.iter().map(Self::call_from_row).collect()
     }
 
-    /// Whether any call from `caller` was handled by `navigator`.
-    pub async fn navigator_had_caller(&self, navigator: &str, caller: &str) -> Result<bool> {
+    /// Whether any call from `caller` was handled by `navigator`; never for
+    /// a withheld caller, who is nobody in particular.
+    pub async fn navigator_had_caller(&self, navigator: &str, caller: &Caller) -> Result<bool> {
+        let Some(caller) = caller.number() else {
+            return Ok(false);
+        };
         let row = sqlx::query(
             "SELECT COUNT(*) AS n FROM call_records WHERE navigator = $1 AND caller = $2",
         )
@@ -868,8 +874,12 @@ impl Store {
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
-    /// Whether any call from `caller` was routed to `centre`.
-    pub async fn centre_had_caller(&self, centre: &str, caller: &str) -> Result<bool> {
+    /// Whether any call from `caller` was routed to `centre`; never for a
+    /// withheld caller.
+    pub async fn centre_had_caller(&self, centre: &str, caller: &Caller) -> Result<bool> {
+        let Some(caller) = caller.number() else {
+            return Ok(false);
+        };
         let row =
             sqlx::query("SELECT COUNT(*) AS n FROM call_records WHERE centre = $1 AND caller = $2")
                 .bind(centre)
@@ -1084,16 +1094,17 @@ impl Store {
 
     /// Earlier calls from `caller` (newest first, at most `limit`), with the
     /// needs and follow-ups logged for them. `except` leaves out the call in
-    /// progress. A withheld number has no history.
+    /// progress. A withheld caller has no history: the other withheld calls
+    /// on record are other people's.
     pub async fn previous_contacts(
         &self,
-        caller: &str,
+        caller: &Caller,
         except: Option<&str>,
         limit: i64,
     ) -> Result<Vec<PreviousContact>> {
-        if caller.is_empty() || caller.eq_ignore_ascii_case("anonymous") {
+        let Some(caller) = caller.number() else {
             return Ok(Vec::new());
-        }
+        };
         let rows = sqlx::query(
             "SELECT call_id, arrived_ms, centre, topic, crisis, navigator, disposition FROM call_records \
              WHERE caller = $1 AND call_id <> $2 ORDER BY arrived_ms DESC, call_id DESC LIMIT $3",

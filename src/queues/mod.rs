@@ -370,7 +370,7 @@ impl Driver {
                 id,
                 Entry {
                     cti_id: cti_id.clone(),
-                    caller: Some(record.caller.clone()),
+                    caller: record.caller.number().map(str::to_string),
                     to_call: None,
                     callback: None,
                     shown_to: None,

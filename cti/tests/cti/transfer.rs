@@ -2,7 +2,7 @@
 //! `complete_transfer`, `cancel_transfer` and the engine's
 //! `CallEvent::TransferProgress`.
 
-use frontdoor_cti::protocol::{Role, TransferTarget};
+use frontdoor_cti::protocol::{Caller, Role, TransferTarget};
 use frontdoor_cti::{CallEvent, NavigatorCommand};
 use serde_json::{Value, json};
 
@@ -15,7 +15,7 @@ async fn answered_call(s: &mut TestServer, ws: &mut Ws, navigator: &str, call_id
     for e in [
         CallEvent::Arrived {
             call_id: call_id.into(),
-            caller: "+16135550123".into(),
+            caller: Caller::Number("+16135550123".into()),
             dialled: "211".into(),
             at_ms: 1_000,
         },
