@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::Shared;
 use crate::error::{Error, Result};
 use crate::protocol::{AgentState, Caller, Disposition, RegionSource, ScreenPop};
-use crate::store::CallColumn;
+use crate::store::CallStep;
 
 /// Something that happened to a call, as the call controller reports it.
 /// Times are epoch milliseconds from the controller's clock.
@@ -305,7 +305,7 @@ async fn handle(
         }
         CallEvent::IvrAnswered { call_id, at_ms } => {
             store
-                .call_timestamp(conn, &call_id, at_ms, "ivr_answered", "")
+                .record_step(conn, &call_id, at_ms, CallStep::IvrAnswered)
                 .await?;
         }
         CallEvent::Step {
@@ -315,55 +315,30 @@ async fn handle(
         } => {
             let call = live.entry(call_id.clone()).or_default();
             call.ivr_path.push(step.clone());
-            store
-                .call_step(conn, &call_id, at_ms, &step, &call.ivr_path)
-                .await?;
+            let step = CallStep::IvrStep {
+                step: &step,
+                ivr_path: &call.ivr_path,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
         }
         CallEvent::Attribute {
             call_id,
             attribute,
             at_ms,
         } => {
-            let call = live.entry(call_id.clone()).or_default();
+            store
+                .record_step(conn, &call_id, at_ms, CallStep::Attribute(&attribute))
+                .await?;
+            let call = live.entry(call_id).or_default();
             match attribute {
-                CallAttribute::Language(l) => {
-                    store
-                        .call_attribute(conn, &call_id, at_ms, CallColumn::Language, Some(&l), 0)
-                        .await?;
-                    call.language = Some(l);
-                }
+                CallAttribute::Language(l) => call.language = Some(l),
                 CallAttribute::Region { region, source } => {
-                    store
-                        .call_region(conn, &call_id, at_ms, &region, source)
-                        .await?;
                     call.region = Some(region);
                     call.region_source = Some(source);
                 }
-                CallAttribute::Centre(c) => {
-                    store
-                        .call_attribute(conn, &call_id, at_ms, CallColumn::Centre, Some(&c), 0)
-                        .await?;
-                    call.centre = Some(c);
-                }
-                CallAttribute::Topic(t) => {
-                    store
-                        .call_attribute(conn, &call_id, at_ms, CallColumn::Topic, Some(&t), 0)
-                        .await?;
-                    call.topic = Some(t);
-                }
-                CallAttribute::Crisis(c) => {
-                    store
-                        .call_attribute(
-                            conn,
-                            &call_id,
-                            at_ms,
-                            CallColumn::Crisis,
-                            None,
-                            i64::from(c),
-                        )
-                        .await?;
-                    call.crisis = c;
-                }
+                CallAttribute::Centre(c) => call.centre = Some(c),
+                CallAttribute::Topic(t) => call.topic = Some(t),
+                CallAttribute::Crisis(c) => call.crisis = c,
             }
         }
         CallEvent::Routed {
@@ -376,9 +351,11 @@ async fn handle(
                 Route::Queue { centre } => Some(centre.clone()),
                 _ => None,
             };
-            store
-                .call_routed(conn, &call_id, at_ms, &route.describe(), centre.as_deref())
-                .await?;
+            let step = CallStep::Routed {
+                route: &route.describe(),
+                centre: centre.as_deref(),
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
             call.queued_ms = Some(at_ms);
             if let Some(c) = centre {
                 call.centre = Some(c);
@@ -394,12 +371,13 @@ async fn handle(
                 .account(&navigator)
                 .await?
                 .ok_or_else(|| Error::NoSuchAccount(navigator.clone()))?;
-            store
-                .call_offered(conn, &call_id, at_ms, &navigator)
-                .await?;
+            let step = CallStep::Offered {
+                navigator: &navigator,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
             if callback {
                 store
-                    .call_attribute(conn, &call_id, at_ms, CallColumn::Callback, None, 1)
+                    .record_step(conn, &call_id, at_ms, CallStep::Callback)
                     .await?;
             }
             if !live.contains_key(&call_id) {
@@ -458,15 +436,12 @@ async fn handle(
             shared
                 .registry
                 .withdraw(&navigator, &call_id, &reason, at_ms);
-            store
-                .call_event(
-                    conn,
-                    &call_id,
-                    at_ms,
-                    "offer_withdrawn",
-                    &format!("navigator={navigator} reason={reason}"),
-                )
-                .await?;
+            let detail = format!("navigator={navigator} reason={reason}");
+            let step = CallStep::Note {
+                kind: "offer_withdrawn",
+                detail: &detail,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
         }
         CallEvent::NavigatorState {
             navigator,
@@ -486,9 +461,11 @@ async fn handle(
             detail,
             at_ms,
         } => {
-            store
-                .call_queue_step(conn, &call_id, at_ms, &kind, &detail)
-                .await?;
+            let step = CallStep::QueueStep {
+                kind: &kind,
+                detail: &detail,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
         }
         CallEvent::TransferProgress {
             call_id,
@@ -501,13 +478,15 @@ async fn handle(
             shared
                 .registry
                 .transfer_progress(&navigator, &call_id, &state, &detail, at_ms);
-            store
-                .call_event(conn, &call_id, at_ms, &format!("consult_{state}"), &detail)
-                .await?;
+            let step = CallStep::Note {
+                kind: &format!("consult_{state}"),
+                detail: &detail,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
         }
         CallEvent::Answered { call_id, at_ms } => {
             store
-                .call_timestamp(conn, &call_id, at_ms, "answered", "")
+                .record_step(conn, &call_id, at_ms, CallStep::Answered)
                 .await?;
             shared.registry.answered(&call_id, at_ms);
         }
@@ -520,7 +499,9 @@ async fn handle(
             shared.status.count_disposition(disposition);
             // Tell the navigator first: their screen must not wait on the disk.
             shared.registry.ended(&call_id, disposition, at_ms);
-            store.call_ended(conn, &call_id, at_ms, disposition).await?;
+            store
+                .record_step(conn, &call_id, at_ms, CallStep::Ended(disposition))
+                .await?;
         }
     }
     Ok(())
