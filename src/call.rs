@@ -24,7 +24,7 @@ use crate::flows::Flows;
 use crate::logic::{Action, CallLogic, Input, Ivr, Record};
 use crate::queues::{NewQueued, Queues, ToCall};
 use crate::sip_driver::{CallEvent, Dialer, SipHandle, sleep_until_opt};
-use frontdoor_cti::protocol::{Disposition, RegionSource};
+use frontdoor_cti::protocol::{Disposition, RegionSource, TransferState};
 use frontdoor_cti::{CallAttribute, CallEvent as RecordEvent, CallEvents, now_ms};
 use frontdoor_ivr::Target;
 
@@ -604,10 +604,10 @@ impl Call {
                     let Some(region) = self.region.clone() else {
                         return;
                     };
-                    let source = if value == "region menu" {
-                        RegionSource::RegionMenu
-                    } else {
-                        RegionSource::ExchangeTable
+                    let source = match value.as_str() {
+                        "region menu" => RegionSource::RegionMenu,
+                        "area code" => RegionSource::AreaCode,
+                        _ => RegionSource::Exchange,
                     };
                     attribute(CallAttribute::Region { region, source })
                 }
@@ -738,7 +738,7 @@ impl Call {
                 let consult = self.consult.take()?;
                 tracing::info!(uri = %consult.uri, "consult cancelled: back with the navigator");
                 consult.release().await;
-                self.progress("cancelled", "");
+                self.progress(TransferState::Cancelled, "");
                 self.back_to_navigator()
             }
         }
@@ -752,7 +752,7 @@ impl Call {
             .and_then(|l| l.navigator.clone())
     }
 
-    fn progress(&self, state: &'static str, detail: &str) {
+    fn progress(&self, state: TransferState, detail: &str) {
         if let Some(navigator) = self.navigator() {
             self.queues
                 .transfer_progress(&self.call_id, &navigator, state, detail);
@@ -764,13 +764,13 @@ impl Call {
     async fn consult(&mut self, shared: &Shared, uri: &str) -> Option<Input> {
         if self.navigator().is_none() || self.consult.is_some() {
             tracing::info!(%uri, "consult refused: no navigator on the call, or a consult already");
-            self.progress("failed", "not possible now");
+            self.progress(TransferState::Failed, "not possible now");
             return None;
         }
         let peer = match resolve_target(uri, shared.trunk.proxy.as_deref()).await {
             Ok(peer) => peer,
             Err(error) => {
-                self.progress("failed", &error.to_string());
+                self.progress(TransferState::Failed, &error.to_string());
                 return None;
             }
         };
@@ -795,11 +795,11 @@ impl Call {
                 tracing::info!(%uri, "consulting: the caller on hold");
                 self.consult = Some(leg);
                 let _ = self.media.unbridge();
-                self.progress("ringing", uri);
+                self.progress(TransferState::Ringing, uri);
                 Some(Input::Consulting(true))
             }
             Err(error) => {
-                self.progress("failed", &error.to_string());
+                self.progress(TransferState::Failed, &error.to_string());
                 None
             }
         }
@@ -829,24 +829,27 @@ impl Call {
                         if let Err(error) = nav_media.bridge(&consult_media) {
                             tracing::warn!(%error, "cannot bridge the navigator to the consulted line");
                         }
-                        self.progress("answered", "");
+                        self.progress(TransferState::Answered, "");
                         None
                     }
                     (Err(error), _) => {
                         let detail = error.to_string();
-                        self.end_consult("failed", &detail).await
+                        self.end_consult(TransferState::Failed, &detail).await
                     }
-                    (Ok(_), None) => self.end_consult("failed", "the navigator left").await,
+                    (Ok(_), None) => {
+                        self.end_consult(TransferState::Failed, "the navigator left")
+                            .await
+                    }
                 }
             }
             Some(CallEvent::Failed { code }) => {
                 self.consult = None;
-                self.progress("failed", &format!("SIP {code}"));
+                self.progress(TransferState::Failed, &format!("SIP {code}"));
                 self.back_to_navigator()
             }
             Some(CallEvent::Ended { .. }) | None => {
                 self.consult = None;
-                self.progress("failed", "the line hung up");
+                self.progress(TransferState::Failed, "the line hung up");
                 self.back_to_navigator()
             }
             Some(other) => {
@@ -856,7 +859,7 @@ impl Call {
         }
     }
 
-    async fn end_consult(&mut self, state: &'static str, detail: &str) -> Option<Input> {
+    async fn end_consult(&mut self, state: TransferState, detail: &str) -> Option<Input> {
         if let Some(consult) = self.consult.take() {
             consult.release().await;
         }
@@ -880,7 +883,7 @@ impl Call {
     async fn complete_transfer(&mut self) -> Option<Input> {
         let answered = self.consult.as_ref().is_some_and(|c| c.media.is_some());
         if !answered {
-            self.progress("failed", "the line has not answered yet");
+            self.progress(TransferState::Failed, "the line has not answered yet");
             return None;
         }
         let consult = self.consult.take()?;
@@ -889,7 +892,9 @@ impl Call {
         if let Err(error) = self.media.bridge(&media) {
             tracing::warn!(%error, "cannot bridge the caller to the consulted line");
             self.consult = Some(consult);
-            return self.end_consult("failed", "cannot connect").await;
+            return self
+                .end_consult(TransferState::Failed, "cannot connect")
+                .await;
         }
         tracing::info!(uri = %consult.uri, %navigator, "transfer completed: the caller is with the consulted line");
         if let Some(nav) = self.leg.take() {

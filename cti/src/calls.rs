@@ -8,7 +8,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Shared;
 use crate::error::{Error, Result};
-use crate::protocol::{AgentState, Caller, Disposition, RegionSource, ScreenPop};
+use crate::protocol::{
+    AgentState, Caller, Disposition, RegionSource, ScreenPop, TransferState, WithdrawReason,
+};
 use crate::store::CallStep;
 
 /// Something that happened to a call, as the call controller reports it.
@@ -56,14 +58,12 @@ pub enum CallEvent {
         at_ms: i64,
     },
     /// The ACD took an offer back (the navigator's device stops ringing and
-    /// their screen pop is withdrawn). `reason`: "no_answer", "declined",
-    /// "caller_hung_up", "not_ready", "logged_out", "crisis_timeout",
-    /// "callback", "transferred", "dial_timeout", …. The navigator's agent
+    /// their screen pop is withdrawn), for `reason`. The navigator's agent
     /// state is not changed by this; a [`CallEvent::NavigatorState`] follows.
     OfferWithdrawn {
         call_id: String,
         navigator: String,
-        reason: String,
+        reason: WithdrawReason,
         at_ms: i64,
     },
     /// The ACD's view of a navigator's agent state, which the CTI mirrors.
@@ -92,15 +92,14 @@ pub enum CallEvent {
     },
     /// How a consult transfer the navigator asked for
     /// ([`NavigatorCommand::Transfer`](crate::NavigatorCommand::Transfer) with
-    /// `consult`) is going: `state` is "ringing", "answered", "failed",
-    /// "completed" or "cancelled"; `detail` says more (e.g. why it failed),
-    /// or is empty. Stored as a call event `consult_<state>`; if `navigator`
+    /// `consult`) is going; `detail` says more (e.g. why it failed), or is
+    /// empty. Stored as a call event `consult_<state>`; if `navigator`
     /// holds the call, `transfer_progress` goes to their screen. The agent
     /// state is not changed by this.
     TransferProgress {
         call_id: String,
         navigator: String,
-        state: String,
+        state: TransferState,
         detail: String,
         at_ms: i64,
     },
@@ -435,8 +434,8 @@ async fn handle(
             // The screen first: it must not wait on the disk.
             shared
                 .registry
-                .withdraw(&navigator, &call_id, &reason, at_ms);
-            let detail = format!("navigator={navigator} reason={reason}");
+                .withdraw(&navigator, &call_id, reason, at_ms);
+            let detail = format!("navigator={navigator} reason={}", reason.as_str());
             let step = CallStep::Note {
                 kind: "offer_withdrawn",
                 detail: &detail,
@@ -477,9 +476,9 @@ async fn handle(
             // The screen first: it must not wait on the disk.
             shared
                 .registry
-                .transfer_progress(&navigator, &call_id, &state, &detail, at_ms);
+                .transfer_progress(&navigator, &call_id, state, &detail, at_ms);
             let step = CallStep::Note {
-                kind: &format!("consult_{state}"),
+                kind: &format!("consult_{}", state.as_str()),
                 detail: &detail,
             };
             store.record_step(conn, &call_id, at_ms, step).await?;

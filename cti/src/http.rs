@@ -16,12 +16,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::accounts::{new_token, sha256_hex, verify_password};
 use crate::error::Error;
-use crate::protocol::{AccountInfo, Caller, Role};
+use crate::protocol::{AccountInfo, Caller, FailedCallback, QueuesView, Role};
 use crate::store::AuditEntry;
 use crate::{CallbackAction, Cti, NavigatorCommand, now_ms};
 
@@ -610,11 +610,8 @@ struct CallbackBody {
 }
 
 /// The entry for `call_id` on the view's `supervisor_list`, if it is there.
-fn on_supervisor_list<'a>(view: &'a Value, call_id: &str) -> Option<&'a Value> {
-    view.get("supervisor_list")?
-        .as_array()?
-        .iter()
-        .find(|e| e.get("call_id").and_then(Value::as_str) == Some(call_id))
+fn on_supervisor_list<'a>(view: &'a QueuesView, call_id: &str) -> Option<&'a FailedCallback> {
+    view.supervisor_list.iter().find(|e| e.call_id == call_id)
 }
 
 /// `POST /api/queues/callbacks/{call_id}`: a supervisor requeues or resolves
@@ -645,11 +642,7 @@ async fn queue_callback(
             "no such callback on the supervisors' list".into(),
         ));
     };
-    let detail = entry
-        .get("queue")
-        .and_then(Value::as_str)
-        .map(|q| format!("queue={q}"))
-        .unwrap_or_default();
+    let detail = format!("queue={}", entry.queue);
     let cmd = NavigatorCommand::Callback {
         supervisor: a.username.clone(),
         call_id: call_id.clone(),

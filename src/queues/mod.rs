@@ -19,7 +19,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use frontdoor_cti::protocol::{AgentState as CtiState, Disposition, StateInfo, TransferTarget};
+use frontdoor_cti::protocol::{
+    AgentState as CtiState, Disposition, StateInfo, TransferState, TransferTarget, WithdrawReason,
+};
 use frontdoor_cti::{
     CallEvent as CtiEvent, CallEvents, CallbackAction, NavigatorCommand, Store, now_ms,
 };
@@ -112,7 +114,7 @@ enum Msg {
     TransferProgress {
         cti_id: String,
         navigator: String,
-        state: &'static str,
+        state: TransferState,
         detail: String,
     },
     TransferCompleted {
@@ -166,13 +168,12 @@ impl Queues {
             cti_id: cti_id.into(),
         });
     }
-    /// How a consult transfer goes: "ringing", "answered", "failed",
-    /// "completed", "cancelled".
+    /// How a consult transfer goes.
     pub fn transfer_progress(
         &self,
         cti_id: &str,
         navigator: &str,
-        state: &'static str,
+        state: TransferState,
         detail: &str,
     ) {
         self.send(Msg::TransferProgress {
@@ -577,11 +578,11 @@ impl Driver {
                 state,
                 detail,
             } => {
-                tracing::info!(call_id = %cti_id, %navigator, state, %detail, "consult transfer");
+                tracing::info!(call_id = %cti_id, %navigator, state = state.as_str(), %detail, "consult transfer");
                 self.outbox.push(CtiEvent::TransferProgress {
                     call_id: cti_id,
                     navigator,
-                    state: state.into(),
+                    state,
                     detail,
                     at_ms: now_ms(),
                 });
@@ -602,14 +603,14 @@ impl Driver {
                 self.outbox.push(CtiEvent::TransferProgress {
                     call_id: cti_id.clone(),
                     navigator: navigator.clone(),
-                    state: "completed".into(),
+                    state: TransferState::Completed,
                     detail: String::new(),
                     at_ms,
                 });
                 self.outbox.push(CtiEvent::OfferWithdrawn {
                     call_id: cti_id.clone(),
                     navigator: navigator.clone(),
-                    reason: "transferred".into(),
+                    reason: WithdrawReason::Transferred,
                     at_ms,
                 });
                 self.outbox.push(CtiEvent::QueueStep {
@@ -730,7 +731,7 @@ impl Driver {
                 self.cti(CtiEvent::OfferWithdrawn {
                     call_id: call_id.clone(),
                     navigator: navigator.clone(),
-                    reason: "transferred".into(),
+                    reason: WithdrawReason::Transferred,
                     at_ms: now_ms(),
                 })
                 .await;
@@ -931,7 +932,7 @@ impl Driver {
                     self.cti(CtiEvent::OfferWithdrawn {
                         call_id: cti_id,
                         navigator: navigator.0,
-                        reason: cancel_reason(reason).into(),
+                        reason: cancel_reason(reason),
                         at_ms: now_ms(),
                     })
                     .await;
@@ -1099,7 +1100,7 @@ impl Driver {
             self.cti(CtiEvent::OfferWithdrawn {
                 call_id: cti_id.clone(),
                 navigator,
-                reason: "callback_failed".into(),
+                reason: WithdrawReason::CallbackFailed,
                 at_ms: now_ms(),
             })
             .await;

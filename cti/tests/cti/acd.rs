@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use frontdoor_cti::protocol::{AgentState, Caller, Disposition, Role};
+use frontdoor_cti::protocol::{AgentState, Caller, Disposition, Role, WithdrawReason};
 use frontdoor_cti::{CallEvent, CallEvents, NavigatorCommand, Route};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -113,7 +113,7 @@ async fn withdrawn(url: &str) {
     ev.send(CallEvent::OfferWithdrawn {
         call_id: "w1".into(),
         navigator: "nav1".into(),
-        reason: "no_answer".into(),
+        reason: WithdrawReason::NoAnswer,
         at_ms: 35_000,
     })
     .await
@@ -164,7 +164,7 @@ async fn withdrawn(url: &str) {
     ev.send(CallEvent::OfferWithdrawn {
         call_id: "w1".into(),
         navigator: "nav1".into(),
-        reason: "caller_hung_up".into(),
+        reason: WithdrawReason::CallerHungUp,
         at_ms: 36_000,
     })
     .await

@@ -164,7 +164,7 @@ async fn scripted_answers(url: &str) -> serde_json::Value {
             call_id: id.clone(),
             attribute: CallAttribute::Region {
                 region: "ottawa".into(),
-                source: RegionSource::ExchangeTable,
+                source: RegionSource::Exchange,
             },
             at_ms: t + 3,
         })
@@ -314,7 +314,7 @@ async fn call_records(url: &str) {
     assert_eq!(v["anonymous"].as_array().unwrap().len(), 0);
     let c0 = &v["calls"][0];
     assert_eq!(c0["language"], "fr");
-    assert_eq!(c0["region_source"], "exchange_table");
+    assert_eq!(c0["region_source"], "exchange");
     assert_eq!(
         c0["ivr_path"],
         serde_json::json!(["greeting", "topic:housing"])

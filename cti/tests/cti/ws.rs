@@ -127,7 +127,7 @@ async fn story(url: &str) {
             call_id: id.clone(),
             attribute: CallAttribute::Region {
                 region: "ottawa".into(),
-                source: RegionSource::ExchangeTable,
+                source: RegionSource::Exchange,
             },
             at_ms: t + 400,
         },
@@ -168,7 +168,7 @@ async fn story(url: &str) {
         "call_id": "call-42",
         "caller": "+16135550123",
         "region": "ottawa",
-        "region_source": "exchange_table",
+        "region_source": "exchange",
         "centre": "ottawa",
         "language": "fr",
         "crisis": false,
