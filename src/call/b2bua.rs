@@ -32,6 +32,8 @@ use std::time::Instant;
 use frontdoor_sip::Peer;
 use frontdoor_sip::sdp::{self, Negotiated};
 
+use frontdoor_cti::protocol::TransferState;
+
 use crate::logic::Input as LogicInput;
 
 /// One outbound leg of the call, named by the core.
@@ -90,15 +92,6 @@ pub enum LegEvent {
     Ended,
 }
 
-/// A consult transfer's progress, for the navigator's screen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    Ringing,
-    Answered,
-    Failed,
-    Cancelled,
-}
-
 /// What the core tells the queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToQueues {
@@ -109,7 +102,7 @@ pub enum ToQueues {
     /// A consult transfer's progress.
     TransferProgress {
         navigator: String,
-        state: Progress,
+        state: TransferState,
         detail: String,
     },
     /// The caller is with the consulted line; the navigator is free.
@@ -321,7 +314,7 @@ impl B2bua {
         self.since = Some(now);
     }
 
-    fn progress(navigator: &str, state: Progress, detail: &str) -> Action {
+    fn progress(navigator: &str, state: TransferState, detail: &str) -> Action {
         Action::Queues(ToQueues::TransferProgress {
             navigator: navigator.to_owned(),
             state,
@@ -383,7 +376,7 @@ impl B2bua {
                 } = self.state.clone()
                 {
                     self.release(consult, &mut out);
-                    out.push(Self::progress(&navigator, Progress::Cancelled, ""));
+                    out.push(Self::progress(&navigator, TransferState::Cancelled, ""));
                     self.back_to_navigator(now, navigator, leg, &mut out);
                 }
             }
@@ -456,7 +449,7 @@ impl B2bua {
             if let Some(navigator) = self.navigator() {
                 out.push(Self::progress(
                     navigator,
-                    Progress::Failed,
+                    TransferState::Failed,
                     "not possible now",
                 ));
             }
@@ -473,7 +466,7 @@ impl B2bua {
             },
         });
         out.push(Action::UnbridgeCaller);
-        out.push(Self::progress(&navigator, Progress::Ringing, &uri));
+        out.push(Self::progress(&navigator, TransferState::Ringing, &uri));
         out.push(Action::Logic(LogicInput::Consulting(true)));
         self.set(
             now,
@@ -501,7 +494,7 @@ impl B2bua {
         if !answered {
             out.push(Self::progress(
                 &navigator,
-                Progress::Failed,
+                TransferState::Failed,
                 "the line has not answered yet",
             ));
             return;
@@ -561,7 +554,7 @@ impl B2bua {
                 consult,
                 ..
             } if consult == leg => {
-                out.push(Self::progress(&navigator, Progress::Failed, &why));
+                out.push(Self::progress(&navigator, TransferState::Failed, &why));
                 self.back_to_navigator(now, navigator, nav_leg, out);
             }
             _ => {}
@@ -667,7 +660,7 @@ impl B2bua {
                     out.push(Action::StartMedia { leg, negotiated });
                     // The navigator talks with the consulted line.
                     out.push(Action::BridgeLegs(nav_leg, consult));
-                    out.push(Self::progress(&navigator, Progress::Answered, ""));
+                    out.push(Self::progress(&navigator, TransferState::Answered, ""));
                     self.state = State::Consulting {
                         navigator,
                         leg: nav_leg,
@@ -678,7 +671,7 @@ impl B2bua {
                 }
                 Err(why) => {
                     self.release(consult, out);
-                    out.push(Self::progress(&navigator, Progress::Failed, &why));
+                    out.push(Self::progress(&navigator, TransferState::Failed, &why));
                     self.back_to_navigator(now, navigator, nav_leg, out);
                 }
             },
@@ -755,7 +748,7 @@ impl B2bua {
                 } else if leg == consult {
                     out.push(Self::progress(
                         &navigator,
-                        Progress::Failed,
+                        TransferState::Failed,
                         "the line hung up",
                     ));
                     self.back_to_navigator(now, navigator, nav_leg, out);

@@ -35,13 +35,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use self::b2bua::{Action as LegAction, B2bua, Input as LegInput, Progress, ToQueues};
+use self::b2bua::{Action as LegAction, B2bua, Input as LegInput, ToQueues};
 use self::leg::{Leg, Legs, session_config};
 use crate::flows::Flows;
 use crate::logic::{Action, CallLogic, Input, Ivr, Record};
 use crate::queues::{NewQueued, Queues, ToCall};
 use crate::sip_driver::{CallEvent, Dialer, SipHandle, sleep_until_opt};
-use frontdoor_cti::protocol::{Disposition, RegionSource};
+use frontdoor_cti::protocol::{Caller as CtiCaller, Disposition, RegionSource};
 use frontdoor_cti::{CallAttribute, CallEvent as RecordEvent, CallEvents, now_ms};
 use frontdoor_ivr::Target;
 
@@ -106,7 +106,10 @@ pub async fn run(
             &records,
             RecordEvent::Arrived {
                 call_id: call_id.clone(),
-                caller: caller::recorded(&caller).to_owned(),
+                caller: match &caller {
+                    Caller::Number(n) | Caller::Unknown(n) => CtiCaller::Number(n.clone()),
+                    Caller::Withheld => CtiCaller::Withheld,
+                },
                 dialled: incoming.dialled.clone(),
                 at_ms: now_ms(),
             },
@@ -574,12 +577,6 @@ impl Call {
                 state,
                 detail,
             } => {
-                let state = match state {
-                    Progress::Ringing => "ringing",
-                    Progress::Answered => "answered",
-                    Progress::Failed => "failed",
-                    Progress::Cancelled => "cancelled",
-                };
                 self.queues
                     .transfer_progress(&self.call_id, &navigator, state, &detail);
             }
@@ -677,10 +674,10 @@ impl Call {
                     let Some(region) = self.region.clone() else {
                         return;
                     };
-                    let source = if value == "region menu" {
-                        RegionSource::RegionMenu
-                    } else {
-                        RegionSource::ExchangeTable
+                    let source = match value.as_str() {
+                        "region menu" => RegionSource::RegionMenu,
+                        "area code" => RegionSource::AreaCode,
+                        _ => RegionSource::Exchange,
                     };
                     attribute(CallAttribute::Region { region, source })
                 }

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use frontdoor_acd::{CallId, Lang, Priority, QueueId};
+use frontdoor_cti::protocol::TransferState;
 use frontdoor_sip::registrar::Binding;
 use tokio::sync::mpsc;
 
@@ -80,7 +81,7 @@ pub(super) enum Msg {
     TransferProgress {
         cti_id: String,
         navigator: String,
-        state: &'static str,
+        state: TransferState,
         detail: String,
     },
     TransferCompleted {
@@ -134,13 +135,12 @@ impl Queues {
             cti_id: cti_id.into(),
         });
     }
-    /// How a consult transfer goes: "ringing", "answered", "failed",
-    /// "completed", "cancelled".
+    /// How a consult transfer goes.
     pub fn transfer_progress(
         &self,
         cti_id: &str,
         navigator: &str,
-        state: &'static str,
+        state: TransferState,
         detail: &str,
     ) {
         self.send(Msg::TransferProgress {

@@ -19,7 +19,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use frontdoor_cti::protocol::{AgentState as CtiState, Disposition, StateInfo, TransferTarget};
+use frontdoor_cti::protocol::{
+    AgentState as CtiState, Disposition, StateInfo, TransferState, TransferTarget, WithdrawReason,
+};
 use frontdoor_cti::{
     CallEvent as CtiEvent, CallEvents, CallbackAction, NavigatorCommand, Store, now_ms,
 };
@@ -217,7 +219,7 @@ impl Driver {
                 id,
                 Entry {
                     cti_id: cti_id.clone(),
-                    caller: Some(record.caller.clone()),
+                    caller: record.caller.number().map(str::to_string),
                     to_call: None,
                     callback: None,
                     shown_to: None,
@@ -424,11 +426,11 @@ impl Driver {
                 state,
                 detail,
             } => {
-                tracing::info!(call_id = %cti_id, %navigator, state, %detail, "consult transfer");
+                tracing::info!(call_id = %cti_id, %navigator, state = state.as_str(), %detail, "consult transfer");
                 self.outbox.push(CtiEvent::TransferProgress {
                     call_id: cti_id,
                     navigator,
-                    state: state.into(),
+                    state,
                     detail,
                     at_ms: now_ms(),
                 });
@@ -449,14 +451,14 @@ impl Driver {
                 self.outbox.push(CtiEvent::TransferProgress {
                     call_id: cti_id.clone(),
                     navigator: navigator.clone(),
-                    state: "completed".into(),
+                    state: TransferState::Completed,
                     detail: String::new(),
                     at_ms,
                 });
                 self.outbox.push(CtiEvent::OfferWithdrawn {
                     call_id: cti_id.clone(),
                     navigator: navigator.clone(),
-                    reason: "transferred".into(),
+                    reason: WithdrawReason::Transferred,
                     at_ms,
                 });
                 self.outbox.push(CtiEvent::QueueStep {
@@ -577,7 +579,7 @@ impl Driver {
                 self.cti(CtiEvent::OfferWithdrawn {
                     call_id: call_id.clone(),
                     navigator: navigator.clone(),
-                    reason: "transferred".into(),
+                    reason: WithdrawReason::Transferred,
                     at_ms: now_ms(),
                 })
                 .await;
@@ -778,7 +780,7 @@ impl Driver {
                     self.cti(CtiEvent::OfferWithdrawn {
                         call_id: cti_id,
                         navigator: navigator.0,
-                        reason: cancel_reason(reason).into(),
+                        reason: cancel_reason(reason),
                         at_ms: now_ms(),
                     })
                     .await;
@@ -944,7 +946,7 @@ impl Driver {
             self.cti(CtiEvent::OfferWithdrawn {
                 call_id: cti_id.clone(),
                 navigator,
-                reason: "callback_failed".into(),
+                reason: WithdrawReason::CallbackFailed,
                 at_ms: now_ms(),
             })
             .await;

@@ -118,7 +118,7 @@ fn to_queues(actions: &[Action]) -> Vec<ToQueues> {
         .collect()
 }
 
-fn progress(actions: &[Action]) -> Vec<Progress> {
+fn progress(actions: &[Action]) -> Vec<TransferState> {
     to_queues(actions)
         .into_iter()
         .filter_map(|q| match q {
@@ -369,7 +369,7 @@ fn a_consult_completed_hands_the_caller_to_the_line_and_frees_the_navigator() {
 
     // Not before the line answers.
     let actions = sim.on(Input::CompleteTransfer);
-    assert_eq!(progress(&actions), vec![Progress::Failed]);
+    assert_eq!(progress(&actions), vec![TransferState::Failed]);
     assert_eq!(sim.core.state_name(), "consulting");
 
     let actions = sim.leg(consult, answered());
@@ -377,7 +377,7 @@ fn a_consult_completed_hands_the_caller_to_the_line_and_frees_the_navigator() {
         actions.contains(&Action::BridgeLegs(nav, consult)),
         "the navigator talks with the line"
     );
-    assert_eq!(progress(&actions), vec![Progress::Answered]);
+    assert_eq!(progress(&actions), vec![TransferState::Answered]);
 
     let actions = sim.on(Input::CompleteTransfer);
     assert_eq!(actions[0], Action::BridgeCaller(consult));
@@ -420,7 +420,7 @@ fn a_consult_cancelled_brings_the_navigator_back_to_the_caller() {
             Action::Release(consult),
             Action::Queues(ToQueues::TransferProgress {
                 navigator: "nav1".into(),
-                state: Progress::Cancelled,
+                state: TransferState::Cancelled,
                 detail: String::new()
             }),
             Action::BridgeCaller(nav),
@@ -437,7 +437,7 @@ fn a_consulted_line_that_fails_brings_the_navigator_back() {
     let nav = sim.bridged_with("nav1");
     let consult = sim.consulting(nav);
     let actions = sim.leg(consult, LegEvent::Failed(486));
-    assert_eq!(progress(&actions), vec![Progress::Failed]);
+    assert_eq!(progress(&actions), vec![TransferState::Failed]);
     assert!(actions.contains(&Action::BridgeCaller(nav)));
     assert_eq!(sim.core.state_name(), "bridged");
     // A consult is only possible with a navigator on the call.
