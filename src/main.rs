@@ -2,8 +2,10 @@
 //!
 //! This binary is the thin layer around the sans-IO cores: it parses the
 //! command line and config, binds sockets, and wires the SIP user agent
-//! (`frontdoor-sip`) to one call task per call (`call.rs`), which drives the
-//! media (`frontdoor-media`) and the call's logic (`logic.rs`).
+//! (`frontdoor-sip`) to one call task per call (`call/`), which drives the
+//! media (`frontdoor-media`), the call's logic (`logic.rs`) and its legs'
+//! B2BUA core (`call/b2bua.rs`); the queues' task (`queues/`) drives the ACD
+//! (`frontdoor-acd`).
 
 mod call;
 mod config;

@@ -3,8 +3,9 @@
 //! decisions that connect a waiting caller to the right person.
 //!
 //! This is a sans-IO state machine, like the SIP and IVR cores: it never
-//! reads a clock, opens a socket or spawns a task. The driver (the B2BUA in
-//! `src/`) feeds it [`Event`]s with the current time, asks it when it next
+//! reads a clock, opens a socket or spawns a task (nothing in its dependency
+//! tree does: no tokio). The driver (the queues' task in the binary,
+//! `src/queues/`) feeds it [`Event`]s with the current time, asks it when it next
 //! needs to be woken ([`Acd::poll_timeout`]), wakes it
 //! ([`Acd::handle_timeout`]), and carries out the [`Decision`]s it queues
 //! ([`Acd::poll_decision`]): ring a navigator and pop their screen, cancel a
@@ -141,13 +142,21 @@
 //!
 //! # Contract errors and races
 //!
-//! [`Acd::handle`] returns an [`AcdError`] for an event that does not fit
-//! the state (unknown call, an answer for an offer that was already
-//! cancelled…); the event then changes nothing. Races are expected: an
-//! answer arriving after the ACD cancelled the ring (its `CancelOffer` is
-//! already in the queue) returns [`Stale::NotOffered`], and the driver
-//! must then release the navigator's leg. Timers that fell due before an
-//! event's `now` are run before the event.
+//! [`Acd::handle`] returns an [`AcdError`] for an event it refuses; the
+//! event then changes nothing. The error says which of three kinds it is,
+//! because a driver treats them differently:
+//! - [`AcdError::Stale`]: an expected race — the event is about something
+//!   that has moved on. An answer arriving after the ACD cancelled the ring
+//!   (its `CancelOffer` is already in the queue) returns
+//!   [`Stale::NotOffered`], and the driver must then release the navigator's
+//!   leg; an event for a call that already left returns
+//!   [`Stale::UnknownCall`].
+//! - [`AcdError::Refused`]: a request that does not fit (a transfer to a
+//!   centre the ACD does not have, a callback for a crisis call).
+//! - [`AcdError::Bug`]: the driver broke the contract (the same call queued
+//!   twice).
+//!
+//! Timers that fell due before an event's `now` are run before the event.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};

@@ -13,7 +13,9 @@
 //! and passes on what navigators ask (ready, not ready, logout, hang up,
 //! transfer). Each caller's call task owns its legs: it rings the navigator
 //! the ACD chose, reports the answer, and bridges once the ACD confirms.
-//! Callbacks have their own task (`callback.rs`).
+//! Callbacks have their own task, started through the hook handed in at
+//! start ([`Wiring::start_callback`]): the queues know nothing of how legs
+//! are placed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
