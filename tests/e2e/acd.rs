@@ -369,27 +369,37 @@ fn wait_registered(engine: &Engine, start: impl Fn() -> Child, user: &str) -> Ch
 
 /// A supervisor's token (the account is made on first use).
 fn supervisor(engine: &Engine) -> String {
+    staff(engine, "sup1", "supervisor")
+}
+
+/// A token of Ottawa's staff member `user` with `role` (the account is made
+/// on first use).
+fn staff(engine: &Engine, user: &str, role: &str) -> String {
     let (status, _) = http(
         engine.http,
         "POST",
         "/api/login",
         None,
-        &format!(r#"{{"username":"sup1","password":"{PASSWORD}"}}"#),
+        &format!(r#"{{"username":"{user}","password":"{PASSWORD}"}}"#),
     );
     if status != 200 {
-        account(engine, "sup1", "supervisor", "ottawa", "en", false);
+        account(engine, user, role, "ottawa", "en", false);
     }
-    login(engine, "sup1", PASSWORD)
+    login(engine, user, PASSWORD)
 }
 
 /// The call's record and its events, read as a supervisor.
 fn record(engine: &Engine, id: &str) -> Value {
-    let token = supervisor(engine);
+    record_as(engine, &supervisor(engine), id)
+}
+
+/// The call's record and its events, read with `token`.
+fn record_as(engine: &Engine, token: &str, id: &str) -> Value {
     let (status, body) = http(
         engine.http,
         "GET",
         &format!("/api/calls/{id}"),
-        Some(&token),
+        Some(token),
         "",
     );
     assert_eq!(status, 200, "{body}");

@@ -17,26 +17,7 @@ fn ready_crisis_navigator(engine: &Engine, dir: &TempDir) -> (Child, Screen) {
 
 /// The call's record, read by operations staff (who may read any call's).
 fn ops_record(engine: &Engine, id: &str) -> Value {
-    let (status, _) = http(
-        engine.http,
-        "POST",
-        "/api/login",
-        None,
-        &format!(r#"{{"username":"ops1","password":"{PASSWORD}"}}"#),
-    );
-    if status != 200 {
-        account(engine, "ops1", "ops", "ottawa", "en", false);
-    }
-    let token = login(engine, "ops1", PASSWORD);
-    let (status, body) = http(
-        engine.http,
-        "GET",
-        &format!("/api/calls/{id}"),
-        Some(&token),
-        "",
-    );
-    assert_eq!(status, 200, "{body}");
-    serde_json::from_str(&body).unwrap()
+    record_as(engine, &staff(engine, "ops1", "ops"), id)
 }
 
 /// A caller who presses 9 (crisis) and talks for `talk_ms`, then hangs up.
