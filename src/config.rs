@@ -200,6 +200,11 @@ pub struct SipConfig {
     pub t2_ms: u64,
     /// RFC 3261 timer T4 in milliseconds (time a message lingers in the network). Default 5000.
     pub t4_ms: u64,
+    /// Peers (addresses or `address/prefix` networks) whose
+    /// P-Asserted-Identity gives the caller's number: the carrier's trunk,
+    /// our own SIP proxy (RFC 3325 trust domain). From anyone else the
+    /// header is ignored and the number comes from From. Default: none.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -237,6 +242,7 @@ impl Default for SipConfig {
             t1_ms: 500,
             t2_ms: 4_000,
             t4_ms: 5_000,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -325,6 +331,8 @@ impl Config {
             self.sip.max_message_bytes >= 1024,
             "sip.max_message_bytes must be at least 1024"
         );
+        crate::call::TrustedPeers::parse(&self.sip.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?;
         self.registrar.to_registrar()?;
         let q = &self.queues;
         anyhow::ensure!(

@@ -1,6 +1,6 @@
 //! What a call does once it is answered, as a sans-IO state machine.
 //!
-//! The call controller (`call.rs`) owns the sockets and the media; a
+//! The call task (`call/`) owns the sockets and the media; a
 //! [`CallLogic`] owns the decisions: which prompts to play, what a key means,
 //! when to give up. It gets inputs with the current time and answers with
 //! [`Action`]s; its next deadline is [`CallLogic::poll_timeout`]. [`Ivr`]

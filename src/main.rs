@@ -2,19 +2,12 @@
 //!
 //! This binary is the thin layer around the sans-IO cores: it parses the
 //! command line and config, binds sockets, and wires the SIP user agent
-//! (`frontdoor-sip`) to one call task per call (`call.rs`), which drives the
-//! media (`frontdoor-media`) and the call's logic (`logic.rs`).
+//! (`frontdoor-sip`) to one call task per call (`call/`), which drives the
+//! media (`frontdoor-media`), the call's logic (`logic.rs`) and its legs'
+//! B2BUA core (`call/b2bua.rs`); the queues' task (`queues/`) drives the ACD
+//! (`frontdoor-acd`).
 
-#[cfg_attr(
-    not(test),
-    expect(
-        dead_code,
-        reason = "the supervisors' views of the queues are not served yet"
-    )
-)]
-mod acd;
 mod call;
-mod callback;
 mod config;
 mod cti_glue;
 mod flow_cmd;
@@ -279,7 +272,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     .context("starting the registrar")?;
     let status = cti.status().clone();
     let acd_config = queues::acd_config(&config, &flows.current().set);
-    acd::Acd::new(acd_config.clone(), std::time::Instant::now())
+    frontdoor_acd::Acd::new(acd_config.clone(), std::time::Instant::now())
         .context("the queues cannot start with these centres")?;
     let (dialer, dialer_inbox) = sip_driver::dialer();
     let (queue_handle, queue_inbox) = queues::channel();
@@ -296,7 +289,20 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         dialer,
         queues: queue_handle.clone(),
         callbacks: config.queues.callback && config.trunk.proxy.is_some(),
+        trusted: call::TrustedPeers::parse(&config.sip.trusted_proxies)
+            .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?,
     });
+    let start_callback: queues::StartCallback = {
+        let (shared, queues) = (shared.clone(), queue_handle.clone());
+        Box::new(move |cb, orders| {
+            tokio::spawn(call::callback::run(
+                cb,
+                shared.clone(),
+                queues.clone(),
+                orders,
+            ));
+        })
+    };
     tokio::spawn(queues::run(
         queues::Wiring {
             config: acd_config,
@@ -305,9 +311,8 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
             store: cti.store().clone(),
             contacts,
             flows: flows.clone(),
-            calls: shared.clone(),
+            start_callback,
         },
-        queue_handle,
         queue_inbox,
         navigator_commands,
     ));

@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use crate::now_ms;
 use crate::protocol::{
     AccountInfo, AgentState, Disposition, ErrorCode, PROTOCOL_VERSION, RequestedState, ScreenPop,
-    ServerFrame, ServerMsg, StateInfo, TransferTarget,
+    ServerFrame, ServerMsg, StateInfo, TransferState, TransferTarget, WithdrawReason,
 };
 
 /// A command from a navigator's screen for the call controller (and the ACD).
@@ -470,7 +470,7 @@ impl Registry {
     /// The ACD took back the offer of `call_id` to `user`: if it is their
     /// call, it is cleared and `call_withdrawn` goes out. The agent state is
     /// left alone (the ACD's [`Registry::follow`] comes next).
-    pub fn withdraw(&self, user: &str, call_id: &str, reason: &str, at_ms: i64) {
+    pub fn withdraw(&self, user: &str, call_id: &str, reason: WithdrawReason, at_ms: i64) {
         let mut agents = self.lock();
         let Some(agent) = agents.get_mut(user) else {
             return;
@@ -482,7 +482,7 @@ impl Registry {
         agent.broadcast(
             ServerMsg::CallWithdrawn {
                 call_id: call_id.into(),
-                reason: reason.into(),
+                reason,
                 at_ms,
             },
             self.timings.replay_frames,
@@ -591,7 +591,7 @@ impl Registry {
             } else {
                 ServerMsg::CallWithdrawn {
                     call_id: call_id.into(),
-                    reason: "caller_hung_up".into(),
+                    reason: WithdrawReason::CallerHungUp,
                     at_ms,
                 }
             };
@@ -614,7 +614,7 @@ impl Registry {
         &self,
         user: &str,
         call_id: &str,
-        state: &str,
+        state: TransferState,
         detail: &str,
         at_ms: i64,
     ) {
@@ -628,7 +628,7 @@ impl Registry {
         agent.broadcast(
             ServerMsg::TransferProgress {
                 call_id: call_id.into(),
-                state: state.into(),
+                state,
                 detail: (!detail.is_empty()).then(|| detail.to_string()),
                 at_ms,
             },

@@ -8,8 +8,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::Shared;
 use crate::error::{Error, Result};
-use crate::protocol::{AgentState, Disposition, RegionSource, ScreenPop};
-use crate::store::CallColumn;
+use crate::protocol::{
+    AgentState, Caller, Disposition, RegionSource, ScreenPop, TransferState, WithdrawReason,
+};
+use crate::store::CallStep;
 
 /// Something that happened to a call, as the call controller reports it.
 /// Times are epoch milliseconds from the controller's clock.
@@ -19,7 +21,9 @@ pub enum CallEvent {
     /// An INVITE for a 211 number arrived. Creates the call record.
     Arrived {
         call_id: String,
-        caller: String,
+        /// The number, or withheld: a withheld caller's pop lists no
+        /// previous contacts.
+        caller: Caller,
         dialled: String,
         at_ms: i64,
     },
@@ -54,14 +58,12 @@ pub enum CallEvent {
         at_ms: i64,
     },
     /// The ACD took an offer back (the navigator's device stops ringing and
-    /// their screen pop is withdrawn). `reason`: "no_answer", "declined",
-    /// "caller_hung_up", "not_ready", "logged_out", "crisis_timeout",
-    /// "callback", "transferred", "dial_timeout", …. The navigator's agent
+    /// their screen pop is withdrawn), for `reason`. The navigator's agent
     /// state is not changed by this; a [`CallEvent::NavigatorState`] follows.
     OfferWithdrawn {
         call_id: String,
         navigator: String,
-        reason: String,
+        reason: WithdrawReason,
         at_ms: i64,
     },
     /// The ACD's view of a navigator's agent state, which the CTI mirrors.
@@ -90,15 +92,14 @@ pub enum CallEvent {
     },
     /// How a consult transfer the navigator asked for
     /// ([`NavigatorCommand::Transfer`](crate::NavigatorCommand::Transfer) with
-    /// `consult`) is going: `state` is "ringing", "answered", "failed",
-    /// "completed" or "cancelled"; `detail` says more (e.g. why it failed),
-    /// or is empty. Stored as a call event `consult_<state>`; if `navigator`
+    /// `consult`) is going; `detail` says more (e.g. why it failed), or is
+    /// empty. Stored as a call event `consult_<state>`; if `navigator`
     /// holds the call, `transfer_progress` goes to their screen. The agent
     /// state is not changed by this.
     TransferProgress {
         call_id: String,
         navigator: String,
-        state: String,
+        state: TransferState,
         detail: String,
         at_ms: i64,
     },
@@ -206,7 +207,7 @@ impl CallEvents {
 /// What the event task remembers of a call in progress.
 #[derive(Default)]
 struct Live {
-    caller: String,
+    caller: Caller,
     arrived_ms: i64,
     queued_ms: Option<i64>,
     language: Option<String>,
@@ -303,7 +304,7 @@ async fn handle(
         }
         CallEvent::IvrAnswered { call_id, at_ms } => {
             store
-                .call_timestamp(conn, &call_id, at_ms, "ivr_answered", "")
+                .record_step(conn, &call_id, at_ms, CallStep::IvrAnswered)
                 .await?;
         }
         CallEvent::Step {
@@ -313,55 +314,30 @@ async fn handle(
         } => {
             let call = live.entry(call_id.clone()).or_default();
             call.ivr_path.push(step.clone());
-            store
-                .call_step(conn, &call_id, at_ms, &step, &call.ivr_path)
-                .await?;
+            let step = CallStep::IvrStep {
+                step: &step,
+                ivr_path: &call.ivr_path,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
         }
         CallEvent::Attribute {
             call_id,
             attribute,
             at_ms,
         } => {
-            let call = live.entry(call_id.clone()).or_default();
+            store
+                .record_step(conn, &call_id, at_ms, CallStep::Attribute(&attribute))
+                .await?;
+            let call = live.entry(call_id).or_default();
             match attribute {
-                CallAttribute::Language(l) => {
-                    store
-                        .call_attribute(conn, &call_id, at_ms, CallColumn::Language, Some(&l), 0)
-                        .await?;
-                    call.language = Some(l);
-                }
+                CallAttribute::Language(l) => call.language = Some(l),
                 CallAttribute::Region { region, source } => {
-                    store
-                        .call_region(conn, &call_id, at_ms, &region, source)
-                        .await?;
                     call.region = Some(region);
                     call.region_source = Some(source);
                 }
-                CallAttribute::Centre(c) => {
-                    store
-                        .call_attribute(conn, &call_id, at_ms, CallColumn::Centre, Some(&c), 0)
-                        .await?;
-                    call.centre = Some(c);
-                }
-                CallAttribute::Topic(t) => {
-                    store
-                        .call_attribute(conn, &call_id, at_ms, CallColumn::Topic, Some(&t), 0)
-                        .await?;
-                    call.topic = Some(t);
-                }
-                CallAttribute::Crisis(c) => {
-                    store
-                        .call_attribute(
-                            conn,
-                            &call_id,
-                            at_ms,
-                            CallColumn::Crisis,
-                            None,
-                            i64::from(c),
-                        )
-                        .await?;
-                    call.crisis = c;
-                }
+                CallAttribute::Centre(c) => call.centre = Some(c),
+                CallAttribute::Topic(t) => call.topic = Some(t),
+                CallAttribute::Crisis(c) => call.crisis = c,
             }
         }
         CallEvent::Routed {
@@ -374,9 +350,11 @@ async fn handle(
                 Route::Queue { centre } => Some(centre.clone()),
                 _ => None,
             };
-            store
-                .call_routed(conn, &call_id, at_ms, &route.describe(), centre.as_deref())
-                .await?;
+            let step = CallStep::Routed {
+                route: &route.describe(),
+                centre: centre.as_deref(),
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
             call.queued_ms = Some(at_ms);
             if let Some(c) = centre {
                 call.centre = Some(c);
@@ -392,12 +370,13 @@ async fn handle(
                 .account(&navigator)
                 .await?
                 .ok_or_else(|| Error::NoSuchAccount(navigator.clone()))?;
-            store
-                .call_offered(conn, &call_id, at_ms, &navigator)
-                .await?;
+            let step = CallStep::Offered {
+                navigator: &navigator,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
             if callback {
                 store
-                    .call_attribute(conn, &call_id, at_ms, CallColumn::Callback, None, 1)
+                    .record_step(conn, &call_id, at_ms, CallStep::Callback)
                     .await?;
             }
             if !live.contains_key(&call_id) {
@@ -455,16 +434,13 @@ async fn handle(
             // The screen first: it must not wait on the disk.
             shared
                 .registry
-                .withdraw(&navigator, &call_id, &reason, at_ms);
-            store
-                .call_event(
-                    conn,
-                    &call_id,
-                    at_ms,
-                    "offer_withdrawn",
-                    &format!("navigator={navigator} reason={reason}"),
-                )
-                .await?;
+                .withdraw(&navigator, &call_id, reason, at_ms);
+            let detail = format!("navigator={navigator} reason={}", reason.as_str());
+            let step = CallStep::Note {
+                kind: "offer_withdrawn",
+                detail: &detail,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
         }
         CallEvent::NavigatorState {
             navigator,
@@ -484,9 +460,11 @@ async fn handle(
             detail,
             at_ms,
         } => {
-            store
-                .call_queue_step(conn, &call_id, at_ms, &kind, &detail)
-                .await?;
+            let step = CallStep::QueueStep {
+                kind: &kind,
+                detail: &detail,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
         }
         CallEvent::TransferProgress {
             call_id,
@@ -498,14 +476,16 @@ async fn handle(
             // The screen first: it must not wait on the disk.
             shared
                 .registry
-                .transfer_progress(&navigator, &call_id, &state, &detail, at_ms);
-            store
-                .call_event(conn, &call_id, at_ms, &format!("consult_{state}"), &detail)
-                .await?;
+                .transfer_progress(&navigator, &call_id, state, &detail, at_ms);
+            let step = CallStep::Note {
+                kind: &format!("consult_{}", state.as_str()),
+                detail: &detail,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
         }
         CallEvent::Answered { call_id, at_ms } => {
             store
-                .call_timestamp(conn, &call_id, at_ms, "answered", "")
+                .record_step(conn, &call_id, at_ms, CallStep::Answered)
                 .await?;
             shared.registry.answered(&call_id, at_ms);
         }
@@ -518,7 +498,9 @@ async fn handle(
             shared.status.count_disposition(disposition);
             // Tell the navigator first: their screen must not wait on the disk.
             shared.registry.ended(&call_id, disposition, at_ms);
-            store.call_ended(conn, &call_id, at_ms, disposition).await?;
+            store
+                .record_step(conn, &call_id, at_ms, CallStep::Ended(disposition))
+                .await?;
         }
     }
     Ok(())

@@ -16,12 +16,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::accounts::{new_token, sha256_hex, verify_password};
 use crate::error::Error;
-use crate::protocol::{AccountInfo, Role};
+use crate::protocol::{AccountInfo, Caller, FailedCallback, QueuesView, Role};
 use crate::store::AuditEntry;
 use crate::{CallbackAction, Cti, NavigatorCommand, now_ms};
 
@@ -505,13 +505,14 @@ async fn history(
 ) -> ApiResult<Json<serde_json::Value>> {
     let store = &cti.shared.store;
     let a = &auth.account;
+    let caller = Caller::parse(&number);
     let allowed = match a.role {
-        Role::Navigator => store.navigator_had_caller(&a.username, &number).await?,
-        Role::Supervisor => store.centre_had_caller(&a.centre, &number).await?,
+        Role::Navigator => store.navigator_had_caller(&a.username, &caller).await?,
+        Role::Supervisor => store.centre_had_caller(&a.centre, &caller).await?,
         Role::Ops => true,
     };
     auth.require(&cti, allowed, &number).await?;
-    let contacts = store.previous_contacts(&number, None, 100).await?;
+    let contacts = store.previous_contacts(&caller, None, 100).await?;
     cti.audit(
         &a.username,
         "history.read",
@@ -609,11 +610,8 @@ struct CallbackBody {
 }
 
 /// The entry for `call_id` on the view's `supervisor_list`, if it is there.
-fn on_supervisor_list<'a>(view: &'a Value, call_id: &str) -> Option<&'a Value> {
-    view.get("supervisor_list")?
-        .as_array()?
-        .iter()
-        .find(|e| e.get("call_id").and_then(Value::as_str) == Some(call_id))
+fn on_supervisor_list<'a>(view: &'a QueuesView, call_id: &str) -> Option<&'a FailedCallback> {
+    view.supervisor_list.iter().find(|e| e.call_id == call_id)
 }
 
 /// `POST /api/queues/callbacks/{call_id}`: a supervisor requeues or resolves
@@ -644,11 +642,7 @@ async fn queue_callback(
             "no such callback on the supervisors' list".into(),
         ));
     };
-    let detail = entry
-        .get("queue")
-        .and_then(Value::as_str)
-        .map(|q| format!("queue={q}"))
-        .unwrap_or_default();
+    let detail = format!("queue={}", entry.queue);
     let cmd = NavigatorCommand::Callback {
         supervisor: a.username.clone(),
         call_id: call_id.clone(),

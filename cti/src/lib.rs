@@ -10,6 +10,7 @@
 //! ```no_run
 //! # async fn example() -> frontdoor_cti::Result<()> {
 //! use frontdoor_cti::{CallEvent, Cti, CtiConfig, NavigatorCommand};
+//! use frontdoor_cti::protocol::Caller;
 //!
 //! let config = CtiConfig { db: "sqlite://frontdoor.db".into(), ..CtiConfig::default() };
 //! // Connects the store (creating SQLite files, running migrations) and
@@ -21,7 +22,7 @@
 //! events
 //!     .send(CallEvent::Arrived {
 //!         call_id: "c1".into(),
-//!         caller: "+16135550123".into(),
+//!         caller: Caller::Number("+16135550123".into()),
 //!         dialled: "211".into(),
 //!         at_ms: frontdoor_cti::now_ms(),
 //!     })
@@ -47,7 +48,7 @@
 //!
 //! // 3. The ACD reads navigators' state: cti.navigators(), cti.navigator(name),
 //! //    and publishes its queues for supervisors (GET /api/queues) on every change:
-//! cti.publish_queues(serde_json::json!({ "queues": [], "supervisor_list": [] }));
+//! cti.publish_queues(frontdoor_cti::protocol::QueuesView::default());
 //! // 4. The binary feeds /healthz and /metrics: cti.status().set_calls_in_progress(n),
 //! //    cti.status().count_sip_response(200), cti.activate_flow(version, hash, by).
 //!
@@ -167,7 +168,7 @@ pub(crate) struct Shared {
     emergency: AtomicBool,
     /// The queues' last published view (`GET /api/queues`); none until the
     /// binary publishes one.
-    queues: Mutex<Option<Arc<serde_json::Value>>>,
+    queues: Mutex<Option<Arc<protocol::QueuesView>>>,
 }
 
 impl Shared {
@@ -178,7 +179,7 @@ impl Shared {
         self.emergency.store(on, Ordering::Relaxed);
     }
     /// The last view published with [`Cti::publish_queues`], if any.
-    pub fn queue_view(&self) -> Option<Arc<serde_json::Value>> {
+    pub fn queue_view(&self) -> Option<Arc<protocol::QueuesView>> {
         // A plain value swapped whole: a poisoned lock still holds a usable one.
         self.queues
             .lock()
@@ -279,12 +280,12 @@ impl Cti {
     }
 
     /// The queues (the ACD) publish a snapshot of themselves whenever it
-    /// changes: a JSON object whose shape is documented in
-    /// `docs/cti-protocol.md` ("Other HTTP routes"). The last one is served
-    /// as-is by `GET /api/queues`, and its `supervisor_list` (objects with a
-    /// `call_id`) names the callbacks `POST /api/queues/callbacks/{call_id}`
-    /// accepts. Until the first view is published, both answer 503.
-    pub fn publish_queues(&self, view: serde_json::Value) {
+    /// changes (documented in `docs/cti-protocol.md`, "Other HTTP routes").
+    /// The last one is served as-is by `GET /api/queues`, and its
+    /// `supervisor_list` names the callbacks
+    /// `POST /api/queues/callbacks/{call_id}` accepts. Until the first view
+    /// is published, both answer 503.
+    pub fn publish_queues(&self, view: protocol::QueuesView) {
         *self.shared.queues.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(view));
     }
 

@@ -95,12 +95,116 @@ impl From<RequestedState> for AgentState {
     }
 }
 
-/// Where the caller's region came from: area codes are not where callers are.
+/// Who called: a number, or a caller who withheld theirs. It exists so that
+/// "withheld" is one value the compiler knows, not a word some code spells
+/// `"anonymous"` and other code `"withheld"`: a withheld caller has no
+/// history, and every earlier withheld call is somebody else's.
+///
+/// On the wire (and in the store) it is the number, or `"anonymous"` when
+/// withheld. Reading, the words a network or an older record uses for a
+/// withheld number ([`Caller::WITHHELD_WORDS`], any case, and the empty
+/// string) all mean [`Caller::Withheld`].
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Caller {
+    /// The caller's number, E.164 (`+16135550123`) once the call controller
+    /// normalises it.
+    Number(String),
+    /// The caller withheld their number (RFC 3323 privacy, an `anonymous`
+    /// From) or the network gave none.
+    Withheld,
+}
+
+impl Caller {
+    /// How a withheld caller is written on the wire and in the store.
+    pub const WITHHELD: &'static str = "anonymous";
+
+    /// Words that mean the number is withheld, compared without case:
+    /// what carriers put in From (as `ivr/src/regions.rs` knows them) and
+    /// `withheld`, which older call records hold.
+    pub const WITHHELD_WORDS: [&'static str; 5] = [
+        "anonymous",
+        "withheld",
+        "restricted",
+        "unavailable",
+        "private",
+    ];
+
+    /// Reads a caller as written on the wire or stored: a withheld word or
+    /// nothing is [`Caller::Withheld`], anything else a number.
+    pub fn parse(s: &str) -> Caller {
+        let s = s.trim();
+        if is_withheld_word(s) {
+            Caller::Withheld
+        } else {
+            Caller::Number(s.to_string())
+        }
+    }
+
+    /// The number, or `None` when withheld. A `Number` that holds a
+    /// withheld word (built by hand rather than parsed) counts as withheld
+    /// here too, so no history is ever shared through it.
+    pub fn number(&self) -> Option<&str> {
+        match self {
+            Caller::Number(n) if !is_withheld_word(n.trim()) => Some(n),
+            _ => None,
+        }
+    }
+
+    /// Whether the number was withheld (see [`Caller::number`]).
+    pub fn is_withheld(&self) -> bool {
+        self.number().is_none()
+    }
+
+    /// The wire form: the number, or `"anonymous"`.
+    pub fn as_str(&self) -> &str {
+        self.number().unwrap_or(Caller::WITHHELD)
+    }
+}
+
+fn is_withheld_word(s: &str) -> bool {
+    s.is_empty()
+        || Caller::WITHHELD_WORDS
+            .iter()
+            .any(|w| s.eq_ignore_ascii_case(w))
+}
+
+/// Nothing known about the caller is the same as a withheld number: no
+/// history is looked up for it.
+impl Default for Caller {
+    fn default() -> Caller {
+        Caller::Withheld
+    }
+}
+
+impl std::fmt::Display for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Caller {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Caller {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Caller, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(Caller::parse(&s))
+    }
+}
+
+/// Where the caller's region came from: area codes are not where callers
+/// are, so the navigator sees how sure the region is and can correct it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RegionSource {
-    /// The caller's area code and exchange (flows/regions.csv).
-    ExchangeTable,
+    /// The caller's area code alone (a 3-digit row of flows/regions.csv):
+    /// the least sure.
+    AreaCode,
+    /// The caller's area code and exchange (a 6-digit NPA-NXX row).
+    Exchange,
     /// The caller chose it in the region menu.
     RegionMenu,
     /// A navigator corrected it.
@@ -108,19 +212,130 @@ pub enum RegionSource {
 }
 
 impl RegionSource {
+    pub const ALL: [RegionSource; 4] = [
+        RegionSource::AreaCode,
+        RegionSource::Exchange,
+        RegionSource::RegionMenu,
+        RegionSource::NavigatorCorrection,
+    ];
+
+    /// The wire and stored name.
     pub fn as_str(self) -> &'static str {
         match self {
-            RegionSource::ExchangeTable => "exchange_table",
+            RegionSource::AreaCode => "area_code",
+            RegionSource::Exchange => "exchange",
             RegionSource::RegionMenu => "region_menu",
             RegionSource::NavigatorCorrection => "navigator_correction",
         }
     }
+
+    /// The inverse of [`RegionSource::as_str`]. Older records say
+    /// `exchange_table`, which covered both table lookups: it reads as
+    /// [`RegionSource::AreaCode`], the claim that is true of either.
     pub fn parse(s: &str) -> Option<RegionSource> {
         match s {
-            "exchange_table" => Some(RegionSource::ExchangeTable),
+            "area_code" | "exchange_table" => Some(RegionSource::AreaCode),
+            "exchange" => Some(RegionSource::Exchange),
             "region_menu" => Some(RegionSource::RegionMenu),
             "navigator_correction" => Some(RegionSource::NavigatorCorrection),
             _ => None,
+        }
+    }
+}
+
+/// How a consult (warm) transfer is going, in `transfer_progress`: the call
+/// controller reports it, the navigator's screen shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransferState {
+    /// The target is being called; the caller is on hold.
+    Ringing,
+    /// The target answered: the navigator talks with the target.
+    Answered,
+    /// The target could not be reached, or hung up before the transfer was
+    /// completed: the navigator is back with the caller.
+    Failed,
+    /// The caller is connected to the target.
+    Completed,
+    /// The navigator sent `cancel_transfer`: they are back with the caller.
+    Cancelled,
+}
+
+impl TransferState {
+    pub const ALL: [TransferState; 5] = [
+        TransferState::Ringing,
+        TransferState::Answered,
+        TransferState::Failed,
+        TransferState::Completed,
+        TransferState::Cancelled,
+    ];
+
+    /// The wire name (also the stored event's suffix, `consult_<state>`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferState::Ringing => "ringing",
+            TransferState::Answered => "answered",
+            TransferState::Failed => "failed",
+            TransferState::Completed => "completed",
+            TransferState::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// Why an offer was taken back before the navigator answered
+/// (`call_withdrawn`). The queues decide it; the screen shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithdrawReason {
+    /// Not answered within the ring timeout.
+    NoAnswer,
+    /// The navigator's phone declined the call.
+    Declined,
+    /// The caller hung up while it rang.
+    CallerHungUp,
+    /// The navigator became not ready.
+    NotReady,
+    /// The navigator logged out.
+    LoggedOut,
+    /// A crisis call waited too long for this navigator and went elsewhere.
+    CrisisTimeout,
+    /// The caller chose to be called back instead of waiting.
+    Callback,
+    /// The navigator transferred the call: it leaves their screen.
+    Transferred,
+    /// The callback's dialling took too long.
+    DialTimeout,
+    /// The callback did not reach the caller.
+    CallbackFailed,
+}
+
+impl WithdrawReason {
+    pub const ALL: [WithdrawReason; 10] = [
+        WithdrawReason::NoAnswer,
+        WithdrawReason::Declined,
+        WithdrawReason::CallerHungUp,
+        WithdrawReason::NotReady,
+        WithdrawReason::LoggedOut,
+        WithdrawReason::CrisisTimeout,
+        WithdrawReason::Callback,
+        WithdrawReason::Transferred,
+        WithdrawReason::DialTimeout,
+        WithdrawReason::CallbackFailed,
+    ];
+
+    /// The wire name, also written in the call's events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WithdrawReason::NoAnswer => "no_answer",
+            WithdrawReason::Declined => "declined",
+            WithdrawReason::CallerHungUp => "caller_hung_up",
+            WithdrawReason::NotReady => "not_ready",
+            WithdrawReason::LoggedOut => "logged_out",
+            WithdrawReason::CrisisTimeout => "crisis_timeout",
+            WithdrawReason::Callback => "callback",
+            WithdrawReason::Transferred => "transferred",
+            WithdrawReason::DialTimeout => "dial_timeout",
+            WithdrawReason::CallbackFailed => "callback_failed",
         }
     }
 }
@@ -225,7 +440,7 @@ pub struct PreviousContact {
 pub struct ScreenPop {
     pub call_id: String,
     /// E.164, or "anonymous" when withheld.
-    pub caller: String,
+    pub caller: Caller,
     pub region: Option<String>,
     pub region_source: Option<RegionSource>,
     pub centre: Option<String>,
@@ -290,6 +505,92 @@ impl TransferMode {
     }
 }
 
+/// The supervisors' view of the queues (`GET /api/queues`): the queues
+/// (the ACD) publish it with [`Cti::publish_queues`](crate::Cti::publish_queues)
+/// whenever it changes, and the CTI serves the last one as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueuesView {
+    /// When the view was taken, epoch milliseconds.
+    pub at_ms: i64,
+    /// The expected handling time of a call, seconds (to estimate waits).
+    pub expected_handle_s: u64,
+    pub queues: Vec<QueueLine>,
+    /// The navigators the queues know.
+    pub navigators: Vec<QueueNavigator>,
+    /// Callbacks that failed every attempt and wait for a supervisor: never
+    /// dropped, only requeued or resolved.
+    pub supervisor_list: Vec<FailedCallback>,
+}
+
+/// One queue and the calls in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueLine {
+    /// `centre:NAME` for a centre's queue, `crisis` for the crisis queue.
+    pub queue: String,
+    /// First in line first, then the calls ringing or being dialled.
+    pub waiting: Vec<WaitingCall>,
+}
+
+/// A call in a queue, as supervisors see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingCall {
+    pub call_id: String,
+    /// The caller's number; null when withheld.
+    pub caller: Option<String>,
+    /// The language the caller chose ("en", "fr").
+    pub language: String,
+    /// The call's priority ("normal", …).
+    pub priority: String,
+    /// Only crisis-trained navigators take it.
+    pub crisis: bool,
+    /// A callback to make rather than a caller on the line.
+    pub callback: bool,
+    pub state: WaitingState,
+    /// Seconds in line so far.
+    pub waited_s: u64,
+}
+
+/// Where a call in a queue is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WaitingState {
+    /// In line.
+    Waiting,
+    /// Ringing for a navigator.
+    Offered,
+    /// A callback being dialled.
+    Dialling,
+}
+
+/// A navigator as the queues know them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueNavigator {
+    pub username: String,
+    pub centre: String,
+    /// The languages they take calls in.
+    pub languages: Vec<String>,
+    pub crisis_trained: bool,
+    /// Their agent state, as the ACD decided it.
+    pub state: AgentState,
+    /// The call offered to or held by them.
+    pub call_id: Option<String>,
+}
+
+/// A callback on the supervisors' list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedCallback {
+    /// The call the callback is for (`POST /api/queues/callbacks/{call_id}`).
+    pub call_id: String,
+    /// The number to call back; null when unknown.
+    pub caller: Option<String>,
+    /// The queue it was in.
+    pub queue: String,
+    /// The caller's language.
+    pub language: String,
+    /// How many times it was tried.
+    pub attempts: u32,
+}
+
 /// One frame from server to client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServerFrame {
@@ -322,8 +623,7 @@ pub enum ServerMsg {
     /// ringing and the screen pop is no longer the navigator's call.
     CallWithdrawn {
         call_id: String,
-        /// Why: "no_answer", "declined", "caller_hung_up", "not_ready", ….
-        reason: String,
+        reason: WithdrawReason,
         at_ms: i64,
     },
     CallEnded {
@@ -334,9 +634,7 @@ pub enum ServerMsg {
     /// How a consult transfer of the navigator's call is going.
     TransferProgress {
         call_id: String,
-        /// "ringing", "answered", "failed", "completed", "cancelled"; clients
-        /// should show unknown states as they are.
-        state: String,
+        state: TransferState,
         /// More about the state (e.g. why it failed), when there is any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         detail: Option<String>,

@@ -52,6 +52,8 @@ use rsip::headers::UntypedHeader;
 use rsip::{Header, Request, Response};
 use sha2::{Digest, Sha256};
 
+use crate::message::scan;
+
 /// The realm frontdoor's registrar uses, and in which the CTI store's HA1
 /// values are computed.
 pub const DEFAULT_REALM: &str = "frontdoor";
@@ -253,117 +255,60 @@ fn is_hex(s: &str, len: usize) -> bool {
 /// Parse `Digest name=value, name="quoted", …` (RFC 3261 §25.1
 /// `challenge` / `credentials`): the scheme case-insensitive, LWS around
 /// `=` and `,`, empty list elements skipped, quoted strings with `\`
-/// escapes. Names come back lowercase; a parameter given twice is an error.
+/// escapes, all read by the header scanner ([`scan`]). Names come back
+/// lowercase; a parameter given twice is an error.
 fn parse_params(value: &str) -> Result<Vec<(String, String)>, DigestError> {
-    let bad = |why: &str| DigestError::Malformed(why.to_owned());
-    let s = value.as_bytes();
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < s.len() && matches!(s[*i], b' ' | b'\t' | b'\r' | b'\n') {
-            *i += 1;
-        }
-    };
-    skip_ws(&mut i);
-    let start = i;
-    while i < s.len() && is_token_byte(s[i]) {
-        i += 1;
-    }
-    let scheme = &value[start..i];
+    let bad = |why: String| DigestError::Malformed(why);
+    let value = value.trim_start_matches(LWS);
+    let scheme_end = value
+        .bytes()
+        .position(|b| !is_token_byte(b))
+        .unwrap_or(value.len());
+    let (scheme, rest) = value.split_at(scheme_end);
     if scheme.is_empty() {
-        return Err(bad("no authentication scheme"));
+        return Err(bad("no authentication scheme".into()));
     }
     if !scheme.eq_ignore_ascii_case("Digest") {
         return Err(DigestError::NotDigest(scheme.to_owned()));
     }
-    if i < s.len() && !matches!(s[i], b' ' | b'\t' | b'\r' | b'\n') {
-        return Err(bad("no space after the scheme"));
+    if !rest.is_empty() && !rest.starts_with(LWS) {
+        return Err(bad("no space after the scheme".into()));
     }
     let mut params: Vec<(String, String)> = Vec::new();
-    loop {
-        // Separators: LWS and commas (empty elements are allowed).
-        while i < s.len() && matches!(s[i], b' ' | b'\t' | b'\r' | b'\n' | b',') {
-            i += 1;
-        }
-        if i >= s.len() {
-            break;
-        }
-        let start = i;
-        while i < s.len() && is_token_byte(s[i]) {
-            i += 1;
-        }
-        if start == i {
-            return Err(bad("expected a parameter name"));
-        }
-        let name = value[start..i].to_ascii_lowercase();
-        skip_ws(&mut i);
-        if i >= s.len() || s[i] != b'=' {
-            return Err(DigestError::Malformed(format!(
-                "parameter {name} has no value"
-            )));
-        }
-        i += 1;
-        skip_ws(&mut i);
-        let param_value = if i < s.len() && s[i] == b'"' {
-            i += 1;
-            let mut out = Vec::new();
-            loop {
-                match s.get(i) {
-                    None => {
-                        return Err(DigestError::Malformed(format!(
-                            "unterminated quoted value of {name}"
-                        )));
-                    }
-                    Some(b'"') => {
-                        i += 1;
-                        break;
-                    }
-                    Some(b'\\') => {
-                        let Some(&next) = s.get(i + 1) else {
-                            return Err(DigestError::Malformed(format!(
-                                "unterminated quoted value of {name}"
-                            )));
-                        };
-                        out.push(next);
-                        i += 2;
-                    }
-                    Some(&b) => {
-                        out.push(b);
-                        i += 1;
-                    }
-                }
-            }
-            // Only ASCII bytes were removed, so this stays valid UTF-8.
-            String::from_utf8(out).map_err(|_| bad("invalid UTF-8 in a quoted value"))?
-        } else {
-            let start = i;
-            while i < s.len() && is_token_byte(s[i]) {
-                i += 1;
-            }
-            if start == i {
-                return Err(DigestError::Malformed(format!(
-                    "parameter {name} has no value"
-                )));
-            }
-            value[start..i].to_owned()
+    for element in scan::list(rest) {
+        // A name is a token, so the first `=` ends it.
+        let (name, param_value) = match element.split_once('=') {
+            Some((name, v)) => (scan::trim_lws(name), Some(scan::trim_lws(v))),
+            None => (element, None),
         };
-        skip_ws(&mut i);
-        if i < s.len() && s[i] != b',' {
-            return Err(DigestError::Malformed(format!(
-                "unexpected text after parameter {name}"
-            )));
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return Err(bad("expected a parameter name".into()));
         }
+        let name = name.to_ascii_lowercase();
+        let param_value = match param_value {
+            None | Some("") => return Err(bad(format!("parameter {name} has no value"))),
+            Some(v) if v.starts_with('"') => {
+                scan::unquote(v).map_err(|_| match scan::quoted_len(v) {
+                    Ok(_) => bad(format!("unexpected text after parameter {name}")),
+                    Err(_) => bad(format!("unterminated quoted value of {name}")),
+                })?
+            }
+            Some(v) if v.bytes().all(is_token_byte) => v.to_owned(),
+            Some(_) => return Err(bad(format!("unexpected text after parameter {name}"))),
+        };
         if params.iter().any(|(n, _)| *n == name) {
-            return Err(DigestError::Malformed(format!(
-                "parameter {name} given twice"
-            )));
+            return Err(bad(format!("parameter {name} given twice")));
         }
         params.push((name, param_value));
     }
     if params.is_empty() {
-        return Err(bad("no parameters"));
+        return Err(bad("no parameters".into()));
     }
     Ok(params)
 }
+
+/// RFC 3261 LWS characters.
+const LWS: [char; 4] = [' ', '\t', '\r', '\n'];
 
 /// RFC 3261 §25.1 `token` characters.
 fn is_token_byte(b: u8) -> bool {

@@ -17,7 +17,10 @@
 //! - [`message`]: a normalising pre-pass in front of rsip (compact header
 //!   forms, folded lines, whitespace before the colon, body framed by
 //!   Content-Length), stream framing for TCP, and 400 responses for
-//!   malformed requests.
+//!   malformed requests. One header scanner (`message/scan.rs`) knows where
+//!   quoted-strings and `<…>` begin and end; every part of the crate that
+//!   splits a header value (lists, name-addr, `;params`, digest
+//!   parameters, P-Asserted-Identity) goes through it.
 //! - [`sdp`]: offer/answer for G.711 (PCMU, PCMA) and telephone-event.
 //! - [`transaction`]: the RFC 3261 §17 transaction state machines, every
 //!   timer a value in a table.

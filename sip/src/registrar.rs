@@ -86,11 +86,12 @@ use std::net::SocketAddr;
 
 use rsip::headers::UntypedHeader;
 use rsip::prelude::*;
-use rsip::{Header, Method, Request, Response};
+use rsip::{Header, Request, Response};
 
 use crate::digest::{self, Algorithm, Credentials, DigestConfig, DigestError, DigestServer, quote};
-use crate::message;
+use crate::message::{self, scan};
 use crate::{Peer, Transport};
+use parse::{ContactSpec, Parsed, parse_register};
 
 /// What the store knows about an account, for the registrar.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -263,28 +264,6 @@ pub struct RegisterReply {
     pub outcome: Outcome,
 }
 
-/// A Contact of the request.
-#[derive(Debug)]
-enum ContactSpec {
-    /// `Contact: *`
-    Star,
-    Uri {
-        uri: String,
-        params: String,
-        expires: Option<u64>,
-    },
-}
-
-/// A REGISTER read and checked for syntax.
-#[derive(Debug)]
-struct Parsed {
-    aor: Option<String>,
-    call_id: String,
-    cseq: u32,
-    contacts: Vec<ContactSpec>,
-    expires: Option<u64>,
-}
-
 /// How long a Call-ID sent the full challenge set waits for credentials
 /// before a bare retry no longer counts as "could not answer", seconds.
 const FALLBACK_WINDOW: u64 = 900;
@@ -371,12 +350,7 @@ impl Registrar {
                 Header::Require(r) => Some(r.value().to_owned()),
                 _ => None,
             })
-            .flat_map(|v| {
-                v.split(',')
-                    .map(|o| o.trim().to_owned())
-                    .filter(|o| !o.is_empty())
-                    .collect::<Vec<_>>()
-            })
+            .flat_map(|v| scan::list(&v).map(str::to_owned).collect::<Vec<_>>())
             .collect();
         if !required.is_empty() {
             let list = required.join(", ");
@@ -900,223 +874,7 @@ fn http_date(secs: u64) -> String {
     )
 }
 
-// ---- reading the REGISTER ---------------------------------------------------
-
-fn parse_register(request: &Request) -> Result<Parsed, String> {
-    if request.method != Method::Register {
-        return Err(format!("{} is not REGISTER", request.method));
-    }
-    let to = request
-        .to_header()
-        .map_err(|_| "missing To header".to_owned())?;
-    let (to_uri, _) = split_name_addr(to.value()).map_err(|e| format!("bad To header: {e}"))?;
-    let to_uri = message::parse_uri(&to_uri).map_err(|e| format!("bad To URI: {e}"))?;
-    let aor = to_uri
-        .user()
-        .map(str::to_owned)
-        .filter(|user| !user.is_empty());
-    let call_id = request
-        .call_id_header()
-        .map_err(|_| "missing Call-ID header".to_owned())?
-        .value()
-        .trim()
-        .to_owned();
-    if call_id.is_empty() {
-        return Err("empty Call-ID".into());
-    }
-    let cseq = request
-        .cseq_header()
-        .map_err(|_| "missing CSeq header".to_owned())?
-        .seq()
-        .map_err(|_| "bad CSeq header".to_owned())?;
-
-    let mut expires = None;
-    for header in request.headers.iter() {
-        if let Header::Expires(value) = header {
-            if expires.is_some() {
-                return Err("more than one Expires header".into());
-            }
-            expires = Some(
-                parse_delta(value.value())
-                    .ok_or_else(|| format!("bad Expires header {:?}", value.value()))?,
-            );
-        }
-    }
-
-    let mut contacts = Vec::new();
-    for header in request.headers.iter() {
-        let Header::Contact(value) = header else {
-            continue;
-        };
-        let items = split_list(value.value());
-        if items.is_empty() {
-            return Err("empty Contact header".into());
-        }
-        for item in items {
-            contacts.push(parse_contact(item)?);
-        }
-    }
-    if contacts.iter().any(|c| matches!(c, ContactSpec::Star)) {
-        if contacts.len() > 1 {
-            return Err("Contact: * must be the only contact".into());
-        }
-        if expires != Some(0) {
-            return Err("Contact: * requires Expires: 0".into());
-        }
-    }
-    Ok(Parsed {
-        aor,
-        call_id,
-        cseq,
-        contacts,
-        expires,
-    })
-}
-
-/// RFC 3261 §25.1 `delta-seconds`; values past `u64` saturate (they are
-/// clamped anyway).
-fn parse_delta(text: &str) -> Option<u64> {
-    let text = text.trim();
-    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    Some(text.parse::<u64>().unwrap_or(u64::MAX))
-}
-
-/// Split at top-level commas (outside quotes and `<…>`).
-fn split_list(value: &str) -> Vec<&str> {
-    split_outside(value, b',')
-        .into_iter()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect()
-}
-
-/// Split `value` at `sep` where it stands outside quotes and `<…>`.
-fn split_outside(value: &str, sep: u8) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let (mut quoted, mut escaped, mut angle, mut start) = (false, false, false, 0);
-    for (i, b) in value.bytes().enumerate() {
-        if quoted {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => quoted = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => quoted = true,
-            b'<' => angle = true,
-            b'>' => angle = false,
-            _ if b == sep && !angle => {
-                parts.push(&value[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&value[start..]);
-    parts
-}
-
-/// `[display-name] <uri> *(;param)` or `uri *(;param)` → (uri, params
-/// text starting at the first `;` after the URI, or empty).
-fn split_name_addr(value: &str) -> Result<(String, &str), String> {
-    let value = value.trim();
-    // A `<` outside a quoted display name opens the URI.
-    let mut quoted = false;
-    let mut escaped = false;
-    let mut open = None;
-    for (i, b) in value.bytes().enumerate() {
-        if quoted {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => quoted = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => quoted = true,
-            b'<' => {
-                open = Some(i);
-                break;
-            }
-            _ => {}
-        }
-    }
-    if quoted {
-        return Err("unterminated quoted display name".into());
-    }
-    match open {
-        Some(open) => {
-            let close = value[open..]
-                .find('>')
-                .map(|c| open + c)
-                .ok_or("no closing '>'")?;
-            let uri = value[open + 1..close].trim();
-            if uri.is_empty() {
-                return Err("empty URI".into());
-            }
-            let rest = value[close + 1..].trim();
-            if !rest.is_empty() && !rest.starts_with(';') {
-                return Err(format!("unexpected text after the URI: {rest:?}"));
-            }
-            Ok((uri.to_owned(), rest))
-        }
-        None => {
-            // addr-spec: the parameters after the URI belong to the header
-            // (RFC 3261 §20.10), so the URI stops at the first `;`.
-            let end = value.find(';').unwrap_or(value.len());
-            let uri = value[..end].trim();
-            if uri.is_empty() || uri.contains(char::is_whitespace) {
-                return Err(format!("not a URI: {value:?}"));
-            }
-            Ok((uri.to_owned(), &value[end..]))
-        }
-    }
-}
-
-fn parse_contact(value: &str) -> Result<ContactSpec, String> {
-    if value.trim() == "*" {
-        return Ok(ContactSpec::Star);
-    }
-    let bad = |e: String| format!("bad Contact {value:?}: {e}");
-    let (uri, rest) = split_name_addr(value).map_err(bad)?;
-    message::parse_uri(&uri).map_err(|e| bad(e.to_string()))?;
-    let mut params = String::new();
-    let mut expires = None;
-    for param in split_outside(rest, b';').into_iter().skip(1) {
-        let param = param.trim();
-        if param.is_empty() {
-            continue;
-        }
-        let (name, val) = match param.split_once('=') {
-            Some((n, v)) => (n.trim(), Some(v.trim())),
-            None => (param, None),
-        };
-        if name.eq_ignore_ascii_case("expires") {
-            if expires.is_some() {
-                return Err(bad("expires given twice".into()));
-            }
-            expires = Some(
-                val.and_then(parse_delta)
-                    .ok_or_else(|| bad(format!("bad expires parameter {param:?}")))?,
-            );
-        } else {
-            params.push(';');
-            params.push_str(param);
-        }
-    }
-    Ok(ContactSpec::Uri {
-        uri,
-        params,
-        expires,
-    })
-}
+mod parse;
 
 #[cfg(test)]
 mod tests;

@@ -5,10 +5,13 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use frontdoor_cti::now_ms;
-use serde_json::{Value, json};
+use frontdoor_cti::protocol::{
+    FailedCallback, QueueLine, QueueNavigator, QueuesView, WaitingCall, WaitingState,
+};
 
 use super::Driver;
-use crate::acd::{CallId, QueueId};
+use super::cdr::cti_state;
+use frontdoor_acd::{CallId, QueueId};
 
 impl Driver {
     /// The supervisors' view: who waits where, the navigators, and the
@@ -25,93 +28,90 @@ impl Driver {
             .map(|c| QueueId::Centre(c.id.clone()))
             .collect();
         queues.push(QueueId::Crisis);
-        let all: HashMap<CallId, crate::acd::CallInfo> = self
+        let all: HashMap<CallId, frontdoor_acd::CallInfo> = self
             .acd
             .calls()
             .into_iter()
             .filter_map(|id| self.acd.call(id).map(|c| (id, c)))
             .collect();
-        let queues: Vec<Value> = queues
+        let queues: Vec<QueueLine> = queues
             .iter()
             .map(|q| {
-                let mut calls: Vec<&crate::acd::CallInfo> = self
+                let mut calls: Vec<&frontdoor_acd::CallInfo> = self
                     .acd
                     .waiting(q)
                     .into_iter()
                     .filter_map(|id| all.get(&id))
                     .collect();
-                let mut ringing: Vec<&crate::acd::CallInfo> = all
+                let mut ringing: Vec<&frontdoor_acd::CallInfo> = all
                     .values()
                     .filter(|c| {
                         c.queue == *q
                             && matches!(
                                 c.state,
-                                crate::acd::CallState::Offered { .. }
-                                    | crate::acd::CallState::Dialling { .. }
+                                frontdoor_acd::CallState::Offered { .. }
+                                    | frontdoor_acd::CallState::Dialling { .. }
                             )
                     })
                     .collect();
                 ringing.sort_by_key(|c| c.id);
                 calls.extend(ringing);
-                let waiting: Vec<Value> = calls
+                let waiting: Vec<WaitingCall> = calls
                     .iter()
-                    .map(|c| {
-                        json!({
-                            "call_id": cti_id(c.id),
-                            "caller": caller(c.id),
-                            "language": c.language.as_str(),
-                            "priority": c.priority.as_str(),
-                            "crisis": c.crisis,
-                            "callback": c.callback.is_some(),
-                            "state": match c.state {
-                                crate::acd::CallState::Offered { .. } => "offered",
-                                crate::acd::CallState::Dialling { .. } => "dialling",
-                                _ => "waiting",
-                            },
-                            "waited_s": now.saturating_duration_since(c.arrived).as_secs(),
-                        })
+                    .map(|c| WaitingCall {
+                        call_id: cti_id(c.id).unwrap_or_default(),
+                        caller: caller(c.id),
+                        language: c.language.as_str().into(),
+                        priority: c.priority.as_str().into(),
+                        crisis: c.crisis,
+                        callback: c.callback.is_some(),
+                        state: match c.state {
+                            frontdoor_acd::CallState::Offered { .. } => WaitingState::Offered,
+                            frontdoor_acd::CallState::Dialling { .. } => WaitingState::Dialling,
+                            _ => WaitingState::Waiting,
+                        },
+                        waited_s: now.saturating_duration_since(c.arrived).as_secs(),
                     })
                     .collect();
-                json!({"queue": q.to_string(), "waiting": waiting})
+                QueueLine {
+                    queue: q.to_string(),
+                    waiting,
+                }
             })
             .collect();
-        let navigators: Vec<Value> = self
+        let navigators: Vec<QueueNavigator> = self
             .acd
             .navigators()
             .iter()
             .filter_map(|n| self.acd.navigator(n))
-            .map(|n| {
-                json!({
-                    "username": n.id.0,
-                    "centre": n.centre.0,
-                    "languages": n.languages.iter().map(|l| l.as_str()).collect::<Vec<_>>(),
-                    "crisis_trained": n.crisis_trained,
-                    "state": n.state.name(),
-                    "call_id": n.state.call().and_then(cti_id),
-                })
+            .map(|n| QueueNavigator {
+                username: n.id.0.clone(),
+                centre: n.centre.0.clone(),
+                languages: n.languages.iter().map(|l| l.as_str().into()).collect(),
+                crisis_trained: n.crisis_trained,
+                state: cti_state(&n.state).0,
+                call_id: n.state.call().and_then(cti_id),
             })
             .collect();
-        let supervisor_list: Vec<Value> = self
+        let supervisor_list: Vec<FailedCallback> = self
             .acd
             .supervisor_list()
             .into_iter()
             .filter_map(|id| all.get(&id))
-            .map(|c| {
-                json!({
-                    "call_id": cti_id(c.id),
-                    "caller": caller(c.id),
-                    "queue": c.queue.to_string(),
-                    "language": c.language.as_str(),
-                    "attempts": c.callback.as_ref().map_or(0, |cb| cb.failures),
-                })
+            .map(|c| FailedCallback {
+                call_id: cti_id(c.id).unwrap_or_default(),
+                caller: caller(c.id),
+                queue: c.queue.to_string(),
+                language: c.language.as_str().into(),
+                attempts: c.callback.as_ref().map_or(0, |cb| cb.failures),
             })
             .collect();
-        self.wiring.cti.publish_queues(json!({
-            "at_ms": now_ms(),
-            "expected_handle_s": self.acd.expected_handle_time().as_secs(),
-            "queues": queues,
-            "navigators": navigators,
-            "supervisor_list": supervisor_list,
-        }));
+        self.wiring.cti.publish_queues(QueuesView {
+            at_ms: now_ms(),
+            expected_handle_s: self.acd.expected_handle_time().as_secs(),
+            queues,
+            navigators,
+            supervisor_list,
+        });
     }
 }

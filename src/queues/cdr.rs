@@ -1,8 +1,8 @@
 //! How the ACD's decisions read in the call record and on the screen.
 
-use frontdoor_cti::protocol::AgentState as CtiState;
+use frontdoor_cti::protocol::{AgentState as CtiState, WithdrawReason};
 
-use crate::acd::{AgentState, CallRecord, CancelReason, ExternalReason};
+use frontdoor_acd::{AgentState, CallRecord, CancelReason, ExternalReason};
 
 pub(super) fn cti_state(state: &AgentState) -> (CtiState, Option<String>) {
     match state {
@@ -15,17 +15,17 @@ pub(super) fn cti_state(state: &AgentState) -> (CtiState, Option<String>) {
     }
 }
 
-pub(super) fn cancel_reason(reason: CancelReason) -> &'static str {
+pub(super) fn cancel_reason(reason: CancelReason) -> WithdrawReason {
     match reason {
-        CancelReason::NoAnswer => "no_answer",
-        CancelReason::Declined => "declined",
-        CancelReason::CallerAbandoned => "caller_hung_up",
-        CancelReason::NavigatorLoggedOut => "logged_out",
-        CancelReason::NavigatorNotReady => "not_ready",
-        CancelReason::CrisisTimeout => "crisis_timeout",
-        CancelReason::CallbackRequested => "callback",
-        CancelReason::CallbackDialTimeout => "dial_timeout",
-        CancelReason::Transferred => "transferred",
+        CancelReason::NoAnswer => WithdrawReason::NoAnswer,
+        CancelReason::Declined => WithdrawReason::Declined,
+        CancelReason::CallerAbandoned => WithdrawReason::CallerHungUp,
+        CancelReason::NavigatorLoggedOut => WithdrawReason::LoggedOut,
+        CancelReason::NavigatorNotReady => WithdrawReason::NotReady,
+        CancelReason::CrisisTimeout => WithdrawReason::CrisisTimeout,
+        CancelReason::CallbackRequested => WithdrawReason::Callback,
+        CancelReason::CallbackDialTimeout => WithdrawReason::DialTimeout,
+        CancelReason::Transferred => WithdrawReason::Transferred,
     }
 }
 
@@ -64,7 +64,10 @@ pub(super) fn describe(what: &CallRecord) -> (&'static str, String) {
         }
         CallRecord::OfferCancelled { navigator, reason } => (
             "offer_cancelled",
-            format!("navigator={navigator} reason={}", cancel_reason(*reason)),
+            format!(
+                "navigator={navigator} reason={}",
+                cancel_reason(*reason).as_str()
+            ),
         ),
         CallRecord::Answered {
             navigator,

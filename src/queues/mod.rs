@@ -13,196 +13,39 @@
 //! and passes on what navigators ask (ready, not ready, logout, hang up,
 //! transfer). Each caller's call task owns its legs: it rings the navigator
 //! the ACD chose, reports the answer, and bridges once the ACD confirms.
-//! Callbacks have their own task (`callback.rs`).
+//! Callbacks have their own task, started through the hook handed in at
+//! start ([`Wiring::start_callback`]): the queues know nothing of how legs
+//! are placed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use frontdoor_cti::protocol::{AgentState as CtiState, Disposition, StateInfo, TransferTarget};
+use frontdoor_cti::protocol::{
+    AgentState as CtiState, Disposition, StateInfo, TransferState, TransferTarget, WithdrawReason,
+};
 use frontdoor_cti::{
     CallEvent as CtiEvent, CallEvents, CallbackAction, NavigatorCommand, Store, now_ms,
 };
-use frontdoor_sip::registrar::Binding;
 use tokio::sync::mpsc;
 
-use crate::acd::{
-    Acd, AcdConfig, AgentState, CallId, CallRecord, CentreId, Decision, Event, ExternalReason,
-    Lang, NavigatorId, NavigatorProfile, NextState, Priority, QueueId, StateChange,
-};
-use crate::callback::{self, CallbackEvent, CallbackOrder};
 use crate::flows::Flows;
 use crate::registrar::Contacts;
 use crate::sip_driver::sleep_until_opt;
+use frontdoor_acd::{
+    Acd, AcdConfig, AcdError, AgentState, CallId, CallRecord, CentreId, Decision, Event,
+    ExternalReason, Lang, NavigatorId, NavigatorProfile, NextState, Priority, QueueId, StateChange,
+};
 
 mod board;
 mod cdr;
+mod handle;
 use cdr::{cancel_reason, cti_state, describe};
-
-/// What the queues tell a caller's call task.
-#[derive(Debug)]
-pub enum ToCall {
-    /// Ring this navigator's phone (the first contact that works).
-    Offer {
-        navigator: String,
-        contacts: Vec<Binding>,
-    },
-    /// Stop ringing that navigator (or release their answered leg).
-    CancelOffer { navigator: String },
-    /// The navigator answered and has the call: bridge.
-    Connect { navigator: String },
-    /// The waiting caller's position and expected wait.
-    Announce { position: usize, wait: Duration },
-    /// Send the call to an external line (with a prompt); the call has left
-    /// the queues. An empty target: nowhere to go, say so and end.
-    RouteExternal { target: String, crisis: bool },
-    /// The navigator's leg leaves (a transfer to a queue): back on hold.
-    Release,
-    /// The navigator hung up from their screen: end the call.
-    Hangup,
-    /// The navigator transferred the call to an external line.
-    TransferExternal { uri: String },
-    /// The navigator consults `uri` before transferring (warm transfer):
-    /// the caller goes on hold, the navigator talks with the target.
-    Consult { uri: String },
-    /// Connect the caller to the consulted target; the navigator leaves.
-    CompleteTransfer,
-    /// End the consult call; the navigator is back with the caller.
-    CancelTransfer,
-}
-
-/// A call entering the queues.
-#[derive(Debug)]
-pub struct NewQueued {
-    /// The call's id in the call records (its Call-ID).
-    pub cti_id: String,
-    /// The caller's number (E.164), for callbacks.
-    pub caller: Option<String>,
-    pub queue: QueueId,
-    pub priority: Priority,
-    pub language: Lang,
-    pub to_call: mpsc::UnboundedSender<ToCall>,
-}
-
-#[derive(Debug)]
-enum Msg {
-    Queued(NewQueued),
-    CallerGone {
-        cti_id: String,
-    },
-    OfferAnswered {
-        cti_id: String,
-        navigator: String,
-    },
-    OfferFailed {
-        cti_id: String,
-        navigator: String,
-        reason: String,
-    },
-    CallbackRequested {
-        cti_id: String,
-    },
-    CrisisKey {
-        cti_id: String,
-    },
-    Callback {
-        call: CallId,
-        event: CallbackEvent,
-    },
-    TransferProgress {
-        cti_id: String,
-        navigator: String,
-        state: &'static str,
-        detail: String,
-    },
-    TransferCompleted {
-        cti_id: String,
-        navigator: String,
-        uri: String,
-    },
-}
-
-/// The call tasks' handle on the queues. Cheap to clone; sends never wait.
-#[derive(Debug, Clone)]
-pub struct Queues {
-    tx: mpsc::UnboundedSender<Msg>,
-}
-
-impl Queues {
-    fn send(&self, msg: Msg) {
-        if self.tx.send(msg).is_err() {
-            tracing::error!("the queues have stopped");
-        }
-    }
-    pub fn queue(&self, call: NewQueued) {
-        self.send(Msg::Queued(call));
-    }
-    /// The caller hung up (waiting, ringing or bridged), or the call left.
-    pub fn caller_gone(&self, cti_id: &str) {
-        self.send(Msg::CallerGone {
-            cti_id: cti_id.into(),
-        });
-    }
-    pub fn offer_answered(&self, cti_id: &str, navigator: &str) {
-        self.send(Msg::OfferAnswered {
-            cti_id: cti_id.into(),
-            navigator: navigator.into(),
-        });
-    }
-    pub fn offer_failed(&self, cti_id: &str, navigator: &str, reason: &str) {
-        self.send(Msg::OfferFailed {
-            cti_id: cti_id.into(),
-            navigator: navigator.into(),
-            reason: reason.into(),
-        });
-    }
-    pub fn callback_requested(&self, cti_id: &str) {
-        self.send(Msg::CallbackRequested {
-            cti_id: cti_id.into(),
-        });
-    }
-    pub fn crisis_key(&self, cti_id: &str) {
-        self.send(Msg::CrisisKey {
-            cti_id: cti_id.into(),
-        });
-    }
-    /// How a consult transfer goes: "ringing", "answered", "failed",
-    /// "completed", "cancelled".
-    pub fn transfer_progress(
-        &self,
-        cti_id: &str,
-        navigator: &str,
-        state: &'static str,
-        detail: &str,
-    ) {
-        self.send(Msg::TransferProgress {
-            cti_id: cti_id.into(),
-            navigator: navigator.into(),
-            state,
-            detail: detail.into(),
-        });
-    }
-    /// The caller is now with the consulted target: the navigator is free.
-    pub fn transfer_completed(&self, cti_id: &str, navigator: &str, uri: &str) {
-        self.send(Msg::TransferCompleted {
-            cti_id: cti_id.into(),
-            navigator: navigator.into(),
-            uri: uri.into(),
-        });
-    }
-    pub(crate) fn callback_event(&self, call: CallId, event: CallbackEvent) {
-        self.send(Msg::Callback { call, event });
-    }
-}
-
-/// What the call tasks sent, for [`run`].
-pub struct Inbox(mpsc::UnboundedReceiver<Msg>);
-
-/// The queues' handle and the inbox [`run`] reads.
-pub fn channel() -> (Queues, Inbox) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    (Queues { tx }, Inbox(rx))
-}
+use handle::Msg;
+pub use handle::{
+    Callback, CallbackEvent, CallbackOrder, Inbox, NewQueued, Queues, StartCallback, ToCall,
+    channel,
+};
 
 /// What the driver keeps per call.
 struct Entry {
@@ -227,7 +70,9 @@ pub struct Wiring {
     pub store: Store,
     pub contacts: Contacts,
     pub flows: Arc<Flows>,
-    pub calls: Arc<crate::call::Shared>,
+    /// Starts a callback's task (the call side places its legs); handed in
+    /// at start, as the SIP driver is handed the way to start a call.
+    pub start_callback: StartCallback,
 }
 
 /// How often the centres' opening hours are looked at.
@@ -243,7 +88,6 @@ const VIEW_TICK: Duration = Duration::from_secs(1);
 /// Run the queues until the engine stops.
 pub async fn run(
     wiring: Wiring,
-    queues: Queues,
     Inbox(mut inbox): Inbox,
     mut commands: mpsc::Receiver<NavigatorCommand>,
 ) {
@@ -259,7 +103,6 @@ pub async fn run(
         ids: HashMap::new(),
         calls: HashMap::new(),
         next_id: 1,
-        queues,
         pending: VecDeque::new(),
         outbox: Vec::new(),
         wiring,
@@ -298,7 +141,6 @@ struct Driver {
     ids: HashMap<String, CallId>,
     calls: HashMap<CallId, Entry>,
     next_id: u64,
-    queues: Queues,
     /// Events that arose while carrying out decisions.
     pending: VecDeque<Event>,
     /// CTI events to send before the next decisions are carried out.
@@ -309,9 +151,18 @@ struct Driver {
 impl Driver {
     fn feed(&mut self, event: Event) {
         let copy = event.clone();
-        if let Err(error) = self.acd.handle(event, Instant::now()) {
+        match self.acd.handle(event, Instant::now()) {
+            Ok(()) => {}
             // Races are expected (an answer after the ring was taken back).
-            tracing::debug!(%error, event = ?copy, "the queues refused an event");
+            Err(error @ AcdError::Stale(_)) => {
+                tracing::debug!(%error, event = ?copy, "the queues passed over a stale event");
+            }
+            Err(error @ AcdError::Refused(_)) => {
+                tracing::info!(%error, event = ?copy, "the queues refused an event");
+            }
+            Err(error) => {
+                tracing::error!(%error, event = ?copy, "the queues were misused");
+            }
         }
     }
 
@@ -370,7 +221,7 @@ impl Driver {
                 id,
                 Entry {
                     cti_id: cti_id.clone(),
-                    caller: Some(record.caller.clone()),
+                    caller: record.caller.number().map(str::to_string),
                     to_call: None,
                     callback: None,
                     shown_to: None,
@@ -379,7 +230,7 @@ impl Driver {
             );
             let refused = self.acd.handle(
                 Event::CallbackRestored {
-                    call: crate::acd::NewCall {
+                    call: frontdoor_acd::NewCall {
                         id,
                         queue: QueueId::Centre(CentreId(centre.clone())),
                         priority: Priority::Normal,
@@ -496,7 +347,7 @@ impl Driver {
                 );
                 let queue = new.queue.clone();
                 let refused = self.acd.handle(
-                    Event::CallQueued(crate::acd::NewCall {
+                    Event::CallQueued(frontdoor_acd::NewCall {
                         id,
                         queue: new.queue,
                         priority: new.priority,
@@ -577,11 +428,11 @@ impl Driver {
                 state,
                 detail,
             } => {
-                tracing::info!(call_id = %cti_id, %navigator, state, %detail, "consult transfer");
+                tracing::info!(call_id = %cti_id, %navigator, state = state.as_str(), %detail, "consult transfer");
                 self.outbox.push(CtiEvent::TransferProgress {
                     call_id: cti_id,
                     navigator,
-                    state: state.into(),
+                    state,
                     detail,
                     at_ms: now_ms(),
                 });
@@ -602,14 +453,14 @@ impl Driver {
                 self.outbox.push(CtiEvent::TransferProgress {
                     call_id: cti_id.clone(),
                     navigator: navigator.clone(),
-                    state: "completed".into(),
+                    state: TransferState::Completed,
                     detail: String::new(),
                     at_ms,
                 });
                 self.outbox.push(CtiEvent::OfferWithdrawn {
                     call_id: cti_id.clone(),
                     navigator: navigator.clone(),
-                    reason: "transferred".into(),
+                    reason: WithdrawReason::Transferred,
                     at_ms,
                 });
                 self.outbox.push(CtiEvent::QueueStep {
@@ -730,7 +581,7 @@ impl Driver {
                 self.cti(CtiEvent::OfferWithdrawn {
                     call_id: call_id.clone(),
                     navigator: navigator.clone(),
-                    reason: "transferred".into(),
+                    reason: WithdrawReason::Transferred,
                     at_ms: now_ms(),
                 })
                 .await;
@@ -931,7 +782,7 @@ impl Driver {
                     self.cti(CtiEvent::OfferWithdrawn {
                         call_id: cti_id,
                         navigator: navigator.0,
-                        reason: cancel_reason(reason).into(),
+                        reason: cancel_reason(reason),
                         at_ms: now_ms(),
                     })
                     .await;
@@ -984,18 +835,16 @@ impl Driver {
                 let (tx, rx) = mpsc::unbounded_channel();
                 entry.callback = Some(tx);
                 let cti_id = entry.cti_id.clone();
-                tokio::spawn(callback::run(
-                    callback::Callback {
+                (self.wiring.start_callback)(
+                    Callback {
                         call,
                         cti_id: cti_id.clone(),
                         number,
                         navigator: navigator.0.clone(),
                         contacts,
                     },
-                    Arc::clone(&self.wiring.calls),
-                    self.queues.clone(),
                     rx,
-                ));
+                );
                 self.cti(CtiEvent::Offered {
                     call_id: cti_id,
                     navigator: navigator.0,
@@ -1099,7 +948,7 @@ impl Driver {
             self.cti(CtiEvent::OfferWithdrawn {
                 call_id: cti_id.clone(),
                 navigator,
-                reason: "callback_failed".into(),
+                reason: WithdrawReason::CallbackFailed,
                 at_ms: now_ms(),
             })
             .await;

@@ -20,6 +20,8 @@ use crate::ivr::ottawa_always_open;
 use crate::records::{http, login};
 use crate::registrar::{MD5_ONLY, phone, phone_answering, stop};
 
+mod identity;
+
 const OTTAWA: &str = "+16135550123";
 const PASSWORD: &str = "navigator-pass-1";
 
@@ -126,6 +128,17 @@ impl Stream {
 /// A sipp caller from `caller` doing `steps`, then hanging up
 /// (`hangs_up`) or waiting for the engine's BYE.
 fn call(engine: &Engine, caller: &str, steps: &[Step], hangs_up: bool) -> SippRun {
+    call_edited(engine, caller, steps, hangs_up, |scenario| scenario)
+}
+
+/// [`call`], with the scenario (its INVITE) changed by `edit`.
+fn call_edited(
+    engine: &Engine,
+    caller: &str,
+    steps: &[Step],
+    hangs_up: bool,
+    edit: impl FnOnce(String) -> String,
+) -> SippRun {
     let dir = TempDir::new("caller");
     let mut stream = Stream::new(dir.path());
     let mut xml = String::new();
@@ -156,6 +169,7 @@ fn call(engine: &Engine, caller: &str, steps: &[Step], hangs_up: bool) -> SippRu
             "  <recv request=\"BYE\"/>\n  <send>\n    <![CDATA[\n      SIP/2.0 200 OK\n      [last_Via:]\n      [last_From:]\n      [last_To:]\n      [last_Call-ID:]\n      [last_CSeq:]\n      Content-Length: 0\n    ]]>\n  </send>\n",
         );
     }
+    let scenario = edit(scenario);
     let path = dir.path().join("call.xml");
     std::fs::write(&path, scenario).unwrap();
     sipp(
@@ -355,27 +369,37 @@ fn wait_registered(engine: &Engine, start: impl Fn() -> Child, user: &str) -> Ch
 
 /// A supervisor's token (the account is made on first use).
 fn supervisor(engine: &Engine) -> String {
+    staff(engine, "sup1", "supervisor")
+}
+
+/// A token of Ottawa's staff member `user` with `role` (the account is made
+/// on first use).
+fn staff(engine: &Engine, user: &str, role: &str) -> String {
     let (status, _) = http(
         engine.http,
         "POST",
         "/api/login",
         None,
-        &format!(r#"{{"username":"sup1","password":"{PASSWORD}"}}"#),
+        &format!(r#"{{"username":"{user}","password":"{PASSWORD}"}}"#),
     );
     if status != 200 {
-        account(engine, "sup1", "supervisor", "ottawa", "en", false);
+        account(engine, user, role, "ottawa", "en", false);
     }
-    login(engine, "sup1", PASSWORD)
+    login(engine, user, PASSWORD)
 }
 
 /// The call's record and its events, read as a supervisor.
 fn record(engine: &Engine, id: &str) -> Value {
-    let token = supervisor(engine);
+    record_as(engine, &supervisor(engine), id)
+}
+
+/// The call's record and its events, read with `token`.
+fn record_as(engine: &Engine, token: &str, id: &str) -> Value {
     let (status, body) = http(
         engine.http,
         "GET",
         &format!("/api/calls/{id}"),
-        Some(&token),
+        Some(token),
         "",
     );
     assert_eq!(status, 200, "{body}");

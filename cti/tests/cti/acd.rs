@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use frontdoor_cti::protocol::{AgentState, Disposition, Role};
+use frontdoor_cti::protocol::{AgentState, Caller, Disposition, Role, WithdrawReason};
 use frontdoor_cti::{CallEvent, CallEvents, NavigatorCommand, Route};
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -53,7 +53,7 @@ async fn queued_call(ev: &CallEvents, call_id: &str, at_ms: i64) {
     for e in [
         CallEvent::Arrived {
             call_id: call_id.into(),
-            caller: "+16135550199".into(),
+            caller: Caller::Number("+16135550199".into()),
             dialled: "211".into(),
             at_ms,
         },
@@ -113,7 +113,7 @@ async fn withdrawn(url: &str) {
     ev.send(CallEvent::OfferWithdrawn {
         call_id: "w1".into(),
         navigator: "nav1".into(),
-        reason: "no_answer".into(),
+        reason: WithdrawReason::NoAnswer,
         at_ms: 35_000,
     })
     .await
@@ -164,7 +164,7 @@ async fn withdrawn(url: &str) {
     ev.send(CallEvent::OfferWithdrawn {
         call_id: "w1".into(),
         navigator: "nav1".into(),
-        reason: "caller_hung_up".into(),
+        reason: WithdrawReason::CallerHungUp,
         at_ms: 36_000,
     })
     .await

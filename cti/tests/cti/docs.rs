@@ -1,6 +1,9 @@
 //! docs/cti-protocol.md matches the real message types.
 
-use frontdoor_cti::protocol::{CLIENT_TYPES, ClientFrame, SERVER_TYPES, ServerFrame};
+use frontdoor_cti::protocol::{
+    CLIENT_TYPES, ClientFrame, QueuesView, RegionSource, SERVER_TYPES, ServerFrame, TransferState,
+    WithdrawReason,
+};
 use serde_json::Value;
 
 pub(crate) fn json_examples(doc: &str) -> Vec<String> {
@@ -37,10 +40,19 @@ fn every_documented_example_round_trips_and_every_message_is_documented() {
     let (messages, http) = doc
         .split_once("\n## Other HTTP routes\n")
         .expect("an \"Other HTTP routes\" section");
+    let mut views = 0;
     for text in json_examples(http) {
-        serde_json::from_str::<Value>(&text)
+        let v = serde_json::from_str::<Value>(&text)
             .unwrap_or_else(|e| panic!("bad JSON example ({e}):\n{text}"));
+        if v.get("supervisor_list").is_some() {
+            // The queues' view is typed: it round-trips like the messages.
+            let view: QueuesView = serde_json::from_value(v.clone())
+                .unwrap_or_else(|e| panic!("the queues' view: {e}\n{text}"));
+            assert_eq!(serde_json::to_value(&view).unwrap(), v, "the queues' view");
+            views += 1;
+        }
     }
+    assert_eq!(views, 1, "one example of the queues' view");
     let examples = json_examples(messages);
     assert!(examples.len() >= SERVER_TYPES.len() + CLIENT_TYPES.len());
     let mut server_seen = Vec::new();
@@ -92,4 +104,57 @@ fn every_documented_example_round_trips_and_every_message_is_documented() {
         "version {}",
         frontdoor_cti::protocol::PROTOCOL_VERSION
     )));
+}
+
+/// The row of the doc's table that documents `field` in section `section`.
+fn field_row<'a>(doc: &'a str, section: &str, field: &str) -> &'a str {
+    let (_, rest) = doc
+        .split_once(&format!("### `{section}`"))
+        .unwrap_or_else(|| panic!("no section {section}"));
+    rest.lines()
+        .find(|l| l.starts_with(&format!("| `{field}` |")))
+        .unwrap_or_else(|| panic!("{section} documents no {field}"))
+}
+
+/// Every value of the closed lists on the wire is documented where the
+/// field is, and serializes as its `as_str`.
+#[test]
+fn every_transfer_state_withdraw_reason_and_region_source_is_documented() {
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/cti-protocol.md"
+    ))
+    .expect("docs/cti-protocol.md");
+    let check = |section: &str, field: &str, name: &str, wire: Value| {
+        assert_eq!(wire, Value::from(name), "{section}.{field}");
+        assert!(
+            field_row(&doc, section, field).contains(&format!("`{name}`")),
+            "{section}.{field}: `{name}` is not documented"
+        );
+    };
+    for s in TransferState::ALL {
+        check(
+            "transfer_progress",
+            "state",
+            s.as_str(),
+            serde_json::to_value(s).unwrap(),
+        );
+    }
+    for r in WithdrawReason::ALL {
+        check(
+            "call_withdrawn",
+            "reason",
+            r.as_str(),
+            serde_json::to_value(r).unwrap(),
+        );
+    }
+    for r in RegionSource::ALL {
+        check(
+            "call_offered",
+            "region_source",
+            r.as_str(),
+            serde_json::to_value(r).unwrap(),
+        );
+        assert_eq!(RegionSource::parse(r.as_str()), Some(r));
+    }
 }

@@ -1,6 +1,6 @@
 //! The HTTP API: login, logout, throttling, role enforcement and its audit trail.
 
-use frontdoor_cti::protocol::{Disposition, Role};
+use frontdoor_cti::protocol::{Caller, Disposition, Role};
 use frontdoor_cti::{CallEvent, accounts::sha256_hex, now_ms};
 use serde_json::json;
 
@@ -124,7 +124,7 @@ async fn roles(url: &str) {
     let ev = s.cti.events();
     ev.send(CallEvent::Arrived {
         call_id: "c-nav2".into(),
-        caller: "+16135550111".into(),
+        caller: Caller::Number("+16135550111".into()),
         dialled: "211".into(),
         at_ms: 1000,
     })
@@ -346,7 +346,7 @@ async fn health(url: &str) {
     let ev = s.cti.events();
     ev.send(CallEvent::Arrived {
         call_id: "m1".into(),
-        caller: "+1".into(),
+        caller: Caller::Number("+1".into()),
         dialled: "211".into(),
         at_ms: 1,
     })

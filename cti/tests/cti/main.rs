@@ -5,6 +5,7 @@
 mod acd;
 mod db;
 mod docs;
+mod history;
 mod http;
 mod queues;
 mod server;

@@ -1,7 +1,7 @@
 //! The queues for supervisors: the published view (`GET /api/queues`) and
 //! acting on failed callbacks (`POST /api/queues/callbacks/{call_id}`).
 
-use frontdoor_cti::protocol::Role;
+use frontdoor_cti::protocol::{QueuesView, Role};
 use frontdoor_cti::store::AuditEntry;
 use frontdoor_cti::{CallbackAction, NavigatorCommand};
 use serde_json::{Value, json};
@@ -26,6 +26,11 @@ fn view() -> Value {
     assert_eq!(v["supervisor_list"][0]["call_id"], "c-7");
     assert_eq!(v["queues"][0]["waiting"][0]["call_id"], "c-1");
     v
+}
+
+/// The view as the queues publish it: typed, with the documented shape.
+fn typed(view: Value) -> QueuesView {
+    serde_json::from_value(view).expect("the view has the documented shape")
 }
 
 async fn server_with_accounts(url: &str) -> TestServer {
@@ -71,7 +76,7 @@ async fn queue_view(url: &str) {
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.json, json!({"error": "the queues are not running"}));
 
-    s.cti.publish_queues(view());
+    s.cti.publish_queues(typed(view()));
     for token in [&sup, &ops] {
         let r = s.http("GET", "/api/queues", Some(token), None).await;
         assert_eq!(r.status, 200, "{}", r.body);
@@ -82,7 +87,7 @@ async fn queue_view(url: &str) {
     let mut newer = view();
     newer["at_ms"] = json!(1764410521000_i64);
     newer["supervisor_list"] = json!([]);
-    s.cti.publish_queues(newer.clone());
+    s.cti.publish_queues(typed(newer.clone()));
     let r = s.http("GET", "/api/queues", Some(&sup), None).await;
     assert_eq!((r.status, r.json), (200, newer));
 
@@ -120,7 +125,7 @@ async fn callbacks(url: &str) {
     assert_eq!(r.json, json!({"error": "the queues are not running"}));
     no_command(&mut s.commands, "nothing published");
 
-    s.cti.publish_queues(view());
+    s.cti.publish_queues(typed(view()));
 
     // No token, and a navigator: refused and audited, nothing sent.
     let r = s
@@ -264,7 +269,7 @@ async fn full_queue(url: &str) {
     s.add_user("sup-ott", Role::Supervisor, "ottawa").await;
     let sup = s.login("sup-ott").await;
     drain(&mut s.commands);
-    s.cti.publish_queues(view());
+    s.cti.publish_queues(typed(view()));
     let requeue = Some(r#"{"action": "requeue"}"#);
     let r = s
         .http("POST", "/api/queues/callbacks/c-7", Some(&sup), requeue)

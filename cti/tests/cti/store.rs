@@ -1,6 +1,6 @@
 //! The store answers the same on SQLite and PostgreSQL.
 
-use frontdoor_cti::protocol::{CallLog, FollowUp, Need, Referral, Role};
+use frontdoor_cti::protocol::{CallLog, Caller, FollowUp, Need, Referral, Role};
 use frontdoor_cti::store::Store;
 use frontdoor_cti::{Error, UserCommand, run_user_command};
 
@@ -140,7 +140,7 @@ async fn scripted_answers(url: &str) -> serde_json::Value {
         let t = 1_000_000 + i as i64 * 100_000;
         ev.send(CallEvent::Arrived {
             call_id: id.clone(),
-            caller: caller.into(),
+            caller: Caller::Number(caller.into()),
             dialled: "211".into(),
             at_ms: t,
         })
@@ -164,7 +164,7 @@ async fn scripted_answers(url: &str) -> serde_json::Value {
             call_id: id.clone(),
             attribute: CallAttribute::Region {
                 region: "ottawa".into(),
-                source: RegionSource::ExchangeTable,
+                source: RegionSource::Exchange,
             },
             at_ms: t + 3,
         })
@@ -292,9 +292,9 @@ async fn scripted_answers(url: &str) -> serde_json::Value {
         "calls": [store.call("call-0").await.unwrap(), store.call("call-1").await.unwrap(), store.call("call-2").await.unwrap()],
         "events": store.call_events("call-0").await.unwrap(),
         "logs": logs,
-        "history": store.previous_contacts("+16135550123", Some("call-9"), 10).await.unwrap(),
-        "history_except": store.previous_contacts("+16135550123", Some("call-1"), 10).await.unwrap(),
-        "anonymous": store.previous_contacts("anonymous", None, 10).await.unwrap(),
+        "history": store.previous_contacts(&Caller::Number("+16135550123".into()), Some("call-9"), 10).await.unwrap(),
+        "history_except": store.previous_contacts(&Caller::Number("+16135550123".into()), Some("call-1"), 10).await.unwrap(),
+        "anonymous": store.previous_contacts(&Caller::Withheld, None, 10).await.unwrap(),
         "flows": store.flow_versions().await.unwrap(),
         "emergency": store.emergency().await.unwrap(),
         "taxonomy": store.taxonomy_codes().await.unwrap(),
@@ -314,7 +314,7 @@ async fn call_records(url: &str) {
     assert_eq!(v["anonymous"].as_array().unwrap().len(), 0);
     let c0 = &v["calls"][0];
     assert_eq!(c0["language"], "fr");
-    assert_eq!(c0["region_source"], "exchange_table");
+    assert_eq!(c0["region_source"], "exchange");
     assert_eq!(
         c0["ivr_path"],
         serde_json::json!(["greeting", "topic:housing"])
@@ -374,7 +374,7 @@ async fn refused_event(url: &str) {
     let events = cti.events();
     let arrived = |id: &str| CallEvent::Arrived {
         call_id: id.into(),
-        caller: "+16135550123".into(),
+        caller: Caller::Number("+16135550123".into()),
         dialled: "211".into(),
         at_ms: 1_000,
     };

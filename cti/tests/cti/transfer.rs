@@ -2,7 +2,7 @@
 //! `complete_transfer`, `cancel_transfer` and the engine's
 //! `CallEvent::TransferProgress`.
 
-use frontdoor_cti::protocol::{Role, TransferTarget};
+use frontdoor_cti::protocol::{Caller, Role, TransferState, TransferTarget};
 use frontdoor_cti::{CallEvent, NavigatorCommand};
 use serde_json::{Value, json};
 
@@ -15,7 +15,7 @@ async fn answered_call(s: &mut TestServer, ws: &mut Ws, navigator: &str, call_id
     for e in [
         CallEvent::Arrived {
             call_id: call_id.into(),
-            caller: "+16135550123".into(),
+            caller: Caller::Number("+16135550123".into()),
             dialled: "211".into(),
             at_ms: 1_000,
         },
@@ -235,7 +235,7 @@ async fn progress(url: &str) {
     ev.send(CallEvent::TransferProgress {
         call_id: "c1".into(),
         navigator: "nav1".into(),
-        state: "ringing".into(),
+        state: TransferState::Ringing,
         detail: String::new(),
         at_ms: 10_000,
     })
@@ -253,7 +253,7 @@ async fn progress(url: &str) {
     ev.send(CallEvent::TransferProgress {
         call_id: "c1".into(),
         navigator: "nav1".into(),
-        state: "failed".into(),
+        state: TransferState::Failed,
         detail: "486 Busy Here".into(),
         at_ms: 11_000,
     })
@@ -274,7 +274,7 @@ async fn progress(url: &str) {
     ev.send(CallEvent::TransferProgress {
         call_id: "c1".into(),
         navigator: "nav2".into(),
-        state: "answered".into(),
+        state: TransferState::Answered,
         detail: String::new(),
         at_ms: 12_000,
     })

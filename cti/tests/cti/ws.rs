@@ -1,7 +1,7 @@
 //! The CTI websocket, driven by a real client (tokio-tungstenite) and call
 //! events injected through the call controller's handle.
 
-use frontdoor_cti::protocol::{Disposition, RegionSource, Role};
+use frontdoor_cti::protocol::{Caller, Disposition, RegionSource, Role};
 use frontdoor_cti::{CallAttribute, CallEvent, NavigatorCommand, Route};
 use serde_json::json;
 
@@ -12,7 +12,7 @@ async fn earlier_call(s: &crate::server::TestServer) {
     let ev = s.cti.events();
     ev.send(CallEvent::Arrived {
         call_id: "old-1".into(),
-        caller: "+16135550123".into(),
+        caller: Caller::Number("+16135550123".into()),
         dialled: "211".into(),
         at_ms: 1_000,
     })
@@ -100,7 +100,7 @@ async fn story(url: &str) {
     for e in [
         CallEvent::Arrived {
             call_id: id.clone(),
-            caller: "+16135550123".into(),
+            caller: Caller::Number("+16135550123".into()),
             dialled: "211".into(),
             at_ms: t,
         },
@@ -127,7 +127,7 @@ async fn story(url: &str) {
             call_id: id.clone(),
             attribute: CallAttribute::Region {
                 region: "ottawa".into(),
-                source: RegionSource::ExchangeTable,
+                source: RegionSource::Exchange,
             },
             at_ms: t + 400,
         },
@@ -168,7 +168,7 @@ async fn story(url: &str) {
         "call_id": "call-42",
         "caller": "+16135550123",
         "region": "ottawa",
-        "region_source": "exchange_table",
+        "region_source": "exchange",
         "centre": "ottawa",
         "language": "fr",
         "crisis": false,
@@ -318,7 +318,7 @@ async fn bad_input(url: &str) {
     let ev = s.cti.events();
     ev.send(CallEvent::Arrived {
         call_id: "b1".into(),
-        caller: "+16135550000".into(),
+        caller: Caller::Number("+16135550000".into()),
         dialled: "211".into(),
         at_ms: 1,
     })
@@ -449,7 +449,7 @@ async fn agent_states(url: &str) {
     let ev = s.cti.events();
     ev.send(CallEvent::Arrived {
         call_id: "r1".into(),
-        caller: "anonymous".into(),
+        caller: Caller::Withheld,
         dialled: "211".into(),
         at_ms: 10,
     })
@@ -502,7 +502,7 @@ async fn agent_states(url: &str) {
     // Transfer goes to the call controller.
     ev.send(CallEvent::Arrived {
         call_id: "t1".into(),
-        caller: "+18075550000".into(),
+        caller: Caller::Number("+18075550000".into()),
         dialled: "211".into(),
         at_ms: 30,
     })
@@ -647,7 +647,7 @@ async fn restart(url: &str) {
         let ev = cti.events();
         ev.send(CallEvent::Arrived {
             call_id: "live-1".into(),
-            caller: "+17055550123".into(),
+            caller: Caller::Number("+17055550123".into()),
             dialled: "211".into(),
             at_ms: 1_000,
         })

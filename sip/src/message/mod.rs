@@ -26,6 +26,7 @@
 
 mod head;
 mod normalize;
+pub(crate) mod scan;
 mod uri;
 
 #[cfg(test)]
@@ -410,14 +411,11 @@ fn server() -> String {
     format!("frontdoor/{}", env!("CARGO_PKG_VERSION"))
 }
 
-/// Whether a From/To value carries a `tag` header parameter (the params
-/// after `>`, or after the URI when there are no brackets).
+/// Whether a From/To value carries a `tag` header parameter: one after a
+/// top-level `;` (after the `>`, or after the URI when there are no
+/// brackets, RFC 3261 §20.10). Total: the value may be malformed here.
 fn has_tag(value: &str) -> bool {
-    let params = match value.rfind('>') {
-        Some(gt) => &value[gt + 1..],
-        None => value.find(';').map_or("", |i| &value[i..]),
-    };
-    params.split(';').any(|p| {
+    scan::split(value, b';').skip(1).any(|p| {
         let name = p.split('=').next().unwrap_or("").trim();
         name.eq_ignore_ascii_case("tag")
     })
@@ -451,7 +449,9 @@ pub fn stamp_via(request: &mut Request, source: SocketAddr) {
 }
 
 fn stamp_via_value(value: &str, ip: IpAddr, port: u16) -> String {
-    let mut parts: Vec<String> = value.split(';').map(|p| p.trim().to_owned()).collect();
+    let mut parts: Vec<String> = scan::split(value, b';')
+        .map(|p| p.trim().to_owned())
+        .collect();
     // `split` always yields at least one piece.
     let sent_by = parts[0].split_whitespace().nth(1).unwrap_or("");
     let host = match sent_by.strip_prefix('[') {

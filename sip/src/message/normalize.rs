@@ -15,83 +15,13 @@ use std::net::Ipv6Addr;
 
 use super::ParseError;
 use super::head::{Field, is_token, is_token_char};
+use super::scan::{self, Scanner};
 use super::uri::is_scheme;
 
-/// A quoted-string / angle-bracket aware walk over a header value.
-struct Scanner {
-    in_quotes: bool,
-    escaped: bool,
-    angle: usize,
-}
-
-impl Scanner {
-    fn new() -> Self {
-        Scanner {
-            in_quotes: false,
-            escaped: false,
-            angle: 0,
-        }
-    }
-
-    /// Feed one byte; true when it stands outside quotes and brackets
-    /// (and is not itself a quote or bracket).
-    fn outside(&mut self, b: u8) -> bool {
-        if self.in_quotes {
-            if self.escaped {
-                self.escaped = false;
-            } else if b == b'\\' {
-                self.escaped = true;
-            } else if b == b'"' {
-                self.in_quotes = false;
-            }
-            return false;
-        }
-        match b {
-            b'"' => {
-                self.in_quotes = true;
-                false
-            }
-            b'<' => {
-                self.angle += 1;
-                false
-            }
-            b'>' if self.angle > 0 => {
-                self.angle -= 1;
-                false
-            }
-            _ => self.angle == 0,
-        }
-    }
-}
-
-/// Split a header value at its top-level commas.
+/// Split a header value at its top-level commas, each element trimmed
+/// (empty ones kept: an empty Via element is an error).
 pub(super) fn split_list(value: &str) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut scanner = Scanner::new();
-    let mut start = 0;
-    for (i, b) in value.bytes().enumerate() {
-        if scanner.outside(b) && b == b',' {
-            parts.push(value[start..i].trim());
-            start = i + 1;
-        }
-    }
-    parts.push(value[start..].trim());
-    parts
-}
-
-/// Split at top-level `sep` (outside quotes and brackets).
-fn split_outside(value: &str, sep: u8) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut scanner = Scanner::new();
-    let mut start = 0;
-    for (i, b) in value.bytes().enumerate() {
-        if scanner.outside(b) && b == sep {
-            parts.push(&value[start..i]);
-            start = i + 1;
-        }
-    }
-    parts.push(&value[start..]);
-    parts
+    scan::split(value, b',').map(str::trim).collect()
 }
 
 /// Drop LWS next to any of `separators`, squeeze other runs to one SP,
@@ -295,7 +225,7 @@ fn check_via(value: &str) -> Result<(), ParseError> {
     if *version != "2.0" {
         return Err(ParseError::UnsupportedVersion(format!("SIP/{version}")));
     }
-    let parts = split_outside(rest, b';');
+    let parts = scan::split(rest, b';').collect::<Vec<_>>();
     let (sent_by, params) = parts.split_first().unwrap_or((&"", &[]));
     check_host_port(sent_by).map_err(|reason| bad("Via", reason))?;
     check_params(params).map_err(|reason| bad("Via", reason))
@@ -371,18 +301,10 @@ pub(super) enum DisplayName {
 /// RFC 3261 §20.10, §25.1 `name-addr` / `addr-spec` with header params, as
 /// From, To and Contact carry them.
 pub(super) fn check_name_addr(value: &str, display_name: DisplayName) -> Result<(), String> {
-    let mut scanner = Scanner::new();
-    let mut lt = None;
-    for (i, b) in value.bytes().enumerate() {
-        let outside = scanner.outside(b);
-        if !scanner.in_quotes && !outside && b == b'<' && lt.is_none() {
-            lt = Some(i);
-        }
+    if let Err(e @ scan::ScanError::UnterminatedQuote) = scan::balanced(value) {
+        return Err(e.to_string());
     }
-    if scanner.in_quotes {
-        return Err("unterminated quoted string".into());
-    }
-    let params = match lt {
+    let params = match scan::uri_open(value) {
         Some(lt) => {
             let display = value[..lt].trim();
             if display_name == DisplayName::Strict {
@@ -419,7 +341,7 @@ pub(super) fn check_name_addr(value: &str, display_name: DisplayName) -> Result<
         }
     };
     match params.strip_prefix(';') {
-        Some(params) => check_params(&split_outside(params, b';')),
+        Some(params) => check_params(&scan::split(params, b';').collect::<Vec<_>>()),
         None if params.is_empty() => Ok(()),
         None => Err("junk after the URI".into()),
     }
@@ -438,18 +360,11 @@ fn check_display_name(display: &str) -> Result<(), String> {
         return Ok(());
     }
     if display.starts_with('"') {
-        let mut scanner = Scanner::new();
-        for (i, b) in display.bytes().enumerate() {
-            scanner.outside(b);
-            if i > 0 && !scanner.in_quotes {
-                return if i == display.len() - 1 {
-                    Ok(())
-                } else {
-                    Err("junk after the quoted display name".into())
-                };
-            }
-        }
-        return Err("unterminated quoted string".into());
+        return match scan::quoted_len(display) {
+            Ok(len) if len == display.len() => Ok(()),
+            Ok(_) => Err("junk after the quoted display name".into()),
+            Err(e) => Err(e.to_string()),
+        };
     }
     if display
         .bytes()

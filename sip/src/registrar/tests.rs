@@ -1,5 +1,6 @@
 use super::*;
 use crate::digest::{DigestClient, ha1};
+use rsip::Method;
 
 const T0: u64 = 1_795_000_000;
 const SECRET: [u8; 32] = [42; 32];

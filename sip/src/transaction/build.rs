@@ -6,6 +6,7 @@ use rsip::headers::UntypedHeader;
 use rsip::{Header, Headers, Method, Request, Response, StatusCode};
 
 use super::key;
+use crate::message::scan;
 
 /// A response to `request` built per RFC 3261 §8.2.6: Via headers, From,
 /// Call-ID and CSeq copied, To copied with `to_tag` added when it has none
@@ -101,7 +102,10 @@ pub(crate) fn new_tag() -> String {
 /// The first value of the first Via header of `request`.
 fn push_top_via(headers: &mut Headers, request: &Request) {
     if let Some(Header::Via(via)) = request.headers.iter().find(|h| matches!(h, Header::Via(_))) {
-        let top = via.value().split(',').next().unwrap_or_default().trim();
+        let top = scan::split(via.value(), b',')
+            .next()
+            .unwrap_or_default()
+            .trim();
         headers.push(Header::Via(rsip::headers::Via::new(top)));
     }
 }

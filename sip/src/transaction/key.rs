@@ -12,6 +12,7 @@ use rsip::headers::UntypedHeader;
 use rsip::{Header, Headers, Method};
 
 use super::TxError;
+use crate::message::scan;
 
 /// The magic cookie that marks an RFC 3261 branch (§8.1.1.7).
 pub(crate) const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -204,7 +205,7 @@ pub(crate) fn top_via(headers: &Headers) -> Result<TopVia<'_>, String> {
 
 fn parse_via(value: &str) -> Option<TopVia<'_>> {
     // The first via-parm of a comma-separated list.
-    let first = value.split(',').next()?.trim();
+    let first = scan::split(value, b',').next()?.trim();
     let (head, params) = match first.split_once(';') {
         Some((head, params)) => (head, Some(params)),
         None => (first, None),
@@ -219,12 +220,8 @@ fn parse_via(value: &str) -> Option<TopVia<'_>> {
         return None;
     }
     let branch = params.and_then(|params| {
-        params.split(';').find_map(|param| {
-            let (name, value) = param.split_once('=')?;
-            name.trim()
-                .eq_ignore_ascii_case("branch")
-                .then(|| value.trim())
-        })
+        scan::params(params)
+            .find_map(|p| p.name.eq_ignore_ascii_case("branch").then_some(p.value)?)
     });
     Some(TopVia {
         sent_by,
@@ -255,18 +252,13 @@ pub(crate) fn call_id(headers: &Headers) -> Result<&str, String> {
 /// The `tag` parameter of a From or To value, if any. Parameters inside the
 /// angle brackets belong to the URI and are skipped.
 pub(crate) fn tag_of(value: &str) -> Option<&str> {
-    let params = match value.rfind('>') {
-        Some(end) => &value[end + 1..],
-        // Without brackets, URI parameters would be header parameters
-        // (RFC 3261 §20.10), so every `;` starts one.
-        None => value,
-    };
-    params.split(';').skip(1).find_map(|param| {
-        let (name, value) = param.split_once('=')?;
-        name.trim()
+    // Without brackets, URI parameters would be header parameters
+    // (RFC 3261 §20.10), so every `;` starts one: scan::name_addr does so.
+    let params = scan::name_addr(value).ok()?.params;
+    scan::params(params).find_map(|p| {
+        p.name
             .eq_ignore_ascii_case("tag")
-            .then(|| value.trim())
-            .filter(|v| !v.is_empty())
+            .then_some(p.value.filter(|v| !v.is_empty()))?
     })
 }
 

@@ -1,6 +1,8 @@
 //! The user agent in simulated time: raw SIP text in, raw SIP text out.
 
+use super::wire::split_header_list;
 use super::*;
+use crate::Transport;
 use crate::transaction::testkit::origin;
 
 const CALLER: &str = "127.0.0.1:5999";
@@ -541,4 +543,105 @@ fn with_the_registrar_register_is_passed_up_and_answered_by_the_driver() {
     ua.handle_bytes(now, peer(), &request("OPTIONS", "o1", 1, None, "", ""));
     let options = sent(&mut ua).pop().unwrap();
     assert_eq!(header(&options, "Allow"), Some(ALLOW_WITH_REGISTER));
+}
+
+/// The Incoming event of one INVITE carrying `extra` headers.
+fn incoming_call(extra: &str) -> IncomingCall {
+    let mut ua = ua();
+    ua.handle_bytes(
+        origin(),
+        peer(),
+        &request("INVITE", "pai", 1, None, extra, SDP),
+    );
+    assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 100 Trying");
+    match events(&mut ua).as_slice() {
+        [UaEvent::Incoming(call)] => call.clone(),
+        other => panic!("{extra:?}: {other:?}"),
+    }
+}
+
+#[test]
+fn rfc3325_the_asserted_identity_and_privacy_come_with_the_call() {
+    let call = incoming_call(
+        "P-Asserted-Identity: \"Ann Smith\" <sip:+16135550999@trunk.example;user=phone>, <tel:+16135550999>\r\n\
+         Privacy: header; id\r\n",
+    );
+    assert_eq!(call.asserted.as_deref(), Some("+16135550999"));
+    assert!(call.privacy_id);
+    // From stays the caller, whatever is asserted.
+    assert_eq!(call.caller.as_deref(), Some("+16135550123"));
+
+    let call = incoming_call("P-Asserted-Identity: <tel:+1-613-555-0999>\r\nPrivacy: none\r\n");
+    assert_eq!(call.asserted.as_deref(), Some("+16135550999"));
+    assert!(!call.privacy_id);
+
+    let call = incoming_call("");
+    assert_eq!(call.asserted, None);
+    assert!(!call.privacy_id);
+}
+
+#[test]
+fn a_garbage_asserted_identity_never_fails_the_invite() {
+    for garbage in [
+        "\"unterminated <sip:+16135550999@trunk.example>",
+        "<sip:+16135550999@trunk.example",
+        "<sip:a@b> junk, ,,; <<>>",
+        "\\\"\\",
+        "",
+        "tel:",
+    ] {
+        let call = incoming_call(&format!(
+            "P-Asserted-Identity: {garbage}\r\nPrivacy: ;;\r\n"
+        ));
+        assert_eq!(call.asserted, None, "{garbage:?}");
+        assert!(!call.privacy_id, "{garbage:?}");
+    }
+}
+
+#[test]
+fn random_asserted_identities_and_privacy_never_fail_the_invite() {
+    const PIECES: &[&str] = &[
+        "\"",
+        "\\",
+        "<",
+        ">",
+        ",",
+        ";",
+        "=",
+        ":",
+        " ",
+        "sip:",
+        "sips:",
+        "tel:",
+        "+1613",
+        "555",
+        "@",
+        "trunk.example",
+        "anonymous",
+        "id",
+        "none",
+        "%",
+        "%4",
+        "\u{e9}",
+        "-",
+        "user=phone",
+    ];
+    let mut rng = fastrand::Rng::with_seed(3325);
+    for _ in 0..300 {
+        let mut value = || -> String {
+            (0..rng.usize(0..16))
+                .map(|_| PIECES[rng.usize(..PIECES.len())])
+                .collect()
+        };
+        let extra = format!(
+            "P-Asserted-Identity: {}\r\nPrivacy: {}\r\n",
+            value(),
+            value()
+        );
+        let call = incoming_call(&extra);
+        assert!(
+            call.asserted.as_ref().is_none_or(|a| !a.is_empty()),
+            "{extra:?}"
+        );
+    }
 }

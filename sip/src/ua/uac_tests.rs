@@ -1,7 +1,9 @@
 //! Outbound calls (UAC) in simulated time against a scripted far end: we
 //! read the raw SIP the user agent sends and answer with raw SIP text.
 
+use super::wire::{has_tag, tag_of};
 use super::*;
+use crate::Transport;
 use crate::digest::{self, Credentials, DigestConfig, DigestServer};
 use crate::transaction::testkit::origin;
 

@@ -3,8 +3,9 @@
 //! decisions that connect a waiting caller to the right person.
 //!
 //! This is a sans-IO state machine, like the SIP and IVR cores: it never
-//! reads a clock, opens a socket or spawns a task. The driver (the B2BUA in
-//! `src/`) feeds it [`Event`]s with the current time, asks it when it next
+//! reads a clock, opens a socket or spawns a task (nothing in its dependency
+//! tree does: no tokio). The driver (the queues' task in the binary,
+//! `src/queues/`) feeds it [`Event`]s with the current time, asks it when it next
 //! needs to be woken ([`Acd::poll_timeout`]), wakes it
 //! ([`Acd::handle_timeout`]), and carries out the [`Decision`]s it queues
 //! ([`Acd::poll_decision`]): ring a navigator and pop their screen, cancel a
@@ -141,13 +142,21 @@
 //!
 //! # Contract errors and races
 //!
-//! [`Acd::handle`] returns an [`AcdError`] for an event that does not fit
-//! the state (unknown call, an answer for an offer that was already
-//! cancelled…); the event then changes nothing. Races are expected: an
-//! answer arriving after the ACD cancelled the ring (its `CancelOffer` is
-//! already in the queue) returns [`AcdError::NotOffered`], and the driver
-//! must then release the navigator's leg. Timers that fell due before an
-//! event's `now` are run before the event.
+//! [`Acd::handle`] returns an [`AcdError`] for an event it refuses; the
+//! event then changes nothing. The error says which of three kinds it is,
+//! because a driver treats them differently:
+//! - [`AcdError::Stale`]: an expected race — the event is about something
+//!   that has moved on. An answer arriving after the ACD cancelled the ring
+//!   (its `CancelOffer` is already in the queue) returns
+//!   [`Stale::NotOffered`], and the driver must then release the navigator's
+//!   leg; an event for a call that already left returns
+//!   [`Stale::UnknownCall`].
+//! - [`AcdError::Refused`]: a request that does not fit (a transfer to a
+//!   centre the ACD does not have, a callback for a crisis call).
+//! - [`AcdError::Bug`]: the driver broke the contract (the same call queued
+//!   twice).
+//!
+//! Timers that fell due before an event's `now` are run before the event.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -1006,7 +1015,7 @@ impl Acd {
     }
 
     fn call_mut(&mut self, id: CallId) -> Result<&mut Call, AcdError> {
-        self.calls.get_mut(&id).ok_or(AcdError::UnknownCall(id))
+        self.calls.get_mut(&id).ok_or(Stale::UnknownCall(id).into())
     }
 
     fn apply(&mut self, event: Event, now: Instant) -> Result<(), AcdError> {
@@ -1015,7 +1024,7 @@ impl Acd {
                 let &i = self
                     .centre_index
                     .get(&centre)
-                    .ok_or(AcdError::UnknownCentre(centre))?;
+                    .ok_or(Refused::UnknownCentre(centre))?;
                 self.centres[i].open = open;
                 Ok(())
             }
@@ -1025,7 +1034,7 @@ impl Acd {
                 to_supervisor,
             } => {
                 if call.queue == QueueId::Crisis {
-                    return Err(AcdError::InvalidCallState(call.id));
+                    return Err(Refused::InvalidCallState(call.id).into());
                 }
                 let id = call.id;
                 self.call_queued_quietly(call, now)?;
@@ -1050,7 +1059,7 @@ impl Acd {
             Event::OfferAnswered { call, navigator } => {
                 let c = self.call_mut(call)?;
                 if !matches!(&c.state, CallState::Offered { navigator: n, .. } if *n == navigator) {
-                    return Err(AcdError::NotOffered { call, navigator });
+                    return Err(Stale::NotOffered { call, navigator }.into());
                 }
                 self.connect(call, navigator, false, now);
                 Ok(())
@@ -1065,7 +1074,7 @@ impl Acd {
                     CallState::Offered { navigator: n, .. } | CallState::Dialling { navigator: n, .. }
                         if *n == navigator);
                 if !held {
-                    return Err(AcdError::NotOffered { call, navigator });
+                    return Err(Stale::NotOffered { call, navigator }.into());
                 }
                 self.take_back(call, CancelReason::Declined);
                 self.record(
@@ -1089,20 +1098,20 @@ impl Acd {
                 let nav = self
                     .navigators
                     .get(&navigator)
-                    .ok_or_else(|| AcdError::UnknownNavigator(navigator.clone()))?;
+                    .ok_or_else(|| Stale::UnknownNavigator(navigator.clone()))?;
                 if !matches!(nav.state, AgentState::WrapUp { .. }) {
-                    return Err(AcdError::NotInWrapUp(navigator));
+                    return Err(Stale::NotInWrapUp(navigator).into());
                 }
                 self.end_wrap_up(&navigator, None, now);
                 Ok(())
             }
             Event::CallbackRequested { call } => {
-                let c = self.calls.get(&call).ok_or(AcdError::UnknownCall(call))?;
+                let c = self.calls.get(&call).ok_or(Stale::UnknownCall(call))?;
                 if c.callback.is_some()
                     || c.crisis
                     || !matches!(c.state, CallState::Waiting | CallState::Offered { .. })
                 {
-                    return Err(AcdError::InvalidCallState(call));
+                    return Err(Refused::InvalidCallState(call).into());
                 }
                 let waited = now.saturating_duration_since(c.arrived);
                 if matches!(c.state, CallState::Offered { .. }) {
@@ -1134,15 +1143,15 @@ impl Acd {
             Event::CallbackConnected { call } => {
                 let c = self.call_mut(call)?;
                 let CallState::Dialling { navigator, .. } = c.state.clone() else {
-                    return Err(AcdError::InvalidCallState(call));
+                    return Err(Refused::InvalidCallState(call).into());
                 };
                 self.connect(call, navigator, true, now);
                 Ok(())
             }
             Event::CallbackFailed { call } => {
-                let c = self.calls.get(&call).ok_or(AcdError::UnknownCall(call))?;
+                let c = self.calls.get(&call).ok_or(Stale::UnknownCall(call))?;
                 if !matches!(c.state, CallState::Dialling { .. }) {
-                    return Err(AcdError::InvalidCallState(call));
+                    return Err(Refused::InvalidCallState(call).into());
                 }
                 self.callback_failed(call, None, now);
                 Ok(())
@@ -1151,7 +1160,7 @@ impl Acd {
             Event::SupervisorRequeue { call } => {
                 let c = self.call_mut(call)?;
                 if c.state != CallState::Supervisor {
-                    return Err(AcdError::InvalidCallState(call));
+                    return Err(Refused::InvalidCallState(call).into());
                 }
                 c.state = CallState::Waiting;
                 let cb = c
@@ -1164,9 +1173,9 @@ impl Acd {
                 Ok(())
             }
             Event::SupervisorResolved { call } => {
-                let c = self.calls.get(&call).ok_or(AcdError::UnknownCall(call))?;
+                let c = self.calls.get(&call).ok_or(Stale::UnknownCall(call))?;
                 if c.state != CallState::Supervisor {
-                    return Err(AcdError::InvalidCallState(call));
+                    return Err(Refused::InvalidCallState(call).into());
                 }
                 self.calls.remove(&call);
                 self.record(call, CallRecord::CallbackResolved);
@@ -1195,7 +1204,7 @@ impl Acd {
     /// A new waiting call at the tail of its queue, with no CDR entry.
     fn call_queued_quietly(&mut self, new: NewCall, now: Instant) -> Result<(), AcdError> {
         if self.calls.contains_key(&new.id) {
-            return Err(AcdError::DuplicateCall(new.id));
+            return Err(Bug::DuplicateCall(new.id).into());
         }
         let queue = match &new.queue {
             QueueId::Crisis => Queue::Crisis,
@@ -1203,7 +1212,7 @@ impl Acd {
                 *self
                     .centre_index
                     .get(c)
-                    .ok_or_else(|| AcdError::UnknownCentre(c.clone()))?,
+                    .ok_or_else(|| Refused::UnknownCentre(c.clone()))?,
             ),
         };
         let crisis = queue == Queue::Crisis;
@@ -1260,7 +1269,7 @@ impl Acd {
     }
 
     fn caller_hung_up(&mut self, id: CallId, now: Instant) -> Result<(), AcdError> {
-        let call = self.calls.get_mut(&id).ok_or(AcdError::UnknownCall(id))?;
+        let call = self.calls.get_mut(&id).ok_or(Stale::UnknownCall(id))?;
         let waited = now.saturating_duration_since(call.arrived);
         // The caller of a callback leaves after the confirmation: from now
         // on it may be dialled. The callback's own leg is reported by
@@ -1318,7 +1327,7 @@ impl Acd {
             let centre = *self
                 .centre_index
                 .get(&profile.centre)
-                .ok_or_else(|| AcdError::UnknownCentre(profile.centre.clone()))?;
+                .ok_or_else(|| Refused::UnknownCentre(profile.centre.clone()))?;
             let nav = self.navigators.entry(id.clone()).or_insert(Navigator {
                 centre,
                 languages: Vec::new(),
@@ -1345,7 +1354,7 @@ impl Acd {
         let nav = self
             .navigators
             .get(&id)
-            .ok_or_else(|| AcdError::UnknownNavigator(id.clone()))?;
+            .ok_or_else(|| Stale::UnknownNavigator(id.clone()))?;
         let wanted = match change {
             StateChange::Login(_) => unreachable!("handled above"),
             StateChange::Ready => NextState::Ready,
@@ -1357,7 +1366,7 @@ impl Acd {
                 if wanted == NextState::LoggedOut {
                     Ok(())
                 } else {
-                    Err(AcdError::NotLoggedIn(id))
+                    Err(Stale::NotLoggedIn(id).into())
                 }
             }
             AgentState::NotReady { .. } | AgentState::Ready => {
@@ -1415,12 +1424,12 @@ impl Acd {
 
     fn transfer(&mut self, id: CallId, to: QueueId, now: Instant) -> Result<(), AcdError> {
         let queue = self.queue_index(&to).ok_or_else(|| match &to {
-            QueueId::Centre(c) => AcdError::UnknownCentre(c.clone()),
+            QueueId::Centre(c) => Refused::UnknownCentre(c.clone()),
             QueueId::Crisis => unreachable!("the crisis queue always exists"),
         })?;
-        let call = self.calls.get(&id).ok_or(AcdError::UnknownCall(id))?;
+        let call = self.calls.get(&id).ok_or(Stale::UnknownCall(id))?;
         if call.callback.is_some() {
-            return Err(AcdError::InvalidCallState(id));
+            return Err(Refused::InvalidCallState(id).into());
         }
         let from = match &call.state {
             CallState::Connected { navigator } => Some(navigator.clone()),
@@ -1448,7 +1457,7 @@ impl Acd {
                 self.record(id, CallRecord::Ended { navigator, talked });
             }
             CallState::Dialling { .. } | CallState::Supervisor => {
-                return Err(AcdError::InvalidCallState(id));
+                return Err(Refused::InvalidCallState(id).into());
             }
         }
         let place = self.head_place();

@@ -22,7 +22,7 @@ fn ms(m: u64) -> Duration {
 /// The shipped centres (`flows/centres.yaml`), as the engine will load them.
 pub(super) fn shipped_config() -> AcdConfig {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let flows = frontdoor_ivr::FlowSet::load(&root.join("flows"), &root.join("prompts"))
+    let flows = frontdoor_ivr::FlowSet::load(&root.join("../flows"), &root.join("../prompts"))
         .expect("the shipped flows load");
     AcdConfig::from_flowset(&flows, FALLBACK)
 }
@@ -382,20 +382,20 @@ fn one_call_is_offered_to_one_navigator_and_a_navigator_gets_one_call() {
             call: CallId(1),
             navigator: "a".into()
         }),
-        AcdError::NotOffered {
+        AcdError::Stale(Stale::NotOffered {
             call: CallId(1),
             navigator: "a".into()
-        }
+        })
     );
     assert_eq!(
         h.ev_err(Event::OfferAnswered {
             call: CallId(2),
             navigator: "c".into()
         }),
-        AcdError::NotOffered {
+        AcdError::Stale(Stale::NotOffered {
             call: CallId(2),
             navigator: "c".into()
-        }
+        })
     );
     h.acd.check_invariants().unwrap();
 }
@@ -452,7 +452,7 @@ fn rona_makes_the_navigator_not_ready_no_answer_and_puts_the_call_back_at_the_he
             call: CallId(2),
             navigator: "anne".into()
         }),
-        AcdError::NotOffered { .. }
+        AcdError::Stale(Stale::NotOffered { .. })
     ));
 }
 
@@ -521,7 +521,7 @@ fn caller_abandons_while_ringing() {
             call: CallId(1),
             navigator: "a".into()
         }),
-        AcdError::UnknownCall(CallId(1))
+        AcdError::Stale(Stale::UnknownCall(CallId(1)))
     );
 }
 
@@ -672,7 +672,7 @@ fn next_state_queued_during_a_call_applies_after_wrap_up() {
         h.ev_err(Event::WrapUpEnded {
             navigator: "a".into()
         }),
-        AcdError::NotInWrapUp("a".into())
+        AcdError::Stale(Stale::NotInWrapUp("a".into()))
     );
 }
 
@@ -929,7 +929,7 @@ fn callback_keeps_its_place_and_is_dialled_once() {
     // Twice is refused (never duplicated).
     assert_eq!(
         h.ev_err(Event::CallbackRequested { call: CallId(2) }),
-        AcdError::InvalidCallState(CallId(2))
+        AcdError::Refused(Refused::InvalidCallState(CallId(2)))
     );
     h.queue_at(4, "ottawa", En);
     assert_eq!(
@@ -1154,7 +1154,7 @@ fn events_that_do_not_fit_are_refused_and_change_nothing() {
             priority: Priority::Normal,
             language: En,
         })),
-        AcdError::DuplicateCall(CallId(1))
+        AcdError::Bug(Bug::DuplicateCall(CallId(1)))
     );
     assert_eq!(
         h.ev_err(Event::CallQueued(NewCall {
@@ -1163,22 +1163,22 @@ fn events_that_do_not_fit_are_refused_and_change_nothing() {
             priority: Priority::Normal,
             language: En,
         })),
-        AcdError::UnknownCentre("kenora".into())
+        AcdError::Refused(Refused::UnknownCentre("kenora".into()))
     );
     assert_eq!(
         h.ev_err(Event::NavigatorStateChanged {
             navigator: "nobody".into(),
             change: StateChange::Ready
         }),
-        AcdError::UnknownNavigator("nobody".into())
+        AcdError::Stale(Stale::UnknownNavigator("nobody".into()))
     );
     assert_eq!(
         h.ev_err(Event::CallbackConnected { call: CallId(1) }),
-        AcdError::InvalidCallState(CallId(1))
+        AcdError::Refused(Refused::InvalidCallState(CallId(1)))
     );
     assert_eq!(
         h.ev_err(Event::CallEnded { call: CallId(9) }),
-        AcdError::UnknownCall(CallId(9))
+        AcdError::Stale(Stale::UnknownCall(CallId(9)))
     );
     assert_eq!(h.call_state(1), Some(CallState::Waiting));
     // A crisis caller is not offered a callback.
@@ -1186,7 +1186,7 @@ fn events_that_do_not_fit_are_refused_and_change_nothing() {
     h.queue(3, QueueId::Crisis, En, Priority::Normal);
     assert_eq!(
         h.ev_err(Event::CallbackRequested { call: CallId(3) }),
-        AcdError::InvalidCallState(CallId(3))
+        AcdError::Refused(Refused::InvalidCallState(CallId(3)))
     );
     h.acd.check_invariants().unwrap();
 }
@@ -1250,10 +1250,10 @@ fn timers_that_fell_due_run_before_a_late_event() {
     );
     assert_eq!(
         err,
-        Err(AcdError::NotOffered {
+        Err(AcdError::Stale(Stale::NotOffered {
             call: CallId(1),
             navigator: "a".into()
-        })
+        }))
     );
     let ds: Vec<Decision> = std::iter::from_fn(|| h.acd.poll_decision()).collect();
     assert_eq!(
@@ -1280,7 +1280,7 @@ fn login_needs_a_known_centre_and_a_login_while_busy_keeps_the_call() {
                 crisis_trained: false
             })
         }),
-        AcdError::UnknownCentre("kenora".into())
+        AcdError::Refused(Refused::UnknownCentre("kenora".into()))
     );
     h.login("a", "ottawa", &[En], false);
     assert_eq!(
@@ -1365,7 +1365,7 @@ fn callbacks_restored_after_a_restart_wait_in_order_and_are_dialled_never_routed
     );
     assert_eq!(
         h.acd.handle(restore(1, false), h.now),
-        Err(AcdError::DuplicateCall(CallId(1)))
+        Err(AcdError::Bug(Bug::DuplicateCall(CallId(1))))
     );
     let crisis = Event::CallbackRestored {
         call: NewCall {
@@ -1378,7 +1378,7 @@ fn callbacks_restored_after_a_restart_wait_in_order_and_are_dialled_never_routed
     };
     assert_eq!(
         h.acd.handle(crisis, h.now),
-        Err(AcdError::InvalidCallState(CallId(9)))
+        Err(AcdError::Refused(Refused::InvalidCallState(CallId(9))))
     );
     // A navigator comes: the oldest request is dialled first.
     h.login("o1", "ottawa", &[En], false);

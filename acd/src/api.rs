@@ -160,29 +160,16 @@ impl AcdConfig {
 }
 
 /// A problem in an [`AcdConfig`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
+    #[error("centre {0} is defined twice")]
     DuplicateCentre(CentreId),
+    #[error("centre {centre} overflows to {to}, which is not a centre")]
     UnknownOverflow { centre: CentreId, to: CentreId },
+    #[error("callback_attempts must be at least 1")]
     NoCallbackAttempts,
 }
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            ConfigError::DuplicateCentre(c) => write!(f, "centre {c} is defined twice"),
-            ConfigError::UnknownOverflow { centre, to } => {
-                write!(
-                    f,
-                    "centre {centre} overflows to {to}, which is not a centre"
-                )
-            }
-            ConfigError::NoCallbackAttempts => f.write_str("callback_attempts must be at least 1"),
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// A navigator's agent state, as the CTI shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -484,40 +471,68 @@ pub enum Decision {
     Record { call: CallId, what: CallRecord },
 }
 
-/// An event that does not fit the ACD's state; the event changed nothing.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// An event the ACD refused; the event changed nothing.
+///
+/// The kinds are kept apart because a driver treats them differently: a
+/// [`Stale`] event is an expected race (log it quietly, release what it
+/// holds), a [`Refused`] one is a request that does not fit (tell whoever
+/// asked), and a [`Bug`] means the driver broke the contract (log it loudly).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AcdError {
+    /// An expected race: the event is about something that has moved on.
+    #[error("stale event: {0}")]
+    Stale(#[from] Stale),
+    /// The request does not fit the call or the navigator now.
+    #[error("refused: {0}")]
+    Refused(#[from] Refused),
+    /// The driver broke the ACD's contract: a bug.
+    #[error("bug in the driver: {0}")]
+    Bug(#[from] Bug),
+}
+
+/// An event that arrived after what it is about moved on: the call already
+/// left (hung up, routed away), the offer was already cancelled, the
+/// navigator already logged out or left wrap-up. Races like these are part
+/// of running on real networks; the driver releases whatever the event
+/// carries (e.g. a navigator's phone that answered too late).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Stale {
+    #[error("{0} is not known to the ACD (it has left)")]
     UnknownCall(CallId),
-    DuplicateCall(CallId),
+    #[error("navigator {0} is not known to the ACD")]
     UnknownNavigator(NavigatorId),
+    #[error("navigator {0} is not logged in")]
     NotLoggedIn(NavigatorId),
-    UnknownCentre(CentreId),
+    #[error("{call} is not being offered to {navigator}")]
     NotOffered {
         call: CallId,
         navigator: NavigatorId,
     },
-    InvalidCallState(CallId),
+    #[error("navigator {0} is not in wrap-up")]
     NotInWrapUp(NavigatorId),
 }
 
-impl fmt::Display for AcdError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AcdError::UnknownCall(c) => write!(f, "{c} is not known to the ACD"),
-            AcdError::DuplicateCall(c) => write!(f, "{c} is already in the ACD"),
-            AcdError::UnknownNavigator(n) => write!(f, "navigator {n} is not known to the ACD"),
-            AcdError::NotLoggedIn(n) => write!(f, "navigator {n} is not logged in"),
-            AcdError::UnknownCentre(c) => write!(f, "centre {c} is not known to the ACD"),
-            AcdError::NotOffered { call, navigator } => {
-                write!(f, "{call} is not being offered to {navigator}")
-            }
-            AcdError::InvalidCallState(c) => write!(f, "{c} cannot do that in its present state"),
-            AcdError::NotInWrapUp(n) => write!(f, "navigator {n} is not in wrap-up"),
-        }
-    }
+/// A request that does not fit: a transfer to a centre the ACD does not
+/// have, a callback for a crisis call, a supervisor action on a call that is
+/// not on their list.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refused {
+    #[error("centre {0} is not known to the ACD")]
+    UnknownCentre(CentreId),
+    #[error("{0} cannot do that in its present state")]
+    InvalidCallState(CallId),
 }
 
-impl std::error::Error for AcdError {}
+/// The driver broke the contract: the same call queued twice.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Bug {
+    #[error("{0} is already in the ACD")]
+    DuplicateCall(CallId),
+}
 
 /// Where a call is. Every call the ACD knows is in exactly one of these.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,232 @@
+//! The store: call records, call events, navigator logs, accounts, sessions,
+//! flow versions, emergency mode and the audit log, in SQLite or PostgreSQL.
+//!
+//! Both backends go through sqlx's `Any` driver with the same SQL text
+//! (`$1` placeholders work in both), so a query written here answers the same
+//! on both; the schemas differ only in column types (see
+//! `migrations/sqlite/` and `migrations/postgres/`). Queries are checked at
+//! run time: building needs no database.
+//!
+//! One file per concern: `accounts` (accounts and their sessions),
+//! `call_records` (call records and their events; every step of a call is
+//! written by one method, `record_step`), `logs` (navigators' logs, the
+//! taxonomy and callers' history) and `ops` (flow versions, registrations,
+//! emergency mode, the audit log).
+
+mod accounts;
+mod call_records;
+mod logs;
+mod ops;
+
+use std::borrow::Cow;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{AnyPool, Row, SqlSafeStr};
+
+use crate::error::{Error, Result};
+
+pub use accounts::{AccountRecord, NewAccount, SessionRecord};
+pub(crate) use call_records::CallStep;
+pub use call_records::{CallEventRecord, CallRecord};
+pub use logs::StoredLog;
+pub use ops::{AuditEntry, Emergency, FlowVersion};
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "schema",
+        include_str!("../../../migrations/sqlite/0001_schema.sql"),
+    ),
+    (
+        2,
+        "taxonomy",
+        include_str!("../../../migrations/sqlite/0002_taxonomy.sql"),
+    ),
+    (
+        3,
+        "registrations",
+        include_str!("../../../migrations/sqlite/0003_registrations.sql"),
+    ),
+];
+const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "schema",
+        include_str!("../../../migrations/postgres/0001_schema.sql"),
+    ),
+    (
+        2,
+        "taxonomy",
+        include_str!("../../../migrations/postgres/0002_taxonomy.sql"),
+    ),
+    (
+        3,
+        "registrations",
+        include_str!("../../../migrations/postgres/0003_registrations.sql"),
+    ),
+];
+
+fn migrator(backend: Backend) -> Migrator {
+    let list = match backend {
+        Backend::Sqlite => SQLITE_MIGRATIONS,
+        Backend::Postgres => POSTGRES_MIGRATIONS,
+    };
+    Migrator::with_migrations(
+        list.iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    sql.into_sql_str(),
+                    false,
+                )
+            })
+            .collect(),
+    )
+}
+/// The database, behind a connection pool. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+fn flag(b: bool) -> i64 {
+    i64::from(b)
+}
+
+impl Store {
+    /// Connects to `sqlite://PATH` (the file is created if missing and put in
+    /// WAL mode) or `postgres://…`, and applies the migrations.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let path = rest.trim_start_matches("//");
+            if path.is_empty() {
+                return Err(Error::BadDbUrl(url.to_string()));
+            }
+            let url = if path.contains('?') {
+                format!("sqlite://{path}")
+            } else {
+                format!("sqlite://{path}?mode=rwc")
+            };
+            (Backend::Sqlite, url)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Backend::Postgres, url.to_string())
+        } else {
+            return Err(Error::BadDbUrl(url.to_string()));
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let max = match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 8,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA foreign_keys = ON")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 10000")
+                            .execute(&mut *conn)
+                            .await?;
+                        // WAL with NORMAL: a commit survives the process
+                        // dying without a disk sync of its own; the WAL is
+                        // synced at checkpoints. What is acknowledged to a
+                        // person (a navigator's log) is committed with FULL.
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(options)
+            .await?;
+        migrator(backend).run(&pool).await?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which backend this store uses.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool, for tests and reports that need a query of their own.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// The SQLite journal mode ("wal"), for checks; None on PostgreSQL.
+    pub async fn sqlite_journal_mode(&self) -> Result<Option<String>> {
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        let row = sqlx::query("PRAGMA journal_mode")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(row.try_get::<String, _>(0)?))
+    }
+
+    /// Closes the pool.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Opens a SQLite store in a file under `dir` (for tests and tools).
+pub async fn sqlite_in(dir: &Path) -> Result<Store> {
+    Store::connect(&format!("sqlite://{}", dir.join("frontdoor.db").display())).await
+}
+
+#[cfg(test)]
+mod migration_list_tests {
+    use super::*;
+
+    /// Every file of the migrations folders is compiled in, in order, for
+    /// both backends alike.
+    #[test]
+    fn every_migration_file_is_listed_for_both_backends() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
+        for (dir, list) in [
+            ("sqlite", SQLITE_MIGRATIONS),
+            ("postgres", POSTGRES_MIGRATIONS),
+        ] {
+            let mut files: Vec<String> = std::fs::read_dir(root.join(dir))
+                .unwrap()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            files.sort();
+            let listed: Vec<String> = list
+                .iter()
+                .map(|(v, d, _)| format!("{v:04}_{d}.sql"))
+                .collect();
+            assert_eq!(files, listed, "migrations/{dir}");
+        }
+    }
+}

@@ -1,0 +1,193 @@
+//! What ops and the engine keep across restarts: activated flow versions,
+//! SIP registrations, emergency mode and the audit log.
+
+use serde::Serialize;
+use sqlx::Row;
+
+use super::{Store, flag};
+use crate::error::Result;
+
+/// An activated flow version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlowVersion {
+    pub version: String,
+    pub hash: String,
+    pub activated_ms: i64,
+    pub activated_by: String,
+}
+
+/// Emergency mode, persisted so a restart keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Emergency {
+    pub active: bool,
+    pub message: String,
+    pub changed_by: String,
+    pub changed_ms: i64,
+}
+
+/// One audit log row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditEntry {
+    pub at_ms: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: String,
+    pub peer: String,
+}
+impl Store {
+    /// Records that a flow version was activated.
+    pub async fn record_flow_activation(
+        &self,
+        version: &str,
+        hash: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query("INSERT INTO flow_versions (version, hash, activated_ms, activated_by) VALUES ($1, $2, $3, $4)")
+            .bind(version)
+            .bind(hash)
+            .bind(now_ms)
+            .bind(by)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps the SIP bindings of one address of record (opaque JSON from the
+    /// registrar), replacing what was there; `None` forgets it.
+    pub async fn put_registration(
+        &self,
+        aor: &str,
+        bindings: Option<(&str, i64)>,
+        now_ms: i64,
+    ) -> Result<()> {
+        match bindings {
+            Some((json, expires_ms)) => {
+                sqlx::query(
+                    "INSERT INTO registrations (aor, bindings, expires_ms, updated_ms) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (aor) DO UPDATE SET \
+                     bindings = excluded.bindings, expires_ms = excluded.expires_ms, \
+                     updated_ms = excluded.updated_ms",
+                )
+                .bind(aor)
+                .bind(json)
+                .bind(expires_ms)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+            }
+            None => {
+                sqlx::query("DELETE FROM registrations WHERE aor = $1")
+                    .bind(aor)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The registrations that have not expired by `now_ms`: (aor, bindings JSON).
+    pub async fn registrations(&self, now_ms: i64) -> Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT aor, bindings FROM registrations WHERE expires_ms > $1 ORDER BY aor",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("aor")?, r.try_get("bindings")?)))
+            .collect()
+    }
+
+    /// Activated flow versions, newest first.
+    pub async fn flow_versions(&self) -> Result<Vec<FlowVersion>> {
+        let rows = sqlx::query(
+            "SELECT version, hash, activated_ms, activated_by FROM flow_versions ORDER BY activated_ms DESC, id DESC",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(FlowVersion {
+                    version: r.try_get("version")?,
+                    hash: r.try_get("hash")?,
+                    activated_ms: r.try_get("activated_ms")?,
+                    activated_by: r.try_get("activated_by")?,
+                })
+            })
+            .collect()
+    }
+
+    pub async fn emergency(&self) -> Result<Emergency> {
+        let r = sqlx::query(
+            "SELECT active, message, changed_by, changed_ms FROM emergency_mode WHERE id = 1",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Emergency {
+            active: r.try_get::<i64, _>("active")? != 0,
+            message: r.try_get("message")?,
+            changed_by: r.try_get("changed_by")?,
+            changed_ms: r.try_get("changed_ms")?,
+        })
+    }
+
+    pub async fn set_emergency(
+        &self,
+        active: bool,
+        message: &str,
+        by: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE emergency_mode SET active = $1, message = $2, changed_by = $3, changed_ms = $4 WHERE id = 1")
+            .bind(flag(active))
+            .bind(message)
+            .bind(by)
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn audit(&self, e: &AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at_ms, actor, action, target, outcome, detail, peer) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(e.at_ms)
+        .bind(&e.actor)
+        .bind(&e.action)
+        .bind(&e.target)
+        .bind(&e.outcome)
+        .bind(&e.detail)
+        .bind(&e.peer)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The newest audit rows, newest first.
+    pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT at_ms, actor, action, target, outcome, detail, peer FROM audit_log ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at_ms: r.try_get("at_ms")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    outcome: r.try_get("outcome")?,
+                    detail: r.try_get("detail")?,
+                    peer: r.try_get("peer")?,
+                })
+            })
+            .collect()
+    }
+}

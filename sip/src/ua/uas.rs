@@ -1,0 +1,268 @@
+//! Requests that open or act on an incoming call (UAS, RFC 3261 §13.3):
+//! the INVITE, re-INVITE, ACK and CANCEL, and resending our 2xx until its
+//! ACK.
+
+use std::cmp::Reverse;
+use std::time::Instant;
+
+use rsip::headers::UntypedHeader;
+use rsip::prelude::*;
+use rsip::{Header, Request};
+
+use super::identity;
+use super::wire::{has_sdp_content_type, split_header_list};
+use super::{Call, CallRef, CallState, Datagram, EndReason, IncomingCall, UaEvent, UserAgent};
+use crate::Peer;
+use crate::message;
+use crate::transaction::TransactionKey;
+
+impl UserAgent {
+    pub(super) fn on_invite(
+        &mut self,
+        now: Instant,
+        key: TransactionKey,
+        peer: Peer,
+        request: Request,
+    ) {
+        let dialled = request.uri.user().unwrap_or_default().to_owned();
+        if !self.config.numbers.contains(&dialled) {
+            return self.respond(now, &key, &request, 404);
+        }
+        if self.draining || self.calls.len() >= self.config.max_calls {
+            let mut response = message::response(&request, 503, None);
+            response
+                .headers
+                .push(Header::RetryAfter(rsip::headers::RetryAfter::new("30")));
+            return self.respond_with(now, &key, response);
+        }
+        if !request.body.is_empty() && !has_sdp_content_type(&request) {
+            // RFC 3261 §21.4.13: we only understand SDP bodies.
+            let mut response = message::response(&request, 415, None);
+            response
+                .headers
+                .push(Header::Accept(rsip::headers::Accept::new(
+                    "application/sdp",
+                )));
+            return self.respond_with(now, &key, response);
+        }
+        // message::parse guarantees these headers exist and parse.
+        let (Ok(call_id), Ok(from), Ok(to), Ok(cseq)) = (
+            request.call_id_header(),
+            request.from_header(),
+            request.to_header(),
+            request.cseq_header(),
+        ) else {
+            return self.respond(now, &key, &request, 400);
+        };
+        let call_id = call_id.value().to_owned();
+        let remote_party = from.value().to_owned();
+        let local_party = to.value().to_owned();
+        let remote_cseq = cseq.seq().unwrap_or(0);
+        let typed_from = from.typed().ok();
+        let caller = typed_from.as_ref().and_then(|f| {
+            let user = f.uri.user()?.to_owned();
+            (!user.eq_ignore_ascii_case("anonymous")).then_some(user)
+        });
+        let caller_name = typed_from
+            .as_ref()
+            .and_then(|f| f.display_name.clone())
+            .map(|n| n.trim_matches('"').to_owned())
+            .filter(|n| !n.is_empty() && !n.eq_ignore_ascii_case("anonymous"));
+        let asserted = identity::asserted_identity(&request.headers);
+        let privacy_id = identity::privacy_id(&request.headers);
+        let remote_target = request
+            .contact_header()
+            .ok()
+            .and_then(|c| c.typed().ok())
+            .map(|c| c.uri.to_string())
+            .unwrap_or_else(|| typed_from.map(|f| f.uri.to_string()).unwrap_or_default());
+        let route_set = request
+            .headers
+            .iter()
+            .filter_map(|h| match h {
+                Header::RecordRoute(rr) => Some(rr.value().to_owned()),
+                _ => None,
+            })
+            .flat_map(|v| split_header_list(&v))
+            .collect();
+        let call = CallRef(self.next_call);
+        self.next_call += 1;
+        let local_tag = message::new_tag();
+        let offer = (!request.body.is_empty()).then(|| request.body.clone());
+        self.dialogs
+            .insert((call_id.clone(), local_tag.clone()), call);
+        self.calls.insert(
+            call,
+            Call {
+                call_id: call_id.clone(),
+                local_tag,
+                local_party,
+                remote_party,
+                remote_target,
+                route_set,
+                local_cseq: fastrand::u32(1..0x7fff_ffff),
+                remote_cseq,
+                peer,
+                state: CallState::AwaitingAnswer,
+                invite_key: key,
+                invite: request,
+                reinvite: None,
+                unacked: None,
+                bye_pending: false,
+                outbound: None,
+            },
+        );
+        self.events.push_back(UaEvent::Incoming(IncomingCall {
+            call,
+            call_id,
+            caller,
+            caller_name,
+            asserted,
+            privacy_id,
+            dialled,
+            offer,
+            peer,
+        }));
+    }
+
+    /// RFC 3261 §12.2.2: in-dialog requests must carry a higher CSeq than the
+    /// last one; a lower one gets 500. Returns whether to go on.
+    pub(super) fn check_cseq(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        key: &TransactionKey,
+        request: &Request,
+    ) -> bool {
+        let seq = request
+            .cseq_header()
+            .ok()
+            .and_then(|h| h.seq().ok())
+            .unwrap_or(0);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        if seq <= c.remote_cseq {
+            self.respond(now, key, request, 500);
+            return false;
+        }
+        c.remote_cseq = seq;
+        true
+    }
+
+    pub(super) fn on_reinvite(&mut self, now: Instant, key: TransactionKey, request: Request) {
+        let Some(call) = self.find_dialog(&request) else {
+            return self.respond(now, &key, &request, 481);
+        };
+        let busy = {
+            let c = &self.calls[&call];
+            c.reinvite.is_some()
+                || c.unacked.is_some()
+                || !matches!(c.state, CallState::Established)
+        };
+        if busy {
+            // RFC 3261 §14.2: an INVITE while one is still in progress.
+            let mut response = message::response(&request, 491, None);
+            response
+                .headers
+                .push(Header::RetryAfter(rsip::headers::RetryAfter::new("1")));
+            return self.respond_with(now, &key, response);
+        }
+        if !self.check_cseq(now, call, &key, &request) {
+            return;
+        }
+        let offer = (!request.body.is_empty()).then(|| request.body.clone());
+        // This value exists: `find_dialog` found it above.
+        let c = self
+            .calls
+            .get_mut(&call)
+            .expect("dialog maps to a live call");
+        if let Some(target) = request.contact_header().ok().and_then(|h| h.typed().ok()) {
+            // RFC 3261 §12.2.2: a target refresh request updates the remote target.
+            c.remote_target = target.uri.to_string();
+        }
+        c.reinvite = Some((key, request));
+        self.events.push_back(UaEvent::ReInvite { call, offer });
+    }
+
+    pub(super) fn on_ack(&mut self, now: Instant, request: Request) {
+        let Some(call) = self.find_dialog(&request) else {
+            tracing::debug!("ACK for no known dialog, ignored");
+            return;
+        };
+        let seq = request
+            .cseq_header()
+            .ok()
+            .and_then(|h| h.seq().ok())
+            .unwrap_or(0);
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        if c.unacked.as_ref().is_some_and(|u| u.cseq == seq) {
+            c.unacked = None;
+        }
+        if matches!(c.state, CallState::AwaitingAck) && seq == c.remote_cseq_of_invite() {
+            c.state = CallState::Established;
+            let answer = (!request.body.is_empty()).then(|| request.body.clone());
+            self.events.push_back(UaEvent::Confirmed { call, answer });
+            if c.bye_pending
+                && let Err(error) = self.send_bye(now, call, EndReason::LocalBye)
+            {
+                tracing::warn!(%error, "could not send BYE");
+            }
+        }
+    }
+
+    pub(super) fn on_cancelled(&mut self, now: Instant, invite: &TransactionKey) {
+        let Some(call) = self
+            .calls
+            .iter()
+            .find(|(_, c)| c.invite_key == *invite)
+            .map(|(call, _)| *call)
+        else {
+            return;
+        };
+        let c = &self.calls[&call];
+        if !matches!(c.state, CallState::AwaitingAnswer) {
+            // RFC 3261 §9.2: a CANCEL after the final response has no effect.
+            return;
+        }
+        let response = message::response(&c.invite, 487, Some(&c.local_tag));
+        let key = c.invite_key.clone();
+        self.respond_with(now, &key, response);
+        self.forget(call);
+        self.events.push_back(UaEvent::Ended {
+            call,
+            reason: EndReason::Cancelled,
+        });
+    }
+
+    pub(super) fn retransmit_2xx(&mut self, now: Instant, call: CallRef, due: Instant) {
+        let t2 = self.config.timers.t2;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(u) = c.unacked.as_mut() else { return };
+        if u.next != due && u.give_up != due {
+            return; // a stale heap entry
+        }
+        if now >= u.give_up {
+            c.unacked = None;
+            if matches!(c.state, CallState::AwaitingAck) {
+                // RFC 3261 §13.3.1.4: no ACK for 64*T1: confirm, then end the session.
+                c.state = CallState::Established;
+                if let Err(error) = self.send_bye(now, call, EndReason::AckTimeout) {
+                    tracing::warn!(%error, "could not send BYE");
+                }
+            }
+            return;
+        }
+        self.out.push_back(Datagram {
+            peer: c.peer,
+            bytes: u.bytes.clone(),
+        });
+        u.interval = (u.interval * 2).min(t2);
+        u.next = (now + u.interval).min(u.give_up);
+        self.timers.push(Reverse((u.next, call)));
+    }
+}

@@ -1,0 +1,983 @@
+//! The B2BUA core of a call: the caller's leg and the engine's outbound
+//! legs (a navigator's phones, an external line, a consulted line), as a
+//! sans-IO state machine.
+//!
+//! The call task ([`super`]) owns the sockets, the SIP handles and the
+//! media; this core owns the decisions: which leg to place, which ringing
+//! phone wins, when to bridge, what to release, what to tell the queues and
+//! the IVR logic. It is driven like the other cores:
+//!
+//! ```text
+//!   call task ──Input + now──▶ B2bua::handle ──▶ Vec<Action> ──▶ call task
+//!   (queues' orders, the legs' SIP, the caller's hang-up)    (place, release, bridge, report)
+//! ```
+//!
+//! It never reads a clock or touches a socket, so every race (a phone that
+//! answers after the offer was taken back, the caller who hangs up while
+//! their navigator consults a line) is a unit test in simulated time.
+//!
+//! ```text
+//!            Offer                 a fork answers            Connect
+//!   Idle ───────────▶ RingingForks ───────────▶ AwaitingConnect ───────▶ Bridged
+//!    │ ▲  all fail / CancelOffer │                                 Consult │ ▲ CancelTransfer,
+//!    │ └─────────────────────────┘                                         ▼ │ the line fails
+//!    │ ConnectExternal / TransferExternal                             Consulting
+//!    ▼                                                                     │ CompleteTransfer
+//!   DiallingExternal ──answered──▶ External ◀──────────────────────────────┘
+//! ```
+
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use frontdoor_sip::Peer;
+use frontdoor_sip::sdp::{self, Negotiated};
+
+use frontdoor_cti::protocol::TransferState;
+
+use crate::logic::Input as LogicInput;
+
+/// One outbound leg of the call, named by the core.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct LegId(pub u32);
+
+impl std::fmt::Display for LegId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "leg{}", self.0)
+    }
+}
+
+/// Where an outbound INVITE goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Via {
+    /// A navigator's registered phone, at the address it registered from.
+    Phone(Peer),
+    /// The trunk (or the URI's own host when there is none).
+    Trunk,
+}
+
+/// Whom the outbound leg presents as calling, and with which credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Present {
+    /// A navigator's phone: the caller's number as display name and From.
+    CallerToNavigator,
+    /// An outside line: the caller's number in From and
+    /// P-Asserted-Identity, the trunk's credentials.
+    CallerToLine,
+    /// A navigator's phone for a callback: "Callback" and the number.
+    CallbackToNavigator,
+    /// The caller, called back: 211, the trunk's credentials.
+    CallbackToCaller,
+}
+
+/// An outbound leg to place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dial {
+    pub uri: String,
+    pub via: Via,
+    pub present: Present,
+    /// The navigator whose phone this is (for the logs); `None`: a line.
+    pub navigator: Option<String>,
+}
+
+/// What a leg's SIP says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LegEvent {
+    /// 180/183.
+    Ringing(u16),
+    /// 200 (our ACK is sent), with the far end's SDP answer.
+    Answered { sdp: Option<Vec<u8>> },
+    /// A final failure (408: no answer at all).
+    Failed(u16),
+    /// The far end hung up (BYE), or the leg's SIP is gone.
+    Ended,
+}
+
+/// What the core tells the queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToQueues {
+    /// The navigator's phone answered: the queues confirm with `Connect`.
+    OfferAnswered { navigator: String },
+    /// None of the navigator's phones took the call.
+    OfferFailed { navigator: String, why: String },
+    /// A consult transfer's progress.
+    TransferProgress {
+        navigator: String,
+        state: TransferState,
+        detail: String,
+    },
+    /// The caller is with the consulted line; the navigator is free.
+    TransferCompleted { navigator: String, uri: String },
+}
+
+/// What happened, for the core.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Input {
+    /// The queues: ring every phone of this navigator.
+    Offer {
+        navigator: String,
+        phones: Vec<(String, Peer)>,
+    },
+    /// The queues took the offer back (no answer in time, the caller chose
+    /// a callback, a crisis timeout).
+    CancelOffer { navigator: String },
+    /// The queues confirm the navigator who answered has the call.
+    Connect { navigator: String },
+    /// The navigator's leg leaves (a transfer to a queue): back on hold.
+    Release,
+    /// The navigator sent the call to an outside line.
+    TransferExternal { uri: String },
+    /// The navigator consults a line; the caller waits on hold.
+    Consult { uri: String },
+    /// The navigator hands the caller to the consulted line.
+    CompleteTransfer,
+    /// The navigator ends the consult call and is back with the caller.
+    CancelTransfer,
+    /// The IVR (or the queues' fallback) sends the call to an outside line.
+    ConnectExternal { uri: String },
+    /// A leg could not be placed at all (no RTP port, an unresolvable
+    /// target).
+    PlaceFailed { leg: LegId, why: String },
+    /// A leg's SIP.
+    Leg { leg: LegId, event: LegEvent },
+    /// The media could not bridge (a media session is gone).
+    BridgeFailed,
+    /// The caller hung up (or the engine is stopping).
+    CallerGone,
+}
+
+/// What the call task does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Place a leg: an RTP port, our offer, the INVITE.
+    Place { leg: LegId, dial: Dial },
+    /// The leg was answered with this usable SDP: start its media.
+    StartMedia { leg: LegId, negotiated: Negotiated },
+    /// End a leg: CANCEL while it rings, BYE once answered (a 200 that
+    /// crosses the CANCEL is ACKed and ended with a BYE by the SIP core).
+    Release(LegId),
+    /// Caller ⇄ leg.
+    BridgeCaller(LegId),
+    /// Leg ⇄ leg (the navigator and the line they consult; a callback).
+    BridgeLegs(LegId, LegId),
+    /// The caller hears the hold loop again (no bridge).
+    UnbridgeCaller,
+    /// End the caller's leg.
+    HangupCaller,
+    /// Tell the queues.
+    Queues(ToQueues),
+    /// Tell the IVR logic.
+    Logic(LogicInput),
+}
+
+/// What the call's legs wait for. Each state names the legs it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum State {
+    /// No outbound leg: the caller is in the IVR or on hold.
+    Idle,
+    /// Every phone of a navigator rings; the first to answer takes the call.
+    RingingForks {
+        navigator: String,
+        forks: BTreeSet<LegId>,
+        /// Why the last phone that failed did.
+        last_failure: String,
+    },
+    /// A phone answered; waiting for the queues to confirm (`Connect`).
+    AwaitingConnect { navigator: String, leg: LegId },
+    /// The caller talks with the navigator.
+    Bridged { navigator: String, leg: LegId },
+    /// The caller waits on hold while the navigator's leg talks with (or
+    /// rings) a consulted line.
+    Consulting {
+        navigator: String,
+        leg: LegId,
+        consult: LegId,
+        uri: String,
+        answered: bool,
+    },
+    /// An outside line rings.
+    DiallingExternal { leg: LegId },
+    /// The caller talks with an outside line (an external route or a
+    /// completed transfer).
+    External { leg: LegId },
+}
+
+/// The B2BUA core of one call. See the module doc.
+#[derive(Debug)]
+pub struct B2bua {
+    state: State,
+    next_leg: u32,
+    /// Legs released whose SIP may still speak (a 200 crossing our CANCEL).
+    released: BTreeSet<LegId>,
+    /// The caller talked with a navigator.
+    talked_to_navigator: bool,
+    /// The caller was connected to an outside line.
+    connected_external: bool,
+    /// When the state last changed (for logs and tests).
+    since: Option<Instant>,
+}
+
+impl Default for B2bua {
+    fn default() -> Self {
+        B2bua::new()
+    }
+}
+
+impl B2bua {
+    pub fn new() -> B2bua {
+        B2bua {
+            state: State::Idle,
+            next_leg: 1,
+            released: BTreeSet::new(),
+            talked_to_navigator: false,
+            connected_external: false,
+            since: None,
+        }
+    }
+
+    /// The caller talked with a navigator at some point.
+    pub fn talked_to_navigator(&self) -> bool {
+        self.talked_to_navigator
+    }
+
+    /// The caller was connected to an outside line at some point.
+    pub fn connected_external(&self) -> bool {
+        self.connected_external
+    }
+
+    /// The navigator who has the call (bridged or consulting).
+    pub fn navigator(&self) -> Option<&str> {
+        match &self.state {
+            State::Bridged { navigator, .. } | State::Consulting { navigator, .. } => {
+                Some(navigator)
+            }
+            _ => None,
+        }
+    }
+
+    /// When the state last changed.
+    pub fn since(&self) -> Option<Instant> {
+        self.since
+    }
+
+    /// A short name of the state, for logs.
+    pub fn state_name(&self) -> &'static str {
+        match self.state {
+            State::Idle => "idle",
+            State::RingingForks { .. } => "ringing_forks",
+            State::AwaitingConnect { .. } => "awaiting_connect",
+            State::Bridged { .. } => "bridged",
+            State::Consulting { .. } => "consulting",
+            State::DiallingExternal { .. } => "dialling_external",
+            State::External { .. } => "external",
+        }
+    }
+
+    fn new_leg(&mut self) -> LegId {
+        let leg = LegId(self.next_leg);
+        self.next_leg += 1;
+        leg
+    }
+
+    fn set(&mut self, now: Instant, state: State) {
+        self.state = state;
+        self.since = Some(now);
+    }
+
+    fn release(&mut self, leg: LegId, out: &mut Vec<Action>) {
+        if self.released.insert(leg) {
+            out.push(Action::Release(leg));
+        }
+    }
+
+    /// Release every outbound leg and go idle; the caller hears hold again
+    /// when they were bridged.
+    fn release_all(&mut self, now: Instant, out: &mut Vec<Action>) {
+        match std::mem::replace(&mut self.state, State::Idle) {
+            State::Idle => {}
+            State::RingingForks { forks, .. } => {
+                for fork in forks {
+                    self.release(fork, out);
+                }
+            }
+            State::AwaitingConnect { leg, .. } | State::DiallingExternal { leg } => {
+                self.release(leg, out);
+            }
+            State::Bridged { leg, .. } | State::External { leg } => {
+                out.push(Action::UnbridgeCaller);
+                self.release(leg, out);
+            }
+            State::Consulting { leg, consult, .. } => {
+                self.release(consult, out);
+                self.release(leg, out);
+            }
+        }
+        self.since = Some(now);
+    }
+
+    fn progress(navigator: &str, state: TransferState, detail: &str) -> Action {
+        Action::Queues(ToQueues::TransferProgress {
+            navigator: navigator.to_owned(),
+            state,
+            detail: detail.to_owned(),
+        })
+    }
+
+    /// Feed one input; returns what to do, in order.
+    pub fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
+        let mut out = Vec::new();
+        match input {
+            Input::Offer { navigator, phones } => self.offer(now, navigator, phones, &mut out),
+            Input::CancelOffer { navigator } => {
+                let theirs = match &self.state {
+                    State::RingingForks { navigator: n, .. }
+                    | State::AwaitingConnect { navigator: n, .. } => *n == navigator,
+                    _ => false,
+                };
+                if theirs {
+                    self.release_all(now, &mut out);
+                }
+            }
+            Input::Connect { navigator } => match &self.state {
+                State::AwaitingConnect { navigator: n, leg } if *n == navigator => {
+                    let leg = *leg;
+                    out.push(Action::BridgeCaller(leg));
+                    out.push(Action::Logic(LogicInput::Bridged(true)));
+                    self.talked_to_navigator = true;
+                    self.set(now, State::Bridged { navigator, leg });
+                }
+                _ => {}
+            },
+            Input::Release => {
+                if matches!(
+                    self.state,
+                    State::Bridged { .. }
+                        | State::AwaitingConnect { .. }
+                        | State::Consulting { .. }
+                ) {
+                    self.release_all(now, &mut out);
+                    out.push(Action::Logic(LogicInput::Bridged(false)));
+                }
+            }
+            Input::TransferExternal { uri } => {
+                self.release_all(now, &mut out);
+                out.push(Action::Logic(LogicInput::RouteExternal {
+                    target: uri,
+                    crisis: false,
+                }));
+            }
+            Input::Consult { uri } => self.consult(now, uri, &mut out),
+            Input::CompleteTransfer => self.complete_transfer(now, &mut out),
+            Input::CancelTransfer => {
+                if let State::Consulting {
+                    navigator,
+                    leg,
+                    consult,
+                    ..
+                } = self.state.clone()
+                {
+                    self.release(consult, &mut out);
+                    out.push(Self::progress(&navigator, TransferState::Cancelled, ""));
+                    self.back_to_navigator(now, navigator, leg, &mut out);
+                }
+            }
+            Input::ConnectExternal { uri } => {
+                self.release_all(now, &mut out);
+                let leg = self.new_leg();
+                out.push(Action::Place {
+                    leg,
+                    dial: Dial {
+                        uri,
+                        via: Via::Trunk,
+                        present: Present::CallerToLine,
+                        navigator: None,
+                    },
+                });
+                self.set(now, State::DiallingExternal { leg });
+            }
+            Input::PlaceFailed { leg, why } => self.leg_failed(now, leg, why, &mut out),
+            Input::Leg { leg, event } => self.leg_event(now, leg, event, &mut out),
+            Input::BridgeFailed => {
+                self.release_all(now, &mut out);
+                out.push(Action::HangupCaller);
+            }
+            Input::CallerGone => self.release_all(now, &mut out),
+        }
+        out
+    }
+
+    fn offer(
+        &mut self,
+        now: Instant,
+        navigator: String,
+        phones: Vec<(String, Peer)>,
+        out: &mut Vec<Action>,
+    ) {
+        self.release_all(now, out);
+        if phones.is_empty() {
+            out.push(Action::Queues(ToQueues::OfferFailed {
+                navigator,
+                why: "no registered phone".into(),
+            }));
+            return;
+        }
+        let mut forks = BTreeSet::new();
+        for (uri, peer) in phones {
+            let leg = self.new_leg();
+            forks.insert(leg);
+            out.push(Action::Place {
+                leg,
+                dial: Dial {
+                    uri,
+                    via: Via::Phone(peer),
+                    present: Present::CallerToNavigator,
+                    navigator: Some(navigator.clone()),
+                },
+            });
+        }
+        self.set(
+            now,
+            State::RingingForks {
+                navigator,
+                forks,
+                last_failure: "no registered phone".into(),
+            },
+        );
+    }
+
+    fn consult(&mut self, now: Instant, uri: String, out: &mut Vec<Action>) {
+        let State::Bridged { navigator, leg } = self.state.clone() else {
+            if let Some(navigator) = self.navigator() {
+                out.push(Self::progress(
+                    navigator,
+                    TransferState::Failed,
+                    "not possible now",
+                ));
+            }
+            return;
+        };
+        let consult = self.new_leg();
+        out.push(Action::Place {
+            leg: consult,
+            dial: Dial {
+                uri: uri.clone(),
+                via: Via::Trunk,
+                present: Present::CallerToLine,
+                navigator: None,
+            },
+        });
+        out.push(Action::UnbridgeCaller);
+        out.push(Self::progress(&navigator, TransferState::Ringing, &uri));
+        out.push(Action::Logic(LogicInput::Consulting(true)));
+        self.set(
+            now,
+            State::Consulting {
+                navigator,
+                leg,
+                consult,
+                uri,
+                answered: false,
+            },
+        );
+    }
+
+    fn complete_transfer(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let State::Consulting {
+            navigator,
+            leg,
+            consult,
+            uri,
+            answered,
+        } = self.state.clone()
+        else {
+            return;
+        };
+        if !answered {
+            out.push(Self::progress(
+                &navigator,
+                TransferState::Failed,
+                "the line has not answered yet",
+            ));
+            return;
+        }
+        out.push(Action::BridgeCaller(consult));
+        self.release(leg, out);
+        out.push(Action::Queues(ToQueues::TransferCompleted {
+            navigator,
+            uri,
+        }));
+        out.push(Action::Logic(LogicInput::Transferred));
+        self.connected_external = true;
+        self.set(now, State::External { leg: consult });
+    }
+
+    fn back_to_navigator(
+        &mut self,
+        now: Instant,
+        navigator: String,
+        leg: LegId,
+        out: &mut Vec<Action>,
+    ) {
+        out.push(Action::BridgeCaller(leg));
+        out.push(Action::Logic(LogicInput::Consulting(false)));
+        self.set(now, State::Bridged { navigator, leg });
+    }
+
+    /// A leg failed before it was answered (a final response, or it could
+    /// not be placed).
+    fn leg_failed(&mut self, now: Instant, leg: LegId, why: String, out: &mut Vec<Action>) {
+        self.released.insert(leg);
+        match self.state.clone() {
+            State::RingingForks {
+                navigator,
+                mut forks,
+                ..
+            } if forks.contains(&leg) => {
+                forks.remove(&leg);
+                if forks.is_empty() {
+                    self.set(now, State::Idle);
+                    out.push(Action::Queues(ToQueues::OfferFailed { navigator, why }));
+                } else {
+                    self.state = State::RingingForks {
+                        navigator,
+                        forks,
+                        last_failure: why,
+                    };
+                }
+            }
+            State::DiallingExternal { leg: l } if l == leg => {
+                self.set(now, State::Idle);
+                out.push(Action::Logic(LogicInput::ConnectFailed));
+            }
+            State::Consulting {
+                navigator,
+                leg: nav_leg,
+                consult,
+                ..
+            } if consult == leg => {
+                out.push(Self::progress(&navigator, TransferState::Failed, &why));
+                self.back_to_navigator(now, navigator, nav_leg, out);
+            }
+            _ => {}
+        }
+    }
+
+    fn leg_event(&mut self, now: Instant, leg: LegId, event: LegEvent, out: &mut Vec<Action>) {
+        match event {
+            LegEvent::Ringing(_) => {}
+            LegEvent::Answered { sdp } => self.leg_answered(now, leg, sdp, out),
+            LegEvent::Failed(code) => {
+                if let State::RingingForks { forks, .. } = &self.state
+                    && forks.contains(&leg)
+                    && matches!(code, 486 | 600 | 603)
+                {
+                    // Busy or declined on one phone: the navigator's answer
+                    // for all of them.
+                    let State::RingingForks {
+                        navigator, forks, ..
+                    } = std::mem::replace(&mut self.state, State::Idle)
+                    else {
+                        unreachable!("matched just above");
+                    };
+                    self.released.insert(leg);
+                    for fork in forks.into_iter().filter(|f| *f != leg) {
+                        self.release(fork, out);
+                    }
+                    self.since = Some(now);
+                    out.push(Action::Queues(ToQueues::OfferFailed {
+                        navigator,
+                        why: format!("SIP {code}"),
+                    }));
+                    return;
+                }
+                self.leg_failed(now, leg, format!("SIP {code}"), out);
+            }
+            LegEvent::Ended => self.leg_ended(now, leg, out),
+        }
+    }
+
+    fn leg_answered(
+        &mut self,
+        now: Instant,
+        leg: LegId,
+        sdp: Option<Vec<u8>>,
+        out: &mut Vec<Action>,
+    ) {
+        let usable = match sdp.as_deref().map(sdp::parse_answer) {
+            Some(Ok(negotiated)) => Ok(negotiated),
+            Some(Err(error)) => Err(format!("unusable SDP answer: {error}")),
+            None => Err("answered without SDP".to_owned()),
+        };
+        match (self.state.clone(), usable) {
+            (
+                State::RingingForks {
+                    navigator, forks, ..
+                },
+                usable,
+            ) if forks.contains(&leg) => {
+                // The first phone to answer takes the call; the others stop.
+                for other in forks.iter().filter(|f| **f != leg) {
+                    self.release(*other, out);
+                }
+                match usable {
+                    Ok(negotiated) => {
+                        out.push(Action::StartMedia { leg, negotiated });
+                        out.push(Action::Queues(ToQueues::OfferAnswered {
+                            navigator: navigator.clone(),
+                        }));
+                        self.set(now, State::AwaitingConnect { navigator, leg });
+                    }
+                    Err(why) => {
+                        self.release(leg, out);
+                        self.set(now, State::Idle);
+                        out.push(Action::Queues(ToQueues::OfferFailed { navigator, why }));
+                    }
+                }
+            }
+            (State::DiallingExternal { leg: l }, usable) if l == leg => match usable {
+                Ok(negotiated) => {
+                    out.push(Action::StartMedia { leg, negotiated });
+                    out.push(Action::BridgeCaller(leg));
+                    self.connected_external = true;
+                    self.set(now, State::External { leg });
+                }
+                Err(_) => {
+                    self.release(leg, out);
+                    self.set(now, State::Idle);
+                    out.push(Action::HangupCaller);
+                }
+            },
+            (
+                State::Consulting {
+                    navigator,
+                    leg: nav_leg,
+                    consult,
+                    uri,
+                    answered: false,
+                },
+                usable,
+            ) if consult == leg => match usable {
+                Ok(negotiated) => {
+                    out.push(Action::StartMedia { leg, negotiated });
+                    // The navigator talks with the consulted line.
+                    out.push(Action::BridgeLegs(nav_leg, consult));
+                    out.push(Self::progress(&navigator, TransferState::Answered, ""));
+                    self.state = State::Consulting {
+                        navigator,
+                        leg: nav_leg,
+                        consult,
+                        uri,
+                        answered: true,
+                    };
+                }
+                Err(why) => {
+                    self.release(consult, out);
+                    out.push(Self::progress(&navigator, TransferState::Failed, &why));
+                    self.back_to_navigator(now, navigator, nav_leg, out);
+                }
+            },
+            _ => {
+                // A leg we no longer want answered (its offer was taken
+                // back, another phone won): end it. A repeated 200 of a
+                // leg in use changes nothing.
+                if !self.in_use(leg) {
+                    self.released.remove(&leg);
+                    self.release(leg, out);
+                }
+            }
+        }
+    }
+
+    /// The leg is one the call is using now.
+    fn in_use(&self, leg: LegId) -> bool {
+        match &self.state {
+            State::Idle => false,
+            State::RingingForks { forks, .. } => forks.contains(&leg),
+            State::AwaitingConnect { leg: l, .. }
+            | State::Bridged { leg: l, .. }
+            | State::DiallingExternal { leg: l }
+            | State::External { leg: l } => *l == leg,
+            State::Consulting {
+                leg: l, consult, ..
+            } => *l == leg || *consult == leg,
+        }
+    }
+
+    fn leg_ended(&mut self, now: Instant, leg: LegId, out: &mut Vec<Action>) {
+        self.released.insert(leg);
+        match self.state.clone() {
+            State::RingingForks { .. } | State::DiallingExternal { .. } if self.in_use(leg) => {
+                // Gone before answering: a failure.
+                self.released.remove(&leg);
+                self.leg_failed(now, leg, "gone".into(), out);
+            }
+            State::AwaitingConnect { navigator, leg: l } if l == leg => {
+                self.set(now, State::Idle);
+                out.push(Action::Queues(ToQueues::OfferFailed {
+                    navigator,
+                    why: "hung up".into(),
+                }));
+            }
+            State::Bridged { leg: l, .. } | State::External { leg: l } if l == leg => {
+                // The far end hung up: so does the caller.
+                self.set(now, State::Idle);
+                out.push(Action::HangupCaller);
+            }
+            State::Consulting {
+                navigator,
+                leg: nav_leg,
+                consult,
+                uri,
+                answered,
+            } => {
+                if leg == nav_leg && answered {
+                    // The navigator hung up while talking with the
+                    // consulted line: that completes the transfer.
+                    out.push(Action::BridgeCaller(consult));
+                    out.push(Action::Queues(ToQueues::TransferCompleted {
+                        navigator,
+                        uri,
+                    }));
+                    out.push(Action::Logic(LogicInput::Transferred));
+                    self.connected_external = true;
+                    self.set(now, State::External { leg: consult });
+                } else if leg == nav_leg {
+                    // The navigator left before the line answered.
+                    self.release(consult, out);
+                    self.set(now, State::Idle);
+                    out.push(Action::HangupCaller);
+                } else if leg == consult {
+                    out.push(Self::progress(
+                        &navigator,
+                        TransferState::Failed,
+                        "the line hung up",
+                    ));
+                    self.back_to_navigator(now, navigator, nav_leg, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The two legs of a callback: the navigator's phone rings first (their
+/// screen shows the callback), so that nobody the engine calls back waits
+/// for a person; once the navigator answers, the caller is dialled through
+/// the trunk and the legs are bridged. Either side hanging up ends both.
+#[derive(Debug)]
+pub struct CallbackLegs {
+    state: CallbackState,
+    number: String,
+}
+
+/// What a callback waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallbackState {
+    /// The navigator's phone rings.
+    RingingNavigator,
+    /// The navigator answered; the caller's phone rings.
+    DiallingCaller,
+    /// Caller and navigator talk.
+    Connected,
+    /// Both legs are released; the task ends.
+    Done,
+}
+
+/// The navigator's leg of a callback.
+pub const NAVIGATOR_LEG: LegId = LegId(1);
+/// The caller's leg of a callback.
+pub const CALLER_LEG: LegId = LegId(2);
+
+/// What the callback reports to the queues.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallbackReport {
+    /// The navigator's phone did not take the call (or hung up before the
+    /// caller answered).
+    NavigatorFailed { why: String },
+    /// The caller did not answer (or the trunk refused the call).
+    CallerFailed,
+    /// Caller and navigator are bridged.
+    Connected,
+    /// The bridged call ended.
+    Ended,
+}
+
+/// What a callback task does.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallbackAction {
+    Place { leg: LegId, dial: Dial },
+    StartMedia { leg: LegId, negotiated: Negotiated },
+    Bridge,
+    Release(LegId),
+    Report(CallbackReport),
+}
+
+/// What a callback task hears.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallbackInput {
+    PlaceFailed {
+        leg: LegId,
+        why: String,
+    },
+    Leg {
+        leg: LegId,
+        event: LegEvent,
+    },
+    /// The media could not bridge.
+    BridgeFailed,
+    /// The queues: stop (dial timeout, the navigator's hang-up).
+    Hangup,
+}
+
+impl CallbackLegs {
+    /// Start a callback to `number`, ringing the navigator's phone first.
+    pub fn start(
+        number: &str,
+        phone: Option<(String, Peer)>,
+    ) -> (CallbackLegs, Vec<CallbackAction>) {
+        let mut legs = CallbackLegs {
+            state: CallbackState::RingingNavigator,
+            number: number.to_owned(),
+        };
+        let Some((uri, peer)) = phone else {
+            legs.state = CallbackState::Done;
+            return (
+                legs,
+                vec![CallbackAction::Report(CallbackReport::NavigatorFailed {
+                    why: "no registered phone".into(),
+                })],
+            );
+        };
+        let actions = vec![CallbackAction::Place {
+            leg: NAVIGATOR_LEG,
+            dial: Dial {
+                uri,
+                via: Via::Phone(peer),
+                present: Present::CallbackToNavigator,
+                navigator: None,
+            },
+        }];
+        (legs, actions)
+    }
+
+    /// The callback is over: the task may end.
+    pub fn done(&self) -> bool {
+        self.state == CallbackState::Done
+    }
+
+    /// End both legs with this report.
+    fn finish(&mut self, report: CallbackReport, out: &mut Vec<CallbackAction>) {
+        let placed_caller = !matches!(self.state, CallbackState::RingingNavigator);
+        out.push(CallbackAction::Release(NAVIGATOR_LEG));
+        if placed_caller {
+            out.push(CallbackAction::Release(CALLER_LEG));
+        }
+        out.push(CallbackAction::Report(report));
+        self.state = CallbackState::Done;
+    }
+
+    pub fn handle(&mut self, _now: Instant, input: CallbackInput) -> Vec<CallbackAction> {
+        let mut out = Vec::new();
+        if self.done() {
+            return out;
+        }
+        let connected = self.state == CallbackState::Connected;
+        match input {
+            CallbackInput::Hangup => {
+                let report = if connected {
+                    CallbackReport::Ended
+                } else {
+                    CallbackReport::NavigatorFailed {
+                        why: "hung up".into(),
+                    }
+                };
+                self.finish(report, &mut out);
+            }
+            CallbackInput::BridgeFailed => self.finish(CallbackReport::CallerFailed, &mut out),
+            CallbackInput::PlaceFailed { leg, why } if leg == NAVIGATOR_LEG => {
+                self.finish(CallbackReport::NavigatorFailed { why }, &mut out);
+            }
+            CallbackInput::PlaceFailed { .. } => {
+                self.finish(CallbackReport::CallerFailed, &mut out);
+            }
+            CallbackInput::Leg { leg, event } => match (leg, event, self.state) {
+                (_, LegEvent::Ringing(_), _) => {}
+                (NAVIGATOR_LEG, LegEvent::Answered { sdp }, CallbackState::RingingNavigator) => {
+                    match sdp.as_deref().map(sdp::parse_answer) {
+                        Some(Ok(negotiated)) => {
+                            out.push(CallbackAction::StartMedia {
+                                leg: NAVIGATOR_LEG,
+                                negotiated,
+                            });
+                            out.push(CallbackAction::Place {
+                                leg: CALLER_LEG,
+                                dial: Dial {
+                                    uri: self.number.clone(),
+                                    via: Via::Trunk,
+                                    present: Present::CallbackToCaller,
+                                    navigator: None,
+                                },
+                            });
+                            self.state = CallbackState::DiallingCaller;
+                        }
+                        Some(Err(error)) => self.finish(
+                            CallbackReport::NavigatorFailed {
+                                why: format!("unusable SDP answer: {error}"),
+                            },
+                            &mut out,
+                        ),
+                        None => self.finish(
+                            CallbackReport::NavigatorFailed {
+                                why: "answered without SDP".into(),
+                            },
+                            &mut out,
+                        ),
+                    }
+                }
+                (CALLER_LEG, LegEvent::Answered { sdp }, CallbackState::DiallingCaller) => {
+                    match sdp.as_deref().map(sdp::parse_answer) {
+                        Some(Ok(negotiated)) => {
+                            out.push(CallbackAction::StartMedia {
+                                leg: CALLER_LEG,
+                                negotiated,
+                            });
+                            out.push(CallbackAction::Bridge);
+                            out.push(CallbackAction::Report(CallbackReport::Connected));
+                            self.state = CallbackState::Connected;
+                        }
+                        _ => self.finish(CallbackReport::CallerFailed, &mut out),
+                    }
+                }
+                // A repeated 200 changes nothing.
+                (_, LegEvent::Answered { .. }, _) => {}
+                (NAVIGATOR_LEG, LegEvent::Failed(code), _) => self.finish(
+                    CallbackReport::NavigatorFailed {
+                        why: format!("SIP {code}"),
+                    },
+                    &mut out,
+                ),
+                (NAVIGATOR_LEG, LegEvent::Ended, _) => {
+                    let report = if connected {
+                        CallbackReport::Ended
+                    } else {
+                        CallbackReport::NavigatorFailed {
+                            why: "hung up".into(),
+                        }
+                    };
+                    self.finish(report, &mut out);
+                }
+                (_, LegEvent::Failed(_) | LegEvent::Ended, _) => {
+                    let report = if connected {
+                        CallbackReport::Ended
+                    } else {
+                        CallbackReport::CallerFailed
+                    };
+                    self.finish(report, &mut out);
+                }
+            },
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

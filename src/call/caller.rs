@@ -1,0 +1,207 @@
+//! Who is calling, decided once when the call arrives.
+//!
+//! The number comes from P-Asserted-Identity when a trusted peer (the
+//! carrier's trunk, our own proxy: `sip.trusted_proxies`) sends it — RFC
+//! 3325 §2.3 trusts that header only inside the trust domain — and from
+//! From otherwise. It is normalised once (E.164, or withheld) and the same
+//! value goes to the IVR (the region), the call record and the screen pop
+//! (the caller's history), and the outbound legs (the number presented).
+
+use std::net::IpAddr;
+
+use frontdoor_ivr::regions::{Caller, normalize_caller};
+use frontdoor_sip::ua::IncomingCall;
+
+/// The peers whose P-Asserted-Identity is believed: addresses or
+/// `address/prefix` networks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedPeers(Vec<(IpAddr, u8)>);
+
+impl TrustedPeers {
+    /// Parse `["192.0.2.10", "198.51.100.0/24", "2001:db8::/32"]`.
+    pub fn parse(entries: &[String]) -> Result<TrustedPeers, String> {
+        let mut nets = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let (addr, prefix) = match entry.split_once('/') {
+                Some((addr, prefix)) => (addr, Some(prefix)),
+                None => (entry.as_str(), None),
+            };
+            let addr: IpAddr = addr
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{entry}` is not an IP address or address/prefix"))?;
+            let max = if addr.is_ipv4() { 32 } else { 128 };
+            let prefix = match prefix {
+                None => max,
+                Some(p) => p
+                    .trim()
+                    .parse::<u8>()
+                    .ok()
+                    .filter(|p| *p <= max)
+                    .ok_or_else(|| format!("`{entry}`: the prefix must be 0 to {max}"))?,
+            };
+            nets.push((addr, prefix));
+        }
+        Ok(TrustedPeers(nets))
+    }
+
+    /// `ip` is one of the trusted peers.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        self.0.iter().any(|(net, prefix)| match (net, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
+                u32::from(*net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
+                u128::from(*net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        })
+    }
+}
+
+/// Where the caller's identity came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// P-Asserted-Identity from a trusted peer.
+    Asserted,
+    /// The From header.
+    From,
+}
+
+impl IdentitySource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentitySource::Asserted => "p-asserted-identity",
+            IdentitySource::From => "from",
+        }
+    }
+}
+
+/// The caller of an incoming call, normalised.
+pub fn identify(incoming: &IncomingCall, trusted: &TrustedPeers) -> (Caller, IdentitySource) {
+    identify_from(
+        incoming.caller.as_deref(),
+        incoming.asserted.as_deref(),
+        incoming.peer.addr.ip(),
+        trusted,
+    )
+}
+
+/// [`identify`] from the INVITE's From user, asserted identity and source.
+fn identify_from(
+    from: Option<&str>,
+    asserted: Option<&str>,
+    peer: IpAddr,
+    trusted: &TrustedPeers,
+) -> (Caller, IdentitySource) {
+    if let Some(asserted) = asserted
+        && trusted.contains(peer)
+    {
+        let caller = normalize_caller(asserted);
+        if caller != Caller::Withheld {
+            return (caller, IdentitySource::Asserted);
+        }
+    }
+    let caller = from.map_or(Caller::Withheld, normalize_caller);
+    (caller, IdentitySource::From)
+}
+
+/// The caller as the call record and the logs have it: the E.164 number,
+/// `anonymous` when withheld, or what From said when it is not a number
+/// (a SIP user such as `alice`).
+pub fn recorded(caller: &Caller) -> &str {
+    match caller {
+        Caller::Number(n) | Caller::Unknown(n) => n,
+        Caller::Withheld => "anonymous",
+    }
+}
+
+/// The caller's number when there is one (for outbound legs and callbacks).
+pub fn number(caller: &Caller) -> Option<&str> {
+    match caller {
+        Caller::Number(n) => Some(n),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trusted(entries: &[&str]) -> TrustedPeers {
+        TrustedPeers::parse(&entries.iter().map(|e| e.to_string()).collect::<Vec<_>>())
+            .expect("valid entries")
+    }
+
+    struct Invite<'a>(Option<&'a str>, Option<&'a str>, [u8; 4]);
+
+    fn incoming<'a>(from: Option<&'a str>, asserted: Option<&'a str>, peer: [u8; 4]) -> Invite<'a> {
+        Invite(from, asserted, peer)
+    }
+
+    fn identify(invite: &Invite<'_>, trusted: &TrustedPeers) -> (Caller, IdentitySource) {
+        identify_from(invite.0, invite.1, IpAddr::from(invite.2), trusted)
+    }
+
+    #[test]
+    fn trusted_peers_match_addresses_and_networks() {
+        let t = trusted(&["192.0.2.10", "198.51.100.0/24", "2001:db8::/32"]);
+        assert!(t.contains("192.0.2.10".parse().unwrap()));
+        assert!(!t.contains("192.0.2.11".parse().unwrap()));
+        assert!(t.contains("198.51.100.77".parse().unwrap()));
+        assert!(!t.contains("198.51.101.1".parse().unwrap()));
+        assert!(t.contains("2001:db8::5".parse().unwrap()));
+        assert!(t.contains("::ffff:192.0.2.10".parse().unwrap()));
+        assert!(trusted(&["0.0.0.0/0"]).contains("203.0.113.9".parse().unwrap()));
+        assert!(!TrustedPeers::default().contains("127.0.0.1".parse().unwrap()));
+        for bad in ["nonsense", "192.0.2.1/33", "192.0.2.1/x", ""] {
+            assert!(TrustedPeers::parse(&[bad.to_owned()]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_trusted_peers_asserted_identity_gives_the_number_of_a_withheld_caller() {
+        let t = trusted(&["192.0.2.10"]);
+        let call = incoming(None, Some("+16135550123"), [192, 0, 2, 10]);
+        assert_eq!(
+            identify(&call, &t),
+            (
+                Caller::Number("+16135550123".into()),
+                IdentitySource::Asserted
+            )
+        );
+    }
+
+    #[test]
+    fn an_asserted_identity_from_anyone_else_is_ignored() {
+        let t = trusted(&["192.0.2.10"]);
+        let call = incoming(None, Some("+16135550123"), [203, 0, 113, 9]);
+        assert_eq!(
+            identify(&call, &t),
+            (Caller::Withheld, IdentitySource::From)
+        );
+        let call = incoming(Some("6135550199"), Some("+16135550123"), [203, 0, 113, 9]);
+        assert_eq!(identify(&call, &t).0, Caller::Number("+16135550199".into()));
+    }
+
+    #[test]
+    fn the_from_number_is_normalised_once_so_every_spelling_is_one_caller() {
+        let t = TrustedPeers::default();
+        for from in ["6135550123", "+16135550123", "16135550123", "613-555-0123"] {
+            let call = incoming(Some(from), None, [127, 0, 0, 1]);
+            assert_eq!(
+                identify(&call, &t).0,
+                Caller::Number("+16135550123".into()),
+                "{from}"
+            );
+        }
+        let call = incoming(Some("anonymous"), None, [127, 0, 0, 1]);
+        assert_eq!(identify(&call, &t).0, Caller::Withheld);
+    }
+}
