@@ -1253,11 +1253,13 @@ impl Acd {
             .get_mut(&navigator)
             .expect("the call's navigator")
             .answered_at = Some(now);
-        self.set_nav_state(&navigator, AgentState::Busy { call }, now);
+        // The answer first, then the state it puts them in: a screen shows
+        // `call_answered` before `state_changed busy`.
         self.emit(Decision::Connect {
             call,
             navigator: navigator.clone(),
         });
+        self.set_nav_state(&navigator, AgentState::Busy { call }, now);
         self.record(
             call,
             CallRecord::Answered {
@@ -1355,8 +1357,22 @@ impl Acd {
             .navigators
             .get(&id)
             .ok_or_else(|| Stale::UnknownNavigator(id.clone()))?;
+        if change == StateChange::WrapUp {
+            return match nav.state {
+                AgentState::LoggedOut => Err(Stale::NotLoggedIn(id).into()),
+                AgentState::NotReady { .. } | AgentState::Ready => {
+                    self.start_wrap_up(&id, now);
+                    Ok(())
+                }
+                // Wrap-up follows the call anyway, and one already running
+                // keeps its end.
+                AgentState::Reserved { .. }
+                | AgentState::Busy { .. }
+                | AgentState::WrapUp { .. } => Ok(()),
+            };
+        }
         let wanted = match change {
-            StateChange::Login(_) => unreachable!("handled above"),
+            StateChange::Login(_) | StateChange::WrapUp => unreachable!("handled above"),
             StateChange::Ready => NextState::Ready,
             StateChange::NotReady { reason } => NextState::NotReady { reason },
             StateChange::Logout => NextState::LoggedOut,
