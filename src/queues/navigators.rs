@@ -142,3 +142,45 @@ fn state_event(
         at_ms,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn a_wrap_up_is_shown_with_its_end_and_a_queued_state_with_its_reason() {
+        let until = Instant::now() + Duration::from_secs(60);
+        let next = Some(NextState::NotReady {
+            reason: "break".into(),
+        });
+        let CtiEvent::NavigatorState {
+            state,
+            reason,
+            next_state,
+            next_reason,
+            wrap_up_until_ms,
+            answers,
+            at_ms,
+            ..
+        } = state_event("a".into(), &AgentState::WrapUp { until }, next, Some(7))
+        else {
+            panic!("a navigator state");
+        };
+        assert_eq!((state, reason), (CtiState::WrapUp, None));
+        let left = wrap_up_until_ms.expect("its end") - at_ms;
+        assert!((59_000..=60_000).contains(&left), "{left} ms left");
+        assert_eq!(
+            (next_state, next_reason.as_deref(), answers),
+            (Some(CtiState::NotReady), Some("break"), Some(7))
+        );
+        let CtiEvent::NavigatorState {
+            wrap_up_until_ms, ..
+        } = state_event("a".into(), &AgentState::Ready, None, None)
+        else {
+            panic!("a navigator state");
+        };
+        assert_eq!(wrap_up_until_ms, None, "only wrap-up ends by itself");
+    }
+}

@@ -576,3 +576,67 @@ async fn callbacks_requested(url: &str) {
     let found = s.cti.store().callbacks_requested(5_000).await.unwrap();
     assert_eq!(found, ["b", "a"]);
 }
+
+crate::on_both_backends!(
+    requests_are_answered_only_once_the_acd_has_decided,
+    answered_once_decided
+);
+async fn answered_once_decided(url: &str) {
+    let s = start(config(url)).await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    let token = s.login("nav1").await;
+    // The queues read nothing until the test hands them each command.
+    let mut queues = s.acd.hold().await;
+    let mut ws = s.ws(&token).await;
+    let login = queues.recv().await.expect("the login request");
+    assert!(
+        matches!(&login, NavigatorCommand::StateRequest { navigator, request: StateRequest::Login, .. } if navigator == "nav1"),
+        "{login:?}"
+    );
+    let silent = Duration::from_millis(300);
+    assert!(
+        tokio::time::timeout(silent, ws.next()).await.is_err(),
+        "hello before the queues logged them in"
+    );
+    s.acd.handle(login).await;
+    let hello = ws.expect("hello").await;
+    assert_eq!(
+        (
+            hello["state"]["state"].as_str(),
+            hello["state"]["reason"].as_str()
+        ),
+        (Some("not_ready"), Some("login"))
+    );
+
+    // set_state waits for the ACD's answer; an unchanged state (a request it
+    // refused, say) still answers it: state_changed, then ack.
+    ws.send(json!({"type": "set_state", "id": "s1", "state": "ready"}))
+        .await;
+    let Some(NavigatorCommand::StateRequest {
+        request: StateRequest::Ready,
+        ticket,
+        ..
+    }) = queues.recv().await
+    else {
+        panic!("not a ready request");
+    };
+    assert!(
+        tokio::time::timeout(silent, ws.next()).await.is_err(),
+        "answered before the ACD decided"
+    );
+    let mut unchanged = acd_state("nav1", AgentState::NotReady, Some("login"), None);
+    if let CallEvent::NavigatorState { answers, .. } = &mut unchanged {
+        *answers = Some(ticket);
+    }
+    s.cti.events().send(unchanged).await.unwrap();
+    let st = ws.expect("state_changed").await;
+    assert_eq!(
+        (st["state"].as_str(), st["reason"].as_str()),
+        (Some("not_ready"), Some("login"))
+    );
+    assert_eq!(ws.expect("ack").await["re"], "s1");
+    assert_eq!(
+        s.cti.navigator("nav1").unwrap().state.state,
+        AgentState::NotReady
+    );
+}
