@@ -152,7 +152,8 @@ pub struct CtiSection {
     /// The store: `sqlite://PATH` (created on first start) or
     /// `postgres://user:password@host/db`. Default `sqlite://frontdoor.db`.
     pub db: String,
-    /// How long a navigator stays in wrap-up after a call, in seconds. Default 60.
+    /// How long a navigator stays in wrap-up after a call, in seconds (the
+    /// queues' ACD times it). Default 60.
     pub wrap_up_s: u64,
     /// How long a login token lasts, in seconds. Default 43200 (12 h).
     pub token_ttl_s: u64,
@@ -174,7 +175,6 @@ impl CtiSection {
         frontdoor_cti::CtiConfig {
             http: self.http,
             db: self.db.clone(),
-            wrap_up: Duration::from_secs(self.wrap_up_s),
             token_ttl: Duration::from_secs(self.token_ttl_s),
             ..frontdoor_cti::CtiConfig::default()
         }

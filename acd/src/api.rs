@@ -240,6 +240,10 @@ pub enum StateChange {
         reason: String,
     },
     Logout,
+    /// Wrap-up asked for outside a call (`set_state wrap_up`): timed like the
+    /// wrap-up after a call, then the queued state or ready. On or after a
+    /// call it changes nothing (wrap-up follows the call anyway).
+    WrapUp,
 }
 
 /// A call entering the ACD.

@@ -114,7 +114,8 @@
 //!   final failure, or no registered device → [`Event::OfferRejected`];
 //!   the ring timeout is the ACD's, the driver does not time rings;
 //! - the CTI websocket: login (with the account's centre, languages and
-//!   crisis training) and `set_state` → [`Event::NavigatorStateChanged`];
+//!   crisis training), `set_state`, logout and the disconnect grace running
+//!   out → [`Event::NavigatorStateChanged`];
 //!   ending wrap-up → [`Event::WrapUpEnded`]; `transfer` to a queue →
 //!   [`Event::Transfer`] (a transfer to a SIP URI is the driver's own: it
 //!   bridges and sends [`Event::CallEnded`]);
@@ -135,7 +136,10 @@
 //! `callback: true`; [`Decision::RouteExternal`] → play the prompt and
 //! bridge to the target presenting the caller's number;
 //! [`Decision::Announce`] → the position/wait prompt in the caller's
-//! language; [`Decision::NavigatorState`] → `state_changed` on the CTI;
+//! language; [`Decision::NavigatorState`] → `state_changed` on the CTI,
+//! which shows it as it is (the ACD is the only agent-state machine: the
+//! CTI keeps no state and no timer of its own, and every request it passes
+//! on is answered with the state decided for it, or the unchanged one);
 //! [`Decision::Record`] → the CDR. Views for the supervisor page:
 //! [`Acd::waiting`], [`Acd::call`], [`Acd::navigator`],
 //! [`Acd::navigators`], [`Acd::supervisor_list`].
@@ -1253,11 +1257,13 @@ impl Acd {
             .get_mut(&navigator)
             .expect("the call's navigator")
             .answered_at = Some(now);
-        self.set_nav_state(&navigator, AgentState::Busy { call }, now);
+        // The answer first, then the state it puts them in: a screen shows
+        // `call_answered` before `state_changed busy`.
         self.emit(Decision::Connect {
             call,
             navigator: navigator.clone(),
         });
+        self.set_nav_state(&navigator, AgentState::Busy { call }, now);
         self.record(
             call,
             CallRecord::Answered {
@@ -1355,8 +1361,22 @@ impl Acd {
             .navigators
             .get(&id)
             .ok_or_else(|| Stale::UnknownNavigator(id.clone()))?;
+        if change == StateChange::WrapUp {
+            return match nav.state {
+                AgentState::LoggedOut => Err(Stale::NotLoggedIn(id).into()),
+                AgentState::NotReady { .. } | AgentState::Ready => {
+                    self.start_wrap_up(&id, now);
+                    Ok(())
+                }
+                // Wrap-up follows the call anyway, and one already running
+                // keeps its end.
+                AgentState::Reserved { .. }
+                | AgentState::Busy { .. }
+                | AgentState::WrapUp { .. } => Ok(()),
+            };
+        }
         let wanted = match change {
-            StateChange::Login(_) => unreachable!("handled above"),
+            StateChange::Login(_) | StateChange::WrapUp => unreachable!("handled above"),
             StateChange::Ready => NextState::Ready,
             StateChange::NotReady { reason } => NextState::NotReady { reason },
             StateChange::Logout => NextState::LoggedOut,

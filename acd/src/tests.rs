@@ -1393,3 +1393,46 @@ fn callbacks_restored_after_a_restart_wait_in_order_and_are_dialled_never_routed
     }));
     h.acd.check_invariants().unwrap();
 }
+
+#[test]
+fn wrap_up_asked_for_outside_a_call_is_timed_then_ready() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.ready("a");
+    h.ev(Event::NavigatorStateChanged {
+        navigator: "a".into(),
+        change: StateChange::WrapUp,
+    });
+    let until = h.now + secs(60);
+    assert_eq!(h.state("a"), AgentState::WrapUp { until });
+    assert!(offers(&h.queue_at(1, "ottawa", En)).is_empty());
+    assert_eq!(offers(&h.pass(secs(60))), one(1, "a"));
+    // On a call it changes nothing: wrap-up follows the call anyway.
+    h.answer(1, "a");
+    h.ev(Event::NavigatorStateChanged {
+        navigator: "a".into(),
+        change: StateChange::WrapUp,
+    });
+    assert_eq!(h.state("a"), AgentState::Busy { call: CallId(1) });
+}
+
+#[test]
+fn the_answer_is_told_before_the_busy_state_it_causes() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[En], false);
+    h.ready("a");
+    h.queue_at(1, "ottawa", En);
+    let ds = h.answer(1, "a");
+    let at = |want: &dyn Fn(&Decision) -> bool| ds.iter().position(want).expect("decided");
+    let connect = at(&|d| matches!(d, Decision::Connect { .. }));
+    let busy = at(&|d| {
+        matches!(
+            d,
+            Decision::NavigatorState {
+                state: AgentState::Busy { .. },
+                ..
+            }
+        )
+    });
+    assert!(connect < busy, "{ds:?}");
+}

@@ -1,15 +1,26 @@
-//! Navigators' agent state and their CTI sessions.
+//! Navigators' CTI sessions, and the agent state the queues decided for them.
 //!
-//! One [`Registry`] holds, per account, the agent state machine, the call
-//! being offered or handled, and the session's outgoing frames: every server
-//! frame gets the session's next `seq`; live frames are kept in a bounded
-//! replay buffer so a client that reconnects with `resume` gets what it
-//! missed. Snapshot frames (`hello`, the re-sent call on reconnect) and
-//! heartbeats are not kept. The lock is never held across an await.
+//! One [`Registry`] holds, per account, the agent state **as the ACD last
+//! said it**, the call being offered or handled, and the session's outgoing
+//! frames. It decides no agent state and keeps no timer: what a navigator
+//! asks for (`set_state`, logging in by opening the websocket, logging out,
+//! staying away past the disconnect grace) goes to the queues as a
+//! [`NavigatorCommand::StateRequest`] with a ticket; the ACD decides, and its
+//! answer, a [`CallEvent::NavigatorState`](crate::CallEvent::NavigatorState)
+//! naming the ticket, is mirrored verbatim ([`Registry::follow`]). Only then
+//! is the request answered: `state_changed` then `ack` for `set_state`,
+//! `hello` for a login. Call events ([`Registry::offer`],
+//! [`Registry::answered`], [`Registry::ended`]) change the call shown and the
+//! frames sent, never the state.
+//!
+//! Every server frame gets the session's next `seq`; live frames are kept in
+//! a bounded replay buffer so a client that reconnects with `resume` gets
+//! what it missed. Snapshot frames (`hello`, the re-sent call on reconnect)
+//! and heartbeats are not kept. The lock is never held across an await.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use axum::extract::ws::Utf8Bytes;
@@ -21,6 +32,26 @@ use crate::protocol::{
     AccountInfo, AgentState, Disposition, ErrorCode, PROTOCOL_VERSION, RequestedState, ScreenPop,
     ServerFrame, ServerMsg, StateInfo, TransferState, TransferTarget, WithdrawReason,
 };
+
+/// What a navigator's session asks the queues for. The CTI decides no agent
+/// state: the ACD does, and answers every request (changed or not) with a
+/// [`CallEvent::NavigatorState`](crate::CallEvent::NavigatorState) whose
+/// `answers` is the request's ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateRequest {
+    /// A websocket opened for a navigator who was logged out (the ACD reads
+    /// their centre, languages and crisis training from the account).
+    Login,
+    /// `set_state ready`.
+    Ready,
+    /// `set_state not_ready` with its reason code.
+    NotReady { reason: String },
+    /// `set_state wrap_up`.
+    WrapUp,
+    /// `POST /api/logout`, an account disabled or removed, or every
+    /// websocket closed for longer than the disconnect grace with no call.
+    Logout,
+}
 
 /// A command from a navigator's screen for the call controller (and the ACD).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,9 +75,16 @@ pub enum NavigatorCommand {
     /// Abandon the navigator's consult transfer: end the call to the target
     /// and put the navigator back with the caller.
     CancelTransfer { navigator: String, call_id: String },
-    /// The navigator's agent state changed (by their own request, a call, a
-    /// timer, login or logout). The ACD offers calls to `ready` navigators.
-    StateChanged { navigator: String, state: StateInfo },
+    /// A navigator's session asks for an agent state. `ticket` comes back
+    /// in the ACD's answer
+    /// ([`CallEvent::NavigatorState`](crate::CallEvent::NavigatorState)
+    /// `answers`); every request must be answered, with the unchanged state
+    /// if the ACD changed nothing or refused it.
+    StateRequest {
+        navigator: String,
+        request: StateRequest,
+        ticket: u64,
+    },
     /// A supervisor (or ops) acted on a failed callback on the supervisors'
     /// list (`POST /api/queues/callbacks/{call_id}`). `supervisor` is their
     /// username; the call was on the list of the last view published with
@@ -89,11 +127,9 @@ pub struct NavigatorView {
     pub call_id: Option<String>,
 }
 
-/// Timings of the agent state machine.
+/// Timings of a CTI session (the agent state has none here: the ACD times it).
 #[derive(Debug, Clone)]
-pub(crate) struct AgentTimings {
-    pub wrap_up: Duration,
-    pub disconnect_grace: Duration,
+pub(crate) struct SessionTimings {
     pub heartbeat: Duration,
     pub replay_frames: usize,
 }
@@ -103,12 +139,23 @@ struct AgentCall {
     answered_at_ms: Option<i64>,
 }
 
+/// A request waiting for the ACD's answer, by ticket.
+enum Waiting {
+    /// `set_state` from connection `conn`: `ack` once answered.
+    Ack { conn: u64, id: String },
+    /// A websocket that logged the navigator in: it gets `hello` (with the
+    /// state the ACD gave) once answered, and no frame before it.
+    Hello {
+        conn: u64,
+        tx: mpsc::Sender<Utf8Bytes>,
+    },
+}
+
 struct Agent {
     account: AccountInfo,
+    /// What the ACD last said (logged out until it says otherwise).
     state: StateInfo,
-    /// Bumped on every state change: a timer armed for an older value is stale.
-    state_gen: u64,
-    /// Bumped on every connect: a grace timer armed for an older value is stale.
+    /// Bumped on every connect: a disconnect grace armed for an older value is stale.
     conn_gen: u64,
     call: Option<AgentCall>,
     seq: u64,
@@ -116,15 +163,8 @@ struct Agent {
     /// The highest seq evicted from `replay` (0: none).
     evicted_upto: u64,
     sockets: HashMap<u64, mpsc::Sender<Utf8Bytes>>,
+    waiting: Vec<(u64, Waiting)>,
     recent_ids: VecDeque<String>,
-}
-
-/// Whether a state change is passed to the call controller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Notify {
-    Controller,
-    /// The change came from the ACD itself.
-    Nobody,
 }
 
 /// Frames one socket may have queued before it is considered stuck and dropped.
@@ -133,9 +173,10 @@ const RECENT_IDS: usize = 256;
 
 pub(crate) struct Registry {
     agents: Mutex<HashMap<String, Agent>>,
-    timings: AgentTimings,
+    timings: SessionTimings,
     commands: mpsc::Sender<NavigatorCommand>,
     next_conn: AtomicU64,
+    next_ticket: AtomicU64,
 }
 
 fn encode(seq: u64, msg: ServerMsg) -> Utf8Bytes {
@@ -158,14 +199,23 @@ impl Agent {
                 since_ms: now_ms(),
                 wrap_up_until_ms: None,
             },
-            state_gen: 0,
             conn_gen: 0,
             call: None,
             seq: 0,
             replay: VecDeque::new(),
             evicted_upto: 0,
             sockets: HashMap::new(),
+            waiting: Vec::new(),
             recent_ids: VecDeque::new(),
+        }
+    }
+
+    fn keep(&mut self, frame: &Utf8Bytes, replay_cap: usize) {
+        self.replay.push_back((self.seq, frame.clone()));
+        while self.replay.len() > replay_cap {
+            if let Some((seq, _)) = self.replay.pop_front() {
+                self.evicted_upto = seq;
+            }
         }
     }
 
@@ -173,12 +223,7 @@ impl Agent {
     fn broadcast(&mut self, msg: ServerMsg, replay_cap: usize) {
         self.seq += 1;
         let frame = encode(self.seq, msg);
-        self.replay.push_back((self.seq, frame.clone()));
-        while self.replay.len() > replay_cap {
-            if let Some((seq, _)) = self.replay.pop_front() {
-                self.evicted_upto = seq;
-            }
-        }
+        self.keep(&frame, replay_cap);
         self.sockets
             .retain(|_, tx| tx.try_send(frame.clone()).is_ok());
     }
@@ -188,17 +233,44 @@ impl Agent {
         self.seq += 1;
         let frame = encode(self.seq, msg);
         if keep {
-            self.replay.push_back((self.seq, frame.clone()));
-            while self.replay.len() > replay_cap {
-                if let Some((seq, _)) = self.replay.pop_front() {
-                    self.evicted_upto = seq;
-                }
-            }
+            self.keep(&frame, replay_cap);
         }
         if let Some(tx) = self.sockets.get(&conn)
             && tx.try_send(frame).is_err()
         {
             self.sockets.remove(&conn);
+        }
+    }
+
+    /// Opens `conn` to live frames: `hello`, then the call in progress again.
+    fn open(&mut self, conn: u64, tx: mpsc::Sender<Utf8Bytes>, timings: &SessionTimings) {
+        self.sockets.insert(conn, tx);
+        let hello = ServerMsg::Hello {
+            protocol_version: PROTOCOL_VERSION,
+            account: self.account.clone(),
+            state: self.state.clone(),
+            heartbeat_s: timings.heartbeat.as_secs(),
+            replay_from: self.replay.front().map(|(s, _)| *s).unwrap_or(0),
+        };
+        let cap = timings.replay_frames;
+        self.send_to(conn, hello, false, cap);
+        if let Some(call) = &self.call {
+            let pop = ServerMsg::CallOffered(call.pop.clone());
+            let answered = call.answered_at_ms.map(|at_ms| ServerMsg::CallAnswered {
+                call_id: call.pop.call_id.clone(),
+                at_ms,
+            });
+            self.send_to(conn, pop, false, cap);
+            if let Some(a) = answered {
+                self.send_to(conn, a, false, cap);
+            }
+        }
+    }
+
+    fn remember(&mut self, id: &str) {
+        self.recent_ids.push_back(id.to_string());
+        if self.recent_ids.len() > RECENT_IDS {
+            self.recent_ids.pop_front();
         }
     }
 
@@ -212,13 +284,27 @@ impl Agent {
     }
 }
 
+/// The ACD's state for a navigator, as [`Registry::follow`] takes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Decided {
+    pub state: AgentState,
+    pub reason: Option<String>,
+    pub next_state: Option<AgentState>,
+    pub next_reason: Option<String>,
+    pub wrap_up_until_ms: Option<i64>,
+    /// The request this answers, if any.
+    pub answers: Option<u64>,
+    pub at_ms: i64,
+}
+
 impl Registry {
-    pub fn new(timings: AgentTimings, commands: mpsc::Sender<NavigatorCommand>) -> Registry {
+    pub fn new(timings: SessionTimings, commands: mpsc::Sender<NavigatorCommand>) -> Registry {
         Registry {
             agents: Mutex::new(HashMap::new()),
             timings,
             commands,
             next_conn: AtomicU64::new(1),
+            next_ticket: AtomicU64::new(1),
         }
     }
 
@@ -228,216 +314,134 @@ impl Registry {
         self.agents.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn notify(&self, navigator: &str, state: &StateInfo) {
-        if let Err(e) = self.commands.try_send(NavigatorCommand::StateChanged {
+    /// Passes a request to the queues; returns its ticket, or `None` when
+    /// the queues are not taking commands.
+    fn request(&self, navigator: &str, request: StateRequest) -> Option<u64> {
+        let ticket = self.next_ticket.fetch_add(1, Ordering::Relaxed);
+        match self.commands.try_send(NavigatorCommand::StateRequest {
             navigator: navigator.into(),
-            state: state.clone(),
+            request,
+            ticket,
         }) {
-            tracing::debug!(
-                navigator,
-                "state change not passed to the call controller: {e}"
-            );
+            Ok(()) => Some(ticket),
+            Err(e) => {
+                tracing::warn!(navigator, "state request not passed to the queues: {e}");
+                None
+            }
         }
     }
 
-    /// Moves an agent to `state`, tells its sockets and the controller, and
-    /// arms the wrap-up timer when entering `wrap_up`.
-    fn enter(self: &Arc<Self>, agent: &mut Agent, state: AgentState, reason: Option<String>) {
-        self.move_to(agent, state, reason, Notify::Controller);
-    }
-
-    /// [`Registry::enter`], telling the controller only when `notify` says so
-    /// (not when the change came from the ACD: that would echo).
-    fn move_to(
-        self: &Arc<Self>,
-        agent: &mut Agent,
-        state: AgentState,
-        reason: Option<String>,
-        notify: Notify,
-    ) {
-        let now = now_ms();
-        agent.state_gen += 1;
-        agent.state.state = state;
-        agent.state.reason = if state == AgentState::NotReady {
-            reason
-        } else {
-            None
-        };
-        agent.state.since_ms = now;
-        agent.state.wrap_up_until_ms = None;
-        if state == AgentState::WrapUp {
-            let d = self.timings.wrap_up;
-            agent.state.wrap_up_until_ms = Some(now + d.as_millis() as i64);
-            let (me, user, generation) = (
-                Arc::clone(self),
-                agent.account.username.clone(),
-                agent.state_gen,
-            );
-            tokio::spawn(async move {
-                tokio::time::sleep(d).await;
-                me.wrap_up_expired(&user, generation);
-            });
-        }
-        agent.broadcast(
-            ServerMsg::StateChanged(agent.state.clone()),
-            self.timings.replay_frames,
-        );
-        if notify == Notify::Controller {
-            self.notify(&agent.account.username, &agent.state);
-        }
-    }
-
-    /// Leaves wrap-up (or a call that was never answered) for the queued state, else ready.
-    fn after_call(self: &Arc<Self>, agent: &mut Agent) {
-        let next = agent.state.next_state.take().unwrap_or(AgentState::Ready);
-        let reason = agent.state.next_reason.take();
-        self.enter(agent, next, reason);
-    }
-
-    fn wrap_up_expired(self: &Arc<Self>, user: &str, generation: u64) {
-        let mut agents = self.lock();
-        if let Some(agent) = agents.get_mut(user)
-            && agent.state_gen == generation
-            && agent.state.state == AgentState::WrapUp
-        {
-            self.after_call(agent);
-        }
-    }
-
-    /// A websocket opened for `account`: logs the agent in (not ready) if it
-    /// was logged out, and returns the connection id and its outbox, which
-    /// already holds `hello` and, when a call is in progress, its
+    /// A websocket opened for `account`. Returns the connection id and its
+    /// outbox. A navigator who was logged out asks the queues to log them
+    /// in, and the outbox gets `hello` once the ACD has answered; otherwise
+    /// it already holds `hello` and, when a call is in progress, its
     /// `call_offered` (and `call_answered`).
-    pub fn attach(self: &Arc<Self>, account: AccountInfo) -> (u64, mpsc::Receiver<Utf8Bytes>) {
+    pub fn attach(&self, account: AccountInfo) -> (u64, mpsc::Receiver<Utf8Bytes>) {
         let mut agents = self.lock();
         let agent = agents
             .entry(account.username.clone())
             .or_insert_with(|| Agent::new(account.clone()));
         agent.account = account;
         agent.conn_gen += 1;
-        if agent.state.state == AgentState::LoggedOut {
-            // A call offered while they were away still rings for them.
-            match agent.call.as_ref().map(|c| c.answered_at_ms.is_some()) {
-                Some(true) => self.enter(agent, AgentState::Busy, None),
-                Some(false) => self.enter(agent, AgentState::Reserved, None),
-                None => self.enter(agent, AgentState::NotReady, Some("login".into())),
-            }
-        }
         let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = mpsc::channel(SOCKET_QUEUE);
-        agent.sockets.insert(conn, tx);
-        let hello = ServerMsg::Hello {
-            protocol_version: PROTOCOL_VERSION,
-            account: agent.account.clone(),
-            state: agent.state.clone(),
-            heartbeat_s: self.timings.heartbeat.as_secs(),
-            replay_from: agent.replay.front().map(|(s, _)| *s).unwrap_or(0),
-        };
-        let cap = self.timings.replay_frames;
-        agent.send_to(conn, hello, false, cap);
-        if let Some(call) = &agent.call {
-            let pop = ServerMsg::CallOffered(call.pop.clone());
-            let answered = call.answered_at_ms.map(|at_ms| ServerMsg::CallAnswered {
-                call_id: call.pop.call_id.clone(),
-                at_ms,
-            });
-            agent.send_to(conn, pop, false, cap);
-            if let Some(a) = answered {
-                agent.send_to(conn, a, false, cap);
-            }
+        if agent.state.state == AgentState::LoggedOut
+            && let Some(ticket) = self.request(&agent.account.username, StateRequest::Login)
+        {
+            agent.waiting.push((ticket, Waiting::Hello { conn, tx }));
+        } else {
+            agent.open(conn, tx, &self.timings);
         }
         (conn, rx)
     }
 
-    /// A websocket closed. After the grace period with no socket open, an
-    /// agent that is not on a call is logged out.
-    pub fn detach(self: &Arc<Self>, user: &str, conn: u64) {
+    /// A websocket closed. Returns the connect generation when no socket of
+    /// the navigator is left open: the caller arms the disconnect grace and
+    /// then calls [`Registry::grace_expired`] with it.
+    pub fn detach(&self, user: &str, conn: u64) -> Option<u64> {
         let mut agents = self.lock();
-        let Some(agent) = agents.get_mut(user) else {
-            return;
-        };
+        let agent = agents.get_mut(user)?;
         agent.sockets.remove(&conn);
-        if agent.sockets.is_empty() {
-            let (me, user, generation, d) = (
-                Arc::clone(self),
-                user.to_string(),
-                agent.conn_gen,
-                self.timings.disconnect_grace,
-            );
-            tokio::spawn(async move {
-                tokio::time::sleep(d).await;
-                me.grace_expired(&user, generation);
-            });
-        }
+        agent
+            .waiting
+            .retain(|(_, w)| !matches!(w, Waiting::Hello { conn: c, .. } if *c == conn));
+        let waiting_hello = agent
+            .waiting
+            .iter()
+            .any(|(_, w)| matches!(w, Waiting::Hello { .. }));
+        (agent.sockets.is_empty() && !waiting_hello).then_some(agent.conn_gen)
     }
 
-    fn grace_expired(self: &Arc<Self>, user: &str, generation: u64) {
-        let mut agents = self.lock();
-        if let Some(agent) = agents.get_mut(user)
+    /// The disconnect grace armed at `generation` ran out: if no socket
+    /// opened since and no call is ringing or in progress for them, the
+    /// navigator asks (through their session) to be logged out.
+    pub fn grace_expired(&self, user: &str, generation: u64) {
+        let agents = self.lock();
+        if let Some(agent) = agents.get(user)
             && agent.conn_gen == generation
             && agent.sockets.is_empty()
             && agent.call.is_none()
             && agent.state.state != AgentState::LoggedOut
         {
-            self.enter(agent, AgentState::LoggedOut, None);
+            self.request(user, StateRequest::Logout);
         }
     }
 
-    /// `POST /api/logout`: the agent is logged out and its sockets closed.
-    pub fn logout(self: &Arc<Self>, user: &str) {
-        let mut agents = self.lock();
-        if let Some(agent) = agents.get_mut(user) {
-            agent.state.next_state = None;
-            agent.state.next_reason = None;
-            if agent.state.state != AgentState::LoggedOut {
-                self.enter(agent, AgentState::LoggedOut, None);
-            }
+    /// `POST /api/logout` (or an account disabled): the queues are asked to
+    /// log the navigator out, and their sockets close now.
+    pub fn logout(&self, user: &str) {
+        self.request(user, StateRequest::Logout);
+        if let Some(agent) = self.lock().get_mut(user) {
             agent.sockets.clear();
+            agent
+                .waiting
+                .retain(|(_, w)| !matches!(w, Waiting::Hello { .. }));
         }
     }
 
-    /// `set_state`. Returns whether the change was queued as `next_state`
-    /// (asked for while a call is ringing or in progress).
-    pub fn set_state(
-        self: &Arc<Self>,
+    /// `set_state` from connection `conn`, command `id`: checked, then asked
+    /// of the queues; the ACD's answer brings `state_changed` then `ack`.
+    pub fn request_state(
+        &self,
         user: &str,
+        conn: u64,
+        id: String,
         requested: RequestedState,
         reason: Option<String>,
-    ) -> Result<bool, (ErrorCode, String)> {
-        if requested == RequestedState::NotReady && reason.as_deref().is_none_or(str::is_empty) {
-            return Err((ErrorCode::BadField, "not_ready needs a reason code".into()));
-        }
-        if requested != RequestedState::NotReady && reason.is_some() {
-            return Err((ErrorCode::BadField, "only not_ready takes a reason".into()));
-        }
+    ) -> Result<(), (ErrorCode, String)> {
+        let request = match (requested, reason) {
+            (RequestedState::NotReady, Some(reason)) if !reason.is_empty() => {
+                StateRequest::NotReady { reason }
+            }
+            (RequestedState::NotReady, _) => {
+                return Err((ErrorCode::BadField, "not_ready needs a reason code".into()));
+            }
+            (_, Some(_)) => {
+                return Err((ErrorCode::BadField, "only not_ready takes a reason".into()));
+            }
+            (RequestedState::Ready, None) => StateRequest::Ready,
+            (RequestedState::WrapUp, None) => StateRequest::WrapUp,
+        };
         let mut agents = self.lock();
         let Some(agent) = agents.get_mut(user) else {
             return Err((ErrorCode::BadState, "no CTI session".into()));
         };
-        match agent.state.state {
-            AgentState::Reserved | AgentState::Busy => {
-                agent.state.next_state = Some(requested.into());
-                agent.state.next_reason = reason;
-                agent.broadcast(
-                    ServerMsg::StateChanged(agent.state.clone()),
-                    self.timings.replay_frames,
-                );
-                // The ACD learns the queued state too.
-                self.notify(&agent.account.username, &agent.state);
-                Ok(true)
-            }
-            AgentState::LoggedOut => Err((ErrorCode::BadState, "logged out".into())),
-            _ => {
-                agent.state.next_state = None;
-                agent.state.next_reason = None;
-                self.enter(agent, requested.into(), reason);
-                Ok(false)
-            }
+        if agent.state.state == AgentState::LoggedOut {
+            return Err((ErrorCode::BadState, "logged out".into()));
         }
+        let Some(ticket) = self.request(user, request) else {
+            return Err((
+                ErrorCode::ControllerUnavailable,
+                "the queues are not taking requests now; try again".into(),
+            ));
+        };
+        agent.waiting.push((ticket, Waiting::Ack { conn, id }));
+        Ok(())
     }
 
-    /// The ACD offered a call to `account`: the screen pop goes out, the agent is reserved.
-    pub fn offer(self: &Arc<Self>, account: AccountInfo, pop: ScreenPop) {
+    /// The ACD offered a call to `account`: the screen pop goes out. The
+    /// state (`reserved`) is the ACD's to say, after the pop.
+    pub fn offer(&self, account: AccountInfo, pop: ScreenPop) {
         let mut agents = self.lock();
         let agent = agents
             .entry(account.username.clone())
@@ -455,7 +459,6 @@ impl Registry {
             answered_at_ms: None,
         });
         agent.broadcast(ServerMsg::CallOffered(pop), self.timings.replay_frames);
-        self.enter(agent, AgentState::Reserved, None);
     }
 
     fn agent_with_call<'a>(
@@ -489,19 +492,11 @@ impl Registry {
         );
     }
 
-    /// The ACD's view of `user`'s agent state, mirrored here. `reserved` and
-    /// `busy` are entered by the call's own events, so for them only the
-    /// queued `next_state` is taken. Any change goes to the navigator's
-    /// sockets but not back to the controller (the ACD already knows).
-    pub fn follow(
-        self: &Arc<Self>,
-        user: &str,
-        state: AgentState,
-        reason: Option<String>,
-        next_state: Option<AgentState>,
-        next_reason: Option<String>,
-        at_ms: i64,
-    ) {
+    /// The ACD's state for `user`, taken as it is. A change goes to the
+    /// navigator's sockets as `state_changed` (and nowhere else: the queues
+    /// said it). An answer to a request goes out even when nothing changed,
+    /// followed by what the request waits for (`ack`, or `hello`).
+    pub fn follow(&self, user: &str, decided: Decided) {
         let mut agents = self.lock();
         let Some(agent) = agents.get_mut(user) else {
             tracing::debug!(
@@ -510,45 +505,40 @@ impl Registry {
             );
             return;
         };
-        // The same normal form `enter` and `set_state` keep: a reason only with not_ready.
-        let reason = reason.filter(|_| state == AgentState::NotReady);
-        let next_reason = next_reason.filter(|_| next_state == Some(AgentState::NotReady));
-        let next_changed =
-            agent.state.next_state != next_state || agent.state.next_reason != next_reason;
-        match state {
-            AgentState::Reserved | AgentState::Busy => {
-                if next_changed {
-                    agent.state.next_state = next_state;
-                    agent.state.next_reason = next_reason;
-                    agent.broadcast(
-                        ServerMsg::StateChanged(agent.state.clone()),
-                        self.timings.replay_frames,
-                    );
-                }
+        let cap = self.timings.replay_frames;
+        let state_changed = agent.state.state != decided.state
+            || agent.state.reason != decided.reason
+            || agent.state.wrap_up_until_ms != decided.wrap_up_until_ms;
+        let changed = state_changed
+            || agent.state.next_state != decided.next_state
+            || agent.state.next_reason != decided.next_reason;
+        if state_changed {
+            agent.state.since_ms = decided.at_ms;
+        }
+        agent.state.state = decided.state;
+        agent.state.reason = decided.reason;
+        agent.state.next_state = decided.next_state;
+        agent.state.next_reason = decided.next_reason;
+        agent.state.wrap_up_until_ms = decided.wrap_up_until_ms;
+        let answered = decided.answers.and_then(|ticket| {
+            let i = agent.waiting.iter().position(|(t, _)| *t == ticket)?;
+            Some(agent.waiting.remove(i).1)
+        });
+        if changed || answered.is_some() {
+            agent.broadcast(ServerMsg::StateChanged(agent.state.clone()), cap);
+        }
+        match answered {
+            Some(Waiting::Ack { conn, id }) => {
+                agent.remember(&id);
+                agent.send_to(conn, ServerMsg::Ack { re: id }, true, cap);
             }
-            AgentState::LoggedOut
-            | AgentState::NotReady
-            | AgentState::Ready
-            | AgentState::WrapUp => {
-                agent.state.next_state = next_state;
-                agent.state.next_reason = next_reason;
-                if agent.state.state != state || agent.state.reason != reason {
-                    tracing::debug!(navigator = user, ?state, at_ms, "following the ACD");
-                    self.move_to(agent, state, reason, Notify::Nobody);
-                } else if next_changed {
-                    // Same state: only what is queued changed; the state's
-                    // start (and a wrap-up timer) stay as they are.
-                    agent.broadcast(
-                        ServerMsg::StateChanged(agent.state.clone()),
-                        self.timings.replay_frames,
-                    );
-                }
-            }
+            Some(Waiting::Hello { conn, tx }) => agent.open(conn, tx, &self.timings),
+            None => {}
         }
     }
 
-    /// The navigator answered: busy.
-    pub fn answered(self: &Arc<Self>, call_id: &str, at_ms: i64) {
+    /// The navigator answered: `call_answered`. The state (`busy`) is the ACD's to say.
+    pub fn answered(&self, call_id: &str, at_ms: i64) {
         let mut agents = self.lock();
         if let Some(agent) = Self::agent_with_call(&mut agents, call_id) {
             if let Some(c) = agent.call.as_mut() {
@@ -561,12 +551,12 @@ impl Registry {
                 },
                 self.timings.replay_frames,
             );
-            self.enter(agent, AgentState::Busy, None);
         }
     }
 
-    /// The call ended: wrap-up after a conversation, else the queued state or ready.
-    pub fn ended(self: &Arc<Self>, call_id: &str, disposition: Disposition, at_ms: i64) {
+    /// The call ended: `call_ended` after a conversation, else the offer is
+    /// withdrawn. What state follows (wrap-up, ready) is the ACD's to say.
+    pub fn ended(&self, call_id: &str, disposition: Disposition, at_ms: i64) {
         let mut agents = self.lock();
         if let Some(agent) = Self::agent_with_call(&mut agents, call_id) {
             let was_busy = agent
@@ -596,14 +586,6 @@ impl Registry {
                 }
             };
             agent.broadcast(msg, self.timings.replay_frames);
-            if agent.state.state == AgentState::LoggedOut {
-                return;
-            }
-            if was_busy && !self.timings.wrap_up.is_zero() {
-                self.enter(agent, AgentState::WrapUp, None);
-            } else {
-                self.after_call(agent);
-            }
         }
     }
 
@@ -669,12 +651,8 @@ impl Registry {
     /// again. Refused commands are not remembered: they changed nothing, and
     /// a retry with the same id is tried afresh.
     pub fn remember_done(&self, user: &str, id: &str) {
-        let mut agents = self.lock();
-        if let Some(agent) = agents.get_mut(user) {
-            agent.recent_ids.push_back(id.to_string());
-            if agent.recent_ids.len() > RECENT_IDS {
-                agent.recent_ids.pop_front();
-            }
+        if let Some(agent) = self.lock().get_mut(user) {
+            agent.remember(id);
         }
     }
 
@@ -717,6 +695,9 @@ impl Registry {
     pub fn close_all(&self) {
         for agent in self.lock().values_mut() {
             agent.sockets.clear();
+            agent
+                .waiting
+                .retain(|(_, w)| !matches!(w, Waiting::Hello { .. }));
         }
     }
 

@@ -1,12 +1,13 @@
 //! Call events from the call controller: written to the store as they arrive
 //! (one task, so the events of a call are stored in the order sent) and turned
-//! into screen pops and agent state changes.
+//! into screen pops; the ACD's agent states are mirrored as they come.
 
 use std::collections::HashMap;
 
 use tokio::sync::{mpsc, oneshot};
 
 use crate::Shared;
+use crate::agents::Decided;
 use crate::error::{Error, Result};
 use crate::protocol::{
     AgentState, Caller, Disposition, RegionSource, ScreenPop, TransferState, WithdrawReason,
@@ -66,17 +67,24 @@ pub enum CallEvent {
         reason: WithdrawReason,
         at_ms: i64,
     },
-    /// The ACD's view of a navigator's agent state, which the CTI mirrors.
-    /// For `reserved` and `busy` only `next_state`/`next_reason` are taken
-    /// (the call's own events set those states). A change is pushed to the
-    /// navigator's screen but not sent back as a
-    /// [`NavigatorCommand::StateChanged`](crate::NavigatorCommand::StateChanged).
+    /// A navigator's agent state as the ACD decided it: the CTI decides
+    /// none and keeps no timer, it shows this verbatim. Sent after every
+    /// change the ACD makes, and in answer to every
+    /// [`NavigatorCommand::StateRequest`](crate::NavigatorCommand::StateRequest)
+    /// (`answers` is its ticket; the state may be unchanged). A change, or
+    /// an answer, is pushed to the navigator's screen as `state_changed`.
     NavigatorState {
         navigator: String,
         state: AgentState,
+        /// The reason code with `not_ready`, else none.
         reason: Option<String>,
+        /// What they asked for during a call, applied when it (and wrap-up) ends.
         next_state: Option<AgentState>,
         next_reason: Option<String>,
+        /// When `wrap_up` ends by itself (epoch ms); none in other states.
+        wrap_up_until_ms: Option<i64>,
+        /// The ticket of the request this answers, if any.
+        answers: Option<u64>,
         at_ms: i64,
     },
     /// A step of the call in the queues, for the call record: `kind` is
@@ -448,11 +456,20 @@ async fn handle(
             reason,
             next_state,
             next_reason,
+            wrap_up_until_ms,
+            answers,
             at_ms,
         } => {
-            shared
-                .registry
-                .follow(&navigator, state, reason, next_state, next_reason, at_ms);
+            let decided = Decided {
+                state,
+                reason,
+                next_state,
+                next_reason,
+                wrap_up_until_ms,
+                answers,
+                at_ms,
+            };
+            shared.registry.follow(&navigator, decided);
         }
         CallEvent::QueueStep {
             call_id,

@@ -40,7 +40,9 @@
 //!             }
 //!             NavigatorCommand::CompleteTransfer { .. } => { /* connect the caller to the target */ }
 //!             NavigatorCommand::CancelTransfer { .. } => { /* end the consult call */ }
-//!             NavigatorCommand::StateChanged { .. } => { /* tell the ACD */ }
+//!             NavigatorCommand::StateRequest { .. } => {
+//!                 // the ACD decides, and answers with CallEvent::NavigatorState
+//!             }
 //!             NavigatorCommand::Callback { .. } => { /* requeue or resolve a failed callback */ }
 //!         }
 //!     }
@@ -65,10 +67,12 @@
 //! - `calls`: one task takes [`CallEvent`]s in order, writes each to the store
 //!   before the next (a call in progress when the process dies keeps its
 //!   record: arrival and last known step), and drives screen pops.
-//! - `agents`: each navigator's agent state machine and CTI session (`seq`,
-//!   replay buffer for `resume`, the sockets open for them). Timers (wrap-up,
-//!   disconnect grace) are tokio tasks that carry a generation number, so a
-//!   stale timer does nothing.
+//! - `agents`: each navigator's CTI session (`seq`, replay buffer for
+//!   `resume`, the sockets open for them) and the agent state the ACD last
+//!   decided for them. The CTI decides no state and times none: requests
+//!   (`set_state`, login, logout, the disconnect grace running out) go to the
+//!   queues as [`NavigatorCommand::StateRequest`] and are answered once the
+//!   ACD's [`CallEvent::NavigatorState`] comes back.
 //! - `http` and `ws`: the axum router, one `AppError`, bearer tokens with
 //!   audit-logged refusals, login throttling, and the websocket loop.
 
@@ -92,7 +96,7 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
 pub use accounts::{UserCommand, run_user_command};
-pub use agents::{CallbackAction, NavigatorCommand, NavigatorView};
+pub use agents::{CallbackAction, NavigatorCommand, NavigatorView, StateRequest};
 pub use calls::{CallAttribute, CallEvent, CallEvents, Closed, Route};
 pub use error::{Error, Result};
 pub use status::{ActiveFlow, Status};
@@ -114,14 +118,14 @@ pub struct CtiConfig {
     pub http: SocketAddr,
     /// The store (`--db`): `sqlite://PATH` or `postgres://…`; default `sqlite://frontdoor.db`.
     pub db: String,
-    /// How long `wrap_up` lasts before the navigator is ready again; default 60 s.
-    pub wrap_up: Duration,
     /// How long a login token is valid; default 12 h.
     pub token_ttl: Duration,
     /// Interval of `heartbeat` frames; default 20 s.
     pub heartbeat: Duration,
-    /// How long a navigator whose websocket dropped keeps their state before
-    /// being logged out (when not on a call); default 60 s.
+    /// How long a navigator whose websockets all closed keeps their state
+    /// before their session asks the queues to log them out (when no call
+    /// is ringing or in progress for them); default 60 s. (How long wrap-up
+    /// lasts is the queues' setting: the ACD times it.)
     pub disconnect_grace: Duration,
     /// Failed logins for one username before it is throttled; default 5.
     pub login_failures_per_user: u32,
@@ -144,7 +148,6 @@ impl Default for CtiConfig {
         CtiConfig {
             http: SocketAddr::from(([0, 0, 0, 0], 8211)),
             db: "sqlite://frontdoor.db".into(),
-            wrap_up: Duration::from_secs(60),
             token_ttl: Duration::from_secs(12 * 3600),
             heartbeat: Duration::from_secs(20),
             disconnect_grace: Duration::from_secs(60),
@@ -221,9 +224,7 @@ impl Cti {
     pub fn with_store(store: Store, config: CtiConfig) -> (Cti, mpsc::Receiver<NavigatorCommand>) {
         let (cmd_tx, cmd_rx) = mpsc::channel(config.command_queue.max(1));
         let registry = Arc::new(agents::Registry::new(
-            agents::AgentTimings {
-                wrap_up: config.wrap_up,
-                disconnect_grace: config.disconnect_grace,
+            agents::SessionTimings {
                 heartbeat: config.heartbeat,
                 replay_frames: config.replay_frames.max(1),
             },
@@ -290,8 +291,9 @@ impl Cti {
     }
 
     /// Logs a navigator out as `POST /api/logout` does (their websockets
-    /// close, their state becomes `logged_out`, the controller is told):
-    /// for an account disabled or removed while logged in.
+    /// close and the queues are asked to log them out; the ACD's
+    /// `logged_out` comes back as usual): for an account disabled or
+    /// removed while logged in.
     pub fn log_out(&self, username: &str) {
         self.shared.registry.logout(username);
     }

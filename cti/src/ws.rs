@@ -71,7 +71,18 @@ async fn session(cti: Cti, account: AccountInfo, mut socket: WebSocket) {
             _ = heartbeat.tick() => shared.registry.heartbeat(&user, conn),
         }
     }
-    shared.registry.detach(&user, conn);
+    if let Some(generation) = shared.registry.detach(&user, conn) {
+        // The navigator's last socket closed: after the grace period with
+        // none open again, their session asks the queues to log them out.
+        let (registry, grace) = (
+            std::sync::Arc::clone(&shared.registry),
+            shared.config.disconnect_grace,
+        );
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            registry.grace_expired(&user, generation);
+        });
+    }
     shared.status.ws_client_delta(-1);
 }
 
@@ -180,12 +191,11 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
             if registry.done_before(user, &id) {
                 return ack(id);
             }
-            match registry.set_state(user, state, reason) {
-                Ok(_) => {
-                    registry.remember_done(user, &id);
-                    ack(id)
-                }
-                Err((code, reason)) => reply_error(cti, user, conn, Some(id), code, reason),
+            // The ACD decides: its answer brings `state_changed`, then the `ack`.
+            if let Err((code, reason)) =
+                registry.request_state(user, conn, id.clone(), state, reason)
+            {
+                reply_error(cti, user, conn, Some(id), code, reason);
             }
         }
         ClientCmd::Hangup { call_id } => {

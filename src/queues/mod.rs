@@ -7,11 +7,11 @@
 //!  callback tasks ───▶ ┘                         └──spawn──▶ callback task
 //! ```
 //!
-//! The ACD is the authority on who takes which call and on navigators'
-//! call-related states (reserved, busy, wrap-up, not ready after a missed
-//! offer); the CTI's navigator registry shows those states on the screens
-//! and passes on what navigators ask (ready, not ready, logout, hang up,
-//! transfer). Each caller's call task owns its legs: it rings the navigator
+//! The ACD is the authority on who takes which call and on every agent
+//! state (login, ready, not ready, reserved, busy, wrap-up and its timer,
+//! logout); the CTI's navigator registry shows those states on the screens
+//! as the ACD says them and passes on what navigators ask (a state, logout,
+//! hang up, transfer). Every state request is answered (`navigators.rs`). Each caller's call task owns its legs: it rings the navigator
 //! the ACD chose, reports the answer, and bridges once the ACD confirms.
 //! Callbacks have their own task, started through the hook handed in at
 //! start ([`Wiring::start_callback`]): the queues know nothing of how legs
@@ -21,9 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use frontdoor_cti::protocol::{
-    AgentState as CtiState, Disposition, StateInfo, TransferState, TransferTarget, WithdrawReason,
-};
+use frontdoor_cti::protocol::{Disposition, TransferState, TransferTarget, WithdrawReason};
 use frontdoor_cti::{
     CallEvent as CtiEvent, CallEvents, CallbackAction, NavigatorCommand, Store, now_ms,
 };
@@ -34,13 +32,14 @@ use crate::registrar::Contacts;
 use crate::sip_driver::sleep_until_opt;
 use frontdoor_acd::{
     Acd, AcdConfig, AcdError, AgentState, CallId, CallRecord, CentreId, Decision, Event,
-    ExternalReason, Lang, NavigatorId, NavigatorProfile, NextState, Priority, QueueId, StateChange,
+    ExternalReason, Lang, NavigatorId, Priority, QueueId,
 };
 
 mod board;
 mod cdr;
 mod handle;
-use cdr::{cancel_reason, cti_state, describe};
+mod navigators;
+use cdr::{cancel_reason, describe};
 use handle::Msg;
 pub use handle::{
     Callback, CallbackEvent, CallbackOrder, Inbox, NewQueued, Queues, StartCallback, ToCall,
@@ -105,6 +104,7 @@ pub async fn run(
         next_id: 1,
         pending: VecDeque::new(),
         outbox: Vec::new(),
+        answering: None,
         wiring,
     };
     driver.schedules();
@@ -145,6 +145,9 @@ struct Driver {
     pending: VecDeque<Event>,
     /// CTI events to send before the next decisions are carried out.
     outbox: Vec<CtiEvent>,
+    /// The navigator whose state request is being carried out, and its
+    /// ticket, until the ACD's state answers it.
+    answering: Option<(String, u64)>,
     wiring: Wiring,
 }
 
@@ -506,9 +509,11 @@ impl Driver {
     /// A navigator's request from the CTI.
     async fn on_command(&mut self, command: NavigatorCommand) {
         match command {
-            NavigatorCommand::StateChanged { navigator, state } => {
-                self.navigator_state(navigator, state).await;
-            }
+            NavigatorCommand::StateRequest {
+                navigator,
+                request,
+                ticket,
+            } => self.state_request(navigator, request, ticket).await,
             NavigatorCommand::Callback {
                 supervisor,
                 call_id,
@@ -631,72 +636,6 @@ impl Driver {
         }
     }
 
-    /// The registry's view of a navigator changed: log them in to the ACD
-    /// if needed, then pass on what they asked for.
-    async fn navigator_state(&mut self, navigator: String, state: StateInfo) {
-        let id = NavigatorId(navigator.clone());
-        let known = self
-            .acd
-            .navigator(&id)
-            .is_some_and(|n| n.state != AgentState::LoggedOut);
-        if !known && state.state != CtiState::LoggedOut {
-            match self.wiring.store.account(&navigator).await {
-                Ok(Some(account)) => {
-                    let info = account.info;
-                    let profile = NavigatorProfile {
-                        centre: CentreId(info.centre.clone()),
-                        languages: info
-                            .languages
-                            .iter()
-                            .filter_map(|l| Lang::parse(l))
-                            .collect(),
-                        crisis_trained: info.crisis_trained,
-                    };
-                    tracing::info!(%navigator, centre = %info.centre, languages = ?info.languages, crisis_trained = info.crisis_trained, "navigator logged in to the queues");
-                    self.feed(Event::NavigatorStateChanged {
-                        navigator: id.clone(),
-                        change: StateChange::Login(profile),
-                    });
-                }
-                Ok(None) => {
-                    tracing::warn!(%navigator, "no such account: not logged in to the queues");
-                    return;
-                }
-                Err(error) => {
-                    tracing::error!(%navigator, %error, "cannot read the account: not logged in to the queues");
-                    return;
-                }
-            }
-        }
-        let change = match state.state {
-            CtiState::LoggedOut => Some(StateChange::Logout),
-            CtiState::Ready => Some(StateChange::Ready),
-            CtiState::NotReady => Some(StateChange::NotReady {
-                reason: state.reason.clone().unwrap_or_else(|| "not_ready".into()),
-            }),
-            // On a call: what they asked for applies after it.
-            CtiState::Busy => match state.next_state {
-                Some(CtiState::Ready) => Some(StateChange::Ready),
-                Some(CtiState::NotReady) => Some(StateChange::NotReady {
-                    reason: state
-                        .next_reason
-                        .clone()
-                        .unwrap_or_else(|| "not_ready".into()),
-                }),
-                Some(CtiState::LoggedOut) => Some(StateChange::Logout),
-                _ => None,
-            },
-            // The queues set these themselves.
-            CtiState::Reserved | CtiState::WrapUp => None,
-        };
-        if let Some(change) = change {
-            self.feed(Event::NavigatorStateChanged {
-                navigator: id,
-                change,
-            });
-        }
-    }
-
     /// Carry out every decision, feeding back what they cause, until none is left.
     async fn carry_out(&mut self) {
         for event in std::mem::take(&mut self.outbox) {
@@ -711,6 +650,7 @@ impl Driver {
                 None => break,
             }
         }
+        self.answer_left().await;
         // Forget calls the ACD no longer holds.
         let gone: Vec<CallId> = self
             .calls
@@ -888,27 +828,7 @@ impl Driver {
                 navigator,
                 state,
                 next_state,
-            } => {
-                tracing::info!(%navigator, state = state.name(), "navigator state");
-                let (state, reason) = cti_state(&state);
-                let (next_state, next_reason) = match next_state {
-                    None => (None, None),
-                    Some(NextState::Ready) => (Some(CtiState::Ready), None),
-                    Some(NextState::NotReady { reason }) => {
-                        (Some(CtiState::NotReady), Some(reason))
-                    }
-                    Some(NextState::LoggedOut) => (Some(CtiState::LoggedOut), None),
-                };
-                self.cti(CtiEvent::NavigatorState {
-                    navigator: navigator.0,
-                    state,
-                    reason,
-                    next_state,
-                    next_reason,
-                    at_ms: now_ms(),
-                })
-                .await;
-            }
+            } => self.tell_state(navigator, state, next_state).await,
             Decision::Record { call, what } => self.record(call, what).await,
         }
     }

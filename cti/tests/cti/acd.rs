@@ -1,10 +1,11 @@
-//! The ACD's events: offers taken back, the navigator states it decides,
-//! queue steps for the call record, and the queued state it must learn.
+//! The ACD's events: offers taken back, the navigator states it decides
+//! (mirrored as they are: the CTI decides none and times none), queue steps
+//! for the call record, and the requests it must hear.
 
 use std::time::Duration;
 
 use frontdoor_cti::protocol::{AgentState, Caller, Disposition, Role, WithdrawReason};
-use frontdoor_cti::{CallEvent, CallEvents, NavigatorCommand, Route};
+use frontdoor_cti::{CallEvent, CallEvents, NavigatorCommand, Route, StateRequest};
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -20,30 +21,27 @@ async fn ready_navigator(s: &mut TestServer, name: &str) -> (String, Ws) {
         .await;
     assert_eq!(ws.expect("state_changed").await["state"], "ready");
     assert_eq!(ws.expect("ack").await["re"], "ready-1");
-    drain(&mut s.commands);
+    s.drain().await;
     (token, ws)
 }
 
-fn drain(commands: &mut mpsc::Receiver<NavigatorCommand>) {
-    while commands.try_recv().is_ok() {}
-}
-
-/// The `StateChanged` commands for `navigator` that arrive within a short wait.
-async fn state_commands(
-    commands: &mut mpsc::Receiver<NavigatorCommand>,
+/// The state requests for `navigator` that reach the queues within a short wait.
+async fn state_requests(
+    commands: &mut mpsc::UnboundedReceiver<NavigatorCommand>,
     navigator: &str,
-) -> Vec<frontdoor_cti::protocol::StateInfo> {
+) -> Vec<StateRequest> {
     let mut out = Vec::new();
     while let Ok(Some(cmd)) =
         tokio::time::timeout(Duration::from_millis(300), commands.recv()).await
     {
-        if let NavigatorCommand::StateChanged {
+        if let NavigatorCommand::StateRequest {
             navigator: n,
-            state,
+            request,
+            ..
         } = cmd
             && n == navigator
         {
-            out.push(state);
+            out.push(request);
         }
     }
     out
@@ -69,6 +67,7 @@ async fn queued_call(ev: &CallEvents, call_id: &str, at_ms: i64) {
     }
 }
 
+/// A state the ACD decided, as the queues send it (at 50 s; a wrap-up until 51.5 s).
 fn acd_state(
     navigator: &str,
     state: AgentState,
@@ -81,6 +80,8 @@ fn acd_state(
         reason: reason.map(str::to_string),
         next_state: next.map(|(s, _)| s),
         next_reason: next.and_then(|(_, r)| r.map(str::to_string)),
+        wrap_up_until_ms: (state == AgentState::WrapUp).then_some(51_500),
+        answers: None,
         at_ms: 50_000,
     }
 }
@@ -102,12 +103,13 @@ async fn withdrawn(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.reserved("nav1").await;
     let pop = ws.expect("call_offered").await;
     assert_eq!(pop["call_id"], "w1");
     assert_eq!(ws.expect("state_changed").await["state"], "reserved");
     let before_withdrawal = ws.last_seq;
     ev.flush().await;
-    drain(&mut s.commands);
+    s.drain().await;
 
     // Not answered within the ring timeout: the offer is taken back...
     ev.send(CallEvent::OfferWithdrawn {
@@ -148,7 +150,7 @@ async fn withdrawn(url: &str) {
         (Some("not_ready"), Some("no_answer"))
     );
     ev.flush().await;
-    let echoed = state_commands(&mut s.commands, "nav1").await;
+    let echoed = state_requests(&mut s.commands, "nav1").await;
     assert!(
         echoed.is_empty(),
         "the ACD's own change came back: {echoed:?}"
@@ -191,11 +193,11 @@ async fn withdrawn(url: &str) {
         "the repeats before this sent nothing"
     );
     ev.flush().await;
-    assert!(state_commands(&mut s.commands, "nav1").await.is_empty());
+    assert!(state_requests(&mut s.commands, "nav1").await.is_empty());
     assert!(s.cti.navigator("nobody").is_none());
 
-    // The ACD puts them in wrap-up: timed like any wrap-up; when it ends by
-    // itself the controller hears of it (that change is ours, not the ACD's).
+    // The ACD puts them in wrap-up, with its end shown; the ACD times it and
+    // says when it ends (the CTI keeps no timer, and asks nothing).
     ev.send(acd_state(
         "nav1",
         AgentState::WrapUp,
@@ -209,19 +211,20 @@ async fn withdrawn(url: &str) {
         (st["state"].as_str(), st["next_state"].as_str()),
         (Some("wrap_up"), Some("not_ready"))
     );
-    assert!(st["wrap_up_until_ms"].as_i64().unwrap() > st["since_ms"].as_i64().unwrap());
+    assert_eq!(
+        (st["since_ms"].as_i64(), st["wrap_up_until_ms"].as_i64()),
+        (Some(50_000), Some(51_500))
+    );
+    ev.send(acd_state("nav1", AgentState::NotReady, Some("break"), None))
+        .await
+        .unwrap();
     let st = ws.expect("state_changed").await;
     assert_eq!(
         (st["state"].as_str(), st["reason"].as_str()),
         (Some("not_ready"), Some("break"))
     );
-    let told = state_commands(&mut s.commands, "nav1").await;
-    assert_eq!(
-        told.iter()
-            .map(|i| (i.state, i.reason.as_deref()))
-            .collect::<Vec<_>>(),
-        [(AgentState::NotReady, Some("break"))]
-    );
+    let told = state_requests(&mut s.commands, "nav1").await;
+    assert!(told.is_empty(), "the CTI asked for a state: {told:?}");
 
     // The withdrawal is in the call record...
     let events = s.cti.store().call_events("w1").await.unwrap();
@@ -344,18 +347,20 @@ async fn queued_state(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.reserved("nav1").await;
     ev.send(CallEvent::Answered {
         call_id: "b1".into(),
         at_ms: 6_000,
     })
     .await
     .unwrap();
+    s.acd.busy("nav1").await;
     ws.expect("call_offered").await;
     ws.expect("state_changed").await;
     ws.expect("call_answered").await;
     assert_eq!(ws.expect("state_changed").await["state"], "busy");
     ev.flush().await;
-    drain(&mut s.commands);
+    s.drain().await;
 
     ws.send(json!({"type": "set_state", "id": "s1", "state": "not_ready", "reason": "break"}))
         .await;
@@ -365,15 +370,12 @@ async fn queued_state(url: &str) {
         (Some("busy"), Some("not_ready"))
     );
     assert_eq!(ws.expect("ack").await["re"], "s1");
-    let told = state_commands(&mut s.commands, "nav1").await;
-    assert_eq!(told.len(), 1, "{told:?}");
+    let told = state_requests(&mut s.commands, "nav1").await;
     assert_eq!(
-        (
-            told[0].state,
-            told[0].next_state,
-            told[0].next_reason.as_deref()
-        ),
-        (AgentState::Busy, Some(AgentState::NotReady), Some("break"))
+        told,
+        [StateRequest::NotReady {
+            reason: "break".into()
+        }]
     );
 
     // The ACD echoes what it learnt: nothing changes, nothing is sent. Then
@@ -395,7 +397,7 @@ async fn queued_state(url: &str) {
         (Some("busy"), json!(null))
     );
     ev.flush().await;
-    assert!(state_commands(&mut s.commands, "nav1").await.is_empty());
+    assert!(state_requests(&mut s.commands, "nav1").await.is_empty());
     let v = s.cti.navigator("nav1").unwrap();
     assert_eq!(
         (v.state.state, v.state.next_state, v.call_id.as_deref()),
@@ -443,6 +445,7 @@ async fn callback_after_end(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.reserved("nav1").await;
     let pop = ws.expect("call_offered").await;
     assert_eq!(
         (
@@ -461,6 +464,7 @@ async fn callback_after_end(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.busy("nav1").await;
     ws.expect("call_answered").await;
     assert_eq!(ws.expect("state_changed").await["state"], "busy");
     ev.send(CallEvent::Ended {
@@ -470,6 +474,7 @@ async fn callback_after_end(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.wrap_up("nav1").await;
     assert_eq!(ws.expect("call_ended").await["disposition"], "answered");
     assert_eq!(ws.expect("state_changed").await["state"], "wrap_up");
     ev.flush().await;
@@ -512,6 +517,7 @@ async fn callback_as_first_call_ends(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.reserved("nav1").await;
     assert_eq!(ws.expect("call_offered").await["callback"], true);
     assert_eq!(ws.expect("state_changed").await["state"], "reserved");
     ev.send(CallEvent::Ended {
@@ -527,6 +533,7 @@ async fn callback_as_first_call_ends(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.busy("nav1").await;
     // Next on the socket: the answer, not a withdrawal.
     ws.expect("call_answered").await;
     assert_eq!(ws.expect("state_changed").await["state"], "busy");
@@ -568,4 +575,68 @@ async fn callbacks_requested(url: &str) {
     ev.flush().await;
     let found = s.cti.store().callbacks_requested(5_000).await.unwrap();
     assert_eq!(found, ["b", "a"]);
+}
+
+crate::on_both_backends!(
+    requests_are_answered_only_once_the_acd_has_decided,
+    answered_once_decided
+);
+async fn answered_once_decided(url: &str) {
+    let s = start(config(url)).await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    let token = s.login("nav1").await;
+    // The queues read nothing until the test hands them each command.
+    let mut queues = s.acd.hold().await;
+    let mut ws = s.ws(&token).await;
+    let login = queues.recv().await.expect("the login request");
+    assert!(
+        matches!(&login, NavigatorCommand::StateRequest { navigator, request: StateRequest::Login, .. } if navigator == "nav1"),
+        "{login:?}"
+    );
+    let silent = Duration::from_millis(300);
+    assert!(
+        tokio::time::timeout(silent, ws.next()).await.is_err(),
+        "hello before the queues logged them in"
+    );
+    s.acd.handle(login).await;
+    let hello = ws.expect("hello").await;
+    assert_eq!(
+        (
+            hello["state"]["state"].as_str(),
+            hello["state"]["reason"].as_str()
+        ),
+        (Some("not_ready"), Some("login"))
+    );
+
+    // set_state waits for the ACD's answer; an unchanged state (a request it
+    // refused, say) still answers it: state_changed, then ack.
+    ws.send(json!({"type": "set_state", "id": "s1", "state": "ready"}))
+        .await;
+    let Some(NavigatorCommand::StateRequest {
+        request: StateRequest::Ready,
+        ticket,
+        ..
+    }) = queues.recv().await
+    else {
+        panic!("not a ready request");
+    };
+    assert!(
+        tokio::time::timeout(silent, ws.next()).await.is_err(),
+        "answered before the ACD decided"
+    );
+    let mut unchanged = acd_state("nav1", AgentState::NotReady, Some("login"), None);
+    if let CallEvent::NavigatorState { answers, .. } = &mut unchanged {
+        *answers = Some(ticket);
+    }
+    s.cti.events().send(unchanged).await.unwrap();
+    let st = ws.expect("state_changed").await;
+    assert_eq!(
+        (st["state"].as_str(), st["reason"].as_str()),
+        (Some("not_ready"), Some("login"))
+    );
+    assert_eq!(ws.expect("ack").await["re"], "s1");
+    assert_eq!(
+        s.cti.navigator("nav1").unwrap().state.state,
+        AgentState::NotReady
+    );
 }

@@ -5,6 +5,7 @@
 mod acd;
 mod db;
 mod docs;
+mod double;
 mod history;
 mod http;
 mod queues;

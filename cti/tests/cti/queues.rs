@@ -5,7 +5,6 @@ use frontdoor_cti::protocol::{QueuesView, Role};
 use frontdoor_cti::store::AuditEntry;
 use frontdoor_cti::{CallbackAction, NavigatorCommand};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 use crate::server::{TestServer, config, start};
 
@@ -41,14 +40,10 @@ async fn server_with_accounts(url: &str) -> TestServer {
     s
 }
 
-fn no_command(commands: &mut mpsc::Receiver<NavigatorCommand>, what: &str) {
-    if let Ok(cmd) = commands.try_recv() {
+async fn no_command(s: &mut TestServer, what: &str) {
+    if let Some(cmd) = s.command().await {
         panic!("{what}: a command was sent: {cmd:?}");
     }
-}
-
-fn drain(commands: &mut mpsc::Receiver<NavigatorCommand>) {
-    while commands.try_recv().is_ok() {}
 }
 
 async fn newest_audit(s: &TestServer) -> AuditEntry {
@@ -115,7 +110,7 @@ async fn callbacks(url: &str) {
     let sup = s.login("sup-ott").await;
     let ops = s.login("ops1").await;
     let requeue = Some(r#"{"action": "requeue"}"#);
-    drain(&mut s.commands);
+    s.drain().await;
 
     // Before anything is published, the queues are not running.
     let r = s
@@ -123,7 +118,7 @@ async fn callbacks(url: &str) {
         .await;
     assert_eq!(r.status, 503, "{}", r.body);
     assert_eq!(r.json, json!({"error": "the queues are not running"}));
-    no_command(&mut s.commands, "nothing published");
+    no_command(&mut s, "nothing published").await;
 
     s.cti.publish_queues(typed(view()));
 
@@ -152,7 +147,7 @@ async fn callbacks(url: &str) {
             "denied"
         )
     );
-    no_command(&mut s.commands, "refused for the role");
+    no_command(&mut s, "refused for the role").await;
 
     // Bad bodies.
     for (body, starts) in [
@@ -169,7 +164,7 @@ async fn callbacks(url: &str) {
         let reason = r.json["error"].as_str().expect("a reason");
         assert!(reason.starts_with(starts), "{body:?}: {reason:?}");
     }
-    no_command(&mut s.commands, "bad bodies");
+    no_command(&mut s, "bad bodies").await;
 
     // A call that is not on the supervisors' list (c-1 is only waiting).
     for call in ["c-1", "c-nope"] {
@@ -187,7 +182,7 @@ async fn callbacks(url: &str) {
             json!({"error": "no such callback on the supervisors' list"})
         );
     }
-    no_command(&mut s.commands, "not on the list");
+    no_command(&mut s, "not on the list").await;
 
     // Requeue by the supervisor: accepted, sent to the queues, audited.
     let r = s
@@ -196,14 +191,14 @@ async fn callbacks(url: &str) {
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(r.json, json!({"accepted": true}));
     assert_eq!(
-        s.commands.try_recv().expect("a command for the queues"),
+        s.command().await.expect("a command for the queues"),
         NavigatorCommand::Callback {
             supervisor: "sup-ott".into(),
             call_id: "c-7".into(),
             action: CallbackAction::Requeue,
         }
     );
-    no_command(&mut s.commands, "one command per request");
+    no_command(&mut s, "one command per request").await;
     let a = newest_audit(&s).await;
     assert_eq!(
         (
@@ -233,7 +228,7 @@ async fn callbacks(url: &str) {
         .await;
     assert_eq!(r.status, 202, "{}", r.body);
     assert_eq!(
-        s.commands.try_recv().expect("a command for the queues"),
+        s.command().await.expect("a command for the queues"),
         NavigatorCommand::Callback {
             supervisor: "ops1".into(),
             call_id: "c-7".into(),
@@ -248,7 +243,7 @@ async fn callbacks(url: &str) {
 
     // The queues stopped taking commands: 503, and nothing is audited as done.
     let before = s.audit().await;
-    s.commands.close();
+    s.acd.hold().await.close();
     let r = s
         .http("POST", "/api/queues/callbacks/c-7", Some(&sup), requeue)
         .await;
@@ -268,8 +263,10 @@ async fn full_queue(url: &str) {
     let mut s = start(cfg).await;
     s.add_user("sup-ott", Role::Supervisor, "ottawa").await;
     let sup = s.login("sup-ott").await;
-    drain(&mut s.commands);
+    s.drain().await;
     s.cti.publish_queues(typed(view()));
+    // The queues stop reading their commands for a while.
+    let mut held = s.acd.hold().await;
     let requeue = Some(r#"{"action": "requeue"}"#);
     let r = s
         .http("POST", "/api/queues/callbacks/c-7", Some(&sup), requeue)
@@ -288,8 +285,8 @@ async fn full_queue(url: &str) {
         .count();
     assert_eq!(oks, 1, "the refused request is not audited as done");
     assert!(matches!(
-        s.commands.try_recv(),
+        held.try_recv(),
         Ok(NavigatorCommand::Callback { .. })
     ));
-    no_command(&mut s.commands, "the refused request");
+    assert!(held.try_recv().is_err(), "the refused request was not sent");
 }

@@ -2,6 +2,7 @@
 //! websocket client (tokio-tungstenite).
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use frontdoor_cti::protocol::Role;
@@ -13,28 +14,35 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::double::AcdDouble;
+
 pub const PASSWORD: &str = "correct-horse-battery";
 pub const TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct TestServer {
     pub cti: Cti,
     pub addr: SocketAddr,
-    pub commands: mpsc::Receiver<NavigatorCommand>,
+    /// The queues' stand-in: it answers navigators' state requests and says
+    /// the states calls put them in when the test tells it to.
+    pub acd: Arc<AcdDouble>,
+    /// The commands other than state requests, as the queues received them
+    /// (read with [`TestServer::command`]).
+    pub commands: mpsc::UnboundedReceiver<NavigatorCommand>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<frontdoor_cti::Result<()>>>,
 }
 
-/// Test settings: short wrap-up, otherwise the defaults.
+/// Test settings: the defaults, on the test's database.
 pub fn config(url: &str) -> CtiConfig {
     CtiConfig {
         db: url.into(),
-        wrap_up: Duration::from_millis(1500),
         ..CtiConfig::default()
     }
 }
 
 pub async fn start(config: CtiConfig) -> TestServer {
     let (cti, commands) = Cti::start(config).await.expect("start CTI");
+    let (acd, commands) = AcdDouble::start(cti.events(), commands);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -44,6 +52,7 @@ pub async fn start(config: CtiConfig) -> TestServer {
     TestServer {
         cti,
         addr,
+        acd,
         commands,
         stop: Some(stop),
         served: Some(served),
@@ -51,6 +60,18 @@ pub async fn start(config: CtiConfig) -> TestServer {
 }
 
 impl TestServer {
+    /// The next command the CTI sent the queues (state requests included),
+    /// if it sent one: every command sent so far has reached the queues.
+    pub async fn command(&mut self) -> Option<NavigatorCommand> {
+        self.acd.settle().await;
+        self.commands.try_recv().ok()
+    }
+
+    /// Forgets the commands sent so far.
+    pub async fn drain(&mut self) {
+        while self.command().await.is_some() {}
+    }
+
     /// Signals shutdown and waits (with the timeout) for `serve` to return.
     pub async fn stop(&mut self) -> frontdoor_cti::Result<()> {
         if let Some(stop) = self.stop.take() {

@@ -25,18 +25,22 @@ async fn answered_call(s: &mut TestServer, ws: &mut Ws, navigator: &str, call_id
             callback: false,
             at_ms: 2_000,
         },
-        CallEvent::Answered {
-            call_id: call_id.into(),
-            at_ms: 3_000,
-        },
     ] {
         ev.send(e).await.unwrap();
     }
+    s.acd.reserved(navigator).await;
+    ev.send(CallEvent::Answered {
+        call_id: call_id.into(),
+        at_ms: 3_000,
+    })
+    .await
+    .unwrap();
+    s.acd.busy(navigator).await;
     assert_eq!(ws.expect("call_offered").await["call_id"], call_id);
     assert_eq!(ws.expect("state_changed").await["state"], "reserved");
     assert_eq!(ws.expect("call_answered").await["call_id"], call_id);
     assert_eq!(ws.expect("state_changed").await["state"], "busy");
-    while s.commands.try_recv().is_ok() {}
+    s.drain().await;
 }
 
 /// Sends `frame` and returns the answer, which must be for `id`.
@@ -82,7 +86,7 @@ async fn commands(url: &str) {
     let mut ws2 = s.ws(&token2).await;
     ws2.expect("hello").await;
     answered_call(&mut s, &mut ws, "nav1", "c1").await;
-    while s.commands.try_recv().is_ok() {}
+    s.drain().await;
 
     // A consult transfer needs a SIP target: refused, nothing sent.
     for (i, target) in [
@@ -110,7 +114,7 @@ async fn commands(url: &str) {
                 .contains("a consult transfer needs a sip target"),
             "{e}"
         );
-        assert!(s.commands.try_recv().is_err(), "nothing sent for {target}");
+        assert!(s.command().await.is_none(), "nothing sent for {target}");
     }
     // An unknown mode is a bad field too.
     let e = answer(
@@ -120,14 +124,14 @@ async fn commands(url: &str) {
     )
     .await;
     assert_eq!(e["code"], "bad_field", "{e}");
-    assert!(s.commands.try_recv().is_err());
+    assert!(s.command().await.is_none());
 
     // Consult with a SIP target reaches the controller, once.
     let consult = json!({"type": "transfer", "id": "x1", "call_id": "c1",
         "target": {"kind": "sip", "uri": "sip:intake@shelter.example.org"}, "mode": "consult"});
     assert_eq!(answer(&mut ws, consult.clone()).await["type"], "ack");
     assert_eq!(
-        s.commands.try_recv().expect("a transfer command"),
+        s.command().await.expect("a transfer command"),
         NavigatorCommand::Transfer {
             navigator: "nav1".into(),
             call_id: "c1".into(),
@@ -139,7 +143,7 @@ async fn commands(url: &str) {
     );
     assert_eq!(answer(&mut ws, consult).await["type"], "ack");
     assert!(
-        s.commands.try_recv().is_err(),
+        s.command().await.is_none(),
         "a repeated id is not sent twice"
     );
     // An explicit blind mode is today's transfer.
@@ -147,7 +151,7 @@ async fn commands(url: &str) {
         "target": {"kind": "crisis"}, "mode": "blind"});
     assert_eq!(answer(&mut ws, blind).await["type"], "ack");
     assert_eq!(
-        s.commands.try_recv().expect("a transfer command"),
+        s.command().await.expect("a transfer command"),
         NavigatorCommand::Transfer {
             navigator: "nav1".into(),
             call_id: "c1".into(),
@@ -172,7 +176,7 @@ async fn commands(url: &str) {
         assert_eq!(e["code"], "not_your_call", "{kind}: {e}");
         let e = answer(&mut ws, json!({"type": kind, "id": format!("{kind}-bad")})).await;
         assert_eq!(e["code"], "bad_field", "{kind}: {e}");
-        assert!(s.commands.try_recv().is_err(), "{kind}: nothing sent");
+        assert!(s.command().await.is_none(), "{kind}: nothing sent");
 
         let frame = json!({"type": kind, "id": format!("{kind}-1"), "call_id": "c1"});
         assert_eq!(answer(&mut ws, frame.clone()).await["type"], "ack");
@@ -187,10 +191,10 @@ async fn commands(url: &str) {
                 call_id: "c1".into(),
             }
         };
-        assert_eq!(s.commands.try_recv().expect(kind), expected);
+        assert_eq!(s.command().await.expect(kind), expected);
         // The same id again: acknowledged, not sent twice.
         assert_eq!(answer(&mut ws, frame).await["type"], "ack");
-        assert!(s.commands.try_recv().is_err(), "{kind}: not sent twice");
+        assert!(s.command().await.is_none(), "{kind}: not sent twice");
     }
 
     // Each command sent is in the call record, once.
@@ -289,7 +293,7 @@ async fn progress(url: &str) {
     assert_eq!(view.state.state, frontdoor_cti::protocol::AgentState::Busy);
     assert_eq!(view.call_id.as_deref(), Some("c1"));
     assert!(
-        s.commands.try_recv().is_err(),
+        s.command().await.is_none(),
         "no state change went to the controller"
     );
 
@@ -334,11 +338,11 @@ async fn controller_full(url: &str) {
     let mut ws = s.ws(&token).await;
     ws.expect("hello").await;
     answered_call(&mut s, &mut ws, "nav1", "c1").await;
-    // Fill the one-command channel (a state change the ACD must hear).
+    // The queues stop reading for a while; a state request fills the
+    // one-command channel (its answer waits for the queues).
+    let mut held = s.acd.hold().await;
     ws.send(json!({"type": "set_state", "id": "fill", "state": "not_ready", "reason": "break"}))
         .await;
-    ws.expect("state_changed").await;
-    ws.expect("ack").await;
     for kind in ["transfer", "complete_transfer", "cancel_transfer"] {
         let mut frame = json!({"type": kind, "id": format!("{kind}-1"), "call_id": "c1"});
         if kind == "transfer" {
@@ -347,11 +351,15 @@ async fn controller_full(url: &str) {
         }
         let e = answer(&mut ws, frame.clone()).await;
         assert_eq!(e["code"], "controller_unavailable", "{kind}: {e}");
+        // The queues take the state request and answer it: room again.
+        let queued = held.recv().await.expect("the queued state request");
+        assert!(matches!(queued, NavigatorCommand::StateRequest { .. }));
+        s.acd.handle(queued).await;
+        ws.expect("state_changed").await;
+        ws.expect("ack").await;
         // Refused, so the same id is tried afresh once there is room.
-        let queued = s.commands.try_recv().expect("the queued state change");
-        assert!(matches!(queued, NavigatorCommand::StateChanged { .. }));
         assert_eq!(answer(&mut ws, frame).await["type"], "ack", "{kind}");
-        let sent = s.commands.try_recv().expect(kind);
+        let sent = held.try_recv().expect(kind);
         assert!(
             matches!(
                 (kind, &sent),
@@ -367,7 +375,5 @@ async fn controller_full(url: &str) {
         // Full again for the next command.
         ws.send(json!({"type": "set_state", "id": format!("fill-{kind}"), "state": "not_ready", "reason": "break"}))
             .await;
-        ws.expect("state_changed").await;
-        ws.expect("ack").await;
     }
 }

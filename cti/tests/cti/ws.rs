@@ -2,7 +2,7 @@
 //! events injected through the call controller's handle.
 
 use frontdoor_cti::protocol::{Caller, Disposition, RegionSource, Role};
-use frontdoor_cti::{CallAttribute, CallEvent, NavigatorCommand, Route};
+use frontdoor_cti::{CallAttribute, CallEvent, NavigatorCommand, Route, StateRequest};
 use serde_json::json;
 
 use crate::server::{config, start};
@@ -83,12 +83,14 @@ async fn story(url: &str) {
         s.cti.navigator("nav1").unwrap().state.state,
         frontdoor_cti::protocol::AgentState::Ready
     );
-    // The controller hears about the state change (the ACD will use it).
+    // The request went to the queues: the ACD decided the `ready` shown.
     let mut saw_ready = false;
-    while let Ok(cmd) = s.commands.try_recv() {
-        if let NavigatorCommand::StateChanged { navigator, state } = cmd {
-            saw_ready |=
-                navigator == "nav1" && state.state == frontdoor_cti::protocol::AgentState::Ready;
+    while let Some(cmd) = s.command().await {
+        if let NavigatorCommand::StateRequest {
+            navigator, request, ..
+        } = cmd
+        {
+            saw_ready |= navigator == "nav1" && request == StateRequest::Ready;
         }
     }
     assert!(saw_ready);
@@ -162,6 +164,7 @@ async fn story(url: &str) {
     ] {
         ev.send(e).await.unwrap();
     }
+    s.acd.reserved("nav1").await;
     let pop = ws.expect("call_offered").await;
     let mut expected = json!({
         "type": "call_offered",
@@ -193,6 +196,7 @@ async fn story(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.busy("nav1").await;
     assert_eq!(ws.expect("call_answered").await["call_id"], "call-42");
     assert_eq!(ws.expect("state_changed").await["state"], "busy");
 
@@ -252,7 +256,7 @@ async fn story(url: &str) {
         .await;
     ws.expect("ack").await;
     let mut hangup = None;
-    while let Ok(cmd) = s.commands.try_recv() {
+    while let Some(cmd) = s.command().await {
         if let NavigatorCommand::Hangup { navigator, call_id } = cmd {
             hangup = Some((navigator, call_id));
         }
@@ -272,6 +276,7 @@ async fn story(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.wrap_up("nav1").await;
     ev.flush().await;
     let mut ws = s.ws(&token).await;
     let hello = ws.expect("hello").await;
@@ -285,7 +290,8 @@ async fn story(url: &str) {
     );
     assert_eq!(ws.expect("state_changed").await["state"], "wrap_up");
     assert_eq!(ws.expect("ack").await["re"], "r1");
-    // Wrap-up ends by itself, into the queued state.
+    // The ACD's wrap-up runs out, into the queued state.
+    s.acd.wrap_up_ends("nav1").await;
     let after = ws.expect("state_changed").await;
     assert_eq!(
         (after["state"].as_str(), after["reason"].as_str()),
@@ -337,6 +343,9 @@ async fn bad_input(url: &str) {
     let mut ws = s.ws(&token).await;
     ws.expect("hello").await;
     assert_eq!(ws.expect("call_offered").await["callback"], true);
+    // The ACD has them on that call.
+    s.acd.busy("nav1").await;
+    assert_eq!(ws.expect("state_changed").await["state"], "busy");
 
     let big = format!(
         r#"{{"type":"set_state","id":"x","state":"ready","pad":"{}"}}"#,
@@ -477,6 +486,7 @@ async fn agent_states(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.reserved("nav1").await;
     let pop = ws.expect("call_offered").await;
     assert_eq!(
         (pop["crisis"].as_bool(), pop["previous_contacts"].clone()),
@@ -497,6 +507,7 @@ async fn agent_states(url: &str) {
         (withdrawn["call_id"].as_str(), withdrawn["reason"].as_str()),
         (Some("r1"), Some("caller_hung_up"))
     );
+    s.acd.released("nav1").await;
     assert_eq!(ws.expect("state_changed").await["state"], "ready");
 
     // Transfer goes to the call controller.
@@ -516,22 +527,24 @@ async fn agent_states(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.reserved("nav1").await;
     ev.send(CallEvent::Answered {
         call_id: "t1".into(),
         at_ms: 32,
     })
     .await
     .unwrap();
+    s.acd.busy("nav1").await;
     ws.expect("call_offered").await;
     ws.expect("state_changed").await;
     ws.expect("call_answered").await;
     ws.expect("state_changed").await;
-    while s.commands.try_recv().is_ok() {}
+    s.drain().await;
     let target = json!({"kind": "sip", "uri": "sip:988@crisis.example.org"});
     ws.send(json!({"type": "transfer", "id": "x1", "call_id": "t1", "target": target}))
         .await;
     assert_eq!(ws.expect("ack").await["re"], "x1");
-    let cmd = s.commands.try_recv().expect("a transfer command");
+    let cmd = s.command().await.expect("a transfer command");
     assert_eq!(
         cmd,
         NavigatorCommand::Transfer {
@@ -547,7 +560,7 @@ async fn agent_states(url: &str) {
     ws.send(json!({"type": "transfer", "id": "x1", "call_id": "t1", "target": target}))
         .await;
     ws.expect("ack").await;
-    assert!(s.commands.try_recv().is_err());
+    assert!(s.command().await.is_none());
     ev.send(CallEvent::Ended {
         call_id: "t1".into(),
         disposition: Disposition::Transferred,
@@ -555,15 +568,17 @@ async fn agent_states(url: &str) {
     })
     .await
     .unwrap();
+    s.acd.wrap_up("nav1").await;
     ws.expect("call_ended").await;
     assert_eq!(ws.expect("state_changed").await["state"], "wrap_up");
-    // Ready again before the wrap-up timer, by asking.
+    // Ready again before the ACD's wrap-up ends, by asking.
     ws.send(json!({"type": "set_state", "id": "b", "state": "ready"}))
         .await;
     assert_eq!(ws.expect("state_changed").await["state"], "ready");
     ws.expect("ack").await;
 
-    // The socket drops and stays away past the grace period: logged out.
+    // The socket drops and stays away past the grace period: the session
+    // asks the queues to log them out, and the ACD does.
     ws.close().await;
     let deadline = std::time::Instant::now() + crate::server::TIMEOUT;
     loop {
