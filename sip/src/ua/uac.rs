@@ -10,7 +10,7 @@ use rsip::headers::UntypedHeader;
 use rsip::prelude::*;
 use rsip::{Header, Method, Request, Response, SipMessage};
 
-use super::wire::{allow_header, build_in_dialog, has_tag, split_header_list, strip_tag, tag_of};
+use super::wire::{allow_header, build_in_dialog, has_tag, record_routes, strip_tag, tag_of};
 use super::{
     Call, CallRef, CallState, Datagram, OutInvite, Outbound, UaConfig, UaError, UaEvent, UserAgent,
 };
@@ -505,15 +505,7 @@ pub(super) fn dialog_of_2xx(inv: &OutInvite, key: &TransactionKey, response: &Re
         .and_then(|c| c.typed().ok())
         .map(|c| c.uri.to_string())
         .unwrap_or_else(|| inv.target.clone());
-    let mut route_set: Vec<String> = response
-        .headers
-        .iter()
-        .filter_map(|h| match h {
-            Header::RecordRoute(rr) => Some(rr.value().to_owned()),
-            _ => None,
-        })
-        .flat_map(|v| split_header_list(&v))
-        .collect();
+    let mut route_set = record_routes(&response.headers);
     route_set.reverse();
     Call {
         call_id: inv.call_id.clone(),

@@ -10,7 +10,7 @@ use rsip::prelude::*;
 use rsip::{Header, Request};
 
 use super::identity;
-use super::wire::{has_sdp_content_type, split_header_list};
+use super::wire::{has_sdp_content_type, record_routes};
 use super::{Call, CallRef, CallState, Datagram, EndReason, IncomingCall, UaEvent, UserAgent};
 use crate::Peer;
 use crate::message;
@@ -76,15 +76,7 @@ impl UserAgent {
             .and_then(|c| c.typed().ok())
             .map(|c| c.uri.to_string())
             .unwrap_or_else(|| typed_from.map(|f| f.uri.to_string()).unwrap_or_default());
-        let route_set = request
-            .headers
-            .iter()
-            .filter_map(|h| match h {
-                Header::RecordRoute(rr) => Some(rr.value().to_owned()),
-                _ => None,
-            })
-            .flat_map(|v| split_header_list(&v))
-            .collect();
+        let route_set = record_routes(&request.headers);
         let call = CallRef(self.next_call);
         self.next_call += 1;
         let local_tag = message::new_tag();

@@ -27,6 +27,19 @@ pub(super) fn split_header_list(value: &str) -> Vec<String> {
     scan::list(value).map(str::to_owned).collect()
 }
 
+/// The Record-Route entries of a message, top first, each header's list
+/// split (RFC 3261 §12.1.1 for the UAS, §12.1.2 reversed for the UAC).
+pub(super) fn record_routes(headers: &rsip::Headers) -> Vec<String> {
+    headers
+        .iter()
+        .filter_map(|h| match h {
+            rsip::Header::RecordRoute(rr) => Some(rr.value().to_owned()),
+            _ => None,
+        })
+        .flat_map(|v| split_header_list(&v))
+        .collect()
+}
+
 pub(super) fn contact_value(config: &UaConfig, transport: Transport) -> String {
     let user = config
         .numbers
