@@ -157,6 +157,14 @@ pub struct CtiSection {
     pub wrap_up_s: u64,
     /// How long a login token lasts, in seconds. Default 43200 (12 h).
     pub token_ttl_s: u64,
+    /// The reason codes navigators choose from to go not ready (the pages
+    /// name each in English and French; a code they do not know is shown as
+    /// it is). Default: break, meal, training, follow_up_calls,
+    /// resource_research, debrief, meeting, system_issue.
+    pub not_ready_reasons: Vec<String>,
+    /// The IANA time zone that says which day it is for follow-ups.
+    /// Default `America/Toronto`.
+    pub timezone: String,
 }
 
 impl Default for CtiSection {
@@ -166,6 +174,10 @@ impl Default for CtiSection {
             db: "sqlite://frontdoor.db".to_owned(),
             wrap_up_s: 60,
             token_ttl_s: 12 * 3600,
+            not_ready_reasons: frontdoor_cti::DEFAULT_NOT_READY_REASONS
+                .map(String::from)
+                .to_vec(),
+            timezone: "America/Toronto".to_owned(),
         }
     }
 }
@@ -176,6 +188,8 @@ impl CtiSection {
             http: self.http,
             db: self.db.clone(),
             token_ttl: Duration::from_secs(self.token_ttl_s),
+            not_ready_reasons: self.not_ready_reasons.clone(),
+            timezone: self.timezone.clone(),
             ..frontdoor_cti::CtiConfig::default()
         }
     }
@@ -334,6 +348,22 @@ impl Config {
         crate::call::TrustedPeers::parse(&self.sip.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?;
         self.registrar.to_registrar()?;
+        let c = &self.cti;
+        anyhow::ensure!(
+            !c.not_ready_reasons.is_empty()
+                && c.not_ready_reasons.iter().all(|r| {
+                    !r.is_empty()
+                        && r.len() <= 40
+                        && r.bytes()
+                            .all(|b| b.is_ascii_lowercase() || b == b'_' || b.is_ascii_digit())
+                }),
+            "cti.not_ready_reasons: list at least one code of lower-case letters, digits and _"
+        );
+        anyhow::ensure!(
+            jiff::tz::TimeZone::get(&c.timezone).is_ok(),
+            "cti.timezone {:?} is not a known time zone (e.g. America/Toronto)",
+            c.timezone
+        );
         let q = &self.queues;
         anyhow::ensure!(
             q.ring_timeout_s > 0,

@@ -1,11 +1,14 @@
 //! What joins the engine to the CTI server: flow versions recorded as they
-//! go live, and emergency mode read from the store's switch. (Navigators'
+//! go live (with the desk they give navigators: centres, regions, places
+//! to transfer to), and emergency mode read from the store's switch. (Navigators'
 //! commands go to the queues, `queues/`.)
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use frontdoor_cti::Cti;
+use frontdoor_cti::protocol::{Desk, DeskCentre, DeskRegion, Destination};
+use frontdoor_ivr::FlowSet;
 use tokio::sync::watch;
 
 use crate::flows::Flows;
@@ -22,7 +25,9 @@ pub fn wire(cti: &Cti, flows: &Arc<Flows>) -> watch::Receiver<bool> {
     let recorder = cti.clone();
     tokio::spawn(async move {
         loop {
-            let hash = active.borrow_and_update().set.hash.clone();
+            let set = active.borrow_and_update().set.clone();
+            let hash = set.hash.clone();
+            recorder.publish_desk(desk_of(&set));
             if let Err(error) = recorder.activate_flow(&hash, &hash, "system").await {
                 tracing::error!(%error, version = %hash, "cannot record the flow version");
                 recorder.status().count_store_error();
@@ -50,4 +55,66 @@ pub fn wire(cti: &Cti, flows: &Arc<Flows>) -> watch::Receiver<bool> {
     });
 
     rx
+}
+
+/// What a flow set offers navigators' desks: its centres (transfer targets),
+/// their regions (region corrections), and the places outside the engine a
+/// call can be sent to: the crisis line and each centre's own phone system.
+pub fn desk_of(set: &FlowSet) -> Desk {
+    let mut desk = Desk::default();
+    for c in &set.centres {
+        desk.centres.push(DeskCentre {
+            id: c.id.clone(),
+            name: format!("{} ({})", c.name, c.city),
+        });
+        if !desk.regions.iter().any(|r| r.id == c.region) {
+            desk.regions.push(DeskRegion {
+                id: c.region.clone(),
+                centre: c.id.clone(),
+            });
+        }
+        if let Some(uri) = &c.external {
+            desk.destinations.push(Destination {
+                id: format!("{}_pbx", c.id),
+                name: c.name.clone(),
+                uri: uri.clone(),
+            });
+        }
+    }
+    if !set.crisis_external.is_empty() {
+        desk.destinations.insert(
+            0,
+            Destination {
+                id: "crisis_line".into(),
+                name: set.crisis_name.clone(),
+                uri: set.crisis_external.clone(),
+            },
+        );
+    }
+    desk
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_flows_give_every_centre_region_and_the_crisis_line() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let set = FlowSet::load(&root.join("flows"), &root.join("prompts")).expect("shipped flows");
+        let desk = desk_of(&set);
+        assert_eq!(desk.centres.len(), set.centres.len());
+        assert!(
+            desk.centres
+                .iter()
+                .any(|c| c.id == "ottawa" && c.name.contains("Ottawa"))
+        );
+        assert!(
+            desk.regions
+                .iter()
+                .any(|r| r.id == "east" && r.centre == "ottawa")
+        );
+        assert_eq!(desk.destinations[0].id, "crisis_line");
+        assert!(desk.destinations[0].uri.starts_with("sip:"));
+    }
 }

@@ -15,8 +15,8 @@ use crate::shipped_dir;
 
 #[derive(Debug, Subcommand)]
 pub enum FlowCommand {
-    /// Check flows, centres, regions and prompts: one `file:line:col:
-    /// message` line per problem; exit status 1 if there is any.
+    /// Check flows, centres, regions, the starter taxonomy and prompts: one
+    /// `file:line:col: message` line per problem; exit status 1 if there is any.
     Check {
         /// Flows folder [config: flows.dir; default flows].
         dir: Option<PathBuf>,
@@ -77,9 +77,23 @@ pub fn run(config: &Config, cmd: FlowCommand) -> anyhow::Result<bool> {
                 println!("{error:#}");
             }
             let set = load(&flows, &prompts);
-            if recordings.is_err() {
+            // The starter taxonomy beside the flows, when there is one.
+            let taxonomy = flows.join("taxonomy.csv");
+            let taxonomy_problems = match std::fs::read_to_string(&taxonomy) {
+                Ok(text) => frontdoor_cti::taxonomy::parse(&taxonomy.display().to_string(), &text)
+                    .err()
+                    .unwrap_or_default(),
+                Err(_) => Vec::new(),
+            };
+            for p in &taxonomy_problems {
+                println!("{p}");
+            }
+            if recordings.is_err() || !taxonomy_problems.is_empty() {
                 if set.is_some() {
-                    println!("1 problem(s)");
+                    println!(
+                        "{} problem(s)",
+                        taxonomy_problems.len() + usize::from(recordings.is_err())
+                    );
                 }
                 return Ok(false);
             }

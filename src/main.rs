@@ -64,6 +64,9 @@ enum Command {
     /// Manage the accounts of navigators, supervisors and operations staff.
     #[command(subcommand)]
     User(frontdoor_cti::UserCommand),
+    /// Import or check the taxonomy navigators code needs with.
+    #[command(subcommand)]
+    Taxonomy(frontdoor_cti::TaxonomyCommand),
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -136,6 +139,14 @@ fn main() -> std::process::ExitCode {
                     .await
                     .with_context(|| format!("opening the store {}", config.cti.db))?;
                 let out = frontdoor_cti::run_user_command(&store, cmd, std::io::stdin()).await?;
+                println!("{}", out.trim_end());
+                Ok(true)
+            }
+            Some(Command::Taxonomy(cmd)) => {
+                let store = frontdoor_cti::Store::connect(&config.cti.db)
+                    .await
+                    .with_context(|| format!("opening the store {}", config.cti.db))?;
+                let out = frontdoor_cti::run_taxonomy_command(&store, cmd).await?;
                 println!("{}", out.trim_end());
                 Ok(true)
             }
@@ -234,6 +245,15 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     let (cti, navigator_commands) = frontdoor_cti::Cti::start(config.cti.to_cti())
         .await
         .with_context(|| format!("opening the store {}", config.cti.db))?;
+    let starter = flows.flows_dir.join("taxonomy.csv");
+    if cti
+        .store()
+        .seed_taxonomy(&starter)
+        .await
+        .with_context(|| format!("importing the starter taxonomy {}", starter.display()))?
+    {
+        tracing::info!(file = %starter.display(), "starter taxonomy imported");
+    }
     let http = tokio::net::TcpListener::bind(config.cti.http)
         .await
         .with_context(|| format!("cannot bind HTTP on {}", config.cti.http))?;

@@ -29,8 +29,9 @@ use tokio::sync::mpsc;
 
 use crate::now_ms;
 use crate::protocol::{
-    AccountInfo, AgentState, Disposition, ErrorCode, PROTOCOL_VERSION, RequestedState, ScreenPop,
-    ServerFrame, ServerMsg, StateInfo, TransferState, TransferTarget, WithdrawReason,
+    AccountInfo, AgentState, Desk, Disposition, Draft, ErrorCode, PROTOCOL_VERSION, RegionSource,
+    RequestedState, ScreenPop, ServerFrame, ServerMsg, StateInfo, TransferState, TransferTarget,
+    WithdrawReason,
 };
 
 /// What a navigator's session asks the queues for. The CTI decides no agent
@@ -148,7 +149,18 @@ enum Waiting {
     Hello {
         conn: u64,
         tx: mpsc::Sender<Utf8Bytes>,
+        extras: Box<HelloExtras>,
     },
+}
+
+/// What `hello` tells a connection beyond the session itself: read from the
+/// store and the desk before the socket attaches.
+#[derive(Debug, Clone, Default)]
+pub struct HelloExtras {
+    pub ui_language: Option<String>,
+    pub not_ready_reasons: Vec<String>,
+    pub desk: Desk,
+    pub drafts: Vec<Draft>,
 }
 
 struct Agent {
@@ -243,7 +255,13 @@ impl Agent {
     }
 
     /// Opens `conn` to live frames: `hello`, then the call in progress again.
-    fn open(&mut self, conn: u64, tx: mpsc::Sender<Utf8Bytes>, timings: &SessionTimings) {
+    fn open(
+        &mut self,
+        conn: u64,
+        tx: mpsc::Sender<Utf8Bytes>,
+        extras: HelloExtras,
+        timings: &SessionTimings,
+    ) {
         self.sockets.insert(conn, tx);
         let hello = ServerMsg::Hello {
             protocol_version: PROTOCOL_VERSION,
@@ -251,6 +269,10 @@ impl Agent {
             state: self.state.clone(),
             heartbeat_s: timings.heartbeat.as_secs(),
             replay_from: self.replay.front().map(|(s, _)| *s).unwrap_or(0),
+            ui_language: extras.ui_language,
+            not_ready_reasons: extras.not_ready_reasons,
+            desk: extras.desk,
+            drafts: extras.drafts,
         };
         let cap = timings.replay_frames;
         self.send_to(conn, hello, false, cap);
@@ -336,7 +358,11 @@ impl Registry {
     /// in, and the outbox gets `hello` once the ACD has answered; otherwise
     /// it already holds `hello` and, when a call is in progress, its
     /// `call_offered` (and `call_answered`).
-    pub fn attach(&self, account: AccountInfo) -> (u64, mpsc::Receiver<Utf8Bytes>) {
+    pub fn attach(
+        &self,
+        account: AccountInfo,
+        extras: HelloExtras,
+    ) -> (u64, mpsc::Receiver<Utf8Bytes>) {
         let mut agents = self.lock();
         let agent = agents
             .entry(account.username.clone())
@@ -348,9 +374,12 @@ impl Registry {
         if agent.state.state == AgentState::LoggedOut
             && let Some(ticket) = self.request(&agent.account.username, StateRequest::Login)
         {
-            agent.waiting.push((ticket, Waiting::Hello { conn, tx }));
+            let extras = Box::new(extras);
+            agent
+                .waiting
+                .push((ticket, Waiting::Hello { conn, tx, extras }));
         } else {
-            agent.open(conn, tx, &self.timings);
+            agent.open(conn, tx, extras, &self.timings);
         }
         (conn, rx)
     }
@@ -532,7 +561,9 @@ impl Registry {
                 agent.remember(&id);
                 agent.send_to(conn, ServerMsg::Ack { re: id }, true, cap);
             }
-            Some(Waiting::Hello { conn, tx }) => agent.open(conn, tx, &self.timings),
+            Some(Waiting::Hello { conn, tx, extras }) => {
+                agent.open(conn, tx, *extras, &self.timings)
+            }
             None => {}
         }
     }
@@ -623,6 +654,18 @@ impl Registry {
         self.lock()
             .get(user)
             .and_then(|a| a.call.as_ref().map(|c| c.pop.call_id.clone()))
+    }
+
+    /// A navigator corrected the region of `call_id`: the pop kept for a
+    /// reconnecting page shows the correction.
+    pub fn correct_region(&self, call_id: &str, region: &str) {
+        let mut agents = self.lock();
+        if let Some(call) =
+            Self::agent_with_call(&mut agents, call_id).and_then(|a| a.call.as_mut())
+        {
+            call.pop.region = Some(region.to_string());
+            call.pop.region_source = Some(RegionSource::NavigatorCorrection);
+        }
     }
 
     /// An answer to one socket, kept for replay.

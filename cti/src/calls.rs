@@ -431,7 +431,29 @@ async fn handle(
                 emergency_mode: shared.emergency_active(),
                 callback,
             };
+            let shown = pop.previous_contacts.len();
+            let navigator = account.info.username.clone();
             shared.registry.offer(account.info, pop);
+            if shown > 0 {
+                // The screen first; then the record that this navigator saw
+                // the caller's history.
+                // In the batch's transaction: on SQLite another
+                // connection would wait for this one's write lock.
+                store
+                    .audit_on(
+                        conn,
+                        &crate::store::AuditEntry {
+                            at_ms,
+                            actor: navigator,
+                            action: "history.read".into(),
+                            target: call_id.clone(),
+                            outcome: "ok".into(),
+                            detail: format!("screen pop, {shown} contacts"),
+                            peer: String::new(),
+                        },
+                    )
+                    .await?;
+            }
         }
         CallEvent::OfferWithdrawn {
             call_id,

@@ -18,6 +18,10 @@ pub enum Error {
     /// Input from a person was wrong; the message says what and is safe to show.
     #[error("{0}")]
     Invalid(String),
+    /// One field of a person's input was wrong: `field` is its path in the
+    /// request (`needs[1].unmet_reason`), so a page shows `reason` next to it.
+    #[error("{field}: {reason}")]
+    Field { field: String, reason: String },
     /// A need or referral was coded with a term that is not in the taxonomy table.
     #[error("unknown taxonomy code {0:?}")]
     UnknownTaxonomyCode(String),

@@ -10,11 +10,13 @@ use std::time::{Duration, Instant};
 use axum::Json;
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::mpsc::error::TrySendError;
@@ -43,7 +45,9 @@ impl AppError {
 impl From<Error> for AppError {
     fn from(e: Error) -> AppError {
         match e {
-            Error::Invalid(_) | Error::UnknownTaxonomyCode(_) => AppError::bad(e.to_string()),
+            Error::Invalid(_) | Error::Field { .. } | Error::UnknownTaxonomyCode(_) => {
+                AppError::bad(e.to_string())
+            }
             Error::NoSuchCall(_) | Error::NoSuchAccount(_) => {
                 AppError::Refused(StatusCode::NOT_FOUND, "not found".into())
             }
@@ -89,8 +93,15 @@ pub(crate) fn app(cti: Cti) -> Router {
     Router::new()
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
+        .route("/", get(crate::web::index))
+        .route("/assets/{*path}", get(crate::web::asset))
         .route("/api/me", get(me))
+        .route("/api/me/language", put(set_language))
+        .route("/api/taxonomy", get(taxonomy))
+        .route("/api/follow-ups", get(follow_ups))
+        .route("/api/follow-ups/{log_id}/outcome", post(follow_up_outcome))
         .route("/api/calls/{id}", get(call))
+        .route("/api/calls/{id}/log", get(call_log))
         .route("/api/callers/{number}/history", get(history))
         .route("/api/emergency", get(emergency).put(set_emergency))
         .route("/api/flows/versions", get(flow_versions))
@@ -466,8 +477,152 @@ async fn logout(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json
     Ok(Json(json!({ "ok": true })))
 }
 
-async fn me(auth: Auth) -> Json<AccountInfo> {
-    Json(auth.account)
+/// `GET /api/me`: the account, with the page language it chose.
+async fn me(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json::Value>> {
+    let ui_language = cti.shared.store.ui_language(&auth.account.username).await?;
+    let mut v = serde_json::to_value(&auth.account).unwrap_or_default();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("ui_language".into(), json!(ui_language));
+    }
+    Ok(Json(v))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LanguageBody {
+    language: String,
+}
+
+/// `PUT /api/me/language`: the language the pages speak to this account.
+async fn set_language(State(cti): State<Cti>, auth: Auth, body: Bytes) -> ApiResult<StatusCode> {
+    let b: LanguageBody = parse_json(&body)?;
+    cti.shared
+        .store
+        .set_ui_language(&auth.account.username, &b.language)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+struct TaxonomyQuery {
+    #[serde(default)]
+    q: String,
+    limit: Option<usize>,
+}
+
+/// `GET /api/taxonomy?q=WORDS&limit=N`: active terms by code prefix or
+/// words of their English or French name, accents ignored, best first.
+async fn taxonomy(
+    State(cti): State<Cti>,
+    _auth: Auth,
+    query: Result<Query<TaxonomyQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<crate::taxonomy::Term>>> {
+    let Query(q) = query.map_err(|e| AppError::bad(e.body_text()))?;
+    if q.q.len() > 200 {
+        return Err(AppError::bad("q: at most 200 characters"));
+    }
+    let limit = q.limit.unwrap_or(20).clamp(1, 100);
+    Ok(Json(cti.shared.store.search_taxonomy(&q.q, limit).await?))
+}
+
+#[derive(Deserialize)]
+struct FollowUpQuery {
+    scope: Option<String>,
+}
+
+/// `GET /api/follow-ups?scope=mine|centre`: the follow-ups not done, by due
+/// date, with today's status (the centre's time zone decides "today").
+async fn follow_ups(
+    State(cti): State<Cti>,
+    auth: Auth,
+    query: Result<Query<FollowUpQuery>, QueryRejection>,
+) -> ApiResult<Json<Vec<crate::store::FollowUpItem>>> {
+    let Query(q) = query.map_err(|e| AppError::bad(e.body_text()))?;
+    let a = &auth.account;
+    let scope = match q.scope.as_deref().unwrap_or("mine") {
+        "mine" => crate::store::FollowUpScope::Navigator(&a.username),
+        "centre" => crate::store::FollowUpScope::Centre(&a.centre),
+        other => {
+            return Err(AppError::bad(format!(
+                "scope {other:?}: use mine or centre"
+            )));
+        }
+    };
+    let today = cti.shared.config.today();
+    Ok(Json(cti.shared.store.follow_ups(scope, &today).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomeBody {
+    outcome: crate::protocol::FollowUpOutcome,
+    #[serde(default)]
+    notes: String,
+}
+
+/// `POST /api/follow-ups/{log_id}/outcome`: one attempt at a follow-up,
+/// by its navigator or someone of the call's centre (audited).
+async fn follow_up_outcome(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(log_id): Path<i64>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let b: OutcomeBody = parse_json(&body)?;
+    let store = &cti.shared.store;
+    let a = &auth.account;
+    let Some((call_id, navigator, centre)) = store.follow_up_owner(log_id).await? else {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            format!("no follow-up on log {log_id}"),
+        ));
+    };
+    let allowed = navigator == a.username
+        || centre.as_deref() == Some(a.centre.as_str())
+        || a.role == Role::Ops;
+    auth.require(&cti, allowed, &call_id).await?;
+    store
+        .record_follow_up_outcome(log_id, &a.username, b.outcome, &b.notes, now_ms())
+        .await?;
+    cti.audit(
+        &a.username,
+        "follow_up.outcome",
+        &call_id,
+        "ok",
+        &format!("log {log_id} {}", b.outcome.as_str()),
+        &auth.peer,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/calls/{id}/log`: the call's current log, to correct it.
+async fn call_log(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::store::StoredLog>> {
+    let store = &cti.shared.store;
+    let Some(record) = store.call(&id).await? else {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            "no such call".into(),
+        ));
+    };
+    let a = &auth.account;
+    let allowed = match a.role {
+        Role::Navigator => record.navigator.as_deref() == Some(a.username.as_str()),
+        Role::Supervisor => record.centre.as_deref() == Some(a.centre.as_str()),
+        Role::Ops => true,
+    };
+    auth.require(&cti, allowed, &id).await?;
+    match store.current_log(&id).await? {
+        Some(log) => Ok(Json(log)),
+        None => Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            "this call has no log yet".into(),
+        )),
+    }
 }
 
 async fn call(

@@ -84,6 +84,8 @@ mod http;
 pub mod protocol;
 pub mod status;
 pub mod store;
+pub mod taxonomy;
+mod web;
 mod ws;
 
 use std::future::Future;
@@ -101,6 +103,7 @@ pub use calls::{CallAttribute, CallEvent, CallEvents, Closed, Route};
 pub use error::{Error, Result};
 pub use status::{ActiveFlow, Status};
 pub use store::{Backend, Store};
+pub use taxonomy::{TaxonomyCommand, run_taxonomy_command};
 
 /// Milliseconds since the Unix epoch, the one clock of the store.
 pub fn now_ms() -> i64 {
@@ -141,7 +144,35 @@ pub struct CtiConfig {
     pub history_limit: i64,
     /// Capacity of the navigator command channel; default 1024.
     pub command_queue: usize,
+    /// The reason codes a navigator picks from to go not ready (the page
+    /// shows each in the navigator's language); default
+    /// [`DEFAULT_NOT_READY_REASONS`].
+    pub not_ready_reasons: Vec<String>,
+    /// The time zone that says what "today" is for follow-ups (IANA name);
+    /// default `America/Toronto`.
+    pub timezone: String,
 }
+
+impl CtiConfig {
+    /// Today's date (YYYY-MM-DD) in [`CtiConfig::timezone`]; in UTC when
+    /// that zone is unknown.
+    pub fn today(&self) -> String {
+        let tz = jiff::tz::TimeZone::get(&self.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        jiff::Timestamp::now().to_zoned(tz).date().to_string()
+    }
+}
+
+/// The not-ready reasons 211 centres use when none are configured.
+pub const DEFAULT_NOT_READY_REASONS: [&str; 8] = [
+    "break",
+    "meal",
+    "training",
+    "follow_up_calls",
+    "resource_research",
+    "debrief",
+    "meeting",
+    "system_issue",
+];
 
 impl Default for CtiConfig {
     fn default() -> CtiConfig {
@@ -158,6 +189,8 @@ impl Default for CtiConfig {
             replay_frames: 512,
             history_limit: 10,
             command_queue: 1024,
+            not_ready_reasons: DEFAULT_NOT_READY_REASONS.map(String::from).to_vec(),
+            timezone: "America/Toronto".into(),
         }
     }
 }
@@ -172,9 +205,16 @@ pub(crate) struct Shared {
     /// The queues' last published view (`GET /api/queues`); none until the
     /// binary publishes one.
     queues: Mutex<Option<Arc<protocol::QueuesView>>>,
+    /// The centres, regions and destinations the binary last published.
+    desk: Mutex<Arc<protocol::Desk>>,
 }
 
 impl Shared {
+    /// The desk the binary last published ([`Cti::publish_desk`]).
+    pub fn desk(&self) -> Arc<protocol::Desk> {
+        // A plain value swapped whole: a poisoned lock still holds a usable one.
+        Arc::clone(&self.desk.lock().unwrap_or_else(|e| e.into_inner()))
+    }
     pub fn emergency_active(&self) -> bool {
         self.emergency.load(Ordering::Relaxed)
     }
@@ -242,6 +282,7 @@ impl Cti {
             status: Arc::new(Status::default()),
             emergency: AtomicBool::new(false),
             queues: Mutex::new(None),
+            desk: Mutex::new(Arc::new(protocol::Desk::default())),
         });
         let (ev_tx, ev_rx) = mpsc::channel(4096);
         tokio::spawn(calls::run(Arc::clone(&shared), ev_rx));
@@ -288,6 +329,13 @@ impl Cti {
     /// is published, both answer 503.
     pub fn publish_queues(&self, view: protocol::QueuesView) {
         *self.shared.queues.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(view));
+    }
+
+    /// Publishes what navigators' desks offer (the centres, regions and
+    /// destinations of the active flows): sent in every `hello` from now on,
+    /// and the regions `correct_region` accepts.
+    pub fn publish_desk(&self, desk: protocol::Desk) {
+        *self.shared.desk.lock().unwrap_or_else(|e| e.into_inner()) = Arc::new(desk);
     }
 
     /// Logs a navigator out as `POST /api/logout` does (their websockets

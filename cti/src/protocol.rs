@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version announced in `hello`. Bump it on any change a client
 /// could notice; document the change in docs/cti-protocol.md.
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// What an account may do. Navigators take calls and see their own calls;
 /// supervisors see their centre; ops manage flows and emergency mode.
@@ -373,6 +373,126 @@ impl Disposition {
     }
 }
 
+/// Declares a coded value of the call log: a snake_case enum on the wire
+/// with its codes listed, so the server, the docs and the page agree.
+macro_rules! coded {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $code:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $code)] $variant,)+
+        }
+        impl $name {
+            /// Every code, in the order the page lists them.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            /// The code on the wire and in the store.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $code,)+ }
+            }
+            /// Reads a stored code.
+            pub fn parse(s: &str) -> Option<$name> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+    };
+}
+
+coded! {
+    /// Why a need could not be met: the service gaps 211 reports.
+    UnmetReason {
+        NoService = "no_service",
+        Ineligible = "ineligible",
+        Waitlist = "waitlist",
+        Cost = "cost",
+        Distance = "distance",
+        Language = "language",
+        Hours = "hours",
+        Declined = "declined",
+        Other = "other",
+    }
+}
+
+coded! {
+    /// Who called, as 211 centres record it.
+    Inquirer {
+        SelfInquirer = "self",
+        Family = "family",
+        Friend = "friend",
+        Professional = "professional",
+        Anonymous = "anonymous",
+        Other = "other",
+        NotAsked = "not_asked",
+        Declined = "declined",
+    }
+}
+
+coded! {
+    /// The caller's age band.
+    AgeBand {
+        Under18 = "0-17",
+        From18 = "18-24",
+        From25 = "25-34",
+        From35 = "35-44",
+        From45 = "45-54",
+        From55 = "55-64",
+        From65 = "65+",
+        NotAsked = "not_asked",
+        Declined = "declined",
+    }
+}
+
+coded! {
+    /// The caller's gender as they gave it.
+    Gender {
+        Woman = "woman",
+        Man = "man",
+        NonBinary = "non_binary",
+        Other = "other",
+        NotAsked = "not_asked",
+        Declined = "declined",
+    }
+}
+
+coded! {
+    /// What kind of crisis a crisis call was.
+    CrisisType {
+        Suicide = "suicide",
+        Violence = "violence",
+        Psychiatric = "psychiatric",
+        Substance = "substance",
+        Other = "other",
+    }
+}
+
+coded! {
+    /// The risk the navigator judged.
+    RiskLevel {
+        Low = "low",
+        Medium = "medium",
+        High = "high",
+        Imminent = "imminent",
+    }
+}
+
+coded! {
+    /// How a follow-up reaches the caller.
+    FollowUpMethod {
+        Phone = "phone",
+        Text = "text",
+        Email = "email",
+    }
+}
+
+coded! {
+    /// What came of one attempt at a follow-up.
+    FollowUpOutcome {
+        Reached = "reached",
+        NoAnswer = "no_answer",
+        LeftMessage = "left_message",
+        Closed = "closed",
+    }
+}
+
 /// One need a navigator identified, coded with the AIRS/211 taxonomy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Need {
@@ -380,6 +500,9 @@ pub struct Need {
     pub code: String,
     /// Whether the referral met the need.
     pub met: bool,
+    /// Why not, required when `met` is false.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmet_reason: Option<UnmetReason>,
 }
 
 /// A service the caller was referred to.
@@ -392,30 +515,71 @@ pub struct Referral {
     pub code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phone: Option<String>,
+    /// The service's id in the resource directory, when chosen from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_id: Option<String>,
 }
 
-/// A follow-up the navigator promised.
+/// A follow-up the navigator promised a caller at risk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FollowUp {
     /// A calendar date, YYYY-MM-DD.
     pub due: String,
     pub reason: String,
+    /// The caller agreed to be contacted again (required to be true).
+    #[serde(default)]
+    pub consent: bool,
+    /// How to reach them (required).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<FollowUpMethod>,
+}
+
+/// What a navigator records about a crisis call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrisisDetails {
+    #[serde(rename = "type")]
+    pub kind: CrisisType,
+    pub risk: RiskLevel,
+    /// What the navigator did, in words.
+    pub action: String,
+    /// Emergency services (911, mobile crisis) were involved.
+    pub emergency_services: bool,
+    /// Their involvement was confirmed before the call ended.
+    pub emergency_confirmed: bool,
 }
 
 /// The body of `log_call`: what the navigator records about a call.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallLog {
     pub call_id: String,
     pub needs: Vec<Need>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub referrals: Vec<Referral>,
-    /// Optional coded demographics, e.g. {"age_group": "25-34"}.
+    /// Who called; absent is `not_asked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inquirer: Option<Inquirer>,
+    /// The first three characters of the postal code (`K1A`), a
+    /// municipality, `not_asked` or `declined`; absent is `not_asked`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub area: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_band: Option<AgeBand>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gender: Option<Gender>,
+    /// Other coded values a centre records, e.g. {"household": "family"}.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub demographics: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub notes: String,
+    /// Required when the call was a crisis call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crisis_details: Option<CrisisDetails>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub follow_up: Option<FollowUp>,
+    /// The `log_id` of this call's saved log this one corrects (the earlier
+    /// version is kept, marked superseded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrects: Option<i64>,
 }
 
 /// An earlier call from the same number, with what was logged about it.
@@ -456,6 +620,66 @@ pub struct ScreenPop {
     pub emergency_mode: bool,
     /// The caller asked to be called back rather than wait.
     pub callback: bool,
+}
+
+/// What a navigator's desk offers: the centres and destinations a call can
+/// be transferred to and the regions it can be corrected to. The binary
+/// publishes it from the flows ([`crate::Cti::publish_desk`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desk {
+    pub centres: Vec<DeskCentre>,
+    pub regions: Vec<DeskRegion>,
+    pub destinations: Vec<Destination>,
+}
+
+/// A centre, by the id transfers use and the name people know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeskCentre {
+    pub id: String,
+    pub name: String,
+}
+
+/// A region, and the centre that serves it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeskRegion {
+    pub id: String,
+    pub centre: String,
+}
+
+/// A configured place outside the engine a call can be sent to (the crisis
+/// line, a centre's own phone system).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Destination {
+    pub id: String,
+    pub name: String,
+    pub uri: String,
+}
+
+/// A call log started and not submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draft {
+    pub call_id: String,
+    /// What the page saved, as it saved it.
+    pub draft: serde_json::Value,
+    pub updated_ms: i64,
+    /// The call it is about, from its call record (null if none was kept).
+    pub call: Option<CallSummary>,
+}
+
+/// A call as its record tells it: enough for a navigator to know which call
+/// a draft is about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallSummary {
+    pub call_id: String,
+    pub caller: Caller,
+    pub language: Option<String>,
+    pub region: Option<String>,
+    pub region_source: Option<RegionSource>,
+    pub centre: Option<String>,
+    pub topic: Option<String>,
+    pub crisis: bool,
+    pub arrived_ms: i64,
+    pub ivr_path: Vec<String>,
 }
 
 /// An agent state with its details.
@@ -612,6 +836,15 @@ pub enum ServerMsg {
         heartbeat_s: u64,
         /// The oldest `seq` a `resume` can still replay from (0: none yet).
         replay_from: u64,
+        /// The language the account chose for the pages ("en" | "fr"),
+        /// null until they choose.
+        ui_language: Option<String>,
+        /// The reason codes `set_state not_ready` takes (configured).
+        not_ready_reasons: Vec<String>,
+        /// Where calls can go and what regions exist.
+        desk: Desk,
+        /// Call logs this navigator started and has not submitted, newest first.
+        drafts: Vec<Draft>,
     },
     StateChanged(StateInfo),
     CallOffered(ScreenPop),
@@ -651,11 +884,27 @@ pub enum ServerMsg {
     Ack {
         re: String,
     },
+    /// The answer to `reveal_caller`: the caller's number, shown on the
+    /// screen once the navigator asked (the asking is audited).
+    CallerRevealed {
+        re: String,
+        call_id: String,
+        caller: Caller,
+    },
+    /// The answer to `history`: the caller's earlier contacts (audited).
+    History {
+        re: String,
+        call_id: String,
+        contacts: Vec<PreviousContact>,
+    },
     Error {
         /// The `id` of the command this answers, when it had one.
         re: Option<String>,
         code: ErrorCode,
         reason: String,
+        /// The field of the command in error, as a path (`needs[1].unmet_reason`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
     },
     Heartbeat {
         at_ms: i64,
@@ -717,6 +966,27 @@ pub enum ClientCmd {
         call_id: String,
     },
     LogCall(CallLog),
+    /// The log form as typed so far, saved on every change; the server
+    /// keeps it as it is (a JSON object of the page's own shape) until the
+    /// log is saved.
+    SaveDraft {
+        call_id: String,
+        draft: serde_json::Value,
+    },
+    /// Show the masked number of a call offered to this navigator (audited).
+    RevealCaller {
+        call_id: String,
+    },
+    /// The caller is somewhere else than the region found: the call's
+    /// region becomes this one, with source `navigator_correction`.
+    CorrectRegion {
+        call_id: String,
+        region: String,
+    },
+    /// The earlier contacts of this call's caller, all of them (audited).
+    History {
+        call_id: String,
+    },
     Resume {
         last_seq: u64,
     },
@@ -732,6 +1002,8 @@ pub const SERVER_TYPES: &[&str] = &[
     "call_ended",
     "transfer_progress",
     "log_saved",
+    "caller_revealed",
+    "history",
     "ack",
     "error",
     "heartbeat",
@@ -745,5 +1017,9 @@ pub const CLIENT_TYPES: &[&str] = &[
     "complete_transfer",
     "cancel_transfer",
     "log_call",
+    "save_draft",
+    "reveal_caller",
+    "correct_region",
+    "history",
     "resume",
 ];

@@ -6,11 +6,11 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 
 use crate::Cti;
-use crate::agents::NavigatorCommand;
+use crate::agents::{HelloExtras, NavigatorCommand};
 use crate::error::Error;
 use crate::http::{AppError, Auth};
 use crate::protocol::{
-    AccountInfo, CLIENT_TYPES, ClientCmd, ClientFrame, ErrorCode, ServerMsg, TransferMode,
+    AccountInfo, CLIENT_TYPES, CallLog, ClientCmd, ClientFrame, ErrorCode, ServerMsg, TransferMode,
     TransferTarget,
 };
 
@@ -43,7 +43,8 @@ async fn session(cti: Cti, account: AccountInfo, mut socket: WebSocket) {
     let shared = &cti.shared;
     let user = account.username.clone();
     shared.status.ws_client_delta(1);
-    let (conn, mut outbox) = shared.registry.attach(account);
+    let extras = hello_extras(&cti, &user).await;
+    let (conn, mut outbox) = shared.registry.attach(account, extras);
     let period = shared
         .config
         .heartbeat
@@ -86,6 +87,29 @@ async fn session(cti: Cti, account: AccountInfo, mut socket: WebSocket) {
     shared.status.ws_client_delta(-1);
 }
 
+/// What `hello` says beyond the session: the account's page language, the
+/// not-ready reasons, the desk, and the navigator's unsubmitted drafts. A
+/// store that cannot answer now leaves them out (logged); the page keeps its
+/// own copy of drafts.
+async fn hello_extras(cti: &Cti, user: &str) -> HelloExtras {
+    let shared = &cti.shared;
+    let ui_language = shared.store.ui_language(user).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, user, "page language not read");
+        None
+    });
+    let drafts = shared.store.drafts(user).await.unwrap_or_else(|e| {
+        shared.status.count_store_error();
+        tracing::error!(error = %e, user, "drafts not read");
+        Vec::new()
+    });
+    HelloExtras {
+        ui_language,
+        not_ready_reasons: shared.config.not_ready_reasons.clone(),
+        desk: (*shared.desk()).clone(),
+        drafts,
+    }
+}
+
 fn reply_error(
     cti: &Cti,
     user: &str,
@@ -94,9 +118,28 @@ fn reply_error(
     code: ErrorCode,
     reason: String,
 ) {
-    cti.shared
-        .registry
-        .reply(user, conn, ServerMsg::Error { re, code, reason });
+    reply_field_error(cti, user, conn, re, code, reason, None);
+}
+
+fn reply_field_error(
+    cti: &Cti,
+    user: &str,
+    conn: u64,
+    re: Option<String>,
+    code: ErrorCode,
+    reason: String,
+    field: Option<String>,
+) {
+    cti.shared.registry.reply(
+        user,
+        conn,
+        ServerMsg::Error {
+            re,
+            code,
+            reason,
+            field,
+        },
+    );
 }
 
 /// Handles one text frame. Every problem is answered with an `error` frame;
@@ -161,6 +204,35 @@ async fn handle_text(cti: &Cti, user: &str, conn: u64, text: &str) {
             "missing field `id` (a string)".into(),
         );
     };
+    if kind == "log_call" {
+        // Parsed on its own so a wrong field is named by its path.
+        let mut body = value;
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("id");
+            obj.remove("type");
+        }
+        let log: CallLog = match serde_path_to_error::deserialize(body) {
+            Ok(log) => log,
+            Err(e) => {
+                let field = e.path().to_string();
+                let reason = format!("log_call: {}", e.inner());
+                return reply_field_error(
+                    cti,
+                    user,
+                    conn,
+                    Some(id),
+                    ErrorCode::BadField,
+                    reason,
+                    (field != ".").then_some(field),
+                );
+            }
+        };
+        let frame = ClientFrame {
+            id,
+            cmd: ClientCmd::LogCall(log),
+        };
+        return handle_command(cti, user, conn, frame).await;
+    }
     let frame: ClientFrame = match serde_json::from_value(value) {
         Ok(f) => f,
         Err(e) => {
@@ -238,30 +310,26 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
             to_controller(cti, user, conn, id, call_id, cmd, "cancel_transfer").await;
         }
         ClientCmd::LogCall(log) => {
-            let call = match shared.store.call(&log.call_id).await {
-                Ok(Some(c)) => c,
-                Ok(None) => {
-                    let reason = format!("no call {:?}", log.call_id);
-                    return reply_error(cti, user, conn, Some(id), ErrorCode::UnknownCall, reason);
-                }
-                Err(e) => return internal(cti, user, conn, id, e),
+            let Some(call) = own_call(cti, user, conn, &id, &log.call_id).await else {
+                return;
             };
-            if call.navigator.as_deref() != Some(user) {
-                let reason = format!("call {:?} was not offered to you", log.call_id);
-                return reply_error(cti, user, conn, Some(id), ErrorCode::NotYourCall, reason);
-            }
             match shared
                 .store
-                .save_call_log(user, &id, &log, crate::now_ms())
+                .save_call_log(user, &id, &log, call.crisis, crate::now_ms())
                 .await
             {
                 Ok((log_id, duplicate)) => {
                     if !duplicate {
+                        let action = if log.corrects.is_some() {
+                            "call.log.correct"
+                        } else {
+                            "call.log"
+                        };
                         let detail = format!("log {log_id}");
                         // The log is committed whatever happens to its audit
                         // row; a failed audit write is counted and logged.
                         let _ = cti
-                            .audit(user, "call.log", &log.call_id, "ok", &detail, "")
+                            .audit(user, action, &log.call_id, "ok", &detail, "")
                             .await;
                     }
                     registry.reply(
@@ -275,23 +343,181 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
                         },
                     )
                 }
-                Err(Error::UnknownTaxonomyCode(code)) => {
-                    let reason = format!("unknown taxonomy code {code:?}");
-                    reply_error(
-                        cti,
-                        user,
-                        conn,
-                        Some(id),
-                        ErrorCode::UnknownTaxonomyCode,
-                        reason,
-                    )
-                }
-                Err(Error::Invalid(reason)) => {
-                    reply_error(cti, user, conn, Some(id), ErrorCode::BadField, reason)
-                }
-                Err(e) => internal(cti, user, conn, id, e),
+                Err(e) => store_error(cti, user, conn, id, e),
             }
         }
+        ClientCmd::SaveDraft { call_id, draft } => {
+            if own_call(cti, user, conn, &id, &call_id).await.is_none() {
+                return;
+            }
+            match shared
+                .store
+                .save_draft(user, &call_id, &draft, crate::now_ms())
+                .await
+            {
+                Ok(()) => ack(id),
+                Err(e) => store_error(cti, user, conn, id, e),
+            }
+        }
+        ClientCmd::RevealCaller { call_id } => {
+            let Some(call) = own_call(cti, user, conn, &id, &call_id).await else {
+                return;
+            };
+            if let Err(e) = cti
+                .audit(user, "caller.reveal", &call_id, "ok", "", "")
+                .await
+            {
+                // No number is shown without its audit row (the failure is
+                // counted and logged by `audit`).
+                tracing::error!(error = ?e, user, "reveal not audited");
+                let reason = "the server could not do that; try again".into();
+                return reply_error(cti, user, conn, Some(id), ErrorCode::Internal, reason);
+            }
+            registry.reply(
+                user,
+                conn,
+                ServerMsg::CallerRevealed {
+                    re: id,
+                    call_id,
+                    caller: call.caller,
+                },
+            );
+        }
+        ClientCmd::CorrectRegion { call_id, region } => {
+            if own_call(cti, user, conn, &id, &call_id).await.is_none() {
+                return;
+            }
+            let desk = shared.desk();
+            if !desk.regions.is_empty() && !desk.regions.iter().any(|r| r.id == region) {
+                let known: Vec<&str> = desk.regions.iter().map(|r| r.id.as_str()).collect();
+                let reason = format!("unknown region {region:?}; one of {}", known.join(", "));
+                return reply_field_error(
+                    cti,
+                    user,
+                    conn,
+                    Some(id),
+                    ErrorCode::BadField,
+                    reason,
+                    Some("region".into()),
+                );
+            }
+            let at_ms = crate::now_ms();
+            if let Err(e) = shared.store.correct_region(&call_id, &region, at_ms).await {
+                return store_error(cti, user, conn, id, e);
+            }
+            registry.correct_region(&call_id, &region);
+            let _ = cti
+                .audit(user, "call.region", &call_id, "ok", &region, "")
+                .await;
+            ack(id);
+        }
+        ClientCmd::History { call_id } => {
+            let Some(call) = own_call(cti, user, conn, &id, &call_id).await else {
+                return;
+            };
+            if let Err(e) = cti
+                .audit(user, "history.read", &call_id, "ok", "", "")
+                .await
+            {
+                tracing::error!(error = ?e, user, "history read not audited");
+                let reason = "the server could not do that; try again".into();
+                return reply_error(cti, user, conn, Some(id), ErrorCode::Internal, reason);
+            }
+            match shared
+                .store
+                .previous_contacts(&call.caller, Some(&call_id), 200)
+                .await
+            {
+                Ok(contacts) => registry.reply(
+                    user,
+                    conn,
+                    ServerMsg::History {
+                        re: id,
+                        call_id,
+                        contacts,
+                    },
+                ),
+                Err(e) => store_error(cti, user, conn, id, e),
+            }
+        }
+    }
+}
+
+/// The call record of `call_id` when it was offered to `user`; otherwise
+/// the command is answered with an error and `None` comes back.
+async fn own_call(
+    cti: &Cti,
+    user: &str,
+    conn: u64,
+    id: &str,
+    call_id: &str,
+) -> Option<crate::store::CallRecord> {
+    if cti.shared.registry.current_call(user).as_deref() == Some(call_id) {
+        // The pop goes out before the offer is on disk: let the call's
+        // events so far reach the store first.
+        cti.events.flush().await;
+    }
+    match cti.shared.store.call(call_id).await {
+        Ok(Some(c)) if c.navigator.as_deref() == Some(user) => Some(c),
+        Ok(Some(_)) => {
+            let reason = format!("call {call_id:?} was not offered to you");
+            reply_error(
+                cti,
+                user,
+                conn,
+                Some(id.into()),
+                ErrorCode::NotYourCall,
+                reason,
+            );
+            None
+        }
+        Ok(None) => {
+            let reason = format!("no call {call_id:?}");
+            reply_error(
+                cti,
+                user,
+                conn,
+                Some(id.into()),
+                ErrorCode::UnknownCall,
+                reason,
+            );
+            None
+        }
+        Err(e) => {
+            internal(cti, user, conn, id.into(), e);
+            None
+        }
+    }
+}
+
+/// Answers a command the store refused: a person's mistake with what and
+/// where, anything else as an internal error.
+fn store_error(cti: &Cti, user: &str, conn: u64, id: String, e: Error) {
+    match e {
+        Error::UnknownTaxonomyCode(code) => {
+            let reason = format!("unknown taxonomy code {code:?}");
+            reply_error(
+                cti,
+                user,
+                conn,
+                Some(id),
+                ErrorCode::UnknownTaxonomyCode,
+                reason,
+            )
+        }
+        Error::Field { field, reason } => reply_field_error(
+            cti,
+            user,
+            conn,
+            Some(id),
+            ErrorCode::BadField,
+            reason,
+            Some(field),
+        ),
+        Error::Invalid(reason) => {
+            reply_error(cti, user, conn, Some(id), ErrorCode::BadField, reason)
+        }
+        e => internal(cti, user, conn, id, e),
     }
 }
 

@@ -6,7 +6,10 @@ use sqlx::Row;
 
 use super::{Backend, Store, flag};
 use crate::error::{Error, Result};
-use crate::protocol::{CallLog, Caller, Disposition, FollowUp, Need, PreviousContact};
+use crate::protocol::{
+    AgeBand, CallLog, Caller, Disposition, FollowUp, FollowUpMethod, Gender, Inquirer, Need,
+    PreviousContact, Referral, UnmetReason,
+};
 
 /// A navigator's saved log, as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -15,18 +18,30 @@ pub struct StoredLog {
     pub navigator: String,
     pub client_id: String,
     pub saved_ms: i64,
+    /// When a correction replaced this log; `None` for the current one.
+    pub superseded_ms: Option<i64>,
     pub log: CallLog,
 }
 impl Store {
-    /// Checks every code of a log against the taxonomy table.
-    pub async fn check_taxonomy(&self, codes: &[String]) -> Result<()> {
-        for code in codes {
-            let row = sqlx::query("SELECT COUNT(*) AS n FROM taxonomy WHERE code = $1")
+    /// Checks every code of a log against the active taxonomy; `field`
+    /// names where each code sits in the log.
+    pub async fn check_taxonomy(&self, codes: &[(String, String)]) -> Result<()> {
+        for (field, code) in codes {
+            let row = sqlx::query("SELECT retired FROM taxonomy WHERE code = $1")
                 .bind(code)
-                .fetch_one(&self.pool)
+                .fetch_optional(&self.pool)
                 .await?;
-            if row.try_get::<i64, _>("n")? == 0 {
-                return Err(Error::UnknownTaxonomyCode(code.clone()));
+            match row {
+                None => return Err(Error::UnknownTaxonomyCode(code.clone())),
+                Some(r) if r.try_get::<i64, _>("retired")? != 0 => {
+                    return Err(Error::Field {
+                        field: field.clone(),
+                        reason: format!(
+                            "{code} is no longer in the taxonomy; choose a current term"
+                        ),
+                    });
+                }
+                Some(_) => {}
             }
         }
         Ok(())
@@ -40,14 +55,16 @@ impl Store {
         rows.iter().map(|r| Ok(r.try_get("code")?)).collect()
     }
 
-    /// Stores a navigator's log in one transaction. A log whose `client_id`
-    /// this navigator used before is not stored again: the earlier log's id is
-    /// returned with `true`.
+    /// Stores a navigator's log in one transaction, and removes their draft
+    /// of it. A log whose `client_id` this navigator used before is not
+    /// stored again: the earlier log's id is returned with `true`. A log
+    /// that `corrects` an earlier one marks it superseded (it is kept).
     pub async fn save_call_log(
         &self,
         navigator: &str,
         client_id: &str,
         log: &CallLog,
+        crisis_call: bool,
         now_ms: i64,
     ) -> Result<(i64, bool)> {
         let mut conn = self.pool.acquire().await?;
@@ -61,7 +78,7 @@ impl Store {
                 .await?;
         }
         let result = self
-            .save_call_log_on(&mut conn, navigator, client_id, log, now_ms)
+            .save_call_log_on(&mut conn, navigator, client_id, log, crisis_call, now_ms)
             .await;
         if sqlite {
             sqlx::query("PRAGMA synchronous = NORMAL")
@@ -77,21 +94,61 @@ impl Store {
         navigator: &str,
         client_id: &str,
         log: &CallLog,
+        crisis_call: bool,
         now_ms: i64,
     ) -> Result<(i64, bool)> {
-        validate_log(log)?;
-        let codes: Vec<String> = log
-            .needs
-            .iter()
-            .map(|n| n.code.clone())
-            .chain(log.referrals.iter().filter_map(|r| r.code.clone()))
-            .collect();
+        validate_log(log, crisis_call)?;
+        let earlier =
+            sqlx::query("SELECT id FROM call_logs WHERE navigator = $1 AND client_id = $2")
+                .bind(navigator)
+                .bind(client_id)
+                .fetch_optional(&mut *conn)
+                .await?;
+        if let Some(row) = earlier {
+            return Ok((row.try_get("id")?, true));
+        }
+        let codes: Vec<(String, String)> =
+            log.needs
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("needs[{i}].code"), n.code.clone()))
+                .chain(log.referrals.iter().enumerate().filter_map(|(i, r)| {
+                    r.code.clone().map(|c| (format!("referrals[{i}].code"), c))
+                }))
+                .collect();
         self.check_taxonomy(&codes).await?;
-        let demographics = serde_json::to_string(&log.demographics).unwrap_or_else(|_| "{}".into());
         let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
-        let inserted = sqlx::query(
+        if let Some(corrects) = log.corrects {
+            let updated = sqlx::query(
+                "UPDATE call_logs SET superseded_ms = $1 \
+                 WHERE id = $2 AND call_id = $3 AND superseded_ms IS NULL",
+            )
+            .bind(now_ms)
+            .bind(corrects)
+            .bind(&log.call_id)
+            .execute(&mut *tx)
+            .await?;
+            if updated.rows_affected() != 1 {
+                return Err(Error::Field {
+                    field: "corrects".into(),
+                    reason: format!(
+                        "log {corrects} is not the current log of call {:?}",
+                        log.call_id
+                    ),
+                });
+            }
+        }
+        let demographics = serde_json::to_string(&log.demographics).unwrap_or_else(|_| "{}".into());
+        let crisis_details = log
+            .crisis_details
+            .as_ref()
+            .map(|c| serde_json::to_string(c).unwrap_or_default());
+        let follow_up = log.follow_up.as_ref();
+        let row = sqlx::query(
             "INSERT INTO call_logs (call_id, navigator, client_id, saved_ms, demographics, notes, \
-             follow_up_due, follow_up_reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             follow_up_due, follow_up_reason, inquirer, area, age_band, gender, crisis_details, \
+             follow_up_consent, follow_up_method, corrects) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
              ON CONFLICT (navigator, client_id) DO NOTHING RETURNING id",
         )
         .bind(&log.call_id)
@@ -100,60 +157,80 @@ impl Store {
         .bind(now_ms)
         .bind(demographics)
         .bind(&log.notes)
-        .bind(log.follow_up.as_ref().map(|f| f.due.clone()))
-        .bind(log.follow_up.as_ref().map(|f| f.reason.clone()))
+        .bind(follow_up.map(|f| f.due.clone()))
+        .bind(follow_up.map(|f| f.reason.clone()))
+        .bind(log.inquirer.map(|v| v.as_str()))
+        .bind(log.area.clone())
+        .bind(log.age_band.map(|v| v.as_str()))
+        .bind(log.gender.map(|v| v.as_str()))
+        .bind(crisis_details)
+        .bind(follow_up.map(|f| flag(f.consent)))
+        .bind(follow_up.and_then(|f| f.method).map(|m| m.as_str()))
+        .bind(log.corrects)
         .fetch_optional(&mut *tx)
         .await?;
-        let Some(row) = inserted else {
+        let Some(row) = row else {
+            // The same command raced itself: the other one stored it.
             tx.rollback().await?;
-            let row =
-                sqlx::query("SELECT id FROM call_logs WHERE navigator = $1 AND client_id = $2")
-                    .bind(navigator)
-                    .bind(client_id)
-                    .fetch_one(&self.pool)
-                    .await?;
-            return Ok((row.try_get("id")?, true));
+            return Box::pin(self.save_call_log_on(
+                conn,
+                navigator,
+                client_id,
+                log,
+                crisis_call,
+                now_ms,
+            ))
+            .await;
         };
         let log_id: i64 = row.try_get("id")?;
         for (i, need) in log.needs.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO call_log_needs (log_id, position, code, met) VALUES ($1, $2, $3, $4)",
+                "INSERT INTO call_log_needs (log_id, position, code, met, unmet_reason) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(log_id)
             .bind(i as i64)
             .bind(&need.code)
             .bind(flag(need.met))
+            .bind(need.unmet_reason.map(|r| r.as_str()))
             .execute(&mut *tx)
             .await?;
         }
         for (i, r) in log.referrals.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO call_log_referrals (log_id, position, name, code, phone) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO call_log_referrals (log_id, position, name, code, phone, service_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(log_id)
             .bind(i as i64)
             .bind(&r.name)
             .bind(r.code.clone())
             .bind(r.phone.clone())
+            .bind(r.service_id.clone())
             .execute(&mut *tx)
             .await?;
         }
-        self.event(
-            &mut tx,
-            &log.call_id,
-            now_ms,
-            "logged",
-            &format!("{navigator} log {log_id}"),
-        )
-        .await?;
+        sqlx::query("DELETE FROM call_log_drafts WHERE navigator = $1 AND call_id = $2")
+            .bind(navigator)
+            .bind(&log.call_id)
+            .execute(&mut *tx)
+            .await?;
+        let detail = match log.corrects {
+            Some(c) => format!("{navigator} log {log_id} corrects log {c}"),
+            None => format!("{navigator} log {log_id}"),
+        };
+        self.event(&mut tx, &log.call_id, now_ms, "logged", &detail)
+            .await?;
         tx.commit().await?;
         Ok((log_id, false))
     }
 
-    /// Every log of a call, oldest first.
+    /// Every log of a call, oldest first, corrected ones included.
     pub async fn call_logs(&self, call_id: &str) -> Result<Vec<StoredLog>> {
         let rows = sqlx::query(
-            "SELECT id, navigator, client_id, saved_ms, demographics, notes, follow_up_due, follow_up_reason \
+            "SELECT id, navigator, client_id, saved_ms, demographics, notes, follow_up_due, \
+             follow_up_reason, inquirer, area, age_band, gender, crisis_details, follow_up_consent, \
+             follow_up_method, corrects, superseded_ms \
              FROM call_logs WHERE call_id = $1 ORDER BY id",
         )
         .bind(call_id)
@@ -164,7 +241,7 @@ impl Store {
             let log_id: i64 = row.try_get("id")?;
             let needs = self.log_needs(log_id).await?;
             let refs = sqlx::query(
-                "SELECT name, code, phone FROM call_log_referrals WHERE log_id = $1 ORDER BY position",
+                "SELECT name, code, phone, service_id FROM call_log_referrals WHERE log_id = $1 ORDER BY position",
             )
             .bind(log_id)
             .fetch_all(&self.pool)
@@ -172,48 +249,75 @@ impl Store {
             let referrals = refs
                 .iter()
                 .map(|r| {
-                    Ok(crate::protocol::Referral {
+                    Ok(Referral {
                         name: r.try_get("name")?,
                         code: r.try_get("code")?,
                         phone: r.try_get("phone")?,
+                        service_id: r.try_get("service_id")?,
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
             let demographics: String = row.try_get("demographics")?;
             let due: Option<String> = row.try_get("follow_up_due")?;
             let reason: Option<String> = row.try_get("follow_up_reason")?;
+            let consent: Option<i64> = row.try_get("follow_up_consent")?;
+            let method: Option<String> = row.try_get("follow_up_method")?;
+            let text = |c: &str| -> Result<Option<String>> { Ok(row.try_get(c)?) };
+            let crisis: Option<String> = text("crisis_details")?;
             out.push(StoredLog {
                 log_id,
                 navigator: row.try_get("navigator")?,
                 client_id: row.try_get("client_id")?,
                 saved_ms: row.try_get("saved_ms")?,
+                superseded_ms: row.try_get("superseded_ms")?,
                 log: CallLog {
                     call_id: call_id.to_string(),
                     needs,
                     referrals,
+                    inquirer: text("inquirer")?.as_deref().and_then(Inquirer::parse),
+                    area: text("area")?,
+                    age_band: text("age_band")?.as_deref().and_then(AgeBand::parse),
+                    gender: text("gender")?.as_deref().and_then(Gender::parse),
                     demographics: serde_json::from_str(&demographics).unwrap_or_default(),
                     notes: row.try_get("notes")?,
+                    crisis_details: crisis.and_then(|c| serde_json::from_str(&c).ok()),
                     follow_up: due.map(|due| FollowUp {
                         due,
                         reason: reason.unwrap_or_default(),
+                        consent: consent.unwrap_or(0) != 0,
+                        method: method.as_deref().and_then(FollowUpMethod::parse),
                     }),
+                    corrects: row.try_get("corrects")?,
                 },
             });
         }
         Ok(out)
     }
 
+    /// The current (not corrected) log of a call, if it has one.
+    pub async fn current_log(&self, call_id: &str) -> Result<Option<StoredLog>> {
+        Ok(self
+            .call_logs(call_id)
+            .await?
+            .into_iter()
+            .rev()
+            .find(|l| l.superseded_ms.is_none()))
+    }
+
     async fn log_needs(&self, log_id: i64) -> Result<Vec<Need>> {
-        let rows =
-            sqlx::query("SELECT code, met FROM call_log_needs WHERE log_id = $1 ORDER BY position")
-                .bind(log_id)
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(
+            "SELECT code, met, unmet_reason FROM call_log_needs WHERE log_id = $1 ORDER BY position",
+        )
+        .bind(log_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
+                let reason: Option<String> = r.try_get("unmet_reason")?;
                 Ok(Need {
                     code: r.try_get("code")?,
                     met: r.try_get::<i64, _>("met")? != 0,
+                    unmet_reason: reason.as_deref().and_then(UnmetReason::parse),
                 })
             })
             .collect()
@@ -244,7 +348,12 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             let call_id: String = row.try_get("call_id")?;
-            let logs = self.call_logs(&call_id).await?;
+            let logs: Vec<StoredLog> = self
+                .call_logs(&call_id)
+                .await?
+                .into_iter()
+                .filter(|l| l.superseded_ms.is_none())
+                .collect();
             let disposition: Option<String> = row.try_get("disposition")?;
             out.push(PreviousContact {
                 at_ms: row.try_get("arrived_ms")?,
@@ -265,23 +374,105 @@ impl Store {
     }
 }
 
-/// Checks the shape of a log before it touches the database.
-fn validate_log(log: &CallLog) -> Result<()> {
+/// Checks the shape of a log before it touches the database: every
+/// problem names its field.
+fn validate_log(log: &CallLog, crisis_call: bool) -> Result<()> {
+    let bad = |field: &str, reason: &str| {
+        Err(Error::Field {
+            field: field.into(),
+            reason: reason.into(),
+        })
+    };
     if log.call_id.is_empty() {
-        return Err(Error::Invalid("call_id is empty".into()));
+        return bad("call_id", "call_id is empty");
     }
-    if let Some(f) = &log.follow_up
-        && !is_date(&f.due)
+    if log.needs.is_empty() {
+        return bad("needs", "add at least one need");
+    }
+    for (i, need) in log.needs.iter().enumerate() {
+        if !need.met && need.unmet_reason.is_none() {
+            return bad(
+                &format!("needs[{i}].unmet_reason"),
+                "say why this need could not be met",
+            );
+        }
+        if need.met && need.unmet_reason.is_some() {
+            return bad(
+                &format!("needs[{i}].unmet_reason"),
+                "a met need has no unmet reason",
+            );
+        }
+    }
+    for (i, r) in log.referrals.iter().enumerate() {
+        if r.name.trim().is_empty() {
+            return bad(&format!("referrals[{i}].name"), "name the service");
+        }
+        if r.name.len() > 500 || r.phone.as_ref().is_some_and(|p| p.len() > 64) {
+            return bad(&format!("referrals[{i}].name"), "too long");
+        }
+    }
+    if let Some(area) = &log.area
+        && !is_area(area)
     {
-        return Err(Error::Invalid(format!(
-            "follow_up.due {:?} is not a date (YYYY-MM-DD)",
-            f.due
-        )));
+        return bad(
+            "area",
+            "the first three characters of a postal code (K1A), a municipality, not_asked or declined",
+        );
     }
     if log.notes.len() > 16 * 1024 {
-        return Err(Error::Invalid("notes longer than 16 KiB".into()));
+        return bad("notes", "notes longer than 16 KiB");
+    }
+    match &log.crisis_details {
+        None if crisis_call => {
+            return bad("crisis_details", "a crisis call needs its crisis details");
+        }
+        Some(c) if c.action.trim().is_empty() => {
+            return bad("crisis_details.action", "say what was done");
+        }
+        Some(c) if c.emergency_confirmed && !c.emergency_services => {
+            return bad(
+                "crisis_details.emergency_confirmed",
+                "confirmed only when emergency services were involved",
+            );
+        }
+        _ => {}
+    }
+    if let Some(f) = &log.follow_up {
+        if !is_date(&f.due) {
+            return bad("follow_up.due", "a date (YYYY-MM-DD)");
+        }
+        if !f.consent {
+            return bad(
+                "follow_up.consent",
+                "a follow-up needs the caller's consent",
+            );
+        }
+        if f.method.is_none() {
+            return bad("follow_up.method", "choose how to reach the caller");
+        }
+        if f.reason.trim().is_empty() {
+            return bad("follow_up.reason", "say why to follow up");
+        }
     }
     Ok(())
+}
+
+/// A postal area (the forward sortation area, `K1A`), a municipality name,
+/// or one of the "not given" codes.
+fn is_area(s: &str) -> bool {
+    let s = s.trim();
+    if matches!(s, "not_asked" | "declined") {
+        return true;
+    }
+    let b = s.as_bytes();
+    let fsa = b.len() == 3
+        && b[0].is_ascii_alphabetic()
+        && b[1].is_ascii_digit()
+        && b[2].is_ascii_alphabetic();
+    let municipality = (2..=80).contains(&s.chars().count())
+        && s.chars()
+            .all(|c| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '’' | '.'));
+    fsa || municipality
 }
 
 fn is_date(s: &str) -> bool {

@@ -10,11 +10,13 @@
 //! One file per concern: `accounts` (accounts and their sessions),
 //! `call_records` (call records and their events; every step of a call is
 //! written by one method, `record_step`), `logs` (navigators' logs, the
-//! taxonomy and callers' history) and `ops` (flow versions, registrations,
+//! taxonomy and callers' history), `desk` (drafts, page language, region
+//! corrections, follow-ups) and `ops` (flow versions, registrations,
 //! emergency mode, the audit log).
 
 mod accounts;
 mod call_records;
+mod desk;
 mod logs;
 mod ops;
 
@@ -32,6 +34,7 @@ use crate::error::{Error, Result};
 pub use accounts::{AccountRecord, NewAccount, SessionRecord};
 pub(crate) use call_records::CallStep;
 pub use call_records::{CallEventRecord, CallRecord};
+pub use desk::{FollowUpItem, FollowUpScope, FollowUpStatus, MAX_DRAFT_BYTES};
 pub use logs::StoredLog;
 pub use ops::{AuditEntry, Emergency, FlowVersion};
 
@@ -58,6 +61,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "registrations",
         include_str!("../../../migrations/sqlite/0003_registrations.sql"),
     ),
+    (
+        4,
+        "desk",
+        include_str!("../../../migrations/sqlite/0004_desk.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -74,6 +82,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         3,
         "registrations",
         include_str!("../../../migrations/postgres/0003_registrations.sql"),
+    ),
+    (
+        4,
+        "desk",
+        include_str!("../../../migrations/postgres/0004_desk.sql"),
     ),
 ];
 
@@ -99,7 +112,7 @@ fn migrator(backend: Backend) -> Migrator {
 /// The database, behind a connection pool. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: AnyPool,
+    pub(crate) pool: AnyPool,
     backend: Backend,
 }
 

@@ -152,6 +152,16 @@ impl Store {
     }
 
     pub async fn audit(&self, e: &AuditEntry) -> Result<()> {
+        let mut conn = self.pool.acquire().await?;
+        self.audit_on(&mut conn, e).await
+    }
+
+    /// [`Store::audit`] on a connection (or transaction) the caller holds.
+    pub(crate) async fn audit_on(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        e: &AuditEntry,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO audit_log (at_ms, actor, action, target, outcome, detail, peer) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -163,7 +173,7 @@ impl Store {
         .bind(&e.outcome)
         .bind(&e.detail)
         .bind(&e.peer)
-        .execute(&self.pool)
+        .execute(&mut *conn)
         .await?;
         Ok(())
     }

@@ -3,7 +3,9 @@
 //! logged before (those are other people's).
 
 use frontdoor_cti::CallEvent;
-use frontdoor_cti::protocol::{CallLog, Caller, Disposition, FollowUp, Need, Role};
+use frontdoor_cti::protocol::{
+    CallLog, Caller, Disposition, FollowUp, FollowUpMethod, Need, Role, UnmetReason,
+};
 use serde_json::json;
 
 use crate::server::{TestServer, config, start};
@@ -53,18 +55,26 @@ async fn logged_call(s: &TestServer, call_id: &str, caller: CallerArg, at_ms: i6
         needs: vec![Need {
             code: "BH-1800".into(),
             met: false,
+            unmet_reason: Some(UnmetReason::Waitlist),
         }],
-        referrals: vec![],
-        demographics: Default::default(),
         notes: format!("private notes of {call_id}"),
         follow_up: Some(FollowUp {
             due: "2026-12-02".into(),
             reason: "shelter bed".into(),
+            consent: true,
+            method: Some(FollowUpMethod::Phone),
         }),
+        ..CallLog::default()
     };
     s.cti
         .store()
-        .save_call_log("nav9", &format!("log-{call_id}"), &log, at_ms + 90_000)
+        .save_call_log(
+            "nav9",
+            &format!("log-{call_id}"),
+            &log,
+            false,
+            at_ms + 90_000,
+        )
         .await
         .unwrap();
 }
@@ -189,7 +199,7 @@ async fn numbered(url: &str) {
     assert_eq!(ids, ["n-1"], "only this number's calls: {pop}");
     assert_eq!(
         contacts[0]["needs"],
-        json!([{"code": "BH-1800", "met": false}])
+        json!([{"code": "BH-1800", "met": false, "unmet_reason": "waitlist"}])
     );
     assert_eq!(contacts[0]["follow_up"]["due"], "2026-12-02");
 }

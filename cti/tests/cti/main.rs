@@ -4,6 +4,7 @@
 
 mod acd;
 mod db;
+mod desk;
 mod docs;
 mod double;
 mod history;

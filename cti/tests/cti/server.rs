@@ -161,11 +161,37 @@ pub async fn http(
     token: Option<&str>,
     body: Option<&str>,
 ) -> Reply {
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let headers: Vec<(&str, &str)> = auth
+        .as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    request(addr, method, path, &headers, body).await
+}
+
+/// A request with no body and these headers.
+pub async fn http_with(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Reply {
+    request(addr, method, path, headers, None).await
+}
+
+async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    extra: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
     let mut s = TcpStream::connect(addr).await.unwrap();
     let body = body.unwrap_or("");
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    if let Some(t) = token {
-        req.push_str(&format!("Authorization: Bearer {t}\r\n"));
+    for (k, v) in extra {
+        req.push_str(&format!("{k}: {v}\r\n"));
     }
     if !body.is_empty() {
         req.push_str("Content-Type: application/json\r\n");

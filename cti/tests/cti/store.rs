@@ -1,6 +1,8 @@
 //! The store answers the same on SQLite and PostgreSQL.
 
-use frontdoor_cti::protocol::{CallLog, Caller, FollowUp, Need, Referral, Role};
+use frontdoor_cti::protocol::{
+    AgeBand, CallLog, Caller, FollowUp, FollowUpMethod, Inquirer, Need, Referral, Role, UnmetReason,
+};
 use frontdoor_cti::store::Store;
 use frontdoor_cti::{Error, UserCommand, run_user_command};
 
@@ -211,30 +213,39 @@ async fn scripted_answers(url: &str) -> serde_json::Value {
             Need {
                 code: "BH-1800".into(),
                 met: true,
+                unmet_reason: None,
             },
             Need {
                 code: "BD".into(),
                 met: false,
+                unmet_reason: Some(UnmetReason::Cost),
             },
         ],
         referrals: vec![Referral {
             name: "Shelter North".into(),
             code: Some("BH-1800".into()),
             phone: Some("+16135550199".into()),
+            service_id: None,
         }],
-        demographics: [("age_group".to_string(), "25-34".to_string())].into(),
+        demographics: [("household".to_string(), "family".to_string())].into(),
+        age_band: Some(AgeBand::From25),
+        inquirer: Some(Inquirer::SelfInquirer),
+        area: Some("K1A".into()),
         notes: "called back later".into(),
         follow_up: Some(FollowUp {
             due: "2026-12-01".into(),
             reason: "check shelter bed".into(),
+            consent: true,
+            method: Some(FollowUpMethod::Phone),
         }),
+        ..CallLog::default()
     };
     let (id1, dup1) = store
-        .save_call_log("nav1", "c-1", &log, 5_000_000)
+        .save_call_log("nav1", "c-1", &log, false, 5_000_000)
         .await
         .unwrap();
     let (id2, dup2) = store
-        .save_call_log("nav1", "c-1", &log, 5_000_001)
+        .save_call_log("nav1", "c-1", &log, false, 5_000_001)
         .await
         .unwrap();
     assert_eq!((id1, dup1, dup2), (id2, false, true));
@@ -242,10 +253,13 @@ async fn scripted_answers(url: &str) -> serde_json::Value {
         needs: vec![Need {
             code: "ZZ-9999".into(),
             met: true,
+            unmet_reason: None,
         }],
         ..log.clone()
     };
-    let err = store.save_call_log("nav1", "c-2", &bad, 5_000_002).await;
+    let err = store
+        .save_call_log("nav1", "c-2", &bad, false, 5_000_002)
+        .await;
     assert!(
         matches!(err, Err(Error::UnknownTaxonomyCode(ref c)) if c == "ZZ-9999"),
         "{err:?}"
@@ -254,15 +268,18 @@ async fn scripted_answers(url: &str) -> serde_json::Value {
         follow_up: Some(FollowUp {
             due: "tomorrow".into(),
             reason: "x".into(),
+            consent: true,
+            method: Some(FollowUpMethod::Phone),
         }),
         ..log.clone()
     };
-    assert!(matches!(
-        store
-            .save_call_log("nav1", "c-3", &bad_date, 5_000_003)
-            .await,
-        Err(Error::Invalid(_))
-    ));
+    let err = store
+        .save_call_log("nav1", "c-3", &bad_date, false, 5_000_003)
+        .await;
+    assert!(
+        matches!(err, Err(Error::Field { ref field, .. }) if field == "follow_up.due"),
+        "{err:?}"
+    );
 
     store
         .record_flow_activation("v1", "abc123", "ops1", 10)

@@ -39,18 +39,19 @@ async fn earlier_call(s: &crate::server::TestServer) {
         needs: vec![frontdoor_cti::protocol::Need {
             code: "BD-1800".into(),
             met: false,
+            unmet_reason: Some(frontdoor_cti::protocol::UnmetReason::Hours),
         }],
-        referrals: vec![],
-        demographics: Default::default(),
-        notes: String::new(),
         follow_up: Some(frontdoor_cti::protocol::FollowUp {
             due: "2026-12-02".into(),
             reason: "food bank hours".into(),
+            consent: true,
+            method: Some(frontdoor_cti::protocol::FollowUpMethod::Phone),
         }),
+        ..Default::default()
     };
     s.cti
         .store()
-        .save_call_log("nav9", "l-1", &log, 4_000)
+        .save_call_log("nav9", "l-1", &log, false, 4_000)
         .await
         .unwrap();
 }
@@ -69,7 +70,7 @@ async fn story(url: &str) {
         hello["protocol_version"],
         frontdoor_cti::protocol::PROTOCOL_VERSION
     );
-    assert_eq!(hello["protocol_version"], 4);
+    assert_eq!(hello["protocol_version"], 5);
     assert_eq!(hello["account"]["username"], "nav1");
     assert_eq!(hello["state"]["state"], "not_ready");
     assert_eq!(hello["state"]["reason"], "login");
@@ -181,8 +182,8 @@ async fn story(url: &str) {
         "previous_contacts": [{
             "call_id": "old-1", "at_ms": 1000, "centre": null, "topic": null, "crisis": false,
             "navigator": "nav9", "disposition": "answered",
-            "needs": [{"code": "BD-1800", "met": false}],
-            "follow_up": {"due": "2026-12-02", "reason": "food bank hours"}
+            "needs": [{"code": "BD-1800", "met": false, "unmet_reason": "hours"}],
+            "follow_up": {"due": "2026-12-02", "reason": "food bank hours", "consent": true, "method": "phone"}
         }],
         "emergency_mode": false,
         "callback": false,
@@ -213,11 +214,11 @@ async fn story(url: &str) {
     // The log is acknowledged only once committed, and stored once.
     let log = json!({
         "type": "log_call", "id": "log-1", "call_id": "call-42",
-        "needs": [{"code": "BD-1800", "met": true}, {"code": "BH", "met": false}],
+        "needs": [{"code": "BD-1800", "met": true}, {"code": "BH", "met": false, "unmet_reason": "waitlist"}],
         "referrals": [{"name": "Ottawa Food Bank", "code": "BD-1800", "phone": "+16135550100"}],
-        "demographics": {"age_group": "35-44"},
+        "age_band": "35-44",
         "notes": "first contact about food",
-        "follow_up": {"due": "2026-12-05", "reason": "check the food bank visit"}
+        "follow_up": {"due": "2026-12-05", "reason": "check the food bank visit", "consent": true, "method": "phone"}
     });
     ws.send(log.clone()).await;
     let saved = ws.expect("log_saved").await;
