@@ -20,6 +20,7 @@ use crate::ivr::ottawa_always_open;
 use crate::records::{http, login};
 use crate::registrar::{MD5_ONLY, phone, phone_answering, stop};
 
+mod desk;
 mod identity;
 
 const OTTAWA: &str = "+16135550123";

@@ -104,11 +104,19 @@ impl Engine {
         }
         // The store the engine really uses (`extra` may name another one).
         let db = table["cti"]["db"].as_str().expect("cti.db").to_owned();
+        // A fixed SIP address when `extra` names one (an engine restarted
+        // where its phones know it), else a free port.
+        let sip = table
+            .get("sip")
+            .and_then(|s| s.get("listen"))
+            .and_then(|l| l.as_str())
+            .unwrap_or("127.0.0.1:0")
+            .to_owned();
         std::fs::write(&config, table.to_string()).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
             .args(["--log-format", "json", "--config"])
             .arg(&config)
-            .args(["serve", "--sip", "127.0.0.1:0", "--rtp-ports", &rtp_range()])
+            .args(["serve", "--sip", &sip, "--rtp-ports", &rtp_range()])
             .env("RUST_LOG", "info,frontdoor=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

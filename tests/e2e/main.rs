@@ -4,6 +4,7 @@
 
 mod acd;
 mod baresip;
+mod browser;
 mod external;
 mod flow_cli;
 mod harness;

@@ -29,6 +29,46 @@ pub fn phone_answering(
     password: &str,
     answermode: &str,
 ) -> Child {
+    baresip(engine, dir, user, password, answermode, "", 30)
+}
+
+/// A phone that rings until the test answers it: [`answer`] with the
+/// returned control port (baresip's `ctrl_tcp`). It runs for `lifetime_s`.
+pub fn phone_answered_by_test(
+    engine: &Engine,
+    dir: &TempDir,
+    user: &str,
+    password: &str,
+    lifetime_s: u32,
+) -> (Child, u16) {
+    let control = free_udp_port();
+    let extra = format!("module_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{control}\n");
+    let child = baresip(engine, dir, user, password, "manual", &extra, lifetime_s);
+    (child, control)
+}
+
+/// Answers the call ringing on a [`phone_answered_by_test`].
+pub fn answer(control: u16) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", control)).expect("baresip control");
+    let cmd = r#"{"command":"accept","params":"","token":"t1"}"#;
+    write!(s, "{}:{cmd},", cmd.len()).unwrap();
+    s.flush().unwrap();
+    // The reply says it was done; wait for it so the answer is under way.
+    let mut buf = [0u8; 512];
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let _ = std::io::Read::read(&mut s, &mut buf);
+}
+
+fn baresip(
+    engine: &Engine,
+    dir: &TempDir,
+    user: &str,
+    password: &str,
+    answermode: &str,
+    extra_config: &str,
+    lifetime_s: u32,
+) -> Child {
     let sip_port = free_udp_port();
     let rtp = free_media_port();
     // baresip ends the call when its source file ends: a minute of tone.
@@ -62,7 +102,7 @@ pub fn phone_answering(
              module g711.so\n\
              module aufile.so\n\
              module_app account.so\n\
-             module_app menu.so\n",
+             module_app menu.so\n{extra_config}",
             rtp_last = rtp + 3,
         ),
     )
@@ -78,7 +118,7 @@ pub fn phone_answering(
     Command::new("baresip")
         .args(["-f"])
         .arg(dir.path())
-        .args(["-t", "30"])
+        .args(["-t", &lifetime_s.to_string()])
         .stdin(Stdio::null())
         .stdout(std::fs::File::create(dir.path().join("baresip.log")).unwrap())
         .stderr(Stdio::null())

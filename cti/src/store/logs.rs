@@ -374,6 +374,9 @@ impl Store {
     }
 }
 
+/// The longest notes a log keeps (the page's text box stops there too).
+pub const MAX_NOTES_CHARS: usize = 10_000;
+
 /// Checks the shape of a log before it touches the database: every
 /// problem names its field.
 fn validate_log(log: &CallLog, crisis_call: bool) -> Result<()> {
@@ -419,8 +422,8 @@ fn validate_log(log: &CallLog, crisis_call: bool) -> Result<()> {
             "the first three characters of a postal code (K1A), a municipality, not_asked or declined",
         );
     }
-    if log.notes.len() > 16 * 1024 {
-        return bad("notes", "notes longer than 16 KiB");
+    if log.notes.chars().count() > MAX_NOTES_CHARS {
+        return bad("notes", "notes longer than 10,000 characters");
     }
     match &log.crisis_details {
         None if crisis_call => {
