@@ -78,6 +78,7 @@ pub fn desk_of(set: &FlowSet) -> Desk {
                 id: format!("{}_pbx", c.id),
                 name: c.name.clone(),
                 uri: uri.clone(),
+                centre: Some(c.id.clone()),
             });
         }
     }
@@ -88,6 +89,7 @@ pub fn desk_of(set: &FlowSet) -> Desk {
                 id: "crisis_line".into(),
                 name: set.crisis_name.clone(),
                 uri: set.crisis_external.clone(),
+                centre: None,
             },
         );
     }

@@ -653,6 +653,10 @@ pub struct Destination {
     pub id: String,
     pub name: String,
     pub uri: String,
+    /// The centre whose own phone system this is, if it is one (a page
+    /// names it in its language from the centre).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub centre: Option<String>,
 }
 
 /// A call log started and not submitted.

@@ -41,9 +41,11 @@ export function setDesk() {
   const chosen = target.value;
   target.replaceChildren(
     el("option", { value: "", text: t("controls.choose_target") }),
-    ...session.desk.centres.map((c) => el("option", { value: `centre:${c.id}`, text: t("controls.target_centre", { name: c.name }) })),
+    ...session.desk.centres.map((c) => el("option", { value: `centre:${c.id}`, text: t("controls.target_centre", { name: centreName(c.id) }) })),
     el("option", { value: "crisis", text: t("controls.target_crisis") }),
-    ...session.desk.destinations.map((d) => el("option", { value: `sip:${d.uri}`, text: d.name })),
+    ...session.desk.destinations.map((d) =>
+      el("option", { value: `sip:${d.uri}`, text: d.centre ? t("controls.target_pbx", { name: centreName(d.centre) }) : d.name }),
+    ),
   );
   target.value = chosen;
   render();

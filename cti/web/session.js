@@ -16,7 +16,9 @@ export const serverNow = () => Date.now() + session.skewMs;
 
 export function centreName(id) {
   if (!id) return t("common.unknown_centre");
-  return session.desk.centres.find((c) => c.id === id)?.name ?? label("centre", id);
+  // The catalogue's name in the page's language; else the flows' name.
+  if (known("centre", id)) return label("centre", id);
+  return session.desk.centres.find((c) => c.id === id)?.name ?? id;
 }
 
 export const regionName = (id) => (id ? label("region", id) : t("common.unknown_region"));

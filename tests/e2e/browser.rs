@@ -115,6 +115,14 @@ impl Browser {
             .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
     }
 
+    /// Runs an asynchronous `script` (it calls its last argument with the
+    /// result); returns the result.
+    pub fn rt_execute_async(&self, script: &str) -> Value {
+        self.rt
+            .block_on(self.client.execute_async(script, vec![]))
+            .unwrap_or_else(|e| panic!("script failed: {e}\n{script}"))
+    }
+
     /// Waits until `script` returns something truthy; returns it. Panics
     /// with `what` and a screenshot after [`WAIT`].
     #[track_caller]

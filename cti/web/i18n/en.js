@@ -184,6 +184,7 @@ export default {
   "controls.choose_target": "Choose where…",
   "controls.target_centre": "Centre: {name}",
   "controls.target_crisis": "Crisis queue",
+  "controls.target_pbx": "{name}: the centre's own phones",
   "controls.transfer": "Transfer",
   "controls.consult": "Consult first",
   "controls.complete": "Complete transfer",

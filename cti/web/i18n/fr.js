@@ -184,6 +184,7 @@ export default {
   "controls.choose_target": "Choisir la destination…",
   "controls.target_centre": "Centre : {name}",
   "controls.target_crisis": "File de crise",
+  "controls.target_pbx": "{name} : les téléphones du centre",
   "controls.transfer": "Transférer",
   "controls.consult": "Consulter d'abord",
   "controls.complete": "Terminer le transfert",

@@ -257,3 +257,193 @@ fn a_navigator_sees_the_pop_before_answering_logs_the_call_and_loses_nothing_to_
         caller.join().unwrap().assert_success(&engine);
     });
 }
+
+/// English product words left on a French page: every catalogue text that
+/// differs between the languages, in pieces between its placeholders.
+fn english_left_on_the_page(browser: &Browser) -> Vec<String> {
+    let found = browser.rt_execute_async(
+        "const done = arguments[arguments.length - 1];
+         Promise.all([import('/assets/i18n/en.js'), import('/assets/i18n/fr.js')]).then(([en, fr]) => {
+           // The language toggle names the other language in its own words.
+           const toggle = document.querySelector('#lang-toggle').innerText;
+           const text = document.body.innerText.replace(toggle, '');
+           const left = [];
+           for (const [key, value] of Object.entries(en.default)) {
+             if (value === fr.default[key]) continue;
+             for (const piece of value.split(/\\{[^}]*\\}/)) {
+               const p = piece.trim();
+               if (p.length >= 5 && text.includes(p)) left.push(key + ': ' + p);
+             }
+           }
+           done(left);
+         });",
+    );
+    found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_crisis_call_shows_the_banner_and_the_number_on_a_french_desk_and_goes_to_the_crisis_line_from_it()
+ {
+    let line_dir = TempDir::new("crisis-line");
+    let (far, trace, uri) = line(&line_dir);
+    let engine = Engine::start_in(&config(""), |flows| {
+        ottawa_always_open(flows);
+        crisis_line_is(&uri)(flows);
+    });
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", true);
+    let phone_dir = TempDir::new("phone");
+    let (phone, control) = phone_answered_by_test(&engine, &phone_dir, "nav1", PASSWORD, 120);
+    let _phone = Phone(Some(phone));
+    engine
+        .wait_for(Duration::from_secs(10), |v| {
+            message(v) == "registered" && v["fields"]["aor"] == "nav1"
+        })
+        .expect("the phone registers");
+
+    let browser = Browser::open("desk-crisis-fr");
+    logged_in(&browser, &engine, "nav1");
+    browser.click("#lang-toggle");
+    browser.wait_until(
+        "the page in French",
+        "return document.documentElement.lang.startsWith('fr')",
+    );
+    browser.wait_text("#state-name", "Non disponible");
+    let left = english_left_on_the_page(&browser);
+    assert!(left.is_empty(), "English on the French desk: {left:?}");
+    browser.axe("idle-fr");
+    browser.click("#btn-ready");
+    browser.wait_text("#state-name", "Prêt");
+
+    // Key 9 from the greeting.
+    let steps = [Step::Pause(800), Step::Key('9')];
+    let run = std::thread::scope(|scope| {
+        let caller = scope.spawn(|| call(&engine, OTTAWA, &steps, false));
+        browser.wait_visible("#crisis-banner");
+        // A crisis call shows the number at once, with nothing to reveal.
+        assert_eq!(browser.text("#pop-caller"), "+1 613 555 0123");
+        assert!(!browser.visible("#reveal"));
+        assert!(
+            browser.visible("#crisis-details"),
+            "the crisis details are asked for"
+        );
+        let left = english_left_on_the_page(&browser);
+        assert!(left.is_empty(), "English on the French pop: {left:?}");
+        browser.axe("crisis-pop-fr");
+        answer(control);
+        browser.wait_until(
+            "the call answered",
+            "return window.frontdoorDesk.lastPop && document.querySelector('#btn-hangup').disabled === false",
+        );
+        // The crisis line, from the page; the caller's number goes with it.
+        browser.select("#transfer-target", &format!("sip:{uri}"));
+        browser.click("#btn-transfer");
+        browser.wait_text("#call-status", "transf");
+        browser.axe("transferred-fr");
+        caller.join().unwrap()
+    });
+    let messages = crate::external::both_ended(&run, &engine, far, &trace);
+    assert!(
+        messages.contains("P-Asserted-Identity: <sip:+16135550123@127.0.0.1>"),
+        "{messages}"
+    );
+    // (A crisis call is the province's: ops read it.)
+    let rec = record_as(&engine, &staff(&engine, "ops1", "ops"), &run.call_id());
+    assert_eq!(rec["call"]["disposition"], "transferred", "{rec:#}");
+}
+
+#[test]
+fn a_navigator_takes_and_logs_a_call_with_the_keyboard_alone() {
+    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let phone_dir = TempDir::new("phone");
+    let (phone, control) = phone_answered_by_test(&engine, &phone_dir, "nav1", PASSWORD, 120);
+    let _phone = Phone(Some(phone));
+    engine
+        .wait_for(Duration::from_secs(10), |v| {
+            message(v) == "registered" && v["fields"]["aor"] == "nav1"
+        })
+        .expect("the phone registers");
+
+    let browser = Browser::open("desk-keyboard");
+    browser.goto(&format!("http://{}/", engine.http));
+    browser.wait_visible("#login-view");
+    // Log in: Tab to the username, type, Tab, type, Enter.
+    browser.tab_to("username", 10);
+    browser.keys("nav1");
+    browser.keys(keys::TAB);
+    assert_eq!(browser.focused(), "password");
+    browser.keys(PASSWORD);
+    browser.keys(keys::ENTER);
+    browser.wait_until("the desk connected", "return window.frontdoorDesk.ready");
+    browser.wait_text("#state-name", "Not ready");
+    browser.keys(&keys::shortcut('R'));
+    browser.wait_text("#state-name", "Ready");
+
+    let run = std::thread::scope(|scope| {
+        let caller = scope.spawn(|| call(&engine, OTTAWA, &ottawa_caller('2'), false));
+        browser.wait_text("#call-status", "Ringing");
+        // The number, shown on request.
+        browser.tab_to("reveal", 40);
+        assert_focus_is_visible(&browser);
+        browser.keys(keys::ENTER);
+        browser.wait_text("#pop-caller", "+1 613 555 0123");
+        answer(control);
+        browser.wait_text("#call-status", "Talking");
+        // The log: Alt+Shift+L goes to the needs search.
+        browser.keys(&keys::shortcut('L'));
+        assert_eq!(browser.focused(), "need-search");
+        browser.keys("food");
+        browser.wait_text("#need-options", "BD");
+        browser.keys(keys::DOWN);
+        browser.keys(keys::ENTER);
+        browser.wait_text("#needs", "BD");
+        // Tab to the "met" radio of the need, Space to choose it.
+        let met = browser.eval(
+            "return document.querySelector('#needs input[value=\"met\"]').id || ''",
+            vec![],
+        );
+        for _ in 0..10 {
+            let on_met = browser.eval(
+                "return document.activeElement && document.activeElement.value === 'met' && document.activeElement.type === 'radio'",
+                vec![],
+            );
+            if on_met == json!(true) {
+                break;
+            }
+            browser.keys(keys::TAB);
+        }
+        assert!(met.is_string());
+        assert_focus_is_visible(&browser);
+        browser.keys(keys::SPACE);
+        browser.keys(&keys::shortcut('H'));
+        caller.join().unwrap()
+    });
+    run.assert_success(&engine);
+    browser.wait_text("#call-status", "ended");
+    browser.keys(&keys::shortcut('S'));
+    browser.wait_text("#log-result", "saved");
+    browser.axe("keyboard-saved");
+    let rec = record(&engine, &run.call_id());
+    assert_eq!(rec["logs"][0]["log"]["needs"][0]["met"], true, "{rec:#}");
+}
+
+/// The focused element shows where it is (an outline or a box shadow).
+#[track_caller]
+fn assert_focus_is_visible(browser: &Browser) {
+    let style = browser.eval(
+        "const s = getComputedStyle(document.activeElement); \
+         return [s.outlineStyle, s.outlineWidth, s.boxShadow].join(' ');",
+        vec![],
+    );
+    let style = style.as_str().unwrap_or_default();
+    assert!(
+        !style.starts_with("none 0px none") && style != "none 0px none",
+        "no visible focus on #{}: {style}",
+        browser.focused()
+    );
+}
