@@ -73,6 +73,14 @@ pub enum NavigatorCommand {
     /// Finish the navigator's consult transfer: connect the caller to the
     /// target; the call leaves the navigator.
     CompleteTransfer { navigator: String, call_id: String },
+    /// Put the caller of the navigator's call on hold (`on`: they hear the
+    /// hold loop, the navigator hears nothing) or take them back. Confirmed
+    /// by [`CallEvent::Held`](crate::CallEvent::Held).
+    Hold {
+        navigator: String,
+        call_id: String,
+        on: bool,
+    },
     /// Abandon the navigator's consult transfer: end the call to the target
     /// and put the navigator back with the caller.
     CancelTransfer { navigator: String, call_id: String },
@@ -138,6 +146,8 @@ pub(crate) struct SessionTimings {
 struct AgentCall {
     pop: ScreenPop,
     answered_at_ms: Option<i64>,
+    /// On hold since (epoch ms).
+    held_since_ms: Option<i64>,
 }
 
 /// A request waiting for the ACD's answer, by ticket.
@@ -282,9 +292,17 @@ impl Agent {
                 call_id: call.pop.call_id.clone(),
                 at_ms,
             });
+            let held = call.held_since_ms.map(|at_ms| ServerMsg::CallHeld {
+                call_id: call.pop.call_id.clone(),
+                held: true,
+                at_ms,
+            });
             self.send_to(conn, pop, false, cap);
             if let Some(a) = answered {
                 self.send_to(conn, a, false, cap);
+            }
+            if let Some(h) = held {
+                self.send_to(conn, h, false, cap);
             }
         }
     }
@@ -486,6 +504,7 @@ impl Registry {
         agent.call = Some(AgentCall {
             pop: pop.clone(),
             answered_at_ms: None,
+            held_since_ms: None,
         });
         agent.broadcast(ServerMsg::CallOffered(pop), self.timings.replay_frames);
     }
@@ -643,6 +662,26 @@ impl Registry {
                 call_id: call_id.into(),
                 state,
                 detail: (!detail.is_empty()).then(|| detail.to_string()),
+                at_ms,
+            },
+            self.timings.replay_frames,
+        );
+    }
+
+    /// The caller of `user`'s call went on hold (`held`) or came back.
+    pub fn held(&self, user: &str, call_id: &str, held: bool, at_ms: i64) {
+        let mut agents = self.lock();
+        let Some(agent) = agents.get_mut(user) else {
+            return;
+        };
+        let Some(call) = agent.call.as_mut().filter(|c| c.pop.call_id == call_id) else {
+            return;
+        };
+        call.held_since_ms = held.then_some(at_ms);
+        agent.broadcast(
+            ServerMsg::CallHeld {
+                call_id: call_id.into(),
+                held,
                 at_ms,
             },
             self.timings.replay_frames,

@@ -111,6 +111,15 @@ pub enum CallEvent {
         detail: String,
         at_ms: i64,
     },
+    /// The caller went on hold at the navigator's request (`held`), or
+    /// came back. Stored as a call event `held` / `resumed`; the
+    /// navigator's screen gets `call_held`.
+    Held {
+        call_id: String,
+        navigator: String,
+        held: bool,
+        at_ms: i64,
+    },
     /// The navigator answered.
     Answered { call_id: String, at_ms: i64 },
     /// The call ended.
@@ -519,6 +528,19 @@ async fn handle(
             let step = CallStep::Note {
                 kind: &format!("consult_{}", state.as_str()),
                 detail: &detail,
+            };
+            store.record_step(conn, &call_id, at_ms, step).await?;
+        }
+        CallEvent::Held {
+            call_id,
+            navigator,
+            held,
+            at_ms,
+        } => {
+            shared.registry.held(&navigator, &call_id, held, at_ms);
+            let step = CallStep::Note {
+                kind: if held { "held" } else { "resumed" },
+                detail: &navigator,
             };
             store.record_step(conn, &call_id, at_ms, step).await?;
         }

@@ -38,6 +38,9 @@
 //!             NavigatorCommand::Transfer { consult: true, .. } => {
 //!                 // hold the caller, call the target, report with CallEvent::TransferProgress
 //!             }
+//!             NavigatorCommand::Hold { .. } => {
+//!                 // hold the caller (or take them back), report with CallEvent::Held
+//!             }
 //!             NavigatorCommand::CompleteTransfer { .. } => { /* connect the caller to the target */ }
 //!             NavigatorCommand::CancelTransfer { .. } => { /* end the consult call */ }
 //!             NavigatorCommand::StateRequest { .. } => {

@@ -868,6 +868,13 @@ pub enum ServerMsg {
         disposition: Disposition,
         at_ms: i64,
     },
+    /// The caller went on hold (`held`: they hear the hold loop) or came
+    /// back to the navigator.
+    CallHeld {
+        call_id: String,
+        held: bool,
+        at_ms: i64,
+    },
     /// How a consult transfer of the navigator's call is going.
     TransferProgress {
         call_id: String,
@@ -960,6 +967,11 @@ pub enum ClientCmd {
         #[serde(default, skip_serializing_if = "TransferMode::is_blind")]
         mode: TransferMode,
     },
+    /// Puts the caller on hold (`on`) or takes them back.
+    Hold {
+        call_id: String,
+        on: bool,
+    },
     /// Ends a consult transfer by connecting the caller to the target.
     CompleteTransfer {
         call_id: String,
@@ -1004,6 +1016,7 @@ pub const SERVER_TYPES: &[&str] = &[
     "call_answered",
     "call_withdrawn",
     "call_ended",
+    "call_held",
     "transfer_progress",
     "log_saved",
     "caller_revealed",
@@ -1018,6 +1031,7 @@ pub const CLIENT_TYPES: &[&str] = &[
     "set_state",
     "hangup",
     "transfer",
+    "hold",
     "complete_transfer",
     "cancel_transfer",
     "log_call",

@@ -295,6 +295,23 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
             };
             to_controller(cti, user, conn, id, call_id, cmd, "transfer").await;
         }
+        ClientCmd::Hold { call_id, on } => {
+            let cmd = NavigatorCommand::Hold {
+                navigator: user.into(),
+                call_id: call_id.clone(),
+                on,
+            };
+            to_controller(
+                cti,
+                user,
+                conn,
+                id,
+                call_id,
+                cmd,
+                if on { "hold" } else { "resume" },
+            )
+            .await;
+        }
         ClientCmd::CompleteTransfer { call_id } => {
             let cmd = NavigatorCommand::CompleteTransfer {
                 navigator: user.into(),

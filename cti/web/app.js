@@ -288,6 +288,7 @@ function onFrame(frame, { replay, answered }) {
     case "call_ended":
     case "call_withdrawn":
     case "transfer_progress":
+    case "call_held":
       pop.callEvent(frame);
       drafts.renderList();
       break;

@@ -22,6 +22,7 @@ export function initPop(connection) {
   $("region-fix").addEventListener("click", correctRegion);
   $("history-more").addEventListener("click", moreHistory);
   $("btn-hangup").addEventListener("click", hangup);
+  $("btn-hold").addEventListener("click", () => call && command("hold", { on: !call.held }));
   $("btn-transfer").addEventListener("click", () => transfer("blind"));
   $("btn-consult").addEventListener("click", () => transfer("consult"));
   $("btn-complete").addEventListener("click", () => command("complete_transfer"));
@@ -95,6 +96,9 @@ export function callEvent(frame) {
       break;
     case "transfer_progress":
       transferProgress(frame);
+      break;
+    case "call_held":
+      call.held = frame.held;
       break;
   }
   render();
@@ -183,6 +187,8 @@ function callStatus() {
   switch (call.status) {
     case "ended":
       return call.disposition ? t("status.ended_as", { disposition: label("disposition", call.disposition) }) : t("status.ended");
+    case "talking":
+      return call.held ? t("status.held") : t("status.talking");
     default:
       return t(`status.${call.status}`);
   }
@@ -217,6 +223,10 @@ function renderControls() {
   const consulting = call?.status === "consulting";
   const target = $("transfer-target").value;
   $("btn-hangup").disabled = !(talking || consulting);
+  const hold = $("btn-hold");
+  hold.disabled = !talking;
+  // The label says what a press does: hold, or take the caller back.
+  hold.textContent = t(talking && call.held ? "controls.resume" : "controls.hold");
   $("transfer-target").disabled = !talking;
   $("btn-transfer").disabled = !talking || !target;
   $("btn-consult").disabled = !talking || !target.startsWith("sip:");

@@ -107,6 +107,8 @@ pub enum ToQueues {
     },
     /// The caller is with the consulted line; the navigator is free.
     TransferCompleted { navigator: String, uri: String },
+    /// The navigator put the caller on hold (`true`) or took them back.
+    Held { navigator: String, held: bool },
 }
 
 /// What happened, for the core.
@@ -128,6 +130,8 @@ pub enum Input {
     TransferExternal { uri: String },
     /// The navigator consults a line; the caller waits on hold.
     Consult { uri: String },
+    /// The navigator: put the caller on hold (`on`), or take them back.
+    Hold { on: bool },
     /// The navigator hands the caller to the consulted line.
     CompleteTransfer,
     /// The navigator ends the consult call and is back with the caller.
@@ -183,8 +187,13 @@ enum State {
     },
     /// A phone answered; waiting for the queues to confirm (`Connect`).
     AwaitingConnect { navigator: String, leg: LegId },
-    /// The caller talks with the navigator.
-    Bridged { navigator: String, leg: LegId },
+    /// The caller talks with the navigator — or, `held`, waits on hold
+    /// hearing the hold loop while the navigator's leg stays up.
+    Bridged {
+        navigator: String,
+        leg: LegId,
+        held: bool,
+    },
     /// The caller waits on hold while the navigator's leg talks with (or
     /// rings) a consulted line.
     Consulting {
@@ -343,7 +352,14 @@ impl B2bua {
                     out.push(Action::BridgeCaller(leg));
                     out.push(Action::Logic(LogicInput::Bridged(true)));
                     self.talked_to_navigator = true;
-                    self.set(now, State::Bridged { navigator, leg });
+                    self.set(
+                        now,
+                        State::Bridged {
+                            navigator,
+                            leg,
+                            held: false,
+                        },
+                    );
                 }
                 _ => {}
             },
@@ -366,6 +382,7 @@ impl B2bua {
                 }));
             }
             Input::Consult { uri } => self.consult(now, uri, &mut out),
+            Input::Hold { on } => self.hold(now, on, &mut out),
             Input::CompleteTransfer => self.complete_transfer(now, &mut out),
             Input::CancelTransfer => {
                 if let State::Consulting {
@@ -445,7 +462,7 @@ impl B2bua {
     }
 
     fn consult(&mut self, now: Instant, uri: String, out: &mut Vec<Action>) {
-        let State::Bridged { navigator, leg } = self.state.clone() else {
+        let State::Bridged { navigator, leg, .. } = self.state.clone() else {
             if let Some(navigator) = self.navigator() {
                 out.push(Self::progress(
                     navigator,
@@ -519,7 +536,50 @@ impl B2bua {
     ) {
         out.push(Action::BridgeCaller(leg));
         out.push(Action::Logic(LogicInput::Consulting(false)));
-        self.set(now, State::Bridged { navigator, leg });
+        self.set(
+            now,
+            State::Bridged {
+                navigator,
+                leg,
+                held: false,
+            },
+        );
+    }
+
+    /// The navigator puts the caller on hold (`on`) or takes them back.
+    /// Only a bridged call can be held; anything else changes nothing.
+    fn hold(&mut self, now: Instant, on: bool, out: &mut Vec<Action>) {
+        let State::Bridged {
+            navigator,
+            leg,
+            held,
+        } = self.state.clone()
+        else {
+            return;
+        };
+        if held == on {
+            return;
+        }
+        if on {
+            out.push(Action::UnbridgeCaller);
+        } else {
+            out.push(Action::BridgeCaller(leg));
+        }
+        // The hold loop, as while the navigator consults: the caller's
+        // keys stay theirs.
+        out.push(Action::Logic(LogicInput::Consulting(on)));
+        out.push(Action::Queues(ToQueues::Held {
+            navigator: navigator.clone(),
+            held: on,
+        }));
+        self.set(
+            now,
+            State::Bridged {
+                navigator,
+                leg,
+                held: on,
+            },
+        );
     }
 
     /// A leg failed before it was answered (a final response, or it could

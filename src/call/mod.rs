@@ -577,6 +577,10 @@ impl Call {
                 self.queues
                     .transfer_progress(&self.call_id, &navigator, state, &detail);
             }
+            ToQueues::Held { navigator, held } => {
+                tracing::info!(%navigator, held, "the navigator put the caller on hold or took them back");
+                self.queues.held(&self.call_id, &navigator, held);
+            }
             ToQueues::TransferCompleted { navigator, uri } => {
                 tracing::info!(%uri, %navigator, "transfer completed: the caller is with the consulted line");
                 self.from_queues = None;
@@ -626,6 +630,7 @@ impl Call {
                 Work::Legs(LegInput::TransferExternal { uri })
             }
             ToCall::Consult { uri } => Work::Legs(LegInput::Consult { uri }),
+            ToCall::Hold(on) => Work::Legs(LegInput::Hold { on }),
             ToCall::CompleteTransfer => Work::Legs(LegInput::CompleteTransfer),
             ToCall::CancelTransfer => Work::Legs(LegInput::CancelTransfer),
         })

@@ -34,6 +34,8 @@ pub enum ToCall {
     /// The navigator consults `uri` before transferring (warm transfer):
     /// the caller goes on hold, the navigator talks with the target.
     Consult { uri: String },
+    /// The navigator puts the caller on hold (`true`) or takes them back.
+    Hold(bool),
     /// Connect the caller to the consulted target; the navigator leaves.
     CompleteTransfer,
     /// End the consult call; the navigator is back with the caller.
@@ -88,6 +90,11 @@ pub(super) enum Msg {
         cti_id: String,
         navigator: String,
         uri: String,
+    },
+    Held {
+        cti_id: String,
+        navigator: String,
+        held: bool,
     },
 }
 
@@ -148,6 +155,14 @@ impl Queues {
             navigator: navigator.into(),
             state,
             detail: detail.into(),
+        });
+    }
+    /// The caller is on hold (`true`) or back with the navigator.
+    pub fn held(&self, cti_id: &str, navigator: &str, held: bool) {
+        self.send(Msg::Held {
+            cti_id: cti_id.into(),
+            navigator: navigator.into(),
+            held,
         });
     }
     /// The caller is now with the consulted target: the navigator is free.

@@ -440,6 +440,16 @@ impl Driver {
                     at_ms: now_ms(),
                 });
             }
+            Msg::Held {
+                cti_id,
+                navigator,
+                held,
+            } => self.outbox.push(CtiEvent::Held {
+                call_id: cti_id,
+                navigator,
+                held,
+                at_ms: now_ms(),
+            }),
             Msg::TransferCompleted {
                 cti_id,
                 navigator,
@@ -540,6 +550,21 @@ impl Driver {
                 } else if let Some(to_call) = &entry.to_call {
                     let _ = to_call.send(ToCall::Hangup);
                 }
+            }
+            NavigatorCommand::Hold {
+                navigator,
+                call_id,
+                on,
+            } => {
+                let Some(to_call) = self
+                    .call_of(&call_id)
+                    .and_then(|id| self.calls.get(&id))
+                    .and_then(|e| e.to_call.clone())
+                else {
+                    tracing::info!(%navigator, %call_id, "hold for a call the queues do not hold (or a callback)");
+                    return;
+                };
+                let _ = to_call.send(ToCall::Hold(on));
             }
             NavigatorCommand::Transfer {
                 navigator,

@@ -377,3 +377,65 @@ async fn controller_full(url: &str) {
             .await;
     }
 }
+
+crate::on_both_backends!(hold_reaches_the_controller_and_its_answer_the_screen, hold);
+async fn hold(url: &str) {
+    let mut s = start(config(url)).await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    let token = s.login("nav1").await;
+    let mut ws = s.ws(&token).await;
+    ws.expect("hello").await;
+    answered_call(&mut s, &mut ws, "nav1", "h1").await;
+    s.drain().await;
+    let hold = json!({"type": "hold", "id": "h-1", "call_id": "h1", "on": true});
+    assert_eq!(answer(&mut ws, hold).await["type"], "ack");
+    assert_eq!(
+        s.command().await.expect("a hold command"),
+        NavigatorCommand::Hold {
+            navigator: "nav1".into(),
+            call_id: "h1".into(),
+            on: true,
+        }
+    );
+    let e = answer(
+        &mut ws,
+        json!({"type": "hold", "id": "h-2", "call_id": "other", "on": true}),
+    )
+    .await;
+    assert_eq!(e["code"], "not_your_call");
+    // The controller says the caller is on hold: the screen shows it, the
+    // call's events keep it, and a page that reconnects learns it again.
+    s.cti
+        .events()
+        .send(CallEvent::Held {
+            call_id: "h1".into(),
+            navigator: "nav1".into(),
+            held: true,
+            at_ms: 5_000,
+        })
+        .await
+        .unwrap();
+    let held = ws.expect("call_held").await;
+    assert_eq!(
+        (held["call_id"].as_str(), held["held"].as_bool()),
+        (Some("h1"), Some(true))
+    );
+    ws.close().await;
+    let mut ws = s.ws(&token).await;
+    ws.expect("hello").await;
+    ws.expect("call_offered").await;
+    ws.expect("call_answered").await;
+    assert_eq!(ws.expect("call_held").await["held"], true);
+    s.cti.events().flush().await;
+    let kinds: Vec<String> = s
+        .cti
+        .store()
+        .call_events("h1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.iter().any(|k| k == "hold"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "held"), "{kinds:?}");
+}

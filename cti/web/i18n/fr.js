@@ -83,6 +83,7 @@ export default {
 
   "status.none": "Aucun appel",
   "status.ringing": "Sonnerie",
+  "status.held": "Appelant en attente",
   "status.talking": "En conversation",
   "status.consulting": "Consultation",
   "status.ended": "Appel terminé",
@@ -184,6 +185,8 @@ export default {
   "controls.choose_target": "Choisir la destination…",
   "controls.target_centre": "Centre : {name}",
   "controls.target_crisis": "File de crise",
+  "controls.hold": "Mettre en attente",
+  "controls.resume": "Reprendre",
   "controls.target_pbx": "{name} : les téléphones du centre",
   "controls.transfer": "Transférer",
   "controls.consult": "Consulter d'abord",

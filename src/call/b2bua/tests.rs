@@ -633,3 +633,75 @@ mod callback {
         assert!(cb.done());
     }
 }
+
+#[test]
+fn the_navigator_puts_the_caller_on_hold_and_takes_them_back() {
+    let mut sim = Sim::new();
+    let nav = sim.bridged_with("nav1");
+    let held = |on: bool| ToQueues::Held {
+        navigator: "nav1".into(),
+        held: on,
+    };
+    // On hold: the caller hears the hold loop, the navigator's leg stays up.
+    let actions = sim.on(Input::Hold { on: true });
+    assert_eq!(
+        actions,
+        [
+            Action::UnbridgeCaller,
+            Action::Logic(LogicInput::Consulting(true)),
+            Action::Queues(held(true)),
+        ]
+    );
+    assert!(released(&actions).is_empty());
+    assert_eq!(sim.core.navigator(), Some("nav1"));
+    // Asking twice changes nothing.
+    assert!(sim.on(Input::Hold { on: true }).is_empty());
+    // Back: bridged again.
+    let actions = sim.on(Input::Hold { on: false });
+    assert_eq!(
+        actions,
+        [
+            Action::BridgeCaller(nav),
+            Action::Logic(LogicInput::Consulting(false)),
+            Action::Queues(held(false)),
+        ]
+    );
+    assert!(sim.on(Input::Hold { on: false }).is_empty());
+}
+
+#[test]
+fn a_held_caller_whose_navigator_hangs_up_is_not_left_on_hold_forever() {
+    let mut sim = Sim::new();
+    let nav = sim.bridged_with("nav1");
+    sim.on(Input::Hold { on: true });
+    let actions = sim.leg(nav, LegEvent::Ended);
+    assert!(
+        actions.contains(&Action::HangupCaller),
+        "the call ends as a bridged call does: {actions:?}"
+    );
+}
+
+#[test]
+fn only_a_bridged_call_can_be_held() {
+    let mut sim = Sim::new();
+    assert!(sim.on(Input::Hold { on: true }).is_empty());
+    let legs = sim.offer("nav1", 1);
+    assert!(sim.on(Input::Hold { on: true }).is_empty(), "still ringing");
+    sim.leg(legs[0], answered());
+    assert!(
+        sim.on(Input::Hold { on: true }).is_empty(),
+        "not yet connected"
+    );
+    // A consult from hold takes the caller as it is (already on hold).
+    sim.on(Input::Connect {
+        navigator: "nav1".into(),
+    });
+    sim.on(Input::Hold { on: true });
+    let consult = sim.consulting(legs[0]);
+    let actions = sim.on(Input::CancelTransfer);
+    assert!(released(&actions).contains(&consult));
+    assert!(
+        actions.contains(&Action::BridgeCaller(legs[0])),
+        "back with the caller, not on hold"
+    );
+}

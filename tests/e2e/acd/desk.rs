@@ -142,6 +142,14 @@ fn a_navigator_sees_the_pop_before_answering_logs_the_call_and_loses_nothing_to_
         browser.wait_text("#call-status", "Talking");
         browser.axe("talking");
 
+        // On hold a moment (the caller hears the hold loop), then back.
+        browser.click("#btn-hold");
+        browser.wait_text("#call-status", "on hold");
+        assert_eq!(browser.text("#btn-hold"), "Resume");
+        browser.axe("on-hold");
+        browser.click("#btn-hold");
+        browser.wait_text("#call-status", "Talking");
+
         // Half the form.
         add_need(&browser, "emergency food", "BD-1800");
         browser.click("#needs input[value=\"met\"]");
