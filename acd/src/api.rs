@@ -264,6 +264,15 @@ pub enum Event {
     CentreOpen { centre: CentreId, open: bool },
     /// The flow routed a caller to a queue.
     CallQueued(NewCall),
+    /// A navigator calls someone back themselves (a follow-up from their
+    /// worklist): like a callback, their phone rings first, then the person
+    /// is dialled — at once, to this navigator only, and once. Refused
+    /// unless the navigator is ready or not ready; after the call they wrap
+    /// up and go back to what they were doing.
+    FollowUpCall {
+        call: NewCall,
+        navigator: NavigatorId,
+    },
     /// The caller hung up (waiting, ringing or bridged). For a callback
     /// whose caller already left this changes nothing.
     CallerHungUp { call: CallId },
@@ -528,6 +537,8 @@ pub enum Refused {
     UnknownCentre(CentreId),
     #[error("{0} cannot do that in its present state")]
     InvalidCallState(CallId),
+    #[error("navigator {0} is on a call, reserved or wrapping up")]
+    NavigatorNotFree(NavigatorId),
 }
 
 /// The driver broke the contract: the same call queued twice.
@@ -582,6 +593,9 @@ pub struct Callback {
     /// confirmation): not dialled until they hang up, or it would find
     /// their line busy.
     pub caller_on_line: bool,
+    /// Placed by its navigator (a follow-up, [`Event::FollowUpCall`]):
+    /// dialled once, never queued; when it fails it is over.
+    pub directed: bool,
 }
 
 /// A call as the ACD sees it (read-only view).

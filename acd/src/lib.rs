@@ -948,9 +948,85 @@ impl Acd {
         );
     }
 
+    /// [`Event::FollowUpCall`]: dial now, to this navigator only.
+    fn follow_up_call(
+        &mut self,
+        new: NewCall,
+        nav_id: NavigatorId,
+        now: Instant,
+    ) -> Result<(), AcdError> {
+        let nav = self
+            .navigators
+            .get(&nav_id)
+            .ok_or_else(|| Stale::UnknownNavigator(nav_id.clone()))?;
+        let back = match &nav.state {
+            AgentState::Ready => NextState::Ready,
+            AgentState::NotReady { reason } => NextState::NotReady {
+                reason: reason.clone(),
+            },
+            AgentState::LoggedOut => return Err(Stale::NotLoggedIn(nav_id).into()),
+            _ => return Err(Refused::NavigatorNotFree(nav_id).into()),
+        };
+        let id = new.id;
+        self.call_queued_quietly(new, now)?;
+        let deadline = now + self.config.callback_dial_timeout;
+        let c = self.calls.get_mut(&id).expect("just queued");
+        c.callback = Some(Callback {
+            requested: now,
+            failures: 0,
+            not_before: None,
+            caller_on_line: false,
+            directed: true,
+        });
+        c.next_announce = None;
+        c.state = CallState::Dialling {
+            navigator: nav_id.clone(),
+            deadline,
+        };
+        let nav = self.navigators.get_mut(&nav_id).expect("known navigator");
+        // After the call (and its wrap-up), back to what they were doing,
+        // unless they asked for something else by then.
+        nav.next_state.get_or_insert(back);
+        self.emit(Decision::StartCallback {
+            call: id,
+            navigator: nav_id.clone(),
+            attempt: 1,
+        });
+        self.set_nav_state(&nav_id, AgentState::Reserved { call: id }, now);
+        self.record(
+            id,
+            CallRecord::CallbackDialling {
+                navigator: nav_id,
+                attempt: 1,
+            },
+        );
+        Ok(())
+    }
+
     fn callback_failed(&mut self, id: CallId, cancel: Option<CancelReason>, now: Instant) {
         let call = self.calls.get_mut(&id).expect("dialling callback");
         let nav = call.state.navigator().expect("dialling callback").clone();
+        if call.callback.as_ref().is_some_and(|cb| cb.directed) {
+            // A follow-up the navigator placed: tried once, then over; the
+            // navigator goes back to what they were doing.
+            self.calls.remove(&id);
+            if let Some(reason) = cancel {
+                self.emit(Decision::CancelOffer {
+                    call: id,
+                    navigator: nav.clone(),
+                    reason,
+                });
+            }
+            self.record(id, CallRecord::CallbackFailed { attempt: 1 });
+            let n = self.navigators.get_mut(&nav).expect("known navigator");
+            let state = match n.next_state.take() {
+                Some(NextState::NotReady { reason }) => AgentState::NotReady { reason },
+                Some(NextState::LoggedOut) => AgentState::LoggedOut,
+                Some(NextState::Ready) | None => AgentState::Ready,
+            };
+            self.set_nav_state(&nav, state, now);
+            return;
+        }
         let cb = call.callback.as_mut().expect("dialling callback");
         cb.failures += 1;
         let attempt = cb.failures;
@@ -1033,6 +1109,7 @@ impl Acd {
                 Ok(())
             }
             Event::CallQueued(new) => self.call_queued(new, now),
+            Event::FollowUpCall { call, navigator } => self.follow_up_call(call, navigator, now),
             Event::CallbackRestored {
                 call,
                 to_supervisor,
@@ -1048,6 +1125,7 @@ impl Acd {
                     failures: 0,
                     not_before: None,
                     caller_on_line: false,
+                    directed: false,
                 });
                 c.next_announce = None;
                 if to_supervisor {
@@ -1079,6 +1157,12 @@ impl Acd {
                         if *n == navigator);
                 if !held {
                     return Err(Stale::NotOffered { call, navigator }.into());
+                }
+                if c.callback.as_ref().is_some_and(|cb| cb.directed) {
+                    // Their own follow-up call and their phone did not
+                    // take it: over, and they are back as they were.
+                    self.callback_failed(call, None, now);
+                    return Ok(());
                 }
                 self.take_back(call, CancelReason::Declined);
                 self.record(
@@ -1139,6 +1223,7 @@ impl Acd {
                     failures: 0,
                     not_before: None,
                     caller_on_line: true,
+                    directed: false,
                 });
                 c.next_announce = None;
                 self.record(call, CallRecord::CallbackRequested { waited });
@@ -1412,6 +1497,24 @@ impl Acd {
                         (AgentState::LoggedOut, CancelReason::NavigatorLoggedOut)
                     }
                 };
+                let directed = self
+                    .calls
+                    .get(&call)
+                    .and_then(|c| c.callback.as_ref())
+                    .is_some_and(|cb| cb.directed);
+                if directed {
+                    // Their own follow-up call: nobody else makes it.
+                    self.calls.remove(&call);
+                    self.emit(Decision::CancelOffer {
+                        call,
+                        navigator: id.clone(),
+                        reason,
+                    });
+                    self.record(call, CallRecord::CallbackFailed { attempt: 1 });
+                    self.navigators.get_mut(&id).expect("known").next_state = None;
+                    self.set_nav_state(&id, state, now);
+                    return Ok(());
+                }
                 self.take_back(call, reason);
                 self.record(
                     call,

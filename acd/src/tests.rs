@@ -1436,3 +1436,106 @@ fn the_answer_is_told_before_the_busy_state_it_causes() {
     });
     assert!(connect < busy, "{ds:?}");
 }
+
+fn follow_up(h: &mut Harness, id: u64, nav: &str) -> Result<Vec<Decision>, AcdError> {
+    let r = h.acd.handle(
+        Event::FollowUpCall {
+            call: NewCall {
+                id: CallId(id),
+                queue: QueueId::Centre("ottawa".into()),
+                priority: Priority::Normal,
+                language: Lang::En,
+            },
+            navigator: nav.into(),
+        },
+        h.now,
+    );
+    let ds = h.drain();
+    h.acd.check_invariants().expect("invariants");
+    r.map(|()| ds)
+}
+
+#[test]
+fn a_navigator_calls_a_follow_up_back_and_then_returns_to_their_follow_ups() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[Lang::En], false);
+    h.not_ready("a", "follow_up_calls");
+    let ds = follow_up(&mut h, 7, "a").expect("a not-ready navigator may call");
+    assert_eq!(callbacks(&ds), vec![(7, "a".to_owned(), 1)]);
+    assert_eq!(h.state("a"), AgentState::Reserved { call: CallId(7) });
+    // A queued caller is not offered to them meanwhile.
+    assert!(offers(&h.queue_at(8, "ottawa", Lang::En)).is_empty());
+    h.ev(Event::CallbackConnected { call: CallId(7) });
+    assert!(matches!(h.state("a"), AgentState::Busy { .. }));
+    h.end(7);
+    assert!(matches!(h.state("a"), AgentState::WrapUp { .. }));
+    h.pass(secs(120));
+    // Back to what they were doing when they placed the call.
+    assert!(h.call_state(7).is_none());
+    assert_eq!(
+        h.state("a"),
+        AgentState::NotReady {
+            reason: "follow_up_calls".into()
+        }
+    );
+}
+
+#[test]
+fn a_follow_up_that_fails_is_tried_once_and_the_navigator_is_back_as_they_were() {
+    let mut h = Harness::new();
+    h.login("a", "ottawa", &[Lang::En], false);
+    h.not_ready("a", "follow_up_calls");
+    follow_up(&mut h, 7, "a").unwrap();
+    let ds = h.ev(Event::CallbackFailed { call: CallId(7) });
+    assert!(
+        h.call_state(7).is_none(),
+        "never queued, never retried: {ds:?}"
+    );
+    assert_eq!(
+        h.state("a"),
+        AgentState::NotReady {
+            reason: "follow_up_calls".into()
+        }
+    );
+    // The dial timing out is the same.
+    follow_up(&mut h, 9, "a").unwrap();
+    let ds = h.pass(secs(600));
+    assert!(callbacks(&ds).is_empty(), "not dialled again: {ds:?}");
+    assert!(h.call_state(9).is_none());
+    assert!(matches!(h.state("a"), AgentState::NotReady { .. }));
+    // Their phone not taking it is the same.
+    follow_up(&mut h, 11, "a").unwrap();
+    h.ev(Event::OfferRejected {
+        call: CallId(11),
+        navigator: "a".into(),
+        reason: "busy".into(),
+    });
+    assert!(h.call_state(11).is_none());
+    assert!(matches!(h.state("a"), AgentState::NotReady { .. }));
+    // Going not ready while it dials drops it: nobody else makes the call.
+    follow_up(&mut h, 10, "a").unwrap();
+    h.ready("a");
+    h.not_ready("a", "break");
+    assert!(h.call_state(10).is_none());
+    assert_eq!(
+        h.state("a"),
+        AgentState::NotReady {
+            reason: "break".into()
+        }
+    );
+}
+
+#[test]
+fn a_follow_up_is_refused_to_a_navigator_on_a_call_or_logged_out() {
+    let mut h = Harness::new();
+    assert!(follow_up(&mut h, 1, "ghost").is_err());
+    h.login("a", "ottawa", &[Lang::En], false);
+    h.ready("a");
+    h.queue_at(2, "ottawa", Lang::En);
+    let err = follow_up(&mut h, 3, "a").unwrap_err();
+    assert!(
+        matches!(err, AcdError::Refused(Refused::NavigatorNotFree(_))),
+        "{err:?}"
+    );
+    assert!(h.call_state(3).is_none(), "nothing left behind");
+}

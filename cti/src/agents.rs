@@ -81,6 +81,17 @@ pub enum NavigatorCommand {
         call_id: String,
         on: bool,
     },
+    /// A navigator calls the person of a follow-up back (their own, or
+    /// their centre's): ring the navigator's phone, then dial `number`
+    /// through the trunk, as a callback. The queues (the ACD) decide
+    /// whether the navigator is free for it.
+    FollowUpCall {
+        navigator: String,
+        log_id: i64,
+        number: String,
+        language: String,
+        centre: String,
+    },
     /// Abandon the navigator's consult transfer: end the call to the target
     /// and put the navigator back with the caller.
     CancelTransfer { navigator: String, call_id: String },

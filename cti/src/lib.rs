@@ -47,6 +47,9 @@
 //!                 // the ACD decides, and answers with CallEvent::NavigatorState
 //!             }
 //!             NavigatorCommand::Callback { .. } => { /* requeue or resolve a failed callback */ }
+//!             NavigatorCommand::FollowUpCall { .. } => {
+//!                 // ring the navigator's phone, then dial the person, as a callback
+//!             }
 //!         }
 //!     }
 //! });

@@ -1003,6 +1003,11 @@ pub enum ClientCmd {
     History {
         call_id: String,
     },
+    /// Call the person of a follow-up back now: the navigator's phone rings,
+    /// then the person is dialled through the trunk.
+    FollowUpCall {
+        log_id: i64,
+    },
     Resume {
         last_seq: u64,
     },
@@ -1039,5 +1044,6 @@ pub const CLIENT_TYPES: &[&str] = &[
     "reveal_caller",
     "correct_region",
     "history",
+    "follow_up_call",
     "resume",
 ];

@@ -10,8 +10,8 @@ use crate::agents::{HelloExtras, NavigatorCommand};
 use crate::error::Error;
 use crate::http::{AppError, Auth};
 use crate::protocol::{
-    AccountInfo, CLIENT_TYPES, CallLog, ClientCmd, ClientFrame, ErrorCode, ServerMsg, TransferMode,
-    TransferTarget,
+    AccountInfo, AgentState, CLIENT_TYPES, CallLog, ClientCmd, ClientFrame, ErrorCode, ServerMsg,
+    TransferMode, TransferTarget,
 };
 
 /// Frames above this size close the connection (the transport limit); frames
@@ -428,6 +428,7 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
                 .await;
             ack(id);
         }
+        ClientCmd::FollowUpCall { log_id } => follow_up_call(cti, user, conn, id, log_id).await,
         ClientCmd::History { call_id } => {
             let Some(call) = own_call(cti, user, conn, &id, &call_id).await else {
                 return;
@@ -458,6 +459,81 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
             }
         }
     }
+}
+
+/// `follow_up_call`: checked here (theirs or their centre's, a number to
+/// call, no call on their hands), decided by the queues.
+async fn follow_up_call(cti: &Cti, user: &str, conn: u64, id: String, log_id: i64) {
+    let shared = &cti.shared;
+    let registry = &shared.registry;
+    if registry.done_before(user, &id) {
+        return registry.reply(user, conn, ServerMsg::Ack { re: id });
+    }
+    let owner = match shared.store.follow_up_owner(log_id).await {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            let reason = format!("no follow-up on log {log_id}");
+            return reply_error(cti, user, conn, Some(id), ErrorCode::UnknownCall, reason);
+        }
+        Err(e) => return internal(cti, user, conn, id, e),
+    };
+    let (call_id, navigator, centre) = owner;
+    let Some(view) = registry.view(user) else {
+        let reason = "no CTI session".into();
+        return reply_error(cti, user, conn, Some(id), ErrorCode::BadState, reason);
+    };
+    if navigator != user && centre.as_deref() != Some(view.account.centre.as_str()) {
+        let reason = format!("the follow-up on log {log_id} is not yours or your centre's");
+        return reply_error(cti, user, conn, Some(id), ErrorCode::NotYourCall, reason);
+    }
+    if registry.current_call(user).is_some()
+        || !matches!(view.state.state, AgentState::Ready | AgentState::NotReady)
+    {
+        let reason = "finish the call on your hands first".into();
+        return reply_error(cti, user, conn, Some(id), ErrorCode::BadState, reason);
+    }
+    let record = match shared.store.call(&call_id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => {
+            let reason = format!("no call {call_id:?}");
+            return reply_error(cti, user, conn, Some(id), ErrorCode::UnknownCall, reason);
+        }
+        Err(e) => return internal(cti, user, conn, id, e),
+    };
+    let Some(number) = record.caller.number().map(str::to_string) else {
+        let reason = "the caller's number was withheld: there is no number to call".into();
+        return reply_error(cti, user, conn, Some(id), ErrorCode::BadState, reason);
+    };
+    let cmd = NavigatorCommand::FollowUpCall {
+        navigator: user.into(),
+        log_id,
+        number,
+        language: record.language.unwrap_or_else(|| "en".into()),
+        centre: centre.unwrap_or_else(|| view.account.centre.clone()),
+    };
+    if registry.commands().try_send(cmd).is_err() {
+        let reason = "the call controller is not taking commands now; try again".into();
+        return reply_error(
+            cti,
+            user,
+            conn,
+            Some(id),
+            ErrorCode::ControllerUnavailable,
+            reason,
+        );
+    }
+    registry.remember_done(user, &id);
+    let _ = cti
+        .audit(
+            user,
+            "follow_up.call",
+            &call_id,
+            "ok",
+            &format!("log {log_id}"),
+            "",
+        )
+        .await;
+    registry.reply(user, conn, ServerMsg::Ack { re: id });
 }
 
 /// The call record of `call_id` when it was offered to `user`; otherwise

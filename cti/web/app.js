@@ -49,7 +49,7 @@ function start() {
   pop.initPop(cti);
   form.initForm(cti);
   drafts.initDrafts(cti, { formCallId: form.formCallId, liveCall: pop.hasLiveCall, open: form.openDraft });
-  followups.initFollowups();
+  followups.initFollowups(cti);
   onSessionExpired(sessionExpired);
   onLangChange(relabel);
   relabel();

@@ -11,8 +11,11 @@ let rows = [];
 let openId = null; // log_id of the follow-up opened
 let resultKey = "";
 let timer = null;
+let cti = null;
 
-export function initFollowups() {
+export function initFollowups(connection) {
+  cti = connection;
+  $("fu-call").addEventListener("click", callBack);
   $("fu-scope").addEventListener("change", load);
   $("fu-table").addEventListener("click", (ev) => {
     const button = ev.target.closest(".fu-open");
@@ -111,6 +114,24 @@ function renderDetail() {
     fact("followups.centre", centreName(row.centre)),
     fact("followups.call_id", row.call_id),
   );
+}
+
+/** Calls the person back now: the navigator's phone rings, then theirs. */
+async function callBack() {
+  const row = rows.find((r) => r.log_id === openId);
+  if (!row) return;
+  const button = $("fu-call");
+  button.disabled = true;
+  $("fu-error").textContent = "";
+  try {
+    await cti.send("follow_up_call", { log_id: row.log_id });
+    resultKey = "followups.calling";
+    $("fu-result").textContent = t(resultKey);
+  } catch (err) {
+    $("fu-error").textContent = errorText(err);
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function saveOutcome() {

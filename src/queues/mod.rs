@@ -551,6 +551,16 @@ impl Driver {
                     let _ = to_call.send(ToCall::Hangup);
                 }
             }
+            NavigatorCommand::FollowUpCall {
+                navigator,
+                log_id,
+                number,
+                language,
+                centre,
+            } => {
+                self.follow_up_call(navigator, log_id, number, language, centre)
+                    .await
+            }
             NavigatorCommand::Hold {
                 navigator,
                 call_id,
@@ -858,6 +868,84 @@ impl Driver {
         }
     }
 
+    /// A navigator calls the person of a follow-up back: a new call of its
+    /// own (record, screen pop, callback legs), if the ACD says the
+    /// navigator is free for it.
+    async fn follow_up_call(
+        &mut self,
+        navigator: String,
+        log_id: i64,
+        number: String,
+        language: String,
+        centre: String,
+    ) {
+        let id = CallId(self.next_id);
+        self.next_id += 1;
+        let at_ms = now_ms();
+        let cti_id = format!("follow-up-{log_id}-{at_ms}");
+        tracing::info!(call_id = %cti_id, %navigator, log_id, "follow-up call");
+        self.ids.insert(cti_id.clone(), id);
+        self.calls.insert(
+            id,
+            Entry {
+                cti_id: cti_id.clone(),
+                caller: Some(number.clone()),
+                to_call: None,
+                callback: None,
+                shown_to: None,
+                is_callback: true,
+            },
+        );
+        self.cti(CtiEvent::Arrived {
+            call_id: cti_id.clone(),
+            caller: frontdoor_cti::protocol::Caller::Number(number),
+            dialled: "follow-up".into(),
+            at_ms,
+        })
+        .await;
+        for attribute in [
+            frontdoor_cti::CallAttribute::Language(language.clone()),
+            frontdoor_cti::CallAttribute::Centre(centre.clone()),
+        ] {
+            self.cti(CtiEvent::Attribute {
+                call_id: cti_id.clone(),
+                attribute,
+                at_ms,
+            })
+            .await;
+        }
+        let refused = self.acd.handle(
+            Event::FollowUpCall {
+                call: frontdoor_acd::NewCall {
+                    id,
+                    queue: QueueId::Centre(CentreId(centre)),
+                    priority: Priority::Normal,
+                    language: Lang::parse(&language).unwrap_or(Lang::En),
+                },
+                navigator: navigator.as_str().into(),
+            },
+            Instant::now(),
+        );
+        if let Err(error) = refused {
+            tracing::info!(%error, call_id = %cti_id, %navigator, "the follow-up call is not possible now");
+            self.calls.remove(&id);
+            self.ids.remove(&cti_id);
+            self.cti(CtiEvent::QueueStep {
+                call_id: cti_id.clone(),
+                kind: "follow_up_refused".into(),
+                detail: error.to_string(),
+                at_ms: now_ms(),
+            })
+            .await;
+            self.cti(CtiEvent::Ended {
+                call_id: cti_id,
+                disposition: Disposition::Callback,
+                at_ms: now_ms(),
+            })
+            .await;
+        }
+    }
+
     /// A step for the CDR (and the log).
     async fn record(&mut self, call: CallId, what: CallRecord) {
         let Some(entry) = self.calls.get_mut(&call) else {
@@ -872,6 +960,10 @@ impl Driver {
             CallRecord::CallbackFailed { .. } => {
                 // The navigator's screen showed the callback being dialled.
                 withdrawn = entry.shown_to.take();
+                if self.acd.call(call).is_none() {
+                    // A follow-up's one attempt: the call is over.
+                    ended = Some(Disposition::Callback);
+                }
             }
             CallRecord::CallbackRequested { .. } => entry.is_callback = true,
             CallRecord::Ended { .. } if entry.is_callback => {

@@ -233,6 +233,8 @@ export default {
   "followups.detail_title": "Suivi",
   "followups.outcome": "Résultat",
   "followups.notes": "Notes",
+  "followups.call": "Rappeler maintenant",
+  "followups.calling": "Votre téléphone sonne d'abord, puis la personne est appelée.",
   "followups.save": "Enregistrer le résultat",
   "followups.saved": "Résultat enregistré.",
 

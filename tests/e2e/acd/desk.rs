@@ -455,3 +455,88 @@ fn assert_focus_is_visible(browser: &Browser) {
         browser.focused()
     );
 }
+
+#[test]
+fn a_navigator_calls_a_follow_up_back_from_the_worklist_and_records_what_came_of_it() {
+    // The trunk is a sipp UAS: it takes the call, stays 3 s, hangs up.
+    let trunk_dir = TempDir::new("trunk");
+    let (far, port, trace) = crate::external::far_end_hanging_up(&trunk_dir);
+    let engine = Engine::start_in(
+        &format!("{MD5_ONLY}[cti]\nwrap_up_s = 2\n[trunk]\nproxy = \"127.0.0.1:{port}\"\n"),
+        ottawa_always_open,
+    );
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let phone_dir = TempDir::new("phone");
+    let (phone, control) = phone_answered_by_test(&engine, &phone_dir, "nav1", PASSWORD, 120);
+    let _phone = Phone(Some(phone));
+    engine
+        .wait_for(Duration::from_secs(10), |v| {
+            message(v) == "registered" && v["fields"]["aor"] == "nav1"
+        })
+        .expect("the phone registers");
+    let browser = Browser::open("desk-follow-up");
+    logged_in(&browser, &engine, "nav1");
+    browser.click("#btn-ready");
+    browser.wait_text("#state-name", "Ready");
+
+    // A first call, logged with a follow-up due today.
+    let run = std::thread::scope(|scope| {
+        let caller = scope.spawn(|| call(&engine, OTTAWA, &ottawa_caller('1'), false));
+        browser.wait_text("#call-status", "Ringing");
+        answer(control);
+        browser.wait_text("#call-status", "Talking");
+        browser.click("#btn-hangup");
+        caller.join().unwrap()
+    });
+    run.assert_success(&engine);
+    add_need(&browser, "emergency shelter", "BH-1800");
+    browser.click("#needs input[value=\"unmet\"]");
+    browser.select("#needs select.unmet-reason", "waitlist");
+    browser.click("#fu-consent");
+    browser.eval(
+        "const d = new Date(); const e = document.querySelector('#fu-due'); \
+         e.value = d.getFullYear() + '-' + String(d.getMonth() + 1).padStart(2, '0') + '-' + String(d.getDate()).padStart(2, '0'); \
+         e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true}));",
+        vec![],
+    );
+    browser.select("#fu-method", "phone");
+    browser.type_into("#fu-reason", "a shelter bed tonight?");
+    browser.click("#log-submit");
+    browser.wait_text("#log-result", "saved");
+
+    // Later, not ready for follow-up calls: the worklist, the call back.
+    browser.wait_text("#state-name", "Ready");
+    browser.select("#nr-reason", "follow_up_calls");
+    browser.click("#btn-not-ready");
+    browser.wait_text("#state-name", "Not ready");
+    browser.wait_text("#fu-table", "a shelter bed tonight?");
+    browser.click("#fu-table .fu-open");
+    browser.wait_visible("#fu-call");
+    browser.axe("follow-up-open");
+    browser.click("#fu-call");
+    // The navigator's phone rings first, with the pop of the new call.
+    browser.wait_visible("#pop-callback");
+    browser.wait_text("#call-status", "Ringing");
+    answer(control);
+    // Then the person, through the trunk: they talk 3 s and hang up.
+    browser.wait_text("#call-status", "Talking");
+    browser.axe("follow-up-talking");
+    browser.wait_text("#call-status", "ended");
+    let (ok, messages) = crate::external::far_end_finished(far, &trace);
+    assert!(ok, "the follow-up call did not complete:\n{messages}");
+    assert!(
+        messages.contains("INVITE sip:+16135550123@127.0.0.1 SIP/2.0"),
+        "the person's number is called through the trunk:\n{messages}"
+    );
+    // What came of it; the follow-up leaves the list.
+    browser.click("#fu-table .fu-open");
+    browser.select("#fu-outcome", "reached");
+    browser.type_into("#fu-notes", "bed found at the Ottawa Mission");
+    browser.click("#fu-save");
+    browser.wait_until(
+        "the follow-up done",
+        "return !document.querySelector('#fu-table').innerText.includes('a shelter bed tonight?')",
+    );
+    // After the wrap-up, back to follow-up calls.
+    browser.wait_text("#state-name", "Follow-up");
+}
