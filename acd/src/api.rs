@@ -598,6 +598,20 @@ pub struct Callback {
     pub directed: bool,
 }
 
+impl Callback {
+    /// A callback asked for (or placed, `directed`) at `now`, with its
+    /// caller off the line and never dialled yet.
+    pub fn new(now: Instant, directed: bool) -> Callback {
+        Callback {
+            requested: now,
+            failures: 0,
+            not_before: None,
+            caller_on_line: false,
+            directed,
+        }
+    }
+}
+
 /// A call as the ACD sees it (read-only view).
 #[derive(Debug, Clone)]
 pub struct CallInfo {

@@ -971,13 +971,7 @@ impl Acd {
         self.call_queued_quietly(new, now)?;
         let deadline = now + self.config.callback_dial_timeout;
         let c = self.calls.get_mut(&id).expect("just queued");
-        c.callback = Some(Callback {
-            requested: now,
-            failures: 0,
-            not_before: None,
-            caller_on_line: false,
-            directed: true,
-        });
+        c.callback = Some(Callback::new(now, true));
         c.next_announce = None;
         c.state = CallState::Dialling {
             navigator: nav_id.clone(),
@@ -1120,13 +1114,7 @@ impl Acd {
                 let id = call.id;
                 self.call_queued_quietly(call, now)?;
                 let c = self.calls.get_mut(&id).expect("just queued");
-                c.callback = Some(Callback {
-                    requested: now,
-                    failures: 0,
-                    not_before: None,
-                    caller_on_line: false,
-                    directed: false,
-                });
+                c.callback = Some(Callback::new(now, false));
                 c.next_announce = None;
                 if to_supervisor {
                     c.state = CallState::Supervisor;

@@ -54,6 +54,9 @@ struct DriverView {
     queued: HashSet<CallId>,
     /// Callbacks: the caller left, keeping their place.
     callbacks_kept: HashSet<CallId>,
+    /// Follow-ups navigators placed themselves: dialled once, to them only.
+    directed: HashSet<CallId>,
+    follow_ups: usize,
     offers: usize,
     callbacks: usize,
     externals: usize,
@@ -81,11 +84,22 @@ impl DriverView {
                     self.callbacks += 1;
                     assert!(self.callbacks_kept.contains(call), "{d:?}: not a callback");
                 }
-                assert_eq!(
-                    self.cti.get(navigator),
-                    Some(&AgentState::Ready),
-                    "{d:?} to a navigator who is not ready"
-                );
+                if self.directed.contains(call) {
+                    self.follow_ups += 1;
+                    assert!(
+                        matches!(
+                            self.cti.get(navigator),
+                            Some(AgentState::Ready | AgentState::NotReady { .. })
+                        ),
+                        "{d:?}: a follow-up for a navigator who is not free"
+                    );
+                } else {
+                    assert_eq!(
+                        self.cti.get(navigator),
+                        Some(&AgentState::Ready),
+                        "{d:?} to a navigator who is not ready"
+                    );
+                }
                 assert!(
                     !self.reserved.contains_key(call) && !self.connected.contains_key(call),
                     "{d:?}: the call is already ringing or bridged"
@@ -187,6 +201,10 @@ impl DriverView {
             // the dial just before): the navigator is free.
             CallRecord::CallbackFailed { .. } => {
                 self.reserved.remove(call);
+                if self.directed.contains(call) {
+                    // A follow-up is tried once: it is over.
+                    assert!(self.gone.insert(*call), "{d:?}: gone twice");
+                }
             }
             CallRecord::RoutedExternal { .. } => {
                 assert!(self.gone.contains(call), "{d:?} without RouteExternal");
@@ -381,6 +399,19 @@ fn run(seed: u64, steps: usize) -> DriverView {
                     to_supervisor: rng.u8(..4) == 0,
                 })
             }
+            19 => {
+                let id = CallId(next_call);
+                next_call += 1;
+                Some(Event::FollowUpCall {
+                    call: NewCall {
+                        id,
+                        queue: QueueId::Centre(pick(&mut rng, &centres).unwrap().clone()),
+                        priority: Priority::Normal,
+                        language: *pick(&mut rng, &[Lang::En, Lang::Fr]).unwrap(),
+                    },
+                    navigator: nav.clone(),
+                })
+            }
             _ => None,
         };
         // Time passes: a little, up to the next deadline, or past it (a
@@ -401,6 +432,12 @@ fn run(seed: u64, steps: usize) -> DriverView {
         match event {
             Some(e) => {
                 let r = h.acd.handle(e.clone(), h.now);
+                if let (Event::FollowUpCall { call, .. }, Ok(())) = (&e, &r) {
+                    // Placed: the ACD holds it, as a callback, until it ends.
+                    view.queued.insert(call.id);
+                    view.callbacks_kept.insert(call.id);
+                    view.directed.insert(call.id);
+                }
                 if trace {
                     eprintln!("{step} @{at:?} {e:?} -> {r:?}");
                 }
@@ -516,10 +553,12 @@ fn random_interleavings_keep_the_invariants() {
         Err(_) => (0..200).map(|i| 0x211_0000 + i).collect(),
     };
     let (mut offers, mut callbacks, mut answered, mut externals, mut finished) = (0, 0, 0, 0, 0);
+    let mut follow_ups = 0;
     let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
     for seed in seeds {
         let v = run(seed, 400);
         offers += v.offers;
+        follow_ups += v.follow_ups;
         callbacks += v.callbacks;
         answered += v.answered;
         externals += v.externals;
@@ -537,4 +576,5 @@ fn random_interleavings_keep_the_invariants() {
     assert!(callbacks > 50);
     assert!(answered > 300);
     assert!(externals > 100);
+    assert!(follow_ups > 50, "follow-up calls placed: {follow_ups}");
 }

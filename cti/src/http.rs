@@ -596,14 +596,11 @@ async fn follow_up_outcome(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /api/calls/{id}/log`: the call's current log, to correct it.
-async fn call_log(
-    State(cti): State<Cti>,
-    auth: Auth,
-    Path(id): Path<String>,
-) -> ApiResult<Json<crate::store::StoredLog>> {
-    let store = &cti.shared.store;
-    let Some(record) = store.call(&id).await? else {
+/// The record of call `id` if `auth` may read it: a navigator the calls
+/// offered to them, a supervisor their centre's, ops all (a refusal is
+/// audited).
+async fn readable_call(cti: &Cti, auth: &Auth, id: &str) -> ApiResult<crate::store::CallRecord> {
+    let Some(record) = cti.shared.store.call(id).await? else {
         return Err(AppError::Refused(
             StatusCode::NOT_FOUND,
             "no such call".into(),
@@ -615,8 +612,18 @@ async fn call_log(
         Role::Supervisor => record.centre.as_deref() == Some(a.centre.as_str()),
         Role::Ops => true,
     };
-    auth.require(&cti, allowed, &id).await?;
-    match store.current_log(&id).await? {
+    auth.require(cti, allowed, id).await?;
+    Ok(record)
+}
+
+/// `GET /api/calls/{id}/log`: the call's current log, to correct it.
+async fn call_log(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<crate::store::StoredLog>> {
+    readable_call(&cti, &auth, &id).await?;
+    match cti.shared.store.current_log(&id).await? {
         Some(log) => Ok(Json(log)),
         None => Err(AppError::Refused(
             StatusCode::NOT_FOUND,
@@ -631,21 +638,16 @@ async fn call(
     Path(id): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
     let store = &cti.shared.store;
-    let Some(record) = store.call(&id).await? else {
-        return Err(AppError::Refused(
-            StatusCode::NOT_FOUND,
-            "no such call".into(),
-        ));
-    };
-    let a = &auth.account;
-    let allowed = match a.role {
-        Role::Navigator => record.navigator.as_deref() == Some(a.username.as_str()),
-        Role::Supervisor => record.centre.as_deref() == Some(a.centre.as_str()),
-        Role::Ops => true,
-    };
-    auth.require(&cti, allowed, &id).await?;
-    cti.audit(&a.username, &auth.action, &id, "ok", "", &auth.peer)
-        .await?;
+    let record = readable_call(&cti, &auth, &id).await?;
+    cti.audit(
+        &auth.account.username,
+        &auth.action,
+        &id,
+        "ok",
+        "",
+        &auth.peer,
+    )
+    .await?;
     let events = store.call_events(&id).await?;
     let logs = store.call_logs(&id).await?;
     Ok(Json(

@@ -380,15 +380,9 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
             let Some(call) = own_call(cti, user, conn, &id, &call_id).await else {
                 return;
             };
-            if let Err(e) = cti
-                .audit(user, "caller.reveal", &call_id, "ok", "", "")
-                .await
-            {
-                // No number is shown without its audit row (the failure is
-                // counted and logged by `audit`).
-                tracing::error!(error = ?e, user, "reveal not audited");
-                let reason = "the server could not do that; try again".into();
-                return reply_error(cti, user, conn, Some(id), ErrorCode::Internal, reason);
+            // No number is shown without its audit row.
+            if !audited_first(cti, user, conn, &id, "caller.reveal", &call_id).await {
+                return;
             }
             registry.reply(
                 user,
@@ -433,13 +427,8 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
             let Some(call) = own_call(cti, user, conn, &id, &call_id).await else {
                 return;
             };
-            if let Err(e) = cti
-                .audit(user, "history.read", &call_id, "ok", "", "")
-                .await
-            {
-                tracing::error!(error = ?e, user, "history read not audited");
-                let reason = "the server could not do that; try again".into();
-                return reply_error(cti, user, conn, Some(id), ErrorCode::Internal, reason);
+            if !audited_first(cti, user, conn, &id, "history.read", &call_id).await {
+                return;
             }
             match shared
                 .store
@@ -459,6 +448,33 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
             }
         }
     }
+}
+
+/// Writes the audit row of a read before it is answered; when that fails
+/// (counted and logged by `audit`) the command gets an `internal` error
+/// and `false` comes back.
+async fn audited_first(
+    cti: &Cti,
+    user: &str,
+    conn: u64,
+    id: &str,
+    action: &str,
+    call_id: &str,
+) -> bool {
+    if let Err(e) = cti.audit(user, action, call_id, "ok", "", "").await {
+        tracing::error!(error = ?e, user, action, "not served: the audit row was not written");
+        let reason = "the server could not do that; try again".into();
+        reply_error(
+            cti,
+            user,
+            conn,
+            Some(id.into()),
+            ErrorCode::Internal,
+            reason,
+        );
+        return false;
+    }
+    true
 }
 
 /// `follow_up_call`: checked here (theirs or their centre's, a number to

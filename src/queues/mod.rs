@@ -173,6 +173,14 @@ impl Driver {
         self.ids.get(cti_id).copied()
     }
 
+    /// The caller's call task of a call the queues hold (none for a
+    /// callback, whose caller is not on the line).
+    fn call_task(&self, cti_id: &str) -> Option<mpsc::UnboundedSender<ToCall>> {
+        self.call_of(cti_id)
+            .and_then(|id| self.calls.get(&id))
+            .and_then(|e| e.to_call.clone())
+    }
+
     async fn cti(&self, event: CtiEvent) {
         if self.wiring.events.send(event).await.is_err() {
             tracing::error!("call record event lost: the store task has stopped");
@@ -566,11 +574,7 @@ impl Driver {
                 call_id,
                 on,
             } => {
-                let Some(to_call) = self
-                    .call_of(&call_id)
-                    .and_then(|id| self.calls.get(&id))
-                    .and_then(|e| e.to_call.clone())
-                else {
+                let Some(to_call) = self.call_task(&call_id) else {
                     tracing::info!(%navigator, %call_id, "hold for a call the queues do not hold (or a callback)");
                     return;
                 };
@@ -582,11 +586,7 @@ impl Driver {
                 target: TransferTarget::Sip { uri },
                 consult: true,
             } => {
-                let Some(to_call) = self
-                    .call_of(&call_id)
-                    .and_then(|id| self.calls.get(&id))
-                    .and_then(|e| e.to_call.clone())
-                else {
+                let Some(to_call) = self.call_task(&call_id) else {
                     tracing::info!(%navigator, %call_id, "consult transfer of a call the queues do not hold (or a callback)");
                     return;
                 };

@@ -19,13 +19,37 @@ fn desk_engine(dir: &TempDir, http: u16, sip: u16) -> Engine {
     Engine::start_in(&extra, ottawa_always_open)
 }
 
-/// A phone process killed when the test ends, passed or not (a phone left
-/// behind would register with the next test's engine).
-struct Phone(Option<Child>);
+/// Ottawa's navigator `nav1` (English and French, crisis-trained or not)
+/// and their phone, registered, ringing until the test answers it.
+fn nav1_with_phone(engine: &Engine, crisis: bool) -> Phone {
+    account(engine, "nav1", "navigator", "ottawa", "en,fr", crisis);
+    let dir = TempDir::new("phone");
+    let (child, control) = phone_answered_by_test(engine, &dir, "nav1", PASSWORD, 300);
+    let phone = Phone {
+        child: Some(child),
+        control,
+        _dir: dir,
+    };
+    engine
+        .wait_for(Duration::from_secs(10), |v| {
+            message(v) == "registered" && v["fields"]["aor"] == "nav1"
+        })
+        .expect("the phone registers");
+    phone
+}
+
+/// A phone the test answers ([`answer`] with `control`), killed when the
+/// test ends, passed or not (a phone left behind would register with the
+/// next test's engine).
+struct Phone {
+    child: Option<Child>,
+    control: u16,
+    _dir: TempDir,
+}
 
 impl Drop for Phone {
     fn drop(&mut self) {
-        if let Some(child) = self.0.take() {
+        if let Some(child) = self.child.take() {
             stop(child);
         }
     }
@@ -79,15 +103,8 @@ fn a_navigator_sees_the_pop_before_answering_logs_the_call_and_loses_nothing_to_
     let store = TempDir::new("desk-store");
     let (http, sip) = (free_udp_port(), free_udp_port());
     let engine = desk_engine(&store, http, sip);
-    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
-    let phone_dir = TempDir::new("phone");
-    let (phone, control) = phone_answered_by_test(&engine, &phone_dir, "nav1", PASSWORD, 300);
-    let _phone = Phone(Some(phone));
-    engine
-        .wait_for(Duration::from_secs(10), |v| {
-            message(v) == "registered" && v["fields"]["aor"] == "nav1"
-        })
-        .expect("the phone registers");
+    let phone = nav1_with_phone(&engine, false);
+    let control = phone.control;
 
     let browser = Browser::open("desk-story");
     browser.goto(&format!("http://{}/", engine.http));
@@ -303,15 +320,8 @@ fn a_crisis_call_shows_the_banner_and_the_number_on_a_french_desk_and_goes_to_th
         ottawa_always_open(flows);
         crisis_line_is(&uri)(flows);
     });
-    account(&engine, "nav1", "navigator", "ottawa", "en,fr", true);
-    let phone_dir = TempDir::new("phone");
-    let (phone, control) = phone_answered_by_test(&engine, &phone_dir, "nav1", PASSWORD, 120);
-    let _phone = Phone(Some(phone));
-    engine
-        .wait_for(Duration::from_secs(10), |v| {
-            message(v) == "registered" && v["fields"]["aor"] == "nav1"
-        })
-        .expect("the phone registers");
+    let phone = nav1_with_phone(&engine, true);
+    let control = phone.control;
 
     let browser = Browser::open("desk-crisis-fr");
     logged_in(&browser, &engine, "nav1");
@@ -367,15 +377,8 @@ fn a_crisis_call_shows_the_banner_and_the_number_on_a_french_desk_and_goes_to_th
 #[test]
 fn a_navigator_takes_and_logs_a_call_with_the_keyboard_alone() {
     let engine = Engine::start_in(&config(""), ottawa_always_open);
-    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
-    let phone_dir = TempDir::new("phone");
-    let (phone, control) = phone_answered_by_test(&engine, &phone_dir, "nav1", PASSWORD, 120);
-    let _phone = Phone(Some(phone));
-    engine
-        .wait_for(Duration::from_secs(10), |v| {
-            message(v) == "registered" && v["fields"]["aor"] == "nav1"
-        })
-        .expect("the phone registers");
+    let phone = nav1_with_phone(&engine, false);
+    let control = phone.control;
 
     let browser = Browser::open("desk-keyboard");
     browser.goto(&format!("http://{}/", engine.http));
@@ -465,15 +468,8 @@ fn a_navigator_calls_a_follow_up_back_from_the_worklist_and_records_what_came_of
         &format!("{MD5_ONLY}[cti]\nwrap_up_s = 2\n[trunk]\nproxy = \"127.0.0.1:{port}\"\n"),
         ottawa_always_open,
     );
-    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
-    let phone_dir = TempDir::new("phone");
-    let (phone, control) = phone_answered_by_test(&engine, &phone_dir, "nav1", PASSWORD, 120);
-    let _phone = Phone(Some(phone));
-    engine
-        .wait_for(Duration::from_secs(10), |v| {
-            message(v) == "registered" && v["fields"]["aor"] == "nav1"
-        })
-        .expect("the phone registers");
+    let phone = nav1_with_phone(&engine, false);
+    let control = phone.control;
     let browser = Browser::open("desk-follow-up");
     logged_in(&browser, &engine, "nav1");
     browser.click("#btn-ready");

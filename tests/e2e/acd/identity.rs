@@ -51,6 +51,8 @@ fn a_withheld_callers_pop_says_anonymous_and_lists_no_other_withheld_callers_cal
         "type": "log_call", "id": "log-withheld-1", "call_id": first_id,
         "needs": [{"code": "BD-1800", "met": true}],
         "notes": "private notes about someone else",
+        "crisis_details": {"type": "other", "risk": "low", "action": "listened; food bank",
+            "emergency_services": false, "emergency_confirmed": false},
     }));
     screen.expect(Duration::from_secs(10), "log_saved", |v| {
         v["call_id"] == first_id
