@@ -17,6 +17,12 @@ Subcommands (each prints one line, JSON unless stated):
   pop SIP_PORT HTTP_PORT USER PASSWORD CALLS HOLD_MS SINK
                                     a navigator (SIP phone + CTI websocket) takes CALLS
                                     sequential calls; time INVITE -> screen pop, -> phone ring
+  driver-ready PORT SECONDS         wait until chromedriver on PORT says ready; exit 1 if not
+  page SIP_PORT HTTP_PORT USER PASSWORD CALLS HOLD_MS SINK DRIVER_PORT PROFILE SAVES
+                                    the same navigator with the desk page in headless Chromium
+                                    (chromedriver on DRIVER_PORT, profile folder PROFILE):
+                                    pop-received -> pop-painted per call, then SAVES draft
+                                    saves on one call's log, draft-sent -> draft-acked
   median NUMBER...                  median of the numbers given
   judge-step ...                    whether a rate step was clean (see judge_step)
   aggregate FILE                    medians over runs of the JSON lines in FILE
@@ -36,7 +42,10 @@ import socket
 import statistics
 import struct
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 
 HOST = "127.0.0.1"
 
@@ -840,6 +849,510 @@ def pop(sip_port, http_port, user, password, calls, hold_ms, media):
     return out
 
 
+# ---------------------------------------------------------------- the desk page
+#
+# The page benchmark (`page`): the same navigator, phone and caller as `pop`,
+# but the navigator's screen is the real desk page (GET /) in headless
+# Chromium, driven through chromedriver over the W3C WebDriver HTTP protocol.
+# The page itself sets User Timing marks: `pop-received:<call_id>` when it
+# handles a call_offered frame and `pop-painted:<call_id>` in the next
+# animation frame after rendering the pop; `draft-sent:<id>` and
+# `draft-acked:<id>` around each save_draft command. Those are read back with
+# performance.getEntriesByType('mark'), so both figures are on the page's own
+# clock (performance.now()). The phone and the callers are served by a thread
+# of this process while the main thread talks to chromedriver.
+
+ELEMENT = "element-6066-11e4-a52e-4f735466cecf"  # the W3C web element key
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+    "--window-size=1366,768",
+]
+
+
+class WebDriverError(RuntimeError):
+    pass
+
+
+class WebDriver:
+    """A tiny W3C WebDriver client (chromedriver) over urllib: a session,
+    navigate, find an element, click, send keys, execute/sync, execute/async."""
+
+    def __init__(self, port):
+        self.base = f"http://{HOST}:{port}"
+        self.session = None
+        # Never through a proxy the environment may name: this is loopback.
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def call(self, method, path, body=None, timeout=120):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json; charset=utf-8"})
+        try:
+            with self.opener.open(request, timeout=timeout) as answer:
+                raw = answer.read()
+        except urllib.error.HTTPError as e:
+            raw = e.read()
+            try:
+                value = json.loads(raw).get("value") or {}
+            except ValueError:
+                raise WebDriverError(f"{method} {path}: HTTP {e.code} {raw[:200]!r}") from None
+            message = str(value.get("message", "")).split("\n")[0][:300]
+            raise WebDriverError(f"{method} {path}: {value.get('error')}: {message}") from None
+        return json.loads(raw or b"{}").get("value")
+
+    def wait_ready(self, seconds):
+        """Whether the driver said ready within SECONDS."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                if (self.call("GET", "/status", timeout=2) or {}).get("ready"):
+                    return True
+            except (OSError, WebDriverError, ValueError):
+                pass
+            time.sleep(0.1)
+        return False
+
+    def new_session(self, capabilities):
+        value = self.call("POST", "/session", {"capabilities": {"alwaysMatch": capabilities}})
+        self.session = value["sessionId"]
+        return value.get("capabilities", {})
+
+    def _s(self, method, path, body=None, timeout=120):
+        return self.call(method, f"/session/{self.session}{path}", body, timeout)
+
+    def timeouts(self, script_ms, page_load_ms):
+        self._s("POST", "/timeouts", {"script": script_ms, "pageLoad": page_load_ms})
+
+    def navigate(self, url):
+        self._s("POST", "/url", {"url": url})
+
+    def find(self, css):
+        return self._s("POST", "/element", {"using": "css selector", "value": css})[ELEMENT]
+
+    def click(self, element):
+        self._s("POST", f"/element/{element}/click", {})
+
+    def send_keys(self, element, text):
+        self._s("POST", f"/element/{element}/value", {"text": text})
+
+    def execute(self, script, *args):
+        return self._s("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def execute_async(self, script, *args):
+        return self._s("POST", "/execute/async", {"script": script, "args": list(args)})
+
+    def browser_log(self):
+        """The page's console messages since the last call (chromedriver's
+        own extension; [] where it is not offered)."""
+        try:
+            return self._s("POST", "/se/log", {"type": "browser"}, timeout=10) or []
+        except (OSError, WebDriverError):
+            return []
+
+    def quit(self):
+        if self.session:
+            try:
+                self._s("DELETE", "", timeout=30)
+            finally:
+                self.session = None
+
+
+# In-page scripts. The page's Content-Security-Policy forbids eval, so each
+# is a whole script text (WebDriver runs it outside that policy).
+
+_WAIT_JS = """
+const done = arguments[arguments.length - 1];
+const end = performance.now() + arguments[0];
+const cond = () => { try { return (%s); } catch (e) { return null; } };
+(function poll() {
+  const v = cond();
+  if (v) done({ok: true, value: v});
+  else if (performance.now() > end) done({ok: false, value: v});
+  else setTimeout(poll, 20);
+})();
+"""
+
+# Waits (without polling: a PerformanceObserver) for the pop-painted mark of
+# a call not in arguments[0]; returns both marks' times. The observer's
+# callback runs after the marks are set, so it is not inside the interval.
+_POP_MARKS_JS = """
+const [seen, timeoutMs, done] = arguments;
+const known = new Set(seen);
+let finished = false, obs = null, timer = null;
+function find() {
+  for (const m of performance.getEntriesByType('mark')) {
+    if (!m.name.startsWith('pop-painted:')) continue;
+    const id = m.name.slice('pop-painted:'.length);
+    if (known.has(id)) continue;
+    const r = performance.getEntriesByName('pop-received:' + id, 'mark');
+    const p = performance.getEntriesByName('pop-painted:' + id, 'mark');
+    if (r.length) return {call_id: id, received: r[0].startTime, painted: p[0].startTime,
+                          received_count: r.length, painted_count: p.length};
+  }
+  return null;
+}
+function finish(v) {
+  if (finished) return;
+  finished = true;
+  if (obs) obs.disconnect();
+  clearTimeout(timer);
+  done(v);
+}
+const now = find();
+if (now) finish(now);
+else {
+  obs = new PerformanceObserver((list) => {
+    if (list.getEntries().some((e) => e.name.startsWith('pop-painted:'))) {
+      const f = find();
+      if (f) finish(f);
+    }
+  });
+  obs.observe({type: 'mark'});
+  timer = setTimeout(() => finish(null), timeoutMs);
+}
+"""
+
+# One draft save: changes the notes of the open log (an input event, as
+# typing makes), then waits for the save_draft it causes (~400 ms later,
+# debounced) to be acknowledged; returns both marks' times.
+_DRAFT_JS = """
+const [text, timeoutMs, done] = arguments;
+const sentBefore = new Set(performance.getEntriesByType('mark')
+  .filter((m) => m.name.startsWith('draft-sent:')).map((m) => m.name));
+let finished = false, obs = null, timer = null;
+function find() {
+  for (const m of performance.getEntriesByType('mark')) {
+    if (!m.name.startsWith('draft-sent:') || sentBefore.has(m.name)) continue;
+    const id = m.name.slice('draft-sent:'.length);
+    const a = performance.getEntriesByName('draft-acked:' + id, 'mark');
+    if (a.length) return {id, sent: m.startTime, acked: a[0].startTime};
+  }
+  return null;
+}
+function finish(v) {
+  if (finished) return;
+  finished = true;
+  if (obs) obs.disconnect();
+  clearTimeout(timer);
+  done(v);
+}
+obs = new PerformanceObserver((list) => {
+  if (list.getEntries().some((e) => e.name.startsWith('draft-acked:'))) {
+    const f = find();
+    if (f) finish(f);
+  }
+});
+obs.observe({type: 'mark'});
+timer = setTimeout(() => finish({timeout: true,
+  status: (document.getElementById('draft-status') || {}).textContent || ''}), timeoutMs);
+const notes = document.getElementById('notes');
+notes.value = text;
+notes.dispatchEvent(new Event('input', {bubbles: true}));
+"""
+
+# The animation-frame interval of this headless window (median of 30): the
+# pop-painted mark is set in the frame after the pop is rendered, so the
+# figure includes waiting for that frame.
+_FRAME_JS = """
+const done = arguments[arguments.length - 1];
+const t = [];
+function f(ts) {
+  t.push(ts);
+  if (t.length < 31) requestAnimationFrame(f);
+  else {
+    const d = t.slice(1).map((v, i) => v - t[i]).sort((a, b) => a - b);
+    done(d[Math.floor(d.length / 2)]);
+  }
+}
+requestAnimationFrame(f);
+"""
+
+
+class SipThread(threading.Thread):
+    """Serves the phone's and the callers' sockets and timers in the
+    background: the phone answers at once while the main thread waits on
+    chromedriver. Everything it touches is guarded by `lock`."""
+
+    def __init__(self, phone, callers):
+        super().__init__(daemon=True)
+        self.phone, self.callers = phone, callers
+        self.calls = []  # (caller, call) not yet done
+        self.lock = threading.Lock()
+        self.wake_r, self.wake_w = os.pipe()
+        self.stopping = False
+        self.failure = None
+
+    def _nudge(self):
+        os.write(self.wake_w, b"x")
+
+    def launch(self, caller, n):
+        with self.lock:
+            c = caller._launch(n, time.monotonic())
+            self.calls.append((caller, c))
+        self._nudge()
+        return c
+
+    def hang_up(self, c):
+        """The caller's BYE now (once the call is answered)."""
+        with self.lock:
+            if "t200" in c and "bye" not in c:
+                c["bye_at"] = time.monotonic()
+        self._nudge()
+
+    def phone_busy(self):
+        with self.lock:
+            return self.phone.busy()
+
+    def invites(self):
+        with self.lock:
+            return len(self.phone.invites)
+
+    def stop(self):
+        self.stopping = True
+        self._nudge()
+        self.join(5)
+
+    def run(self):
+        try:
+            while not self.stopping:
+                with self.lock:
+                    now = time.monotonic()
+                    wake = now + 0.2
+                    at = self.phone.tick(now)
+                    if at is not None:
+                        wake = min(wake, at)
+                    for caller, c in self.calls:
+                        if not c.get("done"):
+                            at = caller._timers(c, now)
+                            if at is not None:
+                                wake = min(wake, at)
+                    self.calls = [(k, c) for k, c in self.calls if not c.get("done")]
+                r, _, _ = select.select([self.phone, *self.callers, self.wake_r], [], [],
+                                        max(0.0, wake - time.monotonic()))
+                with self.lock:
+                    for party in r:
+                        if party is self.wake_r:
+                            os.read(self.wake_r, 4096)
+                        else:
+                            party.on_readable()
+        except Exception as e:  # noqa: BLE001 -- reported by the main thread
+            self.failure = f"{type(e).__name__}: {e}"
+
+
+def _summary_p99(values):
+    v = sorted(values)
+    if not v:
+        return {"p50_ms": None, "p90_ms": None, "p99_ms": None, "min_ms": None, "max_ms": None,
+                "mean_ms": None, "n": 0}
+    return {
+        "p50_ms": round(percentile(v, 50), 3),
+        "p90_ms": round(percentile(v, 90), 3),
+        "p99_ms": round(percentile(v, 99), 3),
+        "min_ms": round(v[0], 3),
+        "max_ms": round(v[-1], 3),
+        "mean_ms": round(statistics.fmean(v), 3),
+        "n": len(v),
+    }
+
+
+def page(sip_port, http_port, user, password, calls, hold_ms, media, driver_port, profile, saves):
+    """The desk page in headless Chromium: CALLS sequential calls offered to
+    the navigator (pop-received -> pop-painted per call), then one more call
+    whose log takes SAVES draft saves one after another (draft-sent ->
+    draft-acked per save)."""
+    start = time.monotonic()
+    out = {"calls": calls, "completed": 0, "failed": 0, "saves": saves, "saves_failed": 0, "errors": {}}
+    errors = out["errors"]
+    per_call, rtts = [], []
+
+    def error(what):
+        errors[what] = errors.get(what, 0) + 1
+
+    wd = WebDriver(driver_port)
+    sip = None
+
+    def wait_page(expr, seconds, what):
+        r = wd.execute_async(_WAIT_JS % expr, int(seconds * 1000))
+        if not r or not r.get("ok"):
+            body = wd.execute("return document.body ? document.body.innerText.slice(0, 300) : ''")
+            raise RuntimeError(f"the page never showed {what} within {seconds} s (page: {body!r})")
+        return r["value"]
+
+    def console(where):
+        for entry in wd.browser_log():
+            level = entry.get("level", "")
+            if level in ("SEVERE", "WARNING"):
+                text = re.sub(r"\d+", "N", str(entry.get("message", "")))[:200]
+                error(f"page console {level.lower()} ({where}): {text}")
+
+    try:
+        if not wd.wait_ready(15):
+            raise RuntimeError(f"chromedriver on 127.0.0.1:{driver_port} not ready within 15 s")
+        caps = wd.new_session({
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium",
+                                   "args": CHROMIUM_ARGS + [f"--user-data-dir={profile}"]},
+            "goog:loggingPrefs": {"browser": "ALL"},
+        })
+        out["browser_version"] = caps.get("browserVersion")
+        out["chromedriver_version"] = str((caps.get("chrome") or {}).get("chromedriverVersion", "")).split(" ")[0] or None
+        wd.timeouts(60000, 30000)
+
+        phone = Phone(sip_port, user, password, media)
+        phone.register()
+        caller = PopCaller(sip_port, hold_ms, media)
+        # The draft call is held until the saves are done (then hung up).
+        long_caller = PopCaller(sip_port, 600_000, media)
+        sip = SipThread(phone, [caller, long_caller])
+        sip.start()
+
+        t0 = time.monotonic()
+        wd.navigate(f"http://{HOST}:{http_port}/")
+        wait_page("!document.getElementById('login-view').hidden && document.getElementById('login-form')",
+                  10, "the login form")
+        wd.send_keys(wd.find("#username"), user)
+        wd.send_keys(wd.find("#password"), password)
+        wd.click(wd.find("#login-submit"))
+        wait_page("window.frontdoorDesk && window.frontdoorDesk.ready === true", 15, "the desk connected")
+        wd.click(wd.find("#btn-ready"))
+        wait_page("window.frontdoorDesk.state && window.frontdoorDesk.state.state === 'ready'", 10,
+                  "the navigator ready")
+        out["login_to_ready_s"] = round(time.monotonic() - t0, 2)
+        out["frame_interval_ms"] = round(float(wd.execute_async(_FRAME_JS)), 3)
+        console("login")
+
+        ready_js = "window.frontdoorDesk.state && window.frontdoorDesk.state.state === 'ready'"
+
+        def make_ready(n):
+            """Ready and the phone free, clicking Ready once if need be."""
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                if wd.execute(f"return !!({ready_js})") and not sip.phone_busy():
+                    return True
+                time.sleep(0.05)
+            out["ready_clicks"] = out.get("ready_clicks", 0) + 1
+            wd.click(wd.find("#btn-ready"))
+            end = time.monotonic() + 5
+            while time.monotonic() < end:
+                if wd.execute(f"return !!({ready_js})") and not sip.phone_busy():
+                    return True
+                time.sleep(0.05)
+            state = wd.execute("return window.frontdoorDesk.state && window.frontdoorDesk.state.state")
+            error(f"navigator not ready before call {n} (page state {state}, phone busy {sip.phone_busy()})")
+            return False
+
+        seen = []
+
+        def offer(the_caller, n):
+            """Places call n; the caller's call and the page's marks (or None)."""
+            invites = sip.invites()
+            c = sip.launch(the_caller, n)
+            marks = wd.execute_async(_POP_MARKS_JS, seen, 10000)
+            if marks:
+                seen.append(marks["call_id"])
+            else:
+                # Marks that come late must not be taken for the next call's.
+                seen.extend(wd.execute(
+                    "return performance.getEntriesByType('mark').map((m) => m.name)"
+                    ".filter((n) => n.startsWith('pop-received:') || n.startsWith('pop-painted:'))"
+                    ".map((n) => n.slice(n.indexOf(':') + 1))"))
+            if sip.invites() <= invites:
+                # The phone may still be about to ring: a moment more.
+                end = time.monotonic() + 2
+                while sip.invites() <= invites and time.monotonic() < end:
+                    time.sleep(0.01)
+            return c, marks, sip.invites() > invites
+
+        for n in range(calls):
+            if sip.failure:
+                raise RuntimeError(f"SIP thread: {sip.failure}")
+            if not make_ready(n):
+                break
+            time.sleep(0.1)  # a quiet moment between calls
+            c, marks, rang = offer(caller, n)
+            end = time.monotonic() + hold_ms / 1000 + 40
+            while not c.get("done") and time.monotonic() < end:
+                time.sleep(0.02)
+            problems = []
+            r = {}
+            if marks:
+                r["paint_ms"] = marks["painted"] - marks["received"]
+                if marks["received_count"] > 1 or marks["painted_count"] > 1:
+                    error("a call offered twice to the page (marks set more than once)")
+            else:
+                problems.append("no pop-received/pop-painted marks in the page within 10 s")
+            if not rang:
+                problems.append("no INVITE to the phone")
+            if not c.get("done"):
+                problems.append("caller: unfinished")
+            elif c.get("error"):
+                problems.append(f"caller: {c['error']}")
+            elif c.get("engine_bye"):
+                problems.append("caller: the engine hung up first")
+            for p in problems:
+                error(p)
+            r["ok"] = not problems
+            per_call.append(r)
+        console("pops")
+
+        # The draft saves, on the log of one more call, held while they go.
+        if saves and make_ready(calls):
+            time.sleep(0.1)
+            c, marks, rang = offer(long_caller, calls)
+            if not marks:
+                error("draft call: no pop marks in the page within 10 s")
+            else:
+                wait_page(f"!document.getElementById('log-form').hidden && window.frontdoorDesk.lastPop "
+                          f"&& window.frontdoorDesk.lastPop.call_id === {json.dumps(marks['call_id'])}",
+                          10, "the call's log form open")
+                for i in range(saves):
+                    d = wd.execute_async(_DRAFT_JS, f"bench draft {i + 1}: the caller asked about housing help", 10000)
+                    if d and "acked" in d:
+                        rtts.append(d["acked"] - d["sent"])
+                    else:
+                        out["saves_failed"] += 1
+                        error(f"draft not acknowledged within 10 s (draft status: {(d or {}).get('status')!r})")
+                        if out["saves_failed"] >= 3:
+                            break
+            # Hang up (the 200 has come by now, unless the call failed).
+            end = time.monotonic() + 5
+            while "t200" not in c and not c.get("done") and time.monotonic() < end:
+                time.sleep(0.02)
+            sip.hang_up(c)
+            end = time.monotonic() + 40
+            while not c.get("done") and time.monotonic() < end:
+                time.sleep(0.02)
+            if not c.get("done"):
+                error("draft call: caller unfinished")
+            elif c.get("error"):
+                error(f"draft call: caller: {c['error']}")
+            console("drafts")
+        with sip.lock:
+            for what, count in phone.errors.items():
+                errors[f"phone: {what}"] = errors.get(f"phone: {what}", 0) + count
+        if sip.failure:
+            error(f"SIP thread: {sip.failure}")
+    except Exception as e:  # noqa: BLE001 -- reported with the calls done so far
+        error(f"{type(e).__name__}: {e}")
+    finally:
+        try:
+            wd.quit()
+        except Exception as e:  # noqa: BLE001
+            error(f"closing the browser: {type(e).__name__}: {e}")
+        if sip is not None:
+            sip.stop()
+    out["completed"] = sum(1 for r in per_call if r["ok"])
+    out["failed"] = calls - out["completed"]
+    out["saves_failed"] = saves - len(rtts)
+    out["pop_paint"] = _summary_p99([r["paint_ms"] for r in per_call if "paint_ms" in r])
+    out["draft_rtt"] = _summary_p99(rtts)
+    out["pop_paint_ms"] = [round(r["paint_ms"], 3) if "paint_ms" in r else None for r in per_call]
+    out["draft_rtt_ms"] = [round(v, 3) for v in rtts]
+    out["seconds"] = round(time.monotonic() - start, 1)
+    return out
+
+
 # ---------------------------------------------------------------- RTP sink
 
 
@@ -1127,6 +1640,14 @@ def main(argv):
         result = pop(sip_port, http_port, user, password, int(args[4]), int(args[5]), int(args[6]))
         print(json.dumps(result))
         return 0 if result["failed"] == 0 else 1
+    elif cmd == "driver-ready":
+        return 0 if WebDriver(int(args[0])).wait_ready(float(args[1])) else 1
+    elif cmd == "page":
+        sip_port, http_port, user, password = int(args[0]), int(args[1]), args[2], args[3]
+        result = page(sip_port, http_port, user, password, int(args[4]), int(args[5]), int(args[6]),
+                      int(args[7]), args[8], int(args[9]))
+        print(json.dumps(result))
+        return 0 if result["failed"] == 0 and result["saves_failed"] == 0 and not result["errors"] else 1
     elif cmd == "median":
         values = [float(v) for v in args if v not in ("", "null", "None")]
         print(json.dumps(statistics.median(values) if values else None))
