@@ -91,3 +91,45 @@ fn serve(path: &str, headers: &HeaderMap) -> Response {
     }
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    /// The keys of a catalogue (`  "key": "text",` lines), in order.
+    fn keys(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.trim_start().strip_prefix('"'))
+            .filter_map(|l| l.split_once("\":").map(|(k, _)| k.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn both_catalogues_have_the_same_words_once_each_and_the_page_uses_only_those() {
+        let en = keys(include_str!("../web/i18n/en.js"));
+        let fr = keys(include_str!("../web/i18n/fr.js"));
+        for (lang, list) in [("en", &en), ("fr", &fr)] {
+            let mut seen = BTreeSet::new();
+            let twice: Vec<&String> = list.iter().filter(|k| !seen.insert(*k)).collect();
+            assert!(
+                twice.is_empty(),
+                "{lang}: keys given twice (the last wins): {twice:?}"
+            );
+        }
+        let (en, fr): (BTreeSet<_>, BTreeSet<_>) =
+            (en.into_iter().collect(), fr.into_iter().collect());
+        assert_eq!(
+            en.symmetric_difference(&fr).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "keys in one language only"
+        );
+        let html = include_str!("../web/index.html");
+        for used in html.split("data-i18n=\"").skip(1) {
+            let key = used.split('"').next().unwrap_or_default();
+            assert!(
+                en.contains(key),
+                "index.html uses {key:?}, which no catalogue has"
+            );
+        }
+    }
+}

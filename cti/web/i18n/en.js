@@ -233,7 +233,7 @@ export default {
   "followups.detail_title": "Follow-up",
   "followups.outcome": "Outcome",
   "followups.notes": "Notes",
-  "followups.call": "Call back now",
+  "followups.call_back": "Call back now",
   "followups.calling": "Your phone rings first; then the person is called.",
   "followups.save": "Save outcome",
   "followups.saved": "Outcome saved.",

@@ -233,7 +233,7 @@ export default {
   "followups.detail_title": "Suivi",
   "followups.outcome": "Résultat",
   "followups.notes": "Notes",
-  "followups.call": "Rappeler maintenant",
+  "followups.call_back": "Rappeler maintenant",
   "followups.calling": "Votre téléphone sonne d'abord, puis la personne est appelée.",
   "followups.save": "Enregistrer le résultat",
   "followups.saved": "Résultat enregistré.",
