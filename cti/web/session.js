@@ -42,7 +42,8 @@ export function callerText(caller, revealed = false) {
 /** A one-line summary of a call (for unfinished logs and the log's heading). */
 export function callSummary(call) {
   if (!call) return "";
-  const parts = [callerText(call.caller)];
+  // A crisis call's number is shown, as in its pop.
+  const parts = [callerText(call.caller, Boolean(call.crisis))];
   if (call.arrived_ms) parts.push(fmtDateTime(call.arrived_ms));
   if (call.topic) parts.push(label("topic", call.topic));
   if (call.region) parts.push(regionName(call.region));

@@ -115,6 +115,9 @@ fn a_navigator_sees_the_pop_before_answering_logs_the_call_and_loses_nothing_to_
     browser.axe("desk-idle");
     browser.click("#btn-ready");
     browser.wait_text("#state-name", "Ready");
+    let layout = "return ['#pop', '#controls', '#log', '#state-bar'].map(s => \
+                  Math.round(document.querySelector(s).getBoundingClientRect().top));";
+    let before = browser.eval(layout, vec![]);
 
     // A caller from 613 presses 1 (English) then 1 (housing).
     let call_id = std::thread::scope(|scope| {
@@ -139,6 +142,11 @@ fn a_navigator_sees_the_pop_before_answering_logs_the_call_and_loses_nothing_to_
         );
         assert!(!browser.text("#pop-path").is_empty());
         assert!(!browser.visible("#crisis-banner"));
+        assert_eq!(
+            browser.eval(layout, vec![]),
+            before,
+            "nothing moves when the pop arrives"
+        );
         assert!(
             browser.eval(
                 "return performance.getEntriesByName('pop-painted:' + arguments[0]).length",
