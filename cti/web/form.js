@@ -5,7 +5,7 @@
 // reopening a saved log to correct it.
 
 import { $, el } from "./dom.js";
-import { t, label, getLang, allTexts, today } from "./i18n.js";
+import { t, label, known, getLang, allTexts, today } from "./i18n.js";
 import { api } from "./api.js";
 import { newId } from "./ws.js";
 import { callSummary, errorText, deskMessage } from "./session.js";
@@ -480,6 +480,14 @@ function controlFor(field) {
   return m[3] === "unmet_reason" ? row.querySelector(".unmet-reason") : row.querySelector('input[type="radio"]');
 }
 
+/** A field the server refused, said in the page's language when the
+ * catalogue knows the rule (`server.<field>`, rows as `[]`), else the
+ * server's own words. */
+function serverReason(err) {
+  const field = err.field.replace(/\[\d+\]/g, "[]");
+  return known("server", field) ? t(`server.${field}`) : err.reason;
+}
+
 /** Shows each {field, reason} at its field and focuses the first; the rest go to the form's alert. */
 function showErrors(problems) {
   let first = null;
@@ -593,7 +601,7 @@ export async function submit() {
   try {
     await cti.send("log_call", payload, id); // log_saved (handled by logSaved) settles it
   } catch (err) {
-    if (err.field) showErrors([{ field: err.field, reason: err.reason }]);
+    if (err.field) showErrors([{ field: err.field, reason: serverReason(err) }]);
     else showErrors([{ field: null, reason: `${errorText(err)} ${t("log.kept")}` }]);
   } finally {
     submitting = false;

@@ -222,6 +222,17 @@ fn a_navigator_sees_the_pop_before_answering_logs_the_call_and_loses_nothing_to_
 
     // The rest of the form, and submit.
     browser.select("#inquirer", "self");
+    // A wrong area is refused by the server, next to the field.
+    browser.type_into("#area", "12345");
+    browser.click("#log-submit");
+    browser.wait_until(
+        "the area's error next to it",
+        "const e = document.getElementById('err-area'); const f = document.getElementById('area'); \
+         return e.innerText.includes('postal code') && f.getAttribute('aria-invalid') === 'true' \
+         && (f.getAttribute('aria-describedby') || '').includes('err-area');",
+    );
+    browser.axe("field-error");
+    browser.eval("document.querySelector('#area').value = '';", vec![]);
     browser.type_into("#area", "K1N");
     browser.select("#age-band", "35-44");
     browser.select("#gender", "declined");
