@@ -646,21 +646,33 @@ pub fn to_bytes(msg: &SipMessage) -> Vec<u8> {
     bytes
 }
 
-fn random_token(len: usize) -> String {
-    std::iter::repeat_with(fastrand::alphanumeric)
-        .take(len)
-        .collect()
+/// `bytes` random bytes from the operating system's cryptographic
+/// generator, as lower-case hex. RFC 3261 §19.3 wants tags and Call-IDs
+/// that cannot be guessed: a guessed tag or Call-ID lets a stranger end or
+/// take over a call. (Should the OS generator ever fail, the thread's
+/// fastrand generator stands in rather than the call failing.)
+fn random_hex(bytes: usize) -> String {
+    let mut buf = [0u8; 16];
+    let buf = &mut buf[..bytes.min(16)];
+    if getrandom::fill(buf).is_err() {
+        fastrand::fill(buf);
+    }
+    buf.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A fresh RFC 3261 §8.1.1.7 branch: the magic cookie and 16 random
-/// characters (about 95 bits).
+/// A fresh RFC 3261 §8.1.1.7 branch: the magic cookie and 128 random bits.
 pub fn new_branch() -> String {
-    format!("z9hG4bK{}", random_token(16))
+    format!("z9hG4bK{}", random_hex(16))
 }
 
-/// A fresh tag (RFC 3261 §19.3: at least 32 random bits; this has ~71).
+/// A fresh tag (RFC 3261 §19.3: at least 32 random bits; this has 64).
 pub fn new_tag() -> String {
-    random_token(12)
+    random_hex(8)
+}
+
+/// A fresh Call-ID's random part (RFC 3261 §8.1.1.4: 128 random bits).
+pub fn new_call_id() -> String {
+    random_hex(16)
 }
 
 /// Parse a `sip:`/`sips:` URI the way the Request-URI is parsed, keeping

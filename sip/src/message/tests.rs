@@ -639,11 +639,36 @@ fn to_bytes_fixes_content_length_and_reason_phrases() {
 fn branches_and_tags_are_fresh() {
     let b1 = new_branch();
     let b2 = new_branch();
-    assert!(b1.starts_with("z9hG4bK") && b1.len() == 23);
+    assert!(b1.starts_with("z9hG4bK") && b1.len() == 7 + 32, "{b1}");
     assert_ne!(b1, b2);
     let t = new_tag();
-    assert!(t.len() >= 8 && t.bytes().all(|b| b.is_ascii_alphanumeric()));
+    assert!(
+        t.len() == 16 && t.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{t}"
+    );
     assert_ne!(t, new_tag());
+    let c = new_call_id();
+    assert!(
+        c.len() == 32 && c.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{c}"
+    );
+}
+
+/// RFC 3261 §19.3: tags, branches and Call-IDs must not be guessable. A
+/// seeded (or seed-recovered) fast generator gives the same values again;
+/// the OS's cryptographic generator does not.
+#[test]
+fn tags_branches_and_call_ids_do_not_follow_the_fast_generator() {
+    let run = || {
+        fastrand::seed(0x211);
+        (new_tag(), new_branch(), new_call_id())
+    };
+    let (a, b) = (run(), run());
+    assert_ne!(a.0, b.0, "tags repeat after reseeding");
+    assert_ne!(a.1, b.1, "branches repeat after reseeding");
+    assert_ne!(a.2, b.2, "Call-IDs repeat after reseeding");
+    let many: std::collections::HashSet<String> = (0..10_000).map(|_| new_tag()).collect();
+    assert_eq!(many.len(), 10_000);
 }
 
 #[test]

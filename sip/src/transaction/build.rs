@@ -94,9 +94,9 @@ pub(crate) fn cancel_for(invite: &Request) -> Request {
     }
 }
 
-/// A fresh To tag (RFC 3261 §19.3: at least 32 bits of randomness).
+/// A fresh To tag (RFC 3261 §19.3): see [`crate::message::new_tag`].
 pub(crate) fn new_tag() -> String {
-    format!("{:016x}", fastrand::u64(..))
+    crate::message::new_tag()
 }
 
 /// The first value of the first Via header of `request`.

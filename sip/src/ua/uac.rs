@@ -121,9 +121,8 @@ impl UserAgent {
             None => format!("<{uri}>"),
         };
         let call_id = format!(
-            "{}{}@{}",
-            message::new_tag(),
-            message::new_tag(),
+            "{}@{}",
+            message::new_call_id(),
             host_of(self.config.local_addr)
         );
         let local_tag = message::new_tag();
