@@ -79,7 +79,7 @@ impl Default for QueuesSection {
 
 /// The outbound trunk: where calls to external SIP URIs (a flow's
 /// `route: {to: "sip:…"}`) go out.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrunkSection {
     /// `host:port` every outbound INVITE is sent to; when absent, each goes
@@ -88,6 +88,31 @@ pub struct TrunkSection {
     /// Digest credentials for the trunk's 401/407 challenges.
     pub username: Option<String>,
     pub password: Option<String>,
+    /// The dial plan for numbers the engine did not choose (callbacks,
+    /// follow-up calls): prefixes that may be called. Default `["+1"]`.
+    pub allowed_prefixes: Vec<String>,
+    /// Prefixes never called. Default: the premium 900 and 976 codes and
+    /// the +1 countries billed as international (see `src/dial_plan.rs`).
+    pub blocked_prefixes: Vec<String>,
+}
+
+impl Default for TrunkSection {
+    fn default() -> Self {
+        TrunkSection {
+            proxy: None,
+            username: None,
+            password: None,
+            allowed_prefixes: vec!["+1".into()],
+            blocked_prefixes: crate::dial_plan::DEFAULT_BLOCKED.map(String::from).to_vec(),
+        }
+    }
+}
+
+impl TrunkSection {
+    /// What the trunk may be asked to call.
+    pub fn dial_plan(&self) -> crate::dial_plan::DialPlan {
+        crate::dial_plan::DialPlan::new(&self.allowed_prefixes, &self.blocked_prefixes)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -165,6 +190,19 @@ pub struct CtiSection {
     /// The IANA time zone that says which day it is for follow-ups.
     /// Default `America/Toronto`.
     pub timezone: String,
+    /// Places outside the engine navigators may transfer calls to, besides
+    /// the crisis line and the centres' own phones (flows/centres.yaml):
+    /// `[{ name = "Shelter intake", uri = "sip:intake@shelter.example.org" }]`.
+    /// A navigator's transfer to any other URI is refused. Default none.
+    pub transfer_destinations: Vec<TransferDestination>,
+}
+
+/// A place navigators may transfer calls to (`[cti] transfer_destinations`).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TransferDestination {
+    pub name: String,
+    pub uri: String,
 }
 
 impl Default for CtiSection {
@@ -178,6 +216,7 @@ impl Default for CtiSection {
                 .map(String::from)
                 .to_vec(),
             timezone: "America/Toronto".to_owned(),
+            transfer_destinations: Vec::new(),
         }
     }
 }
@@ -348,6 +387,9 @@ impl Config {
         crate::call::TrustedPeers::parse(&self.sip.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?;
         self.registrar.to_registrar()?;
+        crate::dial_plan::DialPlan::validate(&self.trunk.allowed_prefixes)
+            .and_then(|()| crate::dial_plan::DialPlan::validate(&self.trunk.blocked_prefixes))
+            .map_err(|e| anyhow::anyhow!("trunk: {e}"))?;
         let c = &self.cti;
         anyhow::ensure!(
             !c.not_ready_reasons.is_empty()
@@ -359,6 +401,16 @@ impl Config {
                 }),
             "cti.not_ready_reasons: list at least one code of lower-case letters, digits and _"
         );
+        if let Some(d) = c
+            .transfer_destinations
+            .iter()
+            .find(|d| !d.uri.starts_with("sip:") || d.name.trim().is_empty())
+        {
+            anyhow::bail!(
+                "cti.transfer_destinations: {:?} needs a name and a sip: URI",
+                d.uri
+            );
+        }
         anyhow::ensure!(
             jiff::tz::TimeZone::get(&c.timezone).is_ok(),
             "cti.timezone {:?} is not a known time zone (e.g. America/Toronto)",

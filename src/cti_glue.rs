@@ -18,7 +18,21 @@ const EMERGENCY_POLL: Duration = Duration::from_millis(500);
 
 /// Start the tasks that connect `cti` and the engine; returns emergency
 /// mode for the calls to follow.
-pub fn wire(cti: &Cti, flows: &Arc<Flows>) -> watch::Receiver<bool> {
+pub fn wire(
+    cti: &Cti,
+    flows: &Arc<Flows>,
+    configured: &[crate::config::TransferDestination],
+) -> watch::Receiver<bool> {
+    let configured: Vec<Destination> = configured
+        .iter()
+        .enumerate()
+        .map(|(i, d)| Destination {
+            id: format!("configured_{}", i + 1),
+            name: d.name.clone(),
+            uri: d.uri.clone(),
+            centre: None,
+        })
+        .collect();
     // Every flow version that goes live: the flow_versions table, the audit
     // log and /healthz.
     let mut active = flows.subscribe();
@@ -27,7 +41,9 @@ pub fn wire(cti: &Cti, flows: &Arc<Flows>) -> watch::Receiver<bool> {
         loop {
             let set = active.borrow_and_update().set.clone();
             let hash = set.hash.clone();
-            recorder.publish_desk(desk_of(&set));
+            let mut desk = desk_of(&set);
+            desk.destinations.extend(configured.iter().cloned());
+            recorder.publish_desk(desk);
             if let Err(error) = recorder.activate_flow(&hash, &hash, "system").await {
                 tracing::error!(%error, version = %hash, "cannot record the flow version");
                 recorder.status().count_store_error();

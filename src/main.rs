@@ -10,6 +10,7 @@
 mod call;
 mod config;
 mod cti_glue;
+mod dial_plan;
 mod flow_cmd;
 mod flows;
 mod logic;
@@ -262,7 +263,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     let http_task = tokio::spawn(frontdoor_cti::serve(http, cti.clone(), async {
         let _ = http_stopped.await;
     }));
-    let emergency = cti_glue::wire(&cti, &flows);
+    let emergency = cti_glue::wire(&cti, &flows, &config.cti.transfer_destinations);
 
     let local = sockets.local_addr();
     let advertise = config

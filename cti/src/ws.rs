@@ -287,6 +287,25 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
                 let reason = "a consult transfer needs a sip target".into();
                 return reply_error(cti, user, conn, Some(id), ErrorCode::BadField, reason);
             }
+            // Toll fraud: a navigator sends calls only to the crisis line,
+            // the centres' own phones and the configured destinations.
+            if let TransferTarget::Sip { uri } = &target
+                && !shared.desk().destinations.iter().any(|d| d.uri == *uri)
+            {
+                let _ = cti
+                    .audit(user, "transfer", &call_id, "denied", uri, "")
+                    .await;
+                let reason = format!("{uri} is not one of the destinations you may transfer to");
+                return reply_field_error(
+                    cti,
+                    user,
+                    conn,
+                    Some(id),
+                    ErrorCode::BadField,
+                    reason,
+                    Some("target".into()),
+                );
+            }
             let cmd = NavigatorCommand::Transfer {
                 navigator: user.into(),
                 call_id: call_id.clone(),

@@ -31,6 +31,13 @@ pub async fn run(
 ) {
     let span = tracing::info_span!("callback", call_id = %cb.cti_id, navigator = %cb.navigator);
     let _enter = span.enter();
+    if let Err(refusal) = shared.trunk.dial_plan().check(&cb.number) {
+        // Toll fraud dials premium and far-away numbers through the trunk:
+        // not even the navigator's phone rings for one.
+        tracing::warn!(%refusal, "callback refused by the dial plan");
+        queues.callback_event(cb.call, CallbackEvent::CallerFailed);
+        return;
+    }
     drop(_enter);
     let phone = cb.contacts.first().map(|c| (c.uri.clone(), c.peer));
     let (mut core, actions) = CallbackLegs::start(&cb.number, phone);

@@ -333,7 +333,12 @@ impl Call {
             emergency: *emergency.borrow_and_update(),
         };
         tracing::info!(version = %active.set.hash, emergency = info.emergency, "flow started");
-        let callback_allowed = shared.callbacks && matches!(info_caller, Caller::Number(_));
+        // Offered only to a number the dial plan lets the trunk call back.
+        let callback_allowed = shared.callbacks
+            && match &info_caller {
+                Caller::Number(n) => shared.trunk.dial_plan().check(n).is_ok(),
+                _ => false,
+            };
         let logic: Box<dyn CallLogic> =
             Box::new(Ivr::new(active.set.clone(), info, callback_allowed));
         Ok(Call {

@@ -424,6 +424,11 @@ fn step_kinds(record: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `[cti]` lines that make `uri` a place navigators may transfer to.
+fn destination(uri: &str) -> String {
+    format!("transfer_destinations = [{{ name = \"Partner line\", uri = \"{uri}\" }}]\n")
+}
+
 fn config(extra: &str) -> String {
     format!("{MD5_ONLY}[cti]\nwrap_up_s = 30\n{extra}")
 }
@@ -761,6 +766,56 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
 }
 
 #[test]
+fn premium_and_international_callers_are_not_offered_a_callback_the_trunk_would_pay_for() {
+    let dir = TempDir::new("trunk");
+    let (far, port, _trace) = far_end_hanging_up(&dir);
+    let engine = Engine::start_in(
+        &config(&format!("[trunk]\nproxy = \"127.0.0.1:{port}\"\n")),
+        ottawa_always_open,
+    );
+    // Logged in, not ready: callers wait in the queue.
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let _screen = Screen::open(&engine, "nav1");
+    for number in ["+19005550123", "+447700900123"] {
+        // English, the region menu (their number says no region): east,
+        // food; on hold, 1 — which would ask for a callback.
+        let steps = [
+            Step::Pause(1000),
+            Step::Key('1'),
+            Step::Pause(1300),
+            Step::Key('1'),
+            Step::Pause(1300),
+            Step::Key('2'),
+            Step::Pause(3000),
+            Step::Key('1'),
+            Step::Pause(2000),
+        ];
+        let run = call(&engine, number, &steps, true);
+        run.assert_success(&engine);
+        let id = run.call_id();
+        let queued = engine.lines(|v| {
+            message(v) == "queue step"
+                && v["fields"]["step"] == "queued"
+                && v["fields"]["call_id"] == id
+        });
+        assert_eq!(
+            queued.len(),
+            1,
+            "{number} waited in a queue:\n{}",
+            engine.dump()
+        );
+        assert!(
+            engine
+                .lines(|v| message(v) == "callback requested" && call_id(v) == id)
+                .is_empty(),
+            "{number} was offered a callback:\n{}",
+            engine.dump()
+        );
+    }
+    stop(far);
+}
+
+#[test]
 fn an_offer_nobody_answers_is_taken_back_and_the_navigator_is_not_left_reserved() {
     let engine = Engine::start_in(
         &config("[queues]\nring_timeout_s = 2\nannounce_every_s = 4\n"),
@@ -882,7 +937,7 @@ fn a_caller_who_hangs_up_while_the_phone_rings_takes_the_offer_back() {
 fn a_navigator_transfers_their_call_to_an_outside_line_from_the_screen() {
     let dir = TempDir::new("partner");
     let (far, trace, uri) = line(&dir);
-    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    let engine = Engine::start_in(&config(&destination(&uri)), ottawa_always_open);
     let pdir = TempDir::new("phone");
     let (baresip, mut screen) = ready_navigator(&engine, &pdir);
     let steps = english_then_food(&[]);
@@ -1168,7 +1223,7 @@ fn a_navigator_consults_an_outside_line_then_hands_the_caller_over() {
     let dir = TempDir::new("agency");
     let (far, port, trace) = crate::external::far_end(&dir, &["-sn", "uas"]);
     let uri = format!("sip:agency@127.0.0.1:{port}");
-    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    let engine = Engine::start_in(&config(&destination(&uri)), ottawa_always_open);
     let pdir = TempDir::new("phone");
     let (baresip, mut screen) = ready_navigator(&engine, &pdir);
     let steps = english_then_food(&[Step::Pause(10000)]);
@@ -1224,7 +1279,7 @@ fn a_navigator_who_cancels_a_consult_is_back_with_the_caller() {
     let dir = TempDir::new("agency");
     let (far, port, trace) = crate::external::far_end(&dir, &["-sn", "uas"]);
     let uri = format!("sip:agency@127.0.0.1:{port}");
-    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    let engine = Engine::start_in(&config(&destination(&uri)), ottawa_always_open);
     let pdir = TempDir::new("phone");
     let (baresip, mut screen) = ready_navigator(&engine, &pdir);
     let steps = english_then_food(&[Step::Pause(8000)]);

@@ -130,6 +130,24 @@ impl TestServer {
         }
     }
 
+    /// Publishes a desk whose outside destinations are `uris` (the only
+    /// SIP URIs navigators may transfer to).
+    pub fn destinations(&self, uris: &[&str]) {
+        self.cti.publish_desk(frontdoor_cti::protocol::Desk {
+            destinations: uris
+                .iter()
+                .enumerate()
+                .map(|(i, uri)| frontdoor_cti::protocol::Destination {
+                    id: format!("d{i}"),
+                    name: format!("Destination {i}"),
+                    uri: uri.to_string(),
+                    centre: None,
+                })
+                .collect(),
+            ..Default::default()
+        });
+    }
+
     /// The newest audit rows, newest first.
     pub async fn audit(&self) -> Vec<frontdoor_cti::store::AuditEntry> {
         self.cti.store().audit_log(50).await.unwrap()

@@ -77,6 +77,7 @@ async fn event_rows(s: &TestServer, call_id: &str) -> Vec<(String, String)> {
 crate::on_both_backends!(consult_transfer_commands_reach_the_controller, commands);
 async fn commands(url: &str) {
     let mut s = start(config(url)).await;
+    s.destinations(&["sip:intake@shelter.example.org"]);
     s.add_user("nav1", Role::Navigator, "ottawa").await;
     s.add_user("nav2", Role::Navigator, "ottawa").await;
     let token = s.login("nav1").await;
@@ -125,6 +126,28 @@ async fn commands(url: &str) {
     .await;
     assert_eq!(e["code"], "bad_field", "{e}");
     assert!(s.command().await.is_none());
+
+    // A URI that is not one of the desk's destinations is refused and
+    // audited: a navigator cannot send calls anywhere through the trunk.
+    let e = answer(
+        &mut ws,
+        json!({"type": "transfer", "id": "fraud", "call_id": "c1",
+               "target": {"kind": "sip", "uri": "sip:+19005550199@trunk.example.org"}}),
+    )
+    .await;
+    assert_eq!(
+        (e["code"].as_str(), e["field"].as_str()),
+        (Some("bad_field"), Some("target")),
+        "{e}"
+    );
+    assert!(s.command().await.is_none(), "nothing sent");
+    assert!(
+        s.audit()
+            .await
+            .iter()
+            .any(|a| a.action == "transfer" && a.outcome == "denied" && a.detail.contains("+1900")),
+        "the refusal is audited"
+    );
 
     // Consult with a SIP target reaches the controller, once.
     let consult = json!({"type": "transfer", "id": "x1", "call_id": "c1",
@@ -333,6 +356,7 @@ async fn controller_full(url: &str) {
     let mut cfg = config(url);
     cfg.command_queue = 1;
     let mut s = start(cfg).await;
+    s.destinations(&["sip:988@crisis.example.org"]);
     s.add_user("nav1", Role::Navigator, "ottawa").await;
     let token = s.login("nav1").await;
     let mut ws = s.ws(&token).await;

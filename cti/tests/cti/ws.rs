@@ -427,6 +427,7 @@ async fn agent_states(url: &str) {
     let mut cfg = config(url);
     cfg.disconnect_grace = std::time::Duration::from_millis(300);
     let mut s = start(cfg).await;
+    s.destinations(&["sip:988@crisis.example.org"]);
     s.add_user("nav1", Role::Navigator, "ottawa").await;
     s.add_user("sup1", Role::Supervisor, "ottawa").await;
     s.add_user("sup2", Role::Supervisor, "windsor").await;
