@@ -85,7 +85,8 @@ pub struct TrunkSection {
     /// `host:port` every outbound INVITE is sent to; when absent, each goes
     /// straight to its URI's host (port 5060 unless the URI names one).
     pub proxy: Option<String>,
-    /// Digest credentials for the trunk's 401/407 challenges.
+    /// Digest credentials for the trunk's 401/407 challenges, given only
+    /// on calls through `proxy` (see [`TrunkSection::credentials`]).
     pub username: Option<String>,
     pub password: Option<String>,
     /// The dial plan for numbers the engine did not choose (callbacks,
@@ -109,6 +110,17 @@ impl Default for TrunkSection {
 }
 
 impl TrunkSection {
+    /// The digest credentials to answer a 401/407 with: only for a call
+    /// that goes through the configured proxy. Without one an INVITE goes
+    /// straight to its URI's host — anyone's — and the trunk's password
+    /// must not be handed to whoever challenges it.
+    pub fn credentials(&self) -> Option<(String, String)> {
+        match (&self.proxy, &self.username, &self.password) {
+            (Some(_), Some(user), Some(password)) => Some((user.clone(), password.clone())),
+            _ => None,
+        }
+    }
+
     /// What the trunk may be asked to call.
     pub fn dial_plan(&self) -> crate::dial_plan::DialPlan {
         crate::dial_plan::DialPlan::new(&self.allowed_prefixes, &self.blocked_prefixes)
@@ -476,6 +488,26 @@ pub fn parse_port_range(text: &str) -> anyhow::Result<RangeInclusive<u16>> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_trunks_password_goes_only_to_the_trunk() {
+        let mut trunk = TrunkSection {
+            username: Some("frontdoor".into()),
+            password: Some("secret".into()),
+            ..TrunkSection::default()
+        };
+        assert_eq!(
+            trunk.credentials(),
+            None,
+            "no proxy: a URI's own host is not the trunk"
+        );
+        trunk.proxy = Some("trunk.example.org:5060".into());
+        assert_eq!(
+            trunk.credentials(),
+            Some(("frontdoor".into(), "secret".into()))
+        );
+    }
+
     use super::*;
 
     #[test]

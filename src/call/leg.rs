@@ -69,10 +69,7 @@ impl Leg {
         let mut outbound =
             OutboundCall::new(&uri, peer, sdp::offer(&local, sdp::Direction::SendRecv));
         let media_ip = shared.media_ip;
-        let credentials = || match (&shared.trunk.username, &shared.trunk.password) {
-            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
-            _ => None,
-        };
+        let credentials = || shared.trunk.credentials();
         match dial.present {
             Present::CallerToNavigator => {
                 if let Some(number) = caller {
