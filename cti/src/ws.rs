@@ -21,8 +21,34 @@ const HARD_LIMIT: usize = 1024 * 1024;
 pub(crate) async fn upgrade(
     State(cti): State<Cti>,
     auth: Auth,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    // A page of another site must not open a navigator's websocket with a
+    // token it got hold of: a browser says where the page came from.
+    if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
+        let host = headers
+            .get(axum::http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let origin = origin.to_str().unwrap_or_default();
+        let authority = origin.split_once("://").map_or("", |(_, a)| a);
+        if authority.is_empty() || !authority.eq_ignore_ascii_case(host) {
+            cti.audit(
+                &auth.account.username,
+                &auth.action,
+                "cti",
+                "denied",
+                &format!("origin {origin}"),
+                &auth.peer,
+            )
+            .await?;
+            return Err(AppError::Refused(
+                axum::http::StatusCode::FORBIDDEN,
+                "the page opening this websocket is not this server's".into(),
+            ));
+        }
+    }
     cti.audit(
         &auth.account.username,
         &auth.action,

@@ -120,6 +120,25 @@ fn flag(b: bool) -> i64 {
     i64::from(b)
 }
 
+/// Creates a missing SQLite file readable and writable by its owner only:
+/// it holds callers' numbers and what they needed. (SQLite gives its WAL
+/// and shared-memory files the same permissions.) An existing file is left
+/// as it is.
+fn create_owner_only(path: &str) -> Result<()> {
+    if path.is_empty() || path == ":memory:" {
+        return Ok(());
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::Io(e)),
+    }
+}
+
 impl Store {
     /// Connects to `sqlite://PATH` (the file is created if missing and put in
     /// WAL mode) or `postgres://…`, and applies the migrations.
@@ -130,6 +149,7 @@ impl Store {
             if path.is_empty() {
                 return Err(Error::BadDbUrl(url.to_string()));
             }
+            create_owner_only(path.split('?').next().unwrap_or(path))?;
             let url = if path.contains('?') {
                 format!("sqlite://{path}")
             } else {

@@ -554,3 +554,36 @@ async fn the_pages_are_served_with_a_strict_policy() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_websocket_opened_by_another_sites_page_is_refused() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let db = crate::db::sqlite();
+    let s = start(config(&db.url)).await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    let token = s.login("nav1").await;
+    let url = format!("ws://{}/cti/ws?token={token}", s.addr);
+    let mut request = url.clone().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", "https://evil.example".parse().unwrap());
+    let refused = tokio_tungstenite::connect_async(request).await.unwrap_err();
+    assert!(
+        matches!(&refused, tokio_tungstenite::tungstenite::Error::Http(r) if r.status() == 403),
+        "{refused:?}"
+    );
+    assert!(
+        s.audit()
+            .await
+            .iter()
+            .any(|a| a.outcome == "denied" && a.detail.contains("evil.example"))
+    );
+    // The desk itself, served from this server, opens it.
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("Origin", format!("http://{}", s.addr).parse().unwrap());
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("the server's own page opens its websocket");
+}

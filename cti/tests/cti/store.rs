@@ -455,3 +455,18 @@ async fn registrations(url: &str) {
             || store.registrations(3_000).await.unwrap().is_empty()
     );
 }
+
+/// The SQLite file holds callers' numbers and needs: only its owner reads it.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_sqlite_store_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = crate::db::sqlite();
+    let store = Store::connect(&db.url).await.unwrap();
+    store.ping().await.unwrap();
+    let path = db.url.trim_start_matches("sqlite://");
+    for file in [path.to_string(), format!("{path}-wal")] {
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "{file} is open to others: {mode:o}");
+    }
+}
