@@ -138,7 +138,12 @@ fn main() -> std::process::ExitCode {
                 }
                 let store = frontdoor_cti::Store::connect(&config.cti.db)
                     .await
-                    .with_context(|| format!("opening the store {}", config.cti.db))?;
+                    .with_context(|| {
+                        format!(
+                            "opening the store {}",
+                            frontdoor_cti::store::redacted(&config.cti.db)
+                        )
+                    })?;
                 let out = frontdoor_cti::run_user_command(&store, cmd, std::io::stdin()).await?;
                 println!("{}", out.trim_end());
                 Ok(true)
@@ -146,7 +151,12 @@ fn main() -> std::process::ExitCode {
             Some(Command::Taxonomy(cmd)) => {
                 let store = frontdoor_cti::Store::connect(&config.cti.db)
                     .await
-                    .with_context(|| format!("opening the store {}", config.cti.db))?;
+                    .with_context(|| {
+                        format!(
+                            "opening the store {}",
+                            frontdoor_cti::store::redacted(&config.cti.db)
+                        )
+                    })?;
                 let out = frontdoor_cti::run_taxonomy_command(&store, cmd).await?;
                 println!("{}", out.trim_end());
                 Ok(true)
@@ -245,7 +255,12 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
 
     let (cti, navigator_commands) = frontdoor_cti::Cti::start(config.cti.to_cti())
         .await
-        .with_context(|| format!("opening the store {}", config.cti.db))?;
+        .with_context(|| {
+            format!(
+                "opening the store {}",
+                frontdoor_cti::store::redacted(&config.cti.db)
+            )
+        })?;
     let starter = flows.flows_dir.join("taxonomy.csv");
     if cti
         .store()
@@ -364,7 +379,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     tracing::info!(
         sip = %local,
         http = %http_addr,
-        db = %config.cti.db,
+        db = %frontdoor_cti::store::redacted(&config.cti.db),
         advertise = %advertise,
         rtp_ports = %config.media.rtp_ports,
         numbers = ?config.sip.numbers,

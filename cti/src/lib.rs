@@ -248,7 +248,7 @@ pub struct Cti {
 impl std::fmt::Debug for Cti {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Cti")
-            .field("db", &self.shared.config.db)
+            .field("db", &store::redacted(&self.shared.config.db))
             .finish_non_exhaustive()
     }
 }

@@ -120,6 +120,45 @@ fn flag(b: bool) -> i64 {
     i64::from(b)
 }
 
+/// A store URL fit for a log line or an error: a PostgreSQL URL's password
+/// becomes `***` (`postgres://frontdoor:***@db.example.org/frontdoor`).
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    // The user-info ends at the last '@' before the host (a password may hold '@').
+    let end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..end].rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = rest.split_at(at);
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***{host}"),
+                None => url.to_string(),
+            }
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod redact_tests {
+    use super::redacted;
+
+    #[test]
+    fn a_database_password_never_reaches_a_log() {
+        assert_eq!(
+            redacted("postgres://frontdoor:s3cr@t!@db.example.org:5432/frontdoor?sslmode=require"),
+            "postgres://frontdoor:***@db.example.org:5432/frontdoor?sslmode=require"
+        );
+        assert_eq!(
+            redacted("postgres://frontdoor@db/frontdoor"),
+            "postgres://frontdoor@db/frontdoor"
+        );
+        assert_eq!(redacted("sqlite://frontdoor.db"), "sqlite://frontdoor.db");
+        assert_eq!(redacted("not a url"), "not a url");
+    }
+}
+
 /// Creates a missing SQLite file readable and writable by its owner only:
 /// it holds callers' numbers and what they needed. (SQLite gives its WAL
 /// and shared-memory files the same permissions.) An existing file is left
