@@ -136,27 +136,13 @@ fn main() -> std::process::ExitCode {
                 if let frontdoor_cti::UserCommand::Add { centre, .. } = &cmd {
                     check_centre(&config, centre)?;
                 }
-                let store = frontdoor_cti::Store::connect(&config.cti.db)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "opening the store {}",
-                            frontdoor_cti::store::redacted(&config.cti.db)
-                        )
-                    })?;
+                let store = open_store(&config).await?;
                 let out = frontdoor_cti::run_user_command(&store, cmd, std::io::stdin()).await?;
                 println!("{}", out.trim_end());
                 Ok(true)
             }
             Some(Command::Taxonomy(cmd)) => {
-                let store = frontdoor_cti::Store::connect(&config.cti.db)
-                    .await
-                    .with_context(|| {
-                        format!(
-                            "opening the store {}",
-                            frontdoor_cti::store::redacted(&config.cti.db)
-                        )
-                    })?;
+                let store = open_store(&config).await?;
                 let out = frontdoor_cti::run_taxonomy_command(&store, cmd).await?;
                 println!("{}", out.trim_end());
                 Ok(true)
@@ -176,6 +162,18 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// The store a command works on (`--db`), for `user` and `taxonomy`.
+async fn open_store(config: &Config) -> anyhow::Result<frontdoor_cti::Store> {
+    frontdoor_cti::Store::connect(&config.cti.db)
+        .await
+        .with_context(|| {
+            format!(
+                "opening the store {}",
+                frontdoor_cti::store::redacted(&config.cti.db)
+            )
+        })
 }
 
 fn init_logging(format: LogFormat) {

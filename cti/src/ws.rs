@@ -572,18 +572,9 @@ async fn follow_up_call(cti: &Cti, user: &str, conn: u64, id: String, log_id: i6
         language: record.language.unwrap_or_else(|| "en".into()),
         centre: centre.unwrap_or_else(|| view.account.centre.clone()),
     };
-    if registry.commands().try_send(cmd).is_err() {
-        let reason = "the call controller is not taking commands now; try again".into();
-        return reply_error(
-            cti,
-            user,
-            conn,
-            Some(id),
-            ErrorCode::ControllerUnavailable,
-            reason,
-        );
+    if !pass_on(cti, user, conn, &id, cmd) {
+        return;
     }
-    registry.remember_done(user, &id);
     let _ = cti
         .audit(
             user,
@@ -688,6 +679,28 @@ fn internal(cti: &Cti, user: &str, conn: u64, id: String, e: Error) {
     );
 }
 
+/// Hands a navigator's command to the queues and remembers its `id` (a
+/// repeat is answered without doing it again); when the queues are not
+/// taking commands the command gets `controller_unavailable` and `false`
+/// comes back.
+fn pass_on(cti: &Cti, user: &str, conn: u64, id: &str, cmd: NavigatorCommand) -> bool {
+    let registry = &cti.shared.registry;
+    if registry.commands().try_send(cmd).is_err() {
+        let reason = "the call controller is not taking commands now; try again".into();
+        reply_error(
+            cti,
+            user,
+            conn,
+            Some(id.into()),
+            ErrorCode::ControllerUnavailable,
+            reason,
+        );
+        return false;
+    }
+    registry.remember_done(user, id);
+    true
+}
+
 async fn to_controller(
     cti: &Cti,
     user: &str,
@@ -715,18 +728,9 @@ async fn to_controller(
         ),
         _ => user.to_string(),
     };
-    if registry.commands().try_send(cmd).is_err() {
-        let reason = "the call controller is not taking commands now; try again".into();
-        return reply_error(
-            cti,
-            user,
-            conn,
-            Some(id),
-            ErrorCode::ControllerUnavailable,
-            reason,
-        );
+    if !pass_on(cti, user, conn, &id, cmd) {
+        return;
     }
-    registry.remember_done(user, &id);
     if let Err(e) = cti
         .shared
         .store
