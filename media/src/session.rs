@@ -17,7 +17,15 @@
 //! - **Symmetric RTP** (RFC 4961, "comedia"): packets go to the address
 //!   the caller's packets come from, once one arrives — a phone behind NAT
 //!   announces an address we cannot reach. Until then they go to the SDP
-//!   address. The latch moves only when the sender's SSRC changes.
+//!   address, and only once the dialog is confirmed (the ACK came:
+//!   [`SessionConfig::confirmed`]), so an unauthenticated INVITE cannot
+//!   aim our prompts at a third party. The latch is taken from the SDP
+//!   address at any time, or from any source in the first
+//!   [`LATCH_WINDOW`] after the media terms were set; then it never moves
+//!   to another address until the terms change (a re-INVITE). Packets from
+//!   any other source — audio or keys — are counted
+//!   ([`SessionStats::strangers`]) and dropped: a stranger can neither take
+//!   the call's audio nor press keys in it.
 //! - **Digits.** Telephone-event packets go to the RFC 4733 detector.
 //!   G.711 audio goes to the in-band detector only when no telephone-event
 //!   was negotiated: phones that send RFC 4733 often leave the tones in the
@@ -99,8 +107,6 @@ struct Ports {
     last: u16,
     /// Number of even ports in `first..=last`.
     count: usize,
-    /// Index (0..count) of the next port to try.
-    next: usize,
     in_use: HashSet<u16>,
 }
 
@@ -110,11 +116,15 @@ impl Ports {
         self.first + 2 * index as u16
     }
 
-    /// Reserves the next port not handed out by us, if any.
+    /// Reserves a port not handed out by us, if any: probing from a
+    /// random one, so a caller cannot guess the next call's port.
     fn reserve(&mut self) -> Option<u16> {
-        for _ in 0..self.count {
-            let port = self.port(self.next);
-            self.next = (self.next + 1) % self.count;
+        if self.count == 0 {
+            return None;
+        }
+        let start = fastrand::usize(..self.count);
+        for i in 0..self.count {
+            let port = self.port((start + i) % self.count);
             if self.in_use.insert(port) {
                 return Some(port);
             }
@@ -139,7 +149,6 @@ impl PortAllocator {
             first: u16::try_from(first).unwrap_or(u16::MAX),
             last: *range.end(),
             count,
-            next: 0,
             in_use: HashSet::new(),
         };
         PortAllocator {
@@ -147,16 +156,19 @@ impl PortAllocator {
         }
     }
 
-    /// Binds a UDP socket on `ip` and the next free even port.
+    /// Binds a UDP socket on `ip` and a free even port of the range.
     pub async fn bind(&self, ip: IpAddr) -> Result<RtpSocket, SessionError> {
         let (first, last, count) = {
             let ports = self.lock();
             (ports.first, ports.last, ports.count)
         };
-        for _ in 0..count {
-            let Some(port) = self.lock().reserve() else {
-                break;
-            };
+        // Ports another program holds stay reserved until this search ends,
+        // so each is tried once.
+        let mut busy = Vec::new();
+        let mut result = Err(SessionError::PortsExhausted { first, last, count });
+        loop {
+            let reserved = self.lock().reserve();
+            let Some(port) = reserved else { break };
             let addr = SocketAddr::new(ip, port);
             match UdpSocket::bind(addr).await {
                 Ok(socket) => {
@@ -164,22 +176,28 @@ impl PortAllocator {
                         ports: Arc::clone(&self.ports),
                         port,
                     };
-                    return Ok(RtpSocket {
+                    result = Ok(RtpSocket {
                         socket,
                         _guard: Some(guard),
                     });
+                    break;
                 }
                 Err(e) if e.kind() == io::ErrorKind::AddrInUse => {
                     debug!(port, "RTP port in use by another program, skipping");
-                    self.lock().in_use.remove(&port);
+                    busy.push(port);
                 }
                 Err(source) => {
-                    self.lock().in_use.remove(&port);
-                    return Err(SessionError::Bind { addr, source });
+                    busy.push(port);
+                    result = Err(SessionError::Bind { addr, source });
+                    break;
                 }
             }
         }
-        Err(SessionError::PortsExhausted { first, last, count })
+        let mut ports = self.lock();
+        for port in busy {
+            ports.in_use.remove(&port);
+        }
+        result
     }
 
     /// Ports currently handed out.
@@ -259,7 +277,17 @@ pub struct SessionConfig {
     /// long. `None` when the peer is not expected to send (it put us on
     /// `a=inactive` hold) or the check is off.
     pub receive_timeout: Option<Duration>,
+    /// The peer proved it wants this media: the ACK of an incoming call
+    /// came, or the peer answered our INVITE. Until then nothing is sent
+    /// to `remote` (only to a source that has sent us RTP). Once true it
+    /// stays true through `update`s ([`MediaHandle::confirm`] sets it).
+    pub confirmed: bool,
 }
+
+/// How long after the media terms are set (the session starts, or an
+/// `update` names a new address) the first RTP source may be latched when
+/// it is not the SDP address (a phone behind NAT).
+pub const LATCH_WINDOW: Duration = Duration::from_secs(5);
 
 /// How a digit reached us.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -302,6 +330,9 @@ pub struct SessionStats {
     /// Telephone-event packets from the peer not sent because this leg
     /// negotiated no telephone-event.
     pub events_not_relayed: u64,
+    /// RTP from a source that is neither the latched one nor the SDP
+    /// address (after the latch window): dropped unheard.
+    pub strangers: u64,
 }
 
 /// What a session tells the call controller.
@@ -357,12 +388,19 @@ enum Command {
     },
     Stop,
     Update(SessionConfig),
+    Confirm,
     Bridge(BridgeEnd),
     Unbridge,
     Close,
 }
 
 impl MediaHandle {
+    /// The dialog is confirmed (the ACK came): media may go to the SDP
+    /// address from now on.
+    pub fn confirm(&self) -> Result<(), SessionError> {
+        self.send(Command::Confirm)
+    }
+
     /// Plays `prompts` one after the other, replacing whatever is playing.
     /// [`MediaEvent::PlaybackFinished`] follows the last one (at once for
     /// an empty list).
@@ -501,8 +539,10 @@ pub struct RtpSession {
     /// The time slot of the last frame played (sent or not): timestamps
     /// of the next talkspurt count from it.
     last_frame_at: Option<Instant>,
-    /// Where the caller's RTP comes from (symmetric RTP), and its SSRC.
-    latched: Option<(SocketAddr, u32)>,
+    /// Where the caller's RTP comes from (symmetric RTP).
+    latched: Option<SocketAddr>,
+    /// Until when a source other than the SDP address may be latched.
+    latch_until: Instant,
     first_packet_seen: bool,
     /// When the last RTP packet arrived (or the session started, or was
     /// updated), and whether its silence was already reported.
@@ -548,6 +588,7 @@ impl RtpSession {
             next_frame_at: None,
             last_frame_at: None,
             latched: None,
+            latch_until: Instant::now() + LATCH_WINDOW,
             first_packet_seen: false,
             last_received_at: Instant::now(),
             silence_reported: false,
@@ -664,6 +705,12 @@ impl RtpSession {
                 self.end_talkspurt();
             }
             Command::Update(config) => self.update(config),
+            Command::Confirm => {
+                if !self.config.confirmed {
+                    debug!("media confirmed: sending to the SDP address");
+                    self.config.confirmed = true;
+                }
+            }
             Command::Bridge(end) => {
                 // Like stop(): no PlaybackFinished for what was playing.
                 self.queue.clear();
@@ -686,8 +733,9 @@ impl RtpSession {
         }
     }
 
-    fn update(&mut self, config: SessionConfig) {
+    fn update(&mut self, mut config: SessionConfig) {
         let old = self.config;
+        config.confirmed |= old.confirmed;
         if config.codec != old.codec {
             self.sender.set_payload_type(config.codec.payload_type());
         }
@@ -698,6 +746,7 @@ impl RtpSession {
         if config.remote != old.remote {
             // The peer moved its media: wait for its packets again.
             self.latched = None;
+            self.latch_until = Instant::now() + LATCH_WINDOW;
         }
         // Relayed audio re-anchors on the stream's clock under new terms.
         self.retimer.reset();
@@ -806,9 +855,11 @@ impl RtpSession {
         true
     }
 
-    /// Where packets go: the latched source, else the SDP address.
+    /// Where packets go: the latched source, else the SDP address once the
+    /// dialog is confirmed.
     fn target(&self) -> Option<SocketAddr> {
-        self.latched.map(|(addr, _)| addr).or(self.config.remote)
+        self.latched
+            .or(self.config.remote.filter(|_| self.config.confirmed))
     }
 
     fn on_datagram(&mut self, len: usize, from: SocketAddr) {
@@ -828,6 +879,11 @@ impl RtpSession {
                 return;
             }
         };
+        if !self.accept(from) {
+            self.stats.strangers += 1;
+            trace!(%from, "dropping RTP from a source that is not the call's");
+            return;
+        }
         // Any RTP, even a payload type we ignore (comfort noise), shows
         // the peer is alive.
         self.last_received_at = Instant::now();
@@ -848,10 +904,11 @@ impl RtpSession {
         }
         self.stats.packets_received += 1;
         let ssrc = packet.ssrc();
-        self.latch(from, ssrc);
-        // From the latched source only (a source that cannot be latched,
-        // port 0, is the only one there is).
-        if self.bridge.is_some() && self.latched.is_none_or(|(addr, _)| addr == from) {
+        if !self.first_packet_seen {
+            self.first_packet_seen = true;
+            self.emit(MediaEvent::FirstPacket { from });
+        }
+        if self.bridge.is_some() {
             let kind = audio.map_or(FrameKind::Event, FrameKind::Audio);
             self.forward(kind, &packet);
         }
@@ -1027,36 +1084,37 @@ impl RtpSession {
         }
     }
 
-    /// Symmetric RTP (RFC 4961): send where the caller's packets come from.
-    /// A packet with another SSRC moves the latch (the media moved to
-    /// another device, or a NAT binding changed); packets from elsewhere
-    /// with the latched SSRC do not.
-    fn latch(&mut self, from: SocketAddr, ssrc: u32) {
+    /// Whether RTP from `from` is the call's, latching it when it may be
+    /// (symmetric RTP, RFC 4961): the SDP address always may; another
+    /// source only while nothing is latched and the latch window is open
+    /// (a phone behind NAT sends from an address it cannot announce).
+    /// Once latched, only that address (and the SDP address, which takes
+    /// the latch over) is heard; another one, whatever its SSRC, is a
+    /// stranger until the media terms change.
+    fn accept(&mut self, from: SocketAddr) -> bool {
+        let sdp = self.config.remote;
         if from.port() == 0 {
-            // Nothing can be sent to port 0 (raw-socket senders such as
-            // sipp's pcap player show it): keep sending where we were.
-            if !self.first_packet_seen {
-                self.first_packet_seen = true;
-                self.emit(MediaEvent::FirstPacket { from });
-            }
-            return;
+            // Nothing can be sent to port 0, so it is never latched; a raw
+            // socket on the phone's own host shows it (sipp's pcap player).
+            let ip = from.ip();
+            return self.latched.map(|a| a.ip()) == Some(ip) || sdp.map(|a| a.ip()) == Some(ip);
         }
         match self.latched {
-            Some((_, latched_ssrc)) if latched_ssrc == ssrc => {}
-            Some((old, _)) => {
-                if old != from {
-                    info!(%old, new = %from, ssrc, "RTP source changed SSRC; re-latching");
-                }
-                self.latched = Some((from, ssrc));
+            Some(latched) if latched == from => true,
+            // The address the signalling named takes the latch back from
+            // whoever won the race in the window.
+            Some(latched) if sdp == Some(from) => {
+                info!(%latched, %from, "RTP re-latched to the SDP address");
+                self.latched = Some(from);
+                true
             }
-            None => {
-                debug!(%from, ssrc, "RTP latched");
-                self.latched = Some((from, ssrc));
-                if !self.first_packet_seen {
-                    self.first_packet_seen = true;
-                    self.emit(MediaEvent::FirstPacket { from });
-                }
+            Some(_) => false,
+            None if sdp == Some(from) || Instant::now() < self.latch_until => {
+                debug!(%from, "RTP latched");
+                self.latched = Some(from);
+                true
             }
+            None => false,
         }
     }
 

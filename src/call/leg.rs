@@ -4,6 +4,7 @@
 //! ([`super::b2bua`]); this only carries them out.
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use frontdoor_media::session::{MediaEvent, MediaHandle, RtpSession, RtpSocket, SessionConfig};
@@ -137,7 +138,7 @@ impl Leg {
         tracing::info!(uri = %self.uri, codec = ?negotiated.codec, "leg answered");
         self.media = Some(RtpSession::start(
             socket,
-            session_config(negotiated, rtp_timeout),
+            session_config(negotiated, rtp_timeout, true),
         ));
     }
 
@@ -258,7 +259,14 @@ impl Legs {
     }
 }
 
-pub(crate) fn session_config(n: &Negotiated, rtp_timeout: Option<Duration>) -> SessionConfig {
+/// The media terms for a leg. `confirmed`: the peer has shown it wants
+/// this media (it answered our INVITE, or ACKed our answer); until then
+/// the session sends only where RTP comes from.
+pub(crate) fn session_config(
+    n: &Negotiated,
+    rtp_timeout: Option<Duration>,
+    confirmed: bool,
+) -> SessionConfig {
     SessionConfig {
         codec: match n.codec {
             sdp::Codec::Pcmu => frontdoor_media::Codec::Pcmu,
@@ -270,6 +278,45 @@ pub(crate) fn session_config(n: &Negotiated, rtp_timeout: Option<Duration>) -> S
         // Only a call in full two-way media is expected to send: on any
         // kind of hold, many phones send nothing at all.
         receive_timeout: rtp_timeout.filter(|_| n.direction == sdp::Direction::SendRecv),
+        confirmed,
+    }
+}
+
+/// What kind of address the internet cannot reach us from, if `ip` is one.
+fn reserved_kind(ip: IpAddr, this_host: IpAddr) -> Option<&'static str> {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        _ if ip.is_unspecified() => Some("unspecified"),
+        _ if ip.is_loopback() => Some("loopback"),
+        _ if ip.is_multicast() => Some("multicast"),
+        _ if ip == this_host => Some("this host's"),
+        IpAddr::V4(v4) if v4.is_link_local() => Some("link-local"),
+        IpAddr::V4(v4) if v4.is_broadcast() => Some("broadcast"),
+        IpAddr::V6(v6) if v6.is_unicast_link_local() => Some("link-local"),
+        _ => None,
+    }
+}
+
+/// The address an unauthenticated caller's SDP names, if media may go
+/// there. An address the caller could not be using from where its
+/// signalling came (loopback, link-local, multicast, broadcast, this
+/// host's own — unless the INVITE came from the same kind) would aim our
+/// prompts at a third party or at ourselves: it is ignored, and media goes
+/// only where the caller's RTP comes from (symmetric RTP).
+pub(crate) fn callers_media_address(
+    remote: SocketAddr,
+    signalling: IpAddr,
+    this_host: IpAddr,
+) -> Option<SocketAddr> {
+    match reserved_kind(remote.ip(), this_host) {
+        Some(kind) if reserved_kind(signalling, this_host) != Some(kind) => {
+            tracing::warn!(%remote, %signalling, "the caller's SDP names a {kind} address: ignored, media goes where its RTP comes from");
+            None
+        }
+        _ => Some(remote),
     }
 }
 
@@ -303,4 +350,52 @@ pub(crate) async fn resolve_target(
         transport: frontdoor_sip::Transport::Udp,
         addr,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("test address")
+    }
+
+    #[test]
+    fn a_callers_sdp_may_not_aim_media_at_addresses_it_cannot_be_using() {
+        let this_host: IpAddr = "203.0.113.5".parse().expect("ip");
+        let internet: IpAddr = "198.51.100.7".parse().expect("ip");
+        for target in [
+            "127.0.0.1:5060",
+            "[::1]:8211",
+            "169.254.169.254:80",
+            "[fe80::1]:4000",
+            "224.0.0.1:4000",
+            "255.255.255.255:9",
+            "0.0.0.0:4000",
+            "203.0.113.5:5432",
+            "[::ffff:127.0.0.1]:4000",
+        ] {
+            assert_eq!(
+                callers_media_address(addr(target), internet, this_host),
+                None,
+                "{target}"
+            );
+        }
+        // Routable addresses, private ones too (a phone on the centre's LAN).
+        for target in ["198.51.100.7:4000", "192.0.2.9:4000", "10.1.2.3:4000"] {
+            assert_eq!(
+                callers_media_address(addr(target), internet, this_host),
+                Some(addr(target)),
+                "{target}"
+            );
+        }
+        // A caller on this host (tests, a local proxy) may name loopback or this host.
+        let local = addr("127.0.0.1:6000");
+        assert_eq!(
+            callers_media_address(local, "127.0.0.1".parse().expect("ip"), this_host),
+            Some(local)
+        );
+        let own = addr("203.0.113.5:6000");
+        assert_eq!(callers_media_address(own, this_host, this_host), Some(own));
+    }
 }

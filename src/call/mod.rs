@@ -210,6 +210,8 @@ struct Call {
     emergency: watch::Receiver<bool>,
     records: CallEvents,
     call_id: String,
+    /// Where the caller's signalling comes from.
+    peer: IpAddr,
     /// Where the flow sent the call, once it has.
     routed: Option<Target>,
     /// The caller's number (E.164), presented on outbound legs.
@@ -321,8 +323,11 @@ impl Call {
             telephone_event = ?negotiated.telephone_event,
             "media negotiated"
         );
-        let (media, media_events) =
-            RtpSession::start(socket, session_config(&negotiated, shared.rtp_timeout));
+        // A late offer's answer came in the ACK: confirmed already.
+        let mut config = session_config(&negotiated, shared.rtp_timeout, incoming.offer.is_none());
+        config.remote =
+            leg::callers_media_address(negotiated.remote, incoming.peer.addr.ip(), shared.media_ip);
+        let (media, media_events) = RtpSession::start(socket, config);
         // The flow version this call runs on, to its end.
         let active = shared.flows.current();
         let mut emergency = shared.emergency.clone();
@@ -353,6 +358,7 @@ impl Call {
             emergency,
             records: shared.events.clone(),
             call_id: incoming.call_id.clone(),
+            peer: incoming.peer.addr.ip(),
             routed: None,
             caller: caller::number(&info_caller).map(str::to_owned),
             private: incoming.privacy_id,
@@ -388,7 +394,11 @@ impl Call {
                             None => continue,
                         }
                     }
-                    Some(CallEvent::Confirmed { .. }) => continue,
+                    Some(CallEvent::Confirmed { .. }) => {
+                        // The ACK: the caller's SDP address may hear us now.
+                        let _ = self.media.confirm();
+                        continue;
+                    }
                     Some(other) => {
                         tracing::debug!(?other, "caller leg event");
                         continue;
@@ -777,9 +787,10 @@ impl Call {
         match sdp::answer(&offer, &self.local) {
             Ok((answer, negotiated)) => {
                 tracing::info!(direction = ?negotiated.direction, remote = %negotiated.remote, "media updated by re-INVITE");
-                let _ = self
-                    .media
-                    .update(session_config(&negotiated, shared.rtp_timeout));
+                let mut config = session_config(&negotiated, shared.rtp_timeout, true);
+                config.remote =
+                    leg::callers_media_address(negotiated.remote, self.peer, shared.media_ip);
+                let _ = self.media.update(config);
                 self.negotiated = negotiated;
                 self.sip.answer_reinvite(Ok(answer));
             }

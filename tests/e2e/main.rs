@@ -6,6 +6,7 @@ mod acd;
 mod baresip;
 mod browser;
 mod external;
+mod fault;
 mod flow_cli;
 mod harness;
 mod ivr;

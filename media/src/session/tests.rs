@@ -33,6 +33,7 @@ pub(super) fn config(remote: Option<SocketAddr>, telephone_event_pt: Option<u8>)
         remote,
         send: true,
         receive_timeout: None,
+        confirmed: true,
     }
 }
 
@@ -419,9 +420,29 @@ async fn symmetric_rtp_sends_to_where_the_callers_packets_come_from() {
     handle.stop().expect("session alive");
 }
 
+/// Four packets of one RFC 4733 key press of `event` from `from`.
+async fn key_press_from(from: &UdpSocket, to: SocketAddr, event: u8, ssrc: u32) {
+    let mut buf = Vec::new();
+    for i in 0..4u16 {
+        let payload = TelephoneEvent {
+            event,
+            end: i > 0,
+            volume: 10,
+            duration: 400,
+        }
+        .to_bytes();
+        let h = RtpHeader {
+            ssrc,
+            ..header(TELEPHONE_EVENT, i == 0, 500 + i, 90_000)
+        };
+        write_packet(&mut buf, &h, &payload);
+        from.send_to(&buf, to).await.expect("loopback send");
+    }
+}
+
 #[tokio::test]
-async fn a_new_ssrc_moves_the_latch() {
-    let (media, phone, new_phone) = (socket().await, socket().await, socket().await);
+async fn a_stranger_neither_takes_the_audio_nor_presses_keys() {
+    let (media, phone, stranger) = (socket().await, socket().await, socket().await);
     let media_addr = addr(&media);
     let (handle, mut events) = RtpSession::start(media, config(None, Some(TELEPHONE_EVENT)));
     send_rtp(&phone, media_addr, header(0, true, 1, 0), &[0xFF; 160]).await;
@@ -430,33 +451,97 @@ async fn a_new_ssrc_moves_the_latch() {
         MediaEvent::FirstPacket { from: addr(&phone) }
     );
 
-    // The call's media now comes from elsewhere, with a new SSRC. Its key
-    // press is the sign that the session has seen it.
-    let mut buf = Vec::new();
-    for i in 0..4u16 {
-        let payload = TelephoneEvent {
-            event: 4,
-            end: i > 0,
-            volume: 10,
-            duration: 400,
-        }
-        .to_bytes();
-        let h = RtpHeader {
-            ssrc: 0x0BAD_CAFE,
-            ..header(TELEPHONE_EVENT, i == 0, 500 + i, 90_000)
-        };
-        write_packet(&mut buf, &h, &payload);
-        new_phone
-            .send_to(&buf, media_addr)
-            .await
-            .expect("loopback send");
-    }
+    // Another source, with its own SSRC, in the latch window: it presses
+    // 9 (the crisis key), then the phone presses 4.
+    key_press_from(&stranger, media_addr, 9, 0x0BAD_CAFE).await;
+    key_press_from(&phone, media_addr, 4, 0x1234).await;
     expect_digit(&mut events, '4', DigitSource::Rfc4733).await;
 
+    // The prompt goes to the phone, never to the stranger.
     handle.play(vec![prompt(3)]).expect("session alive");
-    let r = recv(&new_phone).await;
+    let r = recv(&phone).await;
     assert_eq!(r.from, media_addr);
-    assert_eq!(count_within(&phone, Duration::from_millis(80)).await, 0);
+    assert_eq!(count_within(&stranger, Duration::from_millis(80)).await, 0);
+    let stats = close(&handle, &mut events).await;
+    assert_eq!(stats.strangers, 4, "{stats:?}");
+}
+
+#[tokio::test]
+async fn the_sdp_address_takes_the_latch_back_from_a_racing_stranger() {
+    let (media, phone, stranger) = (socket().await, socket().await, socket().await);
+    let media_addr = addr(&media);
+    let (handle, mut events) =
+        RtpSession::start(media, config(Some(addr(&phone)), Some(TELEPHONE_EVENT)));
+    // The stranger is first (it is latched: it could be the phone behind NAT)...
+    send_rtp(&stranger, media_addr, header(0, true, 1, 0), &[0xFF; 160]).await;
+    assert!(matches!(
+        next_event(&mut events).await,
+        MediaEvent::FirstPacket { .. }
+    ));
+    // ...until the address the SDP named sends: from then on, only it.
+    key_press_from(&phone, media_addr, 4, 0x1234).await;
+    expect_digit(&mut events, '4', DigitSource::Rfc4733).await;
+    key_press_from(&stranger, media_addr, 9, 0x0BAD_CAFE).await;
+    handle.play(vec![prompt(3)]).expect("session alive");
+    recv(&phone).await;
+    assert_eq!(count_within(&stranger, Duration::from_millis(80)).await, 0);
+    let stats = close(&handle, &mut events).await;
+    assert_eq!(stats.strangers, 4, "{stats:?}");
+}
+
+#[tokio::test]
+async fn after_the_latch_window_only_the_sdp_address_is_latched() {
+    let (media, phone, stranger) = (socket().await, socket().await, socket().await);
+    let media_addr = addr(&media);
+    let (handle, mut events) =
+        RtpSession::start(media, config(Some(addr(&phone)), Some(TELEPHONE_EVENT)));
+    tokio::time::sleep(LATCH_WINDOW + Duration::from_millis(100)).await;
+    key_press_from(&stranger, media_addr, 9, 0x0BAD_CAFE).await;
+    key_press_from(&phone, media_addr, 4, 0x1234).await;
+    assert!(matches!(
+        next_event(&mut events).await,
+        MediaEvent::FirstPacket { from } if from == addr(&phone)
+    ));
+    expect_digit(&mut events, '4', DigitSource::Rfc4733).await;
+    let stats = close(&handle, &mut events).await;
+    assert_eq!(stats.strangers, 4, "{stats:?}");
+}
+
+#[tokio::test]
+async fn nothing_goes_to_the_sdp_address_before_the_dialog_is_confirmed() {
+    let (media, target) = (socket().await, socket().await);
+    let media_addr = addr(&media);
+    let cfg = SessionConfig {
+        confirmed: false,
+        ..config(Some(addr(&target)), None)
+    };
+    let (handle, mut events) = RtpSession::start(media, cfg);
+    handle.play(vec![prompt(100)]).expect("session alive");
+    // An unauthenticated INVITE's SDP named `target`: it hears nothing.
+    assert_eq!(count_within(&target, Duration::from_millis(200)).await, 0);
+    // The ACK came.
+    handle.confirm().expect("session alive");
+    assert_eq!(recv(&target).await.from, media_addr);
+    close(&handle, &mut events).await;
+}
+
+#[tokio::test]
+async fn an_unconfirmed_call_still_hears_its_prompt_where_its_rtp_comes_from() {
+    let (media, sdp_address, phone) = (socket().await, socket().await, socket().await);
+    let media_addr = addr(&media);
+    let cfg = SessionConfig {
+        confirmed: false,
+        ..config(Some(addr(&sdp_address)), None)
+    };
+    let (handle, mut events) = RtpSession::start(media, cfg);
+    handle.play(vec![prompt(100)]).expect("session alive");
+    send_rtp(&phone, media_addr, header(0, true, 1, 0), &[0xFF; 160]).await;
+    assert_eq!(recv(&phone).await.from, media_addr);
+    assert_eq!(
+        count_within(&sdp_address, Duration::from_millis(100)).await,
+        0
+    );
+    close(&handle, &mut events).await;
 }
 
 #[tokio::test]
@@ -675,6 +760,26 @@ async fn allocator_skips_ports_in_use_and_releases_on_drop() {
         .await
         .expect("released port is free again");
     assert_eq!(again.local_addr().expect("bound").port(), base + 2);
+}
+
+#[tokio::test]
+async fn allocator_hands_out_ports_in_no_predictable_order() {
+    let base = 40_000;
+    let allocator = PortAllocator::new(base..=base + 1_999);
+    let mut sockets = Vec::new();
+    for _ in 0..8 {
+        sockets.push(allocator.bind(LOCALHOST).await.expect("a free port"));
+    }
+    let ports: Vec<u16> = sockets
+        .iter()
+        .map(|s| s.local_addr().expect("bound").port())
+        .collect();
+    assert!(ports.iter().all(|p| p % 2 == 0), "{ports:?}");
+    // In sequence (each 2 above the last) once in 1000^7.
+    assert!(
+        ports.windows(2).any(|w| w[1] != w[0].wrapping_add(2)),
+        "ports in sequence: {ports:?}"
+    );
 }
 
 #[tokio::test]
