@@ -25,6 +25,96 @@ pub struct Config {
     pub registrar: RegistrarSection,
     pub trunk: TrunkSection,
     pub queues: QueuesSection,
+    pub limits: LimitsSection,
+}
+
+/// What one source address may ask of the engine (SIP faces the internet).
+/// The trusted proxies (`[sip] trusted_proxies`: the carrier's trunk, our
+/// own proxy) and this host's loopback are exempt.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsSection {
+    /// New INVITEs a second from one source, steady; over it they are
+    /// dropped unanswered. 0: no limit. Default 5.
+    pub invites_per_s: u32,
+    /// New INVITEs from one source at once before the rate applies. Default 20.
+    pub invite_burst: u32,
+    /// REGISTERs a second from one source, steady. 0: no limit. Default 2.
+    pub registers_per_s: u32,
+    /// REGISTERs from one source at once before the rate applies. Default 10.
+    pub register_burst: u32,
+    /// Calls in progress from one source; past it new INVITEs get 503.
+    /// 0: no limit. Default 30.
+    pub calls_per_source: usize,
+    /// Requests whose User-Agent contains one of these (any case) are
+    /// dropped unanswered. Default: the common SIP scanners.
+    pub scanner_user_agents: Vec<String>,
+    /// Apply the limits to loopback sources too. Default false.
+    pub limit_loopback: bool,
+    /// REGISTERs that fail authentication (wrong password, unknown user)
+    /// for one username before its REGISTERs are refused (403) for
+    /// `register_backoff_s`; a phone already registered as the user from
+    /// its address is not locked out. Default 5.
+    pub register_failures_per_user: u32,
+    /// The same from one source address, whatever the username. Default 20.
+    pub register_failures_per_source: u32,
+    /// How long a throttled username or address waits, seconds. Default 60.
+    pub register_backoff_s: u64,
+    /// SIP over TCP: connections from outside at once. Default 4000 (the
+    /// process needs that many file descriptors: `ulimit -n`).
+    pub tcp_connections: usize,
+    /// SIP over TCP: connections from one source at once; more are closed
+    /// at once. Default 32.
+    pub tcp_connections_per_source: usize,
+    /// SIP over TCP: a connection that sends nothing (not even a keep-alive
+    /// CRLF) for this long is closed, seconds. Default 3700 (a phone's
+    /// longest registration interval and a little).
+    pub tcp_idle_s: u64,
+    /// SIP over TCP: a message begun must be complete within this many
+    /// seconds, else the connection is closed. Default 10.
+    pub tcp_message_s: u64,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        let g = frontdoor_sip::guard::GuardConfig::default();
+        LimitsSection {
+            invites_per_s: g.invites_per_s,
+            invite_burst: g.invite_burst,
+            registers_per_s: g.registers_per_s,
+            register_burst: g.register_burst,
+            calls_per_source: g.calls_per_source,
+            scanner_user_agents: g.scanner_user_agents,
+            limit_loopback: g.limit_loopback,
+            register_failures_per_user: 5,
+            register_failures_per_source: 20,
+            register_backoff_s: 60,
+            tcp_connections: 4000,
+            tcp_connections_per_source: 32,
+            tcp_idle_s: 3700,
+            tcp_message_s: 10,
+        }
+    }
+}
+
+impl LimitsSection {
+    /// The user agent's guard, with `trusted` (the trusted proxies) exempt.
+    pub fn to_guard(
+        &self,
+        trusted: &[String],
+    ) -> anyhow::Result<frontdoor_sip::guard::GuardConfig> {
+        Ok(frontdoor_sip::guard::GuardConfig {
+            invites_per_s: self.invites_per_s,
+            invite_burst: self.invite_burst,
+            registers_per_s: self.registers_per_s,
+            register_burst: self.register_burst,
+            calls_per_source: self.calls_per_source,
+            scanner_user_agents: self.scanner_user_agents.clone(),
+            exempt: frontdoor_sip::guard::Networks::parse(trusted)
+                .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?,
+            limit_loopback: self.limit_loopback,
+        })
+    }
 }
 
 /// The queues (the ACD): how calls reach navigators.
@@ -130,21 +220,27 @@ impl TrunkSection {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct RegistrarSection {
-    /// Digest algorithms offered to phones, strongest first: "SHA-256",
-    /// "MD5". Default both.
+    /// Digest algorithms offered to phones, in this order: "MD5",
+    /// "SHA-256". Default both, MD5 first, so that phones which answer
+    /// only the first challenge register at once.
     pub algorithms: Vec<String>,
     /// Shortest registration accepted (423 below it), in seconds. Default 60.
     pub min_expires_s: u32,
     /// Longest registration granted, in seconds. Default 3600.
     pub max_expires_s: u32,
+    /// Phones whose User-Agent contains one of these are offered MD5 alone
+    /// (they give up on a challenge list with anything else). Default
+    /// `["baresip"]`.
+    pub md5_only_user_agents: Vec<String>,
 }
 
 impl Default for RegistrarSection {
     fn default() -> Self {
         RegistrarSection {
-            algorithms: vec!["SHA-256".into(), "MD5".into()],
+            algorithms: vec!["MD5".into(), "SHA-256".into()],
             min_expires_s: 60,
             max_expires_s: 3600,
+            md5_only_user_agents: vec!["baresip".into()],
         }
     }
 }
@@ -175,6 +271,7 @@ impl RegistrarSection {
         config.digest.algorithms = algorithms;
         config.min_expires = self.min_expires_s;
         config.max_expires = self.max_expires_s;
+        config.md5_only_user_agents = self.md5_only_user_agents.clone();
         config.default_expires = config.default_expires.min(self.max_expires_s);
         Ok(config)
     }
@@ -399,6 +496,18 @@ impl Config {
         crate::call::TrustedPeers::parse(&self.sip.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?;
         self.registrar.to_registrar()?;
+        let l = &self.limits;
+        anyhow::ensure!(
+            l.tcp_connections >= 1
+                && l.tcp_connections_per_source >= 1
+                && l.tcp_idle_s >= 1
+                && l.tcp_message_s >= 1,
+            "limits: tcp_connections, tcp_connections_per_source, tcp_idle_s and tcp_message_s must be at least 1"
+        );
+        anyhow::ensure!(
+            l.register_failures_per_user >= 1 && l.register_failures_per_source >= 1,
+            "limits: register_failures_per_user and register_failures_per_source must be at least 1"
+        );
         crate::dial_plan::DialPlan::validate(&self.trunk.allowed_prefixes)
             .and_then(|()| crate::dial_plan::DialPlan::validate(&self.trunk.blocked_prefixes))
             .map_err(|e| anyhow::anyhow!("trunk: {e}"))?;

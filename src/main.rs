@@ -268,6 +268,15 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     {
         tracing::info!(file = %starter.display(), "starter taxonomy imported");
     }
+    // Calls the last run never ended (it was killed, the machine failed):
+    // closed before any new call arrives.
+    match cti.store().close_interrupted().await {
+        Ok(closed) if !closed.is_empty() => {
+            tracing::warn!(count = closed.len(), calls = ?closed, "calls cut off by the last stop closed as interrupted");
+        }
+        Ok(_) => {}
+        Err(error) => tracing::error!(%error, "cannot close the calls the last stop cut off"),
+    }
     let http = tokio::net::TcpListener::bind(config.cti.http)
         .await
         .with_context(|| format!("cannot bind HTTP on {}", config.cti.http))?;
@@ -294,11 +303,17 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         max_calls: config.calls.max_calls,
         max_message: config.sip.max_message_bytes,
         registrar: true,
+        guard: config.limits.to_guard(&config.sip.trusted_proxies)?,
         ..UaConfig::default()
     });
     let (register_responses, responses) = tokio::sync::mpsc::unbounded_channel();
     let (register_events, contacts) = registrar::start(
         config.registrar.to_registrar()?,
+        frontdoor_cti::throttle::Throttle::new(
+            config.limits.register_failures_per_user,
+            config.limits.register_failures_per_source,
+            Duration::from_secs(config.limits.register_backoff_s),
+        ),
         cti.store().clone(),
         register_responses,
     )
@@ -386,12 +401,23 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     sip_driver::run(
         sockets,
         ua,
-        config.sip.max_message_bytes,
+        sip_driver::TcpLimits {
+            max_message: config.sip.max_message_bytes,
+            max_connections: config.limits.tcp_connections,
+            per_source: config.limits.tcp_connections_per_source,
+            idle: Duration::from_secs(config.limits.tcp_idle_s),
+            message: Duration::from_secs(config.limits.tcp_message_s),
+            exempt: config.limits.to_guard(&config.sip.trusted_proxies)?,
+        },
         spawn,
         sip_driver::Wiring {
             drain: drain_rx,
             calls_gauge: calls_tx,
-            on_response: Box::new(move |code| status.count_sip_response(code)),
+            on_response: Box::new({
+                let status = status.clone();
+                move |code| status.count_sip_response(code)
+            }),
+            on_shed: Box::new(move |why| status.count_shed(why.as_str())),
             registrations: sip_driver::Registrations {
                 events: register_events,
                 responses,

@@ -8,8 +8,10 @@
 //! back to the driver to send. It also expires bindings as time passes.
 
 use frontdoor_cti::Store;
+use frontdoor_cti::throttle::Throttle;
+use frontdoor_sip::digest::DigestError;
 use frontdoor_sip::registrar::{
-    Account, Binding, BindingRecord, Outcome, Registrar, RegistrarConfig,
+    Account, AuthFailure, Binding, BindingRecord, Outcome, Registrar, RegistrarConfig,
 };
 use frontdoor_sip::ua::{IncomingRegister, PendingRequest};
 use rsip::Response;
@@ -93,6 +95,7 @@ impl Contacts {
 /// and the handle the queues look contacts up with.
 pub async fn start(
     config: RegistrarConfig,
+    throttle: Throttle,
     store: Store,
     responses: Responses,
 ) -> anyhow::Result<(mpsc::UnboundedSender<IncomingRegister>, Contacts)> {
@@ -127,7 +130,7 @@ pub async fn start(
             tokio::select! {
                 incoming = rx.recv() => {
                     let Some(incoming) = incoming else { return };
-                    register(&mut registrar, &store, &responses, incoming).await;
+                    register(&mut registrar, &throttle, &store, &responses, incoming).await;
                 }
                 Some((user, reply)) = lookups.recv() => {
                     let mut found = registrar.bindings(&user, unix_now());
@@ -154,11 +157,36 @@ pub async fn start(
 
 async fn register(
     registrar: &mut Registrar,
+    throttle: &Throttle,
     store: &Store,
     responses: &Responses,
     incoming: IncomingRegister,
 ) {
-    let account = match registrar.auth_username(&incoming.request) {
+    let user = registrar.auth_username(&incoming.request);
+    let source = incoming.peer.addr.ip();
+    // Password guessing: too many failures from this source, or for this
+    // username, and its REGISTERs are refused for a while. A phone already
+    // registered as the user from this address is not locked out by
+    // guesses from elsewhere.
+    let registered_here = user.as_deref().is_some_and(|u| {
+        registrar
+            .bindings(u, unix_now())
+            .iter()
+            .any(|b| b.peer.addr.ip() == source)
+    });
+    let user_key = user.as_deref().filter(|_| !registered_here);
+    if let Some(wait) = throttle.blocked(user_key, &source.to_string()) {
+        tracing::debug!(user = user.as_deref().unwrap_or(""), peer = %incoming.peer, wait_s = wait.as_secs(), "REGISTER throttled");
+        let mut response = frontdoor_sip::message::response(&incoming.request, 403, None);
+        response
+            .headers
+            .push(rsip::Header::RetryAfter(rsip::headers::RetryAfter::from(
+                wait.as_secs().max(1).to_string(),
+            )));
+        let _ = responses.send((incoming.pending, response));
+        return;
+    }
+    let account = match user.clone() {
         None => Ok(None),
         Some(user) => store.account(&user).await.map(|found| {
             found.map(|a| Account {
@@ -187,6 +215,7 @@ async fn register(
             removed,
             ..
         } => {
+            throttle.succeeded(aor);
             let contacts = registrar.bindings(aor, unix_now()).len();
             tracing::info!(%aor, contacts, added = added.len(), removed = removed.len(), peer = %incoming.peer, "registered");
             if reply.outcome.changed() {
@@ -195,6 +224,21 @@ async fn register(
         }
         Outcome::Challenged { stale, why } => {
             tracing::debug!(stale, why = ?why, peer = %incoming.peer, "REGISTER challenged");
+            // Credentials that did not match: a wrong password or an
+            // unknown user (not the first, bare REGISTER, a stale nonce or
+            // a replay): a phone set up wrong, or someone guessing.
+            let guess = matches!(
+                why,
+                AuthFailure::UnknownUser(_) | AuthFailure::Digest(DigestError::WrongResponse)
+            );
+            if guess {
+                let user = user.as_deref().unwrap_or("");
+                let blocked = throttle.failed(user, &source.to_string());
+                tracing::warn!(user, peer = %incoming.peer, why = ?why, "REGISTER failed authentication");
+                if blocked {
+                    tracing::warn!(user, peer = %incoming.peer, "REGISTER throttled: too many failures");
+                }
+            }
         }
         Outcome::Refused { code, reason } => {
             tracing::info!(code, %reason, peer = %incoming.peer, "REGISTER refused");

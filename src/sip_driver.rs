@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -237,6 +238,8 @@ pub struct Wiring {
     /// Calls in progress.
     pub calls_gauge: watch::Sender<usize>,
     pub on_response: ResponseCounter,
+    /// Counts what the per-source limits shed, by reason.
+    pub on_shed: ShedCounter,
     pub registrations: Registrations,
     /// Where [`Dialer`]s' calls come in.
     pub dialer: DialerInbox,
@@ -247,7 +250,7 @@ pub struct Wiring {
 pub async fn run(
     sockets: Sockets,
     mut ua: UserAgent,
-    max_message: usize,
+    tcp_limits: TcpLimits,
     spawn_call: SpawnCall,
     wiring: Wiring,
 ) -> anyhow::Result<()> {
@@ -255,6 +258,7 @@ pub async fn run(
         mut drain,
         calls_gauge,
         on_response,
+        on_shed,
         registrations:
             Registrations {
                 events: register_events,
@@ -267,7 +271,9 @@ pub async fn run(
     } = wiring;
     let Sockets { udp, tcp } = sockets;
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(4096);
-    tokio::spawn(accept_loop(tcp, inbound_tx.clone(), max_message));
+    let max_message = tcp_limits.max_message;
+    let timeouts = tcp_limits.timeouts();
+    tokio::spawn(accept_loop(tcp, inbound_tx.clone(), tcp_limits));
 
     let mut connections: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
     let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
@@ -370,6 +376,7 @@ pub async fn run(
                             rx,
                             inbound_tx.clone(),
                             max_message,
+                            timeouts,
                         ));
                     }
                 }
@@ -379,6 +386,15 @@ pub async fn run(
             if let UaEvent::Register(incoming) = event {
                 // The registrar task answers through `register_responses`.
                 let _ = register_events.send(incoming);
+                continue;
+            }
+            if let UaEvent::Shed { peer, why, warn } = event {
+                on_shed(why);
+                if warn {
+                    tracing::warn!(%peer, why = why.as_str(), "requests from this source shed (said once a minute; all are counted in /metrics)");
+                } else {
+                    tracing::debug!(%peer, why = why.as_str(), "request shed");
+                }
                 continue;
             }
             dispatch(event, &mut calls, &commands_tx, &spawn_call);
@@ -407,6 +423,8 @@ pub struct Registrations {
 
 /// Told the status code of every response sent (retransmissions included).
 pub type ResponseCounter = Box<dyn Fn(u16) + Send>;
+/// Called with the reason of each request the per-source limits shed.
+pub type ShedCounter = Box<dyn Fn(frontdoor_sip::guard::Shed) + Send>;
 
 /// The status code of a response's bytes (`SIP/2.0 200 OK`), `None` for a request.
 fn status_code(bytes: &[u8]) -> Option<u16> {
@@ -480,10 +498,75 @@ pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
     }
 }
 
-async fn accept_loop(listener: TcpListener, inbound: mpsc::Sender<Inbound>, max_message: usize) {
+/// What TCP connections from outside may take.
+#[derive(Debug, Clone)]
+pub struct TcpLimits {
+    /// Largest SIP message, bytes.
+    pub max_message: usize,
+    /// Connections from outside at once (ours to phones do not count).
+    pub max_connections: usize,
+    /// Connections from one source address at once.
+    pub per_source: usize,
+    /// A connection silent this long is closed (keep-alive CRLFs count).
+    pub idle: Duration,
+    /// A message begun must be complete within this (slow or truncated
+    /// messages).
+    pub message: Duration,
+    /// Sources exempt from `per_source` (trusted peers, loopback).
+    pub exempt: frontdoor_sip::guard::GuardConfig,
+}
+
+impl TcpLimits {
+    fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            idle: self.idle,
+            message: self.message,
+        }
+    }
+}
+
+/// The time limits of one connection.
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    idle: Duration,
+    message: Duration,
+}
+
+/// Connections from outside now, in all and per source.
+#[derive(Default)]
+struct Open {
+    total: usize,
+    per_source: HashMap<std::net::IpAddr, usize>,
+}
+
+async fn accept_loop(listener: TcpListener, inbound: mpsc::Sender<Inbound>, limits: TcpLimits) {
+    let open = Arc::new(std::sync::Mutex::new(Open::default()));
+    // Counters, each updated in one step: usable after a panic elsewhere.
     loop {
         match listener.accept().await {
             Ok((stream, addr)) => {
+                let ip = addr.ip();
+                let refused = {
+                    let mut o = open.lock().unwrap_or_else(|e| e.into_inner());
+                    let from_source = o.per_source.get(&ip).copied().unwrap_or(0);
+                    let refused = if o.total >= limits.max_connections {
+                        Some("the engine's TCP connections are all in use")
+                    } else if from_source >= limits.per_source && !limits.exempt.is_exempt(ip) {
+                        Some("this source has as many TCP connections as it may")
+                    } else {
+                        None
+                    };
+                    if refused.is_none() {
+                        o.total += 1;
+                        *o.per_source.entry(ip).or_default() += 1;
+                    }
+                    refused
+                };
+                if let Some(why) = refused {
+                    // Dropping the stream closes it.
+                    tracing::debug!(%addr, why, "TCP connection refused");
+                    continue;
+                }
                 let (out, rx) = mpsc::unbounded_channel();
                 if inbound
                     .send(Inbound::Connected { addr, out })
@@ -492,7 +575,19 @@ async fn accept_loop(listener: TcpListener, inbound: mpsc::Sender<Inbound>, max_
                 {
                     return;
                 }
-                tokio::spawn(connection(stream, addr, rx, inbound.clone(), max_message));
+                let (inbound, open, timeouts) = (inbound.clone(), open.clone(), limits.timeouts());
+                let max_message = limits.max_message;
+                tokio::spawn(async move {
+                    connection(stream, addr, rx, inbound, max_message, timeouts).await;
+                    let mut o = open.lock().unwrap_or_else(|e| e.into_inner());
+                    o.total = o.total.saturating_sub(1);
+                    if let Some(n) = o.per_source.get_mut(&ip) {
+                        *n -= 1;
+                        if *n == 0 {
+                            o.per_source.remove(&ip);
+                        }
+                    }
+                });
             }
             Err(error) => {
                 // Out of file descriptors and the like: wait, then go on.
@@ -508,9 +603,10 @@ async fn connect(
     out: mpsc::UnboundedReceiver<Vec<u8>>,
     inbound: mpsc::Sender<Inbound>,
     max_message: usize,
+    timeouts: Timeouts,
 ) {
     match TcpStream::connect(addr).await {
-        Ok(stream) => connection(stream, addr, out, inbound, max_message).await,
+        Ok(stream) => connection(stream, addr, out, inbound, max_message, timeouts).await,
         Err(error) => {
             tracing::warn!(%addr, %error, "cannot open a TCP connection to send a SIP message");
             let _ = inbound.send(Inbound::Closed { addr }).await;
@@ -526,6 +622,7 @@ async fn connection(
     mut out: mpsc::UnboundedReceiver<Vec<u8>>,
     inbound: mpsc::Sender<Inbound>,
     max_message: usize,
+    timeouts: Timeouts,
 ) {
     let peer = Peer {
         transport: Transport::Tcp,
@@ -533,16 +630,36 @@ async fn connection(
     };
     let (mut reader, mut writer) = stream.into_split();
     let mut buf = BytesMut::with_capacity(8192);
+    let mut last_read = Instant::now();
+    // When the message now in `buf` began, if one has.
+    let mut message_began: Option<Instant> = None;
     loop {
+        let idle_at = last_read + timeouts.idle;
+        let deadline = message_began.map_or(idle_at, |at| idle_at.min(at + timeouts.message));
         tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {
+                let why = if message_began.is_some() { "a message did not complete in time" } else { "idle" };
+                tracing::debug!(%peer, why, "closing the TCP connection");
+                break;
+            }
             read = reader.read_buf(&mut buf) => match read {
                 Ok(0) => break,
                 Ok(_) => loop {
+                    last_read = Instant::now();
+                    if buf.is_empty() {
+                        message_began = None;
+                    } else {
+                        message_began.get_or_insert(last_read);
+                    }
                     match message::frame(&buf, max_message) {
                         Ok(Framing::Incomplete) => break,
-                        Ok(Framing::Keepalive(n)) => buf.advance(n),
+                        Ok(Framing::Keepalive(n)) => {
+                            buf.advance(n);
+                            message_began = None;
+                        }
                         Ok(Framing::Complete(n)) => {
                             let bytes = buf.split_to(n);
+                            message_began = None;
                             if inbound.send(Inbound::Message { peer, bytes }).await.is_err() {
                                 return;
                             }

@@ -2,10 +2,9 @@
 //! bearer-token authentication with audit-logged refusals, and login
 //! throttling.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use axum::Json;
 use axum::Router;
@@ -275,88 +274,6 @@ impl FromRequestParts<Cti> for Auth {
     }
 }
 
-/// Counts failed logins per username and per peer address; past the limit,
-/// further attempts are refused (429) until the back-off period has passed.
-pub(crate) struct Throttle {
-    entries: Mutex<HashMap<String, ThrottleEntry>>,
-    per_user: u32,
-    per_peer: u32,
-    backoff: Duration,
-}
-
-struct ThrottleEntry {
-    failures: u32,
-    since: Instant,
-    blocked_until: Option<Instant>,
-}
-
-impl Throttle {
-    pub fn new(per_user: u32, per_peer: u32, backoff: Duration) -> Throttle {
-        Throttle {
-            entries: Mutex::new(HashMap::new()),
-            per_user,
-            per_peer,
-            backoff,
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, ThrottleEntry>> {
-        // Counters only: a poisoned lock still holds usable numbers.
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn keys(user: &str, peer: &str) -> [String; 2] {
-        [format!("user:{user}"), format!("peer:{peer}")]
-    }
-
-    /// How long to wait before trying again, if blocked.
-    fn blocked(&self, user: &str, peer: &str) -> Option<Duration> {
-        let now = Instant::now();
-        let map = self.lock();
-        Self::keys(user, peer)
-            .iter()
-            .filter_map(|k| map.get(k).and_then(|e| e.blocked_until))
-            .filter(|until| *until > now)
-            .map(|until| until - now)
-            .max()
-    }
-
-    fn failed(&self, user: &str, peer: &str) {
-        let now = Instant::now();
-        let mut map = self.lock();
-        if map.len() > 100_000 {
-            map.retain(|_, e| {
-                now.duration_since(e.since) < self.backoff
-                    || e.blocked_until.is_some_and(|u| u > now)
-            });
-        }
-        for (key, limit) in Self::keys(user, peer)
-            .into_iter()
-            .zip([self.per_user, self.per_peer])
-        {
-            let e = map.entry(key).or_insert(ThrottleEntry {
-                failures: 0,
-                since: now,
-                blocked_until: None,
-            });
-            if now.duration_since(e.since) > self.backoff {
-                e.failures = 0;
-                e.since = now;
-            }
-            e.failures += 1;
-            if e.failures >= limit {
-                e.blocked_until = Some(now + self.backoff);
-                e.failures = 0;
-                e.since = now;
-            }
-        }
-    }
-
-    fn succeeded(&self, user: &str) {
-        self.lock().remove(&format!("user:{user}"));
-    }
-}
-
 fn parse_json<T: for<'de> Deserialize<'de>>(body: &Bytes) -> ApiResult<T> {
     serde_json::from_slice(body).map_err(|e| AppError::bad(format!("bad JSON body: {e}")))
 }
@@ -391,7 +308,7 @@ async fn login(State(cti): State<Cti>, req: Request) -> ApiResult<Response> {
     let LoginBody { username, password } = parse_json(&body)?;
     let shared = &cti.shared;
     let user_label: String = username.chars().take(64).collect();
-    if let Some(wait) = shared.throttle.blocked(&user_label, &peer) {
+    if let Some(wait) = shared.throttle.blocked(Some(&user_label), &peer) {
         cti.audit(
             &user_label,
             "POST /api/login",

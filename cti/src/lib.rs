@@ -91,6 +91,7 @@ pub mod protocol;
 pub mod status;
 pub mod store;
 pub mod taxonomy;
+pub mod throttle;
 mod web;
 mod ws;
 
@@ -206,7 +207,7 @@ pub(crate) struct Shared {
     pub config: CtiConfig,
     pub registry: Arc<agents::Registry>,
     pub status: Arc<Status>,
-    pub throttle: http::Throttle,
+    pub throttle: throttle::Throttle,
     emergency: AtomicBool,
     /// The queues' last published view (`GET /api/queues`); none until the
     /// binary publishes one.
@@ -278,7 +279,7 @@ impl Cti {
         ));
         let shared = Arc::new(Shared {
             store,
-            throttle: http::Throttle::new(
+            throttle: throttle::Throttle::new(
                 config.login_failures_per_user.max(1),
                 config.login_failures_per_peer.max(1),
                 config.login_backoff,

@@ -349,15 +349,19 @@ pub enum Disposition {
     AbandonedInQueue,
     Transferred,
     Callback,
+    /// The engine stopped without ending the call (it was killed or the
+    /// machine failed); closed at the next start.
+    Interrupted,
 }
 
 impl Disposition {
-    pub const ALL: [Disposition; 5] = [
+    pub const ALL: [Disposition; 6] = [
         Disposition::Answered,
         Disposition::AbandonedInIvr,
         Disposition::AbandonedInQueue,
         Disposition::Transferred,
         Disposition::Callback,
+        Disposition::Interrupted,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -366,6 +370,7 @@ impl Disposition {
             Disposition::AbandonedInQueue => "abandoned_in_queue",
             Disposition::Transferred => "transferred",
             Disposition::Callback => "callback",
+            Disposition::Interrupted => "interrupted",
         }
     }
     pub fn parse(s: &str) -> Option<Disposition> {

@@ -28,6 +28,7 @@ pub struct Status {
     call_events: AtomicU64,
     dispositions: Mutex<BTreeMap<Disposition, u64>>,
     sip_responses: Mutex<BTreeMap<u16, u64>>,
+    shed: Mutex<BTreeMap<String, u64>>,
     flow: Mutex<Option<ActiveFlow>>,
 }
 
@@ -50,6 +51,17 @@ impl Status {
         *lock(&self.sip_responses).entry(code).or_default() += 1;
     }
     /// Set by the binary when a flow set is loaded or activated.
+    /// A SIP request shed by the per-source limits, for `reason`.
+    pub fn count_shed(&self, reason: &str) {
+        let mut shed = lock(&self.shed);
+        match shed.get_mut(reason) {
+            Some(n) => *n += 1,
+            None => {
+                shed.insert(reason.to_owned(), 1);
+            }
+        }
+    }
+
     pub fn set_active_flow(&self, version: &str, hash: &str) {
         *lock(&self.flow) = Some(ActiveFlow {
             version: version.into(),
@@ -122,6 +134,17 @@ impl Status {
             "frontdoor_sip_responses_total",
             "counter",
             "SIP responses sent, by status code.",
+            &samples,
+        );
+        let shed = lock(&self.shed).clone();
+        let samples: Vec<_> = shed
+            .iter()
+            .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), n.to_string()))
+            .collect();
+        metric(
+            "frontdoor_sip_shed_total",
+            "counter",
+            "SIP requests shed by the per-source limits or the call limit, by reason.",
             &samples,
         );
         metric(

@@ -531,7 +531,9 @@ pub struct DigestConfig {
     /// Seconds a nonce stays good before it is stale.
     pub nonce_ttl: u64,
     /// Algorithms offered, one challenge each, in this order (RFC 8760
-    /// §2.4: the preferred first).
+    /// §2.4: the preferred first). Default MD5 then SHA-256: most phones
+    /// (and sipp) answer the first challenge only, and stop at one they
+    /// cannot answer; clients that choose SHA-256 still can.
     pub algorithms: Vec<Algorithm>,
     /// Bound on the nonces whose `nc` is tracked.
     pub max_tracked_nonces: usize,
@@ -542,7 +544,7 @@ impl Default for DigestConfig {
         DigestConfig {
             realm: DEFAULT_REALM.to_owned(),
             nonce_ttl: DEFAULT_NONCE_TTL,
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
             max_tracked_nonces: DEFAULT_MAX_TRACKED_NONCES,
         }
     }

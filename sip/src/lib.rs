@@ -27,6 +27,7 @@
 //! - [`ua`]: the user agent: dialogs and calls, what the driver talks to.
 
 pub mod digest;
+pub mod guard;
 pub mod message;
 pub mod registrar;
 pub mod sdp;

@@ -47,11 +47,13 @@
 //!   not issue, a replayed nonce count (**401**, not 403: a fresh nonce
 //!   lets a legitimate device recover at once; the replayed request changes
 //!   nothing), an algorithm or qop we do not support: 401 with fresh
-//!   challenges, SHA-256 then MD5 (RFC 8760 §2.4). An expired nonce with a
+//!   challenges, one per configured algorithm in its order (RFC 8760
+//!   §2.4; MD5 then SHA-256 by default). An expired nonce with a
 //!   right response: 401 with `stale=true`. A digest `uri` that is not the
 //!   Request-URI or an unreadable `Authorization`: 400 (RFC 7616 §3.4.6).
-//! - Old devices that stop at the first challenge they cannot answer (the
-//!   Debian baresip 1.0 gives up on SHA-256 even with MD5 offered next):
+//! - With SHA-256 configured first, old devices that stop at the first
+//!   challenge they cannot answer (the Debian baresip 1.0 gives up on
+//!   SHA-256 even with MD5 offered next):
 //!   a Call-ID that got the full set and comes back without credentials
 //!   gets MD5 alone, see [`RegistrarConfig::legacy_md5_fallback`].
 //! - A disabled account: 403, only after successful authentication (so the
@@ -134,6 +136,11 @@ pub struct RegistrarConfig {
     /// offered less. MD5 is accepted either way, so this gives nothing
     /// away; false disables it.
     pub legacy_md5_fallback: bool,
+    /// Devices whose `User-Agent` contains one of these (case-insensitive)
+    /// are offered MD5 alone from their first challenge, so they register
+    /// at once rather than on a retry (default: `baresip`, for libre 1.x;
+    /// see `legacy_md5_fallback`).
+    pub md5_only_user_agents: Vec<String>,
 }
 
 impl Default for RegistrarConfig {
@@ -145,6 +152,7 @@ impl Default for RegistrarConfig {
             default_expires: 3600,
             max_contacts: 10,
             legacy_md5_fallback: true,
+            md5_only_user_agents: vec!["baresip".to_owned()],
         }
     }
 }
@@ -627,10 +635,23 @@ impl Registrar {
     /// Whether to offer MD5 only ([`RegistrarConfig::legacy_md5_fallback`]).
     fn md5_only(&mut self, request: &Request, now: u64, why: &AuthFailure) -> bool {
         let algorithms = &self.config.digest.algorithms;
-        if !self.config.legacy_md5_fallback
-            || algorithms.len() < 2
-            || !algorithms.contains(&Algorithm::Md5)
+        if algorithms.len() < 2 || !algorithms.contains(&Algorithm::Md5) {
+            return false;
+        }
+        let user_agent = request.headers.iter().find_map(|h| match h {
+            Header::UserAgent(ua) => Some(ua.value().to_ascii_lowercase()),
+            _ => None,
+        });
+        if let Some(ua) = user_agent
+            && self
+                .config
+                .md5_only_user_agents
+                .iter()
+                .any(|known| ua.contains(&known.to_ascii_lowercase()))
         {
+            return true;
+        }
+        if !self.config.legacy_md5_fallback {
             return false;
         }
         let Ok(call_id) = request

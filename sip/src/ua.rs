@@ -66,6 +66,7 @@ use rsip::prelude::*;
 use rsip::{Header, Method, Request, Response, SipMessage};
 
 use crate::Peer;
+use crate::guard::{Guard, GuardConfig, Shed};
 use crate::message;
 use crate::transaction::{TimerConfig, TransactionKey, Transactions, TxEvent};
 
@@ -106,6 +107,8 @@ pub struct UaConfig {
     /// The user part of our From (when [`OutboundCall::from`] is `None`) and
     /// of our Contact in outbound INVITEs. Default `frontdoor`.
     pub from_user: String,
+    /// Per-source limits for requests from outside ([`crate::guard`]).
+    pub guard: GuardConfig,
     /// The host part of our default From in outbound calls; `None` (the
     /// default) uses the IP address of [`UaConfig::local_addr`].
     pub from_domain: Option<String>,
@@ -123,6 +126,7 @@ impl Default for UaConfig {
             registrar: false,
             from_user: "frontdoor".to_owned(),
             from_domain: None,
+            guard: GuardConfig::default(),
         }
     }
 }
@@ -262,6 +266,10 @@ pub enum UaEvent {
         reason: String,
         answered: bool,
     },
+    /// A request shed by the per-source limits ([`crate::guard`]): dropped
+    /// unanswered, or refused with 503 (`SourceCalls`, `Full`). `warn` is
+    /// true the first time in a minute for this source and reason.
+    Shed { peer: Peer, why: Shed, warn: bool },
 }
 
 /// Misuse of the user agent's commands by the controller.
@@ -395,12 +403,14 @@ pub struct UserAgent {
     out: std::collections::VecDeque<Datagram>,
     next_call: u64,
     draining: bool,
+    guard: Guard,
 }
 
 impl UserAgent {
     pub fn new(config: UaConfig) -> Self {
         UserAgent {
             tx: Transactions::new(config.timers),
+            guard: Guard::new(config.guard.clone()),
             config,
             calls: HashMap::new(),
             dialogs: HashMap::new(),
@@ -448,6 +458,10 @@ impl UserAgent {
         };
         match parsed {
             Ok(SipMessage::Request(mut request)) => {
+                if let Err(why) = self.screen(now, peer, &request) {
+                    self.shed(now, peer, why);
+                    return;
+                }
                 message::stamp_via(&mut request, peer.addr);
                 self.tx
                     .handle_message(now, peer, SipMessage::Request(request));
@@ -463,6 +477,44 @@ impl UserAgent {
             }
         }
         self.pump(now);
+    }
+
+    /// The per-source checks a request passes before it costs a
+    /// transaction: not a scanner, and a new INVITE or a REGISTER within
+    /// its source's rate.
+    fn screen(&mut self, now: Instant, peer: Peer, request: &Request) -> Result<(), Shed> {
+        let scanner = request.headers.iter().any(|h| match h {
+            Header::UserAgent(ua) => self.guard.is_scanner(ua.value()),
+            _ => false,
+        });
+        if scanner {
+            return Err(Shed::Scanner);
+        }
+        let out_of_dialog = || {
+            request
+                .to_header()
+                .ok()
+                .and_then(|t| t.tag().ok().flatten())
+                .is_none()
+        };
+        match request.method {
+            Method::Invite if out_of_dialog() => self.guard.admit(now, peer.addr.ip(), false),
+            Method::Register if self.config.registrar => {
+                self.guard.admit(now, peer.addr.ip(), true)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Report a shed request (it was dropped, or refused by the caller).
+    pub(crate) fn shed(&mut self, now: Instant, peer: Peer, why: Shed) {
+        let warn = self.guard.should_warn(now, peer.addr.ip(), why);
+        self.events.push_back(UaEvent::Shed { peer, why, warn });
+    }
+
+    /// The most calls `ip` may have in progress, if limited.
+    pub(crate) fn calls_limit(&self, ip: std::net::IpAddr) -> Option<usize> {
+        self.guard.calls_limit(ip)
     }
 
     fn malformed(&mut self, peer: Peer, reason: String, reply: Option<Vec<u8>>) {

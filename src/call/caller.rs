@@ -13,57 +13,9 @@ use frontdoor_ivr::regions::{Caller, normalize_caller};
 use frontdoor_sip::ua::IncomingCall;
 
 /// The peers whose P-Asserted-Identity is believed: addresses or
-/// `address/prefix` networks.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TrustedPeers(Vec<(IpAddr, u8)>);
-
-impl TrustedPeers {
-    /// Parse `["192.0.2.10", "198.51.100.0/24", "2001:db8::/32"]`.
-    pub fn parse(entries: &[String]) -> Result<TrustedPeers, String> {
-        let mut nets = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let (addr, prefix) = match entry.split_once('/') {
-                Some((addr, prefix)) => (addr, Some(prefix)),
-                None => (entry.as_str(), None),
-            };
-            let addr: IpAddr = addr
-                .trim()
-                .parse()
-                .map_err(|_| format!("`{entry}` is not an IP address or address/prefix"))?;
-            let max = if addr.is_ipv4() { 32 } else { 128 };
-            let prefix = match prefix {
-                None => max,
-                Some(p) => p
-                    .trim()
-                    .parse::<u8>()
-                    .ok()
-                    .filter(|p| *p <= max)
-                    .ok_or_else(|| format!("`{entry}`: the prefix must be 0 to {max}"))?,
-            };
-            nets.push((addr, prefix));
-        }
-        Ok(TrustedPeers(nets))
-    }
-
-    /// `ip` is one of the trusted peers.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        self.0.iter().any(|(net, prefix)| match (net, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(*prefix)).unwrap_or(0);
-                u32::from(*net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(*prefix)).unwrap_or(0);
-                u128::from(*net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        })
-    }
-}
+/// `address/prefix` networks (`sip.trusted_proxies`). The same list is
+/// exempt from the per-source limits ([`frontdoor_sip::guard`]).
+pub use frontdoor_sip::guard::Networks as TrustedPeers;
 
 /// Where the caller's identity came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,22 +99,6 @@ mod tests {
 
     fn identify(invite: &Invite<'_>, trusted: &TrustedPeers) -> (Caller, IdentitySource) {
         identify_from(invite.0, invite.1, IpAddr::from(invite.2), trusted)
-    }
-
-    #[test]
-    fn trusted_peers_match_addresses_and_networks() {
-        let t = trusted(&["192.0.2.10", "198.51.100.0/24", "2001:db8::/32"]);
-        assert!(t.contains("192.0.2.10".parse().unwrap()));
-        assert!(!t.contains("192.0.2.11".parse().unwrap()));
-        assert!(t.contains("198.51.100.77".parse().unwrap()));
-        assert!(!t.contains("198.51.101.1".parse().unwrap()));
-        assert!(t.contains("2001:db8::5".parse().unwrap()));
-        assert!(t.contains("::ffff:192.0.2.10".parse().unwrap()));
-        assert!(trusted(&["0.0.0.0/0"]).contains("203.0.113.9".parse().unwrap()));
-        assert!(!TrustedPeers::default().contains("127.0.0.1".parse().unwrap()));
-        for bad in ["nonsense", "192.0.2.1/33", "192.0.2.1/x", ""] {
-            assert!(TrustedPeers::parse(&[bad.to_owned()]).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use crate::external::{both_ended, far_end_finished, far_end_hanging_up};
 use crate::harness::{Engine, SippRun, TempDir, call_id, free_media_port, message, sipp};
 use crate::ivr::ottawa_always_open;
 use crate::records::{http, login};
-use crate::registrar::{MD5_ONLY, phone, phone_answering, stop};
+use crate::registrar::{phone, phone_answering, stop};
 
 mod desk;
 mod identity;
@@ -430,7 +430,7 @@ fn destination(uri: &str) -> String {
 }
 
 fn config(extra: &str) -> String {
-    format!("{MD5_ONLY}[cti]\nwrap_up_s = 30\n{extra}")
+    format!("[cti]\nwrap_up_s = 30\n{extra}")
 }
 
 // ---- the tests -------------------------------------------------------------
@@ -981,10 +981,7 @@ fn a_navigator_transfers_their_call_to_an_outside_line_from_the_screen() {
 
 #[test]
 fn a_navigator_hangs_up_from_the_screen_and_their_break_starts_after_wrap_up() {
-    let engine = Engine::start_in(
-        &format!("{MD5_ONLY}[cti]\nwrap_up_s = 2\n"),
-        ottawa_always_open,
-    );
+    let engine = Engine::start_in("[cti]\nwrap_up_s = 2\n", ottawa_always_open);
     let dir = TempDir::new("phone");
     let (baresip, mut screen) = ready_navigator(&engine, &dir);
     let steps = english_then_food(&[]);
@@ -1100,10 +1097,7 @@ fn a_callback_asked_for_before_a_restart_is_still_made_after_it() {
     drop(screen);
 
     // The engine restarts on the same store; a navigator logs in, ready.
-    let second = Engine::start_in(
-        &format!("{MD5_ONLY}{trunk}[cti]\ndb = {db:?}\n"),
-        ottawa_always_open,
-    );
+    let second = Engine::start_in(&format!("{trunk}[cti]\ndb = {db:?}\n"), ottawa_always_open);
     let restored = second
         .wait_for(Duration::from_secs(5), |v| {
             message(v) == "callbacks taken back after a restart"

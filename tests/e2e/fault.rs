@@ -122,3 +122,247 @@ fn an_invite_that_never_acks_aims_no_audio_at_the_port_its_sdp_names() {
     let received = listener.join().unwrap();
     assert_eq!(received, 0, "{received} RTP packets sent before any ACK");
 }
+
+#[test]
+fn a_flood_from_one_source_neither_stops_the_calls_in_progress_nor_a_crisis_caller() {
+    // The 50 calls come through the trusted proxy (127.0.0.1, exempt); the
+    // flood from 127.0.0.3 and the crisis caller from 127.0.0.4 are each
+    // one source of the internet (loopback limited like any address).
+    let dir = crate::harness::TempDir::new("crisis-line");
+    let (far, port, trace) = crate::external::far_end_hanging_up(&dir);
+    let line = format!("sip:988@127.0.0.1:{port}");
+    let engine = Engine::start_in(
+        "[sip]\ntrusted_proxies = [\"127.0.0.1\"]\n\
+         [limits]\nlimit_loopback = true\ninvites_per_s = 5\ninvite_burst = 20\n\
+         [media]\nrtp_ports = \"30000-30499\"\n",
+        |flows| {
+            crate::harness::edit(
+                &flows.join("centres.yaml"),
+                "external: \"sip:988@crisis-gateway.example.org\"",
+                &format!("external: \"{line}\""),
+            )
+        },
+    );
+
+    // 50 calls in progress, their RTP to one socket of the test.
+    let rtp_port = free_media_port();
+    let sink = UdpSocket::bind(("127.0.0.1", rtp_port)).unwrap();
+    let listening_until = Instant::now() + Duration::from_secs(14);
+    let listener = thread::spawn(move || {
+        sink.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+        // Per stream (SSRC): the last sequence number, packets, gaps.
+        let mut streams: std::collections::HashMap<u32, (u16, u32, u32)> = Default::default();
+        let mut buf = [0u8; 2048];
+        while Instant::now() < listening_until {
+            let Ok(n) = sink.recv(&mut buf) else { continue };
+            if n < 12 {
+                continue;
+            }
+            let seq = u16::from_be_bytes([buf[2], buf[3]]);
+            let ssrc = u32::from_be_bytes([buf[8], buf[9], buf[10], buf[11]]);
+            let entry = streams.entry(ssrc).or_insert((seq.wrapping_sub(1), 0, 0));
+            if seq != entry.0.wrapping_add(1) {
+                entry.2 += 1;
+            }
+            entry.0 = seq;
+            entry.1 += 1;
+        }
+        streams
+    });
+    let calls_engine = engine.sip;
+    let calls = thread::spawn(move || {
+        std::process::Command::new("sipp")
+            .arg(calls_engine.to_string())
+            .args(["-sf"])
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/e2e/scenarios/basic_call.xml"),
+            )
+            .args(["-m", "50", "-l", "50", "-r", "50", "-d", "10000"])
+            .args(["-i", "127.0.0.1", "-t", "u1", "-nostdin", "-timeout", "60s"])
+            .args(["-p", &crate::harness::free_udp_port().to_string()])
+            .args(["-mp", &free_media_port().to_string()])
+            .args(["-key", "rtp_port", &rtp_port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run sipp")
+    });
+    assert!(
+        engine.wait_for_count(Duration::from_secs(10), 50, |v| {
+            crate::harness::message(v) == "flow started"
+        }),
+        "50 calls did not start:\n{}",
+        engine.dump()
+    );
+
+    // The flood: 50 INVITEs a second for 3 s (10 × the source's rate).
+    let flood = UdpSocket::bind("127.0.0.3:0").unwrap();
+    let from = flood.local_addr().unwrap();
+    let flood_engine = engine.sip;
+    let flooder = thread::spawn(move || {
+        for n in 0..150 {
+            flood
+                .send_to(&flood_invite_for(flood_engine, from, n), flood_engine)
+                .unwrap();
+            thread::sleep(Duration::from_millis(20));
+        }
+        // Which INVITEs got any answer at all.
+        flood
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut answered = std::collections::HashSet::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = flood.recv(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            if let Some(id) = text.lines().find_map(|l| l.strip_prefix("Call-ID: ")) {
+                answered.insert(id.trim().to_owned());
+            }
+        }
+        answered.len()
+    });
+
+    // Meanwhile a caller in crisis, from a source of their own, presses 9.
+    let crisis = crate::ivr::call_pressing_with(
+        &engine,
+        "+16135550123",
+        &[(1000, '9')],
+        &["-i", "127.0.0.4"],
+    );
+    let r = crate::ivr::route(&engine, &crisis.call_id());
+    assert_eq!(r["fields"]["target"], "crisis", "{r}");
+    let (ok, messages) = crate::external::far_end_finished(far, &trace);
+    assert!(ok, "the crisis line's call did not complete:\n{messages}");
+
+    let answered = flooder.join().unwrap();
+    // The burst (20) and 5 a second over about 3 s; the rest: silence.
+    assert!(
+        answered <= 40,
+        "{answered} of 150 flood INVITEs were answered"
+    );
+    assert!(answered >= 20, "the burst is served: {answered}");
+    assert!(calls.join().unwrap().success(), "the 50 calls completed");
+    let streams = listener.join().unwrap();
+    assert_eq!(streams.len(), 50, "one RTP stream per call");
+    for (ssrc, (_, packets, gaps)) in &streams {
+        assert_eq!(
+            *gaps, 0,
+            "stream {ssrc:x} lost packets ({packets} received)"
+        );
+    }
+    let late: Vec<_> = engine.lines(|v| {
+        crate::harness::message(v) == "media closed"
+            && v["fields"]["late_wakeups"].as_u64().unwrap_or(0) > 0
+    });
+    assert!(late.is_empty(), "calls whose audio was late: {late:?}");
+    let shed =
+        engine.lines(|v| crate::harness::message(v).starts_with("requests from this source shed"));
+    assert!(
+        !shed.is_empty(),
+        "the flood was noticed:\n{}",
+        engine.dump()
+    );
+}
+
+/// A new INVITE from `from` for the flood: its own Call-ID and branch, an
+/// SDP naming a dead port on the flooder's own address.
+fn flood_invite_for(engine: SocketAddr, from: SocketAddr, n: u32) -> Vec<u8> {
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\nm=audio 9 RTP/AVP 0\r\n",
+        ip = from.ip()
+    );
+    format!(
+        "INVITE sip:211@{engine} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch=z9hG4bK-flood-{n};rport\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:+16135550199@{ip}>;tag=flood{n}\r\n\
+         To: <sip:211@{engine}>\r\n\
+         Call-ID: flood-{n}@{ip}\r\n\
+         CSeq: 1 INVITE\r\n\
+         Contact: <sip:flood@{from}>\r\n\
+         Content-Type: application/sdp\r\n\
+         Content-Length: {}\r\n\r\n{sdp}",
+        sdp.len(),
+        ip = from.ip(),
+    )
+    .into_bytes()
+}
+
+/// A TCP connection to `to` from the local address `local`.
+fn connect_from(local: &str, to: SocketAddr) -> std::net::TcpStream {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(local.parse().unwrap(), 0))
+            .unwrap();
+        let stream = socket.connect(to).await.expect("connect");
+        let stream = stream.into_std().unwrap();
+        stream.set_nonblocking(false).unwrap();
+        stream
+    })
+}
+
+/// Whether the engine closed `stream` (reads end), waiting up to `within`.
+fn closed_by_engine(mut stream: &std::net::TcpStream, within: Duration) -> bool {
+    use std::io::Read;
+    stream.set_read_timeout(Some(within)).unwrap();
+    let mut buf = [0u8; 512];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn a_thousand_idle_tcp_connections_and_a_slow_message_do_not_keep_a_caller_out() {
+    let engine = Engine::start_with(
+        "[limits]\nlimit_loopback = true\ntcp_connections_per_source = 32\ntcp_message_s = 2\n",
+    );
+    // A thousand connections from one address, that never say anything.
+    let idle: Vec<std::net::TcpStream> = (0..1000)
+        .map(|_| std::net::TcpStream::connect(engine.sip).expect("connect"))
+        .collect();
+    // The engine keeps the source's share and closes the rest at once.
+    let closed = idle
+        .iter()
+        .filter(|s| closed_by_engine(s, Duration::from_millis(20)))
+        .count();
+    assert!(
+        (1000 - 32..=1000 - 32 + 5).contains(&closed),
+        "{closed} of 1000 closed"
+    );
+
+    // A message begun and never finished, from elsewhere: closed after 2 s.
+    let mut slow = connect_from("127.0.0.8", engine.sip);
+    std::io::Write::write_all(
+        &mut slow,
+        b"INVITE sip:211@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/TCP 127.0.0.8:5999\r\n",
+    )
+    .unwrap();
+    let started = Instant::now();
+    assert!(
+        closed_by_engine(&slow, Duration::from_secs(5)),
+        "a truncated message keeps its connection"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(1500));
+
+    // A caller over TCP from another address is answered.
+    let run = sipp(
+        &engine,
+        "basic_call.xml",
+        "t1",
+        &[("rtp_port", free_media_port().to_string())],
+        &["-i", "127.0.0.7", "-d", "1000"],
+    );
+    run.assert_success(&engine);
+    drop(idle);
+}

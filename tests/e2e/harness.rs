@@ -112,11 +112,18 @@ impl Engine {
             .and_then(|l| l.as_str())
             .unwrap_or("127.0.0.1:0")
             .to_owned();
+        // The RTP ports: the test's own when `extra` names them, else a
+        // small range of the kernel's ephemeral one.
+        let rtp_ports = table
+            .get("media")
+            .and_then(|m| m.get("rtp_ports"))
+            .and_then(|r| r.as_str())
+            .map_or_else(rtp_range, str::to_owned);
         std::fs::write(&config, table.to_string()).expect("write config");
         let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
             .args(["--log-format", "json", "--config"])
             .arg(&config)
-            .args(["serve", "--sip", &sip, "--rtp-ports", &rtp_range()])
+            .args(["serve", "--sip", &sip, "--rtp-ports", &rtp_ports])
             .env("RUST_LOG", "info,frontdoor=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

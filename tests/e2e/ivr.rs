@@ -29,6 +29,17 @@ pub fn ottawa_always_open(flows: &Path) {
 /// key's is rightly taken for a late packet, so the keys of one call go in
 /// the recordings' order (1 2 3 … 9).
 pub fn call_pressing(engine: &Engine, caller: &str, keys: &[(u64, char)]) -> SippRun {
+    call_pressing_with(engine, caller, keys, &[])
+}
+
+/// [`call_pressing`] with more sipp arguments (e.g. `-i` for another
+/// source address).
+pub fn call_pressing_with(
+    engine: &Engine,
+    caller: &str,
+    keys: &[(u64, char)],
+    extra: &[&str],
+) -> SippRun {
     let dir = TempDir::new("scenario");
     let template = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/ivr_call.xml"),
@@ -52,7 +63,7 @@ pub fn call_pressing(engine: &Engine, caller: &str, keys: &[(u64, char)]) -> Sip
             ("rtp_port", free_media_port().to_string()),
             ("caller", caller.to_owned()),
         ],
-        &[],
+        extra,
     );
     run.assert_success(engine);
     run
@@ -60,7 +71,7 @@ pub fn call_pressing(engine: &Engine, caller: &str, keys: &[(u64, char)]) -> Sip
 
 /// The call's "route" line.
 #[track_caller]
-fn route(engine: &Engine, id: &str) -> Value {
+pub fn route(engine: &Engine, id: &str) -> Value {
     engine
         .wait_for(Duration::from_secs(5), |v| {
             message(v) == "route" && call_id(v) == id

@@ -246,23 +246,15 @@ fn an_account_for_a_centre_the_flows_do_not_have_is_refused() {
 }
 
 #[test]
-fn a_call_in_progress_when_the_engine_dies_keeps_its_arrival_and_last_step() {
+fn calls_in_progress_when_the_engine_is_killed_are_closed_as_interrupted_at_the_next_start() {
     let first = Engine::start();
-    // sipp's built-in caller: answered, then silent for 20 s.
-    let mut caller = Command::new("sipp")
+    // sipp's built-in caller: ten calls, answered, then silent for 20 s.
+    let mut callers = Command::new("sipp")
         .arg(first.sip.to_string())
         .args([
-            "-sn",
-            "uac",
-            "-s",
-            "211",
-            "-m",
-            "1",
-            "-d",
-            "20000",
-            "-i",
-            "127.0.0.1",
+            "-sn", "uac", "-s", "211", "-m", "10", "-l", "10", "-r", "20",
         ])
+        .args(["-d", "20000", "-i", "127.0.0.1"])
         .args(["-p", &crate::harness::free_udp_port().to_string()])
         .args(["-mp", &crate::harness::free_media_port().to_string()])
         .args(["-nostdin", "-timeout", "30s"])
@@ -270,32 +262,59 @@ fn a_call_in_progress_when_the_engine_dies_keeps_its_arrival_and_last_step() {
         .stderr(Stdio::null())
         .spawn()
         .expect("start sipp");
-    let step = first
-        .wait_for(Duration::from_secs(10), |v| {
-            message(v) == "ivr step" && v["fields"]["node"] == "greeting"
-        })
-        .unwrap_or_else(|| panic!("the call did not reach the greeting:\n{}", first.dump()));
-    let id = crate::harness::call_id(&step).to_owned();
+    let at_greeting = |v: &Value| message(v) == "ivr step" && v["fields"]["node"] == "greeting";
+    assert!(
+        first.wait_for_count(Duration::from_secs(15), 10, at_greeting),
+        "ten calls did not reach the greeting:\n{}",
+        first.dump()
+    );
+    let ids: Vec<String> = first
+        .lines(at_greeting)
+        .iter()
+        .map(|v| crate::harness::call_id(v).to_owned())
+        .collect();
     std::thread::sleep(Duration::from_millis(500));
     first.signal("KILL");
-    let _ = caller.kill();
-    let _ = caller.wait();
+    let _ = callers.kill();
+    let _ = callers.wait();
 
-    // A new engine on the same store.
+    // A new engine on the same store closes them, and answers at once.
     let second = Engine::start_with(&format!("[cti]\ndb = {:?}\n", first.db));
+    let closed = second
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "calls cut off by the last stop closed as interrupted"
+        })
+        .unwrap_or_else(|| panic!("nothing closed:\n{}", second.dump()));
+    assert_eq!(closed["fields"]["count"], 10, "{closed}");
+    let run = crate::harness::sipp(
+        &second,
+        "basic_call.xml",
+        "u1",
+        &[("rtp_port", crate::harness::free_media_port().to_string())],
+        &[],
+    );
+    run.assert_success(&second);
+
     add_user(&second, "ops1", "ops", "ottawa", "correct horse battery");
     let token = login(&second, "ops1", "correct horse battery");
-    let (status, body) = http(
-        second.http,
-        "GET",
-        &format!("/api/calls/{id}"),
-        Some(&token),
-        "",
-    );
-    assert_eq!(status, 200, "{body}");
-    let record: Value = serde_json::from_str(&body).unwrap();
-    let call = &record["call"];
-    assert!(call["arrived_ms"].as_i64().unwrap() > 0, "{record}");
-    assert!(call["ended_ms"].is_null(), "it never ended: {record}");
-    assert_eq!(call["last_step"], "greeting", "{record}");
+    for id in &ids {
+        let (status, body) = http(
+            second.http,
+            "GET",
+            &format!("/api/calls/{id}"),
+            Some(&token),
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        let record: Value = serde_json::from_str(&body).unwrap();
+        let call = &record["call"];
+        let arrived = call["arrived_ms"].as_i64().unwrap();
+        assert!(arrived > 0, "{record}");
+        assert_eq!(call["disposition"], "interrupted", "{record}");
+        // Closed when the engine last knew of it, not at the restart.
+        let ended = call["ended_ms"].as_i64().expect("closed");
+        assert!((arrived..arrived + 5_000).contains(&ended), "{record}");
+        // Where the caller was when it was cut off.
+        assert_eq!(call["last_step"], "greeting", "{record}");
+    }
 }

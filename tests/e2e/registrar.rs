@@ -6,12 +6,8 @@
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use crate::harness::{Engine, TempDir, free_media_port, free_udp_port, message};
+use crate::harness::{Engine, TempDir, free_media_port, free_udp_port, message, sipp};
 use crate::records::add_user;
-
-/// baresip 1.0 (Debian) answers MD5 challenges only: offer MD5 alone so it
-/// registers at once (with SHA-256 first it retries a minute later).
-pub const MD5_ONLY: &str = "[registrar]\nalgorithms = [\"MD5\"]\n";
 
 /// A baresip phone registering `user` with `password` (every 60 s) and
 /// answering calls at once, sending a 440 Hz tone as its voice. The password goes in
@@ -133,7 +129,7 @@ pub fn stop(mut child: Child) {
 
 #[test]
 fn a_navigator_phone_registers_with_digest_auth_and_survives_a_restart() {
-    let first = Engine::start_with(MD5_ONLY);
+    let first = Engine::start();
     add_user(
         &first,
         "nav1",
@@ -158,7 +154,7 @@ fn a_navigator_phone_registers_with_digest_auth_and_survives_a_restart() {
     );
 
     // The binding is in the store: a new engine on it restores it.
-    let second = Engine::start_with(&format!("{MD5_ONLY}[cti]\ndb = {:?}\n", first.db));
+    let second = Engine::start_with(&format!("[cti]\ndb = {:?}\n", first.db));
     let restored = second
         .wait_for(Duration::from_secs(5), |v| {
             message(v) == "registrations restored"
@@ -169,7 +165,7 @@ fn a_navigator_phone_registers_with_digest_auth_and_survives_a_restart() {
 
 #[test]
 fn a_wrong_password_is_only_ever_challenged() {
-    let engine = Engine::start_with(MD5_ONLY);
+    let engine = Engine::start();
     add_user(
         &engine,
         "nav1",
@@ -193,7 +189,7 @@ fn a_wrong_password_is_only_ever_challenged() {
 
 #[test]
 fn a_disabled_account_gets_403() {
-    let engine = Engine::start_with(MD5_ONLY);
+    let engine = Engine::start();
     add_user(
         &engine,
         "nav1",
@@ -219,4 +215,160 @@ fn a_disabled_account_gets_403() {
     stop(baresip);
     refused.unwrap_or_else(|| panic!("no 403:\n{}", engine.dump()));
     assert!(engine.lines(|v| message(v) == "registered").is_empty());
+}
+
+/// sipp answers the first challenge it gets: on the default settings that
+/// must register it.
+#[test]
+fn sipp_registers_on_the_default_settings_at_once() {
+    let engine = Engine::start();
+    add_user(
+        &engine,
+        "nav1",
+        "navigator",
+        "ottawa",
+        "correct-horse-battery",
+    );
+    let run = sipp(
+        &engine,
+        "register.xml",
+        "u1",
+        &[("user", "nav1".to_owned())],
+        &["-au", "nav1", "-ap", "correct-horse-battery"],
+    );
+    run.assert_success(&engine);
+    assert!(
+        engine
+            .wait_for(Duration::from_secs(2), |v| {
+                message(v) == "registered" && v["fields"]["aor"] == "nav1"
+            })
+            .is_some(),
+        "{}",
+        engine.dump()
+    );
+}
+
+/// Debian's linphone (linphonecsh drives a background linphonec; one per
+/// user of the machine, so this is the only test that uses it).
+#[test]
+fn linphone_registers_on_the_default_settings_at_once() {
+    let engine = Engine::start();
+    add_user(
+        &engine,
+        "nav2",
+        "navigator",
+        "ottawa",
+        "correct-horse-battery",
+    );
+    let dir = TempDir::new("linphone");
+    let rc = dir.path().join("linphonerc");
+    // Without its data directory linphone never gets as far as registering.
+    std::fs::create_dir_all(dir.path().join(".local/share/linphone")).unwrap();
+    std::fs::write(
+        &rc,
+        format!(
+            "[sip]\nsip_port={sip}\nsip_tcp_port=-1\ndefault_proxy=0\n\
+             [rtp]\naudio_rtp_port={rtp}\n\
+             [proxy_0]\nreg_proxy=<sip:{engine}>\nreg_identity=sip:nav2@127.0.0.1\n\
+             reg_expires=120\nreg_sendregister=1\n\
+             [auth_info_0]\nusername=nav2\npasswd=correct-horse-battery\nrealm=frontdoor\n",
+            sip = free_udp_port(),
+            rtp = free_media_port(),
+            engine = engine.sip,
+        ),
+    )
+    .unwrap();
+    let linphonecsh = |args: &[&str]| {
+        Command::new("linphonecsh")
+            .args(args)
+            // Its database and state go in the test's directory.
+            .env("HOME", dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run linphonecsh (package linphone-cli)")
+    };
+    let started = linphonecsh(&["init", "-c", rc.to_str().unwrap()]);
+    let registered = engine.wait_for(Duration::from_secs(10), |v| {
+        message(v) == "registered" && v["fields"]["aor"] == "nav2"
+    });
+    linphonecsh(&["exit"]);
+    assert!(started.success(), "linphonecsh init failed");
+    assert!(
+        registered.is_some(),
+        "linphone did not register at once:\n{}",
+        engine.dump()
+    );
+}
+
+#[test]
+fn register_password_guessing_is_throttled_and_the_real_phone_still_registers() {
+    let engine = Engine::start();
+    add_user(
+        &engine,
+        "nav1",
+        "navigator",
+        "ottawa",
+        "correct-horse-battery",
+    );
+    let dir = TempDir::new("phone");
+    let registered = |n: usize| {
+        engine.wait_for_count(Duration::from_secs(10), n, |v| {
+            message(v) == "registered" && v["fields"]["aor"] == "nav1"
+        })
+    };
+    let baresip = phone(&engine, &dir, "nav1", "correct-horse-battery");
+    assert!(registered(1), "{}", engine.dump());
+    stop(baresip);
+
+    // Someone else guesses nav1's password, twelve times, from another address.
+    let run = sipp(
+        &engine,
+        "register.xml",
+        "u1",
+        &[("user", "nav1".to_owned())],
+        &[
+            "-i",
+            "127.0.0.5",
+            "-m",
+            "12",
+            "-au",
+            "nav1",
+            "-ap",
+            "guess-1234",
+        ],
+    );
+    let failures = engine.lines(|v| message(v) == "REGISTER failed authentication");
+    assert_eq!(
+        failures.len(),
+        5,
+        "throttled after 5 failures:\n{}",
+        engine.dump()
+    );
+    assert!(
+        failures.iter().all(|v| v["level"] == "WARN"),
+        "each failure is a warning"
+    );
+    assert!(
+        !engine
+            .lines(|v| message(v) == "REGISTER throttled: too many failures")
+            .is_empty(),
+        "the throttle is said"
+    );
+    assert!(
+        run.messages.contains("SIP/2.0 403 Forbidden"),
+        "the guesser gets 403 once throttled:\n{}",
+        run.messages
+    );
+    assert!(!run.messages.contains("SIP/2.0 200 OK"));
+
+    // The real phone, from its own address, still registers.
+    let baresip = phone(&engine, &dir, "nav1", "correct-horse-battery");
+    let again = registered(2);
+    stop(baresip);
+    assert!(
+        again,
+        "the phone did not register again:\n{}",
+        engine.dump()
+    );
 }

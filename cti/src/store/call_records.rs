@@ -176,6 +176,16 @@ impl<'a> CallStep<'a> {
                 (kind, detail.into(), vec![("last_step", text(kind))])
             }
             CallStep::Note { kind, detail } => (kind, detail.into(), Vec::new()),
+            // An interrupted call keeps its last step: where the caller was
+            // when it was cut off.
+            CallStep::Ended(Disposition::Interrupted) => (
+                "ended",
+                Disposition::Interrupted.as_str().into(),
+                vec![
+                    ("ended_ms", Int(at_ms)),
+                    ("disposition", text(Disposition::Interrupted.as_str())),
+                ],
+            ),
             CallStep::Ended(disposition) => (
                 "ended",
                 disposition.as_str().into(),
@@ -387,6 +397,34 @@ impl Store {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::call_from_row).collect()
+    }
+
+    /// After a crash: every call whose record never ended is closed as
+    /// [`Disposition::Interrupted`], at the time of its last recorded step
+    /// (when the engine last knew of it). Returns the calls closed.
+    pub async fn close_interrupted(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT r.call_id AS call_id, COALESCE(MAX(e.at_ms), r.arrived_ms) AS last_ms \
+             FROM call_records r LEFT JOIN call_events e ON e.call_id = r.call_id \
+             WHERE r.ended_ms IS NULL GROUP BY r.call_id, r.arrived_ms ORDER BY r.arrived_ms",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut closed = Vec::with_capacity(rows.len());
+        let mut conn = self.pool.acquire().await?;
+        for row in rows {
+            let call_id: String = row.try_get("call_id")?;
+            let last_ms: i64 = row.try_get("last_ms")?;
+            self.record_step(
+                &mut conn,
+                &call_id,
+                last_ms,
+                CallStep::Ended(Disposition::Interrupted),
+            )
+            .await?;
+            closed.push(call_id);
+        }
+        Ok(closed)
     }
 
     /// Whether any call from `caller` was handled by `navigator`; never for

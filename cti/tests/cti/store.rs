@@ -316,12 +316,29 @@ async fn scripted_answers(url: &str) -> serde_json::Value {
         "emergency": store.emergency().await.unwrap(),
         "taxonomy": store.taxonomy_codes().await.unwrap(),
         "unfinished": unfinished,
+        // After a crash: the next start closes it.
+        "interrupted": store.close_interrupted().await.unwrap(),
+        "call_2_closed": store.call("call-2").await.unwrap(),
+        "call_2_events": store.call_events("call-2").await.unwrap(),
+        "unfinished_after": store.unfinished_calls().await.unwrap(),
     })
 }
 
 crate::on_both_backends!(call_records_logs_and_history, call_records);
 async fn call_records(url: &str) {
     let v = scripted_answers(url).await;
+    assert_eq!(v["interrupted"], serde_json::json!(["call-2"]));
+    let closed = &v["call_2_closed"];
+    assert_eq!(closed["disposition"], "interrupted", "{closed}");
+    assert_eq!(closed["last_step"], "topic:housing", "{closed}");
+    let events = v["call_2_events"].as_array().unwrap();
+    let before_close = &events[events.len() - 2];
+    assert_eq!(
+        closed["ended_ms"], before_close["at_ms"],
+        "closed at its last known step"
+    );
+    assert_eq!(events.last().unwrap()["kind"], "ended");
+    assert_eq!(v["unfinished_after"], serde_json::json!([]));
     let history = v["history"].as_array().unwrap();
     assert_eq!(history.len(), 2);
     assert_eq!(history[0]["call_id"], "call-1", "newest first");

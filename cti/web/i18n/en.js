@@ -105,6 +105,7 @@ export default {
   "disposition.answered": "Answered",
   "disposition.abandoned_in_ivr": "Hung up in the menu",
   "disposition.abandoned_in_queue": "Hung up while waiting",
+  "disposition.interrupted": "Cut off (the system restarted)",
   "disposition.transferred": "Transferred",
   "disposition.callback": "Callback",
 

@@ -105,6 +105,7 @@ export default {
   "disposition.answered": "Répondu",
   "disposition.abandoned_in_ivr": "Raccroché dans le menu",
   "disposition.abandoned_in_queue": "Raccroché pendant l'attente",
+  "disposition.interrupted": "Coupé (redémarrage du système)",
   "disposition.transferred": "Transféré",
   "disposition.callback": "Rappel",
 

@@ -202,20 +202,22 @@ fn ha1_matches_a_known_value() {
 // ---- server: challenges ---------------------------------------------------
 
 #[test]
-fn challenges_sha256_first_and_shared_nonce() {
+fn challenges_in_the_configured_order_with_a_shared_nonce() {
     let mut s = server();
     let c = s.challenges(T0, false);
     assert_eq!(c.len(), 2);
-    assert_eq!(c[0].algorithm, Algorithm::Sha256);
-    assert_eq!(c[1].algorithm, Algorithm::Md5);
+    // The default: MD5 first (devices answer the first), then SHA-256.
+    assert_eq!(c[0].algorithm, Algorithm::Md5);
+    assert_eq!(c[1].algorithm, Algorithm::Sha256);
     assert_eq!(c[0].nonce, c[1].nonce);
     assert_eq!(c[0].realm, "frontdoor");
-    let text = c[0].to_string();
+    assert!(c[0].to_string().contains("algorithm=MD5"));
+    let text = c[1].to_string();
     assert!(text.starts_with("Digest realm=\"frontdoor\", nonce=\""));
     assert!(text.contains("algorithm=SHA-256"));
     assert!(text.contains("qop=\"auth\""));
     assert!(!text.contains("stale"));
-    assert_eq!(Challenge::parse(&text).unwrap(), c[0]);
+    assert_eq!(Challenge::parse(&text).unwrap(), c[1]);
     let stale = s.challenges(T0, true);
     assert!(stale[0].to_string().ends_with(", stale=true"));
     assert!(Challenge::parse(&stale[1].to_string()).unwrap().stale);

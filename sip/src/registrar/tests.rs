@@ -17,6 +17,13 @@ fn registrar() -> Registrar {
     Registrar::new(RegistrarConfig::default(), SECRET)
 }
 
+/// A registrar configured to offer SHA-256 before MD5.
+fn sha256_first() -> Registrar {
+    let mut config = RegistrarConfig::default();
+    config.digest.algorithms = vec![Algorithm::Sha256, Algorithm::Md5];
+    Registrar::new(config, SECRET)
+}
+
 fn account(password: &str) -> Account {
     account_for("alice", password)
 }
@@ -151,7 +158,7 @@ fn registered(r: &mut Registrar, now: u64, call_id: &str, cseq: u32, extra: &str
 // ---- authentication ---------------------------------------------------------
 
 #[test]
-fn without_credentials_401_with_sha256_then_md5_challenges() {
+fn without_credentials_401_with_md5_then_sha256_challenges() {
     let mut r = registrar();
     let reply = r.handle(
         T0,
@@ -177,8 +184,8 @@ fn without_credentials_401_with_sha256_then_md5_challenges() {
         .map(|v| Challenge::parse(v).unwrap())
         .collect();
     assert_eq!(challenges.len(), 2);
-    assert_eq!(challenges[0].algorithm, Algorithm::Sha256);
-    assert_eq!(challenges[1].algorithm, Algorithm::Md5);
+    assert_eq!(challenges[0].algorithm, Algorithm::Md5);
+    assert_eq!(challenges[1].algorithm, Algorithm::Sha256);
     assert!(
         challenges
             .iter()
@@ -1017,7 +1024,8 @@ fn end_to_end_register_through_the_user_agent() {
     }
     let desk = "Contact: <sip:alice@192.168.1.20:5062>\r\n";
 
-    // 1. No credentials: 401 with SHA-256 then MD5.
+    // 1. No credentials: 401 with MD5 then SHA-256 (the defaults: devices
+    // that take the first challenge register at once).
     let challenge = exchange(
         &mut ua,
         &mut registrar,
@@ -1029,7 +1037,7 @@ fn end_to_end_register_through_the_user_agent() {
         .iter()
         .map(|v| Challenge::parse(v).unwrap().algorithm)
         .collect();
-    assert_eq!(algorithms, [Algorithm::Sha256, Algorithm::Md5]);
+    assert_eq!(algorithms, [Algorithm::Md5, Algorithm::Sha256]);
 
     // 2. The same REGISTER with an MD5 response: 200 with the contact.
     let mut device = Device::md5("s3cret");
@@ -1184,8 +1192,23 @@ fn algorithms_offered(response: &Response) -> Vec<Algorithm> {
 }
 
 #[test]
+fn a_known_md5_only_device_is_offered_md5_alone_from_its_first_challenge() {
+    let mut r = sha256_first();
+    let baresip = "Contact: <sip:alice@10.0.0.1>\r\nUser-Agent: baresip v1.0.0 (x86_64/linux)\r\n";
+    let first = r.handle(T0, peer(), &register("alice", "b1", 1, baresip), alice);
+    assert_eq!(algorithms_offered(&first.response), [Algorithm::Md5]);
+    // Others get the configured set.
+    let other = "Contact: <sip:alice@10.0.0.1>\r\nUser-Agent: LinphoneCore/5.1\r\n";
+    let first = r.handle(T0, peer(), &register("alice", "l1", 1, other), alice);
+    assert_eq!(
+        algorithms_offered(&first.response),
+        [Algorithm::Sha256, Algorithm::Md5]
+    );
+}
+
+#[test]
 fn a_device_that_cannot_answer_sha256_gets_md5_alone_on_its_retry() {
-    let mut r = registrar();
+    let mut r = sha256_first();
     let extra = "Contact: <sip:alice@10.0.0.1>\r\n";
     // libre 1.x: the full set, then silence, then the same Call-ID again.
     let first = r.handle(T0, peer(), &register("alice", "old", 1, extra), alice);
@@ -1234,7 +1257,7 @@ fn a_device_that_cannot_answer_sha256_gets_md5_alone_on_its_retry() {
 
 #[test]
 fn devices_that_answer_are_never_offered_less() {
-    let mut r = registrar();
+    let mut r = sha256_first();
     let extra = "Contact: <sip:alice@10.0.0.1>\r\n";
     let mut device = registered(&mut r, T0, "new", 1, extra);
     // A refresh without credentials up front: the full set again.

@@ -645,3 +645,137 @@ fn random_asserted_identities_and_privacy_never_fail_the_invite() {
         );
     }
 }
+
+// ---- per-source limits (crate::guard) --------------------------------------
+
+/// A user agent that limits loopback sources too (the tests' caller is one).
+fn limited_ua(guard: GuardConfig) -> UserAgent {
+    UserAgent::new(UaConfig {
+        local_addr: "127.0.0.1:5060".parse().unwrap(),
+        guard: GuardConfig {
+            limit_loopback: true,
+            ..guard
+        },
+        ..UaConfig::default()
+    })
+}
+
+/// A new INVITE with its own branch and Call-ID.
+fn new_invite(n: u32, extra: &str) -> Vec<u8> {
+    String::from_utf8(request("INVITE", &format!("b{n}"), 1, None, extra, SDP))
+        .unwrap()
+        .replacen(
+            "Call-ID: call-1@test",
+            &format!("Call-ID: call-{n}@test"),
+            1,
+        )
+        .into_bytes()
+}
+
+fn shed(events: &[UaEvent]) -> Vec<(Shed, bool)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            UaEvent::Shed { why, warn, .. } => Some((*why, *warn)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_scanner_gets_no_answer_at_all() {
+    let mut ua = ua();
+    let now = origin();
+    for (n, agent) in ["friendly-scanner", "sipvicious", "SIPCLI/v1.8"]
+        .iter()
+        .enumerate()
+    {
+        let invite = new_invite(n as u32, &format!("User-Agent: {agent}\r\n"));
+        ua.handle_bytes(now, peer(), &invite);
+        let options = String::from_utf8(request("OPTIONS", &format!("o{n}"), 1, None, "", ""))
+            .unwrap()
+            .replacen(
+                "Max-Forwards",
+                &format!("User-Agent: {agent}\r\nMax-Forwards"),
+                1,
+            );
+        ua.handle_bytes(now, peer(), options.as_bytes());
+    }
+    assert!(
+        sent(&mut ua).is_empty(),
+        "nothing tells a scanner we are here"
+    );
+    assert_eq!(ua.transactions(), 0);
+    let events = events(&mut ua);
+    assert_eq!(shed(&events).len(), 6, "{events:?}");
+    assert!(shed(&events).iter().all(|(why, _)| *why == Shed::Scanner));
+    assert_eq!(
+        shed(&events).iter().filter(|(_, warn)| *warn).count(),
+        1,
+        "warned once"
+    );
+}
+
+#[test]
+fn a_flood_from_one_source_is_dropped_past_its_rate_before_it_costs_a_transaction() {
+    let mut ua = limited_ua(GuardConfig {
+        invites_per_s: 5,
+        invite_burst: 10,
+        calls_per_source: 0,
+        ..GuardConfig::default()
+    });
+    let now = origin();
+    for n in 0..100 {
+        ua.handle_bytes(now, peer(), &new_invite(n, ""));
+    }
+    let events = events(&mut ua);
+    let calls = events
+        .iter()
+        .filter(|e| matches!(e, UaEvent::Incoming(_)))
+        .count();
+    assert_eq!(calls, 10, "the burst");
+    assert_eq!(shed(&events).len(), 90);
+    assert_eq!(ua.transactions(), 10, "the dropped ones cost nothing");
+    // A second later the source has five more.
+    let later = now + Duration::from_secs(1);
+    for n in 100..110 {
+        ua.handle_bytes(later, peer(), &new_invite(n, ""));
+    }
+    let calls = events_of(&mut ua);
+    assert_eq!(calls, 5);
+}
+
+fn events_of(ua: &mut UserAgent) -> usize {
+    events(ua)
+        .iter()
+        .filter(|e| matches!(e, UaEvent::Incoming(_)))
+        .count()
+}
+
+#[test]
+fn past_its_calls_in_progress_a_source_gets_503_and_the_trusted_trunk_never_does() {
+    let mut ua = limited_ua(GuardConfig {
+        calls_per_source: 3,
+        exempt: crate::guard::Networks::parse(&["192.0.2.1".into()]).unwrap(),
+        ..GuardConfig::default()
+    });
+    let now = origin();
+    for n in 0..3 {
+        ua.handle_bytes(now, peer(), &new_invite(n, ""));
+    }
+    assert_eq!(events_of(&mut ua), 3);
+    sent(&mut ua);
+    ua.handle_bytes(now, peer(), &new_invite(3, ""));
+    let reply = sent(&mut ua).pop().unwrap();
+    assert_eq!(status(&reply), "SIP/2.0 503 Service Unavailable");
+    assert_eq!(shed(&events(&mut ua)), [(Shed::SourceCalls, true)]);
+    // The trunk brings everyone from one address.
+    let trunk = Peer {
+        transport: Transport::Udp,
+        addr: "192.0.2.1:5060".parse().unwrap(),
+    };
+    for n in 10..20 {
+        ua.handle_bytes(now, trunk, &new_invite(n, ""));
+    }
+    assert_eq!(events_of(&mut ua), 10);
+}

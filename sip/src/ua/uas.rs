@@ -13,6 +13,7 @@ use super::identity;
 use super::wire::{has_sdp_content_type, record_routes};
 use super::{Call, CallRef, CallState, Datagram, EndReason, IncomingCall, UaEvent, UserAgent};
 use crate::Peer;
+use crate::guard::Shed;
 use crate::message;
 use crate::transaction::TransactionKey;
 
@@ -28,7 +29,22 @@ impl UserAgent {
         if !self.config.numbers.contains(&dialled) {
             return self.respond(now, &key, &request, 404);
         }
-        if self.draining || self.calls.len() >= self.config.max_calls {
+        let source = peer.addr.ip();
+        let full = !self.draining && self.calls.len() >= self.config.max_calls;
+        let source_full = self.calls_limit(source).is_some_and(|limit| {
+            let from_source = self
+                .calls
+                .values()
+                .filter(|c| c.outbound.is_none() && c.peer.addr.ip() == source)
+                .count();
+            from_source >= limit
+        });
+        if self.draining || full || source_full {
+            if full {
+                self.shed(now, peer, Shed::Full);
+            } else if source_full {
+                self.shed(now, peer, Shed::SourceCalls);
+            }
             let mut response = message::response(&request, 503, None);
             response
                 .headers

@@ -12,7 +12,7 @@ use crate::registrar::{answer, phone_answered_by_test};
 /// be killed and started again where the page and the phone know it.
 fn desk_engine(dir: &TempDir, http: u16, sip: u16) -> Engine {
     let extra = format!(
-        "{MD5_ONLY}[cti]\nwrap_up_s = 2\nhttp = \"127.0.0.1:{http}\"\ndb = \"sqlite://{}/desk.db\"\n\
+        "[cti]\nwrap_up_s = 2\nhttp = \"127.0.0.1:{http}\"\ndb = \"sqlite://{}/desk.db\"\n\
          [sip]\nlisten = \"127.0.0.1:{sip}\"\n",
         dir.path().display()
     );
@@ -484,7 +484,7 @@ fn a_navigator_calls_a_follow_up_back_from_the_worklist_and_records_what_came_of
     let trunk_dir = TempDir::new("trunk");
     let (far, port, trace) = crate::external::far_end_hanging_up(&trunk_dir);
     let engine = Engine::start_in(
-        &format!("{MD5_ONLY}[cti]\nwrap_up_s = 2\n[trunk]\nproxy = \"127.0.0.1:{port}\"\n"),
+        &format!("[cti]\nwrap_up_s = 2\n[trunk]\nproxy = \"127.0.0.1:{port}\"\n"),
         ottawa_always_open,
     );
     let phone = nav1_with_phone(&engine, false);
