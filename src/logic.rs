@@ -259,7 +259,12 @@ impl Ivr {
                 Output::StopTimer => self.deadline = None,
                 Output::Fact(fact) => {
                     for (name, value) in fact.attributes() {
-                        tracing::info!(%name, %value, "call attribute");
+                        if name == "caller" {
+                            let value = crate::call::caller::mask_number(&value.to_string());
+                            tracing::info!(%name, %value, "call attribute");
+                        } else {
+                            tracing::info!(%name, %value, "call attribute");
+                        }
                     }
                     actions.push(Action::Record(Record::Fact(fact)));
                 }

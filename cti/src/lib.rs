@@ -158,6 +158,13 @@ pub struct CtiConfig {
     /// The time zone that says what "today" is for follow-ups (IANA name);
     /// default `America/Toronto`.
     pub timezone: String,
+    /// How often an open websocket checks that its login still holds (not
+    /// expired, revoked by a password change or a logout, the account not
+    /// disabled); it closes when it does not. Default 15 s.
+    pub session_check: Duration,
+    /// Password checks (argon2) running at once; more logins wait a moment,
+    /// then get 503. Default 4.
+    pub concurrent_logins: usize,
 }
 
 impl CtiConfig {
@@ -198,6 +205,8 @@ impl Default for CtiConfig {
             command_queue: 1024,
             not_ready_reasons: DEFAULT_NOT_READY_REASONS.map(String::from).to_vec(),
             timezone: "America/Toronto".into(),
+            session_check: Duration::from_secs(15),
+            concurrent_logins: 4,
         }
     }
 }
@@ -208,6 +217,9 @@ pub(crate) struct Shared {
     pub registry: Arc<agents::Registry>,
     pub status: Arc<Status>,
     pub throttle: throttle::Throttle,
+    /// Bounds the password checks running at once (argon2 is costly on
+    /// purpose; a flood of logins must not take every core).
+    pub hashing: Arc<tokio::sync::Semaphore>,
     emergency: AtomicBool,
     /// The queues' last published view (`GET /api/queues`); none until the
     /// binary publishes one.
@@ -284,6 +296,7 @@ impl Cti {
                 config.login_failures_per_peer.max(1),
                 config.login_backoff,
             ),
+            hashing: Arc::new(tokio::sync::Semaphore::new(config.concurrent_logins.max(1))),
             config,
             registry,
             status: Arc::new(Status::default()),

@@ -29,6 +29,7 @@ pub struct Status {
     dispositions: Mutex<BTreeMap<Disposition, u64>>,
     sip_responses: Mutex<BTreeMap<u16, u64>>,
     shed: Mutex<BTreeMap<String, u64>>,
+    unauthenticated: Mutex<BTreeMap<&'static str, u64>>,
     flow: Mutex<Option<ActiveFlow>>,
 }
 
@@ -51,6 +52,12 @@ impl Status {
         *lock(&self.sip_responses).entry(code).or_default() += 1;
     }
     /// Set by the binary when a flow set is loaded or activated.
+    /// An HTTP request refused for naming no one (`no_token`,
+    /// `unknown_token`): counted instead of audited.
+    pub fn count_unauthenticated(&self, reason: &'static str) {
+        *lock(&self.unauthenticated).entry(reason).or_default() += 1;
+    }
+
     /// A SIP request shed by the per-source limits, for `reason`.
     pub fn count_shed(&self, reason: &str) {
         let mut shed = lock(&self.shed);
@@ -145,6 +152,17 @@ impl Status {
             "frontdoor_sip_shed_total",
             "counter",
             "SIP requests shed by the per-source limits or the call limit, by reason.",
+            &samples,
+        );
+        let refused = lock(&self.unauthenticated).clone();
+        let samples: Vec<_> = refused
+            .iter()
+            .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), n.to_string()))
+            .collect();
+        metric(
+            "frontdoor_http_unauthenticated_total",
+            "counter",
+            "HTTP requests refused with 401 that name no account (no token, a token never issued).",
             &samples,
         );
         metric(

@@ -58,14 +58,43 @@ pub(crate) async fn upgrade(
         &auth.peer,
     )
     .await?;
-    let account = auth.account;
+    let (account, token_hash) = (auth.account, auth.token_hash);
     Ok(ws
         .max_message_size(HARD_LIMIT)
         .max_frame_size(HARD_LIMIT)
-        .on_upgrade(move |socket| session(cti, account, socket)))
+        .on_upgrade(move |socket| session(cti, account, token_hash, socket)))
 }
 
-async fn session(cti: Cti, account: AccountInfo, mut socket: WebSocket) {
+/// Why an open websocket's login no longer holds, if it does not.
+async fn login_ended(cti: &Cti, user: &str, token_hash: &str) -> Option<&'static str> {
+    let store = &cti.shared.store;
+    let session = match store.session(token_hash).await {
+        Ok(session) => session,
+        // A store that cannot answer now is not a reason to cut a
+        // navigator off mid-call: checked again next time.
+        Err(_) => return None,
+    };
+    let Some(session) = session else {
+        return Some("the login is gone");
+    };
+    if session.revoked {
+        return Some("the login was revoked (logout or password change)");
+    }
+    if session.expires_ms <= crate::now_ms() {
+        return Some("the login expired");
+    }
+    match store.account(user).await {
+        Ok(None) => Some("the account is gone"),
+        Ok(Some(a)) if a.disabled => Some("the account was disabled"),
+        _ => None,
+    }
+}
+
+/// The close code of a websocket whose login ended (application range):
+/// the page asks the person to sign in again, keeping what they typed.
+const CLOSE_LOGIN_ENDED: u16 = 4001;
+
+async fn session(cti: Cti, account: AccountInfo, token_hash: String, mut socket: WebSocket) {
     let shared = &cti.shared;
     let user = account.username.clone();
     shared.status.ws_client_delta(1);
@@ -77,8 +106,26 @@ async fn session(cti: Cti, account: AccountInfo, mut socket: WebSocket) {
         .max(std::time::Duration::from_millis(100));
     let mut heartbeat = tokio::time::interval(period);
     heartbeat.tick().await;
+    let mut check = tokio::time::interval(
+        shared
+            .config
+            .session_check
+            .max(std::time::Duration::from_millis(50)),
+    );
+    check.tick().await;
     loop {
         tokio::select! {
+            _ = check.tick() => {
+                if let Some(why) = login_ended(&cti, &user, &token_hash).await {
+                    tracing::info!(user, why, "closing a websocket: its login ended");
+                    let frame = axum::extract::ws::CloseFrame {
+                        code: CLOSE_LOGIN_ENDED,
+                        reason: why.into(),
+                    };
+                    let _ = socket.send(Message::Close(Some(frame))).await;
+                    break;
+                }
+            }
             incoming = socket.recv() => match incoming {
                 Some(Ok(Message::Text(text))) => handle_text(&cti, &user, conn, text.as_str()).await,
                 Some(Ok(Message::Binary(_))) => reply_error(&cti, &user, conn, None, ErrorCode::BadJson,

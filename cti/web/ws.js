@@ -129,8 +129,12 @@ export class Cti {
     }
     this.#ws = ws;
     ws.onmessage = (ev) => this.#receive(ev.data);
-    ws.onclose = () => {
-      if (this.#ws === ws) this.#closed();
+    ws.onclose = (ev) => {
+      if (this.#ws !== ws) return;
+      // 4001: the server closed it because the login ended (expired,
+      // password changed, account disabled): ask for the session at once.
+      if (ev.code === 4001) this.#heardAny = false;
+      this.#closed();
     };
     this.#helloTimer = setTimeout(() => {
       if (!this.#ready) this.#drop();

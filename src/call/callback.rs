@@ -55,7 +55,8 @@ pub async fn run(
                             } else {
                                 "the caller"
                             };
-                            tracing::info!(uri = %placed.uri, "callback: ringing {whom}");
+                            let uri = super::caller::mask_number(&placed.uri);
+                            tracing::info!(%uri, "callback: ringing {whom}");
                             legs.insert(leg, placed);
                         }
                         Err(error) => {

@@ -74,6 +74,41 @@ pub fn recorded(caller: &Caller) -> &str {
     }
 }
 
+/// `text` with the middle of every run of 7 or more digits masked
+/// (`+16135550123` → `+1613•••••23`, also inside a SIP URI): what logs at
+/// info and above show of a caller's number. The area code stays (it says
+/// the region); the whole number is only in the store and at debug.
+pub fn mask_number(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if !chars[i].is_ascii_digit() {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < chars.len() && chars[i].is_ascii_digit() {
+            i += 1;
+        }
+        let run = &chars[start..i];
+        if run.len() < 7 {
+            out.extend(run);
+        } else {
+            out.extend(&run[..4]);
+            out.extend(std::iter::repeat_n('•', run.len() - 6));
+            out.extend(&run[run.len() - 2..]);
+        }
+    }
+    out
+}
+
+/// The caller as logs at info show it: [`recorded`], masked.
+pub fn logged(caller: &Caller) -> String {
+    mask_number(recorded(caller))
+}
+
 /// The caller's number when there is one (for outbound legs and callbacks).
 pub fn number(caller: &Caller) -> Option<&str> {
     match caller {
@@ -99,6 +134,19 @@ mod tests {
 
     fn identify(invite: &Invite<'_>, trusted: &TrustedPeers) -> (Caller, IdentitySource) {
         identify_from(invite.0, invite.1, IpAddr::from(invite.2), trusted)
+    }
+
+    #[test]
+    fn numbers_in_logs_keep_their_area_code_and_last_two_digits() {
+        assert_eq!(mask_number("+16135550123"), "+1613•••••23");
+        assert_eq!(
+            mask_number("sip:+16135550123@trunk.example.org:5060"),
+            "sip:+1613•••••23@trunk.example.org:5060"
+        );
+        assert_eq!(mask_number("anonymous"), "anonymous");
+        assert_eq!(mask_number("211"), "211");
+        assert_eq!(mask_number("ext 123456"), "ext 123456");
+        assert_eq!(mask_number("4165551234"), "4165••••34");
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 pub mod b2bua;
 pub mod callback;
-mod caller;
+pub(crate) mod caller;
 mod leg;
 
 pub use caller::TrustedPeers;
@@ -89,9 +89,10 @@ pub async fn run(
     let span = tracing::info_span!(
         "call",
         call_id = %incoming.call_id,
-        caller = caller::recorded(&caller),
+        caller = caller::logged(&caller),
     );
     async move {
+        tracing::debug!(caller = caller::recorded(&caller), "caller's number");
         tracing::info!(
             peer = %incoming.peer,
             dialled = %incoming.dialled,

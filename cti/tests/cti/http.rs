@@ -163,13 +163,23 @@ async fn roles(url: &str) {
         r.json,
         json!({"error": "missing, invalid or expired token"})
     );
-    let a = &s.audit().await[0];
-    assert_eq!(
-        (a.actor.as_str(), a.action.as_str(), a.outcome.as_str()),
-        ("-", "GET /api/calls/{id}", "unauthenticated")
+    // It names no one: counted, not audited (a scanner cannot fill the log).
+    assert!(s.audit().await.iter().all(|a| a.actor != "-"));
+    let metrics = s.cti.status().render_prometheus();
+    assert!(
+        metrics.contains("frontdoor_http_unauthenticated_total{reason=\"no_token\"} 1"),
+        "{metrics}"
+    );
+    let r = s.http("GET", "/api/me", Some("never-issued"), None).await;
+    assert_eq!(r.status, 401);
+    assert!(
+        s.cti
+            .status()
+            .render_prometheus()
+            .contains("frontdoor_http_unauthenticated_total{reason=\"unknown_token\"} 1")
     );
 
-    // An expired token.
+    // An expired token names its account: audited.
     let expired = "expired-token-for-nav1";
     let now = now_ms();
     s.cti

@@ -57,14 +57,9 @@ async fn queue_view(url: &str) {
     let sup = s.login("sup-ott").await;
     let ops = s.login("ops1").await;
 
-    // No token.
+    // No token: refused (counted in /metrics, not audited).
     let r = s.http("GET", "/api/queues", None, None).await;
     assert_eq!(r.status, 401);
-    let a = newest_audit(&s).await;
-    assert_eq!(
-        (a.actor.as_str(), a.action.as_str(), a.outcome.as_str()),
-        ("-", "GET /api/queues", "unauthenticated")
-    );
 
     // Nothing published yet.
     let r = s.http("GET", "/api/queues", Some(&sup), None).await;
@@ -127,7 +122,6 @@ async fn callbacks(url: &str) {
         .http("POST", "/api/queues/callbacks/c-7", None, requeue)
         .await;
     assert_eq!(r.status, 401);
-    assert_eq!(newest_audit(&s).await.outcome, "unauthenticated");
     let r = s
         .http("POST", "/api/queues/callbacks/c-7", Some(&nav), requeue)
         .await;

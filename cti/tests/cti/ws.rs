@@ -735,3 +735,45 @@ async fn restart(url: &str) {
     assert_eq!(pop["ivr_path"], json!(["region_menu"]));
     assert_eq!(pop["waited_s"], 60);
 }
+
+crate::on_both_backends!(
+    a_websocket_closes_when_its_login_ends,
+    websocket_closes_when_login_ends
+);
+async fn websocket_closes_when_login_ends(url: &str) {
+    let s = start(frontdoor_cti::CtiConfig {
+        session_check: std::time::Duration::from_millis(100),
+        ..config(url)
+    })
+    .await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    s.add_user("nav2", Role::Navigator, "ottawa").await;
+
+    // A password change (frontdoor user passwd) revokes every token.
+    let token = s.login("nav1").await;
+    let mut ws = s.ws(&token).await;
+    ws.expect("hello").await;
+    s.cti
+        .store()
+        .revoke_sessions_of("nav1", frontdoor_cti::now_ms())
+        .await
+        .unwrap();
+    ws.expect_closed().await;
+
+    // So does a token that expires while the socket is open.
+    let token = "short-lived-token-for-nav2";
+    let now = frontdoor_cti::now_ms();
+    s.cti
+        .store()
+        .insert_session(
+            &frontdoor_cti::accounts::sha256_hex(token),
+            "nav2",
+            now,
+            now + 400,
+        )
+        .await
+        .unwrap();
+    let mut ws = s.ws(token).await;
+    ws.expect("hello").await;
+    ws.expect_closed().await;
+}
