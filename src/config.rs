@@ -26,6 +26,37 @@ pub struct Config {
     pub trunk: TrunkSection,
     pub queues: QueuesSection,
     pub limits: LimitsSection,
+    pub tls: TlsSection,
+}
+
+/// The engine's certificate: with `cert` and `key` set, SIP over TLS
+/// listens on `sip_listen` and the CTI server speaks HTTPS and WSS.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// PEM certificate chain (the server's first). Default: none (no TLS).
+    pub cert: Option<PathBuf>,
+    /// PEM private key of the certificate.
+    pub key: Option<PathBuf>,
+    /// Where SIP over TLS listens. Default: the SIP address, port 5061 (or
+    /// any free port when SIP listens on port 0).
+    pub sip_listen: Option<SocketAddr>,
+    /// Let navigators sign in over plain HTTP from another machine (their
+    /// password would cross the network readable). Default false: without
+    /// a certificate, sign-in works only from this host (or through a
+    /// reverse proxy on it that terminates TLS).
+    pub allow_plain_http_login: bool,
+}
+
+impl TlsSection {
+    /// The certificate and key, when TLS is configured.
+    pub fn files(&self) -> anyhow::Result<Option<(&std::path::Path, &std::path::Path)>> {
+        match (&self.cert, &self.key) {
+            (Some(c), Some(k)) => Ok(Some((c, k))),
+            (None, None) => Ok(None),
+            _ => anyhow::bail!("tls: set both cert and key, or neither"),
+        }
+    }
 }
 
 /// What one source address may ask of the engine (SIP faces the internet).
@@ -496,6 +527,7 @@ impl Config {
         crate::call::TrustedPeers::parse(&self.sip.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?;
         self.registrar.to_registrar()?;
+        self.tls.files()?;
         let l = &self.limits;
         anyhow::ensure!(
             l.tcp_connections >= 1

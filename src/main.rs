@@ -17,6 +17,7 @@ mod logic;
 mod queues;
 mod registrar;
 mod sip_driver;
+mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -240,7 +241,24 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     let rtp_ports = config::parse_port_range(&config.media.rtp_ports)?;
 
     // SIP first: a port in use is the most common start-up refusal.
-    let sockets = sip_driver::Sockets::bind(config.sip.listen).await?;
+    let mut sockets = sip_driver::Sockets::bind(config.sip.listen).await?;
+    let tls = match config.tls.files()? {
+        Some((cert, key)) => Some(tls::server_config(cert, key)?),
+        None => None,
+    };
+    if let Some(tls) = &tls {
+        let listen = config.tls.sip_listen.unwrap_or_else(|| {
+            let port = if config.sip.listen.port() == 0 {
+                0
+            } else {
+                5061
+            };
+            SocketAddr::new(config.sip.listen.ip(), port)
+        });
+        sockets
+            .bind_tls(listen, tokio_rustls::TlsAcceptor::from(tls.clone()))
+            .await?;
+    }
 
     let flows = flows::Flows::load(
         shipped_dir(&config.flows.dir),
@@ -251,14 +269,19 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         .clone()
         .watch(Some(Duration::from_millis(config.flows.reload_poll_ms)).filter(|d| !d.is_zero()));
 
-    let (cti, navigator_commands) = frontdoor_cti::Cti::start(config.cti.to_cti())
-        .await
-        .with_context(|| {
-            format!(
-                "opening the store {}",
-                frontdoor_cti::store::redacted(&config.cti.db)
-            )
-        })?;
+    let cti_config = frontdoor_cti::CtiConfig {
+        allow_plain_http_login: config.tls.allow_plain_http_login,
+        ..config.cti.to_cti()
+    };
+    let (cti, navigator_commands) =
+        frontdoor_cti::Cti::start(cti_config)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening the store {}",
+                    frontdoor_cti::store::redacted(&config.cti.db)
+                )
+            })?;
     let starter = flows.flows_dir.join("taxonomy.csv");
     if cti
         .store()
@@ -282,12 +305,22 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         .with_context(|| format!("cannot bind HTTP on {}", config.cti.http))?;
     let http_addr = http.local_addr()?;
     let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
-    let http_task = tokio::spawn(frontdoor_cti::serve(http, cti.clone(), async {
+    let stopped = async {
         let _ = http_stopped.await;
-    }));
+    };
+    let http_task = match &tls {
+        Some(tls) => tokio::spawn(frontdoor_cti::serve_tls(
+            http,
+            cti.clone(),
+            tls.clone(),
+            stopped,
+        )),
+        None => tokio::spawn(frontdoor_cti::serve(http, cti.clone(), stopped)),
+    };
     let emergency = cti_glue::wire(&cti, &flows, &config.cti.transfer_destinations);
 
     let local = sockets.local_addr();
+    let sockets_tls = sockets.tls_addr();
     let advertise = config
         .sip
         .advertise
@@ -304,6 +337,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         max_message: config.sip.max_message_bytes,
         registrar: true,
         guard: config.limits.to_guard(&config.sip.trusted_proxies)?,
+        tls_port: sockets.tls_addr().map(|a| a.port()),
         ..UaConfig::default()
     });
     let (register_responses, responses) = tokio::sync::mpsc::unbounded_channel();
@@ -391,7 +425,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
 
     tracing::info!(
         sip = %local,
+        sip_tls = ?sockets_tls,
         http = %http_addr,
+        https = tls.is_some(),
         db = %frontdoor_cti::store::redacted(&config.cti.db),
         advertise = %advertise,
         rtp_ports = %config.media.rtp_ports,

@@ -23,6 +23,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
+use tokio_rustls::TlsAcceptor;
 
 /// What a call task hears from SIP.
 #[derive(Debug)]
@@ -182,6 +183,8 @@ pub type SpawnCall =
 pub struct Sockets {
     udp: UdpSocket,
     tcp: TcpListener,
+    /// SIP over TLS, when a certificate is configured.
+    tls: Option<(TcpListener, TlsAcceptor)>,
 }
 
 impl Sockets {
@@ -208,7 +211,29 @@ impl Sockets {
         let tcp = TcpListener::bind(bound)
             .await
             .map_err(|e| explain(e, "TCP"))?;
-        Ok(Sockets { udp, tcp })
+        Ok(Sockets {
+            udp,
+            tcp,
+            tls: None,
+        })
+    }
+
+    /// Also serve SIP over TLS on `addr` with `acceptor` (the certificate).
+    pub async fn bind_tls(
+        &mut self,
+        addr: SocketAddr,
+        acceptor: TlsAcceptor,
+    ) -> anyhow::Result<()> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind SIP over TLS on {addr}"))?;
+        self.tls = Some((listener, acceptor));
+        Ok(())
+    }
+
+    /// Where SIP over TLS listens, if it does.
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().and_then(|(l, _)| l.local_addr().ok())
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -269,11 +294,19 @@ pub async fn run(
             rx: mut commands,
         },
     } = wiring;
-    let Sockets { udp, tcp } = sockets;
+    let Sockets { udp, tcp, tls } = sockets;
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(4096);
     let max_message = tcp_limits.max_message;
     let timeouts = tcp_limits.timeouts();
-    tokio::spawn(accept_loop(tcp, inbound_tx.clone(), tcp_limits));
+    if let Some((listener, acceptor)) = tls {
+        tokio::spawn(accept_loop(
+            listener,
+            Some(acceptor),
+            inbound_tx.clone(),
+            tcp_limits.clone(),
+        ));
+    }
+    tokio::spawn(accept_loop(tcp, None, inbound_tx.clone(), tcp_limits));
 
     let mut connections: HashMap<SocketAddr, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
     let mut calls: HashMap<CallRef, mpsc::UnboundedSender<CallEvent>> = HashMap::new();
@@ -360,13 +393,18 @@ pub async fn run(
                         tracing::warn!(peer = %datagram.peer, %error, "UDP send failed");
                     }
                 }
-                Transport::Tcp => {
+                Transport::Tcp | Transport::Tls => {
                     // A closed connection's channel hands the bytes back.
                     let unsent = match connections.get(&datagram.peer.addr) {
                         Some(out) => out.send(datagram.bytes).err().map(|e| e.0),
                         None => Some(datagram.bytes),
                     };
-                    if let Some(bytes) = unsent {
+                    if unsent.is_some() && datagram.peer.transport == Transport::Tls {
+                        // Opening TLS to a phone needs its certificate
+                        // checked against a name we do not have: the phone
+                        // keeps its connection open (RFC 5626) instead.
+                        tracing::warn!(peer = %datagram.peer, "no TLS connection to this peer any more: message not sent");
+                    } else if let Some(bytes) = unsent {
                         // No connection (it closed): open one, as RFC 3261 §18.2.2 asks.
                         let (out, rx) = mpsc::unbounded_channel();
                         let _ = out.send(bytes);
@@ -539,7 +577,12 @@ struct Open {
     per_source: HashMap<std::net::IpAddr, usize>,
 }
 
-async fn accept_loop(listener: TcpListener, inbound: mpsc::Sender<Inbound>, limits: TcpLimits) {
+async fn accept_loop(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    inbound: mpsc::Sender<Inbound>,
+    limits: TcpLimits,
+) {
     let open = Arc::new(std::sync::Mutex::new(Open::default()));
     // Counters, each updated in one step: usable after a panic elsewhere.
     loop {
@@ -577,8 +620,40 @@ async fn accept_loop(listener: TcpListener, inbound: mpsc::Sender<Inbound>, limi
                 }
                 let (inbound, open, timeouts) = (inbound.clone(), open.clone(), limits.timeouts());
                 let max_message = limits.max_message;
+                let tls = tls.clone();
                 tokio::spawn(async move {
-                    connection(stream, addr, rx, inbound, max_message, timeouts).await;
+                    match tls {
+                        None => {
+                            let link = Link {
+                                addr,
+                                transport: Transport::Tcp,
+                            };
+                            connection(stream, link, rx, inbound, max_message, timeouts).await;
+                        }
+                        Some(acceptor) => {
+                            // The handshake gets the time a message gets.
+                            match tokio::time::timeout(timeouts.message, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(stream)) => {
+                                    let link = Link {
+                                        addr,
+                                        transport: Transport::Tls,
+                                    };
+                                    connection(stream, link, rx, inbound, max_message, timeouts)
+                                        .await;
+                                }
+                                Ok(Err(error)) => {
+                                    tracing::debug!(%addr, %error, "TLS handshake failed");
+                                    let _ = inbound.send(Inbound::Closed { addr }).await;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(%addr, "TLS handshake too slow");
+                                    let _ = inbound.send(Inbound::Closed { addr }).await;
+                                }
+                            }
+                        }
+                    }
                     let mut o = open.lock().unwrap_or_else(|e| e.into_inner());
                     o.total = o.total.saturating_sub(1);
                     if let Some(n) = o.per_source.get_mut(&ip) {
@@ -606,7 +681,13 @@ async fn connect(
     timeouts: Timeouts,
 ) {
     match TcpStream::connect(addr).await {
-        Ok(stream) => connection(stream, addr, out, inbound, max_message, timeouts).await,
+        Ok(stream) => {
+            let link = Link {
+                addr,
+                transport: Transport::Tcp,
+            };
+            connection(stream, link, out, inbound, max_message, timeouts).await;
+        }
         Err(error) => {
             tracing::warn!(%addr, %error, "cannot open a TCP connection to send a SIP message");
             let _ = inbound.send(Inbound::Closed { addr }).await;
@@ -616,19 +697,29 @@ async fn connect(
 
 /// One TCP connection: frames messages by Content-Length (RFC 3261 §18.3)
 /// and writes what the core sends to this peer.
-async fn connection(
-    stream: TcpStream,
+/// The far end of a stream connection, and what runs on it.
+#[derive(Debug, Clone, Copy)]
+struct Link {
     addr: SocketAddr,
+    transport: Transport,
+}
+
+async fn connection<S>(
+    stream: S,
+    link: Link,
     mut out: mpsc::UnboundedReceiver<Vec<u8>>,
     inbound: mpsc::Sender<Inbound>,
     max_message: usize,
     timeouts: Timeouts,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin,
+{
+    let addr = link.addr;
     let peer = Peer {
-        transport: Transport::Tcp,
+        transport: link.transport,
         addr,
     };
-    let (mut reader, mut writer) = stream.into_split();
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut buf = BytesMut::with_capacity(8192);
     let mut last_read = Instant::now();
     // When the message now in `buf` began, if one has.

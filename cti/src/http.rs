@@ -294,11 +294,25 @@ const LOGIN_WAIT: Duration = Duration::from_secs(2);
 async fn login(State(cti): State<Cti>, req: Request) -> ApiResult<Response> {
     // The peer address is there when served by `serve`; a router driven
     // without a socket (tests) has none, and throttles by username only.
-    let peer = req
+    let peer_addr = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+        .map(|c| c.0.ip());
+    let peer = peer_addr.map(|ip| ip.to_string()).unwrap_or_default();
+    // A password over plain HTTP from another machine crosses the network
+    // readable: refused unless allowed (use HTTPS, `[tls]`, or a TLS proxy
+    // on this host).
+    let over_tls = req.extensions().get::<crate::OverTls>().is_some();
+    let remote = peer_addr.is_some_and(|ip| {
+        !ip.is_loopback() && !matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
+    });
+    if !over_tls && remote && !cti.shared.config.allow_plain_http_login {
+        cti.shared.status.count_unauthenticated("plain_http_login");
+        return Err(AppError::Refused(
+            StatusCode::FORBIDDEN,
+            "sign-in over plain HTTP from another machine is refused: use this server's https:// address".into(),
+        ));
+    }
     let body = axum::body::to_bytes(req.into_body(), LOGIN_BODY_LIMIT)
         .await
         .map_err(|_| AppError::bad(format!("login body over {LOGIN_BODY_LIMIT} bytes")))?;

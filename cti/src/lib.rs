@@ -165,6 +165,10 @@ pub struct CtiConfig {
     /// Password checks (argon2) running at once; more logins wait a moment,
     /// then get 503. Default 4.
     pub concurrent_logins: usize,
+    /// Accept a password over plain HTTP from another machine. Default
+    /// false: without TLS ([`serve_tls`]) sign-in works only from this host
+    /// (a browser here, or a reverse proxy here that terminates TLS).
+    pub allow_plain_http_login: bool,
 }
 
 impl CtiConfig {
@@ -207,6 +211,7 @@ impl Default for CtiConfig {
             timezone: "America/Toronto".into(),
             session_check: Duration::from_secs(15),
             concurrent_logins: 4,
+            allow_plain_http_login: false,
         }
     }
 }
@@ -399,24 +404,102 @@ impl Cti {
     }
 }
 
-/// Serves HTTP (the API, the websocket, `/healthz`, `/metrics`) on
-/// `listener` until `shutdown` completes; then open websockets are closed
-/// (clients reconnect after the restart) and requests in flight finish.
+/// Serve HTTP (the API, the websocket, the pages) on `listener` until
+/// `shutdown` completes; then the websockets are closed and it returns.
+/// Each connection gets [`HEADER_TIMEOUT`] to send its request head.
 pub async fn serve(
     listener: TcpListener,
     cti: Cti,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let app = cti
-        .router()
-        .into_make_service_with_connect_info::<SocketAddr>();
+    serve_with(listener, cti, None, shutdown).await
+}
+
+/// [`serve`] over TLS (HTTPS and WSS) with the engine's certificate.
+pub async fn serve_tls(
+    listener: TcpListener,
+    cti: Cti,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    serve_with(listener, cti, Some(acceptor), shutdown).await
+}
+
+/// How long a connection may take to send a request's head (and, over TLS,
+/// to finish its handshake): a client that trickles bytes is cut off.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Marks a request that came over TLS (the login refuses passwords over
+/// plain HTTP from other machines, see [`CtiConfig::allow_plain_http_login`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OverTls;
+
+async fn serve_with(
+    listener: TcpListener,
+    cti: Cti,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let app = cti.router();
     let registry = Arc::clone(&cti.shared.registry);
-    let shutdown = async move {
-        shutdown.await;
-        registry.close_all();
-    };
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await?;
-    Ok(())
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => {
+                registry.close_all();
+                return Ok(());
+            }
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: wait, go on.
+                    tracing::warn!(%error, "HTTP accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let (app, tls) = (app.clone(), tls.clone());
+        tokio::spawn(async move {
+            match tls {
+                None => http_connection(stream, peer, app, false).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEADER_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => http_connection(stream, peer, app, true).await,
+                        Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake too slow"),
+                    }
+                }
+            }
+        });
+    }
+}
+
+/// One HTTP/1.1 connection (with upgrades, for the websocket).
+async fn http_connection<S>(stream: S, peer: SocketAddr, app: axum::Router, over_tls: bool)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    use tower_service::Service;
+    let service = hyper::service::service_fn(
+        move |mut request: axum::extract::Request<hyper::body::Incoming>| {
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            if over_tls {
+                request.extensions_mut().insert(OverTls);
+            }
+            let mut app = app.clone();
+            async move { app.call(request.map(axum::body::Body::new)).await }
+        },
+    );
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+        .with_upgrades();
+    if let Err(error) = connection.await {
+        tracing::debug!(%peer, %error, "HTTP connection ended with an error");
+    }
 }

@@ -42,12 +42,15 @@ use std::net::SocketAddr;
 pub enum Transport {
     Udp,
     Tcp,
+    /// SIP over TLS (RFC 3261 §26.2.1, `transport=tls`): a TCP stream
+    /// under TLS; framed like TCP.
+    Tls,
 }
 
 impl Transport {
     /// RFC 3261 §18: unreliable transports need retransmission timers.
     pub fn is_reliable(self) -> bool {
-        matches!(self, Transport::Tcp)
+        matches!(self, Transport::Tcp | Transport::Tls)
     }
 
     /// The token used in Via headers (`SIP/2.0/UDP`).
@@ -55,6 +58,7 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 }

@@ -810,6 +810,8 @@ impl Registrar {
                 Transport::Udp
             } else if r.transport.eq_ignore_ascii_case("TCP") {
                 Transport::Tcp
+            } else if r.transport.eq_ignore_ascii_case("TLS") {
+                Transport::Tls
             } else {
                 report.invalid.push(format!(
                     "{} {}: unknown transport {:?}",

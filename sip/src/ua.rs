@@ -109,6 +109,8 @@ pub struct UaConfig {
     pub from_user: String,
     /// Per-source limits for requests from outside ([`crate::guard`]).
     pub guard: GuardConfig,
+    /// The port of SIP over TLS, for our Contact on TLS (default 5061).
+    pub tls_port: Option<u16>,
     /// The host part of our default From in outbound calls; `None` (the
     /// default) uses the IP address of [`UaConfig::local_addr`].
     pub from_domain: Option<String>,
@@ -127,6 +129,7 @@ impl Default for UaConfig {
             from_user: "frontdoor".to_owned(),
             from_domain: None,
             guard: GuardConfig::default(),
+            tls_port: None,
         }
     }
 }

@@ -109,7 +109,7 @@ fn rms(samples: &[i16]) -> f64 {
     (sum / samples.len().max(1) as f64).sqrt()
 }
 
-fn write_silence(path: &std::path::Path, length: Duration) {
+pub fn write_silence(path: &std::path::Path, length: Duration) {
     let spec = hound::WavSpec {
         channels: 1,
         sample_rate: 8000,

@@ -15,3 +15,4 @@ mod records;
 mod registrar;
 mod sip_calls;
 mod startup;
+mod tls;

@@ -165,6 +165,31 @@ fn start_cluster() -> u16 {
         "initdb failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // A certificate so that clients may ask for TLS (`sslmode=require`).
+    let (crt, key) = (data.join("server.crt"), data.join("server.key"));
+    let out = as_pg_user(&[
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        crt.to_str().unwrap(),
+    ])
+    .output()
+    .expect("run openssl (package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let port = free_port();
     let postgres = bin.join("postgres");
     // A watchdog shell: the server runs while this test process lives, then
@@ -172,6 +197,7 @@ fn start_cluster() -> u16 {
     let script = format!(
         "{pg} -D {data} -k {sock} -p {port} -c listen_addresses=127.0.0.1 -c fsync=off \
          -c synchronous_commit=off -c full_page_writes=off -c max_connections=200 \
+         -c ssl=on -c ssl_cert_file={crt} -c ssl_key_file={key} \
          >{log} 2>&1 & pg=$!; \
          while [ -d /proc/{me} ] && kill -0 $pg 2>/dev/null; do sleep 0.5; done; \
          kill -INT $pg 2>/dev/null; wait $pg; rm -rf {base}",
@@ -179,6 +205,8 @@ fn start_cluster() -> u16 {
         data = data.display(),
         sock = base.display(),
         log = base.join("log").display(),
+        crt = crt.display(),
+        key = key.display(),
         me = std::process::id(),
         base = base.display(),
     );

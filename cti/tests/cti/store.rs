@@ -487,3 +487,23 @@ async fn a_new_sqlite_store_is_readable_by_its_owner_only() {
         assert_eq!(mode & 0o077, 0, "{file} is open to others: {mode:o}");
     }
 }
+
+/// With `sslmode=require` in its URL the store talks to PostgreSQL over TLS
+/// (sqlx's rustls), and says nothing of it otherwise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_over_tls_when_the_url_asks_for_it() {
+    let db = crate::db::postgres().await;
+    let url = format!("{}?sslmode=require", db.url);
+    let store = frontdoor_cti::Store::connect(&url)
+        .await
+        .expect("the store over TLS");
+    let row = sqlx::query(
+        "SELECT CAST(ssl AS INTEGER) AS ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+    )
+    .fetch_one(store.pool())
+    .await
+    .expect("pg_stat_ssl");
+    let ssl: i32 = sqlx::Row::try_get(&row, "ssl").expect("ssl column");
+    assert_eq!(ssl, 1, "the connection is encrypted");
+    store.close().await;
+}

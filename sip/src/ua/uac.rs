@@ -536,9 +536,5 @@ pub(super) fn host_of(addr: SocketAddr) -> String {
 
 /// Our Contact in outbound INVITEs: `from_user` at our address.
 pub(super) fn outbound_contact(config: &UaConfig, transport: Transport) -> String {
-    let user = &config.from_user;
-    match transport {
-        Transport::Udp => format!("<sip:{user}@{}>", config.local_addr),
-        Transport::Tcp => format!("<sip:{user}@{};transport=tcp>", config.local_addr),
-    }
+    super::wire::contact_uri(config, &config.from_user, transport)
 }

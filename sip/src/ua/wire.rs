@@ -46,9 +46,19 @@ pub(super) fn contact_value(config: &UaConfig, transport: Transport) -> String {
         .first()
         .map(String::as_str)
         .unwrap_or("frontdoor");
+    contact_uri(config, user, transport)
+}
+
+/// `<sip:user@our address>` for `transport`: the TLS port when over TLS.
+pub(super) fn contact_uri(config: &UaConfig, user: &str, transport: Transport) -> String {
     match transport {
         Transport::Udp => format!("<sip:{user}@{}>", config.local_addr),
         Transport::Tcp => format!("<sip:{user}@{};transport=tcp>", config.local_addr),
+        Transport::Tls => {
+            let mut addr = config.local_addr;
+            addr.set_port(config.tls_port.unwrap_or(5061));
+            format!("<sip:{user}@{addr};transport=tls>")
+        }
     }
 }
 
@@ -72,6 +82,7 @@ pub(super) fn ok_with_sdp(
         .and_then(|v| v.typed().ok())
         .map(|v| match v.transport {
             rsip::Transport::Tcp => Transport::Tcp,
+            rsip::Transport::Tls => Transport::Tls,
             _ => Transport::Udp,
         })
         .unwrap_or(Transport::Udp);

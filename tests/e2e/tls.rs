@@ -1,0 +1,192 @@
+//! TLS: a certificate in `[tls]` gives SIP over TLS (a baresip call) and
+//! HTTPS/WSS for the CTI server (curl and openssl as clients).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::harness::{Engine, TempDir, free_media_port, free_udp_port, message};
+
+use crate::records::add_user;
+
+/// A self-signed certificate for 127.0.0.1 in `dir`: (cert.pem, key.pem).
+fn self_signed(dir: &Path) -> (String, String) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let out = Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        cert.to_string_lossy().into_owned(),
+        key.to_string_lossy().into_owned(),
+    )
+}
+
+#[test]
+fn sip_over_tls_and_https_with_a_configured_certificate() {
+    let dir = TempDir::new("tls");
+    let (cert, key) = self_signed(dir.path());
+    let engine = Engine::start_with(&format!("[tls]\ncert = {cert:?}\nkey = {key:?}\n"));
+    let ready = engine
+        .lines(|v| message(v) == "frontdoor is answering calls")
+        .pop()
+        .expect("started");
+    let sip_tls = ready["fields"]["sip_tls"]
+        .as_str()
+        .and_then(|s| {
+            s.strip_prefix("Some(")?
+                .strip_suffix(')')
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no SIP over TLS address: {ready}"));
+
+    // A call over TLS from baresip (sipp is built without TLS), which
+    // checks our certificate against it as its CA.
+    let input = dir.path().join("in.wav");
+    crate::baresip::write_silence(&input, std::time::Duration::from_secs(30));
+    let phone_dir = dir.path().join("phone");
+    std::fs::create_dir(&phone_dir).unwrap();
+    let rtp = free_media_port();
+    std::fs::write(
+        phone_dir.join("config"),
+        format!(
+            "poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:{sip_port}\n\
+             sip_transports udp,tls\nsip_cafile {cert}\naudio_source aufile,{inp}\n\
+             audio_alert aufile,/dev/null\naudio_srate 8000\naudio_channels 1\n\
+             rtp_ports {rtp}-{rtp_last}\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\n",
+            sip_port = free_udp_port(),
+            inp = input.display(),
+            rtp_last = rtp + 3,
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        phone_dir.join("accounts"),
+        "<sip:caller@127.0.0.1>;regint=0;answermode=manual\n",
+    )
+    .unwrap();
+    let mut phone = Command::new("baresip")
+        .arg("-f")
+        .arg(&phone_dir)
+        .args([
+            "-e",
+            &format!("/dial sip:211@{sip_tls};transport=tls"),
+            "-t",
+            "20",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start baresip");
+    let arrived = engine.wait_for(std::time::Duration::from_secs(10), |v| {
+        message(v) == "call arrived"
+            && v["fields"]["peer"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("TLS:"))
+    });
+    let started = engine.wait_for(std::time::Duration::from_secs(5), |v| {
+        message(v) == "flow started"
+    });
+    let _ = phone.kill();
+    let _ = phone.wait();
+    assert!(arrived.is_some(), "no call over TLS:\n{}", engine.dump());
+    assert!(
+        started.is_some(),
+        "the call over TLS was not answered:\n{}",
+        engine.dump()
+    );
+
+    // HTTPS: sign in with curl (the certificate checked against our own CA).
+    add_user(
+        &engine,
+        "nav1",
+        "navigator",
+        "ottawa",
+        "correct-horse-battery",
+    );
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "--cacert",
+            &cert,
+            "-H",
+            "Content-Type: application/json",
+        ])
+        .args([
+            "-d",
+            r#"{"username":"nav1","password":"correct-horse-battery"}"#,
+        ])
+        .arg(format!("https://{}/api/login", engine.http))
+        .output()
+        .expect("run curl");
+    let body = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{body} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let token = serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    // Plain HTTP on the same port is not spoken.
+    let plain = Command::new("curl")
+        .args(["-sS", "-o", "/dev/null", "-w", "%{http_code}"])
+        .arg(format!("http://{}/healthz", engine.http))
+        .output()
+        .expect("run curl");
+    assert_ne!(String::from_utf8_lossy(&plain.stdout), "200");
+
+    // WSS: the websocket upgrade over TLS.
+    let request = format!(
+        "GET /cti/ws?token={token} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        host = engine.http
+    );
+    let mut s_client = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-CAfile",
+            &cert,
+            "-verify_return_error",
+        ])
+        .args(["-connect", &engine.http.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run openssl s_client");
+    {
+        use std::io::Write;
+        let mut stdin = s_client.stdin.take().unwrap();
+        stdin.write_all(request.as_bytes()).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+    }
+    let _ = s_client.kill();
+    let out = s_client.wait_with_output().unwrap();
+    let reply = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        reply.starts_with("HTTP/1.1 101"),
+        "no websocket over TLS: {reply}"
+    );
+    assert!(reply.contains("\"type\":\"hello\""), "{reply}");
+}
