@@ -335,6 +335,10 @@ pub struct CtiSection {
     /// `[{ name = "Shelter intake", uri = "sip:intake@shelter.example.org" }]`.
     /// A navigator's transfer to any other URI is refused. Default none.
     pub transfer_destinations: Vec<TransferDestination>,
+    /// After this many days a call record's caller number is replaced by a
+    /// keyed hash (reports still count repeat callers), daily and by
+    /// `frontdoor store purge`. 0 keeps numbers. Default 0.
+    pub retention_days: u32,
 }
 
 /// A place navigators may transfer calls to (`[cti] transfer_destinations`).
@@ -357,6 +361,7 @@ impl Default for CtiSection {
                 .to_vec(),
             timezone: "America/Toronto".to_owned(),
             transfer_destinations: Vec::new(),
+            retention_days: 0,
         }
     }
 }

@@ -69,6 +69,22 @@ enum Command {
     /// Import or check the taxonomy navigators code needs with.
     #[command(subcommand)]
     Taxonomy(frontdoor_cti::TaxonomyCommand),
+    /// Look after the store.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Replace the caller numbers of calls older than the retention period
+    /// by a keyed hash (reports still count repeat callers); audited. The
+    /// engine does it daily when `[cti] retention_days` is set.
+    Purge {
+        /// Calls that arrived more than this many days ago; default
+        /// `[cti] retention_days`.
+        #[arg(long)]
+        older_than_days: Option<u32>,
+    },
 }
 
 #[derive(Debug, Clone, Default, Args)]
@@ -148,6 +164,20 @@ fn main() -> std::process::ExitCode {
                 println!("{}", out.trim_end());
                 Ok(true)
             }
+            Some(Command::Store(StoreCommand::Purge { older_than_days })) => {
+                let days = older_than_days.unwrap_or(config.cti.retention_days);
+                anyhow::ensure!(
+                    days > 0,
+                    "no retention period: pass --older-than-days N or set [cti] retention_days"
+                );
+                let store = open_store(&config).await?;
+                let report = purge(&store, days, "cli").await?;
+                println!(
+                    "{} call records older than {days} days: {} numbers replaced by their hash, {} drafts deleted",
+                    report.records, report.numbers, report.drafts
+                );
+                Ok(true)
+            }
         }
     });
     match result {
@@ -165,7 +195,19 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// The store a command works on (`--db`), for `user` and `taxonomy`.
+/// Hashes the caller numbers of calls older than `days` (see
+/// [`frontdoor_cti::Store::purge_callers`]).
+async fn purge(
+    store: &frontdoor_cti::Store,
+    days: u32,
+    actor: &str,
+) -> anyhow::Result<frontdoor_cti::store::PurgeReport> {
+    let now = frontdoor_cti::now_ms();
+    let cutoff = now - i64::from(days) * 86_400_000;
+    Ok(store.purge_callers(cutoff, actor, now).await?)
+}
+
+/// The store a command works on (`--db`), for `user`, `taxonomy` and `store`.
 async fn open_store(config: &Config) -> anyhow::Result<frontdoor_cti::Store> {
     frontdoor_cti::Store::connect(&config.cti.db)
         .await
@@ -300,6 +342,29 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         Ok(_) => {}
         Err(error) => tracing::error!(%error, "cannot close the calls the last stop cut off"),
     }
+    if config.cti.retention_days > 0 {
+        // Daily (and now): caller numbers past the retention period become
+        // keyed hashes.
+        let (store, days) = (cti.store().clone(), config.cti.retention_days);
+        tokio::spawn(async move {
+            let mut daily = tokio::time::interval(Duration::from_secs(86_400));
+            loop {
+                daily.tick().await;
+                match purge(&store, days, "system").await {
+                    Ok(r) => tracing::info!(
+                        records = r.records,
+                        numbers = r.numbers,
+                        drafts = r.drafts,
+                        days,
+                        "retention: old callers' numbers hashed"
+                    ),
+                    Err(error) => {
+                        tracing::error!(error = %format!("{error:#}"), "retention: purge failed")
+                    }
+                }
+            }
+        });
+    }
     let http = tokio::net::TcpListener::bind(config.cti.http)
         .await
         .with_context(|| format!("cannot bind HTTP on {}", config.cti.http))?;
@@ -413,8 +478,12 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         }
     });
     let drain_limit = Duration::from_secs(config.calls.drain_timeout_s);
+    status.set_call_limit(i64::try_from(config.calls.max_calls).unwrap_or(i64::MAX));
+    let draining = status.clone();
     tokio::spawn(async move {
         wait_for_signal().await;
+        // /healthz says so at once: a load balancer routes new calls away.
+        draining.set_draining();
         drain_tx.send_replace(Some(drain_limit));
         // A second signal: stop waiting for calls.
         wait_for_signal().await;

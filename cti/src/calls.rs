@@ -143,6 +143,9 @@ pub enum CallAttribute {
     /// The need topic chosen in the menu (housing, food, …).
     Topic(String),
     Crisis(bool),
+    /// The SIP Call-ID the call came with: the caller chose it, so it is
+    /// only a field (the call's id is the engine's own).
+    SipCallId(String),
 }
 
 /// Where the flow sent a call.
@@ -355,6 +358,7 @@ async fn handle(
                 CallAttribute::Centre(c) => call.centre = Some(c),
                 CallAttribute::Topic(t) => call.topic = Some(t),
                 CallAttribute::Crisis(c) => call.crisis = c,
+                CallAttribute::SipCallId(_) => {}
             }
         }
         CallEvent::Routed {

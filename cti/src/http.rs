@@ -774,13 +774,26 @@ async fn healthz(State(cti): State<Cti>) -> Response {
     if !db_ok {
         cti.shared.status.count_store_error();
     }
+    let status = &cti.shared.status;
+    // What a load balancer needs: draining (stopping) and full take no new
+    // calls; an unreachable store is degraded (calls still run).
+    let state = if status.draining() {
+        "draining"
+    } else if status.full() {
+        "full"
+    } else if !db_ok {
+        "degraded"
+    } else {
+        "ok"
+    };
     let body = json!({
-        "status": if db_ok { "ok" } else { "degraded" },
+        "status": state,
         "db": if db_ok { "ok" } else { "unreachable" },
-        "flow": cti.shared.status.active_flow(),
-        "calls_in_progress": cti.shared.status.calls_in_progress(),
+        "flow": status.active_flow(),
+        "calls_in_progress": status.calls_in_progress(),
+        "call_limit": status.call_limit(),
     });
-    let code = if db_ok {
+    let code = if state == "ok" {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

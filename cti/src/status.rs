@@ -22,6 +22,9 @@ pub struct ActiveFlow {
 #[derive(Debug, Default)]
 pub struct Status {
     calls_in_progress: AtomicI64,
+    /// The engine's call limit (`[calls] max_calls`); 0 when unknown.
+    call_limit: AtomicI64,
+    draining: std::sync::atomic::AtomicBool,
     ws_clients: AtomicI64,
     store_errors: AtomicU64,
     login_failures: AtomicU64,
@@ -44,6 +47,30 @@ impl Status {
     pub fn set_calls_in_progress(&self, n: i64) {
         self.calls_in_progress.store(n, Ordering::Relaxed);
     }
+    /// The most calls the engine takes (`full` at it).
+    pub fn set_call_limit(&self, n: i64) {
+        self.call_limit.store(n, Ordering::Relaxed);
+    }
+
+    pub fn call_limit(&self) -> i64 {
+        self.call_limit.load(Ordering::Relaxed)
+    }
+
+    /// Every call the engine may carry is in progress.
+    pub fn full(&self) -> bool {
+        let limit = self.call_limit();
+        limit > 0 && self.calls_in_progress() >= limit
+    }
+
+    /// The engine is stopping: new calls get 503.
+    pub fn set_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    pub fn draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
     pub fn calls_in_progress(&self) -> i64 {
         self.calls_in_progress.load(Ordering::Relaxed)
     }

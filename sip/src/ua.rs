@@ -822,6 +822,16 @@ impl UserAgent {
                     });
                 }
             }
+            // A load balancer's probe: draining or full takes no new call,
+            // so say 503 and it sends them elsewhere.
+            Method::Options if self.draining || self.calls.len() >= self.config.max_calls => {
+                let mut response = message::response(&request, 503, None);
+                response
+                    .headers
+                    .push(Header::RetryAfter(rsip::headers::RetryAfter::new("30")));
+                self.capabilities(&mut response);
+                self.respond_with(now, &key, response);
+            }
             Method::Options => {
                 let mut response = message::response(&request, 200, None);
                 self.capabilities(&mut response);

@@ -86,9 +86,13 @@ pub async fn run(
     // Who is calling, decided once: the IVR, the record, the screen pop
     // and the outbound legs all see this.
     let (caller, identity) = caller::identify(&incoming, &shared.trusted);
+    // The call's own id (records, queues, the screen pop, the API): the
+    // SIP Call-ID is the caller's choice, so it is only a field.
+    let call_id = new_call_id();
     let span = tracing::info_span!(
         "call",
         call_id = %incoming.call_id,
+        id = %call_id,
         caller = caller::logged(&caller),
     );
     async move {
@@ -98,11 +102,11 @@ pub async fn run(
             dialled = %incoming.dialled,
             identity = identity.as_str(),
             privacy = incoming.privacy_id,
+            id = %call_id,
             "call arrived"
         );
         let started = Instant::now();
         let records = shared.events.clone();
-        let call_id = incoming.call_id.clone();
         record(
             &records,
             RecordEvent::Arrived {
@@ -116,8 +120,17 @@ pub async fn run(
             },
         )
         .await;
+        record(
+            &records,
+            RecordEvent::Attribute {
+                call_id: call_id.clone(),
+                attribute: CallAttribute::SipCallId(incoming.call_id.clone()),
+                at_ms: now_ms(),
+            },
+        )
+        .await;
         // Exactly one "call ended" line per call, answered or not.
-        match Call::answer(&shared, &incoming, caller, &sip, events).await {
+        match Call::answer(&shared, &incoming, &call_id, caller, &sip, events).await {
             Ok(mut call) => {
                 record(
                     &records,
@@ -183,6 +196,18 @@ pub async fn run(
     .await
 }
 
+/// A new call's own id: 128 random bits from the OS's generator, in hex —
+/// unguessable, and never the same as another call's.
+pub fn new_call_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No OS randomness (never seen on Linux): still unique, if guessable.
+        bytes[..8].copy_from_slice(&fastrand::u64(..).to_le_bytes());
+        bytes[8..].copy_from_slice(&now_ms().to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// An input for one of the call's cores, or a record to write.
 enum Work {
     Logic(Input),
@@ -236,6 +261,7 @@ impl Call {
     async fn answer(
         shared: &Shared,
         incoming: &IncomingCall,
+        call_id: &str,
         info_caller: Caller,
         sip: &SipHandle,
         mut events: mpsc::UnboundedReceiver<CallEvent>,
@@ -358,7 +384,7 @@ impl Call {
             prompts: active.prompts.clone(),
             emergency,
             records: shared.events.clone(),
-            call_id: incoming.call_id.clone(),
+            call_id: call_id.to_owned(),
             peer: incoming.peer.addr.ip(),
             routed: None,
             caller: caller::number(&info_caller).map(str::to_owned),

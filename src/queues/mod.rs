@@ -882,7 +882,7 @@ impl Driver {
         let id = CallId(self.next_id);
         self.next_id += 1;
         let at_ms = now_ms();
-        let cti_id = format!("follow-up-{log_id}-{at_ms}");
+        let cti_id = crate::call::new_call_id();
         tracing::info!(call_id = %cti_id, %navigator, log_id, "follow-up call");
         self.ids.insert(cti_id.clone(), id);
         self.calls.insert(

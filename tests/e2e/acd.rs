@@ -464,7 +464,7 @@ fn an_ottawa_caller_reaches_a_ready_navigator_who_answers_talks_and_logs_the_cal
     });
     stop(baresip);
     run.assert_success(&engine);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let ended = screen.expect(Duration::from_secs(10), "call_ended", |v| {
         v["call_id"] == id
     });
@@ -579,7 +579,7 @@ fn key_9_reaches_a_crisis_trained_navigator_in_another_centre_at_once() {
     });
     stop(baresip);
     run.assert_success(&engine);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     screen.expect(Duration::from_secs(10), "call_ended", |v| {
         v["call_id"] == id
     });
@@ -614,7 +614,7 @@ fn a_crisis_call_nobody_answers_goes_to_the_crisis_line_after_the_timeout() {
     let steps = [Step::Pause(800), Step::Key('9')];
     let run = call(&engine, OTTAWA, &steps, false);
     let messages = both_ended(&run, &engine, far, &trace);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     assert!(
         messages.contains("P-Asserted-Identity: <sip:+16135550123@127.0.0.1>"),
         "the caller's own number is presented:\n{messages}"
@@ -661,7 +661,7 @@ fn a_french_caller_is_never_offered_to_a_navigator_without_french() {
     let run = call(&engine, OTTAWA, &steps, false);
     stop(baresip);
     both_ended(&run, &engine, far, &trace);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let out = engine
         .wait_for(Duration::from_secs(2), |v| {
             message(v) == "queue step"
@@ -704,7 +704,7 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
     let steps = english_then_food(&[Step::Pause(3000), Step::Key('1')]);
     let run = call(&engine, OTTAWA, &steps, false);
     run.assert_success(&engine);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     engine.call_ended(&id);
     assert!(
         screen
@@ -792,7 +792,7 @@ fn premium_and_international_callers_are_not_offered_a_callback_the_trunk_would_
         ];
         let run = call(&engine, number, &steps, true);
         run.assert_success(&engine);
-        let id = run.call_id();
+        let id = engine.id_of(&run.call_id());
         let queued = engine.lines(|v| {
             message(v) == "queue step"
                 && v["fields"]["step"] == "queued"
@@ -864,7 +864,7 @@ fn an_offer_nobody_answers_is_taken_back_and_the_navigator_is_not_left_reserved(
     });
     stop(baresip);
     run.assert_success(&engine);
-    let rec = record(&engine, &run.call_id());
+    let rec = record(&engine, &engine.id_of(&run.call_id()));
     let kinds = step_kinds(&rec);
     let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
     assert_eq!(count("offered"), 2, "{kinds:?}");
@@ -872,7 +872,7 @@ fn an_offer_nobody_answers_is_taken_back_and_the_navigator_is_not_left_reserved(
     assert_eq!(count("abandoned"), 1, "{kinds:?}");
     assert_eq!(rec["call"]["disposition"], "abandoned_in_queue", "{rec:#}");
     // On hold all along: the loop, and every 4 s the place in line.
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let said = |what: &str| {
         engine
             .lines(|v| message(v) == what && call_id(v) == id)
@@ -929,7 +929,7 @@ fn a_caller_who_hangs_up_while_the_phone_rings_takes_the_offer_back() {
     });
     stop(baresip);
     run.assert_success(&engine);
-    let kinds = step_kinds(&record(&engine, &run.call_id()));
+    let kinds = step_kinds(&record(&engine, &engine.id_of(&run.call_id())));
     assert!(kinds.iter().any(|k| k == "abandoned"), "{kinds:?}");
 }
 
@@ -969,7 +969,7 @@ fn a_navigator_transfers_their_call_to_an_outside_line_from_the_screen() {
         messages.contains("P-Asserted-Identity: <sip:+16135550123@127.0.0.1>"),
         "{messages}"
     );
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     engine.call_ended(&id);
     let rec = record(&engine, &id);
     assert!(
@@ -1016,7 +1016,7 @@ fn a_navigator_hangs_up_from_the_screen_and_their_break_starts_after_wrap_up() {
     stop(baresip);
     run.assert_success(&engine);
     assert_eq!(
-        engine.call_ended(&run.call_id())["fields"]["reason"],
+        engine.call_ended(&engine.id_of(&run.call_id()))["fields"]["reason"],
         "LocalBye"
     );
 }
@@ -1083,7 +1083,7 @@ fn a_callback_asked_for_before_a_restart_is_still_made_after_it() {
     let steps = english_then_food(&[Step::Pause(2000), Step::Key('1')]);
     let run = call(&first, OTTAWA, &steps, false);
     run.assert_success(&first);
-    let id = run.call_id();
+    let id = first.id_of(&run.call_id());
     first.call_ended(&id);
     first
         .wait_for(Duration::from_secs(5), |v| {
@@ -1146,7 +1146,7 @@ fn a_callback_that_cannot_reach_the_caller_waits_on_the_supervisors_list() {
     let steps = english_then_food(&[Step::Pause(2000), Step::Key('1')]);
     let run = call(&engine, OTTAWA, &steps, false);
     run.assert_success(&engine);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     screen.set_state("ready");
     screen.expect(Duration::from_secs(10), "call_offered", |v| {
         v["call_id"] == id
@@ -1253,7 +1253,7 @@ fn a_navigator_consults_an_outside_line_then_hands_the_caller_over() {
         messages.contains("BYE sip:"),
         "the caller's hang-up reached the line:\n{messages}"
     );
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     engine.call_ended(&id);
     let rec = record(&engine, &id);
     let kinds = step_kinds(&rec);
@@ -1301,7 +1301,7 @@ fn a_navigator_who_cancels_a_consult_is_back_with_the_caller() {
     stop(baresip);
     both_ended(&run, &engine, far, &trace);
     // Bridged back: the caller's leg relayed the navigator's phone again.
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     engine.call_ended(&id);
     let media = engine
         .wait_for(Duration::from_secs(5), |v| {

@@ -124,7 +124,7 @@ fn a_route_to_a_sip_uri_is_bridged_with_the_callers_number_presented() {
     );
     // The caller's BYE ends the far end's leg too: sipp's UAS finishes its call.
     let messages = both_ended(&run, &engine, far, &trace);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let bridged = engine
         .wait_for(Duration::from_secs(2), |v| {
             message(v) == "bridged" && call_id(v) == id
@@ -171,7 +171,7 @@ fn a_call_routed_after_a_quiet_spell_waits_for_the_far_end_as_long_as_ever() {
         &["-d", "20000"],
     );
     both_ended(&run, &engine, far, &trace);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     assert!(
         engine
             .lines(|v| message(v) == "bridged" && call_id(v) == id)
@@ -197,7 +197,7 @@ fn a_far_end_that_never_answers_gets_the_caller_an_explanation_then_the_end() {
         &[],
     );
     run.assert_success(&engine);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let failed = engine
         .wait_for(Duration::from_secs(1), |v| {
             message(v) == "the far end did not answer" && call_id(v) == id

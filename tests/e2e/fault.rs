@@ -89,7 +89,7 @@ fn rtp_from_a_stranger_during_a_call_is_neither_heard_nor_obeyed() {
     // 2 s at 50 packets a second: the prompt went on, to the caller only.
     assert!(heard >= 80, "the caller heard {heard} packets in 2 s");
     assert_eq!(stranger_heard, 0, "the stranger received our audio");
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     assert_eq!(
         engine.keys_pressed(&id),
         Vec::<String>::new(),
@@ -116,7 +116,7 @@ fn an_invite_that_never_acks_aims_no_audio_at_the_port_its_sdp_names() {
     );
     run.assert_success(&engine);
     assert_eq!(
-        engine.call_ended(&run.call_id())["fields"]["reason"],
+        engine.call_ended(&engine.id_of(&run.call_id()))["fields"]["reason"],
         "AckTimeout"
     );
     let received = listener.join().unwrap();
@@ -230,7 +230,7 @@ fn a_flood_from_one_source_neither_stops_the_calls_in_progress_nor_a_crisis_call
         &[(1000, '9')],
         &["-i", "127.0.0.4"],
     );
-    let r = crate::ivr::route(&engine, &crisis.call_id());
+    let r = crate::ivr::route(&engine, &engine.id_of(&crisis.call_id()));
     assert_eq!(r["fields"]["target"], "crisis", "{r}");
     let (ok, messages) = crate::external::far_end_finished(far, &trace);
     assert!(ok, "the crisis line's call did not complete:\n{messages}");

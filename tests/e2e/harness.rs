@@ -223,6 +223,17 @@ impl Engine {
         .unwrap_or_else(|| panic!("no 'call ended' for {id}:\n{}", self.dump()))
     }
 
+    /// The engine's own id of the call that came with SIP Call-ID `sip`
+    /// (its records, the screen pop and the API use it); waits up to 5 s.
+    #[track_caller]
+    pub fn id_of(&self, sip: &str) -> String {
+        self.wait_for(Duration::from_secs(5), |v| {
+            message(v) == "call arrived" && sip_call_id(v) == sip
+        })
+        .and_then(|v| v["fields"]["id"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| panic!("no 'call arrived' for {sip}:\n{}", self.dump()))
+    }
+
     /// The keys the engine logged for the call, in order.
     pub fn keys_pressed(&self, id: &str) -> Vec<String> {
         self.lines(|v| message(v) == "key pressed" && call_id(v) == id)
@@ -310,6 +321,16 @@ pub fn message(v: &Value) -> &str {
 
 /// The Call-ID of the call span a log line was written in.
 pub fn call_id(v: &Value) -> &str {
+    // The engine's own id of the call; lines logged before it had one
+    // (none today) by the SIP Call-ID.
+    v["span"]["id"]
+        .as_str()
+        .or_else(|| v["span"]["call_id"].as_str())
+        .unwrap_or("")
+}
+
+/// The SIP Call-ID of a log line's call.
+pub fn sip_call_id(v: &Value) -> &str {
     v["span"]["call_id"].as_str().unwrap_or("")
 }
 

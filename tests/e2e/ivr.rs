@@ -108,7 +108,7 @@ fn after_greeting(prompts: &[String]) -> Vec<String> {
 fn an_ottawa_caller_pressing_1_hears_english_and_reaches_the_ottawa_centre() {
     let engine = Engine::start_in("", ottawa_always_open);
     let run = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let r = route(&engine, &id);
     assert_eq!(r["fields"]["target"], "centre:ottawa");
     assert_eq!(r["fields"]["language"], "en");
@@ -144,7 +144,7 @@ fn an_ottawa_caller_pressing_1_hears_english_and_reaches_the_ottawa_centre() {
 fn pressing_2_routes_in_french_and_the_french_prompts_are_sent() {
     let engine = Engine::start_in("", ottawa_always_open);
     let run = call_pressing(&engine, OTTAWA, &[(1000, '2'), (1500, '3')]);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let r = route(&engine, &id);
     assert_eq!(r["fields"]["language"], "fr");
     assert_eq!(r["fields"]["target"], "centre:ottawa");
@@ -169,7 +169,7 @@ fn pressing_9_during_the_greeting_reaches_the_crisis_route_and_the_crisis_line()
         )
     });
     let run = call_pressing(&engine, OTTAWA, &[(1000, '9')]);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let r = route(&engine, &id);
     assert_eq!(r["fields"]["target"], "crisis");
     assert_eq!(r["fields"]["priority"], "crisis");
@@ -227,7 +227,7 @@ fn an_ops_edit_moving_the_crisis_key_to_7_is_followed_on_hold() {
 
     // English (1), food (2), then on hold, over the hold music, 7.
     let run = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2'), (3000, '7')]);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     assert_eq!(route(&engine, &id)["fields"]["target"], "centre:ottawa");
     engine
         .wait_for(Duration::from_secs(2), |v| {
@@ -287,14 +287,14 @@ fn a_new_flow_serves_new_calls_while_a_call_in_its_menu_keeps_its_version() {
             call.join().unwrap()
         })
     };
-    let a = first.call_id();
+    let a = engine.id_of(&first.call_id());
     assert_eq!(
         route(&engine, &a)["fields"]["language"],
         "en",
         "call A kept its version"
     );
     let second = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
-    let b = second.call_id();
+    let b = engine.id_of(&second.call_id());
     assert_eq!(
         route(&engine, &b)["fields"]["language"],
         "fr",
@@ -311,7 +311,10 @@ fn a_new_flow_serves_new_calls_while_a_call_in_its_menu_keeps_its_version() {
     let line = message(&refused);
     assert!(line.contains("211.yaml:"), "names file:line:col: {line}");
     let third = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
-    assert_eq!(route(&engine, &third.call_id())["fields"]["language"], "fr");
+    assert_eq!(
+        route(&engine, &engine.id_of(&third.call_id()))["fields"]["language"],
+        "fr"
+    );
 }
 
 #[test]

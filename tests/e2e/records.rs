@@ -99,7 +99,7 @@ fn a_call_leaves_its_record_with_the_ivr_path_and_the_health_endpoints_tell_the_
     let token = login(&engine, "ops1", "correct horse battery");
 
     let run = call_pressing(&engine, "+16135550123", &[(1000, '1'), (1500, '2')]);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     engine.call_ended(&id);
     // The record is written as the call goes; wait for its end to land.
     let mut record = Value::Null;
@@ -195,7 +195,7 @@ fn emergency_mode_switched_by_ops_reaches_the_next_call() {
         .unwrap_or_else(|| panic!("the engine did not see the switch:\n{}", engine.dump()));
     // Key 1, then 8: the emergency option of the topic menu.
     let run = call_pressing(&engine, "+16135550123", &[(1000, '1'), (1500, '8')]);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let plays: Vec<String> = engine
         .lines(|v| message(v) == "play" && crate::harness::call_id(v) == id)
         .iter()
@@ -317,4 +317,54 @@ fn calls_in_progress_when_the_engine_is_killed_are_closed_as_interrupted_at_the_
         // Where the caller was when it was cut off.
         assert_eq!(call["last_step"], "greeting", "{record}");
     }
+}
+
+#[test]
+fn a_caller_reusing_a_call_id_gets_a_new_call_and_leaves_the_old_record_alone() {
+    let engine = Engine::start();
+    // Two calls with the same SIP Call-ID, one after the other.
+    let rtp = || vec![("rtp_port", crate::harness::free_media_port().to_string())];
+    for _ in 0..2 {
+        let extra = ["-d", "500", "-cid_str", "reused-call-id@attacker"];
+        crate::harness::sipp(&engine, "basic_call.xml", "u1", &rtp(), &extra)
+            .assert_success(&engine);
+    }
+    let ids: Vec<String> = engine
+        .lines(|v| message(v) == "call arrived")
+        .iter()
+        .map(|v| v["fields"]["id"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_ne!(ids[0], ids[1], "each call has its own id");
+    for id in &ids {
+        assert_eq!(id.len(), 32, "128 random bits: {id}");
+        assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    }
+    add_user(&engine, "ops1", "ops", "ottawa", "correct horse battery");
+    let token = login(&engine, "ops1", "correct horse battery");
+    let mut arrivals = Vec::new();
+    for id in &ids {
+        let (status, body) = http(
+            engine.http,
+            "GET",
+            &format!("/api/calls/{id}"),
+            Some(&token),
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        let record: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            record["call"]["sip_call_id"], "reused-call-id@attacker",
+            "{record}"
+        );
+        assert_eq!(
+            record["call"]["disposition"], "abandoned_in_ivr",
+            "{record}"
+        );
+        arrivals.push(record["call"]["arrived_ms"].as_i64().unwrap());
+    }
+    assert!(
+        arrivals[0] < arrivals[1],
+        "the first record keeps its own arrival"
+    );
 }

@@ -121,7 +121,7 @@ fn basic_call(transport: &str) {
         rtp.markers >= 1,
         "the first packet of a talkspurt has the marker bit"
     );
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "RemoteBye");
     assert!(
         run.messages.contains("SIP/2.0 100 Trying"),
@@ -147,7 +147,7 @@ fn cancel_before_answer_gets_487() {
         run.messages.contains("SIP/2.0 487"),
         "487 Request Terminated sent"
     );
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "Cancelled");
 }
 
@@ -164,7 +164,7 @@ fn rfc4733_digits_are_each_detected_once() {
         &["-mp", &media.to_string()],
     );
     run.assert_success(&engine);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let keys = engine.keys_pressed(&id);
     assert_eq!(
         keys,
@@ -183,7 +183,7 @@ fn a_caller_that_never_acks_gets_the_200_again_then_a_bye() {
     // T1 = 100 ms: resent at 0.1, 0.3, 0.7, 1.5, 3.1 s… until 64*T1 = 6.4 s.
     let oks = run.messages.matches("SIP/2.0 200 OK").count();
     assert!(oks >= 5, "200 OK seen {oks} times:\n{}", run.messages);
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "AckTimeout");
 }
 
@@ -197,7 +197,7 @@ fn a_silent_caller_is_routed_by_the_menu_default_never_hung_up_on_for_silence() 
         std::fs::write(flows.join("211.yaml"), harness::SHORT_FLOW).unwrap()
     });
     let run = udp_call(&engine, "silent_caller.xml");
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let decided = engine
         .wait_for(Duration::from_secs(5), |v| {
             message(v) == "ivr" && call_id(v) == id
@@ -285,7 +285,7 @@ fn hold_and_unhold_by_reinvite_then_a_key_by_sip_info() {
         "audio resumed after the hold: {} packets",
         arrivals.len() - gap_at - 1
     );
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let keys = engine.keys_pressed(&id);
     assert_eq!(keys, ["5"], "the INFO key, once");
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "LocalBye");
@@ -296,7 +296,7 @@ fn engine_hangs_up_when_the_callers_rtp_never_comes() {
     // sipp's caller sends no RTP at all: a phone that lost its network.
     let engine = Engine::start_with("[media]\nrtp_timeout_s = 1\n");
     let run = udp_call(&engine, "silent_caller.xml");
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let warned = engine
         .wait_for(Duration::from_secs(1), |v| {
             message(v) == "no RTP from the caller: hanging up" && call_id(v) == id
@@ -324,7 +324,7 @@ fn late_offer_the_engine_offers_in_the_200_and_the_ack_answers() {
     assert_eq!(rtp.payload_types, [8], "PCMA, the codec the ACK answered");
     assert_eq!(rtp.seq_gaps, 0);
     assert_eq!(
-        engine.call_ended(&run.call_id())["fields"]["reason"],
+        engine.call_ended(&engine.id_of(&run.call_id()))["fields"]["reason"],
         "RemoteBye"
     );
 }

@@ -38,6 +38,9 @@ pub struct CallRecord {
     pub callback: bool,
     pub disposition: Option<Disposition>,
     pub last_step: String,
+    /// The SIP Call-ID the call came with (the caller chose it): to find
+    /// a call from a SIP trace. `None` for calls the engine placed.
+    pub sip_call_id: Option<String>,
 }
 
 /// One row of the append-only call event table.
@@ -129,6 +132,7 @@ impl<'a> CallStep<'a> {
                     CallAttribute::Crisis(c) => {
                         ("crisis", Int(i64::from(*c)), i64::from(*c).to_string())
                     }
+                    CallAttribute::SipCallId(id) => ("sip_call_id", text(id), id.clone()),
                     CallAttribute::Region { region, source } => {
                         return Plan {
                             kind: "attribute",
@@ -331,13 +335,14 @@ impl Store {
             navigator: row.try_get("navigator")?,
             callback: row.try_get::<i64, _>("callback")? != 0,
             disposition: disposition.as_deref().and_then(Disposition::parse),
+            sip_call_id: row.try_get("sip_call_id")?,
             last_step: row.try_get("last_step")?,
         })
     }
 
     const CALL_COLUMNS: &'static str = "call_id, caller, dialled, arrived_ms, ivr_answered_ms, queued_ms, \
         offered_ms, answered_ms, ended_ms, language, region, region_source, centre, topic, crisis, route, \
-        ivr_path, navigator, callback, disposition, last_step";
+        ivr_path, navigator, callback, disposition, last_step, sip_call_id";
 
     pub async fn call(&self, call_id: &str) -> Result<Option<CallRecord>> {
         let sql = format!(

@@ -378,8 +378,10 @@ impl Store {
 pub const MAX_NOTES_CHARS: usize = 10_000;
 
 /// Checks the shape of a log before it touches the database: every
-/// problem names its field.
-fn validate_log(log: &CallLog, crisis_call: bool) -> Result<()> {
+/// problem names its field. Public so the `cti_frame` fuzz target
+/// (`fuzz/`) runs it on every `log_call` a client could send; it reads
+/// nothing but the log.
+pub fn validate_log(log: &CallLog, crisis_call: bool) -> Result<()> {
     let bad = |field: &str, reason: &str| {
         Err(Error::Field {
             field: field.into(),

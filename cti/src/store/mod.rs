@@ -19,6 +19,7 @@ mod call_records;
 mod desk;
 mod logs;
 mod ops;
+mod retention;
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -35,8 +36,9 @@ pub use accounts::{AccountRecord, NewAccount, SessionRecord};
 pub(crate) use call_records::CallStep;
 pub use call_records::{CallEventRecord, CallRecord};
 pub use desk::{FollowUpItem, FollowUpScope, FollowUpStatus, MAX_DRAFT_BYTES};
-pub use logs::StoredLog;
+pub use logs::{StoredLog, validate_log};
 pub use ops::{AuditEntry, Emergency, FlowVersion};
+pub use retention::{PurgeReport, caller_hash};
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +68,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "desk",
         include_str!("../../../migrations/sqlite/0004_desk.sql"),
     ),
+    (
+        5,
+        "call_ids",
+        include_str!("../../../migrations/sqlite/0005_call_ids.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -87,6 +94,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         4,
         "desk",
         include_str!("../../../migrations/postgres/0004_desk.sql"),
+    ),
+    (
+        5,
+        "call_ids",
+        include_str!("../../../migrations/postgres/0005_call_ids.sql"),
     ),
 ];
 

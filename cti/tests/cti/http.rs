@@ -374,7 +374,19 @@ async fn health(url: &str) {
     assert_eq!(h.status, 200);
     assert_eq!(
         h.json,
-        json!({"status": "ok", "db": "ok", "flow": {"version": "v7", "hash": "feedbeef"}, "calls_in_progress": 3})
+        json!({"status": "ok", "db": "ok", "flow": {"version": "v7", "hash": "feedbeef"}, "calls_in_progress": 3, "call_limit": 0})
+    );
+    // At the call limit, and while draining, a load balancer is told 503.
+    s.cti.status().set_call_limit(3);
+    let h = s.http("GET", "/healthz", None, None).await;
+    assert_eq!((h.status, h.json["status"].as_str()), (503, Some("full")));
+    s.cti.status().set_call_limit(10);
+    assert_eq!(s.http("GET", "/healthz", None, None).await.status, 200);
+    s.cti.status().set_draining();
+    let h = s.http("GET", "/healthz", None, None).await;
+    assert_eq!(
+        (h.status, h.json["status"].as_str()),
+        (503, Some("draining"))
     );
     let m = s.http("GET", "/metrics", None, None).await;
     assert_eq!(m.status, 200);

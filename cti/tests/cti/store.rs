@@ -507,3 +507,92 @@ async fn postgres_over_tls_when_the_url_asks_for_it() {
     assert_eq!(ssl, 1, "the connection is encrypted");
     store.close().await;
 }
+
+crate::on_both_backends!(old_callers_numbers_become_keyed_hashes, retention);
+async fn retention(url: &str) {
+    use frontdoor_cti::CallEvent;
+    let store = Store::connect(url).await.unwrap();
+    let cti = frontdoor_cti::Cti::with_store(store.clone(), frontdoor_cti::CtiConfig::default()).0;
+    let ev = cti.events();
+    // Two old calls from one number, one from another, and a recent one.
+    for (id, caller, at) in [
+        ("old-1", "+16135550123", 1_000),
+        ("old-2", "+16135550123", 2_000),
+        ("old-3", "+18075550000", 3_000),
+        ("new-1", "+16135550123", 900_000),
+    ] {
+        ev.send(CallEvent::Arrived {
+            call_id: id.into(),
+            caller: Caller::Number(caller.into()),
+            dialled: "211".into(),
+            at_ms: at,
+        })
+        .await
+        .unwrap();
+    }
+    ev.flush().await;
+    let report = store
+        .purge_callers(500_000, "cli", 1_000_000)
+        .await
+        .unwrap();
+    assert_eq!((report.records, report.numbers), (3, 2), "{report:?}");
+
+    let caller = |r: Option<frontdoor_cti::store::CallRecord>| match r.unwrap().caller {
+        Caller::Number(n) => n,
+        other => panic!("{other:?}"),
+    };
+    let (a, b, c) = (
+        caller(store.call("old-1").await.unwrap()),
+        caller(store.call("old-2").await.unwrap()),
+        caller(store.call("old-3").await.unwrap()),
+    );
+    assert!(a.starts_with("h:") && a.len() == 26, "{a}");
+    assert_eq!(
+        a, b,
+        "the same number, the same hash: repeat callers still count"
+    );
+    assert_ne!(a, c);
+    assert_eq!(
+        caller(store.call("new-1").await.unwrap()),
+        "+16135550123",
+        "recent calls keep it"
+    );
+    // The arrival event named the number: it names the hash now.
+    let events = store.call_events("old-1").await.unwrap();
+    assert!(
+        events.iter().all(|e| !e.detail.contains("+16135550123")),
+        "{events:?}"
+    );
+    assert!(events.iter().any(|e| e.detail.contains(&a)), "{events:?}");
+    // Audited; and a second run has nothing left to do, with the same key.
+    let audit = store.audit_log(10).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|e| e.action == "store.purge" && e.actor == "cli"),
+        "{audit:?}"
+    );
+    let again = store
+        .purge_callers(500_000, "system", 1_000_001)
+        .await
+        .unwrap();
+    assert_eq!(again.records, 0);
+    ev.send(CallEvent::Arrived {
+        call_id: "old-4".into(),
+        caller: Caller::Number("+16135550123".into()),
+        dialled: "211".into(),
+        at_ms: 4_000,
+    })
+    .await
+    .unwrap();
+    ev.flush().await;
+    store
+        .purge_callers(500_000, "system", 1_000_002)
+        .await
+        .unwrap();
+    assert_eq!(
+        caller(store.call("old-4").await.unwrap()),
+        a,
+        "the key is kept"
+    );
+}

@@ -779,3 +779,16 @@ fn past_its_calls_in_progress_a_source_gets_503_and_the_trusted_trunk_never_does
     }
     assert_eq!(events_of(&mut ua), 10);
 }
+
+#[test]
+fn options_say_503_while_draining_so_a_load_balancer_routes_around() {
+    let mut ua = ua();
+    let now = origin();
+    ua.handle_bytes(now, peer(), &request("OPTIONS", "o1", 1, None, "", ""));
+    assert_eq!(status(&sent(&mut ua).pop().unwrap()), "SIP/2.0 200 OK");
+    ua.set_draining(true);
+    ua.handle_bytes(now, peer(), &request("OPTIONS", "o2", 2, None, "", ""));
+    let reply = sent(&mut ua).pop().unwrap();
+    assert_eq!(status(&reply), "SIP/2.0 503 Service Unavailable");
+    assert_eq!(header(&reply, "Retry-After"), Some("30"));
+}

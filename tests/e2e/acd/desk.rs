@@ -389,7 +389,11 @@ fn a_crisis_call_shows_the_banner_and_the_number_on_a_french_desk_and_goes_to_th
         "{messages}"
     );
     // (A crisis call is the province's: ops read it.)
-    let rec = record_as(&engine, &staff(&engine, "ops1", "ops"), &run.call_id());
+    let rec = record_as(
+        &engine,
+        &staff(&engine, "ops1", "ops"),
+        &engine.id_of(&run.call_id()),
+    );
     assert_eq!(rec["call"]["disposition"], "transferred", "{rec:#}");
 }
 
@@ -458,7 +462,7 @@ fn a_navigator_takes_and_logs_a_call_with_the_keyboard_alone() {
     browser.keys(&keys::shortcut('S'));
     browser.wait_text("#log-result", "saved");
     browser.axe("keyboard-saved");
-    let rec = record(&engine, &run.call_id());
+    let rec = record(&engine, &engine.id_of(&run.call_id()));
     assert_eq!(rec["logs"][0]["log"]["needs"][0]["met"], true, "{rec:#}");
 }
 

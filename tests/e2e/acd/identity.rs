@@ -42,7 +42,7 @@ fn a_withheld_callers_pop_says_anonymous_and_lists_no_other_withheld_callers_cal
         caller.join().unwrap()
     });
     first.assert_success(&engine);
-    let first_id = first.call_id();
+    let first_id = engine.id_of(&first.call_id());
     screen.expect(Duration::from_secs(10), "call_ended", |v| {
         v["call_id"] == first_id
     });
@@ -91,7 +91,7 @@ fn every_spelling_of_a_callers_number_is_one_history() {
     // hang up in the greeting.
     let first = call(&engine, "6135550123", &[Step::Pause(1500)], true);
     first.assert_success(&engine);
-    let first_id = first.call_id();
+    let first_id = engine.id_of(&first.call_id());
     engine.call_ended(&first_id);
     assert_eq!(
         ops_record(&engine, &first_id)["call"]["caller"],
@@ -150,7 +150,7 @@ fn a_private_caller_whose_number_a_trusted_peer_asserts_reaches_the_crisis_line_
         messages.contains("Privacy: id"),
         "the caller's privacy request goes with it:\n{messages}"
     );
-    let id = run.call_id();
+    let id = engine.id_of(&run.call_id());
     let rec = ops_record(&engine, &id);
     assert_eq!(rec["call"]["caller"], "+16135550123", "{rec:#}");
     let arrived = engine
