@@ -696,10 +696,32 @@ fn queues_not_running() -> AppError {
 
 /// `GET /api/queues`: the queues' last published view, as the binary published it.
 async fn queues(State(cti): State<Cti>, auth: Auth) -> ApiResult<Response> {
-    auth.require(&cti, auth.account.role != Role::Navigator, "queues")
+    let a = &auth.account;
+    auth.require(&cti, a.role != Role::Navigator, "queues")
         .await?;
     let view = cti.shared.queue_view().ok_or_else(queues_not_running)?;
-    Ok(Json(&*view).into_response())
+    // The callers waiting are health information: who read it is kept.
+    cti.audit(&a.username, &auth.action, "queues", "ok", "", &auth.peer)
+        .await?;
+    if a.role == Role::Ops {
+        return Ok(Json(&*view).into_response());
+    }
+    // A supervisor sees the numbers of their own centre's callers (and the
+    // province-wide crisis queue's) only, and the failed callbacks their
+    // centre can act on.
+    let own = format!("centre:{}", a.centre);
+    let mut view = (*view).clone();
+    for line in view
+        .queues
+        .iter_mut()
+        .filter(|l| l.queue != own && l.queue != "crisis")
+    {
+        for call in &mut line.waiting {
+            call.caller = None;
+        }
+    }
+    view.supervisor_list.retain(|e| e.queue == own);
+    Ok(Json(view).into_response())
 }
 
 #[derive(Deserialize)]

@@ -81,6 +81,45 @@ async fn queue_view(url: &str) {
     let r = s.http("GET", "/api/queues", Some(&sup), None).await;
     assert_eq!((r.status, r.json), (200, newer));
 
+    // Each read is audited.
+    let a = newest_audit(&s).await;
+    assert_eq!(
+        (a.actor.as_str(), a.action.as_str(), a.outcome.as_str()),
+        ("sup-ott", "GET /api/queues", "ok")
+    );
+
+    // Another centre's callers: their numbers are for that centre's
+    // supervisors (and ops) only.
+    let mut wider = view();
+    wider["queues"].as_array_mut().unwrap().push(json!(
+        {"queue": "centre:toronto", "waiting": [
+            {"call_id": "c-9", "caller": "+14165550100", "language": "en", "priority": "normal",
+             "crisis": false, "callback": false, "state": "waiting", "waited_s": 5}
+        ]}
+    ));
+    wider["supervisor_list"].as_array_mut().unwrap().push(json!(
+        {"call_id": "c-8", "caller": "+14165550111", "queue": "centre:toronto", "language": "en", "attempts": 3}
+    ));
+    s.cti.publish_queues(typed(wider.clone()));
+    let r = s.http("GET", "/api/queues", Some(&ops), None).await;
+    assert_eq!(r.json, wider, "ops see everything");
+    let r = s.http("GET", "/api/queues", Some(&sup), None).await;
+    let toronto = &r.json["queues"][2];
+    assert_eq!(toronto["waiting"][0]["call_id"], "c-9", "the call is there");
+    assert_eq!(
+        toronto["waiting"][0]["caller"],
+        Value::Null,
+        "its number is not"
+    );
+    assert_eq!(r.json["queues"][0]["waiting"][0]["caller"], "+16135550123");
+    let list: Vec<&str> = r.json["supervisor_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["call_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(list, ["c-7"], "only the centre's own failed callbacks");
+
     // Navigators may not see the queues; the refusal is audited.
     let r = s.http("GET", "/api/queues", Some(&nav), None).await;
     assert_eq!(r.status, 403);
