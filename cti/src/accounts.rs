@@ -97,6 +97,20 @@ pub enum UserCommand {
         /// Read the password from the first line of stdin (required: passwords never go on the command line).
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Read the phone's SIP secret from the second line of stdin instead
+        /// of generating one.
+        #[arg(long)]
+        sip_secret_stdin: bool,
+    },
+    /// Give the account's phone a new SIP secret (shown once); the phone
+    /// must be set up with it to register again.
+    SipSecret {
+        #[arg(long)]
+        username: String,
+        /// Read the SIP secret from the first line of stdin instead of
+        /// generating one.
+        #[arg(long)]
+        sip_secret_stdin: bool,
     },
     /// List accounts.
     List,
@@ -105,7 +119,8 @@ pub enum UserCommand {
         #[arg(long)]
         username: String,
     },
-    /// Change an account's password (and SIP credentials); ends its sessions.
+    /// Change an account's password; ends its sessions. The phone's SIP
+    /// secret is another (`user sip-secret`).
     Passwd {
         #[arg(long)]
         username: String,
@@ -117,13 +132,40 @@ pub enum UserCommand {
 fn read_password(mut stdin: impl Read) -> Result<String> {
     let mut buf = String::new();
     stdin.read_to_string(&mut buf)?;
-    let password = buf.lines().next().unwrap_or("").to_string();
-    if password.chars().count() < MIN_PASSWORD_LEN {
+    first_line_secret(&buf, 0, "password")
+}
+
+/// Line `index` of `text` as a secret of at least [`MIN_PASSWORD_LEN`]
+/// characters (`what` names it in the error).
+fn first_line_secret(text: &str, index: usize, what: &str) -> Result<String> {
+    let line = text.lines().nth(index).unwrap_or("").to_string();
+    if line.chars().count() < MIN_PASSWORD_LEN {
+        let which = if index == 0 { "first" } else { "second" };
         return Err(Error::Invalid(format!(
-            "password must be at least {MIN_PASSWORD_LEN} characters (read from the first line of stdin)"
+            "{what} must be at least {MIN_PASSWORD_LEN} characters (read from the {which} line of stdin)"
         )));
     }
-    Ok(password)
+    Ok(line)
+}
+
+/// A new SIP secret for a phone: 20 characters from an alphabet without
+/// look-alikes (about 100 bits), easy to type into a phone's settings.
+fn new_sip_secret() -> Result<String> {
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 20];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| Error::Io(std::io::Error::other(format!("no randomness: {e}"))))?;
+    Ok(bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect())
+}
+
+/// The phone's SIP secret as `user` output shows it, once.
+fn shown_once(username: &str, secret: &str) -> String {
+    format!(
+        "SIP secret for {username}'s phone (shown once; set it in the phone, it is not the password): {secret}\n"
+    )
 }
 
 fn check_username(u: &str) -> Result<()> {
@@ -164,6 +206,7 @@ pub async fn run_user_command(store: &Store, cmd: UserCommand, stdin: impl Read)
             languages,
             crisis,
             password_stdin: _,
+            sip_secret_stdin,
         } => {
             check_username(&username)?;
             if centre.trim().is_empty() {
@@ -181,7 +224,17 @@ pub async fn run_user_command(store: &Store, cmd: UserCommand, stdin: impl Read)
                     "language {bad:?}: use en and/or fr"
                 )));
             }
-            let password = read_password(stdin)?;
+            let mut input = String::new();
+            let mut stdin = stdin;
+            stdin.read_to_string(&mut input)?;
+            let password = first_line_secret(&input, 0, "password")?;
+            // The phone's credentials are not the web password: a leaked
+            // digest HA1 (MD5) then gives the password away to no one.
+            let secret = if sip_secret_stdin {
+                first_line_secret(&input, 1, "the SIP secret")?
+            } else {
+                new_sip_secret()?
+            };
             let account = NewAccount {
                 info: AccountInfo {
                     username: username.clone(),
@@ -191,17 +244,21 @@ pub async fn run_user_command(store: &Store, cmd: UserCommand, stdin: impl Read)
                     crisis_trained: crisis,
                 },
                 password_hash: hash_password(&password)?,
-                ha1_md5: ha1_md5(&username, &password),
-                ha1_sha256: ha1_sha256(&username, &password),
+                ha1_md5: ha1_md5(&username, &secret),
+                ha1_sha256: ha1_sha256(&username, &secret),
             };
             store.insert_account(&account, now_ms()).await?;
             audit_cli(store, "user.add", &username).await?;
-            Ok(format!(
+            let mut out = format!(
                 "added {} ({}, {})\n",
                 username,
                 role.as_str(),
                 account.info.centre
-            ))
+            );
+            if !sip_secret_stdin {
+                out.push_str(&shown_once(&username, &secret));
+            }
+            Ok(out)
         }
         UserCommand::List => {
             let mut out = String::from("USERNAME\tROLE\tCENTRE\tLANGUAGES\tCRISIS\tSTATUS\n");
@@ -234,18 +291,52 @@ pub async fn run_user_command(store: &Store, cmd: UserCommand, stdin: impl Read)
             }
             let password = read_password(stdin)?;
             let now = now_ms();
+            let account = store
+                .account(&username)
+                .await?
+                .ok_or_else(|| Error::NoSuchAccount(username.clone()))?;
             store
                 .set_account_password(
                     &username,
                     &hash_password(&password)?,
-                    &ha1_md5(&username, &password),
-                    &ha1_sha256(&username, &password),
+                    &account.ha1_md5,
+                    &account.ha1_sha256,
                     now,
                 )
                 .await?;
             store.revoke_sessions_of(&username, now).await?;
             audit_cli(store, "user.passwd", &username).await?;
             Ok(format!("password changed for {username}\n"))
+        }
+        UserCommand::SipSecret {
+            username,
+            sip_secret_stdin,
+        } => {
+            if store.account(&username).await?.is_none() {
+                return Err(Error::NoSuchAccount(username));
+            }
+            let secret = if sip_secret_stdin {
+                let mut input = String::new();
+                let mut stdin = stdin;
+                stdin.read_to_string(&mut input)?;
+                first_line_secret(&input, 0, "the SIP secret")?
+            } else {
+                new_sip_secret()?
+            };
+            store
+                .set_sip_credentials(
+                    &username,
+                    &ha1_md5(&username, &secret),
+                    &ha1_sha256(&username, &secret),
+                    now_ms(),
+                )
+                .await?;
+            audit_cli(store, "user.sip-secret", &username).await?;
+            let mut out = format!("new SIP secret for {username}\n");
+            if !sip_secret_stdin {
+                out.push_str(&shown_once(&username, &secret));
+            }
+            Ok(out)
         }
     }
 }
@@ -299,6 +390,7 @@ mod tests {
                 languages: vec!["en".into(), "fr".into()],
                 crisis: true,
                 password_stdin: true,
+                sip_secret_stdin: false,
             }
         );
         let plain = Cli::try_parse_from([

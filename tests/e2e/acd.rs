@@ -303,6 +303,8 @@ fn account(engine: &Engine, user: &str, role: &str, centre: &str, languages: &st
         "--languages".into(),
         languages.into(),
         "--password-stdin".into(),
+        // The phone's SIP secret: the same text, on the second line.
+        "--sip-secret-stdin".into(),
     ];
     if crisis {
         args.push("--crisis".into());
@@ -316,7 +318,7 @@ fn account(engine: &Engine, user: &str, role: &str, centre: &str, languages: &st
         .spawn()
         .unwrap();
     use std::io::Write;
-    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}\n{PASSWORD}").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

@@ -43,7 +43,9 @@ pub fn http(
     (status, body)
 }
 
-/// `frontdoor user add` on the engine's store; the password on stdin.
+/// `frontdoor user add` on the engine's store; the password on stdin, and
+/// the phone's SIP secret set to the same text (tests' phones register with
+/// it; see `user_add_gives_the_phone_its_own_secret` for the generated one).
 pub fn add_user(engine: &Engine, username: &str, role: &str, centre: &str, password: &str) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
         .args([
@@ -62,6 +64,7 @@ pub fn add_user(engine: &Engine, username: &str, role: &str, centre: &str, passw
             "--languages",
             "en,fr",
             "--password-stdin",
+            "--sip-secret-stdin",
         ])
         .env("RUST_LOG", "off")
         .stdin(Stdio::piped())
@@ -69,7 +72,7 @@ pub fn add_user(engine: &Engine, username: &str, role: &str, centre: &str, passw
         .stderr(Stdio::piped())
         .spawn()
         .expect("run frontdoor user add");
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}\n{password}").unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),

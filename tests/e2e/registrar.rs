@@ -372,3 +372,53 @@ fn register_password_guessing_is_throttled_and_the_real_phone_still_registers() 
         engine.dump()
     );
 }
+
+/// `user add` without a secret of the admin's choosing: the phone gets a
+/// generated one, shown once; it registers with that, never with the web
+/// password.
+#[test]
+fn user_add_gives_the_phone_its_own_secret() {
+    let engine = Engine::start();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+        .args(["--db", &engine.db, "user", "add", "--username", "nav3"])
+        .args([
+            "--role",
+            "navigator",
+            "--centre",
+            "ottawa",
+            "--password-stdin",
+        ])
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "the-web-password").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{shown}");
+    let secret = shown
+        .lines()
+        .find(|l| l.starts_with("SIP secret for nav3's phone (shown once"))
+        .and_then(|l| l.rsplit(": ").next())
+        .unwrap_or_else(|| panic!("no secret shown: {shown}"))
+        .to_owned();
+    let register = |password: &str| {
+        sipp(
+            &engine,
+            "register.xml",
+            "u1",
+            &[("user", "nav3".to_owned())],
+            &["-au", "nav3", "-ap", password],
+        )
+    };
+    assert!(
+        !register("the-web-password").success,
+        "the web password is not the phone's"
+    );
+    register(&secret).assert_success(&engine);
+}

@@ -145,6 +145,29 @@ impl Store {
         Ok(())
     }
 
+    /// Sets an account's SIP digest credentials only (a new phone secret).
+    pub async fn set_sip_credentials(
+        &self,
+        username: &str,
+        ha1_md5: &str,
+        ha1_sha256: &str,
+        now_ms: i64,
+    ) -> Result<()> {
+        let res = sqlx::query(
+            "UPDATE accounts SET ha1_md5 = $1, ha1_sha256 = $2, updated_ms = $3 WHERE username = $4",
+        )
+        .bind(ha1_md5)
+        .bind(ha1_sha256)
+        .bind(now_ms)
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(Error::NoSuchAccount(username.to_string()));
+        }
+        Ok(())
+    }
+
     // ---- sessions ----
 
     pub async fn insert_session(

@@ -94,6 +94,7 @@ impl TestServer {
                 languages: vec!["en".into(), "fr".into()],
                 crisis: false,
                 password_stdin: true,
+                sip_secret_stdin: false,
             },
             format!("{PASSWORD}\n").as_bytes(),
         )

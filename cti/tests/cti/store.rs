@@ -18,12 +18,20 @@ async fn accounts(url: &str) {
             languages: vec!["en".into(), "fr".into()],
             crisis: true,
             password_stdin: true,
+            sip_secret_stdin: false,
         },
         "hunter2hunter2\n".as_bytes(),
     )
     .await
     .unwrap();
-    assert_eq!(out, "added nav1 (navigator, ottawa)\n");
+    // The phone gets its own secret, shown once: not the password.
+    let (added, shown) = out.split_once('\n').unwrap();
+    assert_eq!(added, "added nav1 (navigator, ottawa)");
+    let secret = shown.trim_end().rsplit(": ").next().unwrap().to_owned();
+    assert!(
+        shown.starts_with("SIP secret for nav1's phone (shown once") && secret.len() == 20,
+        "{out}"
+    );
     let again = run_user_command(
         &store,
         UserCommand::Add {
@@ -33,6 +41,7 @@ async fn accounts(url: &str) {
             languages: vec!["en".into()],
             crisis: false,
             password_stdin: true,
+            sip_secret_stdin: false,
         },
         "another-password\n".as_bytes(),
     )
@@ -47,6 +56,7 @@ async fn accounts(url: &str) {
             languages: vec!["en".into()],
             crisis: false,
             password_stdin: true,
+            sip_secret_stdin: false,
         },
         "short\n".as_bytes(),
     )
@@ -60,13 +70,16 @@ async fn accounts(url: &str) {
         "hunter2hunter2",
         &a.password_hash
     ));
-    assert_eq!(
-        a.ha1_md5,
-        frontdoor_cti::accounts::ha1_md5("nav1", "hunter2hunter2")
-    );
+    // The digest credentials come from the secret, never the password: a
+    // leaked MD5 HA1 does not give the password away.
+    assert_eq!(a.ha1_md5, frontdoor_cti::accounts::ha1_md5("nav1", &secret));
     assert_eq!(
         a.ha1_sha256,
-        frontdoor_cti::accounts::ha1_sha256("nav1", "hunter2hunter2")
+        frontdoor_cti::accounts::ha1_sha256("nav1", &secret)
+    );
+    assert_ne!(
+        a.ha1_md5,
+        frontdoor_cti::accounts::ha1_md5("nav1", "hunter2hunter2")
     );
 
     let list = run_user_command(&store, UserCommand::List, "".as_bytes())
@@ -94,7 +107,26 @@ async fn accounts(url: &str) {
     ));
     assert_eq!(
         a.ha1_md5,
-        frontdoor_cti::accounts::ha1_md5("nav1", "new-password-1")
+        frontdoor_cti::accounts::ha1_md5("nav1", &secret),
+        "a new password leaves the phone's secret alone"
+    );
+
+    // A new secret for the phone, chosen by the administrator.
+    let out = run_user_command(
+        &store,
+        UserCommand::SipSecret {
+            username: "nav1".into(),
+            sip_secret_stdin: true,
+        },
+        "phone-secret-2\n".as_bytes(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, "new SIP secret for nav1\n", "not shown: it was typed");
+    let a = store.account("nav1").await.unwrap().unwrap();
+    assert_eq!(
+        a.ha1_md5,
+        frontdoor_cti::accounts::ha1_md5("nav1", "phone-secret-2")
     );
 
     run_user_command(
@@ -119,7 +151,10 @@ async fn accounts(url: &str) {
 
     let audit = store.audit_log(10).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
-    assert_eq!(actions, ["user.disable", "user.passwd", "user.add"]);
+    assert_eq!(
+        actions,
+        ["user.disable", "user.sip-secret", "user.passwd", "user.add"]
+    );
 }
 
 /// A scripted history of calls and logs; returns every answer the store gives

@@ -640,6 +640,7 @@ async fn login_works_without_a_peer_address() {
             languages: vec!["en".into()],
             crisis: false,
             password_stdin: true,
+            sip_secret_stdin: false,
         },
         "a-long-password\n".as_bytes(),
     )
