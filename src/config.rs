@@ -428,6 +428,20 @@ pub struct CallsConfig {
     pub drain_timeout_s: u64,
     /// Ring (180 Ringing) this many milliseconds before answering. Default 0.
     pub answer_delay_ms: u64,
+    /// The share of `max_calls`, in percent, kept for callers in crisis:
+    /// past `max_calls` minus this share, a new call hears that every line
+    /// is busy and only the crisis key takes it further (to the crisis
+    /// queue). 0 turns the reserve off. Default 10.
+    pub crisis_reserve_percent: u8,
+}
+
+impl CallsConfig {
+    /// The number of calls in progress past which a new call enters the
+    /// crisis reserve, if it is on.
+    pub fn reserve_from(&self) -> Option<usize> {
+        let percent = usize::from(self.crisis_reserve_percent.min(100));
+        (percent > 0).then(|| self.max_calls - self.max_calls * percent / 100)
+    }
 }
 
 impl Default for SipConfig {
@@ -479,6 +493,7 @@ impl Default for CallsConfig {
     fn default() -> Self {
         CallsConfig {
             max_calls: 2_000,
+            crisis_reserve_percent: 10,
             drain_timeout_s: 300,
             answer_delay_ms: 0,
         }

@@ -16,8 +16,10 @@ use frontdoor_ivr::FlowSet;
 use frontdoor_media::prompt::PromptStore;
 use tokio::sync::watch;
 
-/// Prompts the engine plays on its own: when a call cannot be connected.
-pub const ENGINE_PROMPTS: [&str; 1] = ["connect_failed"];
+/// Prompts the engine plays on its own: when a call cannot be connected,
+/// and, past the crisis reserve, the busy message that lets a caller in
+/// crisis press 9.
+pub const ENGINE_PROMPTS: [&str; 2] = ["connect_failed", "reserve_busy"];
 
 /// A checked flow set and the recordings of its prompts.
 pub struct Active {

@@ -153,13 +153,33 @@ pub struct Ivr {
     /// Callbacks may be offered to this caller.
     callback_allowed: bool,
     hold: Option<Hold>,
+    /// The call came past the crisis reserve: the flow does not run; the
+    /// caller hears that the lines are busy and may press the crisis key.
+    reserve: Option<ReservePhase>,
+    /// The flow's crisis key.
+    crisis_key: char,
 }
+
+/// A call past the crisis reserve, before the caller pressed the crisis key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReservePhase {
+    /// The busy message plays (the crisis key counts already).
+    Offering,
+    /// It has played; the caller has [`RESERVE_WAIT`] to press the key.
+    Waiting,
+}
+
+/// How long a caller past the crisis reserve has, after the busy message,
+/// to press the crisis key.
+const RESERVE_WAIT: Duration = Duration::from_secs(6);
 
 impl Ivr {
     /// `callback_allowed`: the engine can call this caller back (their
     /// number is known and callbacks are on).
     pub fn new(set: Arc<FlowSet>, info: CallInfo, callback_allowed: bool) -> Self {
         Ivr {
+            crisis_key: set.crisis_key,
+            reserve: None,
             call: Call::new(set, info),
             deadline: None,
             routed: false,
@@ -169,6 +189,43 @@ impl Ivr {
             callback_allowed,
             hold: None,
         }
+    }
+
+    /// A call past the crisis reserve (calls in progress near the limit):
+    /// instead of the flow, the busy message in both languages; the crisis
+    /// key takes the call to the crisis queue, anything else ends it.
+    pub fn in_reserve(mut self) -> Self {
+        self.reserve = Some(ReservePhase::Offering);
+        self
+    }
+
+    /// The crisis key past the reserve: the crisis queue, like the flow's
+    /// crisis route.
+    fn reserve_crisis(&mut self, now: Instant) -> Vec<Action> {
+        self.reserve = None;
+        self.deadline = None;
+        tracing::info!("crisis key in the crisis reserve");
+        let route = frontdoor_ivr::Route {
+            target: frontdoor_ivr::Target::Crisis,
+            priority: frontdoor_ivr::Priority::Crisis,
+            language: None,
+            region: None,
+            reason: "the crisis key, with every line busy".into(),
+            callback: false,
+            hold: frontdoor_ivr::HoldKeys {
+                crisis: self.crisis_key,
+                callback: None,
+            },
+        };
+        let mut actions = vec![Action::Record(Record::Fact(frontdoor_ivr::Fact::Crisis(
+            true,
+        )))];
+        actions.extend(self.actions(now, vec![Output::Route(route)]));
+        actions.retain(|a| !matches!(a, Action::Play(p) if p.is_empty()));
+        let prompts = Self::prompts(&self.langs(), &["crisis_connecting"]);
+        Self::log_play(&prompts);
+        actions.push(Action::Play(prompts));
+        actions
     }
 
     fn langs(&self) -> Vec<frontdoor_ivr::Lang> {
@@ -363,6 +420,18 @@ impl Ivr {
 
 impl CallLogic for Ivr {
     fn start(&mut self, now: Instant) -> Vec<Action> {
+        if self.reserve.is_some() {
+            tracing::info!("every line is busy: the crisis reserve takes this call");
+            let prompts = Self::prompts(
+                &[frontdoor_ivr::Lang::En, frontdoor_ivr::Lang::Fr],
+                &["reserve_busy"],
+            );
+            Self::log_play(&prompts);
+            return vec![
+                Action::Record(Record::Step("crisis_reserve".into())),
+                Action::Play(prompts),
+            ];
+        }
         let outputs = self.call.start();
         self.actions(now, outputs)
     }
@@ -370,6 +439,29 @@ impl CallLogic for Ivr {
     fn handle(&mut self, now: Instant, input: Input) -> Vec<Action> {
         if self.hung_up {
             return Vec::new();
+        }
+        if let Some(phase) = self.reserve {
+            return match input {
+                Input::Key(key) => {
+                    tracing::info!(digit = %key, "key pressed");
+                    if key == self.crisis_key {
+                        self.reserve_crisis(now)
+                    } else {
+                        Vec::new()
+                    }
+                }
+                Input::PromptsFinished if phase == ReservePhase::Offering => {
+                    self.reserve = Some(ReservePhase::Waiting);
+                    self.deadline = Some(now + RESERVE_WAIT);
+                    Vec::new()
+                }
+                Input::Timeout if self.deadline.is_some_and(|d| now >= d) => {
+                    tracing::info!("no crisis key in the crisis reserve: hanging up");
+                    self.reserve = None;
+                    self.hang_up()
+                }
+                _ => Vec::new(),
+            };
         }
         let input = match input {
             Input::Key(key) => {
@@ -564,6 +656,49 @@ mod tests {
         );
         let actions = l.handle(due, Input::Timeout);
         assert_eq!(ids(&actions)[0], "en/no_input", "the menu again");
+    }
+
+    #[test]
+    fn past_the_crisis_reserve_only_the_crisis_key_goes_on() {
+        let t0 = Instant::now();
+        // A caller who presses 9: the crisis queue, with its prompt, then hold.
+        let mut l = ivr().in_reserve();
+        let actions = l.start(t0);
+        assert_eq!(ids(&actions), ["en/reserve_busy", "fr/reserve_busy"]);
+        assert!(
+            l.handle(t0, Input::Key('2')).is_empty(),
+            "other keys do nothing"
+        );
+        let actions = l.handle(t0, Input::Key('9'));
+        let route = queued(&actions).expect("queued");
+        assert_eq!(route.target, frontdoor_ivr::Target::Crisis);
+        assert_eq!(route.priority, frontdoor_ivr::Priority::Crisis);
+        assert!(actions.iter().any(|a| matches!(
+            a,
+            Action::Record(Record::Fact(frontdoor_ivr::Fact::Crisis(true)))
+        )));
+        assert_eq!(
+            ids(&actions),
+            ["en/crisis_connecting", "fr/crisis_connecting"]
+        );
+        let actions = l.handle(t0, Input::PromptsFinished);
+        assert_eq!(
+            looped(&actions),
+            ["en/hold_loop", "fr/hold_loop"],
+            "no callback offer"
+        );
+
+        // A caller who does not: the message, a few seconds, then goodbye.
+        let mut l = ivr().in_reserve();
+        l.start(t0);
+        l.handle(t0 + Duration::from_secs(12), Input::PromptsFinished);
+        let due = l.poll_timeout().expect("a deadline for the key");
+        assert_eq!(due, t0 + Duration::from_secs(12) + RESERVE_WAIT);
+        assert!(
+            l.handle(due, Input::Timeout)
+                .iter()
+                .any(|a| matches!(a, Action::Hangup))
+        );
     }
 
     fn queued(actions: &[Action]) -> Option<&frontdoor_ivr::Route> {

@@ -424,7 +424,10 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         .context("the queues cannot start with these centres")?;
     let (dialer, dialer_inbox) = sip_driver::dialer();
     let (queue_handle, queue_inbox) = queues::channel();
+    let (calls_tx, mut calls_rx) = watch::channel(0usize);
     let shared = Arc::new(call::Shared {
+        calls_in_progress: calls_rx.clone(),
+        reserve_from: config.calls.reserve_from(),
         flows: flows.clone(),
         emergency,
         events: cti.events(),
@@ -469,7 +472,6 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     });
 
     let (drain_tx, drain_rx) = watch::channel(None);
-    let (calls_tx, mut calls_rx) = watch::channel(0usize);
     let gauge = status.clone();
     tokio::spawn(async move {
         while calls_rx.changed().await.is_ok() {

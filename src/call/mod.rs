@@ -74,6 +74,11 @@ pub struct Shared {
     /// Peers whose P-Asserted-Identity gives the caller's number
     /// (`sip.trusted_proxies`).
     pub trusted: TrustedPeers,
+    /// Calls in progress (the SIP layer's count, outbound legs included).
+    pub calls_in_progress: watch::Receiver<usize>,
+    /// From this many calls in progress, a new call enters the crisis
+    /// reserve (`[calls] crisis_reserve_percent` of `max_calls`); `None`: off.
+    pub reserve_from: Option<usize>,
 }
 
 /// Run one call to its end.
@@ -371,8 +376,13 @@ impl Call {
                 Caller::Number(n) => shared.trunk.dial_plan().check(n).is_ok(),
                 _ => false,
             };
-        let logic: Box<dyn CallLogic> =
-            Box::new(Ivr::new(active.set.clone(), info, callback_allowed));
+        // Near the call limit the lines are kept for callers in crisis: a
+        // new call hears that every line is busy, and only the crisis key
+        // takes it further.
+        let in_progress = *shared.calls_in_progress.borrow();
+        let reserve = shared.reserve_from.is_some_and(|from| in_progress > from);
+        let ivr = Ivr::new(active.set.clone(), info, callback_allowed);
+        let logic: Box<dyn CallLogic> = Box::new(if reserve { ivr.in_reserve() } else { ivr });
         Ok(Call {
             sip: sip.clone(),
             events,

@@ -366,3 +366,98 @@ fn a_thousand_idle_tcp_connections_and_a_slow_message_do_not_keep_a_caller_out()
     run.assert_success(&engine);
     drop(idle);
 }
+
+#[test]
+fn near_the_call_limit_a_new_caller_hears_the_lines_are_busy_and_only_the_crisis_key_goes_on() {
+    let dir = crate::harness::TempDir::new("crisis-line");
+    let (far, port, trace) = crate::external::far_end_hanging_up(&dir);
+    let line = format!("sip:988@127.0.0.1:{port}");
+    // Four calls at most, half of them kept for callers in crisis.
+    let engine = Engine::start_in(
+        "[calls]\nmax_calls = 4\ncrisis_reserve_percent = 50\n",
+        |flows| {
+            crate::harness::edit(
+                &flows.join("centres.yaml"),
+                "external: \"sip:988@crisis-gateway.example.org\"",
+                &format!("external: \"{line}\""),
+            )
+        },
+    );
+    // Two calls in progress fill the lines that are not reserved.
+    let calls_engine = engine.sip;
+    let fillers = thread::spawn(move || {
+        std::process::Command::new("sipp")
+            .arg(calls_engine.to_string())
+            .arg("-sf")
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/e2e/scenarios/basic_call.xml"),
+            )
+            .args([
+                "-m",
+                "2",
+                "-l",
+                "2",
+                "-d",
+                "40000",
+                "-i",
+                "127.0.0.1",
+                "-t",
+                "u1",
+            ])
+            .args(["-nostdin", "-timeout", "90s"])
+            .args(["-p", &crate::harness::free_udp_port().to_string()])
+            .args(["-mp", &free_media_port().to_string()])
+            .args(["-key", "rtp_port", &free_media_port().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run sipp")
+    });
+    assert!(
+        engine.wait_for_count(Duration::from_secs(10), 2, |v| {
+            crate::harness::message(v) == "flow started"
+        }),
+        "{}",
+        engine.dump()
+    );
+
+    // A caller in crisis presses 9 during the busy message: the crisis line.
+    let crisis = crate::ivr::call_pressing_with(&engine, "+16135550123", &[(1500, '9')], &[]);
+    let id = engine.id_of(&crisis.call_id());
+    let r = crate::ivr::route(&engine, &id);
+    assert_eq!(r["fields"]["target"], "crisis", "{r}");
+    let played: Vec<_> =
+        engine.lines(|v| crate::harness::message(v) == "play" && crate::harness::call_id(v) == id);
+    assert!(
+        played[0]["fields"]["prompts"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("en/reserve_busy fr/reserve_busy")),
+        "{played:?}"
+    );
+    let (ok, messages) = crate::external::far_end_finished(far, &trace);
+    assert!(ok, "the crisis line's call did not complete:\n{messages}");
+
+    // Another caller presses nothing: after the message, the engine hangs up.
+    let other = crate::ivr::call_pressing_with(&engine, "+16135550199", &[], &[]);
+    let id = engine.id_of(&other.call_id());
+    assert!(
+        !engine
+            .lines(|v| {
+                crate::harness::message(v) == "no crisis key in the crisis reserve: hanging up"
+                    && crate::harness::call_id(v) == id
+            })
+            .is_empty(),
+        "{}",
+        engine.dump()
+    );
+    assert!(
+        engine
+            .lines(|v| crate::harness::message(v) == "route" && crate::harness::call_id(v) == id)
+            .is_empty()
+    );
+    assert!(
+        fillers.join().unwrap().success(),
+        "the calls in progress went on"
+    );
+}
