@@ -426,7 +426,6 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     let (queue_handle, queue_inbox) = queues::channel();
     let (calls_tx, mut calls_rx) = watch::channel(0usize);
     let shared = Arc::new(call::Shared {
-        calls_in_progress: calls_rx.clone(),
         reserve_from: config.calls.reserve_from(),
         flows: flows.clone(),
         emergency,

@@ -180,6 +180,9 @@ pub struct IncomingCall {
     pub offer: Option<Vec<u8>>,
     /// Where the INVITE came from.
     pub peer: Peer,
+    /// Calls in progress when it arrived, this one included (outbound legs
+    /// count too, as for [`UaConfig::max_calls`]): how near the limit it is.
+    pub calls_in_progress: usize,
 }
 
 /// A request outside any call that the driver answers with

@@ -74,8 +74,6 @@ pub struct Shared {
     /// Peers whose P-Asserted-Identity gives the caller's number
     /// (`sip.trusted_proxies`).
     pub trusted: TrustedPeers,
-    /// Calls in progress (the SIP layer's count, outbound legs included).
-    pub calls_in_progress: watch::Receiver<usize>,
     /// From this many calls in progress, a new call enters the crisis
     /// reserve (`[calls] crisis_reserve_percent` of `max_calls`); `None`: off.
     pub reserve_from: Option<usize>,
@@ -379,8 +377,9 @@ impl Call {
         // Near the call limit the lines are kept for callers in crisis: a
         // new call hears that every line is busy, and only the crisis key
         // takes it further.
-        let in_progress = *shared.calls_in_progress.borrow();
-        let reserve = shared.reserve_from.is_some_and(|from| in_progress > from);
+        let reserve = shared
+            .reserve_from
+            .is_some_and(|from| incoming.calls_in_progress > from);
         let ivr = Ivr::new(active.set.clone(), info, callback_allowed);
         let logic: Box<dyn CallLogic> = Box::new(if reserve { ivr.in_reserve() } else { ivr });
         Ok(Call {

@@ -130,6 +130,7 @@ impl UserAgent {
             dialled,
             offer,
             peer,
+            calls_in_progress: self.calls.len(),
         }));
     }
 
