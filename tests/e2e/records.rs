@@ -43,37 +43,47 @@ pub fn http(
     (status, body)
 }
 
-/// `frontdoor user add` on the engine's store; the password on stdin, and
-/// the phone's SIP secret set to the same text (tests' phones register with
-/// it; see `user_add_gives_the_phone_its_own_secret` for the generated one).
-pub fn add_user(engine: &Engine, username: &str, role: &str, centre: &str, password: &str) {
+/// Runs `frontdoor --db DB user add ARGS` with `stdin`; its output.
+pub fn user_add(db: &str, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
-        .args([
-            "--db",
-            &engine.db,
-            "user",
-            "add",
-            "--username",
-            username,
-            "--role",
-            role,
-        ])
-        .args([
-            "--centre",
-            centre,
-            "--languages",
-            "en,fr",
-            "--password-stdin",
-            "--sip-secret-stdin",
-        ])
+        .args(["--db", db, "user", "add"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("RUST_LOG", "off")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("run frontdoor user add");
-    writeln!(child.stdin.take().unwrap(), "{password}\n{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// `frontdoor user add` on the engine's store; the password on stdin, and
+/// the phone's SIP secret set to the same text (tests' phones register with
+/// it; see `user_add_gives_the_phone_its_own_secret` for the generated one).
+pub fn add_user(engine: &Engine, username: &str, role: &str, centre: &str, password: &str) {
+    let out = user_add(
+        &engine.db,
+        &[
+            "--username",
+            username,
+            "--role",
+            role,
+            "--centre",
+            centre,
+            "--languages",
+            "en,fr",
+            "--password-stdin",
+            "--sip-secret-stdin",
+        ],
+        &format!("{password}\n{password}\n"),
+    );
     assert!(
         out.status.success(),
         "user add: {}{}",
@@ -219,27 +229,19 @@ fn emergency_mode_switched_by_ops_reaches_the_next_call() {
 fn an_account_for_a_centre_the_flows_do_not_have_is_refused() {
     let dir = crate::harness::TempDir::new("users");
     let db = format!("sqlite://{}/frontdoor.db", dir.path().display());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
-        .args([
-            "--db",
-            &db,
-            "user",
-            "add",
+    let out = user_add(
+        &db,
+        &[
             "--username",
             "nav9",
             "--role",
             "navigator",
-        ])
-        .args(["--centre", "kingston", "--password-stdin"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("RUST_LOG", "off")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "a long passphrase").unwrap();
-    let out = child.wait_with_output().unwrap();
+            "--centre",
+            "kingston",
+            "--password-stdin",
+        ],
+        "a long passphrase\n",
+    );
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -379,26 +379,19 @@ fn register_password_guessing_is_throttled_and_the_real_phone_still_registers() 
 #[test]
 fn user_add_gives_the_phone_its_own_secret() {
     let engine = Engine::start();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_frontdoor"))
-        .args(["--db", &engine.db, "user", "add", "--username", "nav3"])
-        .args([
+    let out = crate::records::user_add(
+        &engine.db,
+        &[
+            "--username",
+            "nav3",
             "--role",
             "navigator",
             "--centre",
             "ottawa",
             "--password-stdin",
-        ])
-        .env("RUST_LOG", "off")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        writeln!(child.stdin.take().unwrap(), "the-web-password").unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
+        ],
+        "the-web-password\n",
+    );
     let shown = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "{shown}");
     let secret = shown
