@@ -104,6 +104,10 @@ pub struct LimitsSection {
     /// SIP over TCP: a message begun must be complete within this many
     /// seconds, else the connection is closed. Default 10.
     pub tcp_message_s: u64,
+    /// An answered call whose ACK has not come within this many seconds is
+    /// released (a BYE); RFC 3261 waits 64*T1 (32 s), which is the most.
+    /// Default 8.
+    pub ack_wait_s: u64,
 }
 
 impl Default for LimitsSection {
@@ -124,6 +128,7 @@ impl Default for LimitsSection {
             tcp_connections_per_source: 32,
             tcp_idle_s: 3700,
             tcp_message_s: 10,
+            ack_wait_s: 8,
         }
     }
 }
@@ -317,6 +322,11 @@ pub struct CtiSection {
     /// The store: `sqlite://PATH` (created on first start) or
     /// `postgres://user:password@host/db`. Default `sqlite://frontdoor.db`.
     pub db: String,
+    /// The call-record spool, a directory: call records are written there
+    /// first (fsynced) and go into the store from there, so calls never
+    /// wait on the database and a database outage loses nothing. Keep it
+    /// on a local disk. One engine per spool. Default `frontdoor.spool`.
+    pub spool: std::path::PathBuf,
     /// How long a navigator stays in wrap-up after a call, in seconds (the
     /// queues' ACD times it). Default 60.
     pub wrap_up_s: u64,
@@ -354,6 +364,7 @@ impl Default for CtiSection {
         CtiSection {
             http: SocketAddr::from(([0, 0, 0, 0], 8211)),
             db: "sqlite://frontdoor.db".to_owned(),
+            spool: "frontdoor.spool".into(),
             wrap_up_s: 60,
             token_ttl_s: 12 * 3600,
             not_ready_reasons: frontdoor_cti::DEFAULT_NOT_READY_REASONS
@@ -371,6 +382,7 @@ impl CtiSection {
         frontdoor_cti::CtiConfig {
             http: self.http,
             db: self.db.clone(),
+            spool: Some(self.spool.clone()),
             token_ttl: Duration::from_secs(self.token_ttl_s),
             not_ready_reasons: self.not_ready_reasons.clone(),
             timezone: self.timezone.clone(),
@@ -553,8 +565,9 @@ impl Config {
             l.tcp_connections >= 1
                 && l.tcp_connections_per_source >= 1
                 && l.tcp_idle_s >= 1
-                && l.tcp_message_s >= 1,
-            "limits: tcp_connections, tcp_connections_per_source, tcp_idle_s and tcp_message_s must be at least 1"
+                && l.tcp_message_s >= 1
+                && l.ack_wait_s >= 1,
+            "limits: tcp_connections, tcp_connections_per_source, tcp_idle_s, tcp_message_s and ack_wait_s must be at least 1"
         );
         anyhow::ensure!(
             l.register_failures_per_user >= 1 && l.register_failures_per_source >= 1,

@@ -333,14 +333,16 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     {
         tracing::info!(file = %starter.display(), "starter taxonomy imported");
     }
-    // Calls the last run never ended (it was killed, the machine failed):
-    // closed before any new call arrives.
-    match cti.store().close_interrupted().await {
-        Ok(closed) if !closed.is_empty() => {
-            tracing::warn!(count = closed.len(), calls = ?closed, "calls cut off by the last stop closed as interrupted");
-        }
-        Ok(_) => {}
-        Err(error) => tracing::error!(%error, "cannot close the calls the last stop cut off"),
+    // What the last run spooled goes into the store, then the calls it never
+    // ended (it was killed, the machine failed) are closed as interrupted:
+    // before any new call arrives and before the queues restore callbacks.
+    if tokio::time::timeout(Duration::from_secs(60), cti.recovered())
+        .await
+        .is_err()
+    {
+        tracing::error!(
+            "the store has not taken the last run's spooled call records within 60 s: starting anyway; they go in when it answers"
+        );
     }
     if config.cti.retention_days > 0 {
         // Daily (and now): caller numbers past the retention period become
@@ -403,6 +405,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         registrar: true,
         guard: config.limits.to_guard(&config.sip.trusted_proxies)?,
         tls_port: sockets.tls_addr().map(|a| a.port()),
+        ack_wait: Duration::from_secs(config.limits.ack_wait_s),
         ..UaConfig::default()
     });
     let (register_responses, responses) = tokio::sync::mpsc::unbounded_channel();

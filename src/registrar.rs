@@ -7,6 +7,9 @@
 //! looks the account up, lets the registrar decide, and hands the response
 //! back to the driver to send. It also expires bindings as time passes.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use frontdoor_cti::Store;
 use frontdoor_cti::throttle::Throttle;
 use frontdoor_sip::digest::DigestError;
@@ -122,6 +125,24 @@ pub async fn start(
     );
 
     let (tx, mut rx) = mpsc::unbounded_channel::<IncomingRegister>();
+    // Bindings go to the store from a task of their own, in order: the
+    // registrar answers REGISTERs and lookups whether the database does or not.
+    let (saves, mut to_save) = mpsc::unbounded_channel::<Save>();
+    let saver_store = store.clone();
+    tokio::spawn(async move {
+        while let Some(save) = to_save.recv().await {
+            let stored = save.json.as_deref().map(|j| (j, save.expires_ms));
+            if let Err(error) = saver_store
+                .put_registration(&save.aor, stored, save.at_ms)
+                .await
+            {
+                tracing::error!(aor = %save.aor, %error, "registration not saved");
+            }
+        }
+    });
+    // The accounts last read, for when the database does not answer: a
+    // phone refreshing its registration during an outage stays registered.
+    let mut known: HashMap<String, Option<Account>> = HashMap::new();
     let (lookups_tx, mut lookups) =
         mpsc::unbounded_channel::<(String, oneshot::Sender<Vec<Binding>>)>();
     tokio::spawn(async move {
@@ -130,7 +151,7 @@ pub async fn start(
             tokio::select! {
                 incoming = rx.recv() => {
                     let Some(incoming) = incoming else { return };
-                    register(&mut registrar, &throttle, &store, &responses, incoming).await;
+                    register(&mut registrar, &throttle, &store, &mut known, &saves, &responses, incoming).await;
                 }
                 Some((user, reply)) = lookups.recv() => {
                     let mut found = registrar.bindings(&user, unix_now());
@@ -145,7 +166,7 @@ pub async fn start(
                         aors.dedup();
                         for aor in aors {
                             tracing::info!(%aor, "registration expired");
-                            save(&registrar, &store, &aor).await;
+                            save(&registrar, &saves, &aor);
                         }
                     }
                 }
@@ -159,6 +180,8 @@ async fn register(
     registrar: &mut Registrar,
     throttle: &Throttle,
     store: &Store,
+    known: &mut HashMap<String, Option<Account>>,
+    saves: &mpsc::UnboundedSender<Save>,
     responses: &Responses,
     incoming: IncomingRegister,
 ) {
@@ -188,13 +211,7 @@ async fn register(
     }
     let account = match user.clone() {
         None => Ok(None),
-        Some(user) => store.account(&user).await.map(|found| {
-            found.map(|a| Account {
-                ha1_md5: a.ha1_md5,
-                ha1_sha256: a.ha1_sha256,
-                disabled: a.disabled,
-            })
-        }),
+        Some(user) => account(store, known, &user).await,
     };
     let account = match account {
         Ok(account) => account,
@@ -219,7 +236,7 @@ async fn register(
             let contacts = registrar.bindings(aor, unix_now()).len();
             tracing::info!(%aor, contacts, added = added.len(), removed = removed.len(), peer = %incoming.peer, "registered");
             if reply.outcome.changed() {
-                save(registrar, store, aor).await;
+                save(registrar, saves, aor);
             }
         }
         Outcome::Challenged { stale, why } => {
@@ -246,28 +263,75 @@ async fn register(
     }
 }
 
-/// Keep the bindings of `aor` in the store (or forget it when none is left).
-async fn save(registrar: &Registrar, store: &Store, aor: &str) {
+/// The digest credentials of `user`: from the store, or as last read when
+/// the store does not answer (within a second).
+async fn account(
+    store: &Store,
+    known: &mut HashMap<String, Option<Account>>,
+    user: &str,
+) -> Result<Option<Account>, frontdoor_cti::Error> {
+    let read = if store.available() {
+        tokio::time::timeout(Duration::from_secs(1), store.account(user))
+            .await
+            .unwrap_or(Err(frontdoor_cti::Error::Unavailable))
+    } else {
+        Err(frontdoor_cti::Error::Unavailable)
+    };
+    match read {
+        Ok(found) => {
+            let found = found.map(|a| Account {
+                ha1_md5: a.ha1_md5,
+                ha1_sha256: a.ha1_sha256,
+                disabled: a.disabled,
+            });
+            if known.len() >= KNOWN_ACCOUNTS && !known.contains_key(user) {
+                known.clear();
+            }
+            known.insert(user.to_owned(), found.clone());
+            Ok(found)
+        }
+        Err(error) => match known.get(user) {
+            Some(found) => {
+                tracing::debug!(user, %error, "registrar: the store does not answer; the account as last read");
+                Ok(found.clone())
+            }
+            None => Err(error),
+        },
+    }
+}
+
+/// Most accounts the registrar remembers for an outage of the store.
+const KNOWN_ACCOUNTS: usize = 10_000;
+
+/// Bindings for the store.
+struct Save {
+    aor: String,
+    json: Option<String>,
+    expires_ms: i64,
+    at_ms: i64,
+}
+
+/// Keep the bindings of `aor` in the store (or forget it when none is left),
+/// through the saving task.
+fn save(registrar: &Registrar, saves: &mpsc::UnboundedSender<Save>, aor: &str) {
     let records = registrar.records(aor);
     let expires_ms = records.iter().map(|r| r.expires_at).max().unwrap_or(0) as i64 * 1000;
     let stored: Vec<StoredBinding> = records.into_iter().map(StoredBinding::from).collect();
-    let now_ms = frontdoor_cti::now_ms();
-    let result = if stored.is_empty() {
-        store.put_registration(aor, None, now_ms).await
+    let json = if stored.is_empty() {
+        None
     } else {
         match serde_json::to_string(&stored) {
-            Ok(json) => {
-                store
-                    .put_registration(aor, Some((&json, expires_ms)), now_ms)
-                    .await
-            }
+            Ok(json) => Some(json),
             Err(error) => {
                 tracing::error!(%aor, %error, "registration not saved");
                 return;
             }
         }
     };
-    if let Err(error) = result {
-        tracing::error!(%aor, %error, "registration not saved");
-    }
+    let _ = saves.send(Save {
+        aor: aor.to_owned(),
+        json,
+        expires_ms,
+        at_ms: frontdoor_cti::now_ms(),
+    });
 }

@@ -499,6 +499,11 @@ impl Registry {
 
     /// The ACD offered a call to `account`: the screen pop goes out. The
     /// state (`reserved`) is the ACD's to say, after the pop.
+    /// The account of a navigator with a session, as it was at login.
+    pub fn account(&self, user: &str) -> Option<AccountInfo> {
+        self.lock().get(user).map(|a| a.account.clone())
+    }
+
     pub fn offer(&self, account: AccountInfo, pop: ScreenPop) {
         let mut agents = self.lock();
         let agent = agents

@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 use crate::protocol::{
     AgentState, Caller, Disposition, RegionSource, ScreenPop, TransferState, WithdrawReason,
 };
-use crate::store::CallStep;
+use crate::spool::{Appender, Flushes};
+use crate::store::{CallStep, Write};
 
 /// Something that happened to a call, as the call controller reports it.
 /// Times are epoch milliseconds from the controller's clock.
@@ -131,7 +132,8 @@ pub enum CallEvent {
 }
 
 /// A fact about a call the IVR learns.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CallAttribute {
     /// "en" or "fr".
     Language(String),
@@ -239,68 +241,112 @@ struct Live {
     ivr_path: Vec<String>,
 }
 
-/// Most events written in one transaction: many calls' events share one
-/// commit, so the store keeps up with hundreds of calls a second.
+/// Most events taken from the controller at once: one fsync of the spool
+/// for all of them.
 const BATCH: usize = 256;
 
-pub(crate) async fn run(shared: std::sync::Arc<Shared>, mut rx: mpsc::Receiver<Input>) {
+/// The call-event task: takes events in order, keeps the screens up to date
+/// at once, and appends what the store must get to the spool (see
+/// [`crate::spool`]); it never waits on the database.
+pub(crate) async fn run(
+    shared: std::sync::Arc<Shared>,
+    mut rx: mpsc::Receiver<Input>,
+    appender: Appender,
+    flushes: std::sync::Arc<Flushes>,
+    wake: mpsc::Sender<()>,
+) {
     let mut live: HashMap<String, Live> = HashMap::new();
     let mut batch = Vec::with_capacity(BATCH);
-    while rx.recv_many(&mut batch, BATCH).await > 0 {
-        write_batch(&shared, &mut live, &mut batch).await;
-    }
-}
-
-/// Writes a batch of events in one transaction, each in its own savepoint:
-/// an event the store refuses is rolled back alone, logged and counted, and
-/// the others are kept. Flushes are answered once the batch is committed.
-async fn write_batch(shared: &Shared, live: &mut HashMap<String, Live>, batch: &mut Vec<Input>) {
-    let mut flushed = Vec::new();
-    let mut tx = match shared.store.pool().begin().await {
-        Ok(tx) => Some(tx),
-        Err(e) => {
-            tracing::error!(error = %e, "the store cannot start a transaction");
-            None
+    let mut writes = Vec::new();
+    let mut appender = Some(appender);
+    let mut closed = false;
+    loop {
+        let mut flushed = Vec::new();
+        let retry = std::time::Duration::from_secs(1);
+        if closed {
+            if writes.is_empty() {
+                return;
+            }
+            tokio::time::sleep(retry).await;
+        } else {
+            tokio::select! {
+                n = rx.recv_many(&mut batch, BATCH) => closed = n == 0,
+                // Writes the spool could not take: tried again.
+                () = tokio::time::sleep(retry), if !writes.is_empty() => {}
+            }
         }
-    };
-    let mut written = 0usize;
-    for input in batch.drain(..) {
-        match input {
-            Input::Flush(done) => flushed.push(done),
-            Input::Event(ev) => {
-                shared.status.count_call_event();
-                let result = match tx.as_mut() {
-                    Some(tx) => handle(shared, live, tx, ev.clone()).await,
-                    None => Err(Error::Invalid("no transaction".into())),
-                };
-                match result {
-                    Ok(()) => written += 1,
-                    Err(e) => {
+        for input in batch.drain(..) {
+            match input {
+                Input::Flush(done) => flushed.push(done),
+                Input::Event(ev) => {
+                    shared.status.count_call_event();
+                    let (kind, call_id) = describe(&ev);
+                    let what = (kind, call_id.to_owned());
+                    if let Err(e) = handle(&shared, &mut live, ev, &mut writes).await {
                         shared.status.count_store_error();
-                        tracing::error!(error = %e, event = ?ev, "call event not stored");
+                        tracing::error!(error = %e, event = what.0, call_id = what.1, "call event not handled");
                     }
                 }
             }
         }
-    }
-    if let Some(tx) = tx
-        && let Err(e) = tx.commit().await
-    {
-        for _ in 0..written {
-            shared.status.count_store_error();
+        let Some(mut spool) = appender.take() else {
+            return;
+        };
+        if !writes.is_empty() {
+            let mut pending = std::mem::take(&mut writes);
+            let joined = tokio::task::spawn_blocking(move || {
+                let result = spool.append(&mut pending);
+                (spool, pending, result)
+            })
+            .await;
+            let Ok((back, left, result)) = joined else {
+                tracing::error!("the spool appender stopped");
+                return;
+            };
+            spool = back;
+            writes = left;
+            if let Err(error) = result {
+                shared.status.count_store_error();
+                tracing::error!(%error, writes = writes.len(), "the spool cannot be written: the writes wait in memory and are tried again");
+            }
+            shared.status.set_spooled(spool.last_seq());
+            let _ = wake.try_send(());
         }
-        tracing::error!(error = %e, events = written, "call events not stored: the commit failed");
-    }
-    for done in flushed {
-        let _ = done.send(());
+        for done in flushed {
+            flushes.wait(spool.last_seq(), done);
+        }
+        appender = Some(spool);
     }
 }
+
+/// An event's type and call, for a log line that shows no caller's number.
+fn describe(ev: &CallEvent) -> (&'static str, &str) {
+    match ev {
+        CallEvent::Arrived { call_id, .. } => ("arrived", call_id),
+        CallEvent::IvrAnswered { call_id, .. } => ("ivr_answered", call_id),
+        CallEvent::Step { call_id, .. } => ("step", call_id),
+        CallEvent::Attribute { call_id, .. } => ("attribute", call_id),
+        CallEvent::Routed { call_id, .. } => ("routed", call_id),
+        CallEvent::Offered { call_id, .. } => ("offered", call_id),
+        CallEvent::OfferWithdrawn { call_id, .. } => ("offer_withdrawn", call_id),
+        CallEvent::NavigatorState { .. } => ("navigator_state", ""),
+        CallEvent::QueueStep { call_id, .. } => ("queue_step", call_id),
+        CallEvent::TransferProgress { call_id, .. } => ("transfer_progress", call_id),
+        CallEvent::Held { call_id, .. } => ("held", call_id),
+        CallEvent::Answered { call_id, .. } => ("answered", call_id),
+        CallEvent::Ended { call_id, .. } => ("ended", call_id),
+    }
+}
+
+/// How long a screen pop waits for the caller's history before it goes
+/// without it.
+const HISTORY_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
 async fn handle(
     shared: &Shared,
     live: &mut HashMap<String, Live>,
-    conn: &mut sqlx::AnyConnection,
     ev: CallEvent,
+    writes: &mut Vec<Write>,
 ) -> Result<()> {
     let store = &shared.store;
     match ev {
@@ -310,22 +356,23 @@ async fn handle(
             dialled,
             at_ms,
         } => {
-            store
-                .call_arrived(conn, &call_id, &caller, &dialled, at_ms)
-                .await?;
             live.insert(
-                call_id,
+                call_id.clone(),
                 Live {
-                    caller,
+                    caller: caller.clone(),
                     arrived_ms: at_ms,
                     ..Live::default()
                 },
             );
+            writes.push(Write::Arrived {
+                call_id,
+                caller,
+                dialled,
+                at_ms,
+            });
         }
         CallEvent::IvrAnswered { call_id, at_ms } => {
-            store
-                .record_step(conn, &call_id, at_ms, CallStep::IvrAnswered)
-                .await?;
+            step(writes, call_id, at_ms, CallStep::IvrAnswered);
         }
         CallEvent::Step {
             call_id,
@@ -334,22 +381,16 @@ async fn handle(
         } => {
             let call = live.entry(call_id.clone()).or_default();
             call.ivr_path.push(step.clone());
-            let step = CallStep::IvrStep {
-                step: &step,
-                ivr_path: &call.ivr_path,
-            };
-            store.record_step(conn, &call_id, at_ms, step).await?;
+            let ivr_path = call.ivr_path.clone();
+            self::step(writes, call_id, at_ms, CallStep::IvrStep { step, ivr_path });
         }
         CallEvent::Attribute {
             call_id,
             attribute,
             at_ms,
         } => {
-            store
-                .record_step(conn, &call_id, at_ms, CallStep::Attribute(&attribute))
-                .await?;
-            let call = live.entry(call_id).or_default();
-            match attribute {
+            let call = live.entry(call_id.clone()).or_default();
+            match attribute.clone() {
                 CallAttribute::Language(l) => call.language = Some(l),
                 CallAttribute::Region { region, source } => {
                     call.region = Some(region);
@@ -360,6 +401,7 @@ async fn handle(
                 CallAttribute::Crisis(c) => call.crisis = c,
                 CallAttribute::SipCallId(_) => {}
             }
+            step(writes, call_id, at_ms, CallStep::Attribute { attribute });
         }
         CallEvent::Routed {
             call_id,
@@ -371,15 +413,12 @@ async fn handle(
                 Route::Queue { centre } => Some(centre.clone()),
                 _ => None,
             };
-            let step = CallStep::Routed {
-                route: &route.describe(),
-                centre: centre.as_deref(),
-            };
-            store.record_step(conn, &call_id, at_ms, step).await?;
             call.queued_ms = Some(at_ms);
-            if let Some(c) = centre {
-                call.centre = Some(c);
+            if let Some(c) = &centre {
+                call.centre = Some(c.clone());
             }
+            let route = route.describe();
+            step(writes, call_id, at_ms, CallStep::Routed { route, centre });
         }
         CallEvent::Offered {
             call_id,
@@ -387,23 +426,31 @@ async fn handle(
             callback,
             at_ms,
         } => {
-            let account = store
-                .account(&navigator)
-                .await?
-                .ok_or_else(|| Error::NoSuchAccount(navigator.clone()))?;
-            let step = CallStep::Offered {
-                navigator: &navigator,
-            };
-            store.record_step(conn, &call_id, at_ms, step).await?;
+            step(
+                writes,
+                call_id.clone(),
+                at_ms,
+                CallStep::Offered {
+                    navigator: navigator.clone(),
+                },
+            );
             if callback {
-                store
-                    .record_step(conn, &call_id, at_ms, CallStep::Callback)
-                    .await?;
+                step(writes, call_id.clone(), at_ms, CallStep::Callback);
             }
+            // A logged-in navigator is known here; the store only for one
+            // who is not (a follow-up's navigator, say).
+            let account = match shared.registry.account(&navigator) {
+                Some(info) => info,
+                None => {
+                    read(store, store.account(&navigator))
+                        .await?
+                        .ok_or_else(|| Error::NoSuchAccount(navigator.clone()))?
+                        .info
+                }
+            };
             if !live.contains_key(&call_id) {
                 // Not seen since this process started: rebuild from the record.
-                let r = store
-                    .call(&call_id)
+                let r = read(store, store.call(&call_id))
                     .await?
                     .ok_or_else(|| Error::NoSuchCall(call_id.clone()))?;
                 live.insert(
@@ -425,9 +472,17 @@ async fn handle(
             let Some(call) = live.get(&call_id) else {
                 return Err(Error::NoSuchCall(call_id));
             };
-            let previous_contacts = store
-                .previous_contacts(&call.caller, Some(&call_id), shared.config.history_limit)
-                .await?;
+            // The pop goes now, with the caller's history if the store
+            // gives it in time: a navigator must not wait on the database.
+            let history = read(
+                store,
+                store.previous_contacts(&call.caller, Some(&call_id), shared.config.history_limit),
+            )
+            .await;
+            let previous_contacts = history.unwrap_or_else(|error| {
+                tracing::warn!(%error, %call_id, "screen pop without the caller's history");
+                Vec::new()
+            });
             let since = call.queued_ms.unwrap_or(call.arrived_ms);
             let pop = ScreenPop {
                 call_id: call_id.clone(),
@@ -445,27 +500,22 @@ async fn handle(
                 callback,
             };
             let shown = pop.previous_contacts.len();
-            let navigator = account.info.username.clone();
-            shared.registry.offer(account.info, pop);
+            let navigator = account.username.clone();
+            shared.registry.offer(account, pop);
             if shown > 0 {
                 // The screen first; then the record that this navigator saw
                 // the caller's history.
-                // In the batch's transaction: on SQLite another
-                // connection would wait for this one's write lock.
-                store
-                    .audit_on(
-                        conn,
-                        &crate::store::AuditEntry {
-                            at_ms,
-                            actor: navigator,
-                            action: "history.read".into(),
-                            target: call_id.clone(),
-                            outcome: "ok".into(),
-                            detail: format!("screen pop, {shown} contacts"),
-                            peer: String::new(),
-                        },
-                    )
-                    .await?;
+                writes.push(Write::Audit {
+                    entry: crate::store::AuditEntry {
+                        at_ms,
+                        actor: navigator,
+                        action: "history.read".into(),
+                        target: call_id.clone(),
+                        outcome: "ok".into(),
+                        detail: format!("screen pop, {shown} contacts"),
+                        peer: String::new(),
+                    },
+                });
             }
         }
         CallEvent::OfferWithdrawn {
@@ -479,11 +529,11 @@ async fn handle(
                 .registry
                 .withdraw(&navigator, &call_id, reason, at_ms);
             let detail = format!("navigator={navigator} reason={}", reason.as_str());
-            let step = CallStep::Note {
-                kind: "offer_withdrawn",
-                detail: &detail,
+            let note = CallStep::Note {
+                kind: "offer_withdrawn".into(),
+                detail,
             };
-            store.record_step(conn, &call_id, at_ms, step).await?;
+            step(writes, call_id, at_ms, note);
         }
         CallEvent::NavigatorState {
             navigator,
@@ -512,11 +562,7 @@ async fn handle(
             detail,
             at_ms,
         } => {
-            let step = CallStep::QueueStep {
-                kind: &kind,
-                detail: &detail,
-            };
-            store.record_step(conn, &call_id, at_ms, step).await?;
+            step(writes, call_id, at_ms, CallStep::QueueStep { kind, detail });
         }
         CallEvent::TransferProgress {
             call_id,
@@ -529,11 +575,11 @@ async fn handle(
             shared
                 .registry
                 .transfer_progress(&navigator, &call_id, state, &detail, at_ms);
-            let step = CallStep::Note {
-                kind: &format!("consult_{}", state.as_str()),
-                detail: &detail,
+            let note = CallStep::Note {
+                kind: format!("consult_{}", state.as_str()),
+                detail,
             };
-            store.record_step(conn, &call_id, at_ms, step).await?;
+            step(writes, call_id, at_ms, note);
         }
         CallEvent::Held {
             call_id,
@@ -542,17 +588,15 @@ async fn handle(
             at_ms,
         } => {
             shared.registry.held(&navigator, &call_id, held, at_ms);
-            let step = CallStep::Note {
-                kind: if held { "held" } else { "resumed" },
-                detail: &navigator,
+            let note = CallStep::Note {
+                kind: if held { "held" } else { "resumed" }.into(),
+                detail: navigator,
             };
-            store.record_step(conn, &call_id, at_ms, step).await?;
+            step(writes, call_id, at_ms, note);
         }
         CallEvent::Answered { call_id, at_ms } => {
-            store
-                .record_step(conn, &call_id, at_ms, CallStep::Answered)
-                .await?;
             shared.registry.answered(&call_id, at_ms);
+            step(writes, call_id, at_ms, CallStep::Answered);
         }
         CallEvent::Ended {
             call_id,
@@ -563,10 +607,31 @@ async fn handle(
             shared.status.count_disposition(disposition);
             // Tell the navigator first: their screen must not wait on the disk.
             shared.registry.ended(&call_id, disposition, at_ms);
-            store
-                .record_step(conn, &call_id, at_ms, CallStep::Ended(disposition))
-                .await?;
+            step(writes, call_id, at_ms, CallStep::Ended { disposition });
         }
     }
     Ok(())
+}
+
+/// One step of a call for the store, through the spool.
+fn step(writes: &mut Vec<Write>, call_id: String, at_ms: i64, step: CallStep) {
+    writes.push(Write::Step {
+        call_id,
+        at_ms,
+        step,
+    });
+}
+
+/// A read of the store on the call-event task: none while the spool writer
+/// finds the database down, and none that takes longer than [`HISTORY_WAIT`].
+async fn read<T>(
+    store: &crate::store::Store,
+    query: impl std::future::Future<Output = Result<T>>,
+) -> Result<T> {
+    if !store.available() {
+        return Err(Error::Unavailable);
+    }
+    tokio::time::timeout(HISTORY_WAIT, query)
+        .await
+        .unwrap_or(Err(Error::Unavailable))
 }

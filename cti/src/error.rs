@@ -37,6 +37,10 @@ pub enum Error {
     /// Reading stdin or binding a socket failed.
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    /// The database does not answer now (the spool writer found it down,
+    /// or it took too long): what was asked is done without it.
+    #[error("the database does not answer now")]
+    Unavailable,
     /// Password hashing failed (a bug or a resource problem, never bad input).
     #[error("password hashing: {0}")]
     PasswordHash(String),

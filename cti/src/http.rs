@@ -87,6 +87,16 @@ impl IntoResponse for AppError {
 
 type ApiResult<T> = Result<T, AppError>;
 
+/// Whether a password sent from `peer` must be refused: over plain HTTP from
+/// another machine, unless allowed.
+fn plain_login_refused(peer: Option<std::net::IpAddr>, over_tls: bool, allowed: bool) -> bool {
+    let remote = peer.is_some_and(|ip| {
+        !ip.is_loopback()
+            && !matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
+    });
+    !over_tls && remote && !allowed
+}
+
 /// The router of the CTI server.
 pub(crate) fn app(cti: Cti) -> Router {
     Router::new()
@@ -111,7 +121,48 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::Refused(StatusCode::NOT_FOUND, "no such route".into()) })
+        .layer(axum::middleware::from_fn_with_state(
+            cti.clone(),
+            whole_body_in_time,
+        ))
         .with_state(cti)
+}
+
+/// Largest request body (the API takes small JSON documents).
+const MAX_BODY: usize = 2 << 20;
+
+/// Every request's body arrives whole within [`CtiConfig::body_timeout`](crate::CtiConfig::body_timeout)
+/// (a client that trickles it, or stops half-way, is answered 408 and
+/// holds nothing), and within [`MAX_BODY`] (413).
+async fn whole_body_in_time(
+    State(cti): State<Cti>,
+    req: Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let (parts, body) = req.into_parts();
+    let limit = cti.shared.config.body_timeout;
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, MAX_BODY)).await {
+        Ok(Ok(bytes)) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Ok(Err(_)) => AppError::Refused(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body over {MAX_BODY} bytes, or cut off"),
+        )
+        .into_response(),
+        Err(_) => {
+            tracing::debug!(peer = %peer_of(&parts), "request body too slow");
+            AppError::Refused(
+                StatusCode::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} s",
+                    limit.as_secs_f32()
+                ),
+            )
+            .into_response()
+        }
+    }
 }
 
 fn peer_of(parts: &Parts) -> String {
@@ -288,9 +339,6 @@ struct LoginBody {
 /// Largest login body read.
 const LOGIN_BODY_LIMIT: usize = 16 * 1024;
 
-/// How long a login waits for a turn to check its password.
-const LOGIN_WAIT: Duration = Duration::from_secs(2);
-
 async fn login(State(cti): State<Cti>, req: Request) -> ApiResult<Response> {
     // The peer address is there when served by `serve`; a router driven
     // without a socket (tests) has none, and throttles by username only.
@@ -303,10 +351,11 @@ async fn login(State(cti): State<Cti>, req: Request) -> ApiResult<Response> {
     // readable: refused unless allowed (use HTTPS, `[tls]`, or a TLS proxy
     // on this host).
     let over_tls = req.extensions().get::<crate::OverTls>().is_some();
-    let remote = peer_addr.is_some_and(|ip| {
-        !ip.is_loopback() && !matches!(ip, std::net::IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()))
-    });
-    if !over_tls && remote && !cti.shared.config.allow_plain_http_login {
+    if plain_login_refused(
+        peer_addr,
+        over_tls,
+        cti.shared.config.allow_plain_http_login,
+    ) {
         cti.shared.status.count_unauthenticated("plain_http_login");
         return Err(AppError::Refused(
             StatusCode::FORBIDDEN,
@@ -338,8 +387,11 @@ async fn login(State(cti): State<Cti>, req: Request) -> ApiResult<Response> {
         .unwrap_or_else(|| dummy_hash().to_string());
     // A few password checks at once; a login that cannot get a turn soon
     // is told to come back rather than queue behind a flood.
-    let permit =
-        tokio::time::timeout(LOGIN_WAIT, Arc::clone(&shared.hashing).acquire_owned()).await;
+    let permit = tokio::time::timeout(
+        shared.config.login_wait,
+        Arc::clone(&shared.hashing).acquire_owned(),
+    )
+    .await;
     let Ok(Ok(permit)) = permit else {
         return Err(AppError::Refused(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -832,4 +884,24 @@ async fn metrics(State(cti): State<Cti>) -> Response {
         cti.shared.status.render_prometheus(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_login_refused;
+
+    #[test]
+    fn a_password_over_plain_http_from_another_machine_is_refused() {
+        let ip = |s: &str| Some(s.parse().unwrap());
+        // From another machine: refused, unless over TLS or allowed.
+        assert!(plain_login_refused(ip("192.0.2.7"), false, false));
+        assert!(plain_login_refused(ip("2001:db8::7"), false, false));
+        assert!(!plain_login_refused(ip("192.0.2.7"), true, false));
+        assert!(!plain_login_refused(ip("192.0.2.7"), false, true));
+        // From this host (a browser here, a TLS proxy here): accepted.
+        assert!(!plain_login_refused(ip("127.0.0.1"), false, false));
+        assert!(!plain_login_refused(ip("::1"), false, false));
+        assert!(!plain_login_refused(ip("::ffff:127.0.0.1"), false, false));
+        assert!(plain_login_refused(ip("::ffff:192.0.2.7"), false, false));
+    }
 }

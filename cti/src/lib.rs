@@ -70,9 +70,13 @@
 //!
 //! - [`store`]: SQL through sqlx's `Any` driver, the same text on SQLite and
 //!   PostgreSQL; migrations are compiled in and run at connect.
-//! - `calls`: one task takes [`CallEvent`]s in order, writes each to the store
-//!   before the next (a call in progress when the process dies keeps its
-//!   record: arrival and last known step), and drives screen pops.
+//! - `calls`: one task takes [`CallEvent`]s in order, drives screen pops at
+//!   once and appends what the store must get to the spool; it never waits
+//!   on the database.
+//! - `spool`: the call-record spool (local files, fsynced per batch) and its
+//!   writer, which puts the records into the store in order, each once,
+//!   retrying while the database is away; at start it replays what the
+//!   last run left and closes the calls it cut off as interrupted.
 //! - `agents`: each navigator's CTI session (`seq`, replay buffer for
 //!   `resume`, the sockets open for them) and the agent state the ACD last
 //!   decided for them. The CTI decides no state and times none: requests
@@ -88,6 +92,7 @@ mod calls;
 pub mod error;
 mod http;
 pub mod protocol;
+mod spool;
 pub mod status;
 pub mod store;
 pub mod taxonomy;
@@ -165,10 +170,22 @@ pub struct CtiConfig {
     /// Password checks (argon2) running at once; more logins wait a moment,
     /// then get 503. Default 4.
     pub concurrent_logins: usize,
+    /// How long a login waits for its turn at a password check before it
+    /// is answered 503. Default 2 s.
+    pub login_wait: Duration,
+    /// How long a request's body may take to arrive whole (408 after);
+    /// the head has [`HEADER_TIMEOUT`]. Default 10 s.
+    pub body_timeout: Duration,
     /// Accept a password over plain HTTP from another machine. Default
     /// false: without TLS ([`serve_tls`]) sign-in works only from this host
     /// (a browser here, or a reverse proxy here that terminates TLS).
     pub allow_plain_http_login: bool,
+    /// The directory of the call-record spool ([`Cti::start`]): call
+    /// records are written there first and go into the store from there,
+    /// so the database is off the call path. `None`: the spool is kept in
+    /// memory (nothing survives a crash). Default `None`; the binary's
+    /// default is `frontdoor.spool`.
+    pub spool: Option<std::path::PathBuf>,
 }
 
 impl CtiConfig {
@@ -211,7 +228,10 @@ impl Default for CtiConfig {
             timezone: "America/Toronto".into(),
             session_check: Duration::from_secs(15),
             concurrent_logins: 4,
+            login_wait: Duration::from_secs(2),
+            body_timeout: Duration::from_secs(10),
             allow_plain_http_login: false,
+            spool: None,
         }
     }
 }
@@ -261,6 +281,7 @@ impl Shared {
 pub struct Cti {
     shared: Arc<Shared>,
     events: CallEvents,
+    recovered: tokio::sync::watch::Receiver<bool>,
 }
 
 impl std::fmt::Debug for Cti {
@@ -272,20 +293,45 @@ impl std::fmt::Debug for Cti {
 }
 
 impl Cti {
-    /// Connects the store named by `config.db` (running migrations) and
-    /// starts the call-event task. Returns the server and the receiver of
+    /// Connects the store named by `config.db` (running migrations), opens
+    /// the spool in `config.spool` and starts the call-event task and the
+    /// spool writer, which first puts in the store what the last run
+    /// spooled and then closes the calls it left open
+    /// ([`Cti::recovered`]). Returns the server and the receiver of
     /// navigators' commands for the call controller. Needs a tokio runtime.
     pub async fn start(config: CtiConfig) -> Result<(Cti, mpsc::Receiver<NavigatorCommand>)> {
         let store = Store::connect(&config.db).await?;
         let emergency = store.emergency().await?.active;
-        let (cti, rx) = Cti::with_store(store, config);
+        let (opened, boot_seq, recover) = match &config.spool {
+            Some(dir) => {
+                let (opened, boot_seq) = spool::open(dir, |id| {
+                    let store = store.clone();
+                    async move { store.spool_position(&id).await }
+                })
+                .await?;
+                (opened, boot_seq, true)
+            }
+            None => (spool::memory(), 0, false),
+        };
+        let (cti, rx) = Cti::build(store, config, opened, boot_seq, recover);
         cti.shared.set_emergency_cache(emergency);
         Ok((cti, rx))
     }
 
-    /// Like [`Cti::start`] with a store already connected. Emergency mode
-    /// starts off here; [`Cti::start`] reads it from the store.
+    /// Like [`Cti::start`] with a store already connected and the spool in
+    /// memory. Emergency mode starts off here; [`Cti::start`] reads it from
+    /// the store.
     pub fn with_store(store: Store, config: CtiConfig) -> (Cti, mpsc::Receiver<NavigatorCommand>) {
+        Cti::build(store, config, spool::memory(), 0, false)
+    }
+
+    fn build(
+        store: Store,
+        config: CtiConfig,
+        opened: spool::Opened,
+        boot_seq: u64,
+        recover: bool,
+    ) -> (Cti, mpsc::Receiver<NavigatorCommand>) {
         let (cmd_tx, cmd_rx) = mpsc::channel(config.command_queue.max(1));
         let registry = Arc::new(agents::Registry::new(
             agents::SessionTimings {
@@ -309,15 +355,53 @@ impl Cti {
             queues: Mutex::new(None),
             desk: Mutex::new(Arc::new(protocol::Desk::default())),
         });
+        let spool::Opened {
+            id,
+            appender,
+            reader,
+        } = opened;
+        shared.status.set_spooled(boot_seq);
+        shared.status.set_applied(reader.applied_seq());
+        let flushes = Arc::new(spool::Flushes::new(reader.applied_seq()));
+        let (wake_tx, wake_rx) = mpsc::channel(1);
+        let (recovered_tx, recovered) = tokio::sync::watch::channel(false);
         let (ev_tx, ev_rx) = mpsc::channel(4096);
-        tokio::spawn(calls::run(Arc::clone(&shared), ev_rx));
+        tokio::spawn(calls::run(
+            Arc::clone(&shared),
+            ev_rx,
+            appender,
+            Arc::clone(&flushes),
+            wake_tx,
+        ));
+        tokio::spawn(spool::write_to_store(
+            Arc::clone(&shared),
+            spool::Writer {
+                id,
+                reader,
+                boot_seq,
+                flushes,
+                wake: wake_rx,
+                recovered: recovered_tx,
+                recover,
+            },
+        ));
         (
             Cti {
                 shared,
                 events: CallEvents::new(ev_tx),
+                recovered,
             },
             cmd_rx,
         )
+    }
+
+    /// Waits until what the last run spooled is in the store and the calls
+    /// it left open are closed as interrupted: the binary waits for this
+    /// before it takes calls, so the queues restore callbacks from a
+    /// complete store.
+    pub async fn recovered(&self) {
+        let mut rx = self.recovered.clone();
+        let _ = rx.wait_for(|done| *done).await;
     }
 
     /// The handle the call controller sends [`CallEvent`]s through.

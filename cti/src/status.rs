@@ -27,6 +27,9 @@ pub struct Status {
     draining: std::sync::atomic::AtomicBool,
     ws_clients: AtomicI64,
     store_errors: AtomicU64,
+    /// The spool's last record appended, and the last the store has.
+    spooled: AtomicU64,
+    applied: AtomicU64,
     login_failures: AtomicU64,
     call_events: AtomicU64,
     dispositions: Mutex<BTreeMap<Disposition, u64>>,
@@ -104,6 +107,18 @@ impl Status {
     }
     pub fn active_flow(&self) -> Option<ActiveFlow> {
         lock(&self.flow).clone()
+    }
+    pub(crate) fn set_spooled(&self, seq: u64) {
+        self.spooled.fetch_max(seq, Ordering::Relaxed);
+    }
+    pub(crate) fn set_applied(&self, seq: u64) {
+        self.applied.fetch_max(seq, Ordering::Relaxed);
+    }
+    /// Call record writes in the spool that the store does not have yet.
+    pub fn spool_backlog(&self) -> u64 {
+        self.spooled
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.applied.load(Ordering::Relaxed))
     }
     pub fn count_store_error(&self) {
         self.store_errors.fetch_add(1, Ordering::Relaxed);
@@ -203,6 +218,12 @@ impl Status {
             "counter",
             "Database operations that failed.",
             &[(String::new(), self.store_errors().to_string())],
+        );
+        metric(
+            "frontdoor_spool_backlog",
+            "gauge",
+            "Call record writes in the spool that the database does not have yet.",
+            &[(String::new(), self.spool_backlog().to_string())],
         );
         metric(
             "frontdoor_login_failures_total",

@@ -68,6 +68,10 @@ pub(crate) async fn upgrade(
 /// Why an open websocket's login no longer holds, if it does not.
 async fn login_ended(cti: &Cti, user: &str, token_hash: &str) -> Option<&'static str> {
     let store = &cti.shared.store;
+    if !store.available() {
+        // Checked again when the database answers.
+        return None;
+    }
     let session = match store.session(token_hash).await {
         Ok(session) => session,
         // A store that cannot answer now is not a reason to cut a

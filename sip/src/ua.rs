@@ -114,6 +114,11 @@ pub struct UaConfig {
     /// The host part of our default From in outbound calls; `None` (the
     /// default) uses the IP address of [`UaConfig::local_addr`].
     pub from_domain: Option<String>,
+    /// How long an answered INVITE waits for its ACK before the call is
+    /// released (a BYE), when that is sooner than RFC 3261's 64*T1: an
+    /// INVITE from a forged address never ACKs, and holds a call slot and
+    /// a port meanwhile. Default 8 s (the 2xx is sent four more times).
+    pub ack_wait: Duration,
 }
 
 impl Default for UaConfig {
@@ -130,6 +135,7 @@ impl Default for UaConfig {
             from_domain: None,
             guard: GuardConfig::default(),
             tls_port: None,
+            ack_wait: Duration::from_secs(8),
         }
     }
 }
@@ -615,7 +621,7 @@ impl UserAgent {
             bytes: message::to_bytes(&SipMessage::Response(response)),
             next: now + t1,
             interval: t1,
-            give_up: now + 64 * t1,
+            give_up: now + (64 * t1).min(self.config.ack_wait),
         };
         // Over TCP the 2xx is not resent, but the ACK is still awaited for 64*T1.
         let first = if c.peer.transport.is_reliable() {

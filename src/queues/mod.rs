@@ -81,6 +81,8 @@ const RESTORE_CALLBACKS_WITHIN_MS: i64 = 24 * 3600 * 1000;
 /// How often the accounts of logged-in navigators are read again (one
 /// disabled meanwhile is logged out).
 const ACCOUNT_TICK: Duration = Duration::from_secs(10);
+/// The longest the queues wait on the store (they route calls meanwhile).
+pub(crate) const STORE_WAIT: Duration = Duration::from_secs(1);
 /// How often the supervisors' view of the queues is refreshed.
 const VIEW_TICK: Duration = Duration::from_secs(1);
 
@@ -304,7 +306,17 @@ impl Driver {
             if !logged_in {
                 continue;
             }
-            match self.wiring.store.account(&id.0).await {
+            // Not while the database is away, and never long: this task
+            // routes calls.
+            if !self.wiring.store.available() {
+                return;
+            }
+            let read = tokio::time::timeout(STORE_WAIT, self.wiring.store.account(&id.0)).await;
+            let Ok(read) = read else {
+                tracing::warn!(navigator = %id, "the store is slow: accounts checked later");
+                return;
+            };
+            match read {
                 Ok(Some(account)) if !account.disabled => {}
                 Ok(_) => {
                     tracing::warn!(navigator = %id, "account disabled or removed: logged out");

@@ -124,6 +124,25 @@ fn an_invite_that_never_acks_aims_no_audio_at_the_port_its_sdp_names() {
 }
 
 #[test]
+fn an_answer_never_acked_is_released_after_the_ack_wait() {
+    // A forged INVITE never ACKs: its call slot and port go after
+    // `[limits] ack_wait_s`, not after RFC 3261's 64*T1 (6.4 s here).
+    let engine = Engine::start_with("[limits]\nack_wait_s = 2\n");
+    let run = sipp(
+        &engine,
+        "no_ack.xml",
+        "u1",
+        &[("rtp_port", free_media_port().to_string())],
+        &[],
+    );
+    run.assert_success(&engine);
+    let ended = engine.call_ended(&engine.id_of(&run.call_id()));
+    assert_eq!(ended["fields"]["reason"], "AckTimeout", "{ended}");
+    let ms = ended["fields"]["duration_ms"].as_u64().unwrap();
+    assert!((2000..4000).contains(&ms), "released after {ms} ms");
+}
+
+#[test]
 fn a_flood_from_one_source_neither_stops_the_calls_in_progress_nor_a_crisis_caller() {
     // The 50 calls come through the trusted proxy (127.0.0.1, exempt); the
     // flood from 127.0.0.3 and the crisis caller from 127.0.0.4 are each
@@ -460,4 +479,78 @@ fn near_the_call_limit_a_new_caller_hears_the_lines_are_busy_and_only_the_crisis
         fillers.join().unwrap().success(),
         "the calls in progress went on"
     );
+}
+
+/// The database off the call path: PostgreSQL stopped for a minute while
+/// 20 callers go through the IVR to a queue. Every call is answered and
+/// routed as usual; once the server is back, every record is in it, ended.
+#[test]
+fn with_postgresql_stopped_for_a_minute_calls_go_on_and_every_record_arrives() {
+    let pg = crate::postgres::Postgres::start();
+    let engine = Engine::start_in(
+        &format!("[cti]\ndb = {:?}\n", pg.url()),
+        crate::ivr::ottawa_always_open,
+    );
+    pg.stop();
+    let stopped = Instant::now();
+
+    // 20 callers from Ottawa, English, then the first topic: to the Ottawa
+    // queue, four new calls a second.
+    crate::ivr::call_pressing_with(
+        &engine,
+        "+16135550142",
+        &[(1000, '1'), (1500, '2')],
+        &["-m", "20", "-l", "20", "-r", "4"],
+    );
+    let routes = engine.lines(|v| crate::harness::message(v) == "route");
+    assert_eq!(routes.len(), 20, "{}", engine.dump());
+    for r in &routes {
+        assert_eq!(r["fields"]["target"], "centre:ottawa", "{r}");
+    }
+    let ids: std::collections::BTreeSet<String> = routes
+        .iter()
+        .map(|v| crate::harness::call_id(v).to_owned())
+        .collect();
+    assert!(
+        stopped.elapsed() < Duration::from_secs(50),
+        "the calls took {:?}: they waited on the database",
+        stopped.elapsed()
+    );
+    let (status, body) = crate::records::http(engine.http, "GET", "/healthz", None, "");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("\"db\":\"unreachable\""), "{body}");
+    assert!(backlog(&engine) > 0, "the records wait in the spool");
+
+    thread::sleep(Duration::from_secs(60).saturating_sub(stopped.elapsed()));
+    pg.start_again();
+    engine
+        .wait_for(Duration::from_secs(30), |v| {
+            crate::harness::message(v).starts_with("the database answers again")
+        })
+        .unwrap_or_else(|| panic!("the writer never saw it back:\n{}", engine.dump()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while backlog(&engine) > 0 {
+        assert!(Instant::now() < deadline, "the spool was not emptied");
+        thread::sleep(Duration::from_millis(200));
+    }
+    let stored = pg.query(
+        "SELECT string_agg(call_id, ',' ORDER BY call_id) FROM call_records \
+         WHERE route = 'queue:ottawa' AND ended_ms IS NOT NULL AND ivr_answered_ms IS NOT NULL",
+    );
+    let stored: std::collections::BTreeSet<String> = stored.split(',').map(str::to_owned).collect();
+    assert_eq!(stored, ids, "every call's record, routed and ended");
+    // Each record once: one arrival and one end per call.
+    assert_eq!(
+        pg.query("SELECT count(*) FROM call_events WHERE kind IN ('arrived', 'ended')"),
+        "40"
+    );
+}
+
+/// The engine's `frontdoor_spool_backlog` gauge.
+fn backlog(engine: &Engine) -> u64 {
+    let (_, body) = crate::records::http(engine.http, "GET", "/metrics", None, "");
+    body.lines()
+        .find_map(|l| l.strip_prefix("frontdoor_spool_backlog "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no spool backlog in /metrics:\n{body}"))
 }

@@ -104,6 +104,18 @@ impl Engine {
         }
         // The store the engine really uses (`extra` may name another one).
         let db = table["cti"]["db"].as_str().expect("cti.db").to_owned();
+        // Its spool: beside a SQLite store (so an engine restarted on the
+        // same store replays what the last one spooled), else in the
+        // engine's folder, unless `extra` names one.
+        if let Some(cti) = table.get_mut("cti").and_then(|c| c.as_table_mut())
+            && !cti.contains_key("spool")
+        {
+            let spool = match db.strip_prefix("sqlite://") {
+                Some(file) => format!("{file}.spool"),
+                None => dir.path().join("frontdoor.spool").display().to_string(),
+            };
+            cti.insert("spool".into(), toml::Value::String(spool));
+        }
         // A fixed SIP address when `extra` names one (an engine restarted
         // where its phones know it), else a free port.
         let sip = table

@@ -11,6 +11,7 @@ mod flow_cli;
 mod harness;
 mod ivr;
 mod malformed;
+mod postgres;
 mod records;
 mod registrar;
 mod sip_calls;

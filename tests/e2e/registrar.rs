@@ -129,7 +129,7 @@ pub fn stop(mut child: Child) {
 
 #[test]
 fn a_navigator_phone_registers_with_digest_auth_and_survives_a_restart() {
-    let first = Engine::start();
+    let mut first = Engine::start();
     add_user(
         &first,
         "nav1",
@@ -153,7 +153,8 @@ fn a_navigator_phone_registers_with_digest_auth_and_survives_a_restart() {
         "challenged first (401), then registered"
     );
 
-    // The binding is in the store: a new engine on it restores it.
+    // The binding is in the store: the engine restarted on it restores it.
+    first.terminate(Duration::from_secs(10));
     let second = Engine::start_with(&format!("[cti]\ndb = {:?}\n", first.db));
     let restored = second
         .wait_for(Duration::from_secs(5), |v| {

@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -55,38 +55,36 @@ pub struct CallEventRecord {
 /// events and, for most steps, columns of the call record set with it, in
 /// one savepoint. [`Store::record_step`] writes every kind; what each sets is
 /// in [`CallStep::plan`].
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum CallStep<'a> {
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum CallStep {
     /// The IVR answered: `ivr_answered_ms`.
     IvrAnswered,
     /// The caller reached an IVR step: it becomes the last known step and
     /// the IVR path (kept whole by the event task) is rewritten.
-    IvrStep {
-        step: &'a str,
-        ivr_path: &'a [String],
-    },
+    IvrStep { step: String, ivr_path: Vec<String> },
     /// The IVR learnt a fact about the call (language, region, …).
-    Attribute(&'a CallAttribute),
+    Attribute { attribute: CallAttribute },
     /// The caller asked to be called back.
     Callback,
     /// The flow routed the call: `queued_ms`, the route, and the centre of
     /// a queue route (a route with no centre keeps the one known).
     Routed {
-        route: &'a str,
-        centre: Option<&'a str>,
+        route: String,
+        centre: Option<String>,
     },
     /// The ACD offered the call to a navigator.
-    Offered { navigator: &'a str },
+    Offered { navigator: String },
     /// The navigator answered: `answered_ms`.
     Answered,
     /// A step of the call in the queues (queued, overflowed, no_answer, …):
     /// it becomes the call's last known step.
-    QueueStep { kind: &'a str, detail: &'a str },
+    QueueStep { kind: String, detail: String },
     /// An event that changes no column (an offer taken back, a consult
     /// transfer's progress, a navigator's hangup).
-    Note { kind: &'a str, detail: &'a str },
+    Note { kind: String, detail: String },
     /// The call ended.
-    Ended(Disposition),
+    Ended { disposition: Disposition },
 }
 
 /// A value a step sets in a column of the call record.
@@ -103,8 +101,8 @@ struct Plan<'a> {
     sets: Vec<(&'static str, Value)>,
 }
 
-impl<'a> CallStep<'a> {
-    fn plan(self, at_ms: i64) -> Plan<'a> {
+impl CallStep {
+    fn plan(&self, at_ms: i64) -> Plan<'_> {
         use Value::{Int, Text};
         let text = |s: &str| Text(s.to_string());
         let (kind, detail, sets): (&str, Cow<str>, _) = match self {
@@ -124,7 +122,7 @@ impl<'a> CallStep<'a> {
                     vec![("last_step", text(step)), ("ivr_path", Text(path))],
                 )
             }
-            CallStep::Attribute(attribute) => {
+            CallStep::Attribute { attribute } => {
                 let (column, value, shown) = match attribute {
                     CallAttribute::Language(l) => ("language", text(l), l.clone()),
                     CallAttribute::Centre(c) => ("centre", text(c), c.clone()),
@@ -182,7 +180,9 @@ impl<'a> CallStep<'a> {
             CallStep::Note { kind, detail } => (kind, detail.into(), Vec::new()),
             // An interrupted call keeps its last step: where the caller was
             // when it was cut off.
-            CallStep::Ended(Disposition::Interrupted) => (
+            CallStep::Ended {
+                disposition: Disposition::Interrupted,
+            } => (
                 "ended",
                 Disposition::Interrupted.as_str().into(),
                 vec![
@@ -190,7 +190,7 @@ impl<'a> CallStep<'a> {
                     ("disposition", text(Disposition::Interrupted.as_str())),
                 ],
             ),
-            CallStep::Ended(disposition) => (
+            CallStep::Ended { disposition } => (
                 "ended",
                 disposition.as_str().into(),
                 vec![
@@ -202,6 +202,27 @@ impl<'a> CallStep<'a> {
         };
         Plan { kind, detail, sets }
     }
+}
+
+/// One write of the call-event task, as the spool keeps it until the store
+/// has it: a call's arrival, one of its steps, or an audit row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum Write {
+    Arrived {
+        call_id: String,
+        caller: Caller,
+        dialled: String,
+        at_ms: i64,
+    },
+    Step {
+        call_id: String,
+        at_ms: i64,
+        step: CallStep,
+    },
+    Audit {
+        entry: super::AuditEntry,
+    },
 }
 
 impl Store {
@@ -265,7 +286,7 @@ impl Store {
         conn: &mut sqlx::AnyConnection,
         call_id: &str,
         at_ms: i64,
-        step: CallStep<'_>,
+        step: &CallStep,
     ) -> Result<()> {
         let Plan { kind, detail, sets } = step.plan(at_ms);
         let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
@@ -306,8 +327,11 @@ impl Store {
         detail: &str,
     ) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
-        self.record_step(&mut conn, call_id, at_ms, CallStep::Note { kind, detail })
-            .await
+        let note = CallStep::Note {
+            kind: kind.to_owned(),
+            detail: detail.to_owned(),
+        };
+        self.record_step(&mut conn, call_id, at_ms, &note).await
     }
 
     fn call_from_row(row: &AnyRow) -> Result<CallRecord> {
@@ -424,7 +448,9 @@ impl Store {
                 &mut conn,
                 &call_id,
                 last_ms,
-                CallStep::Ended(Disposition::Interrupted),
+                &CallStep::Ended {
+                    disposition: Disposition::Interrupted,
+                },
             )
             .await?;
             closed.push(call_id);
@@ -461,5 +487,77 @@ impl Store {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+}
+
+impl Write {
+    /// The write's type and call, for a log line that shows no caller's number.
+    pub(crate) fn describe(&self) -> (&'static str, &str) {
+        match self {
+            Write::Arrived { call_id, .. } => ("arrived", call_id),
+            Write::Step { call_id, .. } => ("step", call_id),
+            Write::Audit { entry } => ("audit", &entry.target),
+        }
+    }
+}
+
+impl Store {
+    /// Applies one spooled write on `conn` (the spool writer's transaction),
+    /// in a savepoint of its own.
+    pub(crate) async fn apply(&self, conn: &mut sqlx::AnyConnection, write: &Write) -> Result<()> {
+        match write {
+            Write::Arrived {
+                call_id,
+                caller,
+                dialled,
+                at_ms,
+            } => {
+                self.call_arrived(conn, call_id, caller, dialled, *at_ms)
+                    .await
+            }
+            Write::Step {
+                call_id,
+                at_ms,
+                step,
+            } => self.record_step(conn, call_id, *at_ms, step).await,
+            Write::Audit { entry } => {
+                let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+                self.audit_on(&mut tx, entry).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// The last record of spool `spool` the store has applied (0: none);
+    /// makes its row if there is none.
+    pub(crate) async fn spool_position(&self, spool: &str) -> Result<u64> {
+        sqlx::query(
+            "INSERT INTO spool_positions (spool, seq) VALUES ($1, 0) ON CONFLICT (spool) DO NOTHING",
+        )
+        .bind(spool)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT seq FROM spool_positions WHERE spool = $1")
+            .bind(spool)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>("seq")?).unwrap_or(0))
+    }
+
+    /// Records, in the writer's transaction, that the spool's records up to
+    /// `seq` are applied.
+    pub(crate) async fn set_spool_position(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        spool: &str,
+        seq: u64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE spool_positions SET seq = $1 WHERE spool = $2")
+            .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+            .bind(spool)
+            .execute(&mut *conn)
+            .await?;
+        Ok(())
     }
 }

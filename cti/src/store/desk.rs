@@ -172,8 +172,13 @@ impl Store {
             source: RegionSource::NavigatorCorrection,
         };
         let mut conn = self.pool.acquire().await?;
-        self.record_step(&mut conn, call_id, at_ms, CallStep::Attribute(&attribute))
-            .await
+        self.record_step(
+            &mut conn,
+            call_id,
+            at_ms,
+            &CallStep::Attribute { attribute },
+        )
+        .await
     }
 
     /// The follow-ups of a navigator or a centre that are not done, with

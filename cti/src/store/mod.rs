@@ -24,6 +24,8 @@ mod retention;
 use std::borrow::Cow;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -33,8 +35,8 @@ use sqlx::{AnyPool, Row, SqlSafeStr};
 use crate::error::{Error, Result};
 
 pub use accounts::{AccountRecord, NewAccount, SessionRecord};
-pub(crate) use call_records::CallStep;
 pub use call_records::{CallEventRecord, CallRecord};
+pub(crate) use call_records::{CallStep, Write};
 pub use desk::{FollowUpItem, FollowUpScope, FollowUpStatus, MAX_DRAFT_BYTES};
 pub use logs::{StoredLog, validate_log};
 pub use ops::{AuditEntry, Emergency, FlowVersion};
@@ -73,6 +75,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "call_ids",
         include_str!("../../../migrations/sqlite/0005_call_ids.sql"),
     ),
+    (
+        6,
+        "spool",
+        include_str!("../../../migrations/sqlite/0006_spool.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -100,6 +107,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         "call_ids",
         include_str!("../../../migrations/postgres/0005_call_ids.sql"),
     ),
+    (
+        6,
+        "spool",
+        include_str!("../../../migrations/postgres/0006_spool.sql"),
+    ),
 ];
 
 fn migrator(backend: Backend) -> Migrator {
@@ -126,6 +138,9 @@ fn migrator(backend: Backend) -> Migrator {
 pub struct Store {
     pub(crate) pool: AnyPool,
     backend: Backend,
+    /// Cleared while the spool writer finds the database unreachable, so
+    /// the call path skips its reads instead of waiting on a dead server.
+    available: Arc<AtomicBool>,
 }
 
 fn flag(b: bool) -> i64 {
@@ -191,6 +206,17 @@ fn create_owner_only(path: &str) -> Result<()> {
 }
 
 impl Store {
+    /// Whether the database answered the spool writer's last try. While it
+    /// does not, what runs during calls (screen pops, the registrar, the
+    /// queues' account checks) goes on from what it knows rather than wait.
+    pub fn available(&self) -> bool {
+        self.available.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_available(&self, up: bool) {
+        self.available.store(up, Ordering::Relaxed);
+    }
+
     /// Connects to `sqlite://PATH` (the file is created if missing and put in
     /// WAL mode) or `postgres://…`, and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store> {
@@ -246,7 +272,11 @@ impl Store {
             .connect_with(options)
             .await?;
         migrator(backend).run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            available: Arc::new(AtomicBool::new(true)),
+        })
     }
 
     /// Which backend this store uses.

@@ -1,7 +1,7 @@
 //! What ops and the engine keep across restarts: activated flow versions,
 //! SIP registrations, emergency mode and the audit log.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 use super::{Store, flag};
@@ -26,7 +26,7 @@ pub struct Emergency {
 }
 
 /// One audit log row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     pub at_ms: i64,
     pub actor: String,

@@ -412,3 +412,71 @@ async fn health(url: &str) {
         );
     }
 }
+
+/// A client that sends a request's head and then trickles its body, or
+/// stops half-way, is answered 408 once the body timeout passes, and holds
+/// nothing after: the next request is served.
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_gets_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let db = crate::db::sqlite();
+    let s = start(frontdoor_cti::CtiConfig {
+        body_timeout: std::time::Duration::from_millis(300),
+        ..config(&db.url)
+    })
+    .await;
+    let mut c = tokio::net::TcpStream::connect(s.addr).await.unwrap();
+    c.write_all(
+        b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60\r\n\r\n{\"username\":",
+    )
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(5), c.read(&mut buf))
+            .await
+            .expect("an answer, not a wait")
+            .unwrap();
+        assert!(n > 0, "closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+    let health = s.http("GET", "/healthz", None, None).await;
+    assert_eq!(health.status, 200);
+}
+
+/// Password checks are costly on purpose: at most `concurrent_logins` run
+/// at once, and a login that cannot get a turn within `login_wait` is told
+/// to come back (503) instead of queueing behind a flood.
+#[tokio::test]
+async fn logins_past_the_bound_on_password_checks_are_told_to_come_back() {
+    let db = crate::db::sqlite();
+    let s = start(frontdoor_cti::CtiConfig {
+        concurrent_logins: 1,
+        login_wait: std::time::Duration::from_millis(1),
+        login_failures_per_peer: 1000,
+        login_failures_per_user: 1000,
+        ..config(&db.url)
+    })
+    .await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    let body = format!(r#"{{"username":"nav1","password":"{PASSWORD}"}}"#);
+    let attempts = (0..12).map(|_| s.http("POST", "/api/login", None, Some(&body)));
+    let answers = futures_util::future::join_all(attempts).await;
+    let codes: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert!(codes.iter().all(|c| *c == 200 || *c == 503), "{codes:?}");
+    assert!(codes.contains(&200), "one got its turn: {codes:?}");
+    assert!(
+        codes.contains(&503),
+        "the others were told to come back: {codes:?}"
+    );
+    let busy = answers.iter().find(|a| a.status == 503).unwrap();
+    assert_eq!(
+        busy.json,
+        json!({"error": "too many logins at once; try again in a moment"})
+    );
+}
