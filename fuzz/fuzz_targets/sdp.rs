@@ -19,13 +19,30 @@ fuzz_target!(|data: &[u8]| {
         Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 7).into(),
     ];
     for addr in ours {
-        let local = LocalMedia {
-            addr,
-            port: 20_000,
-            session_id: 4242,
-            session_version: 1,
-        };
-        if let Ok((answer, negotiated)) = sdp::answer(data, &local) {
+        // Over plain transport, and over TLS (SRTP may be taken).
+        for srtp in [false, true] {
+            let local = LocalMedia {
+                addr,
+                port: 20_000,
+                session_id: 4242,
+                session_version: 1,
+                srtp,
+            };
+            let Ok((answer, negotiated)) = sdp::answer(data, &local) else {
+                continue;
+            };
+            if let Some(keys) = &negotiated.srtp {
+                // Our SRTP answer names our key on one crypto line.
+                let text = String::from_utf8_lossy(&answer);
+                let ours: Vec<_> = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("a=crypto:"))
+                    .filter_map(sdp::sdes::parse)
+                    .collect();
+                assert_eq!(ours.len(), 1, "{text}");
+                assert_eq!(ours[0].key, keys.local_key);
+                continue;
+            }
             let back = sdp::parse_answer(&answer).unwrap_or_else(|e| {
                 panic!(
                     "our answer does not read back ({e}):\n{}",

@@ -162,6 +162,7 @@ impl Harness {
                 port: 20_000,
                 session_id: 1,
                 session_version: 1,
+                srtp: false,
             },
             start: Instant::now(),
             names: Names::default(),

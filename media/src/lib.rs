@@ -56,7 +56,7 @@ pub use g711::Codec;
 pub use prompt::{Prompt, PromptError, PromptStore};
 pub use session::{
     DigitSource, MediaEvent, MediaHandle, PortAllocator, RtpSession, RtpSocket, SessionConfig,
-    SessionError, SessionStats,
+    SessionError, SessionStats, SrtpKeys, SrtpSuite,
 };
 
 /// Sample rate of G.711 and of telephone-events (RFC 3551 §4.5.14).

@@ -65,6 +65,7 @@ use crate::prompt::Prompt;
 use crate::rtp::{RtpPacket, RtpSender};
 use crate::{FRAME_DURATION, FRAME_SAMPLES};
 use bridge::{BridgeEnd, FrameKind, MAX_RELAY_PAYLOAD, PeerFrame, Retimer, recv_peer};
+pub use srtp::{SrtpKeys, SrtpSuite};
 
 /// Why a port could not be had, or why a command could not be delivered.
 #[derive(Debug, Error)]
@@ -282,6 +283,10 @@ pub struct SessionConfig {
     /// to `remote` (only to a source that has sent us RTP). Once true it
     /// stays true through `update`s ([`MediaHandle::confirm`] sets it).
     pub confirmed: bool,
+    /// SRTP keys when the call negotiated SRTP (SDES over TLS): what is
+    /// sent is encrypted, and only what decrypts and authenticates under
+    /// the peer's key is heard.
+    pub srtp: Option<SrtpKeys>,
 }
 
 /// How long after the media terms are set (the session starts, or an
@@ -333,6 +338,9 @@ pub struct SessionStats {
     /// RTP from a source that is neither the latched one nor the SDP
     /// address (after the latch window): dropped unheard.
     pub strangers: u64,
+    /// On an SRTP call: packets that did not authenticate under the
+    /// peer's key, or replays, dropped unheard.
+    pub srtp_rejected: u64,
 }
 
 /// What a session tells the call controller.
@@ -519,6 +527,8 @@ const RECV_BUFFER: usize = 2048;
 pub struct RtpSession {
     socket: RtpSocket,
     config: SessionConfig,
+    /// The SRTP contexts when `config.srtp` names keys.
+    srtp: Option<srtp::Srtp>,
     commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<MediaEvent>,
     sender: RtpSender,
@@ -576,6 +586,7 @@ impl RtpSession {
         let session = RtpSession {
             socket: socket.into(),
             config,
+            srtp: srtp_for(config.srtp),
             commands: command_rx,
             events: event_tx,
             sender: RtpSender::new(config.codec.payload_type()),
@@ -743,6 +754,10 @@ impl RtpSession {
             self.rfc4733.reset();
             self.inband.reset();
         }
+        if config.srtp != old.srtp {
+            // New keys (a re-INVITE's offer): new contexts.
+            self.srtp = srtp_for(config.srtp);
+        }
         if config.remote != old.remote {
             // The peer moved its media: wait for its packets again.
             self.latched = None;
@@ -808,13 +823,14 @@ impl RtpSession {
         match (prompt.frame(self.config.codec, self.frame_index), target) {
             (Some(frame), Some(target)) => {
                 self.sender.next_packet(&mut self.send_buf, frame);
-                match self.socket.socket.try_send_to(&self.send_buf, target) {
-                    Ok(_) => self.stats.packets_sent += 1,
-                    Err(error) => {
-                        self.stats.send_errors += 1;
-                        debug!(%target, %error, "RTP send failed");
-                    }
-                }
+                transmit(
+                    &mut self.srtp,
+                    self.config.srtp.is_some(),
+                    &self.socket.socket,
+                    &self.send_buf,
+                    &mut self.stats,
+                    target,
+                );
             }
             // On hold, or no address yet: time passes, nothing is sent.
             _ => self.sender.skip(FRAME_SAMPLES as u32),
@@ -871,6 +887,45 @@ impl RtpSession {
     }
 
     fn handle_packet(&mut self, datagram: &[u8], from: SocketAddr) {
+        // On an SRTP call the payload (and any padding) is ciphertext: the
+        // source is checked on the plain header, then the packet must
+        // authenticate before anything in it is believed.
+        let unprotected;
+        let datagram = if self.config.srtp.is_none() {
+            datagram
+        } else {
+            if datagram.len() < crate::rtp::HEADER_LEN || datagram[0] >> 6 != 2 {
+                self.stats.malformed += 1;
+                trace!(%from, "dropping a datagram that is not SRTP");
+                return;
+            }
+            if srtp::is_rtcp(datagram) {
+                self.stats.ignored += 1;
+                return;
+            }
+            if !self.acceptable(from) {
+                self.stats.strangers += 1;
+                trace!(%from, "dropping SRTP from a source that is not the call's");
+                return;
+            }
+            // Keys without contexts: nothing is heard.
+            let Some(srtp) = self.srtp.as_mut() else {
+                self.stats.srtp_rejected += 1;
+                return;
+            };
+            match srtp.unprotect(datagram) {
+                Ok(plain) => {
+                    unprotected = plain;
+                    self.accept(from);
+                    &unprotected[..]
+                }
+                Err(error) => {
+                    self.stats.srtp_rejected += 1;
+                    trace!(%from, %error, "dropping SRTP that does not authenticate");
+                    return;
+                }
+            }
+        };
         let packet = match RtpPacket::parse(datagram) {
             Ok(packet) => packet,
             Err(error) => {
@@ -879,7 +934,7 @@ impl RtpSession {
                 return;
             }
         };
-        if !self.accept(from) {
+        if self.config.srtp.is_none() && !self.accept(from) {
             self.stats.strangers += 1;
             trace!(%from, "dropping RTP from a source that is not the call's");
             return;
@@ -1042,16 +1097,21 @@ impl RtpSession {
                 );
             }
         }
-        match self.socket.socket.try_send_to(&self.send_buf, target) {
-            Ok(_) => {
-                self.stats.packets_sent += 1;
-                self.stats.packets_relayed += 1;
-            }
-            Err(error) => {
-                self.stats.send_errors += 1;
-                debug!(%target, %error, "RTP send failed");
-            }
+        if self.transmit(target) {
+            self.stats.packets_relayed += 1;
         }
+    }
+
+    /// Sends the packet in `send_buf`; whether it went.
+    fn transmit(&mut self, target: SocketAddr) -> bool {
+        transmit(
+            &mut self.srtp,
+            self.config.srtp.is_some(),
+            &self.socket.socket,
+            &self.send_buf,
+            &mut self.stats,
+            target,
+        )
     }
 
     /// Brings the stream's timestamp up to the clock after a silence (as
@@ -1092,29 +1152,34 @@ impl RtpSession {
     /// the latch over) is heard; another one, whatever its SSRC, is a
     /// stranger until the media terms change.
     fn accept(&mut self, from: SocketAddr) -> bool {
+        if !self.acceptable(from) {
+            return false;
+        }
+        // Nothing can be sent to port 0, so it is never latched.
+        if from.port() != 0 && self.latched != Some(from) {
+            match self.latched {
+                // The address the signalling named takes the latch back
+                // from whoever won the race in the window.
+                Some(latched) => info!(%latched, %from, "RTP re-latched to the SDP address"),
+                None => debug!(%from, "RTP latched"),
+            }
+            self.latched = Some(from);
+        }
+        true
+    }
+
+    /// Whether [`RtpSession::accept`] would take a packet from `from`,
+    /// changing nothing (an SRTP packet latches only once it authenticates).
+    fn acceptable(&self, from: SocketAddr) -> bool {
         let sdp = self.config.remote;
         if from.port() == 0 {
-            // Nothing can be sent to port 0, so it is never latched; a raw
-            // socket on the phone's own host shows it (sipp's pcap player).
+            // A raw socket on the phone's own host shows it (sipp's pcap player).
             let ip = from.ip();
             return self.latched.map(|a| a.ip()) == Some(ip) || sdp.map(|a| a.ip()) == Some(ip);
         }
         match self.latched {
-            Some(latched) if latched == from => true,
-            // The address the signalling named takes the latch back from
-            // whoever won the race in the window.
-            Some(latched) if sdp == Some(from) => {
-                info!(%latched, %from, "RTP re-latched to the SDP address");
-                self.latched = Some(from);
-                true
-            }
-            Some(_) => false,
-            None if sdp == Some(from) || Instant::now() < self.latch_until => {
-                debug!(%from, "RTP latched");
-                self.latched = Some(from);
-                true
-            }
-            None => false,
+            Some(latched) => latched == from || sdp == Some(from),
+            None => sdp == Some(from) || Instant::now() < self.latch_until,
         }
     }
 
@@ -1138,8 +1203,66 @@ fn samples(duration: Duration) -> u32 {
 }
 
 pub mod bridge;
+pub mod srtp;
 
 #[cfg(test)]
 mod bridge_tests;
 #[cfg(test)]
 mod tests;
+
+/// The SRTP contexts for `keys`; none (and an error logged) if they cannot
+/// be made, which the keys the SDP layer makes never cause: the session
+/// then sends nothing and hears nothing rather than speak in the clear.
+fn srtp_for(keys: Option<SrtpKeys>) -> Option<srtp::Srtp> {
+    let keys = keys?;
+    match srtp::Srtp::new(keys) {
+        Ok(srtp) => Some(srtp),
+        Err(error) => {
+            warn!(%error, "SRTP keys refused: the call's media is not protected");
+            None
+        }
+    }
+}
+
+/// Sends `packet` to `target`, encrypted on an SRTP call (`keyed`: the
+/// call has keys; without contexts for them nothing goes out in the
+/// clear); whether it went.
+fn transmit(
+    srtp: &mut Option<srtp::Srtp>,
+    keyed: bool,
+    socket: &UdpSocket,
+    packet: &[u8],
+    stats: &mut SessionStats,
+    target: SocketAddr,
+) -> bool {
+    let protected;
+    let bytes: &[u8] = match srtp.as_mut() {
+        Some(srtp) => match srtp.protect(packet) {
+            Ok(p) => {
+                protected = p;
+                &protected
+            }
+            Err(error) => {
+                stats.send_errors += 1;
+                debug!(%error, "RTP packet not protected: not sent");
+                return false;
+            }
+        },
+        None if keyed => {
+            stats.send_errors += 1;
+            return false;
+        }
+        None => packet,
+    };
+    match socket.try_send_to(bytes, target) {
+        Ok(_) => {
+            stats.packets_sent += 1;
+            true
+        }
+        Err(error) => {
+            stats.send_errors += 1;
+            debug!(%target, %error, "RTP send failed");
+            false
+        }
+    }
+}

@@ -12,6 +12,13 @@
 //!
 //! Our side is one audio stream: the first offered audio stream we can use
 //! is accepted, every other `m=` line is answered with port 0 (RFC 3264 §6).
+//!
+//! SRTP: an `RTP/SAVP` stream is accepted when the signalling is over TLS
+//! ([`LocalMedia::srtp`]), with the first of its `a=crypto` lines we speak
+//! ([`sdes`]) and a fresh key of ours in the answer; over plain transport
+//! it gets 488 (its keys would have crossed the network readable).
+
+pub mod sdes;
 
 use std::io::Cursor;
 use std::net::{IpAddr, SocketAddr};
@@ -126,6 +133,8 @@ pub struct LocalMedia {
     pub port: u16,
     pub session_id: u64,
     pub session_version: u64,
+    /// SRTP may be negotiated: the SDP travels over TLS. Default false.
+    pub srtp: bool,
 }
 
 impl LocalMedia {
@@ -136,6 +145,7 @@ impl LocalMedia {
             port,
             session_id: fastrand::u64(1..1 << 62),
             session_version: 1,
+            srtp: false,
         }
     }
 
@@ -158,6 +168,28 @@ pub struct Negotiated {
     pub direction: Direction,
     /// The packet time to send at (the peer's `a=ptime`, else 20 ms).
     pub ptime_ms: u32,
+    /// The SRTP keys when the stream is `RTP/SAVP`.
+    pub srtp: Option<Srtp>,
+}
+
+/// An SRTP stream's keys: the peer's (for what it sends) and ours (for
+/// what we send, in our answer), with the suite and tag of the offer's
+/// line. Never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Srtp {
+    pub suite: sdes::CryptoSuite,
+    pub tag: u32,
+    pub remote_key: [u8; sdes::MASTER_LEN],
+    pub local_key: [u8; sdes::MASTER_LEN],
+}
+
+impl std::fmt::Debug for Srtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Srtp")
+            .field("suite", &self.suite)
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why SDP could not be negotiated.
@@ -176,6 +208,19 @@ pub enum SdpError {
     /// A host name or multicast group where we need a unicast address.
     #[error("unsupported connection address {0}")]
     UnsupportedAddress(String),
+    /// SRTP offered over signalling that is not TLS.
+    #[error(
+        "SRTP offered over a transport that is not TLS: its keys would cross the network readable"
+    )]
+    SrtpNotOverTls,
+    /// SRTP offered with no `a=crypto` line we speak.
+    #[error(
+        "no SRTP crypto line we speak (AES_CM_128_HMAC_SHA1_80 or _32, one inline key, no MKI)"
+    )]
+    NoCommonCrypto,
+    /// The operating system gave no randomness for our SRTP key.
+    #[error("no randomness for an SRTP key")]
+    NoKey,
 }
 
 impl SdpError {
@@ -211,6 +256,8 @@ struct Stream {
     /// `a=rtpmap:<pt> <encoding>/<clock>` as (pt, encoding, clock).
     rtpmaps: Vec<(u8, String, u32)>,
     ptime: Option<u32>,
+    /// The `a=crypto` lines we speak, in order.
+    cryptos: Vec<sdes::Crypto>,
 }
 
 #[derive(Debug, Clone)]
@@ -353,6 +400,12 @@ fn read(sdp: &[u8]) -> Result<Description, SdpError> {
                 direction: direction_of(&m.attributes),
                 rtpmaps: m.attributes.iter().filter_map(rtpmap_of).collect(),
                 ptime: ptime_of(&m.attributes),
+                cryptos: m
+                    .attributes
+                    .iter()
+                    .filter(|a| a.key == "crypto")
+                    .filter_map(|a| sdes::parse(a.value.as_deref()?))
+                    .collect(),
             })
         })
         .collect::<Result<Vec<_>, SdpError>>()?;
@@ -417,6 +470,26 @@ impl Stream {
     /// feedback we may ignore.
     fn profile_ok(&self) -> bool {
         self.proto.eq_ignore_ascii_case("RTP/AVP") || self.proto.eq_ignore_ascii_case("RTP/AVPF")
+    }
+
+    /// SRTP with SDES keys (SAVPF: with feedback we may ignore).
+    fn is_savp(&self) -> bool {
+        self.proto.eq_ignore_ascii_case("RTP/SAVP") || self.proto.eq_ignore_ascii_case("RTP/SAVPF")
+    }
+
+    /// The SRTP keys for this stream: the first crypto line we speak, and
+    /// a fresh key of ours.
+    fn srtp(&self, allowed: bool) -> Result<Srtp, SdpError> {
+        if !allowed {
+            return Err(SdpError::SrtpNotOverTls);
+        }
+        let theirs = self.cryptos.first().ok_or(SdpError::NoCommonCrypto)?;
+        Ok(Srtp {
+            suite: theirs.suite,
+            tag: theirs.tag,
+            remote_key: theirs.key,
+            local_key: sdes::fresh_key().ok_or(SdpError::NoKey)?,
+        })
     }
 
     fn rtpmap(&self, pt: u8) -> Option<(&str, u32)> {
@@ -486,8 +559,9 @@ impl Description {
         stream.ptime.or(self.ptime).unwrap_or(DEFAULT_PTIME_MS)
     }
 
-    /// The stream to use and its negotiated parameters.
-    fn negotiate(&self) -> Result<(usize, Negotiated), SdpError> {
+    /// The stream to use and its negotiated parameters; `srtp_allowed`:
+    /// an `RTP/SAVP` stream may be taken (the signalling is over TLS).
+    fn negotiate(&self, srtp_allowed: bool) -> Result<(usize, Negotiated), SdpError> {
         if !self.streams.iter().any(Stream::is_audio) {
             return Err(SdpError::NoAudio);
         }
@@ -496,9 +570,14 @@ impl Description {
             if !stream.is_audio() || stream.port == 0 {
                 continue;
             }
-            let outcome = if !stream.profile_ok() {
-                Err(SdpError::UnsupportedProfile(stream.proto.clone()))
+            let srtp = if stream.profile_ok() {
+                Ok(None)
+            } else if stream.is_savp() {
+                stream.srtp(srtp_allowed).map(Some)
             } else {
+                Err(SdpError::UnsupportedProfile(stream.proto.clone()))
+            };
+            let outcome = srtp.and_then(|srtp| {
                 stream
                     .first_codec()
                     .ok_or(SdpError::NoCommonCodec)
@@ -510,9 +589,10 @@ impl Description {
                             remote,
                             direction: self.peer_direction(stream, remote).reverse(),
                             ptime_ms: self.ptime(stream),
+                            srtp,
                         })
                     })
-            };
+            });
             match outcome {
                 Ok(negotiated) => return Ok((i, negotiated)),
                 Err(e) => {
@@ -574,6 +654,7 @@ fn audio(
     codecs: &[Codec],
     event: Option<u8>,
     direction: Direction,
+    srtp: Option<&Srtp>,
 ) -> MediaDescription {
     let mut formats: Vec<String> = codecs
         .iter()
@@ -598,6 +679,15 @@ fn audio(
     }
     attributes.push(attribute("ptime", Some(DEFAULT_PTIME_MS.to_string())));
     attributes.push(attribute(direction.as_str(), None));
+    if let Some(srtp) = srtp {
+        // RFC 4568 §5.1.2: the answer's line has the chosen offer line's tag.
+        let ours = sdes::Crypto {
+            tag: srtp.tag,
+            suite: srtp.suite,
+            key: srtp.local_key,
+        };
+        attributes.push(attribute("crypto", Some(sdes::format(&ours))));
+    }
     MediaDescription {
         media_name: MediaName {
             media: "audio".into(),
@@ -623,7 +713,7 @@ fn audio(
 /// with port 0. Session- and media-level `c=` are both understood.
 pub fn answer(offer: &[u8], local: &LocalMedia) -> Result<(Vec<u8>, Negotiated), SdpError> {
     let offered = read(offer)?;
-    let (chosen, negotiated) = offered.negotiate()?;
+    let (chosen, negotiated) = offered.negotiate(local.srtp)?;
     let mut sdp = session(local);
     for (i, stream) in offered.streams.iter().enumerate() {
         let media = if i == chosen {
@@ -633,6 +723,7 @@ pub fn answer(offer: &[u8], local: &LocalMedia) -> Result<(Vec<u8>, Negotiated),
                 &[negotiated.codec],
                 negotiated.telephone_event,
                 negotiated.direction,
+                negotiated.srtp.as_ref(),
             )
         } else {
             // RFC 3264 §6: rejected, with the offered formats.
@@ -665,13 +756,17 @@ pub fn offer(local: &LocalMedia, direction: Direction) -> Vec<u8> {
         &[Codec::Pcmu, Codec::Pcma],
         Some(TELEPHONE_EVENT_PT),
         direction,
+        None,
     ));
     sdp.marshal().into_bytes()
 }
 
 /// Read the answer to our offer (in a 200 OK or an ACK).
 pub fn parse_answer(answer: &[u8]) -> Result<Negotiated, SdpError> {
-    read(answer)?.negotiate().map(|(_, negotiated)| negotiated)
+    // Our offers are plain RTP/AVP: an SRTP answer to one is not valid.
+    read(answer)?
+        .negotiate(false)
+        .map(|(_, negotiated)| negotiated)
 }
 
 #[cfg(test)]
@@ -684,6 +779,7 @@ mod tests {
             port: 20_000,
             session_id: 4242,
             session_version: 1,
+            srtp: false,
         }
     }
 
@@ -737,6 +833,7 @@ mod tests {
                 remote: "192.0.2.10:4000".parse().unwrap(),
                 direction: Direction::SendRecv,
                 ptime_ms: 20,
+                srtp: None,
             }
         );
         assert_eq!(
@@ -990,6 +1087,7 @@ mod tests {
             port: 20_000,
             session_id: 1,
             session_version: 1,
+            srtp: false,
         };
         let our_offer = offer(&ours, Direction::SendRecv);
         let lines = lines_of(&our_offer);
@@ -1012,6 +1110,7 @@ mod tests {
             port: 4000,
             session_id: 9,
             session_version: 1,
+            srtp: false,
         };
         let (their_answer, they_negotiated) = answer(&our_offer, &theirs).unwrap();
         assert_eq!(
@@ -1028,6 +1127,7 @@ mod tests {
                 remote: "192.0.2.10:4000".parse().unwrap(),
                 direction: Direction::SendRecv,
                 ptime_ms: 20,
+                srtp: None,
             }
         );
         // An offer on hold, answered: we only send.
@@ -1059,5 +1159,76 @@ mod tests {
         assert_eq!(Codec::Pcmu.payload_type(), 0);
         assert_eq!(Codec::Pcma.name(), "PCMA");
         assert_eq!(Codec::from_payload_type(8), Some(Codec::Pcma));
+    }
+
+    const KEY: &str = "WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz";
+
+    fn srtp_offer(crypto: &[&str]) -> Vec<u8> {
+        let mut l = head("c=IN IP4 192.0.2.10");
+        l.extend([
+            "m=audio 4000 RTP/SAVP 0 101",
+            "a=rtpmap:101 telephone-event/8000",
+        ]);
+        l.extend(crypto.iter().copied());
+        sdp(&l)
+    }
+
+    #[test]
+    fn rfc4568_an_srtp_offer_over_tls_is_answered_with_a_key_of_ours() {
+        let tls = LocalMedia {
+            srtp: true,
+            ..local()
+        };
+        let offer = srtp_offer(&[
+            &format!("a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:{KEY}{KEY}"),
+            &format!("a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:{KEY}|2^20"),
+        ]);
+        let (answer, n) = answer(&offer, &tls).unwrap();
+        let srtp = n.srtp.clone().expect("SRTP negotiated");
+        assert_eq!(srtp.tag, 2, "the first line we speak");
+        assert_eq!(srtp.suite, sdes::CryptoSuite::AesCm128HmacSha1_80);
+        assert_eq!(&srtp.remote_key[..4], b"YS__");
+        assert_ne!(srtp.local_key, srtp.remote_key);
+        let lines = lines_of(&answer);
+        assert!(
+            lines.contains(&"m=audio 20000 RTP/SAVP 0 101".to_owned()),
+            "{lines:?}"
+        );
+        let ours: Vec<_> = lines
+            .iter()
+            .filter(|l| l.starts_with("a=crypto:"))
+            .collect();
+        assert_eq!(ours.len(), 1, "{lines:?}");
+        let ours = sdes::parse(ours[0].strip_prefix("a=crypto:").unwrap()).unwrap();
+        assert_eq!((ours.tag, ours.key), (2, srtp.local_key));
+        assert!(
+            !format!("{n:?}").contains("89, 83"),
+            "no key in Debug: {n:?}"
+        );
+        // A second answer to the same offer: a new key.
+        let (_, again) = super::answer(&offer, &tls).unwrap();
+        assert_ne!(again.srtp.unwrap().local_key, srtp.local_key);
+    }
+
+    #[test]
+    fn an_srtp_offer_is_refused_over_plain_transport_or_without_a_line_we_speak() {
+        let offer = srtp_offer(&[&format!("a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY}")]);
+        assert_eq!(
+            answer(&offer, &local()).unwrap_err(),
+            SdpError::SrtpNotOverTls
+        );
+        let tls = LocalMedia {
+            srtp: true,
+            ..local()
+        };
+        let mki = srtp_offer(&[&format!(
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:{KEY}|2^20|1:4"
+        )]);
+        assert_eq!(answer(&mki, &tls).unwrap_err(), SdpError::NoCommonCrypto);
+        assert_eq!(SdpError::NoCommonCrypto.status_code(), 488);
+        // A plain offer over TLS stays plain.
+        let (answer, n) = answer(&typical(), &tls).unwrap();
+        assert!(n.srtp.is_none());
+        assert!(!lines_of(&answer).iter().any(|l| l.starts_with("a=crypto")));
     }
 }

@@ -66,6 +66,7 @@ impl Leg {
             port: socket.local_addr().map(|a| a.port()).unwrap_or_default(),
             session_id: fastrand::u64(1..u64::MAX / 2),
             session_version: 1,
+            srtp: false,
         };
         let mut outbound =
             OutboundCall::new(&uri, peer, sdp::offer(&local, sdp::Direction::SendRecv));
@@ -279,6 +280,18 @@ pub(crate) fn session_config(
         // kind of hold, many phones send nothing at all.
         receive_timeout: rtp_timeout.filter(|_| n.direction == sdp::Direction::SendRecv),
         confirmed,
+        srtp: n.srtp.as_ref().map(|s| frontdoor_media::SrtpKeys {
+            suite: match s.suite {
+                sdp::sdes::CryptoSuite::AesCm128HmacSha1_80 => {
+                    frontdoor_media::SrtpSuite::AesCm128HmacSha1_80
+                }
+                sdp::sdes::CryptoSuite::AesCm128HmacSha1_32 => {
+                    frontdoor_media::SrtpSuite::AesCm128HmacSha1_32
+                }
+            },
+            send: s.local_key,
+            recv: s.remote_key,
+        }),
     }
 }
 

@@ -297,6 +297,8 @@ impl Call {
             port: socket.local_addr().map(|a| a.port()).unwrap_or_default(),
             session_id: fastrand::u64(1..u64::MAX / 2),
             session_version: 1,
+            // SDES keys are only as safe as the signalling that carries them.
+            srtp: incoming.peer.transport == frontdoor_sip::Transport::Tls,
         };
         let negotiated = match &incoming.offer {
             Some(offer) => match sdp::answer(offer, &local) {
@@ -351,6 +353,7 @@ impl Call {
             remote = %negotiated.remote,
             local_port = local.port,
             telephone_event = ?negotiated.telephone_event,
+            srtp = negotiated.srtp.as_ref().map(|s| s.suite.name()),
             "media negotiated"
         );
         // A late offer's answer came in the ACK: confirmed already.
@@ -803,6 +806,7 @@ impl Call {
                 received = stats.packets_received,
                 relayed = stats.packets_relayed,
                 malformed = stats.malformed,
+                srtp_rejected = stats.srtp_rejected,
                 late_wakeups = stats.late_wakeups,
                 "media closed"
             );

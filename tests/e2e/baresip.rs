@@ -80,7 +80,19 @@ fn baresip_calls_and_hears_the_welcome_prompt() {
     let ended = ended.unwrap_or_else(|| panic!("the call did not end; baresip said:\n{phone_log}"));
     assert_eq!(ended["fields"]["reason"], "LocalBye", "the engine hung up");
 
-    let decoded = std::fs::read_dir(&recordings)
+    let (seconds, loud_seconds) = received_audio(&recordings, &phone_log);
+    assert!(seconds > 5.0, "baresip recorded {seconds:.1} s");
+    assert!(
+        loud_seconds > 3.0,
+        "only {loud_seconds:.1} s of speech-level audio in {seconds:.1} s"
+    );
+}
+
+/// What baresip recorded of the audio it received (`sndfile`'s `-dec.wav`
+/// in `recordings`): its length and how much of it is speech-level, in
+/// seconds.
+pub fn received_audio(recordings: &std::path::Path, phone_log: &str) -> (f64, f64) {
+    let decoded = std::fs::read_dir(recordings)
         .unwrap()
         .map_while(Result::ok)
         .map(|e| e.path())
@@ -97,11 +109,7 @@ fn baresip_calls_and_hears_the_welcome_prompt() {
     let seconds = samples.len() as f64 / spec.sample_rate as f64 / spec.channels as f64;
     let loud = samples.chunks(160).filter(|c| rms(c) > 500.0).count();
     let loud_seconds = loud as f64 * 160.0 / spec.sample_rate as f64 / spec.channels as f64;
-    assert!(seconds > 5.0, "baresip recorded {seconds:.1} s");
-    assert!(
-        loud_seconds > 3.0,
-        "only {loud_seconds:.1} s of speech-level audio in {seconds:.1} s"
-    );
+    (seconds, loud_seconds)
 }
 
 fn rms(samples: &[i16]) -> f64 {

@@ -43,18 +43,7 @@ fn sip_over_tls_and_https_with_a_configured_certificate() {
     let dir = TempDir::new("tls");
     let (cert, key) = self_signed(dir.path());
     let engine = Engine::start_with(&format!("[tls]\ncert = {cert:?}\nkey = {key:?}\n"));
-    let ready = engine
-        .lines(|v| message(v) == "frontdoor is answering calls")
-        .pop()
-        .expect("started");
-    let sip_tls = ready["fields"]["sip_tls"]
-        .as_str()
-        .and_then(|s| {
-            s.strip_prefix("Some(")?
-                .strip_suffix(')')
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| panic!("no SIP over TLS address: {ready}"));
+    let sip_tls = tls_address(&engine);
 
     // A call over TLS from baresip (sipp is built without TLS), which
     // checks our certificate against it as its CA.
@@ -189,4 +178,120 @@ fn sip_over_tls_and_https_with_a_configured_certificate() {
         "no websocket over TLS: {reply}"
     );
     assert!(reply.contains("\"type\":\"hello\""), "{reply}");
+}
+
+/// SRTP with SDES over TLS: baresip calls over TLS insisting on SRTP
+/// (`mediaenc=srtp-mand`). The engine takes its key, answers with its own,
+/// and the prompt baresip decrypts is speech; what baresip sends decrypts
+/// and authenticates at the engine.
+#[test]
+fn a_phone_offering_srtp_over_tls_gets_encrypted_media_both_ways() {
+    let dir = TempDir::new("srtp");
+    let (cert, key) = self_signed(dir.path());
+    let engine = Engine::start_in(
+        &format!("[tls]\ncert = {cert:?}\nkey = {key:?}\n"),
+        |flows| std::fs::write(flows.join("211.yaml"), crate::harness::SHORT_FLOW).unwrap(),
+    );
+    let sip_tls = tls_address(&engine);
+    let input = dir.path().join("in.wav");
+    crate::baresip::write_silence(&input, std::time::Duration::from_secs(60));
+    let recordings = dir.path().join("recordings");
+    std::fs::create_dir(&recordings).unwrap();
+    let phone_dir = dir.path().join("phone");
+    std::fs::create_dir(&phone_dir).unwrap();
+    let rtp = free_media_port();
+    std::fs::write(
+        phone_dir.join("config"),
+        format!(
+            "poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:{sip_port}\n\
+             sip_transports udp,tls\nsip_cafile {cert}\naudio_source aufile,{inp}\n\
+             audio_alert aufile,/dev/null\naudio_srate 8000\naudio_channels 1\n\
+             rtp_ports {rtp}-{rtp_last}\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule aufile.so\nmodule sndfile.so\nsnd_path {out}\n\
+             module srtp.so\nmodule_app account.so\nmodule_app menu.so\n",
+            sip_port = free_udp_port(),
+            inp = input.display(),
+            out = recordings.display(),
+            rtp_last = rtp + 3,
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        phone_dir.join("accounts"),
+        "<sip:caller@127.0.0.1>;regint=0;answermode=manual;mediaenc=srtp-mand\n",
+    )
+    .unwrap();
+    let phone = Command::new("baresip")
+        .arg("-f")
+        .arg(&phone_dir)
+        .args([
+            "-e",
+            &format!("/dial sip:211@{sip_tls};transport=tls"),
+            "-t",
+            "45",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baresip");
+    // The short flow: a menu, its default route, no navigator, goodbye.
+    let ended = engine.wait_for(std::time::Duration::from_secs(40), |v| {
+        message(v) == "call ended"
+    });
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let _ = Command::new("kill")
+        .args(["-TERM", &phone.id().to_string()])
+        .status();
+    let waited = phone.wait_with_output().unwrap();
+    let phone_log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&waited.stdout),
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    assert!(
+        ended.is_some(),
+        "the call did not end; baresip said:\n{phone_log}\nengine:\n{}",
+        engine.dump()
+    );
+    let negotiated = engine
+        .lines(|v| message(v) == "media negotiated")
+        .pop()
+        .expect("media negotiated");
+    assert!(
+        negotiated["fields"]["srtp"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("AES_CM_128_HMAC_SHA1_")),
+        "{negotiated}"
+    );
+    let closed = engine
+        .lines(|v| message(v) == "media closed")
+        .pop()
+        .expect("media closed");
+    assert!(
+        closed["fields"]["received"].as_u64().unwrap_or(0) > 50,
+        "baresip's SRTP was not heard: {closed}"
+    );
+    assert_eq!(closed["fields"]["srtp_rejected"], 0, "{closed}");
+    let (seconds, loud) = crate::baresip::received_audio(&recordings, &phone_log);
+    assert!(
+        loud > 3.0,
+        "baresip decrypted only {loud:.1} s of speech in {seconds:.1} s:\n{phone_log}"
+    );
+}
+
+/// The engine's SIP over TLS address, from its start line.
+fn tls_address(engine: &Engine) -> String {
+    let ready = engine
+        .lines(|v| message(v) == "frontdoor is answering calls")
+        .pop()
+        .expect("started");
+    ready["fields"]["sip_tls"]
+        .as_str()
+        .and_then(|s| {
+            s.strip_prefix("Some(")?
+                .strip_suffix(')')
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("no SIP over TLS address: {ready}"))
 }

@@ -34,6 +34,7 @@ pub(super) fn config(remote: Option<SocketAddr>, telephone_event_pt: Option<u8>)
         send: true,
         receive_timeout: None,
         confirmed: true,
+        srtp: None,
     }
 }
 
@@ -867,4 +868,72 @@ async fn no_receive_timeout_while_packets_flow_or_when_none_is_set() {
     let stats = close(&handle, &mut events).await;
     assert_eq!(stats.packets_received, 8);
     assert_eq!(stats.ignored, 8);
+}
+
+#[tokio::test]
+async fn an_srtp_call_is_heard_and_answered_only_in_its_keys() {
+    use super::srtp::{MASTER_LEN, Srtp, SrtpKeys, SrtpSuite};
+    let (media, phone) = (socket().await, socket().await);
+    let media_addr = addr(&media);
+    let keys = SrtpKeys {
+        suite: SrtpSuite::AesCm128HmacSha1_80,
+        send: [7; MASTER_LEN],
+        recv: [9; MASTER_LEN],
+    };
+    let mut phone_side = Srtp::new(SrtpKeys {
+        suite: keys.suite,
+        send: keys.recv,
+        recv: keys.send,
+    })
+    .unwrap();
+    let cfg = SessionConfig {
+        srtp: Some(keys),
+        ..config(Some(addr(&phone)), Some(TELEPHONE_EVENT))
+    };
+    let (handle, mut events) = RtpSession::start(media, cfg);
+    let press = |event: u8, seq: u16, i: u16| {
+        let payload = TelephoneEvent {
+            event,
+            end: i >= 1,
+            volume: 10,
+            duration: (i + 1) * 400,
+        }
+        .to_bytes();
+        let mut buf = Vec::new();
+        write_packet(
+            &mut buf,
+            &header(TELEPHONE_EVENT, i == 0, seq, 8000 * u32::from(seq)),
+            &payload,
+        );
+        buf
+    };
+    // Plain RTP (someone who knows the port, or a phone that ignored the
+    // keys) is not heard: no key 4.
+    for i in 0..4 {
+        phone.send_to(&press(4, 1, i), media_addr).await.unwrap();
+    }
+    // A press protected with the phone's key: heard.
+    for i in 0..4 {
+        let protected = phone_side.protect(&press(5, 10 + i, i)).unwrap();
+        phone.send_to(&protected, media_addr).await.unwrap();
+    }
+    assert_eq!(
+        next_event(&mut events).await,
+        MediaEvent::FirstPacket { from: addr(&phone) },
+        "the first packet that authenticates"
+    );
+    expect_digit(&mut events, '5', DigitSource::Rfc4733).await;
+    // What the session plays goes out encrypted, and decrypts.
+    handle.play(vec![prompt(5)]).expect("session alive");
+    let got = recv(&phone).await;
+    let plain = phone_side.unprotect(&got.bytes).expect("authenticates");
+    let packet = crate::rtp::RtpPacket::parse(&plain).unwrap();
+    assert_eq!(packet.payload().len(), 160);
+    assert_ne!(
+        &got.bytes[12..172],
+        packet.payload(),
+        "encrypted on the wire"
+    );
+    let stats = close(&handle, &mut events).await;
+    assert_eq!(stats.srtp_rejected, 4, "{stats:?}");
 }
