@@ -438,6 +438,10 @@ pub struct CallsConfig {
     /// On SIGTERM, how long calls in progress may go on before the engine
     /// hangs them up and exits, in seconds. Default 300.
     pub drain_timeout_s: u64,
+    /// Crisis calls (the crisis key, the crisis queue or line) still up
+    /// at the drain limit stay this many seconds longer: they are hung up
+    /// last. A second SIGTERM hangs up every call at once. Default 600.
+    pub drain_crisis_extra_s: u64,
     /// Ring (180 Ringing) this many milliseconds before answering. Default 0.
     pub answer_delay_ms: u64,
     /// The share of `max_calls`, in percent, kept for callers in crisis:
@@ -507,6 +511,7 @@ impl Default for CallsConfig {
             max_calls: 2_000,
             crisis_reserve_percent: 10,
             drain_timeout_s: 300,
+            drain_crisis_extra_s: 600,
             answer_delay_ms: 0,
         }
     }

@@ -521,6 +521,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         spawn,
         sip_driver::Wiring {
             drain: drain_rx,
+            crisis_grace: Duration::from_secs(config.calls.drain_crisis_extra_s),
             calls_gauge: calls_tx,
             on_response: Box::new({
                 let status = status.clone();

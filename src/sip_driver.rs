@@ -82,6 +82,11 @@ enum Command {
         events: mpsc::UnboundedSender<CallEvent>,
         placed: oneshot::Sender<Result<SipHandle, String>>,
     },
+    /// The call (a caller's, or a leg of one) is a crisis call: at the
+    /// drain limit it is hung up last.
+    Crisis {
+        call: CallRef,
+    },
 }
 
 /// A call task's way to act on its SIP dialog. Cheap to clone.
@@ -109,6 +114,11 @@ impl SipHandle {
     }
     pub fn hangup(&self) {
         self.send(Command::Hangup { call: self.call });
+    }
+    /// This dialog carries a crisis call: when a drain runs out of time,
+    /// it is the last to be hung up ([`Wiring::crisis_grace`]).
+    pub fn mark_crisis(&self) {
+        self.send(Command::Crisis { call: self.call });
     }
     pub fn answer_reinvite(&self, answer: Result<Vec<u8>, u16>) {
         self.send(Command::AnswerReinvite {
@@ -258,8 +268,12 @@ enum Inbound {
 
 /// What the driver reports to and hears from the rest of the engine.
 pub struct Wiring {
-    /// Set to the drain limit when the engine must stop.
+    /// Set to the drain limit when the engine must stop (a second time to
+    /// zero: stop at once).
     pub drain: watch::Receiver<Option<Duration>>,
+    /// At the drain limit, calls marked crisis ([`SipHandle::mark_crisis`])
+    /// stay up this much longer; the others are hung up.
+    pub crisis_grace: Duration,
     /// Calls in progress.
     pub calls_gauge: watch::Sender<usize>,
     pub on_response: ResponseCounter,
@@ -281,6 +295,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let Wiring {
         mut drain,
+        crisis_grace,
         calls_gauge,
         on_response,
         on_shed,
@@ -313,6 +328,11 @@ pub async fn run(
     let mut buf = vec![0u8; 65_535];
     let mut drain_deadline: Option<Instant> = None;
     let mut hung_up_all = false;
+    // Crisis calls (and their legs), hung up last; whether the others
+    // have been hung up already (the crisis calls' grace is running).
+    let mut crisis: std::collections::HashSet<CallRef> = Default::default();
+    let mut ordinary_hung_up = false;
+    let mut drain_closed = false;
 
     loop {
         let timer = ua.poll_timeout().map(Instant::from_std);
@@ -344,6 +364,12 @@ pub async fn run(
                     Command::Reject { call, code } => ua.reject(now, call, code),
                     Command::Hangup { call } => ua.hangup(now, call),
                     Command::AnswerReinvite { call, answer } => ua.answer_reinvite(now, call, answer),
+                    Command::Crisis { call } => {
+                        if calls.contains_key(&call) {
+                            crisis.insert(call);
+                        }
+                        Ok(())
+                    }
                     Command::Invite { outbound, events, placed } => {
                         let result = ua.invite(now, *outbound).map(|call| {
                             calls.insert(call, events);
@@ -363,23 +389,49 @@ pub async fn run(
                 }
             },
             () = sleep_until_opt(timer) => ua.handle_timeout(Instant::now().into_std()),
-            changed = drain.changed(), if drain_deadline.is_none() => {
+            changed = drain.changed(), if !drain_closed => {
+                drain_closed = changed.is_err();
                 let limit = if changed.is_ok() { *drain.borrow() } else { Some(Duration::ZERO) };
                 if let Some(limit) = limit {
-                    tracing::info!(calls = ua.calls(), limit_s = limit.as_secs(), "draining: new calls get 503");
-                    ua.set_draining(true);
-                    drain_deadline = Some(Instant::now() + limit);
+                    if drain_deadline.is_none() {
+                        tracing::info!(calls = ua.calls(), limit_s = limit.as_secs(), "draining: new calls get 503");
+                        ua.set_draining(true);
+                    }
+                    if limit.is_zero() {
+                        // Stop at once: crisis calls too.
+                        ordinary_hung_up = true;
+                    }
+                    let at = Instant::now() + limit;
+                    drain_deadline = Some(drain_deadline.map_or(at, |d| d.min(at)));
                 }
             },
             () = sleep_until_opt(drain_deadline), if !hung_up_all => {
-                tracing::warn!(calls = ua.calls(), "drain limit reached: hanging up the calls still in progress");
-                hung_up_all = true;
                 let now = Instant::now().into_std();
-                for call in calls.keys() {
-                    let _ = ua.hangup(now, *call);
+                crisis.retain(|c| calls.contains_key(c));
+                if !ordinary_hung_up && !crisis.is_empty() && !crisis_grace.is_zero() {
+                    // Callers in crisis are the last to be cut off.
+                    ordinary_hung_up = true;
+                    let ordinary: Vec<CallRef> =
+                        calls.keys().filter(|c| !crisis.contains(c)).copied().collect();
+                    tracing::warn!(
+                        hung_up = ordinary.len(),
+                        crisis_kept = crisis.len(),
+                        grace_s = crisis_grace.as_secs(),
+                        "drain limit reached: hanging up the calls still in progress but the crisis calls, which get longer"
+                    );
+                    for call in ordinary {
+                        let _ = ua.hangup(now, call);
+                    }
+                    drain_deadline = Some(Instant::now() + crisis_grace);
+                } else {
+                    tracing::warn!(calls = ua.calls(), crisis = crisis.len(), "drain limit reached: hanging up the calls still in progress");
+                    hung_up_all = true;
+                    for call in calls.keys() {
+                        let _ = ua.hangup(now, *call);
+                    }
+                    // Give the BYEs a few seconds to complete, then go.
+                    drain_deadline = Some(Instant::now() + Duration::from_secs(5));
                 }
-                // Give the BYEs a few seconds to complete, then go.
-                drain_deadline = Some(Instant::now() + Duration::from_secs(5));
             },
         }
 

@@ -34,6 +34,9 @@ pub async fn run(
     if let Err(refusal) = shared.trunk.dial_plan().check(&cb.number) {
         // Toll fraud dials premium and far-away numbers through the trunk:
         // not even the navigator's phone rings for one.
+        // Masked like every caller's number at warn; whole at debug.
+        tracing::debug!(%refusal, "callback refused");
+        let refusal = super::caller::mask_number(&refusal.to_string());
         tracing::warn!(%refusal, "callback refused by the dial plan");
         queues.callback_event(cb.call, CallbackEvent::CallerFailed);
         return;

@@ -29,6 +29,11 @@ pub struct Leg {
 }
 
 impl Leg {
+    /// This leg carries a crisis call (hung up last at a drain).
+    pub fn mark_crisis(&self) {
+        self.sip.mark_crisis();
+    }
+
     /// Place the leg the core asked for, presenting `caller` (E.164) as
     /// `dial.present` says; `private`: the caller asked for privacy
     /// (`Privacy: id`), so an outside line gets the number only in
@@ -203,6 +208,13 @@ impl Legs {
     pub async fn release(&mut self, id: LegId) {
         if let Some(leg) = self.0.remove(&id) {
             leg.release().await;
+        }
+    }
+
+    /// Every leg carries a crisis call now (hung up last at a drain).
+    pub fn mark_crisis(&self) {
+        for leg in self.0.values() {
+            leg.sip.mark_crisis();
         }
     }
 

@@ -254,6 +254,9 @@ struct Call {
     legs: Legs,
     /// The caller asked to be called back.
     callback: bool,
+    /// The call is a crisis call (the crisis key, a crisis route): its
+    /// dialogs are the last hung up when a drain runs out of time.
+    crisis: bool,
     /// What the queues say, once the call is queued.
     from_queues: Option<mpsc::UnboundedReceiver<ToCall>>,
     queues: Queues,
@@ -404,6 +407,7 @@ impl Call {
             b2bua: B2bua::new(),
             legs: Legs::default(),
             callback: false,
+            crisis: false,
             from_queues: None,
             queues: shared.queues.clone(),
         })
@@ -568,7 +572,12 @@ impl Call {
         match action {
             LegAction::Place { leg, dial } => {
                 match Leg::place(shared, &dial, self.caller.as_deref(), self.private).await {
-                    Ok(placed) => self.legs.insert(leg, placed),
+                    Ok(placed) => {
+                        if self.crisis {
+                            placed.mark_crisis();
+                        }
+                        self.legs.insert(leg, placed)
+                    }
                     Err(error) => {
                         tracing::warn!(uri = %dial.uri, %error, "cannot place the leg");
                         work.push_back(Work::Legs(LegInput::PlaceFailed {
@@ -667,6 +676,9 @@ impl Call {
             }
             ToCall::Announce { position, wait } => Work::Logic(Input::Announce { position, wait }),
             ToCall::RouteExternal { target, crisis } => {
+                if crisis {
+                    self.mark_crisis();
+                }
                 self.from_queues = None;
                 if target.is_empty() {
                     Work::Logic(Input::ConnectFailed)
@@ -690,6 +702,15 @@ impl Call {
         })
     }
 
+    /// From now on this is a crisis call, on every dialog it has.
+    fn mark_crisis(&mut self) {
+        if !self.crisis {
+            self.crisis = true;
+            self.sip.mark_crisis();
+            self.legs.mark_crisis();
+        }
+    }
+
     /// Put what the logic learnt in the call record.
     async fn record(&mut self, r: Record) {
         let call_id = self.call_id.clone();
@@ -706,6 +727,9 @@ impl Call {
                 at_ms,
             },
             Record::Routed(route) => {
+                if route.target == Target::Crisis {
+                    self.mark_crisis();
+                }
                 self.routed = Some(route.target.clone());
                 RecordEvent::Routed {
                     call_id: call_id.clone(),
@@ -723,7 +747,12 @@ impl Call {
                 }
                 Fact::Centre(centre) => attribute(CallAttribute::Centre(centre)),
                 Fact::Topic(topic) => attribute(CallAttribute::Topic(topic)),
-                Fact::Crisis(crisis) => attribute(CallAttribute::Crisis(crisis)),
+                Fact::Crisis(crisis) => {
+                    if crisis {
+                        self.mark_crisis();
+                    }
+                    attribute(CallAttribute::Crisis(crisis))
+                }
                 Fact::Region { region, source } => {
                     let source = match source {
                         IvrRegionSource::AreaCode => RegionSource::AreaCode,

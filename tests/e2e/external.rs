@@ -288,3 +288,74 @@ fn audio_flows_both_ways_through_the_bridge() {
         "{audio} of 100 packets came back through the far end and the bridge"
     );
 }
+
+/// A drain that runs out of time cuts the crisis calls off last: at the
+/// limit the other calls (and their legs) are hung up, the crisis call and
+/// its line get `[calls] drain_crisis_extra_s` more.
+#[test]
+fn at_the_drain_limit_crisis_calls_are_hung_up_last() {
+    let (line_dir, crisis_dir) = (TempDir::new("line"), TempDir::new("crisis-line"));
+    let (line, line_port, _) = far_end(&line_dir, &ECHOING_UAS);
+    let (crisis_line, crisis_port, _) = far_end(&crisis_dir, &ECHOING_UAS);
+    let engine = Engine::start_in(
+        "[calls]\ndrain_timeout_s = 2\ndrain_crisis_extra_s = 5\n",
+        |flows| {
+            let uri = format!("sip:line@127.0.0.1:{line_port}");
+            std::fs::write(flows.join("211.yaml"), flow_to_after(&uri, 1)).unwrap();
+            crate::harness::edit(
+                &flows.join("centres.yaml"),
+                "external: \"sip:988@crisis-gateway.example.org\"",
+                &format!("external: \"sip:988@127.0.0.1:{crisis_port}\""),
+            );
+        },
+    );
+    // Both callers stay until the engine hangs up.
+    std::thread::scope(|s| {
+        let ordinary = s.spawn(|| crate::ivr::call_pressing(&engine, "+16135550100", &[]));
+        let in_crisis =
+            s.spawn(|| crate::ivr::call_pressing(&engine, "+16135550199", &[(500, '9')]));
+        assert!(
+            engine.wait_for_count(Duration::from_secs(15), 2, |v| message(v) == "bridged"),
+            "both calls bridged to their lines:\n{}",
+            engine.dump()
+        );
+        let routes = engine.lines(|v| message(v) == "route");
+        let id_of = |crisis: bool| {
+            routes
+                .iter()
+                .find(|v| (v["fields"]["target"] == "crisis") == crisis)
+                .map(|v| call_id(v).to_owned())
+                .unwrap_or_else(|| panic!("no route (crisis {crisis}):\n{}", engine.dump()))
+        };
+        let (ordinary_id, crisis_id) = (id_of(false), id_of(true));
+        engine.signal("TERM");
+        let first = engine
+            .wait_for(Duration::from_secs(5), |v| {
+                message(v)
+                    .starts_with("drain limit reached: hanging up the calls still in progress but")
+            })
+            .unwrap_or_else(|| panic!("no first stage:\n{}", engine.dump()));
+        // The ordinary caller and its line; the crisis caller and its line.
+        assert_eq!(first["fields"]["hung_up"], 2, "{first}");
+        assert_eq!(first["fields"]["crisis_kept"], 2, "{first}");
+        let ended = |id: &str, within: u64| {
+            engine.wait_for(Duration::from_secs(within), |v| {
+                message(v) == "call ended" && call_id(v) == id
+            })
+        };
+        assert!(ended(&ordinary_id, 3).is_some(), "{}", engine.dump());
+        assert!(
+            engine
+                .lines(|v| message(v) == "call ended" && call_id(v) == crisis_id)
+                .is_empty(),
+            "the crisis call is still up"
+        );
+        assert!(ended(&crisis_id, 10).is_some(), "{}", engine.dump());
+        ordinary.join().unwrap().assert_success(&engine);
+        in_crisis.join().unwrap().assert_success(&engine);
+    });
+    for mut far in [line, crisis_line] {
+        let _ = far.kill();
+        let _ = far.wait();
+    }
+}
