@@ -820,24 +820,18 @@ impl RtpSession {
             self.end_talkspurt();
             return;
         };
+        let frames = prompt.frame_count();
         match (prompt.frame(self.config.codec, self.frame_index), target) {
             (Some(frame), Some(target)) => {
                 self.sender.next_packet(&mut self.send_buf, frame);
-                transmit(
-                    &mut self.srtp,
-                    self.config.srtp.is_some(),
-                    &self.socket.socket,
-                    &self.send_buf,
-                    &mut self.stats,
-                    target,
-                );
+                self.transmit(target);
             }
             // On hold, or no address yet: time passes, nothing is sent.
             _ => self.sender.skip(FRAME_SAMPLES as u32),
         }
         self.last_frame_at = Some(slot);
         self.frame_index += 1;
-        if self.frame_index >= prompt.frame_count() {
+        if self.frame_index >= frames {
             let finished = self.queue.pop_front();
             if self.looping
                 && let Some(prompt) = finished
@@ -1102,16 +1096,39 @@ impl RtpSession {
         }
     }
 
-    /// Sends the packet in `send_buf`; whether it went.
+    /// Sends the packet in `send_buf`, encrypted on an SRTP call (keys
+    /// without contexts: nothing goes out in the clear); whether it went.
     fn transmit(&mut self, target: SocketAddr) -> bool {
-        transmit(
-            &mut self.srtp,
-            self.config.srtp.is_some(),
-            &self.socket.socket,
-            &self.send_buf,
-            &mut self.stats,
-            target,
-        )
+        let protected;
+        let bytes: &[u8] = match self.srtp.as_mut() {
+            Some(srtp) => match srtp.protect(&self.send_buf) {
+                Ok(p) => {
+                    protected = p;
+                    &protected
+                }
+                Err(error) => {
+                    self.stats.send_errors += 1;
+                    debug!(%error, "RTP packet not protected: not sent");
+                    return false;
+                }
+            },
+            None if self.config.srtp.is_some() => {
+                self.stats.send_errors += 1;
+                return false;
+            }
+            None => &self.send_buf,
+        };
+        match self.socket.socket.try_send_to(bytes, target) {
+            Ok(_) => {
+                self.stats.packets_sent += 1;
+                true
+            }
+            Err(error) => {
+                self.stats.send_errors += 1;
+                debug!(%target, %error, "RTP send failed");
+                false
+            }
+        }
     }
 
     /// Brings the stream's timestamp up to the clock after a silence (as
@@ -1218,51 +1235,8 @@ fn srtp_for(keys: Option<SrtpKeys>) -> Option<srtp::Srtp> {
     match srtp::Srtp::new(keys) {
         Ok(srtp) => Some(srtp),
         Err(error) => {
-            warn!(%error, "SRTP keys refused: the call's media is not protected");
+            warn!(%error, "SRTP keys refused: the call's media is neither sent nor heard");
             None
-        }
-    }
-}
-
-/// Sends `packet` to `target`, encrypted on an SRTP call (`keyed`: the
-/// call has keys; without contexts for them nothing goes out in the
-/// clear); whether it went.
-fn transmit(
-    srtp: &mut Option<srtp::Srtp>,
-    keyed: bool,
-    socket: &UdpSocket,
-    packet: &[u8],
-    stats: &mut SessionStats,
-    target: SocketAddr,
-) -> bool {
-    let protected;
-    let bytes: &[u8] = match srtp.as_mut() {
-        Some(srtp) => match srtp.protect(packet) {
-            Ok(p) => {
-                protected = p;
-                &protected
-            }
-            Err(error) => {
-                stats.send_errors += 1;
-                debug!(%error, "RTP packet not protected: not sent");
-                return false;
-            }
-        },
-        None if keyed => {
-            stats.send_errors += 1;
-            return false;
-        }
-        None => packet,
-    };
-    match socket.try_send_to(bytes, target) {
-        Ok(_) => {
-            stats.packets_sent += 1;
-            true
-        }
-        Err(error) => {
-            stats.send_errors += 1;
-            debug!(%target, %error, "RTP send failed");
-            false
         }
     }
 }

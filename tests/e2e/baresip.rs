@@ -68,15 +68,7 @@ fn baresip_calls_and_hears_the_welcome_prompt() {
     // the call could not be connected and hangs up.
     let ended = engine.wait_for(Duration::from_secs(45), |v| message(v) == "call ended");
     std::thread::sleep(Duration::from_millis(500));
-    let _ = Command::new("kill")
-        .args(["-TERM", &phone.id().to_string()])
-        .status();
-    let waited = phone.wait_with_output().unwrap();
-    let phone_log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&waited.stdout),
-        String::from_utf8_lossy(&waited.stderr)
-    );
+    let phone_log = stop(phone);
     let ended = ended.unwrap_or_else(|| panic!("the call did not end; baresip said:\n{phone_log}"));
     assert_eq!(ended["fields"]["reason"], "LocalBye", "the engine hung up");
 
@@ -86,6 +78,19 @@ fn baresip_calls_and_hears_the_welcome_prompt() {
         loud_seconds > 3.0,
         "only {loud_seconds:.1} s of speech-level audio in {seconds:.1} s"
     );
+}
+
+/// Stops baresip (SIGTERM) and returns what it printed.
+pub fn stop(phone: std::process::Child) -> String {
+    let _ = Command::new("kill")
+        .args(["-TERM", &phone.id().to_string()])
+        .status();
+    let waited = phone.wait_with_output().unwrap();
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&waited.stdout),
+        String::from_utf8_lossy(&waited.stderr)
+    )
 }
 
 /// What baresip recorded of the audio it received (`sndfile`'s `-dec.wav`

@@ -47,44 +47,7 @@ fn sip_over_tls_and_https_with_a_configured_certificate() {
 
     // A call over TLS from baresip (sipp is built without TLS), which
     // checks our certificate against it as its CA.
-    let input = dir.path().join("in.wav");
-    crate::baresip::write_silence(&input, std::time::Duration::from_secs(30));
-    let phone_dir = dir.path().join("phone");
-    std::fs::create_dir(&phone_dir).unwrap();
-    let rtp = free_media_port();
-    std::fs::write(
-        phone_dir.join("config"),
-        format!(
-            "poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:{sip_port}\n\
-             sip_transports udp,tls\nsip_cafile {cert}\naudio_source aufile,{inp}\n\
-             audio_alert aufile,/dev/null\naudio_srate 8000\naudio_channels 1\n\
-             rtp_ports {rtp}-{rtp_last}\nmodule_path /usr/lib/baresip/modules\n\
-             module g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\n",
-            sip_port = free_udp_port(),
-            inp = input.display(),
-            rtp_last = rtp + 3,
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        phone_dir.join("accounts"),
-        "<sip:caller@127.0.0.1>;regint=0;answermode=manual\n",
-    )
-    .unwrap();
-    let mut phone = Command::new("baresip")
-        .arg("-f")
-        .arg(&phone_dir)
-        .args([
-            "-e",
-            &format!("/dial sip:211@{sip_tls};transport=tls"),
-            "-t",
-            "20",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start baresip");
+    let mut phone = phone_over_tls(dir.path(), &cert, &sip_tls, None);
     let arrived = engine.wait_for(std::time::Duration::from_secs(10), |v| {
         message(v) == "call arrived"
             && v["fields"]["peer"]
@@ -193,62 +156,15 @@ fn a_phone_offering_srtp_over_tls_gets_encrypted_media_both_ways() {
         |flows| std::fs::write(flows.join("211.yaml"), crate::harness::SHORT_FLOW).unwrap(),
     );
     let sip_tls = tls_address(&engine);
-    let input = dir.path().join("in.wav");
-    crate::baresip::write_silence(&input, std::time::Duration::from_secs(60));
     let recordings = dir.path().join("recordings");
     std::fs::create_dir(&recordings).unwrap();
-    let phone_dir = dir.path().join("phone");
-    std::fs::create_dir(&phone_dir).unwrap();
-    let rtp = free_media_port();
-    std::fs::write(
-        phone_dir.join("config"),
-        format!(
-            "poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:{sip_port}\n\
-             sip_transports udp,tls\nsip_cafile {cert}\naudio_source aufile,{inp}\n\
-             audio_alert aufile,/dev/null\naudio_srate 8000\naudio_channels 1\n\
-             rtp_ports {rtp}-{rtp_last}\nmodule_path /usr/lib/baresip/modules\n\
-             module g711.so\nmodule aufile.so\nmodule sndfile.so\nsnd_path {out}\n\
-             module srtp.so\nmodule_app account.so\nmodule_app menu.so\n",
-            sip_port = free_udp_port(),
-            inp = input.display(),
-            out = recordings.display(),
-            rtp_last = rtp + 3,
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        phone_dir.join("accounts"),
-        "<sip:caller@127.0.0.1>;regint=0;answermode=manual;mediaenc=srtp-mand\n",
-    )
-    .unwrap();
-    let phone = Command::new("baresip")
-        .arg("-f")
-        .arg(&phone_dir)
-        .args([
-            "-e",
-            &format!("/dial sip:211@{sip_tls};transport=tls"),
-            "-t",
-            "45",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start baresip");
+    let phone = phone_over_tls(dir.path(), &cert, &sip_tls, Some(&recordings));
     // The short flow: a menu, its default route, no navigator, goodbye.
     let ended = engine.wait_for(std::time::Duration::from_secs(40), |v| {
         message(v) == "call ended"
     });
     std::thread::sleep(std::time::Duration::from_millis(500));
-    let _ = Command::new("kill")
-        .args(["-TERM", &phone.id().to_string()])
-        .status();
-    let waited = phone.wait_with_output().unwrap();
-    let phone_log = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&waited.stdout),
-        String::from_utf8_lossy(&waited.stderr)
-    );
+    let phone_log = crate::baresip::stop(phone);
     assert!(
         ended.is_some(),
         "the call did not end; baresip said:\n{phone_log}\nengine:\n{}",
@@ -294,4 +210,64 @@ fn tls_address(engine: &Engine) -> String {
                 .map(str::to_owned)
         })
         .unwrap_or_else(|| panic!("no SIP over TLS address: {ready}"))
+}
+
+/// baresip in `dir`/phone dialling the engine's `sip_tls` address over
+/// TLS, checking our certificate `cert` as its CA, sending silence. With
+/// `srtp_recordings`, it insists on SRTP (`mediaenc=srtp-mand`) and records
+/// what it receives there (`sndfile`).
+fn phone_over_tls(
+    dir: &Path,
+    cert: &str,
+    sip_tls: &str,
+    srtp_recordings: Option<&Path>,
+) -> std::process::Child {
+    let input = dir.join("in.wav");
+    crate::baresip::write_silence(&input, std::time::Duration::from_secs(60));
+    let phone_dir = dir.join("phone");
+    std::fs::create_dir(&phone_dir).unwrap();
+    let rtp = free_media_port();
+    let (modules, account) = match srtp_recordings {
+        Some(out) => (
+            format!(
+                "module sndfile.so\nsnd_path {}\nmodule srtp.so\n",
+                out.display()
+            ),
+            ";mediaenc=srtp-mand",
+        ),
+        None => (String::new(), ""),
+    };
+    std::fs::write(
+        phone_dir.join("config"),
+        format!(
+            "poll_method epoll\nnet_interface 127.0.0.1\nsip_listen 127.0.0.1:{sip_port}\n\
+             sip_transports udp,tls\nsip_cafile {cert}\naudio_source aufile,{inp}\n\
+             audio_alert aufile,/dev/null\naudio_srate 8000\naudio_channels 1\n\
+             rtp_ports {rtp}-{rtp_last}\nmodule_path /usr/lib/baresip/modules\n\
+             module g711.so\nmodule aufile.so\n{modules}module_app account.so\nmodule_app menu.so\n",
+            sip_port = free_udp_port(),
+            inp = input.display(),
+            rtp_last = rtp + 3,
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        phone_dir.join("accounts"),
+        format!("<sip:caller@127.0.0.1>;regint=0;answermode=manual{account}\n"),
+    )
+    .unwrap();
+    Command::new("baresip")
+        .arg("-f")
+        .arg(&phone_dir)
+        .args([
+            "-e",
+            &format!("/dial sip:211@{sip_tls};transport=tls"),
+            "-t",
+            "45",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start baresip")
 }
