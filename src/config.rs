@@ -268,6 +268,13 @@ pub struct RegistrarSection {
     /// (they give up on a challenge list with anything else). Default
     /// `["baresip"]`.
     pub md5_only_user_agents: Vec<String>,
+    /// Where calls to a registered phone go: `auto` (its Contact, unless
+    /// the Contact is a private address other than the one the REGISTER
+    /// came from: then that address, the phone being behind NAT; over TCP
+    /// and TLS the phone's own connection), `always` (always the address
+    /// the REGISTER came from) or `never` (always the Contact). Default
+    /// `auto`.
+    pub nat: String,
 }
 
 impl Default for RegistrarSection {
@@ -277,6 +284,7 @@ impl Default for RegistrarSection {
             min_expires_s: 60,
             max_expires_s: 3600,
             md5_only_user_agents: vec!["baresip".into()],
+            nat: "auto".into(),
         }
     }
 }
@@ -308,6 +316,12 @@ impl RegistrarSection {
         config.min_expires = self.min_expires_s;
         config.max_expires = self.max_expires_s;
         config.md5_only_user_agents = self.md5_only_user_agents.clone();
+        config.nat = frontdoor_sip::registrar::Nat::parse(&self.nat).ok_or_else(|| {
+            anyhow::anyhow!(
+                "registrar.nat: {:?} is not one of auto, always, never",
+                self.nat
+            )
+        })?;
         config.default_expires = config.default_expires.min(self.max_expires_s);
         Ok(config)
     }

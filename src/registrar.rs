@@ -84,7 +84,9 @@ pub struct Contacts {
 }
 
 impl Contacts {
-    /// The live bindings of `username`, most recently registered first.
+    /// The live bindings of `username`, most recently registered first,
+    /// each with `peer` set to where requests for it go (`[registrar] nat`,
+    /// [`frontdoor_sip::registrar::Binding::send_to`]).
     pub async fn of(&self, username: &str) -> Vec<Binding> {
         let (reply, answer) = oneshot::channel();
         if self.tx.send((username.to_owned(), reply)).is_err() {
@@ -104,6 +106,7 @@ pub async fn start(
 ) -> anyhow::Result<(mpsc::UnboundedSender<IncomingRegister>, Contacts)> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness for nonces: {e}"))?;
+    let nat = config.nat;
     let mut registrar = Registrar::new(config, secret);
     // The bindings saved before a restart.
     let now = unix_now();
@@ -155,6 +158,9 @@ pub async fn start(
                 }
                 Some((user, reply)) = lookups.recv() => {
                     let mut found = registrar.bindings(&user, unix_now());
+                    for binding in &mut found {
+                        binding.peer = binding.send_to(nat);
+                    }
                     found.sort_by_key(|b| std::cmp::Reverse(b.updated_at));
                     let _ = reply.send(found);
                 }

@@ -141,6 +141,37 @@ pub struct RegistrarConfig {
     /// at once rather than on a retry (default: `baresip`, for libre 1.x;
     /// see `legacy_md5_fallback`).
     pub md5_only_user_agents: Vec<String>,
+    /// Where requests for a binding go ([`Binding::send_to`]). Default
+    /// [`Nat::Auto`].
+    pub nat: Nat,
+}
+
+/// Where requests for a registered phone go: to its Contact, or to the
+/// address its REGISTER came from (the field's "fix NATed register" /
+/// "rewrite contact" settings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Nat {
+    /// The Contact, unless the phone looks to be behind NAT: its Contact
+    /// address is private and is not the address the REGISTER came from.
+    /// Over TCP and TLS, the phone's own connection.
+    #[default]
+    Auto,
+    /// Always the address the REGISTER came from (every phone behind NAT).
+    Always,
+    /// Always the Contact (no NAT anywhere); over TLS the phone's own
+    /// connection all the same (the engine opens none to a phone).
+    Never,
+}
+
+impl Nat {
+    pub fn parse(s: &str) -> Option<Nat> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Some(Nat::Auto),
+            "always" => Some(Nat::Always),
+            "never" => Some(Nat::Never),
+            _ => None,
+        }
+    }
 }
 
 impl Default for RegistrarConfig {
@@ -153,6 +184,7 @@ impl Default for RegistrarConfig {
             max_contacts: 10,
             legacy_md5_fallback: true,
             md5_only_user_agents: vec!["baresip".to_owned()],
+            nat: Nat::Auto,
         }
     }
 }
@@ -176,6 +208,29 @@ pub struct Binding {
 }
 
 impl Binding {
+    /// Where to send requests for this binding, as `nat` says (see [`Nat`]).
+    /// The Contact is used only when it names an IP address.
+    pub fn send_to(&self, nat: Nat) -> Peer {
+        let source = self.peer;
+        let keep_connection = match nat {
+            Nat::Always => return source,
+            Nat::Auto => source.transport.is_reliable(),
+            Nat::Never => source.transport == Transport::Tls,
+        };
+        if keep_connection {
+            return source;
+        }
+        let Some(contact) = contact_peer(&self.uri) else {
+            return source;
+        };
+        let behind_nat = contact.addr.ip() != source.addr.ip() && is_private(contact.addr.ip());
+        if nat == Nat::Auto && behind_nat {
+            source
+        } else {
+            contact
+        }
+    }
+
     /// Seconds left at `now` (0 once lapsed).
     pub fn remaining(&self, now: u64) -> u64 {
         self.expires_at.saturating_sub(now)
@@ -895,6 +950,55 @@ fn http_date(secs: u64) -> String {
         rem % 3600 / 60,
         rem % 60
     )
+}
+
+/// The address and transport a Contact URI names, when its host is an IP
+/// address (`sip:nav1@192.0.2.7:5062;transport=tcp`; port 5060 by default).
+fn contact_peer(uri: &str) -> Option<Peer> {
+    let uri = rsip::Uri::try_from(uri).ok()?;
+    let ip: std::net::IpAddr = match &uri.host_with_port.host {
+        rsip::Host::IpAddr(ip) => *ip,
+        rsip::Host::Domain(d) => d.to_string().trim_matches(['[', ']']).parse().ok()?,
+    };
+    let port = uri
+        .host_with_port
+        .port
+        .as_ref()
+        .map_or(5060, |p| *p.value());
+    let transport = uri
+        .params
+        .iter()
+        .find_map(|p| match p {
+            rsip::Param::Transport(t) => Some(*t),
+            _ => None,
+        })
+        .map_or(Transport::Udp, |t| match t {
+            rsip::Transport::Tcp => Transport::Tcp,
+            rsip::Transport::Tls => Transport::Tls,
+            _ => Transport::Udp,
+        });
+    Some(Peer {
+        transport,
+        addr: SocketAddr::new(ip, port),
+    })
+}
+
+/// Addresses a phone behind NAT announces: private (RFC 1918, RFC 4193),
+/// shared (RFC 6598), link-local, loopback.
+fn is_private(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_private()
+                || v4.is_link_local()
+                || v4.is_loopback()
+                || (a == 100 && (64..128).contains(&b))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let first = v6.segments()[0];
+            v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+    }
 }
 
 mod parse;

@@ -1359,3 +1359,58 @@ fn a_navigator_whose_account_is_disabled_is_logged_out_of_the_queues() {
     });
     assert!(closed, "the websocket stayed open: {:#?}", screen.frames);
 }
+
+/// The phone is registered by another device of its host (a provisioning
+/// tool: REGISTER from its own port, the phone's port in Contact): the call
+/// rings where the Contact says, and is answered (`[registrar] nat = auto`).
+#[test]
+fn a_phone_registered_by_another_device_rings_where_its_contact_says() {
+    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let dir = TempDir::new("phone");
+    let phone_port = crate::harness::free_udp_port();
+    let baresip = crate::registrar::unregistered_phone(&engine, &dir, "nav1", phone_port);
+    // sipp registers it, from a port of its own.
+    let scenario = dir.path().join("register_for.xml");
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/register.xml"),
+    )
+    .unwrap();
+    std::fs::write(
+        &scenario,
+        template.replace(
+            "Contact: <sip:[user]@[local_ip]:[local_port];transport=[transport]>",
+            &format!("Contact: <sip:[user]@127.0.0.1:{phone_port}>"),
+        ),
+    )
+    .unwrap();
+    crate::harness::sipp(
+        &engine,
+        scenario.to_str().unwrap(),
+        "u1",
+        &[("user", "nav1".to_owned())],
+        &["-au", "nav1", "-ap", PASSWORD],
+    )
+    .assert_success(&engine);
+    let mut screen = Screen::open(&engine, "nav1");
+    screen.set_state("ready");
+    let steps = english_then_food(&[Step::Pause(6000)]);
+    let run = std::thread::scope(|s| {
+        let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
+        screen.expect(Duration::from_secs(15), "call_offered", |_| true);
+        screen.expect(Duration::from_secs(10), "call_answered", |_| true);
+        caller.join().unwrap()
+    });
+    stop(baresip);
+    run.assert_success(&engine);
+    let rung = engine
+        .lines(|v| message(v) == "ringing the navigator")
+        .pop()
+        .unwrap_or_else(|| panic!("{}", engine.dump()));
+    assert!(
+        rung["fields"]["peer"]
+            .as_str()
+            .is_some_and(|p| p.ends_with(&format!(":{phone_port}"))),
+        "rang {rung}, the phone is on {phone_port}"
+    );
+}

@@ -25,7 +25,23 @@ pub fn phone_answering(
     password: &str,
     answermode: &str,
 ) -> Child {
-    baresip(engine, dir, user, password, answermode, "", 30)
+    baresip(
+        engine,
+        dir,
+        user,
+        password,
+        answermode,
+        "",
+        30,
+        Some(60),
+        free_udp_port(),
+    )
+}
+
+/// A phone (baresip answering at once) listening on `sip_port` that does
+/// not register itself: another device registers it.
+pub fn unregistered_phone(engine: &Engine, dir: &TempDir, user: &str, sip_port: u16) -> Child {
+    baresip(engine, dir, user, "", "auto", "", 30, None, sip_port)
 }
 
 /// A phone that rings until the test answers it: [`answer`] with the
@@ -39,7 +55,17 @@ pub fn phone_answered_by_test(
 ) -> (Child, u16) {
     let control = free_udp_port();
     let extra = format!("module_app ctrl_tcp.so\nctrl_tcp_listen 127.0.0.1:{control}\n");
-    let child = baresip(engine, dir, user, password, "manual", &extra, lifetime_s);
+    let child = baresip(
+        engine,
+        dir,
+        user,
+        password,
+        "manual",
+        &extra,
+        lifetime_s,
+        Some(60),
+        free_udp_port(),
+    );
     (child, control)
 }
 
@@ -56,6 +82,9 @@ pub fn answer(control: u16) {
     let _ = std::io::Read::read(&mut s, &mut buf);
 }
 
+/// baresip as `user`'s phone on `sip_port`, registering every `regint`
+/// seconds (none: it does not register).
+#[allow(clippy::too_many_arguments)]
 fn baresip(
     engine: &Engine,
     dir: &TempDir,
@@ -64,8 +93,9 @@ fn baresip(
     answermode: &str,
     extra_config: &str,
     lifetime_s: u32,
+    regint: Option<u32>,
+    sip_port: u16,
 ) -> Child {
-    let sip_port = free_udp_port();
     let rtp = free_media_port();
     // baresip ends the call when its source file ends: a minute of tone.
     let tone = dir.path().join("tone.wav");
@@ -106,8 +136,9 @@ fn baresip(
     std::fs::write(
         dir.path().join("accounts"),
         format!(
-            "<sip:{user}@127.0.0.1:{port}>;auth_pass={password};regint=60;answermode={answermode}\n",
-            port = engine.sip.port()
+            "<sip:{user}@127.0.0.1:{port}>;auth_pass={password};regint={regint};answermode={answermode}\n",
+            port = engine.sip.port(),
+            regint = regint.unwrap_or(0),
         ),
     )
     .unwrap();

@@ -1321,3 +1321,97 @@ fn the_md5_fallback_can_be_switched_off() {
     let retry = r.handle(T0 + 30, peer(), &register("alice", "old", 2, extra), alice);
     assert_eq!(algorithms_offered(&retry.response).len(), 2);
 }
+
+mod send_to {
+    use super::super::{Binding, Nat};
+    use crate::{Peer, Transport};
+
+    fn binding(contact: &str, from: &str, transport: Transport) -> Binding {
+        Binding {
+            uri: contact.to_owned(),
+            params: String::new(),
+            peer: Peer {
+                transport,
+                addr: from.parse().unwrap(),
+            },
+            expires_at: 100,
+            call_id: "c".into(),
+            cseq: 1,
+            updated_at: 0,
+        }
+    }
+
+    fn udp(addr: &str) -> Peer {
+        Peer {
+            transport: Transport::Udp,
+            addr: addr.parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_contact_on_the_registering_host_or_a_public_address_is_followed() {
+        // Another device of the same host registered the phone.
+        let b = binding("sip:nav1@127.0.0.1:5072", "127.0.0.1:40000", Transport::Udp);
+        assert_eq!(b.send_to(Nat::Auto), udp("127.0.0.1:5072"));
+        // A provisioning server registered a phone with a public address.
+        let b = binding("sip:nav1@198.51.100.9", "203.0.113.5:5060", Transport::Udp);
+        assert_eq!(b.send_to(Nat::Auto), udp("198.51.100.9:5060"));
+        assert_eq!(b.send_to(Nat::Never), udp("198.51.100.9:5060"));
+        assert_eq!(b.send_to(Nat::Always), udp("203.0.113.5:5060"));
+    }
+
+    #[test]
+    fn a_private_contact_from_another_address_is_behind_nat() {
+        for private in [
+            "192.168.1.20",
+            "10.1.2.3",
+            "172.16.0.4",
+            "100.64.1.1",
+            "169.254.3.3",
+        ] {
+            let b = binding(
+                &format!("sip:nav1@{private}:5060"),
+                "203.0.113.5:61000",
+                Transport::Udp,
+            );
+            assert_eq!(b.send_to(Nat::Auto), udp("203.0.113.5:61000"), "{private}");
+            assert_eq!(b.send_to(Nat::Never), udp(&format!("{private}:5060")));
+        }
+        let b = binding(
+            "sip:nav1@[fd00::5]:5060",
+            "[2001:db8::1]:5060",
+            Transport::Udp,
+        );
+        assert_eq!(b.send_to(Nat::Auto), udp("[2001:db8::1]:5060"));
+    }
+
+    #[test]
+    fn a_connection_or_a_name_keeps_the_source() {
+        // Over TCP the phone's connection is used (its Contact port is not
+        // where it connected from).
+        let b = binding(
+            "sip:nav1@127.0.0.1:5072;transport=tcp",
+            "127.0.0.1:40000",
+            Transport::Tcp,
+        );
+        assert_eq!(b.send_to(Nat::Auto), b.peer);
+        let tcp = b.send_to(Nat::Never);
+        assert_eq!((tcp.transport, tcp.addr.port()), (Transport::Tcp, 5072));
+        let b = binding(
+            "sip:nav1@127.0.0.1:5073;transport=tls",
+            "127.0.0.1:40000",
+            Transport::Tls,
+        );
+        assert_eq!(
+            b.send_to(Nat::Never),
+            b.peer,
+            "no TLS connection is opened to a phone"
+        );
+        let b = binding(
+            "sip:nav1@phone.example.org",
+            "203.0.113.5:5060",
+            Transport::Udp,
+        );
+        assert_eq!(b.send_to(Nat::Never), b.peer);
+    }
+}
