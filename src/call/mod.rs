@@ -28,7 +28,7 @@ use std::time::Duration;
 use frontdoor_ivr::CallInfo;
 use frontdoor_ivr::regions::Caller;
 use frontdoor_media::prompt::PromptStore;
-use frontdoor_media::session::{MediaEvent, MediaHandle, PortAllocator, RtpSession};
+use frontdoor_media::session::{DigitSource, MediaEvent, MediaHandle, PortAllocator, RtpSession};
 use frontdoor_sip::sdp::{self, LocalMedia, Negotiated};
 use frontdoor_sip::ua::{EndReason, IncomingCall};
 use tokio::sync::{mpsc, watch};
@@ -257,6 +257,9 @@ struct Call {
     /// The call is a crisis call (the crisis key, a crisis route): its
     /// dialogs are the last hung up when a drain runs out of time.
     crisis: bool,
+    /// Key presses seen, so that one sent both in the media and as INFO
+    /// counts once.
+    keys: frontdoor_media::dtmf::KeyOnce,
     /// What the queues say, once the call is queued.
     from_queues: Option<mpsc::UnboundedReceiver<ToCall>>,
     queues: Queues,
@@ -408,6 +411,7 @@ impl Call {
             legs: Legs::default(),
             callback: false,
             crisis: false,
+            keys: frontdoor_media::dtmf::KeyOnce::new(),
             from_queues: None,
             queues: shared.queues.clone(),
         })
@@ -433,7 +437,10 @@ impl Call {
                     }
                     Some(CallEvent::Info { content_type, body }) => {
                         match dtmf_from_info(&content_type, &body) {
-                            Some(key) => Work::Logic(Input::Key(key)),
+                            Some(key) => match self.key(key, DigitSource::SipInfo) {
+                                Some(work) => work,
+                                None => continue,
+                            },
                             None => continue,
                         }
                     }
@@ -457,10 +464,10 @@ impl Call {
                     None => continue,
                 },
                 media = self.media_events.recv() => match media {
-                    Some(MediaEvent::Digit { digit, source }) => {
-                        tracing::debug!(%digit, ?source, "DTMF");
-                        Work::Logic(Input::Key(digit))
-                    }
+                    Some(MediaEvent::Digit { digit, source }) => match self.key(digit, source) {
+                        Some(work) => work,
+                        None => continue,
+                    },
                     Some(MediaEvent::PlaybackFinished) => Work::Logic(Input::PromptsFinished),
                     Some(MediaEvent::ReceiveTimeout { silent }) => {
                         // A phone that lost its network never sends BYE.
@@ -700,6 +707,17 @@ impl Call {
             ToCall::CompleteTransfer => Work::Legs(LegInput::CompleteTransfer),
             ToCall::CancelTransfer => Work::Legs(LegInput::CancelTransfer),
         })
+    }
+
+    /// A key from the caller, once however many ways the phone sent it.
+    fn key(&mut self, digit: char, source: DigitSource) -> Option<Work> {
+        if self.keys.take(digit, source, std::time::Instant::now()) {
+            tracing::debug!(%digit, ?source, "DTMF");
+            Some(Work::Logic(Input::Key(digit)))
+        } else {
+            tracing::debug!(%digit, ?source, "DTMF: the same press by another carrier, dropped");
+            None
+        }
     }
 
     /// From now on this is a crisis call, on every dialog it has.

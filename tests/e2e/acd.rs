@@ -44,6 +44,8 @@ enum Step {
     Key(char),
     /// This many 20 ms PCMU packets whose samples are all 0x2A.
     Audio(u16),
+    /// A key as an in-band DTMF tone (made with sox) in PCMU audio.
+    Tone(char),
 }
 
 impl Stream {
@@ -115,6 +117,53 @@ impl Stream {
         self.pcap(packets)
     }
 
+    /// The DTMF tone of `key` for 120 ms, then 100 ms of silence, made by
+    /// sox (a real tone source, not ours), as PCMU packets.
+    fn tone(&mut self, key: char) -> PathBuf {
+        let (low, high) = match key {
+            '1' => (697, 1209),
+            '2' => (697, 1336),
+            '3' => (697, 1477),
+            '9' => (852, 1477),
+            other => panic!("no tone for {other} here"),
+        };
+        let wav = self.dir.join(format!("tone{}.wav", self.files));
+        let out = std::process::Command::new("sox")
+            .args(["-n", "-r", "8000", "-b", "16", "-c", "1"])
+            .arg(&wav)
+            .args([
+                "synth",
+                "0.12",
+                "sine",
+                &low.to_string(),
+                "sine",
+                &high.to_string(),
+            ])
+            .args(["remix", "-", "gain", "-8", "pad", "0", "0.1"])
+            .output()
+            .expect("run sox (package sox)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let samples: Vec<i16> = hound::WavReader::open(&wav)
+            .unwrap()
+            .samples::<i16>()
+            .map_while(Result::ok)
+            .collect();
+        let mut packets = Vec::new();
+        for frame in samples.chunks(160) {
+            let mut payload = Vec::with_capacity(160);
+            frontdoor_media::Codec::Pcmu.encode_into(frame, &mut payload);
+            payload.resize(160, 0xFF);
+            let ts = self.ts;
+            packets.push(self.rtp(0, false, ts, &payload));
+            self.ts += 160;
+        }
+        self.pcap(packets)
+    }
+
     fn audio(&mut self, n: u16) -> PathBuf {
         let mut packets = Vec::new();
         for _ in 0..n {
@@ -154,6 +203,11 @@ fn call_edited(
             Step::Audio(n) => {
                 let file = stream.audio(*n);
                 xml.push_str(&play(&file));
+            }
+            Step::Tone(k) => {
+                let file = stream.tone(*k);
+                xml.push_str(&play(&file));
+                xml.push_str("  <pause milliseconds=\"250\"/>\n");
             }
         }
     }
@@ -1413,4 +1467,34 @@ fn a_phone_registered_by_another_device_rings_where_its_contact_says() {
             .is_some_and(|p| p.ends_with(&format!(":{phone_port}"))),
         "rang {rung}, the phone is on {phone_port}"
     );
+}
+
+/// A caller whose phone negotiated no telephone-event sends its keys as
+/// tones in the audio (made by sox): they are heard, once each.
+#[test]
+fn keys_sent_as_tones_in_the_audio_are_heard_when_no_telephone_event_was_offered() {
+    let engine = Engine::start_in(&config(""), ottawa_always_open);
+    let steps = [
+        Step::Pause(1000),
+        Step::Tone('1'),
+        Step::Pause(1300),
+        Step::Tone('2'),
+        Step::Pause(2500),
+    ];
+    let run = call_edited(&engine, OTTAWA, &steps, true, |scenario| {
+        scenario
+            .replace("RTP/AVP 0 8 101", "RTP/AVP 0 8")
+            .replace("      a=rtpmap:101 telephone-event/8000\n", "")
+            .replace("      a=fmtp:101 0-16\n", "")
+    });
+    run.assert_success(&engine);
+    let id = engine.id_of(&run.call_id());
+    assert_eq!(engine.keys_pressed(&id), ["1", "2"], "{}", engine.dump());
+    let route = engine
+        .wait_for(Duration::from_secs(5), |v| {
+            message(v) == "route" && call_id(v) == id
+        })
+        .unwrap_or_else(|| panic!("no route:\n{}", engine.dump()));
+    assert_eq!(route["fields"]["language"], "en", "{route}");
+    assert_eq!(route["fields"]["target"], "centre:ottawa", "{route}");
 }

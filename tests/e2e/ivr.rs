@@ -340,3 +340,55 @@ fn sighup_reloads_the_flows_when_the_watch_is_off() {
         .unwrap_or_else(|| panic!("SIGHUP did not reload:\n{}", engine.dump()));
     assert_eq!(activated["fields"]["trigger"], "SIGHUP");
 }
+
+/// A phone that sends each key both as RFC 4733 events and as a SIP INFO
+/// (many desk phones do) gets one key per press: 1 then 2 is English then
+/// food, not 1, 1, 2, 2.
+#[test]
+fn a_key_sent_both_as_events_and_as_info_counts_once() {
+    let engine = Engine::start_in("", ottawa_always_open);
+    let dir = TempDir::new("both-carriers");
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/ivr_call.xml"),
+    )
+    .unwrap();
+    let press = |pause: u32, key: char, cseq: u32| {
+        format!(
+            "  <pause milliseconds=\"{pause}\"/>\n  \
+             <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_{key}.pcap\"/></action></nop>\n  \
+             <send retrans=\"500\"><![CDATA[\n\n\
+      INFO [next_url] SIP/2.0\n\
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport\n\
+      From: \"Test Caller\" <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n\
+      To: <sip:211@[remote_ip]:[remote_port]>[peer_tag_param]\n\
+      [routes]\n\
+      Call-ID: [call_id]\n\
+      CSeq: {cseq} INFO\n\
+      Max-Forwards: 70\n\
+      Content-Type: application/dtmf-relay\n\
+      Content-Length: [len]\n\n\
+      Signal={key}\n\
+      Duration=160\n\n\
+    ]]></send>\n  <recv response=\"200\"/>\n"
+        )
+    };
+    let keys = press(1000, '1', 2) + &press(1500, '2', 3);
+    let scenario = dir.path().join("call.xml");
+    std::fs::write(&scenario, template.replace("  <!-- KEYS -->\n", &keys)).unwrap();
+    let run = sipp(
+        &engine,
+        scenario.to_str().unwrap(),
+        "u1",
+        &[
+            ("rtp_port", free_media_port().to_string()),
+            ("caller", OTTAWA.to_owned()),
+        ],
+        &[],
+    );
+    run.assert_success(&engine);
+    let id = engine.id_of(&run.call_id());
+    let r = route(&engine, &id);
+    assert_eq!(engine.keys_pressed(&id), ["1", "2"], "{}", engine.dump());
+    assert_eq!(r["fields"]["language"], "en", "{r}");
+    assert_eq!(r["fields"]["target"], "centre:ottawa", "{r}");
+}

@@ -11,10 +11,12 @@
 //! `0-9 * # A-D`.
 
 pub mod inband;
+pub mod once;
 pub mod relay;
 pub mod rfc4733;
 
 pub use inband::InbandDetector;
+pub use once::KeyOnce;
 pub use relay::parse_dtmf_relay;
 pub use rfc4733::{Rfc4733Detector, TelephoneEvent};
 
