@@ -12,6 +12,7 @@ mod harness;
 mod ivr;
 mod malformed;
 mod postgres;
+mod proxy;
 mod records;
 mod registrar;
 mod sip_calls;
