@@ -401,19 +401,17 @@ pub fn sipp(
     keys: &[(&str, String)],
     extra: &[&str],
 ) -> SippRun {
-    sipp_to(engine, engine.sip, scenario, transport, keys, extra)
+    sipp_to(engine.sip, scenario, transport, keys, extra)
 }
 
-/// [`sipp`] sending to `target` (a proxy in front of `engine`).
+/// [`sipp`] sending to `target` (a proxy in front of the engine).
 pub fn sipp_to(
-    engine: &Engine,
     target: std::net::SocketAddr,
     scenario: &str,
     transport: &str,
     keys: &[(&str, String)],
     extra: &[&str],
 ) -> SippRun {
-    let _ = engine;
     let dir = TempDir::new("sipp");
     let scenario_path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/e2e/scenarios")

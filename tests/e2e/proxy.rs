@@ -147,7 +147,6 @@ fn a_call_through_the_carriers_proxy_is_answered_routed_and_hung_up_through_it()
     // The short flow: a menu, its default route, nobody to take the call,
     // the engine says so and hangs up: its BYE follows the recorded route.
     let run = sipp_to(
-        &engine,
         proxy.addr,
         "silent_caller.xml",
         "u1",
@@ -195,7 +194,6 @@ fn a_caller_hanging_up_through_the_proxy_ends_the_call() {
     let engine = engine();
     let proxy = Kamailio::start(engine.sip);
     let run = sipp_to(
-        &engine,
         proxy.addr,
         "basic_call.xml",
         "u1",
