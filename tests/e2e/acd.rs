@@ -1498,3 +1498,70 @@ fn keys_sent_as_tones_in_the_audio_are_heard_when_no_telephone_event_was_offered
     assert_eq!(route["fields"]["language"], "en", "{route}");
     assert_eq!(route["fields"]["target"], "centre:ottawa", "{route}");
 }
+
+/// Debian's linphone, a second real softphone: as a navigator's phone
+/// registered with SHA-256 digest only, it rings and answers; as a caller,
+/// its call is answered, hears the greeting and hangs up.
+#[test]
+fn linphone_is_a_navigators_phone_with_sha_256_and_a_caller() {
+    let engine = Engine::start_in(
+        &config("[registrar]\nalgorithms = [\"SHA-256\"]\n"),
+        ottawa_always_open,
+    );
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let phone = crate::registrar::Linphone::start(&engine, "nav1", PASSWORD, true);
+    assert!(
+        engine
+            .wait_for(Duration::from_secs(10), |v| {
+                message(v) == "registered" && v["fields"]["aor"] == "nav1"
+            })
+            .is_some(),
+        "linphone did not register with SHA-256:\n{}",
+        engine.dump()
+    );
+    let mut screen = Screen::open(&engine, "nav1");
+    screen.set_state("ready");
+    let steps = english_then_food(&[Step::Pause(6000)]);
+    let run = std::thread::scope(|s| {
+        let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
+        screen.expect(Duration::from_secs(15), "call_offered", |_| true);
+        screen.expect(Duration::from_secs(10), "call_answered", |_| true);
+        caller.join().unwrap()
+    });
+    run.assert_success(&engine);
+
+    // Now linphone calls 211, once its first call is over.
+    engine.wait_for(Duration::from_secs(5), |v| message(v) == "leg media closed");
+    std::thread::sleep(Duration::from_millis(1500));
+    let before = engine.lines(|v| message(v) == "flow started").len();
+    assert!(phone.run(&["dial", &format!("sip:211@{}", engine.sip)]));
+    let started = engine.wait_for_count(Duration::from_secs(10), before + 1, |v| {
+        message(v) == "flow started"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    phone.run(&["generic", "terminate"]);
+    assert!(
+        started,
+        "linphone's call was not answered:\n{}",
+        engine.dump()
+    );
+    drop(phone);
+    let id = engine
+        .lines(|v| message(v) == "flow started")
+        .get(before)
+        .map(|v| call_id(v).to_owned())
+        .expect("linphone's call");
+    // Headless, linphone has no microphone and sends no audio; the engine
+    // plays it the greeting, and linphone's hang-up ends the call.
+    let closed = engine.wait_for(Duration::from_secs(10), |v| {
+        message(v) == "media closed"
+            && call_id(v) == id
+            && v["fields"]["sent"].as_u64().unwrap_or(0) > 50
+    });
+    assert!(
+        closed.is_some(),
+        "no greeting for linphone:\n{}",
+        engine.dump()
+    );
+    assert_eq!(engine.call_ended(&id)["fields"]["reason"], "RemoteBye");
+}

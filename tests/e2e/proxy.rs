@@ -76,7 +76,10 @@ request_route {{
             ),
         )
         .unwrap();
+        // Its own process group: its worker processes go with it.
+        use std::os::unix::process::CommandExt;
         let child = Command::new("/usr/sbin/kamailio")
+            .process_group(0)
             .arg("-f")
             .arg(&cfg)
             .args(["-DD", "-E", "-n", "1", "-w"])
@@ -128,7 +131,9 @@ request_route {{
 
 impl Drop for Kamailio {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
         let _ = self.child.wait();
     }
 }

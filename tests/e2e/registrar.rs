@@ -280,8 +280,67 @@ fn sipp_registers_on_the_default_settings_at_once() {
     );
 }
 
-/// Debian's linphone (linphonecsh drives a background linphonec; one per
-/// user of the machine, so this is the only test that uses it).
+/// Debian's linphone as `user`'s phone, registering to `engine`:
+/// linphonecsh drives a background linphonec, one per user of the machine,
+/// so tests that use it take turns ([`Linphone::start`] waits for the
+/// others). `auto_answer`: it answers calls at once.
+pub struct Linphone {
+    dir: TempDir,
+    _turn: std::sync::MutexGuard<'static, ()>,
+}
+
+impl Linphone {
+    pub fn start(engine: &Engine, user: &str, password: &str, auto_answer: bool) -> Linphone {
+        static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = TempDir::new("linphone");
+        let rc = dir.path().join("linphonerc");
+        // Without its data directory linphone never gets as far as registering.
+        std::fs::create_dir_all(dir.path().join(".local/share/linphone")).unwrap();
+        std::fs::write(
+            &rc,
+            format!(
+                "[sip]\nsip_port={sip}\nsip_tcp_port=-1\ndefault_proxy=0\n\
+                 [rtp]\naudio_rtp_port={rtp}\n\
+                 [sound]\ncapture_dev_id=\nplayback_dev_id=\n\
+                 [proxy_0]\nreg_proxy=<sip:{engine}>\nreg_identity=sip:{user}@127.0.0.1\n\
+                 reg_expires=120\nreg_sendregister=1\n\
+                 [auth_info_0]\nusername={user}\npasswd={password}\nrealm=frontdoor\n",
+                sip = free_udp_port(),
+                rtp = free_media_port(),
+                engine = engine.sip,
+            ),
+        )
+        .unwrap();
+        let phone = Linphone { dir, _turn: turn };
+        let mut init = vec!["init", "-c", rc.to_str().unwrap()];
+        if auto_answer {
+            init.push("-a");
+        }
+        assert!(phone.run(&init), "linphonecsh init failed");
+        phone
+    }
+
+    /// Runs `linphonecsh ARGS`; whether it succeeded.
+    pub fn run(&self, args: &[&str]) -> bool {
+        Command::new("linphonecsh")
+            .args(args)
+            // Its database and state go in the test's directory.
+            .env("HOME", self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run linphonecsh (package linphone-cli)")
+            .success()
+    }
+}
+
+impl Drop for Linphone {
+    fn drop(&mut self) {
+        self.run(&["exit"]);
+    }
+}
+
 #[test]
 fn linphone_registers_on_the_default_settings_at_once() {
     let engine = Engine::start();
@@ -292,40 +351,11 @@ fn linphone_registers_on_the_default_settings_at_once() {
         "ottawa",
         "correct-horse-battery",
     );
-    let dir = TempDir::new("linphone");
-    let rc = dir.path().join("linphonerc");
-    // Without its data directory linphone never gets as far as registering.
-    std::fs::create_dir_all(dir.path().join(".local/share/linphone")).unwrap();
-    std::fs::write(
-        &rc,
-        format!(
-            "[sip]\nsip_port={sip}\nsip_tcp_port=-1\ndefault_proxy=0\n\
-             [rtp]\naudio_rtp_port={rtp}\n\
-             [proxy_0]\nreg_proxy=<sip:{engine}>\nreg_identity=sip:nav2@127.0.0.1\n\
-             reg_expires=120\nreg_sendregister=1\n\
-             [auth_info_0]\nusername=nav2\npasswd=correct-horse-battery\nrealm=frontdoor\n",
-            sip = free_udp_port(),
-            rtp = free_media_port(),
-            engine = engine.sip,
-        ),
-    )
-    .unwrap();
-    let linphonecsh = |args: &[&str]| {
-        Command::new("linphonecsh")
-            .args(args)
-            // Its database and state go in the test's directory.
-            .env("HOME", dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("run linphonecsh (package linphone-cli)")
-    };
-    let started = linphonecsh(&["init", "-c", rc.to_str().unwrap()]);
+    let phone = Linphone::start(&engine, "nav2", "correct-horse-battery", false);
     let registered = engine.wait_for(Duration::from_secs(10), |v| {
         message(v) == "registered" && v["fields"]["aor"] == "nav2"
     });
-    linphonecsh(&["exit"]);
-    assert!(started.success(), "linphonecsh init failed");
+    drop(phone);
     assert!(
         registered.is_some(),
         "linphone did not register at once:\n{}",
