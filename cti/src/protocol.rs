@@ -1052,3 +1052,131 @@ pub const CLIENT_TYPES: &[&str] = &[
     "follow_up_call",
     "resume",
 ];
+
+/// Why a client's text frame was not a command: what the `error` frame
+/// says (the frame's `id` when it had one, the code, the reason, and the
+/// path of a wrong field).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    pub re: Option<String>,
+    pub code: ErrorCode,
+    pub reason: String,
+    pub field: Option<String>,
+}
+
+/// Reads a client's text frame (sans-IO, every step's failure named): at
+/// most `max_bytes`, JSON, an object with a known `type` and an `id`; a
+/// `log_call` is read on its own so that a wrong field is named by its
+/// path, every other command as a [`ClientFrame`].
+pub fn decode_frame(text: &str, max_bytes: usize) -> Result<ClientFrame, FrameError> {
+    let fail = |re: Option<String>, code, reason: String| FrameError {
+        re,
+        code,
+        reason,
+        field: None,
+    };
+    if text.len() > max_bytes {
+        let reason = format!(
+            "frame of {} bytes is over the {max_bytes}-byte limit",
+            text.len()
+        );
+        return Err(fail(None, ErrorCode::FrameTooLarge, reason));
+    }
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| fail(None, ErrorCode::BadJson, format!("not JSON: {e}")))?;
+    let Some(obj) = value.as_object() else {
+        return Err(fail(
+            None,
+            ErrorCode::BadJson,
+            "a frame is a JSON object".into(),
+        ));
+    };
+    let id = obj.get("id").and_then(|v| v.as_str()).map(str::to_string);
+    let Some(kind) = obj.get("type").and_then(|v| v.as_str()).map(str::to_string) else {
+        return Err(fail(id, ErrorCode::BadField, "missing field `type`".into()));
+    };
+    if !CLIENT_TYPES.contains(&kind.as_str()) {
+        let reason = format!(
+            "unknown message type {kind:?}; expected one of {}",
+            CLIENT_TYPES.join(", ")
+        );
+        return Err(fail(id, ErrorCode::UnknownType, reason));
+    }
+    let Some(id) = id.filter(|i| !i.is_empty()) else {
+        return Err(fail(
+            None,
+            ErrorCode::BadField,
+            "missing field `id` (a string)".into(),
+        ));
+    };
+    if kind == "log_call" {
+        let mut body = value;
+        if let Some(obj) = body.as_object_mut() {
+            obj.remove("id");
+            obj.remove("type");
+        }
+        return match serde_path_to_error::deserialize::<_, CallLog>(body) {
+            Ok(log) => Ok(ClientFrame {
+                id,
+                cmd: ClientCmd::LogCall(log),
+            }),
+            Err(e) => {
+                let field = e.path().to_string();
+                Err(FrameError {
+                    re: Some(id),
+                    code: ErrorCode::BadField,
+                    reason: format!("log_call: {}", e.inner()),
+                    field: (field != ".").then_some(field),
+                })
+            }
+        };
+    }
+    serde_json::from_value(value)
+        .map_err(|e| fail(Some(id), ErrorCode::BadField, format!("{kind}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_way_a_frame_can_be_wrong_is_named() {
+        let err = |text: &str| decode_frame(text, 200).unwrap_err();
+        let e = err(&"x".repeat(201));
+        assert_eq!((e.code, e.re), (ErrorCode::FrameTooLarge, None));
+        assert_eq!(err("{nope").code, ErrorCode::BadJson);
+        assert_eq!(err("[1]").code, ErrorCode::BadJson);
+        let e = err(r#"{"id":"a1"}"#);
+        assert_eq!((e.code, e.re.as_deref()), (ErrorCode::BadField, Some("a1")));
+        let e = err(r#"{"type":"fly","id":"a2"}"#);
+        assert_eq!(
+            (e.code, e.re.as_deref()),
+            (ErrorCode::UnknownType, Some("a2"))
+        );
+        let e = err(r#"{"type":"hangup","id":""}"#);
+        assert_eq!((e.code, e.re), (ErrorCode::BadField, None));
+        let e = err(r#"{"type":"hangup","id":"a3"}"#);
+        assert_eq!((e.code, e.re.as_deref()), (ErrorCode::BadField, Some("a3")));
+        assert!(e.reason.starts_with("hangup: "), "{}", e.reason);
+        let e = err(r#"{"type":"log_call","id":"a4","call_id":"c","needs":[{"code":7}]}"#);
+        assert_eq!((e.code, e.re.as_deref()), (ErrorCode::BadField, Some("a4")));
+        assert!(
+            e.field
+                .as_deref()
+                .is_some_and(|f| f.starts_with("needs[0]")),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_good_frame_is_its_command() {
+        let frame = decode_frame(r#"{"type":"hangup","id":"h1","call_id":"c9"}"#, 200).unwrap();
+        assert_eq!(frame.id, "h1");
+        assert_eq!(
+            frame.cmd,
+            ClientCmd::Hangup {
+                call_id: "c9".into()
+            }
+        );
+    }
+}

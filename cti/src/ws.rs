@@ -10,8 +10,8 @@ use crate::agents::{HelloExtras, NavigatorCommand};
 use crate::error::Error;
 use crate::http::{AppError, Auth};
 use crate::protocol::{
-    AccountInfo, AgentState, CLIENT_TYPES, CallLog, ClientCmd, ClientFrame, ErrorCode, ServerMsg,
-    TransferMode, TransferTarget,
+    AccountInfo, AgentState, ClientCmd, ClientFrame, ErrorCode, ServerMsg, TransferMode,
+    TransferTarget,
 };
 
 /// Frames above this size close the connection (the transport limit); frames
@@ -222,108 +222,10 @@ fn reply_field_error(
 /// Handles one text frame. Every problem is answered with an `error` frame;
 /// the connection stays open.
 async fn handle_text(cti: &Cti, user: &str, conn: u64, text: &str) {
-    let limit = cti.shared.config.max_frame_bytes;
-    if text.len() > limit {
-        let reason = format!(
-            "frame of {} bytes is over the {limit}-byte limit",
-            text.len()
-        );
-        return reply_error(cti, user, conn, None, ErrorCode::FrameTooLarge, reason);
+    match crate::protocol::decode_frame(text, cti.shared.config.max_frame_bytes) {
+        Ok(frame) => handle_command(cti, user, conn, frame).await,
+        Err(e) => reply_field_error(cti, user, conn, e.re, e.code, e.reason, e.field),
     }
-    let value: serde_json::Value = match serde_json::from_str(text) {
-        Ok(v) => v,
-        Err(e) => {
-            return reply_error(
-                cti,
-                user,
-                conn,
-                None,
-                ErrorCode::BadJson,
-                format!("not JSON: {e}"),
-            );
-        }
-    };
-    let Some(obj) = value.as_object() else {
-        return reply_error(
-            cti,
-            user,
-            conn,
-            None,
-            ErrorCode::BadJson,
-            "a frame is a JSON object".into(),
-        );
-    };
-    let id = obj.get("id").and_then(|v| v.as_str()).map(str::to_string);
-    let Some(kind) = obj.get("type").and_then(|v| v.as_str()).map(str::to_string) else {
-        return reply_error(
-            cti,
-            user,
-            conn,
-            id,
-            ErrorCode::BadField,
-            "missing field `type`".into(),
-        );
-    };
-    if !CLIENT_TYPES.contains(&kind.as_str()) {
-        let reason = format!(
-            "unknown message type {kind:?}; expected one of {}",
-            CLIENT_TYPES.join(", ")
-        );
-        return reply_error(cti, user, conn, id, ErrorCode::UnknownType, reason);
-    }
-    let Some(id) = id.filter(|i| !i.is_empty()) else {
-        return reply_error(
-            cti,
-            user,
-            conn,
-            None,
-            ErrorCode::BadField,
-            "missing field `id` (a string)".into(),
-        );
-    };
-    if kind == "log_call" {
-        // Parsed on its own so a wrong field is named by its path.
-        let mut body = value;
-        if let Some(obj) = body.as_object_mut() {
-            obj.remove("id");
-            obj.remove("type");
-        }
-        let log: CallLog = match serde_path_to_error::deserialize(body) {
-            Ok(log) => log,
-            Err(e) => {
-                let field = e.path().to_string();
-                let reason = format!("log_call: {}", e.inner());
-                return reply_field_error(
-                    cti,
-                    user,
-                    conn,
-                    Some(id),
-                    ErrorCode::BadField,
-                    reason,
-                    (field != ".").then_some(field),
-                );
-            }
-        };
-        let frame = ClientFrame {
-            id,
-            cmd: ClientCmd::LogCall(log),
-        };
-        return handle_command(cti, user, conn, frame).await;
-    }
-    let frame: ClientFrame = match serde_json::from_value(value) {
-        Ok(f) => f,
-        Err(e) => {
-            return reply_error(
-                cti,
-                user,
-                conn,
-                Some(id),
-                ErrorCode::BadField,
-                format!("{kind}: {e}"),
-            );
-        }
-    };
-    handle_command(cti, user, conn, frame).await;
 }
 
 async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
