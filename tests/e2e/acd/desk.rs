@@ -504,6 +504,10 @@ fn a_navigator_calls_a_follow_up_back_from_the_worklist_and_records_what_came_of
         browser.wait_text("#call-status", "Ringing");
         answer(control);
         browser.wait_text("#call-status", "Talking");
+        // The caller's scenario waits for the BYE only once its last key's
+        // pause is over (200 ms after the key): a hang-up sooner would
+        // reach it mid-pause, which sipp counts as a failure.
+        std::thread::sleep(Duration::from_millis(600));
         browser.click("#btn-hangup");
         caller.join().unwrap()
     });
