@@ -276,14 +276,10 @@ async fn account(
     known: &mut HashMap<String, Option<Account>>,
     user: &str,
 ) -> Result<Option<Account>, frontdoor_cti::Error> {
-    let read = if store.available() {
-        tokio::time::timeout(Duration::from_secs(1), store.account(user))
-            .await
-            .unwrap_or(Err(frontdoor_cti::Error::Unavailable))
-    } else {
-        Err(frontdoor_cti::Error::Unavailable)
-    };
-    match read {
+    match store
+        .within(Duration::from_secs(1), store.account(user))
+        .await
+    {
         Ok(found) => {
             let found = found.map(|a| Account {
                 ha1_md5: a.ha1_md5,

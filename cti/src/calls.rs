@@ -442,7 +442,8 @@ async fn handle(
             let account = match shared.registry.account(&navigator) {
                 Some(info) => info,
                 None => {
-                    read(store, store.account(&navigator))
+                    store
+                        .within(HISTORY_WAIT, store.account(&navigator))
                         .await?
                         .ok_or_else(|| Error::NoSuchAccount(navigator.clone()))?
                         .info
@@ -450,7 +451,8 @@ async fn handle(
             };
             if !live.contains_key(&call_id) {
                 // Not seen since this process started: rebuild from the record.
-                let r = read(store, store.call(&call_id))
+                let r = store
+                    .within(HISTORY_WAIT, store.call(&call_id))
                     .await?
                     .ok_or_else(|| Error::NoSuchCall(call_id.clone()))?;
                 live.insert(
@@ -474,11 +476,16 @@ async fn handle(
             };
             // The pop goes now, with the caller's history if the store
             // gives it in time: a navigator must not wait on the database.
-            let history = read(
-                store,
-                store.previous_contacts(&call.caller, Some(&call_id), shared.config.history_limit),
-            )
-            .await;
+            let history = store
+                .within(
+                    HISTORY_WAIT,
+                    store.previous_contacts(
+                        &call.caller,
+                        Some(&call_id),
+                        shared.config.history_limit,
+                    ),
+                )
+                .await;
             let previous_contacts = history.unwrap_or_else(|error| {
                 tracing::warn!(%error, %call_id, "screen pop without the caller's history");
                 Vec::new()
@@ -620,18 +627,4 @@ fn step(writes: &mut Vec<Write>, call_id: String, at_ms: i64, step: CallStep) {
         at_ms,
         step,
     });
-}
-
-/// A read of the store on the call-event task: none while the spool writer
-/// finds the database down, and none that takes longer than [`HISTORY_WAIT`].
-async fn read<T>(
-    store: &crate::store::Store,
-    query: impl std::future::Future<Output = Result<T>>,
-) -> Result<T> {
-    if !store.available() {
-        return Err(Error::Unavailable);
-    }
-    tokio::time::timeout(HISTORY_WAIT, query)
-        .await
-        .unwrap_or(Err(Error::Unavailable))
 }

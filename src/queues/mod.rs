@@ -308,15 +308,12 @@ impl Driver {
             }
             // Not while the database is away, and never long: this task
             // routes calls.
-            if !self.wiring.store.available() {
-                return;
-            }
-            let read = tokio::time::timeout(STORE_WAIT, self.wiring.store.account(&id.0)).await;
-            let Ok(read) = read else {
-                tracing::warn!(navigator = %id, "the store is slow: accounts checked later");
-                return;
-            };
-            match read {
+            let store = &self.wiring.store;
+            match store.within(STORE_WAIT, store.account(&id.0)).await {
+                Err(frontdoor_cti::Error::Unavailable) => {
+                    tracing::debug!(navigator = %id, "the store does not answer now: accounts checked later");
+                    return;
+                }
                 Ok(Some(account)) if !account.disabled => {}
                 Ok(_) => {
                     tracing::warn!(navigator = %id, "account disabled or removed: logged out");

@@ -48,10 +48,11 @@ impl Driver {
 
     /// Who a navigator is, from their account (none: they cannot log in to the queues).
     async fn profile(&self, navigator: &str) -> Option<NavigatorProfile> {
-        let read = tokio::time::timeout(super::STORE_WAIT, self.wiring.store.account(navigator))
+        let store = &self.wiring.store;
+        match store
+            .within(super::STORE_WAIT, store.account(navigator))
             .await
-            .unwrap_or(Err(frontdoor_cti::Error::Unavailable));
-        match read {
+        {
             Ok(Some(account)) => {
                 let info = account.info;
                 tracing::info!(%navigator, centre = %info.centre, languages = ?info.languages, crisis_trained = info.crisis_trained, "navigator logs in to the queues");

@@ -424,6 +424,20 @@ fn wait_registered(engine: &Engine, start: impl Fn() -> Child, user: &str) -> Ch
     panic!("{user}'s phone did not register:\n{}", engine.dump());
 }
 
+/// nav1 opens the screen and is ready; an Ottawa caller (English, food)
+/// is offered to them and answered by their phone, then hangs up.
+fn answered_by_nav1(engine: &Engine) -> SippRun {
+    let mut screen = Screen::open(engine, "nav1");
+    screen.set_state("ready");
+    let steps = english_then_food(&[Step::Pause(6000)]);
+    std::thread::scope(|s| {
+        let caller = s.spawn(|| call(engine, OTTAWA, &steps, true));
+        screen.expect(Duration::from_secs(15), "call_offered", |_| true);
+        screen.expect(Duration::from_secs(10), "call_answered", |_| true);
+        caller.join().unwrap()
+    })
+}
+
 /// A supervisor's token (the account is made on first use).
 fn supervisor(engine: &Engine) -> String {
     staff(engine, "sup1", "supervisor")
@@ -1446,15 +1460,7 @@ fn a_phone_registered_by_another_device_rings_where_its_contact_says() {
         &["-au", "nav1", "-ap", PASSWORD],
     )
     .assert_success(&engine);
-    let mut screen = Screen::open(&engine, "nav1");
-    screen.set_state("ready");
-    let steps = english_then_food(&[Step::Pause(6000)]);
-    let run = std::thread::scope(|s| {
-        let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
-        screen.expect(Duration::from_secs(15), "call_offered", |_| true);
-        screen.expect(Duration::from_secs(10), "call_answered", |_| true);
-        caller.join().unwrap()
-    });
+    let run = answered_by_nav1(&engine);
     stop(baresip);
     run.assert_success(&engine);
     let rung = engine
@@ -1519,15 +1525,7 @@ fn linphone_is_a_navigators_phone_with_sha_256_and_a_caller() {
         "linphone did not register with SHA-256:\n{}",
         engine.dump()
     );
-    let mut screen = Screen::open(&engine, "nav1");
-    screen.set_state("ready");
-    let steps = english_then_food(&[Step::Pause(6000)]);
-    let run = std::thread::scope(|s| {
-        let caller = s.spawn(|| call(&engine, OTTAWA, &steps, true));
-        screen.expect(Duration::from_secs(15), "call_offered", |_| true);
-        screen.expect(Duration::from_secs(10), "call_answered", |_| true);
-        caller.join().unwrap()
-    });
+    let run = answered_by_nav1(&engine);
     run.assert_success(&engine);
 
     // Now linphone calls 211, once its first call is over.

@@ -124,6 +124,26 @@ request_route {{
         }
     }
 
+    /// A sipp caller running `scenario` through the proxy; it must succeed.
+    fn call(&self, engine: &Engine, scenario: &str, extra: &[&str]) -> crate::harness::SippRun {
+        let run = sipp_to(
+            self.addr,
+            scenario,
+            "u1",
+            &[("rtp_port", free_media_port().to_string())],
+            extra,
+        );
+        assert!(
+            run.success,
+            "{}\n{}\n--- kamailio ---\n{}\n--- engine ---\n{}",
+            run.stderr,
+            run.messages,
+            self.log(),
+            engine.dump()
+        );
+        run
+    }
+
     fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("kamailio.log")).unwrap_or_default()
     }
@@ -151,21 +171,7 @@ fn a_call_through_the_carriers_proxy_is_answered_routed_and_hung_up_through_it()
     let proxy = Kamailio::start(engine.sip);
     // The short flow: a menu, its default route, nobody to take the call,
     // the engine says so and hangs up: its BYE follows the recorded route.
-    let run = sipp_to(
-        proxy.addr,
-        "silent_caller.xml",
-        "u1",
-        &[("rtp_port", free_media_port().to_string())],
-        &[],
-    );
-    assert!(
-        run.success,
-        "{}\n{}\n--- kamailio ---\n{}\n--- engine ---\n{}",
-        run.stderr,
-        run.messages,
-        proxy.log(),
-        engine.dump()
-    );
+    let run = proxy.call(&engine, "silent_caller.xml", &[]);
     let id = engine.id_of(&run.call_id());
     let arrived = engine
         .lines(|v| message(v) == "call arrived")
@@ -198,21 +204,7 @@ fn a_call_through_the_carriers_proxy_is_answered_routed_and_hung_up_through_it()
 fn a_caller_hanging_up_through_the_proxy_ends_the_call() {
     let engine = engine();
     let proxy = Kamailio::start(engine.sip);
-    let run = sipp_to(
-        proxy.addr,
-        "basic_call.xml",
-        "u1",
-        &[("rtp_port", free_media_port().to_string())],
-        &["-d", "3000"],
-    );
-    assert!(
-        run.success,
-        "{}\n{}\n--- kamailio ---\n{}\n--- engine ---\n{}",
-        run.stderr,
-        run.messages,
-        proxy.log(),
-        engine.dump()
-    );
+    let run = proxy.call(&engine, "basic_call.xml", &["-d", "3000"]);
     let id = engine.id_of(&run.call_id());
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "RemoteBye");
 }

@@ -217,6 +217,22 @@ impl Store {
         self.available.store(up, Ordering::Relaxed);
     }
 
+    /// `query`, for what runs during calls: not tried while the database
+    /// is known to be down ([`Store::available`]), given up after `wait`;
+    /// either way [`Error::Unavailable`].
+    pub async fn within<T>(
+        &self,
+        wait: Duration,
+        query: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        if !self.available() {
+            return Err(Error::Unavailable);
+        }
+        tokio::time::timeout(wait, query)
+            .await
+            .unwrap_or(Err(Error::Unavailable))
+    }
+
     /// Connects to `sqlite://PATH` (the file is created if missing and put in
     /// WAL mode) or `postgres://…`, and applies the migrations.
     pub async fn connect(url: &str) -> Result<Store> {
