@@ -70,18 +70,21 @@ use crate::guard::{Guard, GuardConfig, Shed};
 use crate::message;
 use crate::transaction::{TimerConfig, TransactionKey, Transactions, TxEvent};
 
+mod extensions;
 mod identity;
 mod uac;
 mod uas;
 mod wire;
 
+pub use extensions::{SUPPORTED, SessionTimerConfig};
 pub use uac::{OutboundCall, Party};
 use wire::{allow_header, build_in_dialog, ok_with_sdp};
 
 /// Methods this user agent implements; sent in `Allow` (RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK";
 /// `Allow` when REGISTER is passed to the driver ([`UaConfig::registrar`]).
-pub const ALLOW_WITH_REGISTER: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER";
+pub const ALLOW_WITH_REGISTER: &str =
+    "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, UPDATE, PRACK, REGISTER";
 
 /// What the user agent needs to know about its place in the network.
 #[derive(Debug, Clone)]
@@ -119,6 +122,17 @@ pub struct UaConfig {
     /// INVITE from a forged address never ACKs, and holds a call slot and
     /// a port meanwhile. Default 8 s (the 2xx is sent four more times).
     pub ack_wait: Duration,
+    /// Session timers for the calls we answer (RFC 4028; see
+    /// [`extensions`]).
+    pub session_timer: SessionTimerConfig,
+    /// When set, INVITEs for a new call are taken only from these
+    /// networks (the carrier's trunks); any other source gets 403.
+    pub accept_from: Option<crate::guard::Networks>,
+    /// An outbound call with alternative next hops
+    /// ([`OutboundCall::alternates`]) moves on to the next one when the
+    /// current one has sent no response at all (not even 100 Trying)
+    /// within this time, or has answered 503. Default 2 s.
+    pub failover_wait: Duration,
 }
 
 impl Default for UaConfig {
@@ -136,6 +150,9 @@ impl Default for UaConfig {
             guard: GuardConfig::default(),
             tls_port: None,
             ack_wait: Duration::from_secs(8),
+            session_timer: SessionTimerConfig::default(),
+            accept_from: None,
+            failover_wait: Duration::from_secs(2),
         }
     }
 }
@@ -186,6 +203,11 @@ pub struct IncomingCall {
     pub offer: Option<Vec<u8>>,
     /// Where the INVITE came from.
     pub peer: Peer,
+    /// Where the call was diverted from, when the carrier says
+    /// (`Diversion`, RFC 5806; else the first `History-Info` entry, RFC
+    /// 7044): usually the number first dialled, e.g. a centre's old
+    /// local number forwarded to 211.
+    pub diverted_from: Option<String>,
     /// Calls in progress when it arrived, this one included (outbound legs
     /// count too, as for [`UaConfig::max_calls`]): how near the limit it is.
     pub calls_in_progress: usize,
@@ -219,6 +241,9 @@ pub enum EndReason {
     LocalBye,
     /// Our 2xx was never acknowledged; we sent BYE (RFC 3261 §13.3.1.4).
     AckTimeout,
+    /// The session timer ran out (RFC 4028 §10): the caller stopped
+    /// refreshing, or our refresh got 481 or no answer. We sent BYE.
+    SessionExpired,
 }
 
 /// What the user agent tells the call controller.
@@ -335,6 +360,20 @@ struct Outbound {
     cancelling: bool,
     /// 64*T1 after the CANCEL went out: give up waiting for the 487.
     cancel_deadline: Option<Instant>,
+    /// The current next hop sent something (100 Trying or more).
+    responded: bool,
+    /// When to move on to the next of `alternates` if nothing came.
+    failover_at: Option<Instant>,
+    /// Next hops still to try ([`OutboundCall::alternates`]).
+    alternates: Vec<Peer>,
+    follow_redirects: bool,
+    /// 3xx followed so far.
+    redirects: u8,
+    /// The RSeq of the last reliable provisional response PRACKed.
+    last_rseq: Option<u32>,
+    /// The SDP of a reliable provisional response: the answer to our
+    /// offer, when the 2xx carries none (RFC 3262 §5).
+    early_answer: Option<Vec<u8>>,
 }
 
 /// One of our client INVITE transactions, kept until the transaction
@@ -396,6 +435,11 @@ struct Call {
     bye_pending: bool,
     /// Set for calls we placed ([`UserAgent::invite`]).
     outbound: Option<Outbound>,
+    /// The session timer (RFC 4028), for calls we answered.
+    session: Option<extensions::SessionTimer>,
+    /// The INVITE said `Require: 100rel`: we send no 180 (we send no
+    /// provisional response reliably).
+    no_ringing: bool,
 }
 
 /// The SIP user agent: parse, transactions, dialogs, calls.
@@ -407,6 +451,8 @@ pub struct UserAgent {
     dialogs: HashMap<(String, String), CallRef>,
     /// Our BYE transactions → the call they end.
     byes: HashMap<TransactionKey, CallRef>,
+    /// Our session refreshes (UPDATE) → their call.
+    refreshes: HashMap<TransactionKey, CallRef>,
     /// Our INVITE client transactions (outbound calls).
     invites: HashMap<TransactionKey, OutInvite>,
     /// Retransmission deadlines of unacknowledged 2xx (lazily pruned).
@@ -427,6 +473,7 @@ impl UserAgent {
             calls: HashMap::new(),
             dialogs: HashMap::new(),
             byes: HashMap::new(),
+            refreshes: HashMap::new(),
             invites: HashMap::new(),
             timers: BinaryHeap::new(),
             events: Default::default(),
@@ -551,6 +598,8 @@ impl UserAgent {
             self.timers.pop();
             self.retransmit_2xx(now, call, at);
             self.cancel_expired(now, call, at);
+            self.session_due(now, call, at);
+            self.failover_due(now, call, at);
         }
         self.pump(now);
     }
@@ -591,6 +640,9 @@ impl UserAgent {
                 action: "ring",
             });
         }
+        if c.no_ringing {
+            return Ok(());
+        }
         let response = message::response(&c.invite, 180, Some(&c.local_tag));
         let key = c.invite_key.clone();
         self.tx.respond(now, &key, response)?;
@@ -611,7 +663,10 @@ impl UserAgent {
                 action: "answer",
             });
         }
-        let response = ok_with_sdp(&self.config, &c.invite, &c.local_tag, sdp);
+        let mut response = ok_with_sdp(&self.config, &c.invite, &c.local_tag, sdp);
+        if let Some(session) = &c.session {
+            response.headers.extend(session.response_headers());
+        }
         let cseq = c.remote_cseq;
         self.tx.respond(now, &c.invite_key, response.clone())?;
         c.state = CallState::AwaitingAck;
@@ -676,14 +731,18 @@ impl UserAgent {
         })?;
         match answer {
             Ok(sdp) => {
-                let response = ok_with_sdp(&self.config, &request, &c.local_tag, sdp);
+                let mut response = ok_with_sdp(&self.config, &request, &c.local_tag, sdp);
+                if let Some(session) = &c.session {
+                    response.headers.extend(session.response_headers());
+                }
                 let cseq = request
                     .cseq_header()
                     .ok()
                     .and_then(|h| h.seq().ok())
                     .unwrap_or(0);
                 self.tx.respond(now, &key, response.clone())?;
-                if !c.peer.transport.is_reliable() {
+                // A 2xx to UPDATE is not ACKed (RFC 3311): nothing to resend.
+                if !c.peer.transport.is_reliable() && request.method == Method::Invite {
                     let t1 = self.config.timers.t1;
                     c.unacked = Some(Unacked {
                         cseq,
@@ -749,14 +808,21 @@ impl UserAgent {
                 TxEvent::Response { key, response } if self.invites.contains_key(&key) => {
                     self.on_invite_response(now, &key, response)
                 }
+                TxEvent::Response { key, response } if self.refreshes.contains_key(&key) => {
+                    self.on_refresh_done(now, &key, Some(&response))
+                }
+                TxEvent::Timeout { key } if self.refreshes.contains_key(&key) => {
+                    self.on_refresh_done(now, &key, None)
+                }
                 TxEvent::Response { key, response } => self.on_bye_done(&key, Some(&response)),
                 TxEvent::Timeout { key } if self.invites.contains_key(&key) => {
-                    self.on_invite_timeout(&key)
+                    self.on_invite_timeout(now, &key)
                 }
                 TxEvent::Timeout { key } => self.on_bye_done(&key, None),
                 TxEvent::Terminated { key } => {
                     self.invites.remove(&key);
                     self.byes.remove(&key);
+                    self.refreshes.remove(&key);
                 }
                 _ => {}
             }
@@ -788,7 +854,10 @@ impl UserAgent {
             .is_some();
         match request.method {
             Method::Invite if !in_dialog => self.on_invite(now, key, peer, request),
-            Method::Invite => self.on_reinvite(now, key, request),
+            Method::Invite | Method::Update => self.on_reinvite(now, key, request),
+            // We never send a provisional response reliably (see
+            // `extensions`): no PRACK can match one.
+            Method::PRack => self.respond(now, &key, &request, 481),
             Method::Bye | Method::Info => {
                 let Some(call) = self.find_dialog(&request) else {
                     // RFC 3261 §12.2.2: a request for a dialog we do not know.
@@ -865,6 +934,9 @@ impl UserAgent {
 
     fn capabilities(&self, response: &mut Response) {
         response.headers.push(allow_header(&self.config));
+        response
+            .headers
+            .push(Header::Supported(rsip::headers::Supported::new(SUPPORTED)));
         response
             .headers
             .push(Header::Accept(rsip::headers::Accept::new(

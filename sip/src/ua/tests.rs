@@ -807,3 +807,237 @@ fn options_say_503_while_draining_so_a_load_balancer_routes_around() {
     assert_eq!(status(&reply), "SIP/2.0 503 Service Unavailable");
     assert_eq!(header(&reply, "Retry-After"), Some("30"));
 }
+
+// ---- extensions: Require, session timers (RFC 4028), 100rel, trunks ----
+
+#[test]
+fn rfc3261_8_2_2_3_an_extension_we_lack_is_refused_with_420() {
+    let mut ua = ua();
+    let t0 = origin();
+    ua.handle_bytes(
+        t0,
+        peer(),
+        &request(
+            "INVITE",
+            "x",
+            1,
+            None,
+            "Require: 100rel, precondition\r\n",
+            SDP,
+        ),
+    );
+    let out = sent(&mut ua);
+    let refusal = out.last().unwrap();
+    assert_eq!(status(refusal), "SIP/2.0 420 Bad Extension");
+    assert_eq!(header(refusal, "Unsupported"), Some("precondition"));
+    assert!(events(&mut ua).is_empty());
+}
+
+#[test]
+fn with_require_100rel_the_call_is_offered_but_never_rung_unreliably() {
+    let mut ua = ua();
+    let t0 = origin();
+    let call = incoming(&mut ua, t0, "Require: 100rel\r\nSupported: 100rel\r\n", SDP);
+    ua.ring(t0, call).unwrap();
+    assert!(sent(&mut ua).is_empty(), "no 180 that is not reliable");
+    ua.answer(t0, call, b"v=0\r\n".to_vec()).unwrap();
+    let ok = sent(&mut ua).remove(0);
+    assert_eq!(status(&ok), "SIP/2.0 200 OK");
+    assert_eq!(header(&ok, "Supported"), Some(SUPPORTED));
+    // A PRACK matches no reliable provisional response of ours.
+    ua.handle_bytes(
+        t0,
+        peer(),
+        &request(
+            "PRACK",
+            "pr",
+            2,
+            Some(&to_tag(&ok)),
+            "RAck: 1 1 INVITE\r\n",
+            "",
+        ),
+    );
+    assert_eq!(
+        status(&sent(&mut ua)[0]),
+        "SIP/2.0 481 Call/Transaction Does Not Exist"
+    );
+}
+
+#[test]
+fn rfc4028_a_session_interval_below_our_minimum_gets_422() {
+    let mut ua = ua();
+    ua.handle_bytes(
+        origin(),
+        peer(),
+        &request(
+            "INVITE",
+            "se",
+            1,
+            None,
+            "Session-Expires: 30\r\nSupported: timer\r\n",
+            SDP,
+        ),
+    );
+    let out = sent(&mut ua);
+    let refusal = out.last().unwrap();
+    assert_eq!(status(refusal), "SIP/2.0 422 Session Interval Too Small");
+    assert_eq!(header(refusal, "Min-SE"), Some("90"));
+}
+
+/// A call with a session timer the caller refreshes, answered and ACKed.
+fn timed_call(ua: &mut UserAgent, now: Instant, extra: &str) -> (CallRef, String) {
+    let call = incoming(ua, now, extra, SDP);
+    ua.answer(now, call, b"v=0\r\n".to_vec()).unwrap();
+    let ok = sent(ua).remove(0);
+    let tag = to_tag(&ok);
+    ua.handle_bytes(now, peer(), &request("ACK", "ack", 1, Some(&tag), "", ""));
+    events(ua);
+    (call, ok)
+}
+
+#[test]
+fn rfc4028_10_a_call_the_caller_stops_refreshing_is_ended() {
+    let mut ua = ua();
+    let t0 = origin();
+    let (call, ok) = timed_call(&mut ua, t0, "Session-Expires: 120\r\nSupported: timer\r\n");
+    assert_eq!(header(&ok, "Session-Expires"), Some("120;refresher=uac"));
+    assert_eq!(header(&ok, "Require"), Some("timer"));
+    let tag = to_tag(&ok);
+    // A refresh by UPDATE at 60 s: answered 200 with the interval, timer restarted.
+    let t1 = t0 + Duration::from_secs(60);
+    ua.handle_bytes(
+        t1,
+        peer(),
+        &request(
+            "UPDATE",
+            "up",
+            2,
+            Some(&tag),
+            "Session-Expires: 120;refresher=uac\r\nSupported: timer\r\n",
+            "",
+        ),
+    );
+    let refreshed = sent(&mut ua).remove(0);
+    assert_eq!(status(&refreshed), "SIP/2.0 200 OK");
+    assert_eq!(
+        header(&refreshed, "Session-Expires"),
+        Some("120;refresher=uac")
+    );
+    assert!(
+        events(&mut ua).is_empty(),
+        "a refresh without an offer is ours to answer"
+    );
+    // Not ended 88 s from the start (the refresh moved it)…
+    ua.handle_timeout(t0 + Duration::from_secs(89));
+    assert!(sent(&mut ua).iter().all(|m| !m.starts_with("BYE")));
+    // …but 32 s before the refreshed session would expire.
+    let end = t1 + Duration::from_secs(88);
+    ua.handle_timeout(end);
+    let out = sent(&mut ua);
+    assert!(out.iter().any(|m| m.starts_with("BYE ")), "{out:?}");
+    let _ = call;
+}
+
+#[test]
+fn rfc4028_we_refresh_with_update_when_the_caller_cannot() {
+    let mut ua = ua();
+    let t0 = origin();
+    let (call, ok) = timed_call(
+        &mut ua,
+        t0,
+        "Session-Expires: 300\r\nAllow: INVITE, ACK, BYE, CANCEL, UPDATE\r\n",
+    );
+    assert_eq!(header(&ok, "Session-Expires"), Some("300;refresher=uas"));
+    assert_eq!(
+        header(&ok, "Require"),
+        None,
+        "the caller did not say it supports timers"
+    );
+    ua.handle_timeout(t0 + Duration::from_secs(150));
+    let update = sent(&mut ua).remove(0);
+    assert!(update.starts_with("UPDATE sip:ann@"), "{update}");
+    assert_eq!(
+        header(&update, "Session-Expires"),
+        Some("300;refresher=uas")
+    );
+    // Answered: the next refresh comes half an interval later.
+    let answer = format!(
+        "SIP/2.0 200 OK\r\nVia: {}\r\nFrom: {}\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: {}\r\nContent-Length: 0\r\n\r\n",
+        header(&update, "Via").unwrap(),
+        header(&update, "From").unwrap(),
+        header(&update, "To").unwrap(),
+        header(&update, "Call-ID").unwrap(),
+        header(&update, "CSeq").unwrap(),
+    );
+    let t1 = t0 + Duration::from_secs(151);
+    ua.handle_bytes(t1, peer(), answer.as_bytes());
+    ua.handle_timeout(t1 + Duration::from_secs(149));
+    assert!(sent(&mut ua).is_empty());
+    ua.handle_timeout(t1 + Duration::from_secs(150));
+    let again = sent(&mut ua);
+    assert!(again[0].starts_with("UPDATE "), "{again:?}");
+    // This one is refused with 481: the caller's side is gone.
+    let gone = answer
+        .replacen("200 OK", "481 Call/Transaction Does Not Exist", 1)
+        .replace(
+            header(&update, "Via").unwrap(),
+            header(&again[0], "Via").unwrap(),
+        )
+        .replace(
+            header(&update, "CSeq").unwrap(),
+            header(&again[0], "CSeq").unwrap(),
+        );
+    ua.handle_bytes(t1 + Duration::from_secs(151), peer(), gone.as_bytes());
+    assert!(matches!(
+        events(&mut ua).as_slice(),
+        [UaEvent::Ended { call: c, reason: EndReason::SessionExpired }] if *c == call
+    ));
+}
+
+#[test]
+fn a_caller_that_cannot_take_update_gets_no_session_timer() {
+    let mut ua = ua();
+    let (_, ok) = timed_call(&mut ua, origin(), "Session-Expires: 300\r\n");
+    assert_eq!(header(&ok, "Session-Expires"), None);
+}
+
+#[test]
+fn calls_come_only_from_the_trunks_when_accept_from_is_set() {
+    let mut ua = UserAgent::new(UaConfig {
+        local_addr: "127.0.0.1:5060".parse().unwrap(),
+        accept_from: Some(crate::guard::Networks::parse(&["192.0.2.0/24".to_owned()]).unwrap()),
+        ..UaConfig::default()
+    });
+    ua.handle_bytes(origin(), peer(), &request("INVITE", "f", 1, None, "", SDP));
+    assert_eq!(
+        status(sent(&mut ua).last().unwrap()),
+        "SIP/2.0 403 Forbidden"
+    );
+    assert!(events(&mut ua).is_empty());
+    // OPTIONS (a monitor's probe) is still answered.
+    ua.handle_bytes(origin(), peer(), &request("OPTIONS", "o", 1, None, "", ""));
+    assert_eq!(status(&sent(&mut ua)[0]), "SIP/2.0 200 OK");
+}
+
+#[test]
+fn the_diverting_number_reaches_the_controller() {
+    let mut ua = ua();
+    ua.handle_bytes(
+        origin(),
+        peer(),
+        &request(
+            "INVITE",
+            "d",
+            1,
+            None,
+            "Diversion: <sip:+16135550100@carrier.example>;reason=unconditional\r\n",
+            SDP,
+        ),
+    );
+    sent(&mut ua);
+    let ev = events(&mut ua);
+    let [UaEvent::Incoming(call)] = ev.as_slice() else {
+        panic!("{ev:?}")
+    };
+    assert_eq!(call.diverted_from.as_deref(), Some("+16135550100"));
+}

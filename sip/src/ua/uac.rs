@@ -73,6 +73,14 @@ pub struct OutboundCall {
     pub extra_headers: Vec<(String, String)>,
     /// (username, password) to answer one 401/407 digest challenge (trunk).
     pub credentials: Option<(String, String)>,
+    /// Next hops to try in turn when `peer` sends no response at all
+    /// within [`UaConfig::failover_wait`], or answers 503 (RFC 3263 §4.3):
+    /// the carrier's other trunks. Each gets the same INVITE, re-branched.
+    pub alternates: Vec<Peer>,
+    /// Follow a 3xx to the first `sip:`/`sips:` Contact it names (RFC 3261
+    /// §8.1.3.4), through the same next hop, at most three times: for
+    /// calls through the trunk. Otherwise a 3xx fails the call.
+    pub follow_redirects: bool,
 }
 
 impl OutboundCall {
@@ -87,6 +95,8 @@ impl OutboundCall {
             sdp,
             extra_headers: Vec::new(),
             credentials: None,
+            alternates: Vec::new(),
+            follow_redirects: false,
         }
     }
 }
@@ -147,6 +157,9 @@ impl UserAgent {
             outbound_contact(&self.config, peer.transport),
         )));
         headers.push(allow_header(&self.config));
+        // We PRACK reliable provisional responses (RFC 3262); session
+        // timers we only serve as a UAS, so `timer` is not offered here.
+        headers.push(Header::Supported(rsip::headers::Supported::new("100rel")));
         headers.push(Header::UserAgent(rsip::headers::UserAgent::new(
             self.config.product.clone(),
         )));
@@ -177,6 +190,11 @@ impl UserAgent {
         let key = self.tx.request(now, peer, request.clone())?;
         let call = CallRef(self.next_call);
         self.next_call += 1;
+        let failover_at = (!outbound.alternates.is_empty()).then(|| {
+            let at = now + self.config.failover_wait;
+            self.timers.push(Reverse((at, call)));
+            at
+        });
         self.invites.insert(
             key.clone(),
             OutInvite {
@@ -211,6 +229,8 @@ impl UserAgent {
                 reinvite: None,
                 unacked: None,
                 bye_pending: false,
+                session: None,
+                no_ringing: false,
                 outbound: Some(Outbound {
                     digest: outbound
                         .credentials
@@ -219,6 +239,13 @@ impl UserAgent {
                     provisional: false,
                     cancelling: false,
                     cancel_deadline: None,
+                    responded: false,
+                    failover_at,
+                    alternates: outbound.alternates,
+                    follow_redirects: outbound.follow_redirects,
+                    redirects: 0,
+                    last_rseq: None,
+                    early_answer: None,
                 }),
             },
         );
@@ -264,6 +291,11 @@ impl UserAgent {
         key: &TransactionKey,
         response: Response,
     ) {
+        if let Some(call) = self.calling(key)
+            && let Some(out) = self.calls.get_mut(&call).and_then(|c| c.outbound.as_mut())
+        {
+            out.responded = true;
+        }
         match response.status_code.code() {
             100..=199 => self.on_provisional(now, key, &response),
             200..=299 => self.on_invite_2xx(now, key, response),
@@ -307,6 +339,24 @@ impl UserAgent {
             let deadline = now + 64 * t1;
             out.cancel_deadline = Some(deadline);
             self.timers.push(Reverse((deadline, call)));
+        }
+        if code > 100 && reliable(response) {
+            let rseq = rseq_of(response);
+            let new = match (rseq, out.last_rseq) {
+                (Some(r), Some(last)) => r > last,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            if !new {
+                // A retransmission of a 1xx already PRACKed (or one without
+                // RSeq, which cannot be PRACKed): nothing new.
+                return;
+            }
+            out.last_rseq = rseq;
+            if !response.body.is_empty() {
+                out.early_answer = Some(response.body.clone());
+            }
+            self.send_prack(now, key, call, response);
         }
         if code > 100 {
             self.events.push_back(UaEvent::Progress { call, code });
@@ -360,10 +410,15 @@ impl UserAgent {
                 c.remote_target = dialog.remote_target;
                 c.route_set = dialog.route_set;
                 c.state = CallState::Established;
-                if let Some(out) = c.outbound.as_mut() {
+                let early_answer = c.outbound.as_mut().and_then(|out| {
                     out.cancel_deadline = None;
-                }
-                let sdp = (!response.body.is_empty()).then_some(response.body);
+                    out.early_answer.take()
+                });
+                // RFC 3262 §5: an offer answered in a reliable 1xx is not
+                // answered again in the 2xx.
+                let sdp = (!response.body.is_empty())
+                    .then_some(response.body)
+                    .or(early_answer);
                 self.events.push_back(UaEvent::Answered { call, sdp });
             }
             crossed => {
@@ -391,71 +446,47 @@ impl UserAgent {
         response: &Response,
     ) {
         let code = response.status_code.code();
-        let local_addr = self.config.local_addr;
         let Some(call) = self.calling(key) else {
             return;
         };
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if matches!(code, 401 | 407)
-            && let Some(out) = c.outbound.as_mut()
-            && !out.cancelling
-            && !out.auth_tried
-            && let Some(digest) = out.digest.as_mut()
-            && digest.on_challenge(response).is_ok()
+        let retry = match code {
+            401 | 407 => c.outbound.as_mut().and_then(|out| {
+                let digest = out.digest.as_mut()?;
+                (!out.cancelling && !out.auth_tried && digest.on_challenge(response).is_ok()).then(
+                    || {
+                        out.auth_tried = true;
+                        Retry::Authorize
+                    },
+                )
+            }),
+            300..=399 => c.outbound.as_mut().and_then(|out| {
+                let usable = out.follow_redirects && !out.cancelling && out.redirects < 3;
+                let target = redirect_target(response).filter(|_| usable)?;
+                out.redirects += 1;
+                Some(Retry::Redirect(target))
+            }),
+            503 => c.outbound.as_mut().and_then(|out| {
+                if out.cancelling || out.alternates.is_empty() {
+                    return None;
+                }
+                Some(Retry::Failover(out.alternates.remove(0)))
+            }),
+            _ => None,
+        };
+        if let Some(retry) = retry
+            && self.reissue(now, call, retry)
         {
-            out.auth_tried = true;
-            out.provisional = false;
-            // RFC 3261 §22.2: the same request again, next CSeq, new branch.
-            c.local_cseq += 1;
-            let cseq = c.local_cseq;
-            let mut request = c.invite.clone();
-            for h in request.headers.iter_mut() {
-                match h {
-                    Header::Via(via) => {
-                        *via = rsip::headers::Via::new(format!(
-                            "SIP/2.0/{} {};branch={};rport",
-                            c.peer.transport.via_token(),
-                            local_addr,
-                            message::new_branch()
-                        ));
-                    }
-                    Header::CSeq(h) => *h = rsip::headers::CSeq::new(format!("{cseq} INVITE")),
-                    _ => {}
-                }
-            }
-            digest.authorize(&mut request, &message::new_tag());
-            c.remote_party = strip_tag(&c.remote_party).to_owned();
-            match self.tx.request(now, c.peer, request.clone()) {
-                Ok(new_key) => {
-                    c.invite_key = new_key.clone();
-                    c.invite = request.clone();
-                    let inv = OutInvite {
-                        call,
-                        peer: c.peer,
-                        call_id: c.call_id.clone(),
-                        local_party: c.local_party.clone(),
-                        local_tag: c.local_tag.clone(),
-                        cseq,
-                        invite: request,
-                        target: c.remote_target.clone(),
-                        acks: Vec::new(),
-                    };
-                    self.invites.insert(new_key, inv);
-                    return;
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "could not resend the INVITE with credentials")
-                }
-            }
+            return;
         }
         self.forget(call);
         self.events.push_back(UaEvent::Failed { call, code });
     }
 
     /// Timer B: no response at all (RFC 3261 §8.1.3.1: as a 408).
-    pub(super) fn on_invite_timeout(&mut self, key: &TransactionKey) {
+    pub(super) fn on_invite_timeout(&mut self, now: Instant, key: &TransactionKey) {
         let Some(call) = self.calling(key) else {
             return;
         };
@@ -463,9 +494,155 @@ impl UserAgent {
             return;
         };
         let cancelling = c.outbound.as_ref().is_some_and(|o| o.cancelling);
+        let next = c
+            .outbound
+            .as_mut()
+            .filter(|o| !o.cancelling && !o.alternates.is_empty())
+            .map(|o| o.alternates.remove(0));
+        if let Some(peer) = next
+            && self.reissue(now, call, Retry::Failover(peer))
+        {
+            return;
+        }
         self.forget(call);
         let code = if cancelling { 487 } else { 408 };
         self.events.push_back(UaEvent::Failed { call, code });
+    }
+
+    /// Send the call's INVITE again, changed as `retry` says: next CSeq, new
+    /// branch, the same Call-ID and From tag (RFC 3261 §8.1.3.4, §22.2).
+    /// Returns false (and the caller fails the call) when it cannot be sent.
+    fn reissue(&mut self, now: Instant, call: CallRef, retry: Retry) -> bool {
+        let local_addr = self.config.local_addr;
+        let failover_wait = self.config.failover_wait;
+        let Some(c) = self.calls.get_mut(&call) else {
+            return false;
+        };
+        let Some(out) = c.outbound.as_mut() else {
+            return false;
+        };
+        out.provisional = false;
+        out.responded = false;
+        out.last_rseq = None;
+        out.early_answer = None;
+        let mut request = c.invite.clone();
+        match &retry {
+            Retry::Authorize => {}
+            Retry::Redirect(uri) => {
+                tracing::info!(call_id = %c.call_id, target = %uri, "following a redirect");
+                request.uri = uri.clone();
+                c.remote_target = uri.to_string();
+            }
+            Retry::Failover(peer) => {
+                tracing::info!(call_id = %c.call_id, from = %c.peer, to = %peer, "no answer from this next hop: trying the next one");
+                c.peer = *peer;
+            }
+        }
+        if !out.alternates.is_empty() {
+            let at = now + failover_wait;
+            out.failover_at = Some(at);
+            self.timers.push(Reverse((at, call)));
+        } else {
+            out.failover_at = None;
+        }
+        c.local_cseq += 1;
+        let cseq = c.local_cseq;
+        for h in request.headers.iter_mut() {
+            match h {
+                Header::Via(via) => {
+                    *via = rsip::headers::Via::new(format!(
+                        "SIP/2.0/{} {};branch={};rport",
+                        c.peer.transport.via_token(),
+                        local_addr,
+                        message::new_branch()
+                    ));
+                }
+                Header::CSeq(h) => *h = rsip::headers::CSeq::new(format!("{cseq} INVITE")),
+                _ => {}
+            }
+        }
+        if matches!(retry, Retry::Authorize) {
+            if let Some(digest) = out.digest.as_mut() {
+                digest.authorize(&mut request, &message::new_tag());
+            }
+        }
+        c.remote_party = strip_tag(&c.remote_party).to_owned();
+        match self.tx.request(now, c.peer, request.clone()) {
+            Ok(new_key) => {
+                c.invite_key = new_key.clone();
+                c.invite = request.clone();
+                let inv = OutInvite {
+                    call,
+                    peer: c.peer,
+                    call_id: c.call_id.clone(),
+                    local_party: c.local_party.clone(),
+                    local_tag: c.local_tag.clone(),
+                    cseq,
+                    invite: request,
+                    target: c.remote_target.clone(),
+                    acks: Vec::new(),
+                };
+                self.invites.insert(new_key, inv);
+                true
+            }
+            Err(error) => {
+                tracing::warn!(%error, "could not send the INVITE again");
+                false
+            }
+        }
+    }
+
+    /// The failover timer of an outbound call fired (`due` from the heap):
+    /// with still no response from this next hop, try the next one.
+    pub(super) fn failover_due(&mut self, now: Instant, call: CallRef, due: Instant) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(out) = c.outbound.as_mut() else {
+            return;
+        };
+        let waiting = matches!(c.state, CallState::Calling)
+            && out.failover_at == Some(due)
+            && !out.responded
+            && !out.cancelling
+            && !out.alternates.is_empty();
+        if !waiting {
+            return;
+        }
+        let peer = out.alternates.remove(0);
+        let old = c.invite_key.clone();
+        if self.reissue(now, call, Retry::Failover(peer)) {
+            self.tx.abandon(&old);
+        }
+    }
+
+    /// PRACK a reliable provisional response (RFC 3262 §7.2), in the early
+    /// dialog it creates (§12.1.2): its Contact, its Record-Route reversed.
+    fn send_prack(
+        &mut self,
+        now: Instant,
+        key: &TransactionKey,
+        call: CallRef,
+        response: &Response,
+    ) {
+        let Some(inv) = self.invites.get(key) else {
+            return;
+        };
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let mut early = dialog_of_2xx(inv, key, response);
+        c.local_cseq += 1;
+        early.local_cseq = c.local_cseq;
+        let rseq = rseq_of(response).unwrap_or_default();
+        let mut prack = build_in_dialog(&self.config, &early, Method::PRack);
+        prack.headers.push(Header::Other(
+            "RAck".into(),
+            format!("{rseq} {} INVITE", inv.cseq),
+        ));
+        if let Err(error) = self.tx.request(now, inv.peer, prack) {
+            tracing::warn!(%error, "could not send PRACK");
+        }
     }
 
     /// RFC 3261 §9.1: no final response 64*T1 after our CANCEL: consider the
@@ -523,7 +700,46 @@ pub(super) fn dialog_of_2xx(inv: &OutInvite, key: &TransactionKey, response: &Re
         unacked: None,
         bye_pending: false,
         outbound: None,
+        session: None,
+        no_ringing: false,
     }
+}
+
+/// How an outbound INVITE is sent again.
+enum Retry {
+    /// With the credentials for the challenge just received.
+    Authorize,
+    /// To the target a 3xx named.
+    Redirect(rsip::Uri),
+    /// To the next hop after one that did not answer (or said 503).
+    Failover(Peer),
+}
+
+/// The first `sip:`/`sips:` Contact of a 3xx (RFC 3261 §8.1.3.4).
+fn redirect_target(response: &Response) -> Option<rsip::Uri> {
+    response.headers.iter().find_map(|h| match h {
+        Header::Contact(contact) => {
+            let uri = contact.typed().ok()?.uri;
+            matches!(
+                uri.scheme,
+                Some(rsip::Scheme::Sip) | Some(rsip::Scheme::Sips)
+            )
+            .then_some(uri)
+        }
+        _ => None,
+    })
+}
+
+/// A provisional response sent reliably (RFC 3262 §7.1: `Require: 100rel`).
+fn reliable(response: &Response) -> bool {
+    super::extensions::lists(&response.headers, "Require", "100rel")
+}
+
+/// The `RSeq` of a reliable provisional response.
+fn rseq_of(response: &Response) -> Option<u32> {
+    super::extensions::header_values(&response.headers, "RSeq")
+        .next()
+        .and_then(|v| v.trim().parse().ok())
 }
 
 /// The host of a socket address as it goes in a URI (IPv6 in brackets).

@@ -1039,3 +1039,163 @@ fn mangled_responses_never_panic() {
     assert_eq!(ua.calls(), 0, "every call ended");
     assert_eq!(ua.transactions(), 0);
 }
+
+// ---- 100rel, redirects and failover on calls we place ----
+
+#[test]
+fn rfc3262_a_reliable_183_is_pracked_once_and_its_answer_counts() {
+    let mut ua = ua();
+    let t0 = origin();
+    let (call, invite) = place(&mut ua, t0, call_to_navigator());
+    assert_eq!(header(&invite, "Supported"), "100rel");
+    let reliable = reply(
+        &invite,
+        183,
+        Some(FAR_TAG),
+        "Require: 100rel\r\nRSeq: 7\r\nContact: <sip:gw@10.0.0.9:5080>\r\n",
+        ANSWER,
+    );
+    ua.handle_bytes(t0, far(), &reliable);
+    let out = sent(&mut ua);
+    assert_eq!(out.len(), 1, "{out:?}");
+    let prack = &out[0];
+    assert!(
+        prack.starts_with("PRACK sip:gw@10.0.0.9:5080 SIP/2.0"),
+        "{prack}"
+    );
+    assert_eq!(header(prack, "RAck"), "7 1 INVITE");
+    assert_eq!(header(prack, "CSeq"), "2 PRACK");
+    assert_eq!(tag(header(prack, "To")), FAR_TAG);
+    // The retransmitted 183 is not PRACKed again, nor passed up again.
+    events(&mut ua);
+    ua.handle_bytes(t0, far(), &reliable);
+    assert!(sent(&mut ua).is_empty());
+    assert!(events(&mut ua).is_empty());
+    // The 2xx without SDP: the 183's answer is the answer.
+    ua.handle_bytes(
+        t0,
+        far(),
+        &reply(
+            &invite,
+            200,
+            Some(FAR_TAG),
+            "Contact: <sip:gw@10.0.0.9:5080>\r\n",
+            "",
+        ),
+    );
+    let ev = events(&mut ua);
+    assert!(
+        matches!(ev.as_slice(), [UaEvent::Answered { call: c, sdp: Some(sdp) }] if *c == call && sdp == ANSWER.as_bytes()),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn rfc3261_8_1_3_4_a_redirect_through_the_trunk_is_followed() {
+    let mut ua = ua();
+    let t0 = origin();
+    let mut outbound = OutboundCall::new("sip:988@trunk.example", far(), OFFER.into());
+    outbound.follow_redirects = true;
+    let (call, invite) = place(&mut ua, t0, outbound);
+    ua.handle_bytes(
+        t0,
+        far(),
+        &reply(
+            &invite,
+            302,
+            Some("r1"),
+            "Contact: <sip:+18005550100@trunk.example>\r\n",
+            "",
+        ),
+    );
+    let out = sent(&mut ua);
+    let again = out
+        .iter()
+        .find(|m| m.starts_with("INVITE"))
+        .expect("a new INVITE");
+    assert!(
+        again.starts_with("INVITE sip:+18005550100@trunk.example SIP/2.0"),
+        "{again}"
+    );
+    assert_eq!(header(again, "CSeq"), "2 INVITE");
+    assert_eq!(header(again, "Call-ID"), header(&invite, "Call-ID"));
+    assert_ne!(branch(again), branch(&invite));
+    assert!(
+        !has_tag(header(again, "To")),
+        "the redirect's To tag is not kept"
+    );
+    assert!(events(&mut ua).is_empty());
+    ua.handle_bytes(t0, far(), &ok_2xx(again, FAR_TAG));
+    assert!(
+        matches!(events(&mut ua).as_slice(), [UaEvent::Answered { call: c, .. }] if *c == call)
+    );
+    assert!(sent(&mut ua)[0].starts_with("ACK "));
+    // Without follow_redirects (a navigator's phone), a 3xx fails the call.
+    let (call, invite) = place(&mut ua, t0, call_to_navigator());
+    ua.handle_bytes(
+        t0,
+        far(),
+        &reply(
+            &invite,
+            302,
+            Some("r2"),
+            "Contact: <sip:elsewhere@192.0.2.1>\r\n",
+            "",
+        ),
+    );
+    sent(&mut ua);
+    assert!(
+        matches!(events(&mut ua).as_slice(), [UaEvent::Failed { call: c, code: 302 }] if *c == call)
+    );
+}
+
+#[test]
+fn a_silent_trunk_is_passed_over_for_the_next_one() {
+    let second = Peer {
+        transport: Transport::Udp,
+        addr: "127.0.0.1:5080".parse().unwrap(),
+    };
+    let third = Peer {
+        transport: Transport::Udp,
+        addr: "127.0.0.1:5090".parse().unwrap(),
+    };
+    let mut ua = ua();
+    let t0 = origin();
+    let mut outbound = OutboundCall::new("sip:988@trunk.example", far(), OFFER.into());
+    outbound.alternates = vec![second, third];
+    let call = ua.invite(t0, outbound).unwrap();
+    let first = ua.poll_transmit().unwrap();
+    assert_eq!(first.peer, far());
+    // Nothing from the first within 2 s (its retransmissions aside): the second.
+    let mut now = t0;
+    let moved = loop {
+        now = ua.poll_timeout().unwrap();
+        ua.handle_timeout(now);
+        let out: Vec<Datagram> = std::iter::from_fn(|| ua.poll_transmit()).collect();
+        if let Some(d) = out.into_iter().find(|d| d.peer != far()) {
+            break d;
+        }
+        assert!(now - t0 < Duration::from_secs(3));
+    };
+    assert_eq!(now - t0, Duration::from_secs(2));
+    assert_eq!(moved.peer, second);
+    let invite = String::from_utf8(moved.bytes).unwrap();
+    assert!(invite.starts_with("INVITE sip:988@trunk.example"));
+    // The second says 503: the third.
+    ua.handle_bytes(now, second, &reply(&invite, 503, Some("x"), "", ""));
+    let out: Vec<Datagram> = std::iter::from_fn(|| ua.poll_transmit()).collect();
+    let to_third = out
+        .iter()
+        .find(|d| d.peer == third)
+        .expect("INVITE to the third");
+    let invite = String::from_utf8(to_third.bytes.clone()).unwrap();
+    // The third answers 100 Trying: it is kept, however long it rings.
+    ua.handle_bytes(now, third, &reply(&invite, 100, None, "", ""));
+    ua.handle_timeout(now + Duration::from_secs(10));
+    let later: Vec<Datagram> = std::iter::from_fn(|| ua.poll_transmit()).collect();
+    assert!(later.iter().all(|d| d.peer == third), "{later:?}");
+    ua.handle_bytes(now, third, &reply(&invite, 486, Some("y"), "", ""));
+    assert!(
+        matches!(events(&mut ua).as_slice(), [UaEvent::Failed { call: c, code: 486 }] if *c == call)
+    );
+}

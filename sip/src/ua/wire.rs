@@ -94,6 +94,11 @@ pub(super) fn ok_with_sdp(
     response.headers.push(allow_header(config));
     response
         .headers
+        .push(Header::Supported(rsip::headers::Supported::new(
+            super::SUPPORTED,
+        )));
+    response
+        .headers
         .push(Header::ContentType(rsip::headers::ContentType::new(
             "application/sdp",
         )));
