@@ -203,18 +203,44 @@ impl Default for QueuesSection {
     }
 }
 
-/// The outbound trunk: where calls to external SIP URIs (a flow's
-/// `route: {to: "sip:…"}`) go out.
+/// The carrier's trunks: where calls to external SIP URIs (a flow's
+/// `route: {to: "sip:…"}`) go out, and where calls come from.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct TrunkSection {
-    /// `host:port` every outbound INVITE is sent to; when absent, each goes
-    /// straight to its URI's host (port 5060 unless the URI names one).
-    pub proxy: Option<String>,
+    /// `host:port` every outbound INVITE is sent to, or several, tried in
+    /// order (the first one up; on silence or 503 the next). When empty,
+    /// each INVITE goes straight to its URI's host (port 5060 unless the
+    /// URI names one).
+    #[serde(deserialize_with = "one_or_many")]
+    pub proxy: Vec<String>,
     /// Digest credentials for the trunk's 401/407 challenges, given only
-    /// on calls through `proxy` (see [`TrunkSection::credentials`]).
+    /// on calls through `proxy` (see [`TrunkSection::credentials`]), and
+    /// for its registration.
     pub username: Option<String>,
     pub password: Option<String>,
+    /// Seconds between OPTIONS keep-alives to each trunk: one that does not
+    /// answer (or says 503) is passed over until it answers again. 0: none.
+    /// Default 30.
+    pub keepalive_s: u64,
+    /// Register to each trunk, for carriers that deliver calls only to a
+    /// registered trunk. Default false.
+    pub register: bool,
+    /// The user of the address of record; default `username`, else the
+    /// first of `sip.numbers`.
+    pub register_user: Option<String>,
+    /// The domain of the address of record and the REGISTER's Request-URI;
+    /// default each trunk's host.
+    pub register_domain: Option<String>,
+    /// The registration time asked for, in seconds. Default 600.
+    pub register_expires_s: u64,
+    /// Seconds before a failed registration is tried again, doubling up to
+    /// ten times this. Default 30.
+    pub register_retry_s: u64,
+    /// Take new calls only from these addresses or networks (the carrier's
+    /// trunks, e.g. `["203.0.113.0/24", "198.51.100.7"]`); anyone else's
+    /// INVITE gets 403. Empty (the default): from anyone.
+    pub accept_from: Vec<String>,
     /// The dial plan for numbers the engine did not choose (callbacks,
     /// follow-up calls): prefixes that may be called. Default `["+1"]`.
     pub allowed_prefixes: Vec<String>,
@@ -223,12 +249,33 @@ pub struct TrunkSection {
     pub blocked_prefixes: Vec<String>,
 }
 
+/// `"a"` or `["a", "b"]`.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged, expecting = "a \"host:port\" or a list of them")]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
+}
+
 impl Default for TrunkSection {
     fn default() -> Self {
         TrunkSection {
-            proxy: None,
+            proxy: Vec::new(),
             username: None,
             password: None,
+            keepalive_s: 30,
+            register: false,
+            register_user: None,
+            register_domain: None,
+            register_expires_s: 600,
+            register_retry_s: 30,
+            accept_from: Vec::new(),
             allowed_prefixes: vec!["+1".into()],
             blocked_prefixes: crate::dial_plan::DEFAULT_BLOCKED.map(String::from).to_vec(),
         }
@@ -241,10 +288,67 @@ impl TrunkSection {
     /// straight to its URI's host — anyone's — and the trunk's password
     /// must not be handed to whoever challenges it.
     pub fn credentials(&self) -> Option<(String, String)> {
-        match (&self.proxy, &self.username, &self.password) {
+        match (self.proxy.first(), &self.username, &self.password) {
             (Some(_), Some(user), Some(password)) => Some((user.clone(), password.clone())),
             _ => None,
         }
+    }
+
+    /// The first trunk, if any (its host names the callback's URI).
+    pub fn first_proxy(&self) -> Option<&str> {
+        self.proxy.first().map(String::as_str)
+    }
+
+    /// The networks calls are taken from; `None`: anyone.
+    pub fn accept_from(&self) -> anyhow::Result<Option<frontdoor_sip::guard::Networks>> {
+        if self.accept_from.is_empty() {
+            return Ok(None);
+        }
+        frontdoor_sip::guard::Networks::parse(&self.accept_from)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("trunk.accept_from: {e}"))
+    }
+
+    /// The trunks for the user agent to keep alive, their names resolved
+    /// now (a trunk's address is looked up once, at start).
+    pub async fn trunks(
+        &self,
+        numbers: &[String],
+    ) -> anyhow::Result<Vec<frontdoor_sip::trunk::TrunkConfig>> {
+        let mut trunks = Vec::new();
+        for name in &self.proxy {
+            let addr = tokio::net::lookup_host(name.as_str())
+                .await
+                .map_err(|e| anyhow::anyhow!("trunk.proxy: cannot resolve {name}: {e}"))?
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("trunk.proxy: {name} has no address"))?;
+            let host = name.rsplit_once(':').map_or(name.as_str(), |(h, _)| h);
+            let domain = self.register_domain.as_deref().unwrap_or(host);
+            let user = self
+                .register_user
+                .as_deref()
+                .or(self.username.as_deref())
+                .or(numbers.first().map(String::as_str))
+                .unwrap_or("frontdoor");
+            let retry = Duration::from_secs(self.register_retry_s.max(1));
+            trunks.push(frontdoor_sip::trunk::TrunkConfig {
+                name: name.clone(),
+                peer: frontdoor_sip::Peer {
+                    transport: frontdoor_sip::Transport::Udp,
+                    addr,
+                },
+                keepalive: Some(Duration::from_secs(self.keepalive_s)).filter(|d| !d.is_zero()),
+                register: self.register.then(|| frontdoor_sip::trunk::Registration {
+                    aor: format!("sip:{user}@{domain}"),
+                    registrar: format!("sip:{domain}"),
+                    credentials: self.credentials(),
+                    expires: Duration::from_secs(self.register_expires_s),
+                    retry,
+                    retry_max: retry * 10,
+                }),
+            });
+        }
+        Ok(trunks)
     }
 
     /// What the trunk may be asked to call.
@@ -429,6 +533,13 @@ pub struct SipConfig {
     /// our own SIP proxy (RFC 3325 trust domain). From anyone else the
     /// header is ignored and the number comes from From. Default: none.
     pub trusted_proxies: Vec<String>,
+    /// Session timers (RFC 4028) on the calls we answer: our Min-SE, in
+    /// seconds; a carrier asking for less gets 422. Default 90 (the RFC's
+    /// floor; lower only for tests).
+    pub session_min_s: u64,
+    /// The longest session interval we keep, in seconds (a longer one
+    /// asked for is lowered). Default 1800.
+    pub session_max_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -485,6 +596,8 @@ impl Default for SipConfig {
             t2_ms: 4_000,
             t4_ms: 5_000,
             trusted_proxies: Vec::new(),
+            session_min_s: 90,
+            session_max_s: 1800,
         }
     }
 }
@@ -577,6 +690,10 @@ impl Config {
         );
         crate::call::TrustedPeers::parse(&self.sip.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?;
+        anyhow::ensure!(
+            self.sip.session_min_s >= 2 && self.sip.session_max_s >= self.sip.session_min_s,
+            "sip: need 2 <= session_min_s <= session_max_s"
+        );
         self.registrar.to_registrar()?;
         self.tls.files()?;
         let l = &self.limits;
@@ -592,6 +709,21 @@ impl Config {
             l.register_failures_per_user >= 1 && l.register_failures_per_source >= 1,
             "limits: register_failures_per_user and register_failures_per_source must be at least 1"
         );
+        self.trunk.accept_from()?;
+        anyhow::ensure!(
+            !self.trunk.register || !self.trunk.proxy.is_empty(),
+            "trunk.register needs trunk.proxy: the trunks to register to"
+        );
+        anyhow::ensure!(
+            self.trunk.register_expires_s >= 60,
+            "trunk.register_expires_s must be at least 60"
+        );
+        if let Some(bad) = self.trunk.proxy.iter().find(|p| {
+            p.rsplit_once(':')
+                .is_none_or(|(h, port)| h.is_empty() || port.parse::<u16>().is_err())
+        }) {
+            anyhow::bail!("trunk.proxy: {bad:?} is not host:port");
+        }
         crate::dial_plan::DialPlan::validate(&self.trunk.allowed_prefixes)
             .and_then(|()| crate::dial_plan::DialPlan::validate(&self.trunk.blocked_prefixes))
             .map_err(|e| anyhow::anyhow!("trunk: {e}"))?;
@@ -694,7 +826,7 @@ mod tests {
             None,
             "no proxy: a URI's own host is not the trunk"
         );
-        trunk.proxy = Some("trunk.example.org:5060".into());
+        trunk.proxy = vec!["trunk.example.org:5060".into()];
         assert_eq!(
             trunk.credentials(),
             Some(("frontdoor".into(), "secret".into()))

@@ -406,6 +406,11 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         guard: config.limits.to_guard(&config.sip.trusted_proxies)?,
         tls_port: sockets.tls_addr().map(|a| a.port()),
         ack_wait: Duration::from_secs(config.limits.ack_wait_s),
+        session_timer: frontdoor_sip::ua::SessionTimerConfig {
+            min: Duration::from_secs(config.sip.session_min_s),
+            max: Duration::from_secs(config.sip.session_max_s),
+        },
+        accept_from: config.trunk.accept_from()?,
         ..UaConfig::default()
     });
     let (register_responses, responses) = tokio::sync::mpsc::unbounded_channel();
@@ -441,7 +446,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         trunk: config.trunk.clone(),
         dialer,
         queues: queue_handle.clone(),
-        callbacks: config.queues.callback && config.trunk.proxy.is_some(),
+        callbacks: config.queues.callback && !config.trunk.proxy.is_empty(),
         trusted: call::TrustedPeers::parse(&config.sip.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?,
     });
@@ -533,6 +538,11 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
                 responses,
             },
             dialer: dialer_inbox,
+            trunks: config.trunk.trunks(&config.sip.numbers).await?,
+            on_trunks: Box::new({
+                let status = cti.status().clone();
+                move |trunks| status.set_trunks(trunks.iter().map(trunk_health).collect())
+            }),
         },
     )
     .await?;
@@ -596,5 +606,23 @@ async fn wait_for_signal() {
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM received"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
+    }
+}
+
+/// A trunk's state as `/healthz` and the metrics report it.
+fn trunk_health(t: &frontdoor_sip::trunk::TrunkStatus) -> frontdoor_cti::TrunkHealth {
+    use frontdoor_sip::trunk::RegistrationState;
+    let (registration, registration_code) = match &t.registration {
+        None => (None, None),
+        Some(RegistrationState::Registering) => (Some("registering"), None),
+        Some(RegistrationState::Registered { .. }) => (Some("registered"), None),
+        Some(RegistrationState::Failed { code, .. }) => (Some("failed"), Some(*code)),
+    };
+    frontdoor_cti::TrunkHealth {
+        name: t.name.clone(),
+        up: t.up,
+        reachable: t.reachable,
+        registration,
+        registration_code,
     }
 }

@@ -79,6 +79,8 @@ enum Command {
     },
     Invite {
         outbound: Box<OutboundCall>,
+        /// Through the carrier's trunks: the driver picks the next hops.
+        via_trunk: bool,
         events: mpsc::UnboundedSender<CallEvent>,
         placed: oneshot::Sender<Result<SipHandle, String>>,
     },
@@ -136,11 +138,13 @@ impl SipHandle {
 async fn place(
     commands: &mpsc::UnboundedSender<Command>,
     outbound: OutboundCall,
+    via_trunk: bool,
     events: mpsc::UnboundedSender<CallEvent>,
 ) -> Result<SipHandle, String> {
     let (placed, result) = oneshot::channel();
     let _ = commands.send(Command::Invite {
         outbound: Box::new(outbound),
+        via_trunk,
         events,
         placed,
     });
@@ -158,13 +162,16 @@ pub struct Dialer {
 
 impl Dialer {
     /// Place an outbound call (a B2BUA leg): its events come on `events`;
-    /// returns the leg's handle once the INVITE is on its way.
+    /// returns the leg's handle once the INVITE is on its way. `via_trunk`:
+    /// through the carrier's trunks, when configured — the first one up,
+    /// then the others in turn (`outbound.peer` is used without trunks).
     pub async fn invite(
         &self,
         outbound: OutboundCall,
+        via_trunk: bool,
         events: mpsc::UnboundedSender<CallEvent>,
     ) -> Result<SipHandle, String> {
-        place(&self.commands, outbound, events).await
+        place(&self.commands, outbound, via_trunk, events).await
     }
 }
 
@@ -282,7 +289,14 @@ pub struct Wiring {
     pub registrations: Registrations,
     /// Where [`Dialer`]s' calls come in.
     pub dialer: DialerInbox,
+    /// The carrier's trunks to register to and keep alive.
+    pub trunks: Vec<frontdoor_sip::trunk::TrunkConfig>,
+    /// Told every trunk's state at start and whenever one changes.
+    pub on_trunks: TrunksReport,
 }
+
+/// Told the state of every trunk.
+pub type TrunksReport = Box<dyn Fn(&[frontdoor_sip::trunk::TrunkStatus]) + Send>;
 
 /// Run SIP until `drain` says stop and the last call has ended (or the drain
 /// deadline passes and the remaining calls have been hung up).
@@ -308,7 +322,11 @@ pub async fn run(
             tx: commands_tx,
             rx: mut commands,
         },
+        trunks,
+        on_trunks,
     } = wiring;
+    ua.set_trunks(Instant::now().into_std(), trunks);
+    on_trunks(&ua.trunk_status());
     let Sockets { udp, tcp, tls } = sockets;
     let (inbound_tx, mut inbound) = mpsc::channel::<Inbound>(4096);
     let max_message = tcp_limits.max_message;
@@ -370,7 +388,12 @@ pub async fn run(
                         }
                         Ok(())
                     }
-                    Command::Invite { outbound, events, placed } => {
+                    Command::Invite { mut outbound, via_trunk, events, placed } => {
+                        let order = if via_trunk { ua.trunk_order() } else { Vec::new() };
+                        if let Some((first, rest)) = order.split_first() {
+                            outbound.peer = *first;
+                            outbound.alternates = rest.to_vec();
+                        }
                         let result = ua.invite(now, *outbound).map(|call| {
                             calls.insert(call, events);
                             SipHandle { call, commands: commands_tx.clone() }
@@ -476,6 +499,21 @@ pub async fn run(
             if let UaEvent::Register(incoming) = event {
                 // The registrar task answers through `register_responses`.
                 let _ = register_events.send(incoming);
+                continue;
+            }
+            if let UaEvent::Trunk(trunk) = event {
+                match (&trunk.registration, trunk.up) {
+                    (Some(frontdoor_sip::trunk::RegistrationState::Failed { code, .. }), _) => {
+                        tracing::warn!(trunk = %trunk.name, code, "registration to the trunk failed: retrying with back-off")
+                    }
+                    (_, true) => {
+                        tracing::info!(trunk = %trunk.name, registered = trunk.registration.is_some(), "trunk up")
+                    }
+                    (_, false) => {
+                        tracing::warn!(trunk = %trunk.name, reachable = ?trunk.reachable, "trunk down: calls go out through the others")
+                    }
+                }
+                on_trunks(&ua.trunk_status());
                 continue;
             }
             if let UaEvent::Shed { peer, why, warn } = event {

@@ -148,6 +148,9 @@ pub enum CallAttribute {
     /// The SIP Call-ID the call came with: the caller chose it, so it is
     /// only a field (the call's id is the engine's own).
     SipCallId(String),
+    /// Where the carrier says the call was diverted from (`Diversion`,
+    /// `History-Info`): usually the number first dialled.
+    DivertedFrom(String),
 }
 
 /// Where the flow sent a call.
@@ -399,7 +402,7 @@ async fn handle(
                 CallAttribute::Centre(c) => call.centre = Some(c),
                 CallAttribute::Topic(t) => call.topic = Some(t),
                 CallAttribute::Crisis(c) => call.crisis = c,
-                CallAttribute::SipCallId(_) => {}
+                CallAttribute::SipCallId(_) | CallAttribute::DivertedFrom(_) => {}
             }
             step(writes, call_id, at_ms, CallStep::Attribute { attribute });
         }

@@ -849,24 +849,30 @@ async fn healthz(State(cti): State<Cti>) -> Response {
         cti.shared.status.count_store_error();
     }
     let status = &cti.shared.status;
+    let trunks = status.trunks();
+    // Trunks configured, none up: calls cannot reach us or go out.
+    let trunks_down = !trunks.is_empty() && trunks.iter().all(|t| !t.up);
     // What a load balancer needs: draining (stopping) and full take no new
-    // calls; an unreachable store is degraded (calls still run).
+    // calls; an unreachable store or no trunk up is degraded (calls still run).
     let state = if status.draining() {
         "draining"
     } else if status.full() {
         "full"
-    } else if !db_ok {
+    } else if !db_ok || trunks_down {
         "degraded"
     } else {
         "ok"
     };
-    let body = json!({
+    let mut body = json!({
         "status": state,
         "db": if db_ok { "ok" } else { "unreachable" },
         "flow": status.active_flow(),
         "calls_in_progress": status.calls_in_progress(),
         "call_limit": status.call_limit(),
     });
+    if !trunks.is_empty() {
+        body["trunks"] = json!(trunks);
+    }
     let code = if state == "ok" {
         StatusCode::OK
     } else {

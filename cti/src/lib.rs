@@ -113,7 +113,7 @@ pub use accounts::{UserCommand, run_user_command};
 pub use agents::{CallbackAction, NavigatorCommand, NavigatorView, StateRequest};
 pub use calls::{CallAttribute, CallEvent, CallEvents, Closed, Route};
 pub use error::{Error, Result};
-pub use status::{ActiveFlow, Status};
+pub use status::{ActiveFlow, Status, TrunkHealth};
 pub use store::{Backend, Store};
 pub use taxonomy::{TaxonomyCommand, run_taxonomy_command};
 

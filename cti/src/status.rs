@@ -17,6 +17,25 @@ pub struct ActiveFlow {
     pub hash: String,
 }
 
+/// One of the carrier's trunks, as `/healthz` and the metrics report it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TrunkHealth {
+    /// As configured (`host:port`).
+    pub name: String,
+    /// Calls may go out through it (reachable, and registered if it must be).
+    pub up: bool,
+    /// The last OPTIONS keep-alive was answered; absent before the first
+    /// or without keep-alives.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reachable: Option<bool>,
+    /// `registering`, `registered` or `failed` (with `registration_code`),
+    /// for a trunk we register to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_code: Option<u16>,
+}
+
 /// Counters and gauges of a running CTI server. Shared (`Arc`) between the
 /// HTTP server, the call-event task and the binary.
 #[derive(Debug, Default)]
@@ -37,6 +56,7 @@ pub struct Status {
     shed: Mutex<BTreeMap<String, u64>>,
     unauthenticated: Mutex<BTreeMap<&'static str, u64>>,
     flow: Mutex<Option<ActiveFlow>>,
+    trunks: Mutex<Vec<TrunkHealth>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -97,6 +117,14 @@ impl Status {
                 shed.insert(reason.to_owned(), 1);
             }
         }
+    }
+
+    /// Set by the binary whenever a trunk changes.
+    pub fn set_trunks(&self, trunks: Vec<TrunkHealth>) {
+        *lock(&self.trunks) = trunks;
+    }
+    pub fn trunks(&self) -> Vec<TrunkHealth> {
+        lock(&self.trunks).clone()
     }
 
     pub fn set_active_flow(&self, version: &str, hash: &str) {
@@ -224,6 +252,35 @@ impl Status {
             "gauge",
             "Call record writes in the spool that the database does not have yet.",
             &[(String::new(), self.spool_backlog().to_string())],
+        );
+        let trunks = self.trunks();
+        let label =
+            |t: &TrunkHealth| format!("{{trunk=\"{}\"}}", t.name.replace(['"', '\\', '\n'], "_"));
+        let samples: Vec<_> = trunks
+            .iter()
+            .map(|t| (label(t), u8::from(t.up).to_string()))
+            .collect();
+        metric(
+            "frontdoor_trunk_up",
+            "gauge",
+            "1 when calls may go out through this trunk of the carrier (it answers keep-alives, and is registered if it must be).",
+            &samples,
+        );
+        let samples: Vec<_> = trunks
+            .iter()
+            .filter(|t| t.registration.is_some())
+            .map(|t| {
+                (
+                    label(t),
+                    u8::from(t.registration == Some("registered")).to_string(),
+                )
+            })
+            .collect();
+        metric(
+            "frontdoor_trunk_registered",
+            "gauge",
+            "1 while our registration to this trunk of the carrier holds.",
+            &samples,
         );
         metric(
             "frontdoor_login_failures_total",

@@ -32,6 +32,7 @@ pub mod message;
 pub mod registrar;
 pub mod sdp;
 pub mod transaction;
+pub mod trunk;
 pub mod ua;
 
 use std::fmt;

@@ -303,6 +303,9 @@ pub enum UaEvent {
         reason: String,
         answered: bool,
     },
+    /// A trunk of the carrier went up or down, registered or failed to
+    /// ([`UserAgent::set_trunks`]).
+    Trunk(crate::trunk::TrunkStatus),
     /// A request shed by the per-source limits ([`crate::guard`]): dropped
     /// unanswered, or refused with 503 (`SourceCalls`, `Full`). `warn` is
     /// true the first time in a minute for this source and reason.
@@ -462,6 +465,8 @@ pub struct UserAgent {
     next_call: u64,
     draining: bool,
     guard: Guard,
+    /// The carrier's trunks: registrations and keep-alives.
+    trunks: crate::trunk::Trunks,
 }
 
 impl UserAgent {
@@ -480,6 +485,51 @@ impl UserAgent {
             out: Default::default(),
             next_call: 1,
             draining: false,
+            trunks: crate::trunk::Trunks::none(),
+        }
+    }
+
+    /// Keep these trunks of the carrier alive from `now` on: register to
+    /// those that want it (our Contact is the first of
+    /// [`UaConfig::numbers`] at our address, so the calls the carrier
+    /// sends to the registration reach the IVR) and probe them with
+    /// OPTIONS. Their changes come as [`UaEvent::Trunk`].
+    pub fn set_trunks(&mut self, now: Instant, trunks: Vec<crate::trunk::TrunkConfig>) {
+        let user = self
+            .config
+            .numbers
+            .first()
+            .map(String::as_str)
+            .unwrap_or("frontdoor");
+        let local = crate::trunk::Local {
+            addr: self.config.local_addr,
+            contact: format!("sip:{user}@{}", self.config.local_addr),
+            product: self.config.product.clone(),
+        };
+        self.trunks = crate::trunk::Trunks::new(local, trunks, now);
+        self.send_trunk_requests(now);
+    }
+
+    /// The trunks' states, in configured order.
+    pub fn trunk_status(&self) -> Vec<crate::trunk::TrunkStatus> {
+        self.trunks.status()
+    }
+
+    /// Next hops for a call through the trunks: those up first
+    /// ([`crate::trunk::Trunks::order`]).
+    pub fn trunk_order(&self) -> Vec<Peer> {
+        self.trunks.order()
+    }
+
+    fn send_trunk_requests(&mut self, now: Instant) {
+        while let Some(request) = self.trunks.poll_request(now) {
+            match self.tx.request(now, request.peer, request.request.clone()) {
+                Ok(key) => self.trunks.sent(&request, key),
+                Err(error) => tracing::warn!(%error, "could not send a request to a trunk"),
+            }
+        }
+        while let Some(status) = self.trunks.poll_change() {
+            self.events.push_back(UaEvent::Trunk(status));
         }
     }
 
@@ -591,6 +641,7 @@ impl UserAgent {
     /// Fire every timer due at `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.tx.handle_timeout(now);
+        self.send_trunk_requests(now);
         while let Some(Reverse((at, call))) = self.timers.peek().copied() {
             if at > now {
                 break;
@@ -623,10 +674,10 @@ impl UserAgent {
     /// The earliest instant at which [`UserAgent::handle_timeout`] must run.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let ours = self.timers.peek().map(|Reverse((at, _))| *at);
-        match (ours, self.tx.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [ours, self.tx.poll_timeout(), self.trunks.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     // ---- commands -----------------------------------------------------------
@@ -807,6 +858,14 @@ impl UserAgent {
                 TxEvent::Cancelled { invite, .. } => self.on_cancelled(now, &invite),
                 TxEvent::Response { key, response } if self.invites.contains_key(&key) => {
                     self.on_invite_response(now, &key, response)
+                }
+                TxEvent::Response { key, response } if self.trunks.owns(&key) => {
+                    self.trunks.on_response(now, &key, &response);
+                    self.send_trunk_requests(now);
+                }
+                TxEvent::Timeout { key } if self.trunks.owns(&key) => {
+                    self.trunks.on_timeout(now, &key);
+                    self.send_trunk_requests(now);
                 }
                 TxEvent::Response { key, response } if self.refreshes.contains_key(&key) => {
                     self.on_refresh_done(now, &key, Some(&response))

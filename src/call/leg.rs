@@ -49,8 +49,7 @@ impl Leg {
             Present::CallbackToCaller => {
                 let proxy = shared
                     .trunk
-                    .proxy
-                    .as_deref()
+                    .first_proxy()
                     .ok_or_else(|| anyhow::anyhow!("no [trunk] proxy to call through"))?;
                 let host = proxy.rsplit_once(':').map_or(proxy, |(h, _)| h);
                 format!("sip:{}@{host}", dial.uri)
@@ -59,7 +58,7 @@ impl Leg {
         };
         let peer = match &dial.via {
             Via::Phone(peer) => *peer,
-            Via::Trunk => resolve_target(&uri, shared.trunk.proxy.as_deref()).await?,
+            Via::Trunk => resolve_target(&uri, shared.trunk.first_proxy()).await?,
         };
         let socket = shared
             .ports
@@ -116,9 +115,12 @@ impl Leg {
             }
         }
         let (tx, events) = mpsc::unbounded_channel();
+        let via_trunk = matches!(dial.via, Via::Trunk);
+        // A carrier's redirect is followed, through the trunk; a phone's is not.
+        outbound.follow_redirects = via_trunk;
         let sip = shared
             .dialer
-            .invite(outbound, tx)
+            .invite(outbound, via_trunk, tx)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         match &dial.navigator {

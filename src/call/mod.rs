@@ -132,6 +132,17 @@ pub async fn run(
             },
         )
         .await;
+        if let Some(diverted_from) = &incoming.diverted_from {
+            record(
+                &records,
+                RecordEvent::Attribute {
+                    call_id: call_id.clone(),
+                    attribute: CallAttribute::DivertedFrom(diverted_from.clone()),
+                    at_ms: now_ms(),
+                },
+            )
+            .await;
+        }
         // Exactly one "call ended" line per call, answered or not.
         match Call::answer(&shared, &incoming, &call_id, caller, &sip, events).await {
             Ok(mut call) => {

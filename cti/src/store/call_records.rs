@@ -41,6 +41,9 @@ pub struct CallRecord {
     /// The SIP Call-ID the call came with (the caller chose it): to find
     /// a call from a SIP trace. `None` for calls the engine placed.
     pub sip_call_id: Option<String>,
+    /// Where the carrier says the call was diverted from (`Diversion`,
+    /// `History-Info`), when it said.
+    pub diverted_from: Option<String>,
 }
 
 /// One row of the append-only call event table.
@@ -131,6 +134,7 @@ impl CallStep {
                         ("crisis", Int(i64::from(*c)), i64::from(*c).to_string())
                     }
                     CallAttribute::SipCallId(id) => ("sip_call_id", text(id), id.clone()),
+                    CallAttribute::DivertedFrom(n) => ("diverted_from", text(n), n.clone()),
                     CallAttribute::Region { region, source } => {
                         return Plan {
                             kind: "attribute",
@@ -360,13 +364,14 @@ impl Store {
             callback: row.try_get::<i64, _>("callback")? != 0,
             disposition: disposition.as_deref().and_then(Disposition::parse),
             sip_call_id: row.try_get("sip_call_id")?,
+            diverted_from: row.try_get("diverted_from")?,
             last_step: row.try_get("last_step")?,
         })
     }
 
     const CALL_COLUMNS: &'static str = "call_id, caller, dialled, arrived_ms, ivr_answered_ms, queued_ms, \
         offered_ms, answered_ms, ended_ms, language, region, region_source, centre, topic, crisis, route, \
-        ivr_path, navigator, callback, disposition, last_step, sip_call_id";
+        ivr_path, navigator, callback, disposition, last_step, sip_call_id, diverted_from";
 
     pub async fn call(&self, call_id: &str) -> Result<Option<CallRecord>> {
         let sql = format!(

@@ -80,6 +80,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "spool",
         include_str!("../../../migrations/sqlite/0006_spool.sql"),
     ),
+    (
+        7,
+        "diversion",
+        include_str!("../../../migrations/sqlite/0007_diversion.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -111,6 +116,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         6,
         "spool",
         include_str!("../../../migrations/postgres/0006_spool.sql"),
+    ),
+    (
+        7,
+        "diversion",
+        include_str!("../../../migrations/postgres/0007_diversion.sql"),
     ),
 ];
 

@@ -561,10 +561,10 @@ impl UserAgent {
                 _ => {}
             }
         }
-        if matches!(retry, Retry::Authorize) {
-            if let Some(digest) = out.digest.as_mut() {
-                digest.authorize(&mut request, &message::new_tag());
-            }
+        if matches!(retry, Retry::Authorize)
+            && let Some(digest) = out.digest.as_mut()
+        {
+            digest.authorize(&mut request, &message::new_tag());
         }
         c.remote_party = strip_tag(&c.remote_party).to_owned();
         match self.tx.request(now, c.peer, request.clone()) {
