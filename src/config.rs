@@ -889,6 +889,32 @@ mod tests {
     }
 
     #[test]
+    fn one_trunk_or_several_and_what_is_refused() {
+        let one = Config::from_toml("[trunk]\nproxy = \"a.example:5060\"\n", "t").unwrap();
+        assert_eq!(one.trunk.proxy, ["a.example:5060"]);
+        let two = Config::from_toml("[trunk]\nproxy = [\"a:5060\", \"b:5070\"]\n", "t").unwrap();
+        assert_eq!(two.trunk.first_proxy(), Some("a:5060"));
+        two.validate().unwrap();
+        let error = Config::from_toml("[trunk]\nproxy = 5060\n", "t.toml").unwrap_err();
+        assert!(error.to_string().starts_with("t.toml:2:9: "), "{error}");
+        for (bad, says) in [
+            ("[trunk]\nproxy = \"a.example\"\n", "not host:port"),
+            ("[trunk]\nregister = true\n", "needs trunk.proxy"),
+            (
+                "[trunk]\naccept_from = [\"300.1.1.1\"]\n",
+                "trunk.accept_from",
+            ),
+            (
+                "[sip]\nsession_min_s = 100\nsession_max_s = 90\n",
+                "session_min_s",
+            ),
+        ] {
+            let error = Config::from_toml(bad, "t").unwrap_err();
+            assert!(format!("{error:#}").contains(says), "{bad}: {error:#}");
+        }
+    }
+
+    #[test]
     fn the_shipped_example_config_loads() {
         let text = include_str!("../frontdoor.example.toml");
         let c = Config::from_toml(text, "frontdoor.example.toml").unwrap();

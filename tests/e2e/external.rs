@@ -12,7 +12,7 @@ use crate::harness::{
 };
 
 /// A short flow whose menu default routes to `uri`.
-fn flow_to(uri: &str) -> String {
+pub fn flow_to(uri: &str) -> String {
     flow_to_after(uri, 1)
 }
 

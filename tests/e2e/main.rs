@@ -5,6 +5,7 @@
 mod acd;
 mod baresip;
 mod browser;
+mod carrier;
 mod external;
 mod fault;
 mod flow_cli;
