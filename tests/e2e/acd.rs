@@ -758,10 +758,14 @@ fn a_french_caller_is_never_offered_to_a_navigator_without_french() {
 #[test]
 fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
     // The trunk is a sipp UAS: it takes the callback, stays 3 s, hangs up.
+    // (No keep-alives, here and below: sipp's scenario expects the INVITE
+    // and nothing else.)
     let dir = TempDir::new("trunk");
     let (far, port, trace) = far_end_hanging_up(&dir);
     let engine = Engine::start_in(
-        &config(&format!("[trunk]\nproxy = \"127.0.0.1:{port}\"\n")),
+        &config(&format!(
+            "[trunk]\nproxy = \"127.0.0.1:{port}\"\nkeepalive_s = 0\n"
+        )),
         ottawa_always_open,
     );
     account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
@@ -840,7 +844,9 @@ fn premium_and_international_callers_are_not_offered_a_callback_the_trunk_would_
     let dir = TempDir::new("trunk");
     let (far, port, _trace) = far_end_hanging_up(&dir);
     let engine = Engine::start_in(
-        &config(&format!("[trunk]\nproxy = \"127.0.0.1:{port}\"\n")),
+        &config(&format!(
+            "[trunk]\nproxy = \"127.0.0.1:{port}\"\nkeepalive_s = 0\n"
+        )),
         ottawa_always_open,
     );
     // Logged in, not ready: callers wait in the queue.
@@ -1144,7 +1150,7 @@ fn all_of_a_navigators_phones_ring_and_a_dead_one_does_not_hold_the_call_up() {
 fn a_callback_asked_for_before_a_restart_is_still_made_after_it() {
     let dir = TempDir::new("trunk");
     let (far, port, trace) = far_end_hanging_up(&dir);
-    let trunk = format!("[trunk]\nproxy = \"127.0.0.1:{port}\"\n");
+    let trunk = format!("[trunk]\nproxy = \"127.0.0.1:{port}\"\nkeepalive_s = 0\n");
     let first = Engine::start_in(&config(&trunk), ottawa_always_open);
     // A navigator is logged in, not ready: the caller waits and asks for a
     // callback.
@@ -1205,7 +1211,7 @@ fn a_callback_that_cannot_reach_the_caller_waits_on_the_supervisors_list() {
     let (far, port, trace) = crate::external::far_end(&dir, &["-sf", scenario.to_str().unwrap()]);
     let engine = Engine::start_in(
         &config(&format!(
-            "[trunk]\nproxy = \"127.0.0.1:{port}\"\n[queues]\ncallback_attempts = 1\n"
+            "[trunk]\nproxy = \"127.0.0.1:{port}\"\nkeepalive_s = 0\n[queues]\ncallback_attempts = 1\n"
         )),
         ottawa_always_open,
     );

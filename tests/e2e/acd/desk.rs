@@ -488,7 +488,7 @@ fn a_navigator_calls_a_follow_up_back_from_the_worklist_and_records_what_came_of
     let trunk_dir = TempDir::new("trunk");
     let (far, port, trace) = crate::external::far_end_hanging_up(&trunk_dir);
     let engine = Engine::start_in(
-        &format!("[cti]\nwrap_up_s = 2\n[trunk]\nproxy = \"127.0.0.1:{port}\"\n"),
+        &format!("[cti]\nwrap_up_s = 2\n[trunk]\nproxy = \"127.0.0.1:{port}\"\nkeepalive_s = 0\n"),
         ottawa_always_open,
     );
     let phone = nav1_with_phone(&engine, false);
