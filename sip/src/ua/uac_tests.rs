@@ -1167,13 +1167,12 @@ fn a_silent_trunk_is_passed_over_for_the_next_one() {
     let first = ua.poll_transmit().unwrap();
     assert_eq!(first.peer, far());
     // Nothing from the first within 2 s (its retransmissions aside): the second.
-    let mut now = t0;
-    let moved = loop {
-        now = ua.poll_timeout().unwrap();
+    let (now, moved) = loop {
+        let now = ua.poll_timeout().unwrap();
         ua.handle_timeout(now);
         let out: Vec<Datagram> = std::iter::from_fn(|| ua.poll_transmit()).collect();
         if let Some(d) = out.into_iter().find(|d| d.peer != far()) {
-            break d;
+            break (now, d);
         }
         assert!(now - t0 < Duration::from_secs(3));
     };
