@@ -628,7 +628,7 @@ async fn apply<'a>(
     batch: impl Iterator<Item = &'a (u64, Write)>,
 ) -> crate::Result<u64> {
     let store = &shared.store;
-    let mut tx = store.pool().begin().await?;
+    let mut tx = store.begin_write().await?;
     let mut last = 0;
     for (seq, write) in batch {
         last = *seq;

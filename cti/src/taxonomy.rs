@@ -282,7 +282,7 @@ impl Store {
         terms: &[Term],
         source: &str,
     ) -> Result<(usize, usize, usize)> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let known: Vec<(String, i64)> = sqlx::query("SELECT code, retired FROM taxonomy")
             .fetch_all(&mut *tx)
             .await?

@@ -315,6 +315,19 @@ impl Store {
         &self.pool
     }
 
+    /// A transaction that will write. On SQLite it takes the write lock
+    /// at once (`BEGIN IMMEDIATE`, waiting as the busy timeout allows): a
+    /// deferred transaction that reads first cannot become a writer once
+    /// another connection has committed since its read, and fails at once
+    /// with "database is locked" whatever the busy timeout (the starter
+    /// taxonomy's import failed so while the spool was being replayed).
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;

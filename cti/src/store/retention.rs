@@ -50,7 +50,7 @@ impl Store {
             numbers: numbers.len() as u64,
             ..PurgeReport::default()
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         for number in &numbers {
             let hashed = caller_hash(&key, number);
             sqlx::query(

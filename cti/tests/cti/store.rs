@@ -631,3 +631,45 @@ async fn retention(url: &str) {
         "the key is kept"
     );
 }
+
+crate::on_both_backends!(
+    a_write_transaction_that_reads_first_survives_a_concurrent_writer,
+    read_then_write
+);
+/// A write transaction reads, another connection writes and commits, then
+/// the transaction writes: on SQLite a deferred transaction would fail at
+/// once ("database is locked": it cannot upgrade past the newer commit);
+/// `begin_write` takes the lock first, so the other writer waits its turn.
+async fn read_then_write(url: &str) {
+    let store = frontdoor_cti::store::Store::connect(url).await.unwrap();
+    let mut tx = store.begin_write().await.unwrap();
+    sqlx::query("SELECT COUNT(*) FROM taxonomy")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let other = store.clone();
+    let concurrent = tokio::spawn(async move {
+        sqlx::query(
+            "INSERT INTO taxonomy (code, name_en, name_fr, retired) VALUES ('ZZ-1', 'a', 'a', 0)",
+        )
+        .execute(other.pool())
+        .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    sqlx::query(
+        "INSERT INTO taxonomy (code, name_en, name_fr, retired) VALUES ('ZZ-2', 'b', 'b', 0)",
+    )
+    .execute(&mut *tx)
+    .await
+    .expect("the transaction's write");
+    tx.commit().await.unwrap();
+    concurrent.await.unwrap().expect("the other writer's turn");
+    let n: i64 = sqlx::Row::get(
+        &sqlx::query("SELECT COUNT(*) AS n FROM taxonomy WHERE code LIKE 'ZZ-%'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap(),
+        "n",
+    );
+    assert_eq!(n, 2);
+}
