@@ -4,11 +4,8 @@
 Subcommands (each prints one line, JSON unless stated):
   free-port [--even] [--span N]     a free port on 127.0.0.1 (UDP and TCP), as text
   options-ping PORT SECONDS         send OPTIONS until a 200 comes back; exit 1 if none
-  sink PORT                         bind a UDP socket that never reads (the RTP sink)
-  udp-rx PORT                       datagrams that reached the sink so far, as text
-  proc PID                          {"rss_kib", "fds", "cpu_ticks"} of a process
-  sample PID SECONDS SINK [PID2]    CPU% and RSS of PID over SECONDS, sink packets/s,
-                                    CPU% of PID2 (sipp)
+  proc PID                          {"rss_kib", "fds", "cpu_ticks", "udp_mem_kib", "at"} of a process
+  sample PID SECONDS [PID2]         CPU% and RSS of PID over SECONDS, CPU% of PID2 (sipp)
   sipp-stat STATFILE                the last line of a sipp -trace_stat file, summarised
   sipp-acks COUNTSFILE              ACKs sent so far, from a sipp -trace_counts file, as text
   rtt RTTFILE                       sipp -trace_rtt file: answer rate and response times
@@ -26,6 +23,7 @@ Subcommands (each prints one line, JSON unless stated):
   median NUMBER...                  median of the numbers given
   judge-step ...                    whether a rate step was clean (see judge_step)
   aggregate FILE                    medians over runs of the JSON lines in FILE
+  table FILE                        a markdown table of aggregated figures
   get KEY JSON                      one field of a JSON object, as text
   logscan LOGFILE                   warnings and errors in a JSON-lines engine log
 """
@@ -1356,32 +1354,6 @@ def page(sip_port, http_port, user, password, calls, hold_ms, media, driver_port
 # ---------------------------------------------------------------- RTP sink
 
 
-def sink(port):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    # The smallest receive buffer: the kernel drops (and counts) nearly every
-    # datagram at once, so this process costs nothing and never reads.
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1)
-    s.bind((HOST, port))
-    print("ready", flush=True)
-    while True:
-        time.sleep(3600)
-
-
-def udp_rx(port):
-    """Datagrams that reached 127.0.0.1:port: dropped ones plus queued ones."""
-    want = f"0100007F:{port:04X}"
-    total = 0
-    with open("/proc/net/udp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            if fields[1] == want:
-                rx_queue = int(fields[4].split(":")[1], 16)
-                # Each queued datagram of 172 bytes takes about 1 KiB of buffer.
-                total += int(fields[-1]) + rx_queue // 1024
-    return total
-
-
 # ---------------------------------------------------------------- processes
 
 
@@ -1403,15 +1375,36 @@ def proc(pid):
     except OSError:
         fds = -1
     threads = len(os.listdir(f"/proc/{pid}/task"))
-    return {"rss_kib": rss, "fds": fds, "cpu_ticks": ticks, "threads": threads}
+    return {"rss_kib": rss, "fds": fds, "cpu_ticks": ticks, "threads": threads,
+            "udp_mem_kib": udp_mem_kib(), "at": time.monotonic()}
 
 
-def sample(pid, seconds, sink_port, other=None):
-    a, rx_a = proc(pid), udp_rx(sink_port)
+def udp_mem_kib():
+    """The kernel's memory in UDP socket objects of the whole machine (the
+    `UDP` and `UDPv6` slabs of /proc/slabinfo: active objects × object
+    size), KiB; None when unreadable. Its growth with N calls up, over N,
+    is the kernel's share of a call beside the engine's RSS (the sockets'
+    queues are near empty: the engine reads its sockets promptly)."""
+    total = 0
+    try:
+        with open("/proc/slabinfo") as f:
+            for line in f:
+                fields = line.split()
+                if fields and fields[0] in ("UDP", "UDPv6"):
+                    total += int(fields[1]) * int(fields[3])
+    except (OSError, ValueError, IndexError):
+        return None
+    return total // 1024
+
+
+def sample(pid, seconds, other=None):
+    """CPU% (of one core), RSS, file descriptors and threads of PID over
+    SECONDS; CPU% of OTHER (the load generator) too."""
+    a = proc(pid)
     oa = proc(other) if other else None
     t0 = time.monotonic()
     time.sleep(seconds)
-    b, rx_b = proc(pid), udp_rx(sink_port)
+    b = proc(pid)
     ob = proc(other) if other else None
     dt = time.monotonic() - t0
     out = {
@@ -1419,7 +1412,7 @@ def sample(pid, seconds, sink_port, other=None):
         "rss_kib": b["rss_kib"],
         "fds": b["fds"],
         "threads": b["threads"],
-        "rtp_pps": round((rx_b - rx_a) / dt, 1),
+        "udp_mem_kib": b["udp_mem_kib"],
         "window_s": round(dt, 2),
     }
     if other:
@@ -1542,8 +1535,12 @@ def logscan(path):
 # ---------------------------------------------------------------- verdicts
 
 
-def judge_step(rate, calls, hold_ms, sipp_rc, stat_path, rtt_path, rtp_packets, engine_alive, log_path):
-    """Whether a rate step was clean, and why not."""
+def judge_step(rate, calls, hold_ms, sipp_rc, stat_path, rtt_path, probe, engine_alive, log_path,
+               max_retrans_percent, cpu0, cpu1):
+    """Whether a rate step was clean, and why not: no failed call, fewer
+    retransmitted SIP messages than max_retrans_percent of those sipp sent
+    (INVITE, ACK, BYE per call), every call's RTP stream complete (no packet
+    lost, no frame skipped by a late engine), no warning or error logged."""
     out = {"rate_cps": rate, "calls": calls, "sipp_exit": sipp_rc}
     reasons = []
     try:
@@ -1567,16 +1564,39 @@ def judge_step(rate, calls, hold_ms, sipp_rc, stat_path, rtt_path, rtp_packets, 
         reasons.append("sipp reported failure (exit 1)")
     if st.get("successful", 0) < calls and not reasons:
         reasons.append(f"only {st.get('successful', 0)} of {calls} calls completed")
+    sent = 3 * max(1, st.get("created", calls) or calls)
+    out["retransmit_percent"] = round(100.0 * (st.get("retransmissions") or 0) / sent, 3)
+    if out["retransmit_percent"] >= float(max_retrans_percent):
+        reasons.append(f"{out['retransmit_percent']} % of sipp's messages retransmitted (answers later than 500 ms)")
+    try:
+        rtp = json.loads(probe)
+    except ValueError:
+        rtp = {}
+        reasons.append("no report from the RTP probe")
+    out["rtp"] = rtp
+    packets = rtp.get("packets", 0)
     expected = max(1, st.get("successful", 0)) * hold_ms / 20.0
-    out["rtp_packets_per_call"] = round(rtp_packets / max(1, st.get("successful", 0)), 1)
-    out["rtp_ratio"] = round(rtp_packets / expected, 3)
+    out["rtp_packets_per_call"] = round(packets / max(1, st.get("successful", 0)), 1)
+    out["rtp_ratio"] = round(packets / expected, 3)
     if st.get("successful") and out["rtp_ratio"] < 0.9:
         reasons.append(f"callers heard too little prompt: {out['rtp_ratio']:.0%} of the RTP packets expected")
+    if rtp.get("lost") or rtp.get("seq_gaps"):
+        reasons.append(f"RTP lost: {rtp.get('lost')} packets in {rtp.get('streams_with_gaps')} streams")
+    if rtp.get("skipped_frames"):
+        reasons.append(f"the engine woke late and skipped {rtp['skipped_frames']} frames")
     if out.get("answer_rate") and out["answer_rate"] < 0.9 * rate and calls >= 2 * rate:
         reasons.append(f"call rate not reached: {out['answer_rate']} calls/s answered")
     if not engine_alive:
         reasons.append("the engine exited")
+    try:
+        a, b = json.loads(cpu0), json.loads(cpu1)
+        seconds = max(0.001, b["at"] - a["at"])
+        out["engine_cpu_percent"] = round(100.0 * (b["cpu_ticks"] - a["cpu_ticks"]) / CLK_TCK / seconds, 1)
+    except (ValueError, KeyError):
+        pass
     out["engine_log"] = logscan(log_path)
+    if out["engine_log"]["warn"] or out["engine_log"]["error"]:
+        reasons.append(f"the engine logged {out['engine_log']['warn']} warnings and {out['engine_log']['error']} errors")
     out["clean"] = not reasons
     out["reasons"] = reasons
     return out
@@ -1606,6 +1626,58 @@ def aggregate(path):
         print(json.dumps(out))
 
 
+TABLE_ROWS = [
+    # (metric, concurrent_calls or None, label)
+    ("max_call_rate_clean", None, "calls/s, clean (answered, 3 s of prompt, BYE; held per step)"),
+    ("invite_200_latency_p50_ms", None, "INVITE→200 p50"),
+    ("invite_200_latency_p99_ms", None, "INVITE→200 p99"),
+    ("max_concurrent_calls_clean", None, "concurrent prompt-playing calls, p99 send interval ≤ 22 ms, 0 loss"),
+    ("talking_max_concurrent_calls_clean", None, "the same with callers sending RTP"),
+    ("pop_latency_p50_ms", None, "screen pop p50 (one navigator, one call at a time)"),
+    ("pop_latency_p90_ms", None, "screen pop p90"),
+    ("page_pop_paint_p99_ms", None, "desk page: pop painted p99"),
+]
+
+
+def table(path):
+    """A markdown table of the aggregated figures: the headline rows, then
+    every concurrent-calls step."""
+    figures = []
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                figures.append(json.loads(line))
+    print("| figure | value | details |")
+    print("| --- | --- | --- |")
+
+    def fmt(v):
+        return "—" if v is None else (f"{v:,}" if isinstance(v, int) else f"{v}")
+
+    for metric, _, label in TABLE_ROWS:
+        for fig in figures:
+            if fig["metric"] != metric:
+                continue
+            details = []
+            for key in ("first_unclean_rate_cps", "first_unclean", "engine_cpu_percent", "retransmit_percent",
+                        "interval_p99_ms", "rate_cps", "calls", "failed", "max_ms"):
+                if fig.get(key) is not None:
+                    details.append(f"{key} {fmt(fig[key])}")
+            print(f"| {label} | **{fmt(fig['value'])} {fig.get('unit', '')}** | {', '.join(details)} |")
+    for fig in sorted(figures, key=lambda f: (f["metric"], f.get("concurrent_calls") or 0)):
+        if fig["metric"] not in ("send_interval_p99_ms", "talking_send_interval_p99_ms"):
+            continue
+        n = fig.get("concurrent_calls")
+        cpu = next((g["value"] for g in figures if g.get("concurrent_calls") == n
+                    and g["metric"] == fig["metric"].replace("send_interval_p99_ms", "cpu_percent")), None)
+        mem = next((g for g in figures if g.get("concurrent_calls") == n
+                    and g["metric"] == fig["metric"].replace("send_interval_p99_ms", "rss_kib_per_call")), {})
+        who = "callers sending RTP" if fig["metric"].startswith("talking") else "callers silent"
+        print(f"| {fmt(n)} calls, {who} | p99 {fmt(fig['value'])} ms, max {fmt(fig.get('interval_max_ms'))} ms, "
+              f"lost {fmt(fig.get('lost'))}, skipped {fmt(fig.get('skipped_frames'))} | "
+              f"CPU {fmt(cpu)} %, RSS {fmt(mem.get('value'))} KiB/call + kernel UDP {fmt(mem.get('udp_mem_kib_per_call'))} KiB/call, "
+              f"{'clean' if fig.get('clean') else 'not clean: ' + '; '.join(fig.get('reasons', []))} |")
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -1617,15 +1689,11 @@ def main(argv):
         print(free_port(even, span))
     elif cmd == "options-ping":
         return options_ping(int(args[0]), float(args[1]))
-    elif cmd == "sink":
-        sink(int(args[0]))
-    elif cmd == "udp-rx":
-        print(udp_rx(int(args[0])))
     elif cmd == "proc":
         print(json.dumps(proc(int(args[0]))))
     elif cmd == "sample":
-        other = int(args[3]) if len(args) > 3 and args[3] else None
-        print(json.dumps(sample(int(args[0]), float(args[1]), int(args[2]), other)))
+        other = int(args[2]) if len(args) > 2 and args[2] else None
+        print(json.dumps(sample(int(args[0]), float(args[1]), other)))
     elif cmd == "sipp-stat":
         print(json.dumps(sipp_stat(args[0])))
     elif cmd == "sipp-acks":
@@ -1653,10 +1721,13 @@ def main(argv):
         print(json.dumps(statistics.median(values) if values else None))
     elif cmd == "judge-step":
         rate, calls, hold, rc = int(args[0]), int(args[1]), int(args[2]), int(args[3])
-        verdict = judge_step(rate, calls, hold, rc, args[4], args[5], int(args[6]), args[7] == "1", args[8])
+        verdict = judge_step(rate, calls, hold, rc, args[4], args[5], args[6], args[7] == "1", args[8],
+                             args[9], args[10], args[11])
         print(json.dumps(verdict))
     elif cmd == "aggregate":
         aggregate(args[0])
+    elif cmd == "table":
+        table(args[0])
     elif cmd == "get":
         # get KEY JSON: one field of a JSON object, as text
         value = json.loads(args[1]).get(args[0])
