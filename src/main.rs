@@ -474,9 +474,20 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         queue_inbox,
         navigator_commands,
     ));
-    let spawn: sip_driver::SpawnCall = Box::new(move |incoming, handle, events| {
-        tokio::spawn(call::run(shared.clone(), incoming, handle, events));
-    });
+    // Each caller's task holds a clone until it has finished: at the end,
+    // the count says how many are still closing their media and recording
+    // their end.
+    let live_calls = Arc::new(());
+    let spawn: sip_driver::SpawnCall = {
+        let live = live_calls.clone();
+        Box::new(move |incoming, handle, events| {
+            let (shared, live) = (shared.clone(), live.clone());
+            tokio::spawn(async move {
+                call::run(shared, incoming, handle, events).await;
+                drop(live);
+            });
+        })
+    };
 
     let (drain_tx, drain_rx) = watch::channel(None);
     let gauge = status.clone();
@@ -546,6 +557,12 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         },
     )
     .await?;
+    // The calls hung up last (at the drain limit) finish ending: their
+    // media closed, their end logged and recorded.
+    let finishing = tokio::time::Instant::now() + Duration::from_secs(3);
+    while Arc::strong_count(&live_calls) > 1 && tokio::time::Instant::now() < finishing {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     // Close the navigators' websockets (they reconnect to the next start)
     // and let the call records still queued reach the store.
     let _ = http_stop.send(());

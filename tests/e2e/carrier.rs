@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::external::{far_end, far_end_finished};
 use crate::harness::{Engine, TempDir, call_id, free_media_port, free_udp_port, message, sipp};
-use crate::records::{add_user, http, login};
+use crate::records::{add_user, ended_record, http, login};
 
 fn scenario(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -225,22 +225,7 @@ fn a_carriers_session_timer_is_kept_and_a_call_no_longer_refreshed_is_ended() {
     let id = engine.id_of(&run.call_id());
     assert_eq!(engine.call_ended(&id)["fields"]["reason"], "SessionExpired");
     // The Diversion is in the call record.
-    let mut record = Value::Null;
-    for _ in 0..50 {
-        let (status, body) = http(
-            engine.http,
-            "GET",
-            &format!("/api/calls/{id}"),
-            Some(&token),
-            "",
-        );
-        assert_eq!(status, 200, "{body}");
-        record = serde_json::from_str(&body).unwrap();
-        if !record["call"]["ended_ms"].is_null() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let record = ended_record(&engine, &token, &id);
     assert_eq!(record["call"]["diverted_from"], "+16135550100", "{record}");
 }
 

@@ -92,6 +92,28 @@ pub fn add_user(engine: &Engine, username: &str, role: &str, centre: &str, passw
     );
 }
 
+/// `GET /api/calls/{id}` once the record has its end (it is written as the
+/// call goes: up to 5 s after the call ended); the last answer otherwise.
+pub fn ended_record(engine: &Engine, token: &str, id: &str) -> Value {
+    let mut record = Value::Null;
+    for _ in 0..50 {
+        let (status, body) = http(
+            engine.http,
+            "GET",
+            &format!("/api/calls/{id}"),
+            Some(token),
+            "",
+        );
+        assert_eq!(status, 200, "{body}");
+        record = serde_json::from_str(&body).unwrap();
+        if !record["call"]["ended_ms"].is_null() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    record
+}
+
 pub fn login(engine: &Engine, username: &str, password: &str) -> String {
     let (status, body) = http(
         engine.http,
@@ -114,23 +136,7 @@ fn a_call_leaves_its_record_with_the_ivr_path_and_the_health_endpoints_tell_the_
     let run = call_pressing(&engine, "+16135550123", &[(1000, '1'), (1500, '2')]);
     let id = engine.id_of(&run.call_id());
     engine.call_ended(&id);
-    // The record is written as the call goes; wait for its end to land.
-    let mut record = Value::Null;
-    for _ in 0..50 {
-        let (status, body) = http(
-            engine.http,
-            "GET",
-            &format!("/api/calls/{id}"),
-            Some(&token),
-            "",
-        );
-        assert_eq!(status, 200, "{body}");
-        record = serde_json::from_str(&body).unwrap();
-        if !record["call"]["ended_ms"].is_null() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let record = ended_record(&engine, &token, &id);
     let call = &record["call"];
     assert_eq!(call["caller"], "+16135550123", "{record}");
     assert_eq!(call["language"], "en", "{record}");

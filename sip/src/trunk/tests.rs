@@ -60,6 +60,21 @@ fn reply(request: &str, code: u16, extra: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// A user agent with one trunk to register to, from `t0`.
+fn registering(t0: std::time::Instant) -> UserAgent {
+    let mut ua = ua();
+    ua.set_trunks(
+        t0,
+        vec![TrunkConfig {
+            name: "carrier.example:5060".into(),
+            peer: carrier(5070),
+            keepalive: None,
+            register: Some(registration()),
+        }],
+    );
+    ua
+}
+
 fn trunk_events(ua: &mut UserAgent) -> Vec<TrunkStatus> {
     std::iter::from_fn(|| ua.poll_event())
         .filter_map(|e| match e {
@@ -71,17 +86,8 @@ fn trunk_events(ua: &mut UserAgent) -> Vec<TrunkStatus> {
 
 #[test]
 fn a_trunk_registers_with_digest_refreshes_and_backs_off_on_failure() {
-    let mut ua = ua();
     let t0 = origin();
-    ua.set_trunks(
-        t0,
-        vec![TrunkConfig {
-            name: "carrier.example:5060".into(),
-            peer: carrier(5070),
-            keepalive: None,
-            register: Some(registration()),
-        }],
-    );
+    let mut ua = registering(t0);
     let out = sent(&mut ua);
     assert_eq!(out.len(), 1);
     let (peer, first) = &out[0];
@@ -182,17 +188,8 @@ fn a_trunk_registers_with_digest_refreshes_and_backs_off_on_failure() {
 
 #[test]
 fn a_second_challenge_right_after_ours_is_a_wrong_password() {
-    let mut ua = ua();
     let t0 = origin();
-    ua.set_trunks(
-        t0,
-        vec![TrunkConfig {
-            name: "carrier.example:5060".into(),
-            peer: carrier(5070),
-            keepalive: None,
-            register: Some(registration()),
-        }],
-    );
+    let mut ua = registering(t0);
     let challenge = "WWW-Authenticate: Digest realm=\"carrier.example\", nonce=\"n1\"\r\n";
     let first = sent(&mut ua).remove(0).1;
     ua.handle_bytes(t0, carrier(5070), &reply(&first, 401, challenge));

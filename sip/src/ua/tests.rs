@@ -812,25 +812,22 @@ fn options_say_503_while_draining_so_a_load_balancer_routes_around() {
 
 #[test]
 fn rfc3261_8_2_2_3_an_extension_we_lack_is_refused_with_420() {
+    let refusal = refusal_of("Require: 100rel, precondition\r\n");
+    assert_eq!(status(&refusal), "SIP/2.0 420 Bad Extension");
+    assert_eq!(header(&refusal, "Unsupported"), Some("precondition"));
+}
+
+/// The last response to an INVITE with `extra` headers, which must offer
+/// the controller no call.
+fn refusal_of(extra: &str) -> String {
     let mut ua = ua();
-    let t0 = origin();
     ua.handle_bytes(
-        t0,
+        origin(),
         peer(),
-        &request(
-            "INVITE",
-            "x",
-            1,
-            None,
-            "Require: 100rel, precondition\r\n",
-            SDP,
-        ),
+        &request("INVITE", "x", 1, None, extra, SDP),
     );
-    let out = sent(&mut ua);
-    let refusal = out.last().unwrap();
-    assert_eq!(status(refusal), "SIP/2.0 420 Bad Extension");
-    assert_eq!(header(refusal, "Unsupported"), Some("precondition"));
-    assert!(events(&mut ua).is_empty());
+    assert!(events(&mut ua).is_empty(), "refused before the controller");
+    sent(&mut ua).pop().unwrap()
 }
 
 #[test]
@@ -865,23 +862,9 @@ fn with_require_100rel_the_call_is_offered_but_never_rung_unreliably() {
 
 #[test]
 fn rfc4028_a_session_interval_below_our_minimum_gets_422() {
-    let mut ua = ua();
-    ua.handle_bytes(
-        origin(),
-        peer(),
-        &request(
-            "INVITE",
-            "se",
-            1,
-            None,
-            "Session-Expires: 30\r\nSupported: timer\r\n",
-            SDP,
-        ),
-    );
-    let out = sent(&mut ua);
-    let refusal = out.last().unwrap();
-    assert_eq!(status(refusal), "SIP/2.0 422 Session Interval Too Small");
-    assert_eq!(header(refusal, "Min-SE"), Some("90"));
+    let refusal = refusal_of("Session-Expires: 30\r\nSupported: timer\r\n");
+    assert_eq!(status(&refusal), "SIP/2.0 422 Session Interval Too Small");
+    assert_eq!(header(&refusal, "Min-SE"), Some("90"));
 }
 
 /// A call with a session timer the caller refreshes, answered and ACKed.
