@@ -27,6 +27,9 @@ pub struct Config {
     pub queues: QueuesSection,
     pub limits: LimitsSection,
     pub tls: TlsSection,
+    /// Reports: suppression, service-level targets, the public needs feed
+    /// (docs/reports.md).
+    pub reports: frontdoor_cti::reports::ReportsConfig,
 }
 
 /// The engine's certificate: with `cert` and `key` set, SIP over TLS
@@ -753,6 +756,9 @@ impl Config {
             "cti.timezone {:?} is not a known time zone (e.g. America/Toronto)",
             c.timezone
         );
+        if let Some(problem) = self.reports.problem() {
+            anyhow::bail!(problem);
+        }
         let q = &self.queues;
         anyhow::ensure!(
             q.ring_timeout_s > 0,

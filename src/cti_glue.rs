@@ -17,12 +17,13 @@ use crate::flows::Flows;
 const EMERGENCY_POLL: Duration = Duration::from_millis(500);
 
 /// Start the tasks that connect `cti` and the engine; returns emergency
-/// mode for the calls to follow.
+/// mode for the calls to follow, and its incident tag (calls arriving
+/// while it is set are recorded with it).
 pub fn wire(
     cti: &Cti,
     flows: &Arc<Flows>,
     configured: &[crate::config::TransferDestination],
-) -> watch::Receiver<bool> {
+) -> (watch::Receiver<bool>, watch::Receiver<Option<String>>) {
     let configured: Vec<Destination> = configured
         .iter()
         .enumerate()
@@ -55,14 +56,21 @@ pub fn wire(
     });
 
     let (tx, rx) = watch::channel(cti.emergency_mode());
+    let (incident_tx, incident_rx) = watch::channel(cti.incident());
     let switch = cti.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EMERGENCY_POLL);
         loop {
             tick.tick().await;
             let on = switch.emergency_mode();
+            let incident = switch.incident();
+            incident_tx.send_if_modified(|v| {
+                let changed = *v != incident;
+                *v = incident.clone();
+                changed
+            });
             if tx.send_if_modified(|v| std::mem::replace(v, on) != on) {
-                tracing::warn!(on, "emergency mode switched");
+                tracing::warn!(on, ?incident, "emergency mode switched");
             }
             if tx.is_closed() {
                 return;
@@ -70,7 +78,7 @@ pub fn wire(
         }
     });
 
-    rx
+    (rx, incident_rx)
 }
 
 /// What a flow set offers navigators' desks: its centres (transfer targets),

@@ -72,6 +72,8 @@ enum Command {
     /// Look after the store.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Needs and trends: a report over a period (docs/reports.md).
+    Report(frontdoor_cti::reports::ReportCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +86,26 @@ enum StoreCommand {
         /// `[cti] retention_days`.
         #[arg(long)]
         older_than_days: Option<u32>,
+    },
+    /// Fill an empty store with a synthetic year of calls, logs and needs,
+    /// to try the reports and time them. Never on a live store: a store
+    /// that has calls is refused unless --append is given.
+    Generate {
+        /// How many calls (the incident's surge included).
+        #[arg(long)]
+        calls: u64,
+        /// The period's first day, in `[cti] timezone`.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        from: jiff::civil::Date,
+        /// The period's length in days.
+        #[arg(long, default_value_t = frontdoor_cti::reports::generate::DEFAULT_DAYS)]
+        days: u32,
+        /// The same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Add to a store that already has calls.
+        #[arg(long)]
+        append: bool,
     },
 }
 
@@ -158,6 +180,18 @@ fn main() -> std::process::ExitCode {
                 println!("{}", out.trim_end());
                 Ok(true)
             }
+            Some(Command::Report(cmd)) => {
+                let store = open_store(&config).await?;
+                let out = frontdoor_cti::reports::run_report_command(
+                    &store,
+                    &config.reports,
+                    &config.cti.timezone,
+                    cmd,
+                )
+                .await?;
+                print!("{out}");
+                Ok(true)
+            }
             Some(Command::Taxonomy(cmd)) => {
                 let store = open_store(&config).await?;
                 let out = frontdoor_cti::run_taxonomy_command(&store, cmd).await?;
@@ -175,6 +209,39 @@ fn main() -> std::process::ExitCode {
                 println!(
                     "{} call records older than {days} days: {} numbers replaced by their hash, {} drafts deleted",
                     report.records, report.numbers, report.drafts
+                );
+                Ok(true)
+            }
+            Some(Command::Store(StoreCommand::Generate {
+                calls,
+                from,
+                days,
+                seed,
+                append,
+            })) => {
+                use frontdoor_cti::reports::generate::{GenerateOptions, INCIDENT_TAG, generate};
+                let timezone = jiff::tz::TimeZone::get(&config.cti.timezone)
+                    .with_context(|| format!("cti.timezone {:?}", config.cti.timezone))?;
+                let store = open_store(&config).await?;
+                let started = std::time::Instant::now();
+                let options = GenerateOptions {
+                    calls,
+                    from,
+                    days,
+                    seed,
+                    timezone,
+                    append,
+                };
+                let g = generate(&store, &options).await?;
+                println!(
+                    "{} calls generated ({} logs, {} needs, {} referrals, {} follow-ups, {} calls of incident {INCIDENT_TAG}) in {:.1} s",
+                    g.calls,
+                    g.logs,
+                    g.needs,
+                    g.referrals,
+                    g.follow_ups,
+                    g.incident_calls,
+                    started.elapsed().as_secs_f64()
                 );
                 Ok(true)
             }
@@ -313,6 +380,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
 
     let cti_config = frontdoor_cti::CtiConfig {
         allow_plain_http_login: config.tls.allow_plain_http_login,
+        reports: config.reports.clone(),
         ..config.cti.to_cti()
     };
     let (cti, navigator_commands) =
@@ -384,7 +452,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         )),
         None => tokio::spawn(frontdoor_cti::serve(http, cti.clone(), stopped)),
     };
-    let emergency = cti_glue::wire(&cti, &flows, &config.cti.transfer_destinations);
+    let (emergency, incident) = cti_glue::wire(&cti, &flows, &config.cti.transfer_destinations);
 
     let local = sockets.local_addr();
     let sockets_tls = sockets.tls_addr();
@@ -437,6 +505,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         reserve_from: config.calls.reserve_from(),
         flows: flows.clone(),
         emergency,
+        incident,
         events: cti.events(),
         ports,
         media_ip: advertise,

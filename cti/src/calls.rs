@@ -151,6 +151,8 @@ pub enum CallAttribute {
     /// Where the carrier says the call was diverted from (`Diversion`,
     /// `History-Info`): usually the number first dialled.
     DivertedFrom(String),
+    /// The emergency incident the call arrived during.
+    Incident(String),
 }
 
 /// Where the flow sent a call.
@@ -402,7 +404,9 @@ async fn handle(
                 CallAttribute::Centre(c) => call.centre = Some(c),
                 CallAttribute::Topic(t) => call.topic = Some(t),
                 CallAttribute::Crisis(c) => call.crisis = c,
-                CallAttribute::SipCallId(_) | CallAttribute::DivertedFrom(_) => {}
+                CallAttribute::SipCallId(_)
+                | CallAttribute::DivertedFrom(_)
+                | CallAttribute::Incident(_) => {}
             }
             step(writes, call_id, at_ms, CallStep::Attribute { attribute });
         }

@@ -103,6 +103,7 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/login", post(login))
         .route("/api/logout", post(logout))
         .route("/", get(crate::web::index))
+        .route("/reports", get(crate::web::reports))
         .route("/assets/{*path}", get(crate::web::asset))
         .route("/api/me", get(me))
         .route("/api/me/language", put(set_language))
@@ -116,6 +117,10 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/flows/versions", get(flow_versions))
         .route("/api/navigators", get(navigators))
         .route("/api/queues", get(queues))
+        .route("/api/reports", get(reports_meta))
+        .route("/api/reports/{kind}", get(report))
+        .route("/public/needs.csv", get(public_needs_csv))
+        .route("/public/needs.json", get(public_needs_json))
         .route("/api/queues/callbacks/{call_id}", post(queue_callback))
         .route("/cti/ws", get(crate::ws::upgrade))
         .route("/healthz", get(healthz))
@@ -691,6 +696,9 @@ struct EmergencyBody {
     active: bool,
     #[serde(default)]
     message: String,
+    /// The incident tag the calls it covers are recorded with.
+    #[serde(default)]
+    incident: String,
 }
 
 async fn set_emergency(
@@ -701,12 +709,26 @@ async fn set_emergency(
     auth.require(&cti, auth.account.role == Role::Ops, "emergency")
         .await?;
     let b: EmergencyBody = parse_json(&body)?;
+    if !b.incident.is_empty() && !crate::reports::valid_tag(&b.incident) {
+        return Err(AppError::bad(
+            "incident: letters, digits, - and _, up to 64 (e.g. 2026-ottawa-flood)",
+        ));
+    }
     cti.shared
         .store
-        .set_emergency(b.active, &b.message, &auth.account.username, now_ms())
+        .set_emergency(
+            b.active,
+            &b.message,
+            &b.incident,
+            &auth.account.username,
+            now_ms(),
+        )
         .await?;
-    cti.shared.set_emergency_cache(b.active);
-    let detail = format!("active={} message={:?}", b.active, b.message);
+    cti.shared.set_emergency_cache(b.active, &b.incident);
+    let detail = format!(
+        "active={} message={:?} incident={:?}",
+        b.active, b.message, b.incident
+    );
     cti.audit(
         &auth.account.username,
         "emergency.set",
@@ -897,6 +919,168 @@ async fn metrics(State(cti): State<Cti>) -> Response {
         cti.shared.status.render_prometheus(),
     )
         .into_response()
+}
+
+// ——— Reports (docs/reports.md) ———
+
+/// The centres' time zone, and today there.
+fn report_clock(cti: &Cti) -> (jiff::tz::TimeZone, jiff::civil::Date) {
+    let tz =
+        jiff::tz::TimeZone::get(&cti.shared.config.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
+    (tz, today)
+}
+
+/// `GET /api/reports`: what the reports page offers to ask.
+async fn reports_meta(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json::Value>> {
+    let a = &auth.account;
+    auth.require(&cti, a.role != Role::Navigator, "reports")
+        .await?;
+    let desk = cti.shared.desk();
+    let mut regions: Vec<&str> = desk.regions.iter().map(|r| r.id.as_str()).collect();
+    regions.sort_unstable();
+    regions.dedup();
+    let incidents = cti.shared.store.incidents().await?;
+    let config = &cti.shared.config.reports;
+    Ok(Json(json!({
+        "kinds": crate::reports::Kind::ALL.map(crate::reports::Kind::as_str),
+        "centres": desk.centres,
+        "regions": regions,
+        "incidents": incidents,
+        "suppress_below": config.suppress_below,
+        "suppressed": a.role != Role::Ops,
+        "today": report_clock(&cti).1.to_string(),
+    })))
+}
+
+/// `GET /api/reports/{kind}?from=…&to=…`: a report as JSON or CSV;
+/// audited. Operations staff get exact counts in JSON (their page);
+/// every CSV and every supervisor's answer is suppressed.
+async fn report(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(kind): Path<String>,
+    query: Result<Query<std::collections::BTreeMap<String, String>>, QueryRejection>,
+) -> ApiResult<Response> {
+    let a = &auth.account;
+    auth.require(&cti, a.role != Role::Navigator, &kind).await?;
+    let Query(params) = query.map_err(|e| AppError::bad(e.body_text()))?;
+    let q = crate::reports::Query::from_params(&kind, &params)?;
+    let csv = match params.get("format").map(String::as_str) {
+        None | Some("" | "json") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(AppError::bad(format!(
+                "format: {other:?} is not json or csv"
+            )));
+        }
+    };
+    let config = &cti.shared.config.reports;
+    let exact = a.role == Role::Ops && !csv;
+    let below = if exact { 0 } else { config.suppress_below };
+    let (tz, today) = report_clock(&cti);
+    let report = crate::reports::run(&cti.shared.store, config, &tz, today, &q, below).await?;
+    cti.audit(
+        &a.username,
+        &format!("report.{}", q.kind),
+        &q.describe(),
+        "ok",
+        if exact { "exact" } else { "" },
+        &auth.peer,
+    )
+    .await?;
+    if csv {
+        let name = format!("frontdoor-{}-{}-{}.csv", q.kind, q.from, q.to);
+        Ok((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"{name}\""),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            report.to_csv(),
+        )
+            .into_response())
+    } else {
+        Ok(([(header::CACHE_CONTROL, "no-store")], Json(report)).into_response())
+    }
+}
+
+/// How long the public feed is served from memory before it is recomputed.
+const PUBLIC_FEED_TTL: Duration = Duration::from_secs(300);
+
+/// The public needs feed (off unless `[reports] public_feed`): the daily
+/// needs of the last days by taxonomy and region, suppressed, computed at
+/// most every [`PUBLIC_FEED_TTL`].
+async fn public_needs(cti: &Cti) -> ApiResult<Arc<crate::reports::Report>> {
+    let config = &cti.shared.config.reports;
+    if !config.public_feed {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            "no such route".into(),
+        ));
+    }
+    let mut cache = cti.shared.public_feed.lock().await;
+    if let Some((at, report)) = cache.as_ref()
+        && at.elapsed() < PUBLIC_FEED_TTL
+    {
+        return Ok(Arc::clone(report));
+    }
+    let (tz, today) = report_clock(cti);
+    let back = i64::from(config.public_feed_days);
+    let from = today
+        .checked_sub(jiff::Span::new().days(back))
+        .unwrap_or(today);
+    let to = today.yesterday().unwrap_or(today);
+    let q = crate::reports::Query {
+        kind: crate::reports::Kind::Needs,
+        from,
+        to,
+        centre: None,
+        region: None,
+        by: Some(crate::reports::By::Day),
+        split: Some(crate::reports::Split::Region),
+        tag: None,
+        french: false,
+    };
+    let report = Arc::new(
+        crate::reports::run(
+            &cti.shared.store,
+            config,
+            &tz,
+            today,
+            &q,
+            config.suppress_below.max(2),
+        )
+        .await?,
+    );
+    *cache = Some((std::time::Instant::now(), Arc::clone(&report)));
+    Ok(report)
+}
+
+/// `GET /public/needs.csv`.
+async fn public_needs_csv(State(cti): State<Cti>) -> ApiResult<Response> {
+    let report = public_needs(&cti).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        report.to_csv(),
+    )
+        .into_response())
+}
+
+/// `GET /public/needs.json`.
+async fn public_needs_json(State(cti): State<Cti>) -> ApiResult<Response> {
+    let report = public_needs(&cti).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(report.as_ref().clone()),
+    )
+        .into_response())
 }
 
 #[cfg(test)]

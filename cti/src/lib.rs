@@ -92,6 +92,7 @@ mod calls;
 pub mod error;
 mod http;
 pub mod protocol;
+pub mod reports;
 mod spool;
 pub mod status;
 pub mod store;
@@ -186,6 +187,9 @@ pub struct CtiConfig {
     /// memory (nothing survives a crash). Default `None`; the binary's
     /// default is `frontdoor.spool`.
     pub spool: Option<std::path::PathBuf>,
+    /// The reports' settings (`[reports]`): suppression, service-level
+    /// targets, the public needs feed.
+    pub reports: reports::ReportsConfig,
 }
 
 impl CtiConfig {
@@ -232,6 +236,7 @@ impl Default for CtiConfig {
             body_timeout: Duration::from_secs(10),
             allow_plain_http_login: false,
             spool: None,
+            reports: reports::ReportsConfig::default(),
         }
     }
 }
@@ -246,11 +251,15 @@ pub(crate) struct Shared {
     /// purpose; a flood of logins must not take every core).
     pub hashing: Arc<tokio::sync::Semaphore>,
     emergency: AtomicBool,
+    /// Emergency mode's incident tag ("" for none).
+    incident: Mutex<String>,
     /// The queues' last published view (`GET /api/queues`); none until the
     /// binary publishes one.
     queues: Mutex<Option<Arc<protocol::QueuesView>>>,
     /// The centres, regions and destinations the binary last published.
     desk: Mutex<Arc<protocol::Desk>>,
+    /// The public needs feed as last computed, and when.
+    pub public_feed: tokio::sync::Mutex<Option<(std::time::Instant, Arc<reports::Report>)>>,
 }
 
 impl Shared {
@@ -262,8 +271,9 @@ impl Shared {
     pub fn emergency_active(&self) -> bool {
         self.emergency.load(Ordering::Relaxed)
     }
-    pub fn set_emergency_cache(&self, on: bool) {
+    pub fn set_emergency_cache(&self, on: bool, incident: &str) {
         self.emergency.store(on, Ordering::Relaxed);
+        *self.incident.lock().unwrap_or_else(|e| e.into_inner()) = incident.to_string();
     }
     /// The last view published with [`Cti::publish_queues`], if any.
     pub fn queue_view(&self) -> Option<Arc<protocol::QueuesView>> {
@@ -301,7 +311,7 @@ impl Cti {
     /// navigators' commands for the call controller. Needs a tokio runtime.
     pub async fn start(config: CtiConfig) -> Result<(Cti, mpsc::Receiver<NavigatorCommand>)> {
         let store = Store::connect(&config.db).await?;
-        let emergency = store.emergency().await?.active;
+        let emergency = store.emergency().await?;
         let (opened, boot_seq, recover) = match &config.spool {
             Some(dir) => {
                 let (opened, boot_seq) = spool::open(dir, |id| {
@@ -314,7 +324,8 @@ impl Cti {
             None => (spool::memory(), 0, false),
         };
         let (cti, rx) = Cti::build(store, config, opened, boot_seq, recover);
-        cti.shared.set_emergency_cache(emergency);
+        cti.shared
+            .set_emergency_cache(emergency.active, &emergency.incident);
         Ok((cti, rx))
     }
 
@@ -352,8 +363,10 @@ impl Cti {
             registry,
             status: Arc::new(Status::default()),
             emergency: AtomicBool::new(false),
+            incident: Mutex::new(String::new()),
             queues: Mutex::new(None),
             desk: Mutex::new(Arc::new(protocol::Desk::default())),
+            public_feed: tokio::sync::Mutex::new(None),
         });
         let spool::Opened {
             id,
@@ -458,6 +471,20 @@ impl Cti {
     /// Whether emergency mode is on (persisted; ops switch it with `PUT /api/emergency`).
     pub fn emergency_mode(&self) -> bool {
         self.shared.emergency_active()
+    }
+
+    /// The incident calls arriving now are recorded with: emergency mode's
+    /// tag while it is on.
+    pub fn incident(&self) -> Option<String> {
+        if !self.shared.emergency_active() {
+            return None;
+        }
+        let tag = self
+            .shared
+            .incident
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        (!tag.is_empty()).then(|| tag.clone())
     }
 
     /// Records that a flow version became active (flow_versions table, the

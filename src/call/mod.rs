@@ -51,6 +51,9 @@ pub struct Shared {
     pub flows: Arc<Flows>,
     /// Emergency mode, as operations set it.
     pub emergency: watch::Receiver<bool>,
+    /// Emergency mode's incident tag, recorded on the calls that arrive
+    /// while it is set.
+    pub incident: watch::Receiver<Option<String>>,
     /// The call records (and, later, the screen pops).
     pub events: CallEvents,
     pub ports: PortAllocator,
@@ -132,6 +135,18 @@ pub async fn run(
             },
         )
         .await;
+        let incident = shared.incident.borrow().clone();
+        if let Some(tag) = incident {
+            record(
+                &records,
+                RecordEvent::Attribute {
+                    call_id: call_id.clone(),
+                    attribute: CallAttribute::Incident(tag),
+                    at_ms: now_ms(),
+                },
+            )
+            .await;
+        }
         if let Some(diverted_from) = &incoming.diverted_from {
             record(
                 &records,

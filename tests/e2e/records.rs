@@ -204,7 +204,7 @@ fn emergency_mode_switched_by_ops_reaches_the_next_call() {
         "PUT",
         "/api/emergency",
         Some(&token),
-        r#"{"active":true,"message":"ice storm"}"#,
+        r#"{"active":true,"message":"ice storm","incident":"2026-ottawa-ice"}"#,
     );
     assert_eq!(status, 200, "{body}");
     engine
@@ -229,6 +229,26 @@ fn emergency_mode_switched_by_ops_reaches_the_next_call() {
     assert!(all.contains("en/emergency_announcement"), "{all}");
     assert!(all.contains("en/emergency_option"), "{all}");
     assert!(all.contains("en/emergency_info"), "{all}");
+
+    // The call is recorded with the incident: the incident report counts it.
+    ended_record(&engine, &token, &id);
+    let (_, meta) = http(engine.http, "GET", "/api/reports", Some(&token), "");
+    let meta: Value = serde_json::from_str(&meta).unwrap();
+    assert_eq!(meta["incidents"], serde_json::json!(["2026-ottawa-ice"]));
+    let today = meta["today"].as_str().unwrap();
+    let (status, body) = http(
+        engine.http,
+        "GET",
+        &format!("/api/reports/incident?from={today}&to={today}&tag=2026-ottawa-ice"),
+        Some(&token),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    let report: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        report["total"][2], 1,
+        "one call during the incident: {body}"
+    );
 }
 
 #[test]

@@ -135,6 +135,7 @@ impl CallStep {
                     }
                     CallAttribute::SipCallId(id) => ("sip_call_id", text(id), id.clone()),
                     CallAttribute::DivertedFrom(n) => ("diverted_from", text(n), n.clone()),
+                    CallAttribute::Incident(t) => ("incident", text(t), t.clone()),
                     CallAttribute::Region { region, source } => {
                         return Plan {
                             kind: "attribute",
@@ -179,7 +180,19 @@ impl CallStep {
                 vec![("answered_ms", Int(at_ms)), ("last_step", text("answered"))],
             ),
             CallStep::QueueStep { kind, detail } => {
-                (kind, detail.into(), vec![("last_step", text(kind))])
+                let mut sets = vec![("last_step", text(kind))];
+                // What the reports count, kept on the record.
+                match kind.as_str() {
+                    "overflowed" => sets.push(("overflowed", Int(1))),
+                    "callback_failed" | "callback_to_supervisor" => {
+                        sets.push(("callback_outcome", text("failed")));
+                    }
+                    "connected" if detail.contains("callback=true") => {
+                        sets.push(("callback_outcome", text("made")));
+                    }
+                    _ => {}
+                }
+                (kind, detail.into(), sets)
             }
             CallStep::Note { kind, detail } => (kind, detail.into(), Vec::new()),
             // An interrupted call keeps its last step: where the caller was

@@ -85,6 +85,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "diversion",
         include_str!("../../../migrations/sqlite/0007_diversion.sql"),
     ),
+    (
+        8,
+        "reports",
+        include_str!("../../../migrations/sqlite/0008_reports.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -121,6 +126,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         7,
         "diversion",
         include_str!("../../../migrations/postgres/0007_diversion.sql"),
+    ),
+    (
+        8,
+        "reports",
+        include_str!("../../../migrations/postgres/0008_reports.sql"),
     ),
 ];
 

@@ -23,6 +23,9 @@ pub struct Emergency {
     pub message: String,
     pub changed_by: String,
     pub changed_ms: i64,
+    /// The incident tag calls arriving while it is on are recorded with
+    /// (e.g. `2026-ottawa-flood`); empty for none.
+    pub incident: String,
 }
 
 /// One audit log row.
@@ -120,9 +123,22 @@ impl Store {
             .collect()
     }
 
+    /// The incident tags calls were recorded with, newest first.
+    pub async fn incidents(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT incident, MAX(arrived_ms) AS last FROM call_records \
+             WHERE incident IS NOT NULL GROUP BY incident ORDER BY last DESC LIMIT 100",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok(r.try_get::<String, _>("incident")?))
+            .collect()
+    }
+
     pub async fn emergency(&self) -> Result<Emergency> {
         let r = sqlx::query(
-            "SELECT active, message, changed_by, changed_ms FROM emergency_mode WHERE id = 1",
+            "SELECT active, message, changed_by, changed_ms, incident FROM emergency_mode WHERE id = 1",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -131,6 +147,7 @@ impl Store {
             message: r.try_get("message")?,
             changed_by: r.try_get("changed_by")?,
             changed_ms: r.try_get("changed_ms")?,
+            incident: r.try_get("incident")?,
         })
     }
 
@@ -138,14 +155,16 @@ impl Store {
         &self,
         active: bool,
         message: &str,
+        incident: &str,
         by: &str,
         now_ms: i64,
     ) -> Result<()> {
-        sqlx::query("UPDATE emergency_mode SET active = $1, message = $2, changed_by = $3, changed_ms = $4 WHERE id = 1")
+        sqlx::query("UPDATE emergency_mode SET active = $1, message = $2, changed_by = $3, changed_ms = $4, incident = $5 WHERE id = 1")
             .bind(flag(active))
             .bind(message)
             .bind(by)
             .bind(now_ms)
+            .bind(incident)
             .execute(&self.pool)
             .await?;
         Ok(())

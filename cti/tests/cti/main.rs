@@ -10,6 +10,7 @@ mod double;
 mod history;
 mod http;
 mod queues;
+mod reports;
 mod server;
 mod store;
 mod transfer;
