@@ -23,6 +23,11 @@ pub(crate) async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
 }
 
+/// `GET /reports`: the reports (supervisors and operations staff).
+pub(crate) async fn reports(headers: HeaderMap) -> Response {
+    serve("reports.html", &headers)
+}
+
 /// `GET /assets/{path}`: a file of `cti/web/`.
 pub(crate) async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
@@ -123,13 +128,109 @@ mod tests {
             Vec::<&String>::new(),
             "keys in one language only"
         );
-        let html = include_str!("../web/index.html");
-        for used in html.split("data-i18n=\"").skip(1) {
-            let key = used.split('"').next().unwrap_or_default();
+        for (page, html) in [
+            ("index.html", include_str!("../web/index.html")),
+            ("reports.html", include_str!("../web/reports.html")),
+        ] {
+            for used in html.split("data-i18n=\"").skip(1) {
+                let key = used.split('"').next().unwrap_or_default();
+                assert!(
+                    en.contains(key),
+                    "{page} uses {key:?}, which no catalogue has"
+                );
+            }
+        }
+    }
+
+    /// What follows each call of the function `name` with a string first
+    /// argument (`name("`, not `other_name("` nor `x.name("`).
+    fn calls<'a>(script: &'a str, name: &str) -> Vec<&'a str> {
+        let needle = format!("{name}(\"");
+        script
+            .match_indices(&needle)
+            .filter(|(at, _)| {
+                !script[..*at]
+                    .chars()
+                    .next_back()
+                    .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            })
+            .map(|(at, _)| &script[at + needle.len()..])
+            .collect()
+    }
+
+    /// The keys a script names in full: `t("key"` and `label("prefix", "code"`.
+    fn keys_named_in(script: &str) -> Vec<String> {
+        let mut keys: Vec<String> = calls(script, "t")
+            .into_iter()
+            .filter_map(|s| s.split_once('"').map(|(k, _)| k.to_string()))
+            .collect();
+        for call in calls(script, "label") {
+            let mut parts = call.splitn(3, '"');
+            let (Some(prefix), Some(between), Some(rest)) =
+                (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            if between.trim() == ","
+                && let Some((code, _)) = rest.split_once('"')
+            {
+                keys.push(format!("{prefix}.{code}"));
+            }
+        }
+        keys
+    }
+
+    #[test]
+    fn the_reports_page_has_words_for_every_report_column_and_key_it_uses() {
+        let en: BTreeSet<String> = keys(include_str!("../web/i18n/en.js"))
+            .into_iter()
+            .collect();
+        let script = include_str!("../web/reports.js");
+        for key in keys_named_in(script) {
             assert!(
-                en.contains(key),
-                "index.html uses {key:?}, which no catalogue has"
+                en.contains(&key),
+                "reports.js uses {key:?}, which no catalogue has"
             );
+        }
+        // Every report and every column of the contract's table
+        // (docs/reports.md: `| `kind` | rows | `col`, `col` |`), and the
+        // period every report starts with.
+        let contract = include_str!("../../docs/reports.md");
+        let mut kinds = 0;
+        for line in contract.lines().filter(|l| l.starts_with("| `")) {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let kind = cells[1].trim_matches('`');
+            kinds += 1;
+            for key in [
+                format!("reports.kind.{kind}"),
+                format!("reports.help.{kind}"),
+            ] {
+                assert!(en.contains(&key), "no words for the report {kind}: {key}");
+            }
+            for column in cells[3].split('`').skip(1).step_by(2) {
+                let key = format!("reports.col.{column}");
+                assert!(
+                    en.contains(&key),
+                    "no words for {kind}'s column {column}: {key}"
+                );
+            }
+        }
+        assert_eq!(kinds, 7, "the contract's table of reports was not found");
+        for key in [
+            "reports.col.period",
+            "reports.queue.crisis",
+            "reports.dim.inquirer",
+            "reports.dim.age_band",
+            "reports.dim.gender",
+            "reports.dim.area",
+            "reports.filter.by_day",
+            "reports.filter.by_week",
+            "reports.filter.by_month",
+            "reports.filter.by_whole",
+            "reports.filter.split_region",
+            "reports.filter.split_centre",
+        ] {
+            assert!(en.contains(key), "no words for {key}");
         }
     }
 }

@@ -25,7 +25,25 @@ class ApiError extends Error {
 
 /** Calls the server; resolves with the JSON answer (null for 204) or throws ApiError. */
 export async function api(method, path, body) {
-  const headers = { Accept: "application/json" };
+  const res = await request(method, path, body, "application/json");
+  if (res.status === 204) return null;
+  const text = await res.text();
+  return text ? JSON.parse(text) : null;
+}
+
+/**
+ * GETs a file (a CSV export): resolves with its bytes exactly as sent, as a
+ * Blob of the answer's type, or throws ApiError like `api`.
+ */
+export async function apiBlob(path, accept = "*/*") {
+  const res = await request("GET", path, undefined, accept);
+  const bytes = await res.arrayBuffer();
+  return new Blob([bytes], { type: res.headers.get("Content-Type") ?? "application/octet-stream" });
+}
+
+/** One request with the token; resolves with a 2xx Response, else throws ApiError. */
+async function request(method, path, body, accept) {
+  const headers = { Accept: accept };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -51,7 +69,5 @@ export async function api(method, path, body) {
     if (res.status === 401 && path !== "/api/login") expiredHandler();
     throw new ApiError(res.status, message, Number(res.headers.get("Retry-After")) || null);
   }
-  if (res.status === 204) return null;
-  const text = await res.text();
-  return text ? JSON.parse(text) : null;
+  return res;
 }

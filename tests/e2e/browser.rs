@@ -7,7 +7,7 @@
 //! `chromium-driver`), installed by `scripts/test`; axe-core is vendored in
 //! `tests/e2e/vendor/axe-core/` from the npm package.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,16 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session. `name` prefixes
     /// the screenshots.
     pub fn open(name: &str) -> Browser {
+        Browser::start(name, None)
+    }
+
+    /// [`Browser::open`], with every download saved into `dir` without a
+    /// question (Chromium's `download.default_directory` preference).
+    pub fn open_with_downloads(name: &str, dir: &Path) -> Browser {
+        Browser::start(name, Some(dir))
+    }
+
+    fn start(name: &str, downloads: Option<&Path>) -> Browser {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -59,19 +69,24 @@ impl Browser {
                 std::thread::sleep(Duration::from_millis(50));
             }
             let mut caps = Capabilities::new();
-            caps.insert(
-                "goog:chromeOptions".into(),
-                json!({
-                    "binary": "/usr/bin/chromium",
-                    "args": [
-                        "--headless", "--no-sandbox", "--disable-gpu",
-                        "--disable-background-networking", "--disable-component-update",
-                        "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                        "--window-size=1366,768", "--lang=en-CA",
-                        format!("--user-data-dir={}", profile.path().display()),
-                    ],
-                }),
-            );
+            let mut options = json!({
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                    "--window-size=1366,768", "--lang=en-CA",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            });
+            if let Some(dir) = downloads {
+                options["prefs"] = json!({
+                    "download.default_directory": dir.display().to_string(),
+                    "download.prompt_for_download": false,
+                    "download.directory_upgrade": true,
+                });
+            }
+            caps.insert("goog:chromeOptions".into(), options);
             let connector = hyper_util::client::legacy::connect::HttpConnector::new();
             let client = rt.block_on(
                 ClientBuilder::new(connector)

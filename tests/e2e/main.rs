@@ -16,6 +16,7 @@ mod postgres;
 mod proxy;
 mod records;
 mod registrar;
+mod reports;
 mod sip_calls;
 mod startup;
 mod tls;
