@@ -92,6 +92,7 @@ function showView(name) {
   for (const v of ["login", "expired", "desk"]) $(`${v}-view`).hidden = v !== name;
   const desk = name === "desk";
   $("me").hidden = $("conn").hidden = $("logout").hidden = !desk;
+  renderMe();
   if (name === "login") {
     if (session.account?.username) $("username").value = session.account.username;
     ($("username").value ? $("password") : $("username")).focus();
@@ -224,6 +225,8 @@ function renderConn() {
 function renderMe() {
   const a = session.account;
   $("me").textContent = a ? `${a.username} · ${centreName(a.centre)}` : "";
+  // Supervisors and operations staff read the reports (same tab: same login).
+  $("reports-link").hidden = view !== "desk" || !a || a.role === "navigator";
 }
 
 function renderReasons() {
