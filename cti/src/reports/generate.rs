@@ -849,6 +849,7 @@ impl Tables {
                     "overflowed",
                     "callback_outcome",
                     "incident",
+                    "logged_ms",
                 ],
             ),
             logs: Table::new(
@@ -870,11 +871,25 @@ impl Tables {
                     "crisis_details",
                     "follow_up_consent",
                     "follow_up_method",
+                    "arrived_ms",
+                    "region",
+                    "centre",
+                    "incident",
                 ],
             ),
             needs: Table::new(
                 "call_log_needs",
-                &["log_id", "position", "code", "met", "unmet_reason"],
+                &[
+                    "log_id",
+                    "position",
+                    "code",
+                    "met",
+                    "unmet_reason",
+                    "arrived_ms",
+                    "region",
+                    "centre",
+                    "incident",
+                ],
             ),
             referrals: Table::new(
                 "call_log_referrals",
@@ -1444,6 +1459,13 @@ impl<'a> Generator<'a> {
             self.counts.incident_calls += 1;
         }
         let navigator_id = navigator.map(|(c, k)| self.navigators[c][k].id.clone());
+        // When the log is saved: never before the call was answered.
+        let saved_ms = match (save_offset, &navigator_id) {
+            (Some(offset), Some(_)) => {
+                Some((ended + offset).max(answered.map(at).unwrap_or(ended)))
+            }
+            _ => None,
+        };
         self.tables.records.push([
             V::T(call_id.clone()),
             V::T(caller),
@@ -1469,12 +1491,14 @@ impl<'a> Generator<'a> {
             V::I(i64::from(overflowed)),
             opt_s(callback_outcome),
             opt_s(incident.then_some(INCIDENT_TAG)),
+            opt_i(saved_ms),
         ]);
 
-        if let (Some(offset), Some(nav)) = (save_offset, navigator_id) {
-            let answered_at = answered.map(at).unwrap_or(ended);
-            let saved = (ended + offset).max(answered_at);
+        if let (Some(saved), Some(nav)) = (saved_ms, navigator_id) {
             let log = LogCall {
+                arrived_ms: at(arrived),
+                centre,
+                tagged: incident,
                 call_id,
                 navigator: nav,
                 crisis,
@@ -1569,6 +1593,10 @@ impl<'a> Generator<'a> {
             crisis_details.map_or(V::NullT, V::T),
             opt_i(follow_up_due.map(|_| 1)),
             opt_s(follow_up_due.map(|_| "phone")),
+            V::I(l.arrived_ms),
+            opt_s(l.region.map(|r| REGIONS[r].id)),
+            opt_s(l.centre),
+            opt_s(l.tagged.then_some(INCIDENT_TAG)),
         ]);
 
         // Needs: the call's main one first.
@@ -1600,6 +1628,10 @@ impl<'a> Generator<'a> {
                 V::T(self.codes[code].clone()),
                 V::I(i64::from(!unmet)),
                 opt_s(reason.map(UnmetReason::as_str)),
+                V::I(l.arrived_ms),
+                opt_s(l.region.map(|r| REGIONS[r].id)),
+                opt_s(l.centre),
+                opt_s(l.tagged.then_some(INCIDENT_TAG)),
             ]);
             self.counts.needs += 1;
             if !unmet {
@@ -1672,6 +1704,11 @@ impl<'a> Generator<'a> {
 
 /// What a log is generated from.
 struct LogCall {
+    /// The call's arrival, centre and incident tag, copied onto the log and
+    /// its needs for the reports.
+    arrived_ms: i64,
+    centre: Option<&'static str>,
+    tagged: bool,
     call_id: String,
     navigator: String,
     crisis: bool,

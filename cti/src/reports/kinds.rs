@@ -22,21 +22,23 @@ struct Filter {
 }
 
 impl Filter {
-    /// Calls that arrived in `[lo_ms, hi_ms)`, of the query's centre, region
-    /// and incident.
-    fn calls(q: &Query, lo_ms: i64, hi_ms: i64) -> Filter {
+    /// Rows of table alias `t` (call records `r`, logs `l`, needs `n`:
+    /// each has the call's arrival, region, centre and incident) of calls
+    /// that arrived in `[lo_ms, hi_ms)`, of the query's centre, region and
+    /// incident.
+    fn calls(q: &Query, t: &str, lo_ms: i64, hi_ms: i64) -> Filter {
         let mut f = Filter {
-            sql: format!("r.arrived_ms >= {lo_ms} AND r.arrived_ms < {hi_ms}"),
+            sql: format!("{t}.arrived_ms >= {lo_ms} AND {t}.arrived_ms < {hi_ms}"),
             binds: Vec::new(),
         };
         if let Some(c) = &q.centre {
-            f.and("r.centre", c);
+            f.and(&format!("{t}.centre"), c);
         }
         if let Some(r) = &q.region {
-            f.and("r.region", r);
+            f.and(&format!("{t}.region"), r);
         }
-        if let Some(t) = &q.tag {
-            f.and("r.incident", t);
+        if let Some(tag) = &q.tag {
+            f.and(&format!("{t}.incident"), tag);
         }
         f
     }
@@ -144,19 +146,16 @@ fn levels(code: &str) -> (String, String) {
 /// The needs of the period's current logs, by level 1 and 2, with the same
 /// group's count in the bucket before.
 async fn needs(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
-    let f = Filter::calls(q, p.lo_ms, p.hi_ms);
+    let f = Filter::calls(q, "n", p.lo_ms, p.hi_ms);
     let split = match q.split {
-        Some(Split::Region) => "COALESCE(r.region, '')",
-        Some(Split::Centre) => "COALESCE(r.centre, '')",
+        Some(Split::Region) => "COALESCE(n.region, '')",
+        Some(Split::Centre) => "COALESCE(n.centre, '')",
         None => "''",
     };
     let sql = format!(
         "SELECT {day} AS d, n.code, {split} AS s, COUNT(*) AS needs, {unmet} AS unmet \
-         FROM call_records r \
-         JOIN call_logs l ON l.call_id = r.call_id AND l.superseded_ms IS NULL \
-         JOIN call_log_needs n ON n.log_id = l.id \
-         WHERE {w} GROUP BY 1, 2, 3",
-        day = p.day_sql("r.arrived_ms"),
+         FROM call_log_needs n WHERE {w} AND n.is_current = 1 GROUP BY 1, 2, 3",
+        day = p.day_sql("n.arrived_ms"),
         unmet = sum_if("n.met = 0", "1"),
         w = f.sql
     );
@@ -305,14 +304,11 @@ fn total_row(r: &Report, first_count: usize, values: Vec<Cell>) -> Vec<Cell> {
 
 /// Unmet needs by level-2 need and reason.
 async fn unmet(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
-    let f = Filter::calls(q, p.from_ms, p.hi_ms);
+    let f = Filter::calls(q, "n", p.from_ms, p.hi_ms);
     let sql = format!(
         "SELECT {day} AS d, n.code, COALESCE(n.unmet_reason, 'other') AS reason, COUNT(*) \
-         FROM call_records r \
-         JOIN call_logs l ON l.call_id = r.call_id AND l.superseded_ms IS NULL \
-         JOIN call_log_needs n ON n.log_id = l.id \
-         WHERE {w} AND n.met = 0 GROUP BY 1, 2, 3",
-        day = p.day_sql("r.arrived_ms"),
+         FROM call_log_needs n WHERE {w} AND n.is_current = 1 AND n.met = 0 GROUP BY 1, 2, 3",
+        day = p.day_sql("n.arrived_ms"),
         w = f.sql
     );
     let rows = f.fetch(store, sql).await?;
@@ -361,7 +357,7 @@ async fn service_level(
     p: &Periods,
     q: &Query,
 ) -> Result<Report> {
-    let f = Filter::calls(q, p.from_ms, p.hi_ms);
+    let f = Filter::calls(q, "r", p.from_ms, p.hi_ms);
     let short = i64::try_from(config.short_abandon_s).unwrap_or(0) * 1000;
     let ms = |t: super::Target| i64::try_from(t.within_s).unwrap_or(0) * 1000;
     let mut target = format!("CASE WHEN r.crisis = 1 THEN {}", ms(config.crisis_target));
@@ -378,7 +374,7 @@ async fn service_level(
     let sql = format!(
         "SELECT {day} AS d, CASE WHEN r.crisis = 1 THEN 'crisis' ELSE COALESCE(r.centre, '') END AS q, \
          COUNT(*), {ans}, {ab}, {short_ab}, {in_target}, {wait}, {talk}, \
-         {cb}, {made}, {failed}, {over} \
+         {cb}, {made}, {failed}, {over}, {logged}, {wrap} \
          FROM call_records r WHERE {w} AND r.queued_ms IS NOT NULL GROUP BY 1, 2",
         day = p.day_sql("r.arrived_ms"),
         ans = sum_if(answered, "1"),
@@ -397,36 +393,24 @@ async fn service_level(
         made = sum_if("r.callback_outcome = 'made'", "1"),
         failed = sum_if("r.callback_outcome = 'failed'", "1"),
         over = sum_if("r.overflowed = 1", "1"),
+        // Wrap-up: from the call's end to its first log saved.
+        logged = sum_if(
+            &format!("{answered} AND r.ended_ms IS NOT NULL AND r.logged_ms IS NOT NULL"),
+            "1"
+        ),
+        wrap = sum_if(
+            &format!("{answered} AND r.ended_ms IS NOT NULL AND r.logged_ms > r.ended_ms"),
+            "r.logged_ms - r.ended_ms"
+        ),
         w = f.sql
     );
     let rows = f.fetch(store, sql).await?;
-    // Wrap-up: from the call's end to its first log saved.
-    let wrap_sql = format!(
-        "SELECT {day} AS d, CASE WHEN r.crisis = 1 THEN 'crisis' ELSE COALESCE(r.centre, '') END AS q, \
-         COUNT(*), {wrap} \
-         FROM call_records r JOIN call_logs l ON l.call_id = r.call_id AND l.corrects IS NULL \
-         WHERE {w} AND r.queued_ms IS NOT NULL AND r.answered_ms IS NOT NULL AND r.ended_ms IS NOT NULL \
-         GROUP BY 1, 2",
-        day = p.day_sql("r.arrived_ms"),
-        wrap = sum_if("l.saved_ms > r.ended_ms", "l.saved_ms - r.ended_ms"),
-        w = f.sql
-    );
-    let wraps = f.fetch(store, wrap_sql).await?;
     // (bucket, queue) → sums; the queue sorts crisis last.
     let mut acc: BTreeMap<(Date, bool, String), Vec<i64>> = BTreeMap::new();
     for row in &rows {
         let Some(b) = bucket(p, row, 0) else { continue };
         let queue = text(row, 1);
-        let v: Vec<i64> = (2..13).map(|i| int(row, i)).collect();
-        let mut all = v;
-        all.extend([0, 0]);
-        add(acc.entry((b, queue == "crisis", queue)).or_default(), &all);
-    }
-    for row in &wraps {
-        let Some(b) = bucket(p, row, 0) else { continue };
-        let queue = text(row, 1);
-        let mut v = vec![0; 11];
-        v.extend([int(row, 2), int(row, 3)]);
+        let v: Vec<i64> = (2..15).map(|i| int(row, i)).collect();
         add(acc.entry((b, queue == "crisis", queue)).or_default(), &v);
     }
     let mut r = Report::new(
@@ -505,15 +489,12 @@ async fn service_level(
 
 /// Answered calls with a saved log, per centre and navigator.
 async fn tracked(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
-    let f = Filter::calls(q, p.from_ms, p.hi_ms);
+    let f = Filter::calls(q, "r", p.from_ms, p.hi_ms);
     let sql = format!(
         "SELECT {day} AS d, COALESCE(r.centre, ''), COALESCE(r.navigator, ''), COUNT(*), \
          {logged} FROM call_records r WHERE {w} AND r.answered_ms IS NOT NULL GROUP BY 1, 2, 3",
         day = p.day_sql("r.arrived_ms"),
-        logged = sum_if(
-            "EXISTS (SELECT 1 FROM call_logs l WHERE l.call_id = r.call_id)",
-            "1"
-        ),
+        logged = sum_if("r.logged_ms IS NOT NULL", "1"),
         w = f.sql
     );
     let rows = f.fetch(store, sql).await?;
@@ -577,17 +558,17 @@ async fn follow_ups(store: &Store, p: &Periods, today: Date, q: &Query) -> Resul
         binds: Vec::new(),
     };
     if let Some(c) = &q.centre {
-        f.and("r.centre", c);
+        f.and("l.centre", c);
     }
     if let Some(reg) = &q.region {
-        f.and("r.region", reg);
+        f.and("l.region", reg);
     }
     let sql = format!(
         "SELECT due, c, latest, COUNT(*) FROM (\
-           SELECT l.follow_up_due AS due, COALESCE(r.centre, '') AS c, \
+           SELECT l.follow_up_due AS due, COALESCE(l.centre, '') AS c, \
              (SELECT o.outcome FROM follow_up_outcomes o WHERE o.log_id = l.id \
               ORDER BY o.at_ms DESC LIMIT 1) AS latest \
-           FROM call_logs l JOIN call_records r ON r.call_id = l.call_id WHERE {w}\
+           FROM call_logs l WHERE {w}\
          ) x GROUP BY due, c, latest",
         w = f.sql
     );
@@ -652,7 +633,7 @@ async fn follow_ups(store: &Store, p: &Periods, today: Date, q: &Query) -> Resul
 
 /// The calls and needs of one incident, by day and region.
 async fn incident(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
-    let f = Filter::calls(q, p.from_ms, p.hi_ms);
+    let f = Filter::calls(q, "r", p.from_ms, p.hi_ms);
     let day = p.day_sql("r.arrived_ms");
     let calls_sql = format!(
         "SELECT {day} AS d, COALESCE(r.region, ''), COUNT(*), {ans}, {ab}, {crisis} \
@@ -665,13 +646,13 @@ async fn incident(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
         crisis = sum_if("r.crisis = 1", "1"),
         w = f.sql
     );
+    let nf = Filter::calls(q, "n", p.from_ms, p.hi_ms);
     let needs_sql = format!(
-        "SELECT {day} AS d, COALESCE(r.region, ''), COUNT(*), {unmet} \
-         FROM call_records r \
-         JOIN call_logs l ON l.call_id = r.call_id AND l.superseded_ms IS NULL \
-         JOIN call_log_needs n ON n.log_id = l.id WHERE {w} GROUP BY 1, 2",
+        "SELECT {day} AS d, COALESCE(n.region, ''), COUNT(*), {unmet} \
+         FROM call_log_needs n WHERE {w} AND n.is_current = 1 GROUP BY 1, 2",
+        day = p.day_sql("n.arrived_ms"),
         unmet = sum_if("n.met = 0", "1"),
-        w = f.sql
+        w = nf.sql
     );
     let mut acc: BTreeMap<(Date, String), Vec<i64>> = BTreeMap::new();
     for row in &f.fetch(store, calls_sql).await? {
@@ -679,7 +660,7 @@ async fn incident(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
         let v = [int(row, 2), int(row, 3), int(row, 4), int(row, 5), 0, 0];
         add(acc.entry((b, text(row, 1))).or_default(), &v);
     }
-    for row in &f.fetch(store, needs_sql).await? {
+    for row in &nf.fetch(store, needs_sql).await? {
         let Some(b) = bucket(p, row, 0) else { continue };
         let v = [0, 0, 0, 0, int(row, 2), int(row, 3)];
         add(acc.entry((b, text(row, 1))).or_default(), &v);
@@ -716,31 +697,45 @@ async fn incident(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
 
 /// Who called: inquirer, age band, gender, area; counts of current logs.
 async fn demographics(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
-    let f = Filter::calls(q, p.from_ms, p.hi_ms);
-    let sql = format!(
-        "SELECT {day} AS d, l.inquirer, l.age_band, l.gender, UPPER(TRIM(l.area)), COUNT(*) \
-         FROM call_records r \
-         JOIN call_logs l ON l.call_id = r.call_id AND l.superseded_ms IS NULL \
-         WHERE {w} GROUP BY 1, 2, 3, 4, 5",
-        day = p.day_sql("r.arrived_ms"),
-        w = f.sql
-    );
-    let rows = f.fetch(store, sql).await?;
+    let f = Filter::calls(q, "l", p.from_ms, p.hi_ms);
     let dims = ["inquirer", "age_band", "gender", "area"];
+    // One count per dimension and day (not per combination of them).
+    let day = p.day_sql("l.arrived_ms");
+    let sql = dims
+        .iter()
+        .enumerate()
+        .map(|(i, dim)| {
+            let value = if *dim == "area" {
+                "UPPER(TRIM(l.area))".to_string()
+            } else {
+                format!("l.{dim}")
+            };
+            format!(
+                "SELECT {day} AS d, CAST({i} AS BIGINT) AS dim, {value} AS v, COUNT(*) AS n FROM call_logs l \
+                 WHERE {w} AND l.superseded_ms IS NULL GROUP BY 1, 2, 3",
+                w = f.sql
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" UNION ALL ");
+    let rows = f.fetch(store, sql).await?;
     // (bucket, dimension index, value) → count; (bucket) → logs
     let mut acc: BTreeMap<(Date, usize, String), i64> = BTreeMap::new();
     let mut logs: BTreeMap<Date, i64> = BTreeMap::new();
     for row in &rows {
         let Some(b) = bucket(p, row, 0) else { continue };
-        let n = int(row, 5);
-        *logs.entry(b).or_default() += n;
-        for i in 0..dims.len() {
-            let mut v = text(row, 1 + i);
-            if v.is_empty() {
-                v = "not_recorded".into();
-            }
-            *acc.entry((b, i, v)).or_default() += n;
+        let i = usize::try_from(int(row, 1))
+            .unwrap_or(0)
+            .min(dims.len() - 1);
+        let n = int(row, 3);
+        if i == 0 {
+            *logs.entry(b).or_default() += n;
         }
+        let mut v = text(row, 2);
+        if v.is_empty() {
+            v = "not_recorded".into();
+        }
+        *acc.entry((b, i, v)).or_default() += n;
     }
     let mut r = Report::new(
         Kind::Demographics.as_str(),

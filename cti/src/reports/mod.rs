@@ -375,6 +375,42 @@ pub(crate) fn parse_date(name: &str, v: &str) -> Result<Date> {
         .ok_or_else(|| Error::Invalid(format!("{name}: {v:?} is not a date (YYYY-MM-DD)")))
 }
 
+/// The statements that fill in the copies the reports read (a call's first
+/// log time on its record; its arrival, region, centre and incident on its
+/// logs and needs; whether a need's log is current) where they are missing:
+/// the same as in migrations/*/0008_reports.sql, for rows written by other
+/// means than the store's own methods.
+const FILL_COPIES: [&str; 3] = [
+    "UPDATE call_records SET logged_ms = \
+       (SELECT MIN(l.saved_ms) FROM call_logs l WHERE l.call_id = call_records.call_id) \
+     WHERE logged_ms IS NULL",
+    "UPDATE call_logs SET \
+       arrived_ms = (SELECT r.arrived_ms FROM call_records r WHERE r.call_id = call_logs.call_id), \
+       region = (SELECT r.region FROM call_records r WHERE r.call_id = call_logs.call_id), \
+       centre = (SELECT r.centre FROM call_records r WHERE r.call_id = call_logs.call_id), \
+       incident = (SELECT r.incident FROM call_records r WHERE r.call_id = call_logs.call_id) \
+     WHERE arrived_ms IS NULL",
+    "UPDATE call_log_needs SET \
+       arrived_ms = (SELECT l.arrived_ms FROM call_logs l WHERE l.id = call_log_needs.log_id), \
+       region = (SELECT l.region FROM call_logs l WHERE l.id = call_log_needs.log_id), \
+       centre = (SELECT l.centre FROM call_logs l WHERE l.id = call_log_needs.log_id), \
+       incident = (SELECT l.incident FROM call_logs l WHERE l.id = call_log_needs.log_id), \
+       is_current = (SELECT CASE WHEN l.superseded_ms IS NULL THEN 1 ELSE 0 END \
+                       FROM call_logs l WHERE l.id = call_log_needs.log_id) \
+     WHERE arrived_ms IS NULL",
+];
+
+/// Fills in the copies the reports read for rows written without them (by
+/// hand, or by a tool writing SQL), in one transaction.
+pub async fn fill_copies(store: &Store) -> Result<()> {
+    let mut tx = store.begin_write().await?;
+    for sql in FILL_COPIES {
+        sqlx::query(sql).execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 /// Runs a report; `suppress_below` 0 shows exact counts.
 pub async fn run(
     store: &Store,

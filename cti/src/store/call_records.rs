@@ -329,6 +329,32 @@ impl Store {
             }
             query.bind(call_id).execute(&mut *tx).await?;
         }
+        // The copies the reports read on the call's logs and needs follow a
+        // change of region (a navigator's correction), centre or incident.
+        if let CallStep::Attribute { attribute } = step {
+            let (column, value) = match attribute {
+                CallAttribute::Region { region, .. } => ("region", region),
+                CallAttribute::Centre(c) => ("centre", c),
+                CallAttribute::Incident(t) => ("incident", t),
+                _ => ("", &String::new()),
+            };
+            if !column.is_empty() {
+                for sql in [
+                    format!("UPDATE call_logs SET {column} = $1 WHERE call_id = $2"),
+                    format!(
+                        "UPDATE call_log_needs SET {column} = $1 WHERE log_id IN \
+                         (SELECT id FROM call_logs WHERE call_id = $2)"
+                    ),
+                ] {
+                    // Safe: the column names are fixed text above.
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(value)
+                        .bind(call_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+        }
         self.event(&mut tx, call_id, at_ms, kind, &detail).await?;
         tx.commit().await?;
         Ok(())

@@ -118,6 +118,22 @@ impl Store {
                 .collect();
         self.check_taxonomy(&codes).await?;
         let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+        // What the reports filter on, copied from the call's record (see
+        // migrations/*/0008_reports.sql).
+        let call = sqlx::query(
+            "SELECT arrived_ms, region, centre, incident FROM call_records WHERE call_id = $1",
+        )
+        .bind(&log.call_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let fact = |column: &str| -> Option<String> {
+            call.as_ref()
+                .and_then(|r| r.try_get::<Option<String>, _>(column).ok().flatten())
+        };
+        let (region, centre, incident) = (fact("region"), fact("centre"), fact("incident"));
+        let arrived_ms: Option<i64> = call
+            .as_ref()
+            .and_then(|r| r.try_get::<i64, _>("arrived_ms").ok());
         if let Some(corrects) = log.corrects {
             let updated = sqlx::query(
                 "UPDATE call_logs SET superseded_ms = $1 \
@@ -137,6 +153,10 @@ impl Store {
                     ),
                 });
             }
+            sqlx::query("UPDATE call_log_needs SET is_current = 0 WHERE log_id = $1")
+                .bind(corrects)
+                .execute(&mut *tx)
+                .await?;
         }
         let demographics = serde_json::to_string(&log.demographics).unwrap_or_else(|_| "{}".into());
         let crisis_details = log
@@ -147,8 +167,9 @@ impl Store {
         let row = sqlx::query(
             "INSERT INTO call_logs (call_id, navigator, client_id, saved_ms, demographics, notes, \
              follow_up_due, follow_up_reason, inquirer, area, age_band, gender, crisis_details, \
-             follow_up_consent, follow_up_method, corrects) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) \
+             follow_up_consent, follow_up_method, corrects, arrived_ms, region, centre, incident) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, \
+             $17, $18, $19, $20) \
              ON CONFLICT (navigator, client_id) DO NOTHING RETURNING id",
         )
         .bind(&log.call_id)
@@ -167,6 +188,10 @@ impl Store {
         .bind(follow_up.map(|f| flag(f.consent)))
         .bind(follow_up.and_then(|f| f.method).map(|m| m.as_str()))
         .bind(log.corrects)
+        .bind(arrived_ms)
+        .bind(region.clone())
+        .bind(centre.clone())
+        .bind(incident.clone())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -185,14 +210,19 @@ impl Store {
         let log_id: i64 = row.try_get("id")?;
         for (i, need) in log.needs.iter().enumerate() {
             sqlx::query(
-                "INSERT INTO call_log_needs (log_id, position, code, met, unmet_reason) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO call_log_needs (log_id, position, code, met, unmet_reason, \
+                 arrived_ms, region, centre, incident) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(log_id)
             .bind(i as i64)
             .bind(&need.code)
             .bind(flag(need.met))
             .bind(need.unmet_reason.map(|r| r.as_str()))
+            .bind(arrived_ms)
+            .bind(region.clone())
+            .bind(centre.clone())
+            .bind(incident.clone())
             .execute(&mut *tx)
             .await?;
         }
@@ -210,6 +240,13 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
+        sqlx::query(
+            "UPDATE call_records SET logged_ms = $1 WHERE call_id = $2 AND logged_ms IS NULL",
+        )
+        .bind(now_ms)
+        .bind(&log.call_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("DELETE FROM call_log_drafts WHERE navigator = $1 AND call_id = $2")
             .bind(navigator)
             .bind(&log.call_id)

@@ -348,6 +348,8 @@ async fn fixture(url: &str) -> Store {
         )
         .await;
     }
+    // Written by hand: the copies the store keeps as logs are saved.
+    reports::fill_copies(&store).await.unwrap();
     store
 }
 
@@ -703,4 +705,87 @@ async fn the_api_serves_reports_to_supervisors_and_ops_only(url: &str) {
 crate::on_both_backends!(
     reports_api,
     the_api_serves_reports_to_supervisors_and_ops_only
+);
+
+/// The copies the reports read are kept by the store's own writes: a log
+/// saved, a region corrected by the navigator, a log corrected.
+async fn the_store_keeps_what_the_reports_read_in_step(url: &str) {
+    use frontdoor_cti::protocol::{CallLog, Need};
+    let store = Store::connect(url).await.unwrap();
+    let t = at(date(2026, 1, 12), 11, 0, 0);
+    call(
+        &store,
+        "k1",
+        t,
+        Some("ottawa"),
+        false,
+        30,
+        Some(100),
+        "answered",
+        Some("nav1"),
+        "",
+    )
+    .await;
+    let needs = |codes: &[&str]| -> Vec<Need> {
+        codes
+            .iter()
+            .map(|c| Need {
+                code: (*c).into(),
+                met: true,
+                unmet_reason: None,
+            })
+            .collect()
+    };
+    let log = CallLog {
+        call_id: "k1".into(),
+        needs: needs(&["BD"]),
+        ..CallLog::default()
+    };
+    let (first, _) = store
+        .save_call_log("nav1", "k1-a", &log, false, t + 200 * S)
+        .await
+        .unwrap();
+    let by_region = Query {
+        split: Some(reports::Split::Region),
+        ..january(Kind::Needs)
+    };
+    let text = csv(&store, &by_region, 0).await;
+    assert!(text.contains(",BD,Food,east,1,1,0,0,\n"), "{text}");
+    let tracked = csv(&store, &january(Kind::Tracked), 0).await;
+    assert!(tracked.contains(",ottawa,nav1,1,1,100.0\n"), "{tracked}");
+
+    // The navigator says the caller is in the north.
+    store
+        .correct_region("k1", "north", t + 300 * S)
+        .await
+        .unwrap();
+    let text = csv(&store, &by_region, 0).await;
+    assert!(text.contains(",BD,Food,north,1,1,0,0,\n"), "{text}");
+    assert!(!text.contains("east"), "{text}");
+
+    // A corrected log replaces the need.
+    let correction = CallLog {
+        call_id: "k1".into(),
+        needs: needs(&["BH"]),
+        corrects: Some(first),
+        ..CallLog::default()
+    };
+    store
+        .save_call_log("nav1", "k1-b", &correction, false, t + 400 * S)
+        .await
+        .unwrap();
+    let text = csv(&store, &january(Kind::Needs), 0).await;
+    assert!(text.contains(",BH,Housing/Shelter,1,1,0,0,\n"), "{text}");
+    assert!(!text.contains(",BD,"), "{text}");
+    // Wrap-up counts from the first log: 200 s − (30 s queue + 100 s talk
+    // after 20 s in the IVR) = 50 s.
+    let sl = csv(&store, &january(Kind::ServiceLevel), 0).await;
+    assert!(
+        sl.contains(",ottawa,1,1,0,0,1,100.0,80% in 60s,30.0,150.0,50.0,"),
+        "{sl}"
+    );
+}
+crate::on_both_backends!(
+    reports_copies,
+    the_store_keeps_what_the_reports_read_in_step
 );
