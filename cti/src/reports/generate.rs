@@ -149,6 +149,9 @@ pub async fn generate(store: &Store, opts: &GenerateOptions) -> Result<Generated
         .await?;
     }
     tx.commit().await?;
+    // The planner's statistics for what was just written (the database
+    // would gather them itself later).
+    sqlx::query("ANALYZE").execute(store.pool()).await?;
     Ok(g.counts)
 }
 

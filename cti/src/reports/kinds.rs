@@ -1,5 +1,5 @@
 //! Each report's queries and its table. Counts come from `GROUP BY` in the
-//! database, by local day (see [`Periods::day_sql`]); the days are rolled up
+//! database, by bucket or local day (see [`Periods::bucket_sql`]); the days are rolled up
 //! into the report's buckets here.
 
 use std::collections::{BTreeMap, HashMap};
@@ -77,7 +77,7 @@ fn sum_if(cond: &str, value: &str) -> String {
 
 /// The bucket of a local day number read from the database.
 fn bucket(p: &Periods, row: &AnyRow, i: usize) -> Option<Date> {
-    Periods::date_of(int(row, i)).map(|d| p.key(d))
+    p.bucket_key(int(row, i))
 }
 
 /// Adds `v` into `acc` element-wise.
@@ -155,7 +155,7 @@ async fn needs(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
     let sql = format!(
         "SELECT {day} AS d, n.code, {split} AS s, COUNT(*) AS needs, {unmet} AS unmet \
          FROM call_log_needs n WHERE {w} AND n.is_current = 1 GROUP BY 1, 2, 3",
-        day = p.day_sql("n.arrived_ms"),
+        day = p.bucket_sql("n.arrived_ms"),
         unmet = sum_if("n.met = 0", "1"),
         w = f.sql
     );
@@ -308,7 +308,7 @@ async fn unmet(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
     let sql = format!(
         "SELECT {day} AS d, n.code, COALESCE(n.unmet_reason, 'other') AS reason, COUNT(*) \
          FROM call_log_needs n WHERE {w} AND n.is_current = 1 AND n.met = 0 GROUP BY 1, 2, 3",
-        day = p.day_sql("n.arrived_ms"),
+        day = p.bucket_sql("n.arrived_ms"),
         w = f.sql
     );
     let rows = f.fetch(store, sql).await?;
@@ -376,7 +376,7 @@ async fn service_level(
          COUNT(*), {ans}, {ab}, {short_ab}, {in_target}, {wait}, {talk}, \
          {cb}, {made}, {failed}, {over}, {logged}, {wrap} \
          FROM call_records r WHERE {w} AND r.queued_ms IS NOT NULL GROUP BY 1, 2",
-        day = p.day_sql("r.arrived_ms"),
+        day = p.bucket_sql("r.arrived_ms"),
         ans = sum_if(answered, "1"),
         ab = sum_if(&format!("{abandoned} AND {waited} >= {short}"), "1"),
         short_ab = sum_if(&format!("{abandoned} AND {waited} < {short}"), "1"),
@@ -493,7 +493,7 @@ async fn tracked(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
     let sql = format!(
         "SELECT {day} AS d, COALESCE(r.centre, ''), COALESCE(r.navigator, ''), COUNT(*), \
          {logged} FROM call_records r WHERE {w} AND r.answered_ms IS NOT NULL GROUP BY 1, 2, 3",
-        day = p.day_sql("r.arrived_ms"),
+        day = p.bucket_sql("r.arrived_ms"),
         logged = sum_if("r.logged_ms IS NOT NULL", "1"),
         w = f.sql
     );
@@ -634,7 +634,7 @@ async fn follow_ups(store: &Store, p: &Periods, today: Date, q: &Query) -> Resul
 /// The calls and needs of one incident, by day and region.
 async fn incident(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
     let f = Filter::calls(q, "r", p.from_ms, p.hi_ms);
-    let day = p.day_sql("r.arrived_ms");
+    let day = p.bucket_sql("r.arrived_ms");
     let calls_sql = format!(
         "SELECT {day} AS d, COALESCE(r.region, ''), COUNT(*), {ans}, {ab}, {crisis} \
          FROM call_records r WHERE {w} GROUP BY 1, 2",
@@ -650,7 +650,7 @@ async fn incident(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
     let needs_sql = format!(
         "SELECT {day} AS d, COALESCE(n.region, ''), COUNT(*), {unmet} \
          FROM call_log_needs n WHERE {w} AND n.is_current = 1 GROUP BY 1, 2",
-        day = p.day_sql("n.arrived_ms"),
+        day = p.bucket_sql("n.arrived_ms"),
         unmet = sum_if("n.met = 0", "1"),
         w = nf.sql
     );
@@ -700,7 +700,7 @@ async fn demographics(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
     let f = Filter::calls(q, "l", p.from_ms, p.hi_ms);
     let dims = ["inquirer", "age_band", "gender", "area"];
     // One count per dimension and day (not per combination of them).
-    let day = p.day_sql("l.arrived_ms");
+    let day = p.bucket_sql("l.arrived_ms");
     let sql = dims
         .iter()
         .enumerate()

@@ -454,6 +454,9 @@ pub(crate) struct Periods {
     /// Offsets in force from each instant on (epoch ms, offset ms), the
     /// first from the beginning of time.
     offsets: Vec<(i64, i64)>,
+    /// Unless cut by day: each bucket's first day and its start (epoch ms),
+    /// in order, from the bucket before the period.
+    starts: Vec<(Date, i64)>,
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -473,9 +476,25 @@ impl Periods {
             from_ms: start(q.from)?,
             hi_ms: start(next_day(q.to))?,
             offsets: Vec::new(),
+            starts: Vec::new(),
         };
         let first = p.previous_key(p.key(q.from));
         p.lo_ms = start(first)?;
+        if q.by != Some(By::Day) {
+            let mut key = first;
+            while key <= q.to {
+                p.starts.push((key, start(key)?));
+                let next = match q.by {
+                    None => p.key(q.from),
+                    Some(By::Week) => key.checked_add(jiff::Span::new().days(7)).unwrap_or(q.to),
+                    _ => key.checked_add(jiff::Span::new().months(1)).unwrap_or(q.to),
+                };
+                if next <= key {
+                    break;
+                }
+                key = next;
+            }
+        }
         let lo = jiff::Timestamp::from_millisecond(p.lo_ms)
             .map_err(|e| Error::Invalid(e.to_string()))?;
         p.offsets
@@ -505,6 +524,31 @@ impl Periods {
         let last = self.offsets.last().map_or(0, |o| o.1);
         s.push_str(&format!(" ELSE {last} END) / {DAY_MS})"));
         s
+    }
+
+    /// SQL for the bucket of an epoch-ms column: the local day number when
+    /// cut by day, else the bucket's index (a few at most: weeks, months,
+    /// or the period and the one before). [`Periods::bucket_key`] reads it.
+    pub fn bucket_sql(&self, col: &str) -> String {
+        if self.by == Some(By::Day) || self.starts.is_empty() {
+            return self.day_sql(col);
+        }
+        let mut s = String::from("CAST(CASE");
+        for (i, (_, at)) in self.starts.iter().enumerate().skip(1) {
+            s.push_str(&format!(" WHEN {col} < {at} THEN {}", i - 1));
+        }
+        s.push_str(&format!(" ELSE {} END AS BIGINT)", self.starts.len() - 1));
+        s
+    }
+
+    /// The bucket (by its first day) of a value of [`Periods::bucket_sql`].
+    pub fn bucket_key(&self, v: i64) -> Option<Date> {
+        if self.by == Some(By::Day) || self.starts.is_empty() {
+            return Periods::date_of(v).map(|d| self.key(d));
+        }
+        self.starts
+            .get(usize::try_from(v).ok()?)
+            .map(|(key, _)| *key)
     }
 
     /// The date of a local day number.

@@ -511,6 +511,22 @@ async fn reports_match_the_hand_computed_fixture(url: &str) {
         text.contains("\n2026-01,B,Basic Needs,BD,Food,4,4,0,1,300.0\n"),
         "{text}"
     );
+    // By week (Monday to Sunday): the 10th is in week 2, the 31st in week
+    // 5; week 3 shows the fall from week 2 to nothing.
+    let by_week = Query {
+        by: Some(By::Week),
+        ..january(Kind::Needs)
+    };
+    let text = csv(&store, &by_week, 0).await;
+    for line in [
+        "2026-W02,B,Basic Needs,BD,Food,4,4,0,0,\n",
+        "2026-W02,B,Basic Needs,BH,Housing/Shelter,1,0,1,0,\n",
+        "2026-W03,B,Basic Needs,BD,Food,0,0,0,4,-100.0\n",
+        "2026-W05,B,Basic Needs,BH,Housing/Shelter,1,1,0,0,\n",
+        "total,,,,,6,5,1,5,20.0\n",
+    ] {
+        assert!(text.contains(line), "{line} in\n{text}");
+    }
     // A centre with no calls: only the total, all zero.
     let none = Query {
         centre: Some("windsor".into()),
