@@ -5,13 +5,13 @@
 use std::collections::{BTreeMap, HashMap};
 
 use jiff::civil::Date;
+use sqlx::AnyConnection;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::table::{Cell, Chart, ColType, Report};
 use super::{Kind, Periods, Query, ReportsConfig, Split};
 use crate::error::Result;
-use crate::store::Store;
 
 use ColType::{Count, Dim, Percent, Seconds, Text};
 
@@ -49,12 +49,12 @@ impl Filter {
             .push_str(&format!(" AND {column} = ${}", self.binds.len()));
     }
 
-    async fn fetch(&self, store: &Store, sql: String) -> Result<Vec<AnyRow>> {
+    async fn fetch(&self, conn: &mut AnyConnection, sql: String) -> Result<Vec<AnyRow>> {
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for b in &self.binds {
             query = query.bind(b.clone());
         }
-        Ok(query.fetch_all(store.pool()).await?)
+        Ok(query.fetch_all(&mut *conn).await?)
     }
 }
 
@@ -106,29 +106,29 @@ fn period_range(r: &mut Report, p: &Periods, q: &Query) {
 }
 
 pub(super) async fn build(
-    store: &Store,
+    conn: &mut AnyConnection,
     config: &ReportsConfig,
     p: &Periods,
     today: Date,
     q: &Query,
 ) -> Result<Report> {
     let mut r = match q.kind {
-        Kind::Needs => needs(store, p, q).await?,
-        Kind::Unmet => unmet(store, p, q).await?,
-        Kind::ServiceLevel => service_level(store, config, p, q).await?,
-        Kind::Tracked => tracked(store, p, q).await?,
-        Kind::FollowUps => follow_ups(store, p, today, q).await?,
-        Kind::Incident => incident(store, p, q).await?,
-        Kind::Demographics => demographics(store, p, q).await?,
+        Kind::Needs => needs(conn, p, q).await?,
+        Kind::Unmet => unmet(conn, p, q).await?,
+        Kind::ServiceLevel => service_level(conn, config, p, q).await?,
+        Kind::Tracked => tracked(conn, p, q).await?,
+        Kind::FollowUps => follow_ups(conn, p, today, q).await?,
+        Kind::Incident => incident(conn, p, q).await?,
+        Kind::Demographics => demographics(conn, p, q).await?,
     };
     period_range(&mut r, p, q);
     Ok(r)
 }
 
 /// The taxonomy's names, by code, in the query's language.
-async fn names(store: &Store, french: bool) -> Result<HashMap<String, String>> {
+async fn names(conn: &mut AnyConnection, french: bool) -> Result<HashMap<String, String>> {
     let rows = sqlx::query("SELECT code, name_en, name_fr FROM taxonomy")
-        .fetch_all(store.pool())
+        .fetch_all(&mut *conn)
         .await?;
     Ok(rows
         .iter()
@@ -145,7 +145,7 @@ fn levels(code: &str) -> (String, String) {
 
 /// The needs of the period's current logs, by level 1 and 2, with the same
 /// group's count in the bucket before.
-async fn needs(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
+async fn needs(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Report> {
     let f = Filter::calls(q, "n", p.lo_ms, p.hi_ms);
     let split = match q.split {
         Some(Split::Region) => "COALESCE(n.region, '')",
@@ -159,7 +159,7 @@ async fn needs(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
         unmet = sum_if("n.met = 0", "1"),
         w = f.sql
     );
-    let rows = f.fetch(store, sql).await?;
+    let rows = f.fetch(conn, sql).await?;
     // (bucket, l1, l2, split) → [needs, unmet]
     let mut acc: BTreeMap<(Date, String, String, String), Vec<i64>> = BTreeMap::new();
     for row in &rows {
@@ -170,7 +170,7 @@ async fn needs(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
             &[int(row, 3), int(row, 4)],
         );
     }
-    let names = names(store, q.french).await?;
+    let names = names(conn, q.french).await?;
     let mut cols = vec![
         ("period", Dim),
         ("l1", Dim),
@@ -303,7 +303,7 @@ fn total_row(r: &Report, first_count: usize, values: Vec<Cell>) -> Vec<Cell> {
 }
 
 /// Unmet needs by level-2 need and reason.
-async fn unmet(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
+async fn unmet(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Report> {
     let f = Filter::calls(q, "n", p.from_ms, p.hi_ms);
     let sql = format!(
         "SELECT {day} AS d, n.code, COALESCE(n.unmet_reason, 'other') AS reason, COUNT(*) \
@@ -311,14 +311,14 @@ async fn unmet(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
         day = p.bucket_sql("n.arrived_ms"),
         w = f.sql
     );
-    let rows = f.fetch(store, sql).await?;
+    let rows = f.fetch(conn, sql).await?;
     let mut acc: BTreeMap<(Date, String, String), i64> = BTreeMap::new();
     for row in &rows {
         let Some(b) = bucket(p, row, 0) else { continue };
         let (_, l2) = levels(&text(row, 1));
         *acc.entry((b, l2, text(row, 2))).or_default() += int(row, 3);
     }
-    let names = names(store, q.french).await?;
+    let names = names(conn, q.french).await?;
     let mut r = Report::new(
         Kind::Unmet.as_str(),
         &[
@@ -352,7 +352,7 @@ async fn unmet(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
 
 /// Per queue: offered, answered, abandons, service level, speeds, callbacks.
 async fn service_level(
-    store: &Store,
+    conn: &mut AnyConnection,
     config: &ReportsConfig,
     p: &Periods,
     q: &Query,
@@ -404,7 +404,7 @@ async fn service_level(
         ),
         w = f.sql
     );
-    let rows = f.fetch(store, sql).await?;
+    let rows = f.fetch(conn, sql).await?;
     // (bucket, queue) → sums; the queue sorts crisis last.
     let mut acc: BTreeMap<(Date, bool, String), Vec<i64>> = BTreeMap::new();
     for row in &rows {
@@ -488,7 +488,7 @@ async fn service_level(
 }
 
 /// Answered calls with a saved log, per centre and navigator.
-async fn tracked(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
+async fn tracked(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Report> {
     let f = Filter::calls(q, "r", p.from_ms, p.hi_ms);
     let sql = format!(
         "SELECT {day} AS d, COALESCE(r.centre, ''), COALESCE(r.navigator, ''), COUNT(*), \
@@ -497,7 +497,7 @@ async fn tracked(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
         logged = sum_if("r.logged_ms IS NOT NULL", "1"),
         w = f.sql
     );
-    let rows = f.fetch(store, sql).await?;
+    let rows = f.fetch(conn, sql).await?;
     let mut acc: BTreeMap<(Date, String, String), Vec<i64>> = BTreeMap::new();
     for row in &rows {
         let Some(b) = bucket(p, row, 0) else { continue };
@@ -549,7 +549,12 @@ async fn tracked(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
 }
 
 /// Follow-ups due in the period, by their latest outcome.
-async fn follow_ups(store: &Store, p: &Periods, today: Date, q: &Query) -> Result<Report> {
+async fn follow_ups(
+    conn: &mut AnyConnection,
+    p: &Periods,
+    today: Date,
+    q: &Query,
+) -> Result<Report> {
     let mut f = Filter {
         sql: format!(
             "l.superseded_ms IS NULL AND l.follow_up_due >= '{}' AND l.follow_up_due <= '{}'",
@@ -572,7 +577,7 @@ async fn follow_ups(store: &Store, p: &Periods, today: Date, q: &Query) -> Resul
          ) x GROUP BY due, c, latest",
         w = f.sql
     );
-    let rows = f.fetch(store, sql).await?;
+    let rows = f.fetch(conn, sql).await?;
     let outcomes = ["reached", "no_answer", "left_message", "closed"];
     // (bucket, centre) → scheduled, made, reached, no_answer, left_message,
     // closed, overdue, open
@@ -632,7 +637,7 @@ async fn follow_ups(store: &Store, p: &Periods, today: Date, q: &Query) -> Resul
 }
 
 /// The calls and needs of one incident, by day and region.
-async fn incident(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
+async fn incident(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Report> {
     let f = Filter::calls(q, "r", p.from_ms, p.hi_ms);
     let day = p.bucket_sql("r.arrived_ms");
     let calls_sql = format!(
@@ -655,12 +660,12 @@ async fn incident(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
         w = nf.sql
     );
     let mut acc: BTreeMap<(Date, String), Vec<i64>> = BTreeMap::new();
-    for row in &f.fetch(store, calls_sql).await? {
+    for row in &f.fetch(conn, calls_sql).await? {
         let Some(b) = bucket(p, row, 0) else { continue };
         let v = [int(row, 2), int(row, 3), int(row, 4), int(row, 5), 0, 0];
         add(acc.entry((b, text(row, 1))).or_default(), &v);
     }
-    for row in &nf.fetch(store, needs_sql).await? {
+    for row in &nf.fetch(conn, needs_sql).await? {
         let Some(b) = bucket(p, row, 0) else { continue };
         let v = [0, 0, 0, 0, int(row, 2), int(row, 3)];
         add(acc.entry((b, text(row, 1))).or_default(), &v);
@@ -696,7 +701,7 @@ async fn incident(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
 }
 
 /// Who called: inquirer, age band, gender, area; counts of current logs.
-async fn demographics(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
+async fn demographics(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Report> {
     let f = Filter::calls(q, "l", p.from_ms, p.hi_ms);
     let dims = ["inquirer", "age_band", "gender", "area"];
     // One count per dimension and day (not per combination of them).
@@ -718,7 +723,7 @@ async fn demographics(store: &Store, p: &Periods, q: &Query) -> Result<Report> {
         })
         .collect::<Vec<_>>()
         .join(" UNION ALL ");
-    let rows = f.fetch(store, sql).await?;
+    let rows = f.fetch(conn, sql).await?;
     // (bucket, dimension index, value) → count; (bucket) → logs
     let mut acc: BTreeMap<(Date, usize, String), i64> = BTreeMap::new();
     let mut logs: BTreeMap<Date, i64> = BTreeMap::new();

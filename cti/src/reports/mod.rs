@@ -431,7 +431,22 @@ pub async fn run(
         });
     }
     let periods = Periods::new(&query, tz)?;
-    let mut report = kinds::build(store, config, &periods, today, &query).await?;
+    let mut conn = store.pool().acquire().await?;
+    // For this connection while it runs the report: SQLite groups by
+    // sorting, and a year's rows fit in memory with a larger page cache
+    // (the default spills to temporary files); PostgreSQL would first
+    // compile these short scans to machine code (JIT), which takes longer
+    // than the scans.
+    let (before, after) = match store.backend() {
+        crate::store::Backend::Sqlite => {
+            ("PRAGMA cache_size = -65536", "PRAGMA cache_size = -2000")
+        }
+        crate::store::Backend::Postgres => ("SET jit = off", "RESET jit"),
+    };
+    sqlx::query(before).execute(&mut *conn).await?;
+    let built = kinds::build(&mut conn, config, &periods, today, &query).await;
+    sqlx::query(after).execute(&mut *conn).await?;
+    let mut report = built?;
     if suppress_below > 1 {
         suppress::apply(&mut report, suppress_below);
     }
