@@ -3,11 +3,13 @@
 //! with small counts suppressed, and a synthetic year to see and time them.
 //! What each report counts is in docs/reports.md.
 //!
-//! Each report is a few `GROUP BY` queries over the period's call records
-//! (index `call_records_arrived`), grouped by the local day a call arrived
-//! on; the days are rolled up into weeks, months or the whole period here,
-//! then [`suppress`] hides small counts. The same SQL text runs on SQLite
-//! and PostgreSQL.
+//! Each report is a few `GROUP BY` queries over the period's call records,
+//! logs or needs, each read from one index (`call_records_report`,
+//! `call_logs_report`, `call_log_needs_report`: the logs and needs carry
+//! copies of their call's arrival, region, centre and incident) and grouped
+//! by the report's buckets (the period and the one before, weeks, months,
+//! local days: [`Periods::bucket_sql`]); then [`suppress`] hides small
+//! counts. The same SQL text runs on SQLite and PostgreSQL.
 
 pub mod generate;
 mod kinds;
