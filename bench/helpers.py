@@ -1663,6 +1663,11 @@ def table(path):
                 if fig.get(key) is not None:
                     details.append(f"{key} {fmt(fig[key])}")
             print(f"| {label} | **{fmt(fig['value'])} {fig.get('unit', '')}** | {', '.join(details)} |")
+    for fig in figures:
+        if fig["metric"].startswith("report_") and fig.get("backend"):
+            print(f"| report {fig['kind']} over a year, {fig['backend']} | **{fmt(fig['value'])} ms** | "
+                  f"{fmt(fig.get('calls'))} calls (generated in {fmt(fig.get('generate_s'))} s), "
+                  f"runs {fig.get('runs_ms')} |")
     for fig in sorted(figures, key=lambda f: (f["metric"], f.get("concurrent_calls") or 0)):
         if fig["metric"] not in ("send_interval_p99_ms", "talking_send_interval_p99_ms"):
             continue
