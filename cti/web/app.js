@@ -3,7 +3,7 @@
 // shortcuts, and the dispatch of every websocket frame to the modules.
 
 import { $ } from "./dom.js";
-import { t, label, setLang, getLang, otherLang, onLangChange, fmtClock, fmtDuration } from "./i18n.js";
+import { t, label, setLang, getLang, otherLang, onLangChange, fmtClock } from "./i18n.js";
 import { api, getToken, setToken, onSessionExpired } from "./api.js";
 import { Cti } from "./ws.js";
 import { session, serverNow, centreName, errorText, deskMessage } from "./session.js";
@@ -11,6 +11,7 @@ import * as pop from "./pop.js";
 import * as form from "./form.js";
 import * as drafts from "./drafts.js";
 import * as followups from "./followups.js";
+import { initLogin, relabelLogin } from "./login.js";
 
 const LANG_KEY = "frontdoor.lang";
 const USER_KEY = "frontdoor.user";
@@ -21,7 +22,6 @@ let lastPop = null; // the last call_offered frame
 let connStatus = "offline";
 let applyServerLanguage = true; // hello's ui_language counts once per login, unless chosen on the login page
 let freshLogin = true; // the next hello is the first of this login
-let loginError = null; // () => the login error, in the current language
 
 const cti = new Cti({
   onFrame,
@@ -55,7 +55,7 @@ function start() {
   relabel();
 
   $("lang-toggle").addEventListener("click", toggleLanguage);
-  $("login-form").addEventListener("submit", login);
+  initLogin({ signedIn, words: errorText });
   $("relogin").addEventListener("click", () => showView("login"));
   $("logout").addEventListener("click", logout);
   $("btn-ready").addEventListener("click", () => setState("ready"));
@@ -107,53 +107,11 @@ function enterDesk() {
   cti.start(getToken());
 }
 
-async function login(ev) {
-  ev.preventDefault();
-  const username = $("username").value.trim();
-  const password = $("password").value;
-  setLoginError(null);
-  if (!username || !password) {
-    setLoginError(() => t("login.missing"), [!username ? "username" : "password"]);
-    return;
-  }
-  const button = $("login-submit");
-  button.disabled = true;
-  let waitS = 0;
-  try {
-    const answer = await api("POST", "/api/login", { username, password });
-    setToken(answer.token);
-    if (sessionStorage.getItem(USER_KEY) !== username) cti.resetSeq();
-    sessionStorage.setItem(USER_KEY, username);
-    $("password").value = "";
-    if (!applyServerLanguage) api("PUT", "/api/me/language", { language: getLang() }).catch(() => {});
-    enterDesk();
-  } catch (err) {
-    if (err.status === 401) setLoginError(() => t("login.bad"), ["username", "password"]);
-    else if (err.status === 429) {
-      waitS = err.retryAfterS ?? 60;
-      setLoginError(() => t("login.throttled", { time: fmtDuration(waitS) }));
-    } else setLoginError(() => errorText(err));
-  } finally {
-    setTimeout(() => {
-      button.disabled = false;
-    }, waitS * 1000);
-  }
-}
-
-/** Shows (or clears) the login error; the `fields` named are marked invalid, the first focused. */
-function setLoginError(text, fields = []) {
-  loginError = text;
-  $("login-error").textContent = text ? text() : "";
-  for (const id of ["username", "password"]) {
-    if (fields.includes(id)) {
-      $(id).setAttribute("aria-invalid", "true");
-      $(id).setAttribute("aria-describedby", "login-error");
-    } else {
-      $(id).removeAttribute("aria-invalid");
-      $(id).removeAttribute("aria-describedby");
-    }
-  }
-  if (fields.length) $(fields[0]).focus();
+async function signedIn(username) {
+  if (sessionStorage.getItem(USER_KEY) !== username) cti.resetSeq();
+  sessionStorage.setItem(USER_KEY, username);
+  if (!applyServerLanguage) api("PUT", "/api/me/language", { language: getLang() }).catch(() => {});
+  enterDesk();
 }
 
 /** Any 401: stop, keep everything typed, and say so. */
@@ -206,7 +164,7 @@ function relabel() {
   renderMe();
   renderReasons();
   renderState();
-  if (loginError) $("login-error").textContent = loginError();
+  relabelLogin();
   pop.setDesk();
   form.relabel();
   drafts.renderList();

@@ -7,6 +7,7 @@ import { $, el } from "./dom.js";
 import { t, label, known, setLang, getLang, otherLang, onLangChange, fmtDate, fmtDuration, today } from "./i18n.js";
 import { api, apiBlob, getToken, setToken, onSessionExpired } from "./api.js";
 import { barChart } from "./chart.js";
+import { initLogin, relabelLogin } from "./login.js";
 
 const LANG_KEY = "frontdoor.lang";
 const KINDS = ["needs", "unmet", "service-level", "tracked", "follow-ups", "incident", "demographics"];
@@ -35,7 +36,6 @@ let meta = null; // GET /api/reports
 let loading = false;
 let reloadWhenDone = false; // the language changed while a report was loading
 let shown = null; // {state, report}: the report on the page
-let loginError = null; // () => text, in the current language
 let statusText = null;
 let reportError = null;
 let downloadText = null;
@@ -50,7 +50,7 @@ function start() {
   relabel();
 
   $("lang-toggle").addEventListener("click", toggleLanguage);
-  $("login-form").addEventListener("submit", login);
+  initLogin({ signedIn, words: errorWords });
   $("logout").addEventListener("click", logout);
   $("report-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
@@ -142,52 +142,10 @@ function showReports() {
   if (asked) show({ focus: false, quiet: true });
 }
 
-async function login(ev) {
-  ev.preventDefault();
-  const username = $("username").value.trim();
-  const password = $("password").value;
-  setLoginError(null);
-  if (!username || !password) {
-    setLoginError(() => t("login.missing"), [!username ? "username" : "password"]);
-    return;
-  }
-  const button = $("login-submit");
-  button.disabled = true;
-  let waitS = 0;
-  try {
-    const answer = await api("POST", "/api/login", { username, password });
-    setToken(answer.token);
-    $("password").value = "";
-    $("login-expired").hidden = true;
-    if (!applyServerLanguage) api("PUT", "/api/me/language", { language: getLang() }).catch(() => {});
-    await enter();
-  } catch (err) {
-    if (err.status === 401) setLoginError(() => t("login.bad"), ["username", "password"]);
-    else if (err.status === 429) {
-      waitS = err.retryAfterS ?? 60;
-      setLoginError(() => t("login.throttled", { time: fmtDuration(waitS) }));
-    } else setLoginError(() => errorWords(err));
-  } finally {
-    setTimeout(() => {
-      button.disabled = false;
-    }, waitS * 1000);
-  }
-}
-
-/** Shows (or clears) the login error; the `fields` named are marked invalid, the first focused. */
-function setLoginError(text, fields = []) {
-  loginError = text;
-  $("login-error").textContent = text ? text() : "";
-  for (const id of ["username", "password"]) {
-    if (fields.includes(id)) {
-      $(id).setAttribute("aria-invalid", "true");
-      $(id).setAttribute("aria-describedby", "login-error");
-    } else {
-      $(id).removeAttribute("aria-invalid");
-      $(id).removeAttribute("aria-describedby");
-    }
-  }
-  if (fields.length) $(fields[0]).focus();
+async function signedIn() {
+  $("login-expired").hidden = true;
+  if (!applyServerLanguage) api("PUT", "/api/me/language", { language: getLang() }).catch(() => {});
+  await enter();
 }
 
 /** Any 401: log in again here; the choices stay in the address and the form. */
@@ -233,7 +191,7 @@ function relabel() {
   toggle.textContent = t("lang.other");
   toggle.lang = otherLang();
   renderMe();
-  if (loginError) $("login-error").textContent = loginError();
+  relabelLogin();
   if (meta) buildForm();
   showFieldErrors(false);
   $("status").textContent = statusText ? statusText() : "";
