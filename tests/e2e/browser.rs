@@ -292,6 +292,34 @@ impl Browser {
     /// Runs axe-core on the page as it is now: no serious or critical
     /// violation allowed. Saves a screenshot named `state` either way.
     #[track_caller]
+    /// English product words left on a French page: every catalogue text
+    /// that differs between the languages, in pieces between its
+    /// placeholders (the language toggle names English in its own words).
+    pub fn english_left(&self) -> Vec<String> {
+        let found = self.rt_execute_async(
+            "const done = arguments[arguments.length - 1];
+             Promise.all([import('/assets/i18n/en.js'), import('/assets/i18n/fr.js')]).then(([en, fr]) => {
+               const toggle = document.querySelector('#lang-toggle').innerText;
+               const text = document.body.innerText.replace(toggle, '');
+               const left = [];
+               for (const [key, value] of Object.entries(en.default)) {
+                 if (value === fr.default[key]) continue;
+                 for (const piece of value.split(/\\{[^}]*\\}/)) {
+                   const p = piece.trim();
+                   if (p.length >= 5 && text.includes(p)) left.push(key + ': ' + p);
+                 }
+               }
+               done(left);
+             });",
+        );
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    }
+
     pub fn axe(&self, state: &str) {
         self.screenshot(state);
         let axe = std::fs::read_to_string(

@@ -162,33 +162,6 @@ fn first_difference(a: &[u8], b: &[u8]) -> String {
     )
 }
 
-/// Catalogue texts of the reports page left in English on the French page
-/// (the language toggle names English in its own words).
-fn english_left_on_the_page(browser: &Browser) -> Vec<String> {
-    let found = browser.rt_execute_async(
-        "const done = arguments[arguments.length - 1];
-         Promise.all([import('/assets/i18n/en.js'), import('/assets/i18n/fr.js')]).then(([en, fr]) => {
-           const toggle = document.querySelector('#lang-toggle').innerText;
-           const text = document.body.innerText.replace(toggle, '');
-           const left = [];
-           for (const [key, value] of Object.entries(en.default)) {
-             if (value === fr.default[key]) continue;
-             for (const piece of value.split(/\\{[^}]*\\}/)) {
-               const p = piece.trim();
-               if (p.length >= 5 && text.includes(p)) left.push(key + ': ' + p);
-             }
-           }
-           done(left);
-         });",
-    );
-    found
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn a_supervisor_reads_a_generated_months_needs_in_english_and_french_and_downloads_the_command_lines_csv()
  {
@@ -366,7 +339,7 @@ fn a_supervisor_reads_a_generated_months_needs_in_english_and_french_and_downloa
     );
     assert!(browser.text("#result-table tfoot").starts_with("Total"));
     assert!(browser.text("#result-privacy").contains("inférieurs à 5"));
-    let left = english_left_on_the_page(&browser);
+    let left = browser.english_left();
     assert!(
         left.is_empty(),
         "English on the French reports page: {left:?}"

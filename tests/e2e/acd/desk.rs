@@ -302,34 +302,6 @@ fn a_navigator_sees_the_pop_before_answering_logs_the_call_and_loses_nothing_to_
     });
 }
 
-/// English product words left on a French page: every catalogue text that
-/// differs between the languages, in pieces between its placeholders.
-fn english_left_on_the_page(browser: &Browser) -> Vec<String> {
-    let found = browser.rt_execute_async(
-        "const done = arguments[arguments.length - 1];
-         Promise.all([import('/assets/i18n/en.js'), import('/assets/i18n/fr.js')]).then(([en, fr]) => {
-           // The language toggle names the other language in its own words.
-           const toggle = document.querySelector('#lang-toggle').innerText;
-           const text = document.body.innerText.replace(toggle, '');
-           const left = [];
-           for (const [key, value] of Object.entries(en.default)) {
-             if (value === fr.default[key]) continue;
-             for (const piece of value.split(/\\{[^}]*\\}/)) {
-               const p = piece.trim();
-               if (p.length >= 5 && text.includes(p)) left.push(key + ': ' + p);
-             }
-           }
-           done(left);
-         });",
-    );
-    found
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[test]
 fn a_crisis_call_shows_the_banner_and_the_number_on_a_french_desk_and_goes_to_the_crisis_line_from_it()
  {
@@ -350,7 +322,7 @@ fn a_crisis_call_shows_the_banner_and_the_number_on_a_french_desk_and_goes_to_th
         "return document.documentElement.lang.startsWith('fr')",
     );
     browser.wait_text("#state-name", "Non disponible");
-    let left = english_left_on_the_page(&browser);
+    let left = browser.english_left();
     assert!(left.is_empty(), "English on the French desk: {left:?}");
     browser.axe("idle-fr");
     browser.click("#btn-ready");
@@ -368,7 +340,7 @@ fn a_crisis_call_shows_the_banner_and_the_number_on_a_french_desk_and_goes_to_th
             browser.visible("#crisis-details"),
             "the crisis details are asked for"
         );
-        let left = english_left_on_the_page(&browser);
+        let left = browser.english_left();
         assert!(left.is_empty(), "English on the French pop: {left:?}");
         browser.axe("crisis-pop-fr");
         answer(control);
