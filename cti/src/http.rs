@@ -965,7 +965,17 @@ async fn report(
     let a = &auth.account;
     auth.require(&cti, a.role != Role::Navigator, &kind).await?;
     let Query(params) = query.map_err(|e| AppError::bad(e.body_text()))?;
-    let q = crate::reports::Query::from_params(&kind, &params)?;
+    let mut q = crate::reports::Query::from_params(&kind, &params)?;
+    // A supervisor sees their own centre's navigators, as on /api/navigators.
+    if a.role == Role::Supervisor && q.kind == crate::reports::Kind::Tracked {
+        match &q.centre {
+            None => q.centre = Some(a.centre.clone()),
+            Some(c) if *c != a.centre => {
+                auth.require(&cti, false, &kind).await?;
+            }
+            Some(_) => {}
+        }
+    }
     let csv = match params.get("format").map(String::as_str) {
         None | Some("" | "json") => false,
         Some("csv") => true,
@@ -979,6 +989,7 @@ async fn report(
     let exact = a.role == Role::Ops && !csv;
     let below = if exact { 0 } else { config.suppress_below };
     let (tz, today) = report_clock(&cti);
+    let _turn = cti.shared.reports.acquire().await;
     let report = crate::reports::run(&cti.shared.store, config, &tz, today, &q, below).await?;
     cti.audit(
         &a.username,
@@ -1045,6 +1056,7 @@ async fn public_needs(cti: &Cti) -> ApiResult<Arc<crate::reports::Report>> {
         tag: None,
         french: false,
     };
+    let _turn = cti.shared.reports.acquire().await;
     let report = Arc::new(
         crate::reports::run(
             &cti.shared.store,
@@ -1056,6 +1068,8 @@ async fn public_needs(cti: &Cti) -> ApiResult<Arc<crate::reports::Report>> {
         )
         .await?,
     );
+    cti.audit("-", "report.public_feed", &q.describe(), "ok", "", "")
+        .await?;
     *cache = Some((std::time::Instant::now(), Arc::clone(&report)));
     Ok(report)
 }

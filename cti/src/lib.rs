@@ -201,6 +201,9 @@ impl CtiConfig {
     }
 }
 
+/// Reports run at once by the server; more wait their turn.
+const REPORTS_AT_ONCE: usize = 2;
+
 /// The not-ready reasons 211 centres use when none are configured.
 pub const DEFAULT_NOT_READY_REASONS: [&str; 8] = [
     "break",
@@ -258,6 +261,8 @@ pub(crate) struct Shared {
     queues: Mutex<Option<Arc<protocol::QueuesView>>>,
     /// The centres, regions and destinations the binary last published.
     desk: Mutex<Arc<protocol::Desk>>,
+    /// Reports running at once (each holds a connection of its own).
+    pub reports: tokio::sync::Semaphore,
     /// The public needs feed as last computed, and when.
     pub public_feed: tokio::sync::Mutex<Option<(std::time::Instant, Arc<reports::Report>)>>,
 }
@@ -367,6 +372,7 @@ impl Cti {
             queues: Mutex::new(None),
             desk: Mutex::new(Arc::new(protocol::Desk::default())),
             public_feed: tokio::sync::Mutex::new(None),
+            reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
         });
         let spool::Opened {
             id,

@@ -19,6 +19,8 @@ ALTER TABLE emergency_mode ADD COLUMN incident TEXT NOT NULL DEFAULT '';
 -- Calls recorded before this migration.
 UPDATE call_records SET overflowed = 1
  WHERE call_id IN (SELECT call_id FROM call_events WHERE kind = 'overflowed');
+UPDATE call_records SET callback = 1
+ WHERE call_id IN (SELECT call_id FROM call_events WHERE kind = 'callback_requested');
 UPDATE call_records SET callback_outcome = 'failed'
  WHERE callback = 1
    AND call_id IN (SELECT call_id FROM call_events WHERE kind IN ('callback_failed', 'callback_to_supervisor'));

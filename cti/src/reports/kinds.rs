@@ -111,6 +111,7 @@ pub(super) async fn build(
     p: &Periods,
     today: Date,
     q: &Query,
+    suppress_below: u64,
 ) -> Result<Report> {
     let mut r = match q.kind {
         Kind::Needs => needs(conn, p, q).await?,
@@ -119,7 +120,7 @@ pub(super) async fn build(
         Kind::Tracked => tracked(conn, p, q).await?,
         Kind::FollowUps => follow_ups(conn, p, today, q).await?,
         Kind::Incident => incident(conn, p, q).await?,
-        Kind::Demographics => demographics(conn, p, q).await?,
+        Kind::Demographics => demographics(conn, p, q, suppress_below).await?,
     };
     period_range(&mut r, p, q);
     Ok(r)
@@ -216,6 +217,9 @@ async fn needs(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Repor
         .collect();
     let name = |code: &str| names.get(code).cloned().unwrap_or_default();
     let mut total = [0i64; 4];
+    // Where each (bucket, group) row is: a row's `previous` is the row of
+    // the bucket before, and suppression must hide both or neither.
+    let mut at: HashMap<(Date, &(String, String, String)), usize> = HashMap::new();
     for k in &keys {
         let prev = p.previous_key(*k);
         for g in &groups {
@@ -244,9 +248,20 @@ async fn needs(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Repor
                 change(n, before),
             ]);
             add_total(&mut total, &[n, n - unmet, unmet, before]);
+            if let Some(&earlier) = at.get(&(prev, g)) {
+                r.links.push(((r.rows.len(), prev_c), (earlier, needs_c)));
+            }
+            at.insert((*k, g), r.rows.len());
             r.rows.push(row);
         }
     }
+    // Cut by period, the rows' previous counts are each their own bucket's
+    // before: their sum is no period's, so the total has none.
+    let (previous, change_total) = if p.by.is_some() {
+        (Cell::Null, Cell::Null)
+    } else {
+        (Cell::Count(total[3]), change(total[0], total[3]))
+    };
     r.total = total_row(
         &r,
         needs_c,
@@ -254,8 +269,8 @@ async fn needs(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Repor
             Cell::Count(total[0]),
             Cell::Count(total[1]),
             Cell::Count(total[2]),
-            Cell::Count(total[3]),
-            change(total[0], total[3]),
+            previous,
+            change_total,
         ],
     );
     Ok(r)
@@ -368,14 +383,17 @@ async fn service_level(
         }
     }
     target.push_str(&format!(" ELSE {} END", ms(config.centre_target)));
-    let answered = "r.answered_ms IS NOT NULL";
+    // A callback that reached the caller is counted with the callbacks, not
+    // as a call answered from the queue (its answer is the callback's).
+    let answered = "r.answered_ms IS NOT NULL AND r.callback = 0";
     let abandoned = "r.answered_ms IS NULL AND r.disposition = 'abandoned_in_queue'";
     let waited = "(COALESCE(r.ended_ms, r.queued_ms) - r.queued_ms)";
     let sql = format!(
         "SELECT {day} AS d, CASE WHEN r.crisis = 1 THEN 'crisis' ELSE COALESCE(r.centre, '') END AS q, \
          COUNT(*), {ans}, {ab}, {short_ab}, {in_target}, {wait}, {talk}, \
-         {cb}, {made}, {failed}, {over}, {logged}, {wrap} \
-         FROM call_records r WHERE {w} AND r.queued_ms IS NOT NULL GROUP BY 1, 2",
+         {cb}, {made}, {failed}, {over}, {logged}, {wrap}, {talked} \
+         FROM call_records r WHERE {w} AND r.queued_ms IS NOT NULL \
+         AND (r.route LIKE 'queue:%' OR r.route = 'crisis') GROUP BY 1, 2",
         day = p.bucket_sql("r.arrived_ms"),
         ans = sum_if(answered, "1"),
         ab = sum_if(&format!("{abandoned} AND {waited} >= {short}"), "1"),
@@ -402,6 +420,7 @@ async fn service_level(
             &format!("{answered} AND r.ended_ms IS NOT NULL AND r.logged_ms > r.ended_ms"),
             "r.logged_ms - r.ended_ms"
         ),
+        talked = sum_if(&format!("{answered} AND r.ended_ms IS NOT NULL"), "1"),
         w = f.sql
     );
     let rows = f.fetch(conn, sql).await?;
@@ -410,7 +429,7 @@ async fn service_level(
     for row in &rows {
         let Some(b) = bucket(p, row, 0) else { continue };
         let queue = text(row, 1);
-        let v: Vec<i64> = (2..15).map(|i| int(row, i)).collect();
+        let v: Vec<i64> = (2..16).map(|i| int(row, i)).collect();
         add(acc.entry((b, queue == "crisis", queue)).or_default(), &v);
     }
     let mut r = Report::new(
@@ -448,12 +467,12 @@ async fn service_level(
     ];
     let cells = |v: &[i64], target: Cell| -> Vec<Cell> {
         // v: offered, answered, abandoned, short, in_target, wait_ms,
-        // talk_ms, asked, made, failed, overflowed, logged, wrap_ms.
+        // talk_ms, asked, made, failed, overflowed, logged, wrap_ms, talked
+        // (answered calls that have ended: talk time is theirs).
         let wrap = ratio(v[12], v[11], 0.001);
-        let aht = match (&wrap, v[1] > 0) {
-            (Cell::Num(w), true) => Cell::Num(v[6] as f64 / 1000.0 / v[1] as f64 + w),
-            (_, true) => Cell::Num(v[6] as f64 / 1000.0 / v[1] as f64),
-            _ => Cell::Null,
+        let aht = match (&wrap, ratio(v[6], v[13], 0.001)) {
+            (Cell::Num(w), Cell::Num(talk)) => Cell::Num(talk + w),
+            (_, talk) => talk,
         };
         vec![
             Cell::Count(v[0]),
@@ -472,7 +491,7 @@ async fn service_level(
             Cell::Count(v[10]),
         ]
     };
-    let mut total = vec![0i64; 13];
+    let mut total = vec![0i64; 14];
     for ((b, _, queue), v) in &acc {
         add(&mut total, v);
         let t = config.target_of(queue);
@@ -624,7 +643,9 @@ async fn follow_ups(
             group: None,
         },
     );
-    r.sums = vec![(3, vec![4, 5, 6, 7])];
+    // made = its latest outcomes; scheduled = reached + closed + overdue +
+    // open.
+    r.sums = vec![(3, vec![4, 5, 6, 7]), (2, vec![4, 7, 8, 9])];
     let mut total = vec![0i64; 8];
     for ((b, centre), v) in &acc {
         add(&mut total, v);
@@ -701,7 +722,28 @@ async fn incident(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Re
 }
 
 /// Who called: inquirer, age band, gender, area; counts of current logs.
-async fn demographics(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Report> {
+/// An area as typed (`k1n `, `Lévis`): a postal area (FSA) in capitals,
+/// anything else trimmed; the same on both databases.
+fn area(v: &str) -> String {
+    let v = v.trim();
+    let b = v.as_bytes();
+    if b.len() == 3
+        && b[0].is_ascii_alphabetic()
+        && b[1].is_ascii_digit()
+        && b[2].is_ascii_alphabetic()
+    {
+        v.to_ascii_uppercase()
+    } else {
+        v.to_string()
+    }
+}
+
+async fn demographics(
+    conn: &mut AnyConnection,
+    p: &Periods,
+    q: &Query,
+    suppress_below: u64,
+) -> Result<Report> {
     let f = Filter::calls(q, "l", p.from_ms, p.hi_ms);
     let dims = ["inquirer", "age_band", "gender", "area"];
     // One count per dimension and day (not per combination of them).
@@ -710,11 +752,7 @@ async fn demographics(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Resul
         .iter()
         .enumerate()
         .map(|(i, dim)| {
-            let value = if *dim == "area" {
-                "UPPER(TRIM(l.area))".to_string()
-            } else {
-                format!("l.{dim}")
-            };
+            let value = format!("l.{dim}");
             format!(
                 "SELECT {day} AS d, CAST({i} AS BIGINT) AS dim, {value} AS v, COUNT(*) AS n FROM call_logs l \
                  WHERE {w} AND l.superseded_ms IS NULL GROUP BY 1, 2, 3",
@@ -737,10 +775,30 @@ async fn demographics(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Resul
             *logs.entry(b).or_default() += n;
         }
         let mut v = text(row, 2);
+        if dims[i] == "area" {
+            v = area(&v);
+        }
         if v.is_empty() {
             v = "not_recorded".into();
         }
         *acc.entry((b, i, v)).or_default() += n;
+    }
+    // An area is typed by the navigator: where counts are suppressed, one
+    // that few callers gave is not named but counted as `other`.
+    if suppress_below > 1 {
+        let below = i64::try_from(suppress_below).unwrap_or(i64::MAX);
+        let rare: Vec<(Date, usize, String)> = acc
+            .iter()
+            .filter(|((_, i, v), n)| {
+                dims[*i] == "area" && **n < below && v != "not_recorded" && v != "other"
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in rare {
+            if let Some(n) = acc.remove(&key) {
+                *acc.entry((key.0, key.1, "other".into())).or_default() += n;
+            }
+        }
     }
     let mut r = Report::new(
         Kind::Demographics.as_str(),
@@ -787,4 +845,15 @@ async fn demographics(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Resul
         ],
     );
     Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn areas_are_postal_areas_in_capitals_or_words_as_typed() {
+        assert_eq!(super::area(" k1n "), "K1N");
+        assert_eq!(super::area("Lévis"), "Lévis");
+        assert_eq!(super::area("not_asked"), "not_asked");
+        assert_eq!(super::area(""), "");
+    }
 }

@@ -88,8 +88,10 @@ impl ReportsConfig {
         if self.suppress_below > 1000 {
             return Some("reports.suppress_below: at most 1000".into());
         }
-        if self.public_feed_days == 0 || self.public_feed_days > 3660 {
-            return Some("reports.public_feed_days: 1 to 3660".into());
+        if self.public_feed_days == 0 || i64::from(self.public_feed_days) > MAX_DAYS_BY_DAY {
+            return Some(format!(
+                "reports.public_feed_days: 1 to {MAX_DAYS_BY_DAY} (the feed is day by day)"
+            ));
         }
         let fixed = [
             ("centre_target", &self.centre_target),
@@ -423,31 +425,21 @@ pub async fn run(
     suppress_below: u64,
 ) -> Result<Report> {
     query.check()?;
-    // An incident is read day by day unless asked otherwise.
-    let mut query = query.clone();
-    if query.kind == Kind::Incident && query.by.is_none() {
-        query.by = Some(if query.days() <= MAX_DAYS_BY_DAY {
-            By::Day
-        } else {
-            By::Week
-        });
-    }
-    let periods = Periods::new(&query, tz)?;
-    let mut conn = store.pool().acquire().await?;
-    // For this connection while it runs the report: SQLite groups by
-    // sorting, and a year's rows fit in memory with a larger page cache
-    // (the default spills to temporary files); PostgreSQL would first
+    let periods = Periods::new(query, tz)?;
+    // A connection of its own, closed after the report (taken out of the
+    // pool, so the pool opens another for the engine's writes): SQLite
+    // groups by sorting, and a year's rows fit in memory with a larger page
+    // cache (the default spills to temporary files); PostgreSQL would first
     // compile these short scans to machine code (JIT), which takes longer
     // than the scans.
-    let (before, after) = match store.backend() {
-        crate::store::Backend::Sqlite => {
-            ("PRAGMA cache_size = -65536", "PRAGMA cache_size = -2000")
-        }
-        crate::store::Backend::Postgres => ("SET jit = off", "RESET jit"),
+    let mut conn = store.pool().acquire().await?.detach();
+    let setting = match store.backend() {
+        crate::store::Backend::Sqlite => "PRAGMA cache_size = -65536",
+        crate::store::Backend::Postgres => "SET jit = off",
     };
-    sqlx::query(before).execute(&mut *conn).await?;
-    let built = kinds::build(&mut conn, config, &periods, today, &query).await;
-    sqlx::query(after).execute(&mut *conn).await?;
+    sqlx::query(setting).execute(&mut conn).await?;
+    let built = kinds::build(&mut conn, config, &periods, today, query, suppress_below).await;
+    let _ = sqlx::Connection::close(conn).await;
     let mut report = built?;
     if suppress_below > 1 {
         suppress::apply(&mut report, suppress_below);
@@ -472,8 +464,9 @@ pub(crate) struct Periods {
     /// first from the beginning of time.
     offsets: Vec<(i64, i64)>,
     /// Unless cut by day: each bucket's first day and its start (epoch ms),
-    /// in order, from the bucket before the period.
-    starts: Vec<(Date, i64)>,
+    /// in order, from the bucket before the period; `None` for the days of
+    /// the first week or month before `from`, which count nowhere.
+    starts: Vec<(Option<Date>, i64)>,
 }
 
 const DAY_MS: i64 = 86_400_000;
@@ -500,7 +493,14 @@ impl Periods {
         if q.by != Some(By::Day) {
             let mut key = first;
             while key <= q.to {
-                p.starts.push((key, start(key)?));
+                if key < q.from && key > first {
+                    // The first bucket begins before the period: its days
+                    // before `from` are not the period's.
+                    p.starts.push((None, start(key)?));
+                    p.starts.push((Some(key), p.from_ms));
+                } else {
+                    p.starts.push((Some(key), start(key)?));
+                }
                 let next = match q.by {
                     None => p.key(q.from),
                     Some(By::Week) => key.checked_add(jiff::Span::new().days(7)).unwrap_or(q.to),
@@ -565,7 +565,7 @@ impl Periods {
         }
         self.starts
             .get(usize::try_from(v).ok()?)
-            .map(|(key, _)| *key)
+            .and_then(|(key, _)| *key)
     }
 
     /// The date of a local day number.

@@ -60,6 +60,9 @@ pub(crate) fn apply(report: &mut Report, below: u64) {
             sets.push(set);
         }
     }
+    for &(a, b) in &report.links {
+        sets.push(vec![a, b]);
+    }
     loop {
         let mut changed = false;
         for set in &sets {
@@ -199,6 +202,48 @@ mod tests {
             "{}",
             r.to_csv()
         );
+    }
+
+    /// A bucket's `previous` is the bucket before's count: when one is
+    /// hidden, so is the other (else the total gives a small count back).
+    #[test]
+    fn a_previous_count_is_hidden_with_the_count_it_repeats() {
+        let mut r = Report::new(
+            "t",
+            &[
+                ("group", ColType::Dim),
+                ("needs", ColType::Count),
+                ("previous", ColType::Count),
+            ],
+            Chart {
+                x: "group",
+                y: "needs",
+                sum: true,
+                group: None,
+            },
+        );
+        // Week 1: A, B, C; week 2: A, B, C.
+        for (g, n, p) in [
+            ("A", 3, 5),
+            ("B", 7, 10),
+            ("C", 50, 10),
+            ("A", 20, 3),
+            ("B", 30, 7),
+            ("C", 40, 50),
+        ] {
+            r.rows
+                .push(vec![Cell::Text(g.into()), Cell::Count(n), Cell::Count(p)]);
+        }
+        r.total = vec![Cell::Text("total".into()), Cell::Count(150), Cell::Null];
+        r.links = vec![((3, 2), (0, 1)), ((4, 2), (1, 1)), ((5, 2), (2, 1))];
+        apply(&mut r, 5);
+        // Week 1's A (3) and B (7, hidden so the total cannot give A back):
+        // week 2's previous counts of them are hidden too.
+        assert_eq!(r.rows[0][1], Cell::Small);
+        assert_eq!(r.rows[1][1], Cell::Hidden);
+        assert_eq!(r.rows[3][2], Cell::Small);
+        assert_eq!(r.rows[4][2], Cell::Hidden);
+        assert_eq!(r.rows[5][2], Cell::Count(50));
     }
 
     #[test]

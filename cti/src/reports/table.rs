@@ -75,6 +75,9 @@ pub struct Report {
     /// The rows whose counts add up to the total row, as groups (e.g. each
     /// dimension of the demographics); one group when empty.
     pub(crate) groups: Vec<usize>,
+    /// Cells that hold the same count ((row, column) pairs: a bucket's
+    /// `previous` and the bucket before's count): hidden together.
+    pub(crate) links: Vec<((usize, usize), (usize, usize))>,
 }
 
 impl Report {
@@ -100,6 +103,7 @@ impl Report {
             sums: Vec::new(),
             derived: Vec::new(),
             groups: Vec::new(),
+            links: Vec::new(),
         }
     }
 

@@ -184,6 +184,7 @@ impl CallStep {
                 // What the reports count, kept on the record.
                 match kind.as_str() {
                     "overflowed" => sets.push(("overflowed", Int(1))),
+                    "callback_requested" => sets.push(("callback", Int(1))),
                     "callback_failed" | "callback_to_supervisor" => {
                         sets.push(("callback_outcome", text("failed")));
                     }
@@ -331,28 +332,32 @@ impl Store {
         }
         // The copies the reports read on the call's logs and needs follow a
         // change of region (a navigator's correction), centre or incident.
-        if let CallStep::Attribute { attribute } = step {
-            let (column, value) = match attribute {
-                CallAttribute::Region { region, .. } => ("region", region),
-                CallAttribute::Centre(c) => ("centre", c),
-                CallAttribute::Incident(t) => ("incident", t),
-                _ => ("", &String::new()),
-            };
-            if !column.is_empty() {
-                for sql in [
-                    format!("UPDATE call_logs SET {column} = $1 WHERE call_id = $2"),
-                    format!(
-                        "UPDATE call_log_needs SET {column} = $1 WHERE log_id IN \
-                         (SELECT id FROM call_logs WHERE call_id = $2)"
-                    ),
-                ] {
-                    // Safe: the column names are fixed text above.
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(value)
-                        .bind(call_id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
+        let copied = match step {
+            CallStep::Attribute { attribute } => match attribute {
+                CallAttribute::Region { region, .. } => Some(("region", region)),
+                CallAttribute::Centre(c) => Some(("centre", c)),
+                CallAttribute::Incident(t) => Some(("incident", t)),
+                _ => None,
+            },
+            CallStep::Routed {
+                centre: Some(c), ..
+            } => Some(("centre", c)),
+            _ => None,
+        };
+        if let Some((column, value)) = copied {
+            for sql in [
+                format!("UPDATE call_logs SET {column} = $1 WHERE call_id = $2"),
+                format!(
+                    "UPDATE call_log_needs SET {column} = $1 WHERE log_id IN \
+                     (SELECT id FROM call_logs WHERE call_id = $2)"
+                ),
+            ] {
+                // Safe: the column names are fixed text above.
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(value)
+                    .bind(call_id)
+                    .execute(&mut *tx)
+                    .await?;
             }
         }
         self.event(&mut tx, call_id, at_ms, kind, &detail).await?;

@@ -117,15 +117,30 @@ impl Store {
                 }))
                 .collect();
         self.check_taxonomy(&codes).await?;
-        let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+        // A writer from the start: this transaction reads the call's record
+        // before it writes, and on SQLite a reader cannot become a writer
+        // once the spool has committed since (see `Store::begin_write`).
+        let mut tx = match self.backend {
+            Backend::Sqlite => sqlx::Connection::begin_with(&mut *conn, "BEGIN IMMEDIATE").await?,
+            Backend::Postgres => sqlx::Acquire::begin(&mut *conn).await?,
+        };
         // What the reports filter on, copied from the call's record (see
         // migrations/*/0008_reports.sql).
-        let call = sqlx::query(
-            "SELECT arrived_ms, region, centre, incident FROM call_records WHERE call_id = $1",
-        )
-        .bind(&log.call_id)
-        .fetch_optional(&mut *tx)
-        .await?;
+        // On PostgreSQL the row is locked until the log is in, so a change of
+        // region committed meanwhile reaches the log's copies too.
+        let read = match self.backend {
+            Backend::Sqlite => {
+                "SELECT arrived_ms, region, centre, incident FROM call_records WHERE call_id = $1"
+            }
+            Backend::Postgres => {
+                "SELECT arrived_ms, region, centre, incident FROM call_records WHERE call_id = $1 \
+                 FOR UPDATE"
+            }
+        };
+        let call = sqlx::query(read)
+            .bind(&log.call_id)
+            .fetch_optional(&mut *tx)
+            .await?;
         let fact = |column: &str| -> Option<String> {
             call.as_ref()
                 .and_then(|r| r.try_get::<Option<String>, _>(column).ok().flatten())
