@@ -222,17 +222,25 @@ impl Sockets {
             };
             anyhow::anyhow!("cannot bind SIP over {what} on {addr}: {e}{hint}")
         };
-        let udp = UdpSocket::bind(addr).await.map_err(|e| explain(e, "UDP"))?;
-        // UDP may have picked the port (port 0); TCP takes the same one.
-        let bound = udp.local_addr().context("UDP socket address")?;
-        let tcp = TcpListener::bind(bound)
-            .await
-            .map_err(|e| explain(e, "TCP"))?;
-        Ok(Sockets {
-            udp,
-            tcp,
-            tls: None,
-        })
+        // With port 0 the system picks UDP's port and TCP takes the same
+        // one, which a TCP socket may hold already: then another pick.
+        let tries = if addr.port() == 0 { 20 } else { 1 };
+        for attempt in 1..=tries {
+            let udp = UdpSocket::bind(addr).await.map_err(|e| explain(e, "UDP"))?;
+            let bound = udp.local_addr().context("UDP socket address")?;
+            match TcpListener::bind(bound).await {
+                Ok(tcp) => {
+                    return Ok(Sockets {
+                        udp,
+                        tcp,
+                        tls: None,
+                    });
+                }
+                Err(e) if attempt < tries && e.kind() == std::io::ErrorKind::AddrInUse => {}
+                Err(e) => return Err(explain(e, "TCP")),
+            }
+        }
+        anyhow::bail!("cannot bind SIP on {addr}: no port free for both UDP and TCP")
     }
 
     /// Also serve SIP over TLS on `addr` with `acceptor` (the certificate).
