@@ -746,42 +746,37 @@ async fn demographics(
 ) -> Result<Report> {
     let f = Filter::calls(q, "l", p.from_ms, p.hi_ms);
     let dims = ["inquirer", "age_band", "gender", "area"];
-    // One count per dimension and day (not per combination of them).
+    // Two sorts of the period's logs, not four: the three coded dimensions
+    // together (a few hundred combinations a bucket), added up per
+    // dimension here, and the area.
     let day = p.bucket_sql("l.arrived_ms");
-    let sql = dims
-        .iter()
-        .enumerate()
-        .map(|(i, dim)| {
-            let value = format!("l.{dim}");
-            format!(
-                "SELECT {day} AS d, CAST({i} AS BIGINT) AS dim, {value} AS v, COUNT(*) AS n FROM call_logs l \
-                 WHERE {w} AND l.superseded_ms IS NULL GROUP BY 1, 2, 3",
-                w = f.sql
-            )
-        })
-        .collect::<Vec<_>>()
-        .join(" UNION ALL ");
+    let sql = format!(
+        "SELECT {day} AS d, CAST(0 AS BIGINT) AS part, l.inquirer, l.age_band, l.gender, \
+         COUNT(*) AS n FROM call_logs l WHERE {w} AND l.superseded_ms IS NULL GROUP BY 1, 2, 3, 4, 5 \
+         UNION ALL \
+         SELECT {day} AS d, CAST(1 AS BIGINT) AS part, l.area, NULL, NULL, \
+         COUNT(*) AS n FROM call_logs l WHERE {w} AND l.superseded_ms IS NULL GROUP BY 1, 2, 3",
+        w = f.sql
+    );
     let rows = f.fetch(conn, sql).await?;
     // (bucket, dimension index, value) → count; (bucket) → logs
     let mut acc: BTreeMap<(Date, usize, String), i64> = BTreeMap::new();
     let mut logs: BTreeMap<Date, i64> = BTreeMap::new();
     for row in &rows {
         let Some(b) = bucket(p, row, 0) else { continue };
-        let i = usize::try_from(int(row, 1))
-            .unwrap_or(0)
-            .min(dims.len() - 1);
-        let n = int(row, 3);
-        if i == 0 {
+        let n = int(row, 5);
+        let values: Vec<(usize, String)> = if int(row, 1) == 0 {
             *logs.entry(b).or_default() += n;
+            (0..3).map(|i| (i, text(row, 2 + i))).collect()
+        } else {
+            vec![(3, area(&text(row, 2)))]
+        };
+        for (i, mut v) in values {
+            if v.is_empty() {
+                v = "not_recorded".into();
+            }
+            *acc.entry((b, i, v)).or_default() += n;
         }
-        let mut v = text(row, 2);
-        if dims[i] == "area" {
-            v = area(&v);
-        }
-        if v.is_empty() {
-            v = "not_recorded".into();
-        }
-        *acc.entry((b, i, v)).or_default() += n;
     }
     // An area is typed by the navigator: where counts are suppressed, one
     // that few callers gave is not named but counted as `other`.
