@@ -1683,6 +1683,63 @@ def table(path):
               f"{'clean' if fig.get('clean') else 'not clean: ' + '; '.join(fig.get('reasons', []))} |")
 
 
+# ---------------------------------------------------------------- directory
+
+DIRECTORY_WORDS = [
+    "food bank", "banque alimentaire", "emergency shelter", "hébergement d'urgence", "meals", "repas",
+    "counselling", "santé mentale", "mental health", "rent", "aide au loyer", "legal aid",
+    "aide juridique", "seniors", "aînés", "youth", "jeunes", "employment", "emploi", "medicaments",
+    "dental", "addiction", "dépendance", "housing", "logement", "clothing", "vêtements",
+    "transportation", "newcomers", "nouveaux arrivants",
+]
+DIRECTORY_REGIONS = ["east", "north", "central", "central_south", "toronto", "southwest"]
+
+
+def directory_search(http_port, user, password, searches, seed):
+    """Searches the directory one after another over one keep-alive
+    connection, as a navigator's page does; each search's wall time from
+    sending the request to reading the whole answer."""
+    rng = random.Random(seed)
+    conn = http.client.HTTPConnection("127.0.0.1", http_port, timeout=30)
+    body = json.dumps({"username": user, "password": password})
+    conn.request("POST", "/api/login", body, {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    token = json.loads(r.read())["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    times, counts, errors = [], [], {}
+    from urllib.parse import urlencode
+    for i in range(searches):
+        q = {"q": rng.choice(DIRECTORY_WORDS)}
+        shape = rng.random()
+        if shape < 0.7:
+            q["near"] = "region:" + rng.choice(DIRECTORY_REGIONS)
+        if rng.random() < 0.5:
+            q["lang"] = rng.choice(["en", "fr"])
+        if rng.random() < 0.5:
+            q["open"] = "now"
+        if shape > 0.9:
+            q = {"code": rng.choice(["BD-1800", "BH-1800", "RP", "LV", "N"]),
+                 "near": "region:" + rng.choice(DIRECTORY_REGIONS)}
+        path = "/api/directory/search?" + urlencode(q)
+        t0 = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        r = conn.getresponse()
+        data = r.read()
+        times.append((time.perf_counter() - t0) * 1000)
+        if r.status != 200:
+            key = f"{r.status} {data[:100]!r}"
+            errors[key] = errors.get(key, 0) + 1
+            continue
+        counts.append(len(json.loads(data)["results"]))
+    v = sorted(times)
+    out = _summary(times)
+    out["p99_ms"] = round(percentile(v, 99), 3) if v else None
+    out.update({"searches": searches, "errors": errors,
+                "results_mean": round(statistics.fmean(counts), 1) if counts else None,
+                "empty": sum(1 for c in counts if c == 0)})
+    return out
+
+
 # ---------------------------------------------------------------- main
 
 
@@ -1713,6 +1770,10 @@ def main(argv):
         result = pop(sip_port, http_port, user, password, int(args[4]), int(args[5]), int(args[6]))
         print(json.dumps(result))
         return 0 if result["failed"] == 0 else 1
+    elif cmd == "directory":
+        result = directory_search(int(args[0]), args[1], args[2], int(args[3]), int(args[4]))
+        print(json.dumps(result))
+        return 0 if not result["errors"] else 1
     elif cmd == "driver-ready":
         return 0 if WebDriver(int(args[0])).wait_ready(float(args[1])) else 1
     elif cmd == "page":

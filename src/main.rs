@@ -74,6 +74,10 @@ enum Command {
     Store(StoreCommand),
     /// Needs and trends: a report over a period (docs/reports.md).
     Report(frontdoor_cti::reports::ReportCommand),
+    /// The community resource directory: import, check, generate, search
+    /// (docs/directory.md).
+    #[command(subcommand)]
+    Directory(frontdoor_cti::directory::DirectoryCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -185,6 +189,32 @@ fn main() -> std::process::ExitCode {
                 let out = frontdoor_cti::reports::run_report_command(
                     &store,
                     &config.reports,
+                    &config.cti.timezone,
+                    cmd,
+                )
+                .await?;
+                print!("{out}");
+                Ok(true)
+            }
+            Some(Command::Directory(cmd)) => {
+                use frontdoor_cti::directory::DirectoryCommand;
+                // Checking and generating files touch no store.
+                let store = match &cmd {
+                    DirectoryCommand::Check { .. } | DirectoryCommand::Generate { .. } => None,
+                    _ => {
+                        let store = open_store(&config).await?;
+                        // An import indexes services with the taxonomy's
+                        // names: the starter one when none was imported.
+                        if matches!(cmd, DirectoryCommand::Import { .. }) {
+                            store
+                                .seed_taxonomy(&config.flows.dir.join("taxonomy.csv"))
+                                .await?;
+                        }
+                        Some(store)
+                    }
+                };
+                let out = frontdoor_cti::directory::run_directory_command(
+                    store.as_ref(),
                     &config.cti.timezone,
                     cmd,
                 )

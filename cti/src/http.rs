@@ -108,6 +108,7 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/me", get(me))
         .route("/api/me/language", put(set_language))
         .route("/api/taxonomy", get(taxonomy))
+        .route("/api/directory/search", get(directory_search))
         .route("/api/follow-ups", get(follow_ups))
         .route("/api/follow-ups/{log_id}/outcome", post(follow_up_outcome))
         .route("/api/calls/{id}", get(call))
@@ -522,6 +523,33 @@ async fn taxonomy(
     }
     let limit = q.limit.unwrap_or(20).clamp(1, 100);
     Ok(Json(cti.shared.store.search_taxonomy(&q.q, limit).await?))
+}
+
+/// `GET /api/directory/search`: services in the community resource
+/// directory (docs/directory.md), for any account. Each search is noted
+/// with its call, for the unmet-needs report.
+async fn directory_search(
+    State(cti): State<Cti>,
+    auth: Auth,
+    query: Result<Query<std::collections::BTreeMap<String, String>>, QueryRejection>,
+) -> ApiResult<Response> {
+    let Query(params) = query.map_err(|e| AppError::bad(e.body_text()))?;
+    let search = crate::directory::search::Search::from_params(&params)?;
+    let (tz, _) = report_clock(&cti);
+    let store = &cti.shared.store;
+    let answer =
+        crate::directory::search::search(store, &search, &tz, jiff::Timestamp::now()).await?;
+    store
+        .record_directory_search(
+            now_ms(),
+            search.call_id.as_deref(),
+            &auth.account.username,
+            &search.words,
+            search.code.as_deref(),
+            answer.results.len(),
+        )
+        .await?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(answer)).into_response())
 }
 
 #[derive(Deserialize)]

@@ -89,6 +89,7 @@
 pub mod accounts;
 mod agents;
 mod calls;
+pub mod directory;
 pub mod error;
 mod http;
 pub mod protocol;

@@ -602,6 +602,9 @@ pub struct PreviousContact {
     pub needs: Vec<Need>,
     /// The follow-up of the latest log that set one.
     pub follow_up: Option<FollowUp>,
+    /// Referrals from every log of that call, in logging order.
+    #[serde(default)]
+    pub referrals: Vec<Referral>,
 }
 
 /// The screen pop: everything a navigator sees when a call is offered.

@@ -121,6 +121,8 @@ pub(super) async fn build(
         Kind::FollowUps => follow_ups(conn, p, today, q).await?,
         Kind::Incident => incident(conn, p, q).await?,
         Kind::Demographics => demographics(conn, p, q, suppress_below).await?,
+        Kind::Referrals => referrals(conn, p, q).await?,
+        Kind::NoService => no_service(conn, p, q, suppress_below).await?,
     };
     period_range(&mut r, p, q);
     Ok(r)
@@ -839,6 +841,159 @@ async fn demographics(
             },
         ],
     );
+    Ok(r)
+}
+
+/// Referrals of current logs by the directory's service (and its
+/// organisation); referrals typed by hand, not chosen from the directory,
+/// are one row (their names are free text).
+async fn referrals(conn: &mut AnyConnection, p: &Periods, q: &Query) -> Result<Report> {
+    let f = Filter::calls(q, "l", p.from_ms, p.hi_ms);
+    let sql = format!(
+        "SELECT {day} AS d, COALESCE(s.organization, ''), COALESCE(s.name, ''), \
+         COALESCE(x.service_id, ''), COUNT(*) \
+         FROM call_log_referrals x JOIN call_logs l ON l.id = x.log_id \
+         LEFT JOIN dir_services s ON s.id = x.service_id \
+         WHERE {w} AND l.superseded_ms IS NULL GROUP BY 1, 2, 3, 4",
+        day = p.bucket_sql("l.arrived_ms"),
+        w = f.sql
+    );
+    let rows = f.fetch(conn, sql).await?;
+    let mut acc: BTreeMap<(Date, String, String, String), i64> = BTreeMap::new();
+    for row in &rows {
+        let Some(b) = bucket(p, row, 0) else { continue };
+        let id = text(row, 3);
+        let key = if id.is_empty() {
+            (
+                b,
+                String::new(),
+                "not_from_directory".to_string(),
+                String::new(),
+            )
+        } else {
+            (b, text(row, 1), text(row, 2), id)
+        };
+        *acc.entry(key).or_default() += int(row, 4);
+    }
+    let mut r = Report::new(
+        Kind::Referrals.as_str(),
+        &[
+            ("period", Dim),
+            ("organization", Dim),
+            ("service", Dim),
+            ("service_id", Text),
+            ("referrals", Count),
+        ],
+        Chart {
+            x: "organization",
+            y: "referrals",
+            sum: true,
+            group: None,
+        },
+    );
+    let mut total = 0;
+    for ((b, organization, service, id), n) in acc {
+        total += n;
+        r.rows.push(vec![
+            Cell::Text(p.label(b)),
+            Cell::Text(organization),
+            Cell::Text(service),
+            Cell::Text(id),
+            Cell::Count(n),
+        ]);
+    }
+    r.total = total_row(&r, 4, vec![Cell::Count(total)]);
+    Ok(r)
+}
+
+/// Needs left unmet because no service was found, by need, with the words
+/// navigators searched the directory for during those calls (lower case,
+/// accents kept as typed). Where counts are suppressed, words searched in
+/// fewer calls than the threshold are not shown but counted as `other`:
+/// they are typed freely.
+async fn no_service(
+    conn: &mut AnyConnection,
+    p: &Periods,
+    q: &Query,
+    suppress_below: u64,
+) -> Result<Report> {
+    let f = Filter::calls(q, "n", p.from_ms, p.hi_ms);
+    let sql = format!(
+        "SELECT {day} AS d, n.code, n.log_id, COALESCE(x.words, '') \
+         FROM call_log_needs n JOIN call_logs l ON l.id = n.log_id \
+         LEFT JOIN dir_searches x ON x.call_id = l.call_id \
+         WHERE {w} AND n.is_current = 1 AND n.met = 0 AND n.unmet_reason = 'no_service'",
+        day = p.bucket_sql("n.arrived_ms"),
+        w = f.sql
+    );
+    let rows = f.fetch(conn, sql).await?;
+    // (bucket, code, words) → the needs (log, code) searched so, once each.
+    let mut needs: BTreeMap<(Date, String, String), std::collections::BTreeSet<i64>> =
+        BTreeMap::new();
+    // A need searched for with several words is in several rows, once in the total.
+    let mut every: std::collections::BTreeSet<(i64, String)> = Default::default();
+    for row in &rows {
+        let Some(b) = bucket(p, row, 0) else { continue };
+        let words = text(row, 3)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase();
+        let words = if words.is_empty() {
+            "not_searched".to_string()
+        } else {
+            words
+        };
+        every.insert((int(row, 2), text(row, 1)));
+        needs
+            .entry((b, text(row, 1), words))
+            .or_default()
+            .insert(int(row, 2));
+    }
+    let mut acc: BTreeMap<(Date, String, String), i64> = needs
+        .into_iter()
+        .map(|(k, logs)| (k, logs.len() as i64))
+        .collect();
+    if suppress_below > 1 {
+        let below = i64::try_from(suppress_below).unwrap_or(i64::MAX);
+        let rare: Vec<(Date, String, String)> = acc
+            .iter()
+            .filter(|((_, _, w), n)| **n < below && w != "not_searched" && w != "other")
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in rare {
+            if let Some(n) = acc.remove(&key) {
+                *acc.entry((key.0, key.1, "other".into())).or_default() += n;
+            }
+        }
+    }
+    let names = names(conn, q.french).await?;
+    let mut r = Report::new(
+        Kind::NoService.as_str(),
+        &[
+            ("period", Dim),
+            ("code", Dim),
+            ("code_name", Text),
+            ("searched", Dim),
+            ("needs", Count),
+        ],
+        Chart {
+            x: "code_name",
+            y: "needs",
+            sum: true,
+            group: None,
+        },
+    );
+    for ((b, code, words), n) in acc {
+        r.rows.push(vec![
+            Cell::Text(p.label(b)),
+            Cell::Text(code.clone()),
+            Cell::Text(names.get(&code).cloned().unwrap_or_default()),
+            Cell::Text(words),
+            Cell::Count(n),
+        ]);
+    }
+    r.total = total_row(&r, 4, vec![Cell::Count(every.len() as i64)]);
     Ok(r)
 }
 

@@ -145,10 +145,12 @@ pub enum Kind {
     FollowUps,
     Incident,
     Demographics,
+    Referrals,
+    NoService,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Needs,
         Kind::Unmet,
         Kind::ServiceLevel,
@@ -156,6 +158,8 @@ impl Kind {
         Kind::FollowUps,
         Kind::Incident,
         Kind::Demographics,
+        Kind::Referrals,
+        Kind::NoService,
     ];
     pub fn as_str(self) -> &'static str {
         match self {
@@ -166,6 +170,8 @@ impl Kind {
             Kind::FollowUps => "follow-ups",
             Kind::Incident => "incident",
             Kind::Demographics => "demographics",
+            Kind::Referrals => "referrals",
+            Kind::NoService => "no-service",
         }
     }
     pub fn parse(s: &str) -> Result<Kind> {
@@ -623,7 +629,8 @@ fn next_day(d: Date) -> Date {
 /// `frontdoor report`: a report on the command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportCommand {
-    /// needs, unmet, service-level, tracked, follow-ups, incident or demographics.
+    /// needs, unmet, service-level, tracked, follow-ups, incident, demographics,
+    /// referrals or no-service.
     #[arg(value_name = "KIND")]
     pub kind: String,
     /// The incident's tag (the incident report: `frontdoor report incident 2026-ottawa-flood`).

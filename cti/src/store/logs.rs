@@ -117,6 +117,24 @@ impl Store {
                 }))
                 .collect();
         self.check_taxonomy(&codes).await?;
+        let ids: Vec<&str> = log
+            .referrals
+            .iter()
+            .filter_map(|r| r.service_id.as_deref())
+            .collect();
+        if !ids.is_empty() {
+            let known = self.known_services(&ids).await?;
+            for (i, r) in log.referrals.iter().enumerate() {
+                if let Some(id) = &r.service_id
+                    && !known.contains(id)
+                {
+                    return Err(Error::Field {
+                        field: format!("referrals[{i}].service_id"),
+                        reason: format!("{id} is not in the community directory"),
+                    });
+                }
+            }
+        }
         // A writer from the start: this transaction reads the call's record
         // before it writes, and on SQLite a reader cannot become a writer
         // once the spool has committed since (see `Store::begin_write`).
@@ -419,6 +437,10 @@ impl Store {
                     .flat_map(|l| l.log.needs.iter().cloned())
                     .collect(),
                 follow_up: logs.iter().rev().find_map(|l| l.log.follow_up.clone()),
+                referrals: logs
+                    .iter()
+                    .flat_map(|l| l.log.referrals.iter().cloned())
+                    .collect(),
                 call_id,
             });
         }
@@ -466,6 +488,12 @@ pub fn validate_log(log: &CallLog, crisis_call: bool) -> Result<()> {
         }
         if r.name.len() > 500 || r.phone.as_ref().is_some_and(|p| p.len() > 64) {
             return bad(&format!("referrals[{i}].name"), "too long");
+        }
+        if r.service_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || id.len() > 200)
+        {
+            return bad(&format!("referrals[{i}].service_id"), "not a directory id");
         }
     }
     if let Some(area) = &log.area

@@ -15,6 +15,8 @@
 //! emergency mode, the audit log).
 
 mod accounts;
+pub(crate) mod bulk;
+mod directory;
 mod call_records;
 mod desk;
 mod logs;
@@ -37,6 +39,7 @@ use crate::error::{Error, Result};
 pub use accounts::{AccountRecord, NewAccount, SessionRecord};
 pub use call_records::{CallEventRecord, CallRecord};
 pub(crate) use call_records::{CallStep, Write};
+pub use directory::{Candidate, CandidateQuery, ImportSummary};
 pub use desk::{FollowUpItem, FollowUpScope, FollowUpStatus, MAX_DRAFT_BYTES};
 pub use logs::{StoredLog, validate_log};
 pub use ops::{AuditEntry, Emergency, FlowVersion};
@@ -90,6 +93,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "reports",
         include_str!("../../../migrations/sqlite/0008_reports.sql"),
     ),
+    (
+        9,
+        "directory",
+        include_str!("../../../migrations/sqlite/0009_directory.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -131,6 +139,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         8,
         "reports",
         include_str!("../../../migrations/postgres/0008_reports.sql"),
+    ),
+    (
+        9,
+        "directory",
+        include_str!("../../../migrations/postgres/0009_directory.sql"),
     ),
 ];
 

@@ -5,6 +5,7 @@
 mod acd;
 mod db;
 mod desk;
+mod directory;
 mod docs;
 mod double;
 mod history;
