@@ -27,30 +27,31 @@ CREATE TABLE dir_services (
 
 -- What a search reads: one row per service at a location (or per service
 -- that has none), rebuilt by every import. `terms` holds the folded,
--- stemmed words (English and French stems), taxonomy codes, languages and
--- eligibility words the full-text index is built on.
+-- stemmed words (English and French stems), taxonomy codes, languages,
+-- eligibility words and the map cell the full-text index is built on.
 CREATE TABLE dir_search (
+    -- What ranking reads first, narrow, so a search reads little of each
+    -- row it considers; what the page shows after; the words last.
     id             INTEGER PRIMARY KEY,
     service_id     TEXT NOT NULL REFERENCES dir_services (id),
+    lat            REAL,
+    lon            REAL,
+    languages      TEXT NOT NULL,          -- ' en fr '
+    hours          TEXT NOT NULL,          -- the opening rules, compiled (JSON)
     location_id    TEXT,
     name           TEXT NOT NULL,
     alternate_name TEXT,
     organization   TEXT NOT NULL,
-    description    TEXT,
     phone          TEXT,
     address        TEXT,
     postal_area    TEXT,                   -- the postal code's first three characters
-    lat            REAL,
-    lon            REAL,
-    languages      TEXT NOT NULL,          -- ' en fr '
     codes          TEXT NOT NULL,          -- ' BD-1800.2000 '
     eligibility    TEXT,
     url            TEXT,
-    hours          TEXT NOT NULL,          -- the opening rules, compiled (JSON)
+    description    TEXT,
     terms          TEXT NOT NULL
 );
 CREATE INDEX dir_search_service ON dir_search (service_id);
-CREATE INDEX dir_search_place ON dir_search (lat, lon);
 
 CREATE VIRTUAL TABLE dir_search_fts USING fts5 (
     terms, content = 'dir_search', content_rowid = 'id', tokenize = 'unicode61'

@@ -309,6 +309,7 @@ pub fn prepare(ds: &Dataset, taxonomy: &HashMap<String, (String, String)>) -> Pr
                 codes: row_codes.iter().map(String::as_str).collect(),
                 languages: languages.iter().map(String::as_str).collect(),
                 eligibility: s.eligibility_description.as_deref(),
+                place: loc.and_then(|l| Some((l.latitude?, l.longitude?))),
             });
             out.rows.push(SearchRow {
                 service_id: s.id.clone(),

@@ -16,10 +16,10 @@ use serde::Serialize;
 
 use super::REGION_PLACES;
 use super::hours::{Hours, Weekly};
-use super::text;
+use super::text::{self, Grid};
 use crate::Store;
 use crate::error::{Error, Result};
-use crate::store::CandidateQuery;
+use crate::store::{Candidate, CandidateQuery, Shown};
 
 /// Where distances are measured from.
 #[derive(Debug, Clone, PartialEq)]
@@ -53,7 +53,11 @@ pub struct Search {
 /// The most results one search returns.
 pub const MAX_LIMIT: usize = 50;
 /// How many rows the index hands over for ranking.
-const CANDIDATES: i64 = 3000;
+const CANDIDATES: i64 = 1500;
+/// The rings of a search near somewhere, in km, with the map grid each
+/// asks the index for: searched nearest first, the next only when a ring
+/// has fewer services than asked for; the last is `within_km`.
+const RINGS_KM: [(f64, Grid); 2] = [(15.0, Grid::Fine), (40.0, Grid::Coarse)];
 
 fn field(field: &str, reason: impl Into<String>) -> Error {
     Error::Field {
@@ -291,109 +295,174 @@ pub async fn search(
             lon: *lon,
         }),
     };
-    let clauses = s.clauses();
-    let (fts5, tsquery) = if clauses.is_empty() {
-        (None, None)
-    } else {
-        (Some(text::fts5(&clauses)), Some(text::tsquery(&clauses)))
-    };
-    let bbox = place.as_ref().map(|p| {
-        let dlat = s.within_km / 111.0;
-        let dlon = s.within_km / (111.0 * p.lat.to_radians().cos().max(0.01));
-        (p.lat - dlat, p.lat + dlat, p.lon - dlon, p.lon + dlon)
-    });
-    let candidates = store
-        .directory_candidates(&CandidateQuery {
-            fts5,
-            tsquery,
-            bbox,
-            centre: place.as_ref().map(|p| (p.lat, p.lon)),
-            limit: CANDIDATES,
-        })
-        .await?;
-
     let local = match s.open {
         Some(Open::At(dt)) => dt,
         _ => now.to_zoned(tz.clone()).datetime(),
     };
     let holiday = frontdoor_ivr::schedule::ontario_holiday(local.date()).is_some();
     let worded = !text::query(&s.words, None, None).is_empty();
-    let best_rank = candidates.iter().map(|c| c.rank).fold(0.0_f64, f64::max);
     let lang_token = s.language.as_ref().map(|l| format!(" {l} "));
+    let word_clauses = s.clauses();
+    // Near somewhere, ring by ring (see RINGS_KM).
+    let rings: Vec<Option<(f64, Grid)>> = match &place {
+        None => vec![None],
+        Some(_) => {
+            let mut rings: Vec<Option<(f64, Grid)>> = RINGS_KM
+                .iter()
+                .filter(|(km, _)| *km < s.within_km)
+                .map(|r| Some(*r))
+                .collect();
+            let grid = if s.within_km <= RINGS_KM[0].0 {
+                Grid::Fine
+            } else {
+                Grid::Coarse
+            };
+            rings.push(Some((s.within_km, grid)));
+            rings
+        }
+    };
     struct Scored {
         tier: u8,
         score: f64,
-        found: Found,
+        candidate: Candidate,
+        hours: Hours,
+        open: Option<bool>,
+        distance: Option<f64>,
     }
     let mut best: HashMap<String, Scored> = HashMap::new();
-    for c in candidates {
-        let hours: Hours = serde_json::from_str(&c.hours).unwrap_or_default();
-        let open = hours.open_at(local, holiday);
-        if s.open.is_some() && open != Some(true) {
-            continue;
-        }
-        let distance = match (&place, c.lat, c.lon) {
-            (Some(p), Some(lat), Some(lon)) => Some(distance_km((p.lat, p.lon), (lat, lon))),
+    for ring in rings {
+        best.clear();
+        let bbox = match (ring, &place) {
+            (Some((km, _)), Some(p)) => {
+                let dlat = km / 111.0;
+                let dlon = km / (111.0 * p.lat.to_radians().cos().max(0.01));
+                Some((p.lat - dlat, p.lat + dlat, p.lon - dlon, p.lon + dlon))
+            }
             _ => None,
         };
-        if distance.is_some_and(|d| d > s.within_km) {
-            continue;
+        let within = ring.map_or(s.within_km, |(km, _)| km);
+        let mut clauses = word_clauses.clone();
+        // The index itself keeps to the map cells around the place.
+        if let (Some((_, grid)), Some(b)) = (ring, bbox)
+            && !clauses.is_empty()
+        {
+            clauses.push(text::cells_within(grid, b));
         }
-        // A code or eligibility filter alone says nothing about relevance.
-        let text_score = if worded && best_rank > 0.0 {
-            c.rank / best_rank
+        let (fts5, tsquery) = if clauses.is_empty() {
+            (None, None)
         } else {
-            0.0
+            (Some(text::fts5(&clauses)), Some(text::tsquery(&clauses)))
         };
-        let near_score = match (&place, distance) {
-            (None, _) => 0.0,
-            (Some(_), Some(d)) => (-d / 15.0).exp(),
-            (Some(_), None) => (-20.0_f64 / 15.0).exp(),
-        };
-        let tier = u8::from(
-            lang_token
-                .as_ref()
-                .is_some_and(|t| c.languages.contains(t.as_str())),
-        );
-        let score = text_score + near_score;
-        let found = Found {
-            service_id: c.service_id.clone(),
-            location_id: c.location_id,
-            name: c.name,
-            alternate_name: c.alternate_name,
-            organization: c.organization,
-            description: c.description,
-            phone: c.phone,
-            address: c.address,
-            hours: hours.weekly(),
-            hours_note: hours.note.clone(),
-            open,
-            languages: c.languages.split_whitespace().map(str::to_string).collect(),
-            distance_km: distance.map(|d| (d * 10.0).round() / 10.0),
-            codes: c.codes.split_whitespace().map(str::to_string).collect(),
-            eligibility: c.eligibility,
-            url: c.url,
-        };
-        let better = best
-            .get(&c.service_id)
-            .is_none_or(|b| (tier, score) > (b.tier, b.score));
-        if better {
-            best.insert(c.service_id, Scored { tier, score, found });
+        let candidates = store
+            .directory_candidates(&CandidateQuery {
+                fts5,
+                tsquery,
+                bbox,
+                ranked: worded,
+                centre: place.as_ref().map(|p| (p.lat, p.lon)),
+                limit: CANDIDATES,
+            })
+            .await?;
+        let best_rank = candidates.iter().map(|c| c.rank).fold(0.0_f64, f64::max);
+        for c in candidates {
+            let hours: Hours = serde_json::from_str(&c.hours).unwrap_or_default();
+            let open = hours.open_at(local, holiday);
+            if s.open.is_some() && open != Some(true) {
+                continue;
+            }
+            let distance = match (&place, c.lat, c.lon) {
+                (Some(p), Some(lat), Some(lon)) => Some(distance_km((p.lat, p.lon), (lat, lon))),
+                _ => None,
+            };
+            if distance.is_some_and(|d| d > within) {
+                continue;
+            }
+            let text_score = if best_rank > 0.0 {
+                c.rank / best_rank
+            } else {
+                0.0
+            };
+            let near_score = match (&place, distance) {
+                (None, _) => 0.0,
+                (Some(_), Some(d)) => (-d / 15.0).exp(),
+                (Some(_), None) => (-20.0_f64 / 15.0).exp(),
+            };
+            let tier = u8::from(
+                lang_token
+                    .as_ref()
+                    .is_some_and(|t| c.languages.contains(t.as_str())),
+            );
+            let score = text_score + near_score;
+            let better = best
+                .get(&c.service_id)
+                .is_none_or(|b| (tier, score) > (b.tier, b.score));
+            if better {
+                best.insert(
+                    c.service_id.clone(),
+                    Scored {
+                        tier,
+                        score,
+                        candidate: c,
+                        hours,
+                        open,
+                        distance,
+                    },
+                );
+            }
+        }
+        if best.len() >= s.limit {
+            break;
         }
     }
     let mut ranked: Vec<Scored> = best.into_values().collect();
+    // Ties (the same score) in a stable order: by service id.
     ranked.sort_by(|a, b| {
         b.tier
             .cmp(&a.tier)
             .then(b.score.total_cmp(&a.score))
-            .then_with(|| a.found.name.cmp(&b.found.name))
-            .then_with(|| a.found.service_id.cmp(&b.found.service_id))
+            .then_with(|| a.candidate.service_id.cmp(&b.candidate.service_id))
     });
     ranked.truncate(s.limit);
+    let rows: Vec<i64> = ranked.iter().map(|r| r.candidate.row).collect();
+    let mut shown: HashMap<i64, Shown> = store
+        .directory_rows(&rows)
+        .await?
+        .into_iter()
+        .map(|r| (r.row, r))
+        .collect();
+    let results = ranked
+        .into_iter()
+        .filter_map(|r| {
+            let d = shown.remove(&r.candidate.row)?;
+            Some(Found {
+                service_id: r.candidate.service_id,
+                location_id: d.location_id,
+                name: d.name,
+                alternate_name: d.alternate_name,
+                organization: d.organization,
+                description: d.description,
+                phone: d.phone,
+                address: d.address,
+                hours: r.hours.weekly(),
+                hours_note: r.hours.note.clone(),
+                open: r.open,
+                languages: r
+                    .candidate
+                    .languages
+                    .split_whitespace()
+                    .map(str::to_string)
+                    .collect(),
+                distance_km: r.distance.map(|d| (d * 10.0).round() / 10.0),
+                codes: d.codes.split_whitespace().map(str::to_string).collect(),
+                eligibility: d.eligibility,
+                url: d.url,
+            })
+        })
+        .collect();
     Ok(Answer {
         at: local.strftime("%Y-%m-%dT%H:%M").to_string(),
         near: place,
-        results: ranked.into_iter().map(|r| r.found).collect(),
+        results,
     })
 }
 

@@ -21,6 +21,36 @@ const CODE: &str = "zztx";
 const LANGUAGE: &str = "zzlg";
 /// The prefix of an eligibility word's token.
 const ELIGIBILITY: &str = "zzel";
+/// The prefix of a map cell's token: `zzgc270x209` is the half-degree cell
+/// of Ottawa (both numbers three digits, so no cell's token is the start
+/// of another's); `zzgcnone` a row with no coordinates.
+const CELL: &str = "zzgc";
+/// The prefix of a fine map cell's token (a tenth of a degree, about
+/// 11 km by 8 km here): `zzgf1354x1043`.
+const FINE_CELL: &str = "zzgf";
+
+/// A grid of the map: coarse (half a degree) for searches up to about
+/// 100 km, fine (a tenth) for the first, near ring of a search.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grid {
+    Coarse,
+    Fine,
+}
+
+impl Grid {
+    fn per_degree(self) -> f64 {
+        match self {
+            Grid::Coarse => 2.0,
+            Grid::Fine => 10.0,
+        }
+    }
+    fn prefix(self) -> &'static str {
+        match self {
+            Grid::Coarse => CELL,
+            Grid::Fine => FINE_CELL,
+        }
+    }
+}
 
 /// Words too common in either language to say anything about a service.
 const STOP_WORDS: &[&str] = &[
@@ -81,6 +111,42 @@ pub fn language_token(code: &str) -> String {
     format!("{LANGUAGE}{}", code.to_ascii_lowercase())
 }
 
+/// The map cell of `grid` a point is in.
+pub fn cell_token(grid: Grid, lat: f64, lon: f64) -> String {
+    let n = grid.per_degree();
+    let row = ((lat.clamp(-90.0, 90.0) + 90.0) * n).floor() as i64;
+    let col = ((lon.clamp(-180.0, 180.0) + 180.0) * n).floor() as i64;
+    match grid {
+        Grid::Coarse => format!("{}{row:03}x{col:03}", grid.prefix()),
+        Grid::Fine => format!("{}{row:04}x{col:04}", grid.prefix()),
+    }
+}
+
+/// The token of rows with no coordinates (phone and online services).
+pub fn no_place_token() -> String {
+    format!("{CELL}none")
+}
+
+/// The cells of `grid` a box (south, north, west, east) touches, and the
+/// token of rows with no place: a search near somewhere asks for any of them.
+pub fn cells_within(grid: Grid, bbox: (f64, f64, f64, f64)) -> Clause {
+    let (s, n, w, e) = bbox;
+    let step = 1.0 / grid.per_degree();
+    let mut out = vec![no_place_token()];
+    let mut lat = s;
+    while lat < n + step {
+        let mut lon = w;
+        while lon < e + step {
+            out.push(cell_token(grid, lat.min(n), lon.min(e)));
+            lon += step;
+        }
+        lat += step;
+    }
+    out.sort_unstable();
+    out.dedup();
+    Clause(out)
+}
+
 /// What one indexed row is made of.
 #[derive(Debug, Default)]
 pub struct Document<'a> {
@@ -90,6 +156,8 @@ pub struct Document<'a> {
     pub codes: Vec<&'a str>,
     pub languages: Vec<&'a str>,
     pub eligibility: Option<&'a str>,
+    /// Latitude and longitude.
+    pub place: Option<(f64, f64)>,
 }
 
 /// The terms a row is indexed by, space-separated, a word as often as it
@@ -107,6 +175,13 @@ pub fn terms(doc: &Document<'_>) -> String {
     for lang in &doc.languages {
         out.push(language_token(lang));
     }
+    match doc.place {
+        Some((lat, lon)) => {
+            out.push(cell_token(Grid::Coarse, lat, lon));
+            out.push(cell_token(Grid::Fine, lat, lon));
+        }
+        None => out.push(no_place_token()),
+    }
     if let Some(e) = doc.eligibility {
         for w in words(e) {
             out.extend(stems(&w).into_iter().map(|s| format!("{ELIGIBILITY}{s}")));
@@ -118,7 +193,8 @@ pub fn terms(doc: &Document<'_>) -> String {
     out.join(" ")
 }
 
-/// One part of a query: any of its alternatives, each a prefix.
+/// One part of a query: any of its alternatives, each a whole token, or a
+/// prefix when it ends in `*` (a taxonomy code takes its narrower codes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clause(pub Vec<String>);
 
@@ -127,7 +203,7 @@ pub struct Clause(pub Vec<String>);
 pub fn query(words_text: &str, code: Option<&str>, eligibility: Option<&str>) -> Vec<Clause> {
     let mut clauses: Vec<Clause> = words(words_text).map(|w| Clause(stems(&w))).collect();
     if let Some(code) = code {
-        clauses.push(Clause(vec![code_token(code)]));
+        clauses.push(Clause(vec![format!("{}*", code_token(code))]));
     }
     if let Some(e) = eligibility {
         clauses.extend(words(e).map(|w| {
@@ -148,7 +224,13 @@ pub fn fts5(clauses: &[Clause]) -> String {
     clauses
         .iter()
         .map(|c| {
-            let alts: Vec<String> = c.0.iter().map(|s| format!("\"{s}\"*")).collect();
+            let alts: Vec<String> =
+                c.0.iter()
+                    .map(|s| match s.strip_suffix('*') {
+                        Some(prefix) => format!("\"{prefix}\"*"),
+                        None => format!("\"{s}\""),
+                    })
+                    .collect();
             format!("({})", alts.join(" OR "))
         })
         .collect::<Vec<_>>()
@@ -160,7 +242,13 @@ pub fn tsquery(clauses: &[Clause]) -> String {
     clauses
         .iter()
         .map(|c| {
-            let alts: Vec<String> = c.0.iter().map(|s| format!("{s}:*")).collect();
+            let alts: Vec<String> =
+                c.0.iter()
+                    .map(|s| match s.strip_suffix('*') {
+                        Some(prefix) => format!("{prefix}:*"),
+                        None => s.clone(),
+                    })
+                    .collect();
             format!("({})", alts.join(" | "))
         })
         .collect::<Vec<_>>()
@@ -177,10 +265,9 @@ mod tests {
             ..Document::default()
         });
         let tokens: Vec<&str> = indexed.split(' ').collect();
-        query(query_text, None, None).iter().all(|c| {
-            c.0.iter()
-                .any(|p| tokens.iter().any(|t| t.starts_with(p.as_str())))
-        })
+        query(query_text, None, None)
+            .iter()
+            .all(|c| c.0.iter().any(|p| tokens.contains(&p.as_str())))
     }
 
     #[test]
@@ -220,20 +307,41 @@ mod tests {
             codes: vec!["BD-1800.2000"],
             languages: vec!["fr"],
             eligibility: Some("Seniors 65+"),
+            place: Some((45.42, -75.69)),
         });
+        assert!(t.split(' ').any(|w| w == "zzgc270x208"), "{t}");
+        assert!(t.split(' ').any(|w| w == "zzgf1354x1043"), "{t}");
         assert!(t.split(' ').any(|w| w == "zztxbd18002000"), "{t}");
         assert!(t.split(' ').any(|w| w == "zzlgfr"), "{t}");
         assert!(t.split(' ').any(|w| w.starts_with("zzelsenior")), "{t}");
         assert_eq!(
             query("", Some("BD-1800"), None),
-            vec![Clause(vec!["zztxbd1800".into()])]
+            vec![Clause(vec!["zztxbd1800*".into()])]
         );
+    }
+
+    #[test]
+    fn a_box_asks_for_every_cell_it_touches_and_for_rows_with_no_place() {
+        // Ottawa ± about 100 km: 45.42 ± 0.9, -75.69 ± 1.28.
+        let c = cells_within(Grid::Coarse, (44.52, 46.32, -76.97, -74.41));
+        let coarse = |lat, lon| cell_token(Grid::Coarse, lat, lon);
+        assert!(c.0.contains(&coarse(45.42, -75.69)));
+        assert!(c.0.contains(&coarse(44.52, -76.97)));
+        assert!(c.0.contains(&coarse(46.32, -74.41)));
+        assert!(c.0.contains(&"zzgcnone".to_string()));
+        assert!(!c.0.contains(&coarse(43.65, -79.38)), "not Toronto");
+        assert_eq!(c.0.len(), 1 + 4 * 6);
+        assert_eq!(coarse(-90.0, -180.0), "zzgc000x000");
+        // A fine ring of about 15 km: the 4 by 5 cells of a tenth of a degree it touches.
+        let f = cells_within(Grid::Fine, (45.285, 45.555, -75.88, -75.50));
+        assert!(f.0.contains(&cell_token(Grid::Fine, 45.42, -75.69)));
+        assert_eq!(f.0.len(), 1 + 4 * 5);
     }
 
     #[test]
     fn queries_render_for_both_databases() {
         let q = query("banque food", Some("BD-1800"), None);
-        assert_eq!(fts5(&q), r#"("banqu"*) AND ("food"*) AND ("zztxbd1800"*)"#);
-        assert_eq!(tsquery(&q), "(banqu:*) & (food:*) & (zztxbd1800:*)");
+        assert_eq!(fts5(&q), r#"("banqu") AND ("food") AND ("zztxbd1800"*)"#);
+        assert_eq!(tsquery(&q), "(banqu) & (food) & (zztxbd1800:*)");
     }
 }

@@ -158,7 +158,6 @@ pub async fn generate(store: &Store, opts: &GenerateOptions) -> Result<Generated
 /// Calls generated between two writes.
 const CHUNK: usize = 256;
 
-
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
 
@@ -710,7 +709,6 @@ struct Navigator {
     /// Share of their answered calls they log.
     logs: f64,
 }
-
 
 struct Tables {
     records: Table,

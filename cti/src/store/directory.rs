@@ -27,10 +27,24 @@ pub struct ImportSummary {
     pub postal_areas: usize,
 }
 
-/// A search row the index matched, with what ranking needs.
+/// A search row the index matched: what ranking needs, no more.
 #[derive(Debug, Clone)]
 pub struct Candidate {
+    /// The search row's id, to fetch what is shown of the chosen ones.
+    pub row: i64,
     pub service_id: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub languages: String,
+    pub hours: String,
+    /// How well the words matched, higher is better (0 with no words).
+    pub rank: f64,
+}
+
+/// What a search shows of a row it chose.
+#[derive(Debug, Clone)]
+pub struct Shown {
+    pub row: i64,
     pub location_id: Option<String>,
     pub name: String,
     pub alternate_name: Option<String>,
@@ -38,15 +52,9 @@ pub struct Candidate {
     pub description: Option<String>,
     pub phone: Option<String>,
     pub address: Option<String>,
-    pub lat: Option<f64>,
-    pub lon: Option<f64>,
-    pub languages: String,
     pub codes: String,
     pub eligibility: Option<String>,
     pub url: Option<String>,
-    pub hours: String,
-    /// How well the words matched, higher is better (0 with no words).
-    pub rank: f64,
 }
 
 /// What to ask the index for.
@@ -58,13 +66,38 @@ pub struct CandidateQuery {
     pub tsquery: Option<String>,
     /// Latitude and longitude bounds; rows with no coordinates pass.
     pub bbox: Option<(f64, f64, f64, f64)>,
-    /// With no words: nearest to this point first.
+    /// Whether to rank by how well words matched (bm25, ts_rank): only
+    /// when there are words; else nearest to `centre` first.
+    pub ranked: bool,
+    /// Nearest to this point first, when not ranked by words.
     pub centre: Option<(f64, f64)>,
     pub limit: i64,
 }
 
-const COLUMNS: &str = "s.service_id, s.location_id, s.name, s.alternate_name, s.organization, \
-     s.description, s.phone, s.address, s.lat, s.lon, s.languages, s.codes, s.eligibility, s.url, s.hours";
+const COLUMNS: &str = "s.id, s.service_id, s.lat, s.lon, s.languages, s.hours";
+
+/// The records of `table` (`dir_organizations`, `dir_services`) already
+/// stored: id → (the record as imported, whether retired).
+async fn known_records(
+    tx: &mut sqlx::AnyConnection,
+    table: &'static str,
+) -> Result<HashMap<String, (String, bool)>> {
+    let sql = format!("SELECT id, doc, retired_ms FROM {table}");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>(0)?,
+                (
+                    r.try_get::<String, _>(1)?,
+                    r.try_get::<Option<i64>, _>(2)?.is_some(),
+                ),
+            ))
+        })
+        .collect()
+}
 
 impl Store {
     /// The taxonomy's names by code, indexed with the services coded so.
@@ -96,21 +129,7 @@ impl Store {
         };
 
         // Organisations.
-        let known: HashMap<String, (String, bool)> =
-            sqlx::query("SELECT id, doc, retired_ms FROM dir_organizations")
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get::<String, _>(0)?,
-                        (
-                            r.try_get::<String, _>(1)?,
-                            r.try_get::<Option<i64>, _>(2)?.is_some(),
-                        ),
-                    ))
-                })
-                .collect::<Result<_>>()?;
+        let known = known_records(&mut tx, "dir_organizations").await?;
         let mut table = Table::new("dir_organizations", &["id", "name", "doc", "imported_ms"]);
         for o in &p.organizations {
             match known.get(&o.id) {
@@ -148,21 +167,7 @@ impl Store {
         }
 
         // Services.
-        let known: HashMap<String, (String, bool)> =
-            sqlx::query("SELECT id, doc, retired_ms FROM dir_services")
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|r| {
-                    Ok((
-                        r.try_get::<String, _>(0)?,
-                        (
-                            r.try_get::<String, _>(1)?,
-                            r.try_get::<Option<i64>, _>(2)?.is_some(),
-                        ),
-                    ))
-                })
-                .collect::<Result<_>>()?;
+        let known = known_records(&mut tx, "dir_services").await?;
         let mut table = Table::new(
             "dir_services",
             &[
@@ -341,16 +346,34 @@ impl Store {
         let mut binds: Vec<V> = Vec::new();
         match (self.backend, &q.fts5, &q.tsquery) {
             (Backend::Sqlite, Some(fts), _) => {
+                // The index ranks and cuts first; only the rows it keeps
+                // are read from the table.
+                let (rank, order) = if q.ranked {
+                    ("-bm25(dir_search_fts)", " ORDER BY rank DESC")
+                } else {
+                    ("CAST(0 AS DOUBLE PRECISION)", "")
+                };
+                let inner_limit = if q.bbox.is_none() && q.ranked {
+                    format!("{order} LIMIT {}", q.limit)
+                } else {
+                    String::new()
+                };
                 sql = format!(
-                    "SELECT {COLUMNS}, -bm25(dir_search_fts) AS rank FROM dir_search_fts \
-                     JOIN dir_search s ON s.id = dir_search_fts.rowid WHERE dir_search_fts MATCH {}",
+                    "SELECT {COLUMNS}, f.rank FROM (SELECT rowid, {rank} AS rank FROM dir_search_fts \
+                     WHERE dir_search_fts MATCH {}{inner_limit}) f JOIN dir_search s ON s.id = f.rowid \
+                     WHERE 1 = 1",
                     next()
                 );
                 binds.push(V::T(fts.clone()));
             }
             (Backend::Postgres, _, Some(tsq)) => {
+                let rank = if q.ranked {
+                    "CAST(ts_rank(s.tsv, q) AS DOUBLE PRECISION)"
+                } else {
+                    "CAST(0 AS DOUBLE PRECISION)"
+                };
                 sql = format!(
-                    "SELECT {COLUMNS}, CAST(ts_rank(s.tsv, q) AS DOUBLE PRECISION) AS rank \
+                    "SELECT {COLUMNS}, {rank} AS rank \
                      FROM dir_search s, to_tsquery('simple', {}) AS q WHERE s.tsv @@ q",
                     next()
                 );
@@ -372,9 +395,8 @@ impl Store {
             ));
             binds.extend([V::F(lat0), V::F(lat1), V::F(lon0), V::F(lon1)]);
         }
-        let words = q.fts5.is_some() || q.tsquery.is_some();
-        if words {
-            sql.push_str(" ORDER BY rank DESC");
+        if q.ranked {
+            sql.push_str(" ORDER BY 7 DESC");
         } else if let Some((lat, lon)) = q.centre {
             // Degrees of longitude are shorter than of latitude here; near
             // enough for ordering.
@@ -397,7 +419,39 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(Candidate {
-                    service_id: r.try_get(0)?,
+                    row: r.try_get(0)?,
+                    service_id: r.try_get(1)?,
+                    lat: r.try_get(2)?,
+                    lon: r.try_get(3)?,
+                    languages: r.try_get(4)?,
+                    hours: r.try_get(5)?,
+                    rank: r.try_get(6)?,
+                })
+            })
+            .collect()
+    }
+
+    /// What is shown of the search rows `rows`, in no order.
+    pub async fn directory_rows(&self, rows: &[i64]) -> Result<Vec<Shown>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list: Vec<String> = (1..=rows.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT id, location_id, name, alternate_name, organization, description, phone, address, \
+             codes, eligibility, url FROM dir_search WHERE id IN ({})",
+            list.join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in rows {
+            q = q.bind(*r);
+        }
+        let found = q.fetch_all(&self.pool).await?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(Shown {
+                    row: r.try_get(0)?,
                     location_id: r.try_get(1)?,
                     name: r.try_get(2)?,
                     alternate_name: r.try_get(3)?,
@@ -405,14 +459,9 @@ impl Store {
                     description: r.try_get(5)?,
                     phone: r.try_get(6)?,
                     address: r.try_get(7)?,
-                    lat: r.try_get(8)?,
-                    lon: r.try_get(9)?,
-                    languages: r.try_get(10)?,
-                    codes: r.try_get(11)?,
-                    eligibility: r.try_get(12)?,
-                    url: r.try_get(13)?,
-                    hours: r.try_get(14)?,
-                    rank: r.try_get(15)?,
+                    codes: r.try_get(8)?,
+                    eligibility: r.try_get(9)?,
+                    url: r.try_get(10)?,
                 })
             })
             .collect()

@@ -16,9 +16,9 @@
 
 mod accounts;
 pub(crate) mod bulk;
-mod directory;
 mod call_records;
 mod desk;
+mod directory;
 mod logs;
 mod ops;
 mod retention;
@@ -39,8 +39,8 @@ use crate::error::{Error, Result};
 pub use accounts::{AccountRecord, NewAccount, SessionRecord};
 pub use call_records::{CallEventRecord, CallRecord};
 pub(crate) use call_records::{CallStep, Write};
-pub use directory::{Candidate, CandidateQuery, ImportSummary};
 pub use desk::{FollowUpItem, FollowUpScope, FollowUpStatus, MAX_DRAFT_BYTES};
+pub use directory::{Candidate, CandidateQuery, ImportSummary, Shown};
 pub use logs::{StoredLog, validate_log};
 pub use ops::{AuditEntry, Emergency, FlowVersion};
 pub use retention::{PurgeReport, caller_hash};
