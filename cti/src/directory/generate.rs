@@ -62,7 +62,52 @@ pub fn generate(options: &GenerateOptions) -> Dataset {
     while left > 0 {
         left -= g.organization(left);
     }
+    distinguish_names(&mut g.dataset);
     g.dataset
+}
+
+/// Services that would share a name with one generated before them are
+/// named after their street too ("Centretown Food Bank – Bank Street"), as
+/// real inventories tell branches apart, so no two look like a duplicate.
+fn distinguish_names(d: &mut Dataset) {
+    use std::collections::{HashMap, HashSet};
+    let streets: HashMap<&str, &str> = d
+        .addresses
+        .iter()
+        .map(|a| {
+            let street = a
+                .address_1
+                .trim_start_matches(|c: char| c.is_ascii_digit() || c == ' ');
+            (a.location_id.as_str(), street)
+        })
+        .collect();
+    let mut street_of: HashMap<String, String> = HashMap::new();
+    for sal in &d.service_at_locations {
+        if let Some(street) = streets.get(sal.location_id.as_str()) {
+            street_of
+                .entry(sal.service_id.clone())
+                .or_insert_with(|| (*street).to_string());
+        }
+    }
+    let mut seen: HashSet<String> = HashSet::new();
+    for s in &mut d.services {
+        if seen.insert(s.name.clone()) {
+            continue;
+        }
+        let Some(street) = street_of.get(&s.id) else {
+            continue;
+        };
+        let mut named = format!("{} – {street}", s.name);
+        let mut n = 2;
+        while !seen.insert(named.clone()) {
+            named = format!("{} – {street} ({n})", s.name);
+            n += 1;
+        }
+        s.name = named;
+        if let Some(alt) = &mut s.alternate_name {
+            *alt = format!("{alt} – {street}");
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------
