@@ -9,6 +9,7 @@ import { Cti } from "./ws.js";
 import { session, serverNow, centreName, errorText, deskMessage } from "./session.js";
 import * as pop from "./pop.js";
 import * as form from "./form.js";
+import * as directory from "./directory.js";
 import * as drafts from "./drafts.js";
 import * as followups from "./followups.js";
 import { initLogin, relabelLogin } from "./login.js";
@@ -48,6 +49,7 @@ function start() {
   setLang(stored ?? (navigator.language?.toLowerCase().startsWith("fr") ? "fr" : "en"));
   pop.initPop(cti);
   form.initForm(cti);
+  directory.initDirectory({ callId: form.formCallId, refer: form.addReferral, needCodes: form.needCodes, referredIds: form.referredIds });
   drafts.initDrafts(cti, { formCallId: form.formCallId, liveCall: pop.hasLiveCall, open: form.openDraft });
   followups.initFollowups(cti);
   onSessionExpired(sessionExpired);
@@ -167,6 +169,7 @@ function relabel() {
   relabelLogin();
   pop.setDesk();
   form.relabel();
+  directory.relabel();
   drafts.renderList();
   drafts.showStatus();
   followups.render();

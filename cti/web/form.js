@@ -2,7 +2,9 @@
 // log is saved; the needs combobox (taxonomy search, ARIA combobox pattern),
 // referrals, demographics, crisis details and follow-up; every change goes
 // to drafts.js; log_call with the server's field errors shown at the field;
-// reopening a saved log to correct it.
+// reopening a saved log to correct it. The directory search (directory.js)
+// sits in the log: its fields are part of the draft, and its Refer buttons
+// add referrals that keep the service's id.
 
 import { $, el } from "./dom.js";
 import { t, label, known, getLang, allTexts, today } from "./i18n.js";
@@ -10,6 +12,7 @@ import { api } from "./api.js";
 import { newId } from "./ws.js";
 import { callSummary, errorText, deskMessage } from "./session.js";
 import * as drafts from "./drafts.js";
+import * as directory from "./directory.js";
 
 const UNMET_REASONS = ["no_service", "ineligible", "waitlist", "cost", "distance", "language", "hours", "declined", "other"];
 const FORM_KEY = "frontdoor.form"; // the call whose log was open, to reopen it after a reload
@@ -42,6 +45,27 @@ let resultKey = ""; // what #log-result says
 let submitting = false;
 
 export const formCallId = () => log?.callId ?? null;
+
+/** The need codes of the log shown, in order. */
+export const needCodes = () => [...$("needs").children].map((row) => row.dataset.code);
+
+/** The directory services already in the log's referrals. */
+export const referredIds = () => [...$("referrals").children].map((row) => row.dataset.serviceId).filter(Boolean);
+
+/**
+ * A service from the directory into the referrals (blank rows make way):
+ * "added", "duplicate" when it is there already, "closed" with no log open.
+ */
+export function addReferral(ref) {
+  if (!log) return "closed";
+  const draft = collect();
+  if (ref.service_id && draft.referrals.some((r) => r.service_id === ref.service_id)) return "duplicate";
+  const kept = draft.referrals.filter((r) => r.name.trim() || r.phone.trim() || r.service_id);
+  kept.push({ name: ref.name, phone: ref.phone ?? "", ...(ref.code ? { code: ref.code } : {}), service_id: ref.service_id });
+  renderReferrals(kept);
+  onEdit();
+  return "added";
+}
 
 export function initForm(connection) {
   cti = connection;
@@ -80,6 +104,7 @@ export function openForCall(summary) {
     log.call = summary;
     log.crisis = summary.crisis;
     renderHeading();
+    directory.setCall(summary);
     return;
   }
   const rec = drafts.get(summary.call_id);
@@ -210,6 +235,9 @@ function collect() {
     referrals: [...$("referrals").children].map((row) => ({
       name: row.querySelector(".ref-name").value,
       phone: row.querySelector(".ref-phone").value,
+      // A service chosen in the directory keeps its id and code.
+      ...(row.dataset.code ? { code: row.dataset.code } : {}),
+      ...(row.dataset.serviceId ? { service_id: row.dataset.serviceId } : {}),
     })),
     inquirer: $("inquirer").value,
     area: $("area").value,
@@ -229,6 +257,7 @@ function collect() {
       method: $("fu-method").value,
       reason: $("fu-reason").value,
     },
+    directory: directory.collect(),
   };
 }
 
@@ -254,6 +283,7 @@ function fill(draft) {
   $("fu-method").value = f.method;
   $("fu-reason").value = f.reason;
   $("need-search").value = "";
+  directory.fill(d.directory, log?.call, d.area);
 }
 
 function needName(need) {
@@ -307,7 +337,15 @@ function renderReferrals(referrals) {
     ...referrals.map((r, i) =>
       el(
         "li",
-        { class: "referral" },
+        { class: r.service_id ? "referral from-directory" : "referral", "data-service-id": r.service_id || null, "data-code": r.code || null },
+        r.service_id
+          ? el(
+              "p",
+              { class: "ref-source" },
+              el("span", { class: "badge", text: t("directory.from_directory") }),
+              r.code ? el("span", { class: "need-code", text: r.code }) : null,
+            )
+          : null,
         el(
           "div",
           { class: "field" },
@@ -323,9 +361,12 @@ function renderReferrals(referrals) {
           el("p", { class: "field-error", id: `err-referrals[${i}].phone` }),
         ),
         el("button", { type: "button", class: "small referral-remove", "aria-label": t("log.remove_referral", { n: i + 1 }), text: t("log.remove") }),
+        r.service_id ? el("p", { class: "field-error", id: `err-referrals[${i}].service_id` }) : null,
+        r.service_id ? el("p", { class: "field-error", id: `err-referrals[${i}].code` }) : null,
       ),
     ),
   );
+  directory.referralsChanged();
 }
 
 function removeRow(list, button, fallback) {
@@ -565,7 +606,12 @@ function body(d) {
     needs: d.needs.map((n) => (n.met ? { code: n.code, met: true } : { code: n.code, met: false, unmet_reason: n.unmet_reason })),
     referrals: d.referrals
       .filter((r) => r.name.trim())
-      .map((r) => (r.phone.trim() ? { name: r.name.trim(), phone: r.phone.trim() } : { name: r.name.trim() })),
+      .map((r) => ({
+        name: r.name.trim(),
+        ...(r.phone.trim() ? { phone: r.phone.trim() } : {}),
+        ...(r.code ? { code: r.code } : {}),
+        ...(r.service_id ? { service_id: r.service_id } : {}),
+      })),
     inquirer: d.inquirer,
     area: areaValue(d.area),
     age_band: d.age_band,
@@ -623,7 +669,12 @@ async function correct() {
       corrects: answer.log_id,
       crisis: Boolean(l.crisis_details) || Boolean(call?.crisis),
       needs: (l.needs ?? []).map((n) => ({ code: n.code, met: n.met, unmet_reason: n.unmet_reason ?? "" })),
-      referrals: (l.referrals ?? []).map((r) => ({ name: r.name ?? "", phone: r.phone ?? "" })),
+      referrals: (l.referrals ?? []).map((r) => ({
+        name: r.name ?? "",
+        phone: r.phone ?? "",
+        ...(r.code ? { code: r.code } : {}),
+        ...(r.service_id ? { service_id: r.service_id } : {}),
+      })),
       area: l.area === "not_asked" ? "" : l.area === "declined" ? t("choice.declined") : l.area ?? "",
     };
     openLog(call ?? { call_id: callId }, draft);

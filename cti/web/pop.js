@@ -1,13 +1,14 @@
 // pop.js — the screen pop and the call controls: renders call_offered (with
 // the crisis banner, the masked number, the region and where it came from,
-// the IVR path and previous contacts), announces it, follows the call
-// (answered, consult transfer, ended, taken back), and sends hangup,
-// transfer, reveal_caller, correct_region and history.
+// the IVR path and previous contacts with the services they were referred
+// to), announces it, follows the call (answered, consult transfer, ended,
+// taken back), and sends hangup, transfer, reveal_caller, correct_region
+// and history.
 
 import { $, el } from "./dom.js";
 import { t, label, known, fmtDateTime, fmtDate, fmtDuration } from "./i18n.js";
 import { session, centreName, regionName, pathStep, callerText, errorText, deskMessage } from "./session.js";
-import { openForCall, callWithdrawn as formCallWithdrawn } from "./form.js";
+import { openForCall, formCallId, callWithdrawn as formCallWithdrawn } from "./form.js";
 
 let cti = null;
 let call = null; // {pop, status, answered, revealed, history, confirmed, transferTarget}
@@ -31,8 +32,10 @@ export function initPop(connection) {
   render();
 }
 
-/** Fills the region and transfer lists from hello's desk. */
+/** Fills the region and transfer lists from hello's desk (and after a language switch). */
 export function setDesk() {
+  // The arrival sentence has been spoken: it is not left in the other language.
+  $("announce").textContent = "";
   const regionSelect = $("region-select");
   regionSelect.replaceChildren(
     el("option", { value: "", text: t("choice.choose") }),
@@ -204,7 +207,7 @@ function renderPrevious() {
   const contacts = call ? call.history ?? call.pop.previous_contacts ?? [] : [];
   const body = $("previous-table").tBodies[0];
   body.replaceChildren(
-    ...contacts.map((c) =>
+    ...contacts.flatMap((c) => [
       el(
         "tr",
         { class: c.crisis ? "crisis-row" : null },
@@ -215,7 +218,15 @@ function renderPrevious() {
         el("td", { text: c.disposition ? label("disposition", c.disposition) : "—" }),
         el("td", { text: c.follow_up ? `${fmtDate(c.follow_up.due)} — ${c.follow_up.reason}` : "—" }),
       ),
-    ),
+      // The services the caller was referred to, on a line of their own under the contact.
+      c.referrals?.length
+        ? el(
+            "tr",
+            { class: c.crisis ? "prev-referrals crisis-row" : "prev-referrals" },
+            el("td", { colspan: 6, text: t("previous.referred", { names: c.referrals.map((r) => r.name).join(", ") }) }),
+          )
+        : null,
+    ]).filter(Boolean),
   );
   $("previous-scroll").hidden = contacts.length === 0;
   const none = $("previous-none");
@@ -274,6 +285,8 @@ async function correctRegion() {
     call.pop.region_source = "navigator_correction";
     $("transfer-status").textContent = t("pop.region_fixed", { region: regionName(region) });
     render();
+    // The log shown (and its directory search) follows.
+    if (formCallId() === callId) openForCall(summaryOf(call.pop));
   }
 }
 

@@ -514,6 +514,11 @@ function dimWords(key, value, row, columns) {
       return label("reports.dim", v, true);
     case "language":
       return label("language", v);
+    case "service":
+    case "searched":
+      // The directory reports' words of their own (`not_from_directory`,
+      // `not_searched`, `other`); service names and searched words as they are.
+      return known("reports.value", v) ? t(`reports.value.${v}`) : v;
     case "value": {
       const dimension = row[columns.findIndex((c) => c.key === "dimension")];
       return demographicWords(dimension, v);

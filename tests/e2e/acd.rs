@@ -20,11 +20,11 @@ use crate::ivr::ottawa_always_open;
 use crate::records::{http, login};
 use crate::registrar::{phone, phone_answering, stop};
 
-mod desk;
+pub(crate) mod desk;
 mod identity;
 
 const OTTAWA: &str = "+16135550123";
-const PASSWORD: &str = "navigator-pass-1";
+pub(crate) const PASSWORD: &str = "navigator-pass-1";
 
 // ---- the caller's media --------------------------------------------------
 

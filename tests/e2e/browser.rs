@@ -289,29 +289,39 @@ impl Browser {
         max
     }
 
-    /// Runs axe-core on the page as it is now: no serious or critical
-    /// violation allowed. Saves a screenshot named `state` either way.
-    #[track_caller]
     /// English product words left on a French page: every catalogue text
-    /// that differs between the languages, in pieces between its
-    /// placeholders (the language toggle names English in its own words).
+    /// that differs between the languages and is not a French text too, in
+    /// pieces between its placeholders (the language toggle names English
+    /// in its own words).
     pub fn english_left(&self) -> Vec<String> {
-        let found = self.rt_execute_async(
+        self.english_left_but("")
+    }
+
+    /// [`Browser::english_left`], except in the elements `data` selects
+    /// (what a page shows as its publisher wrote it, such as a directory's
+    /// services, often in both languages).
+    pub fn english_left_but(&self, data: &str) -> Vec<String> {
+        let script = format!(
             "const done = arguments[arguments.length - 1];
-             Promise.all([import('/assets/i18n/en.js'), import('/assets/i18n/fr.js')]).then(([en, fr]) => {
+             const data = {};
+             Promise.all([import('/assets/i18n/en.js'), import('/assets/i18n/fr.js')]).then(([en, fr]) => {{
                const toggle = document.querySelector('#lang-toggle').innerText;
-               const text = document.body.innerText.replace(toggle, '');
+               let text = document.body.innerText.replace(toggle, '');
+               if (data) for (const d of document.querySelectorAll(data)) text = text.replace(d.innerText, '');
+               const french = new Set(Object.values(fr.default));
                const left = [];
-               for (const [key, value] of Object.entries(en.default)) {
-                 if (value === fr.default[key]) continue;
-                 for (const piece of value.split(/\\{[^}]*\\}/)) {
+               for (const [key, value] of Object.entries(en.default)) {{
+                 if (value === fr.default[key] || french.has(value)) continue;
+                 for (const piece of value.split(/\\{{[^}}]*\\}}/)) {{
                    const p = piece.trim();
                    if (p.length >= 5 && text.includes(p)) left.push(key + ': ' + p);
-                 }
-               }
+                 }}
+               }}
                done(left);
-             });",
+             }});",
+            serde_json::to_string(data).unwrap()
         );
+        let found = self.rt_execute_async(&script);
         found
             .as_array()
             .unwrap()
@@ -320,6 +330,9 @@ impl Browser {
             .collect()
     }
 
+    /// Runs axe-core on the page as it is now: no serious or critical
+    /// violation allowed. Saves a screenshot named `state` either way.
+    #[track_caller]
     pub fn axe(&self, state: &str) {
         self.screenshot(state);
         let axe = std::fs::read_to_string(

@@ -6,6 +6,7 @@ mod acd;
 mod baresip;
 mod browser;
 mod carrier;
+mod directory;
 mod external;
 mod fault;
 mod flow_cli;

@@ -21,7 +21,7 @@ fn desk_engine(dir: &TempDir, http: u16, sip: u16) -> Engine {
 
 /// Ottawa's navigator `nav1` (English and French, crisis-trained or not)
 /// and their phone, registered, ringing until the test answers it.
-fn nav1_with_phone(engine: &Engine, crisis: bool) -> Phone {
+pub(crate) fn nav1_with_phone(engine: &Engine, crisis: bool) -> Phone {
     account(engine, "nav1", "navigator", "ottawa", "en,fr", crisis);
     let dir = TempDir::new("phone");
     let (child, control) = phone_answered_by_test(engine, &dir, "nav1", PASSWORD, 300);
@@ -41,9 +41,9 @@ fn nav1_with_phone(engine: &Engine, crisis: bool) -> Phone {
 /// A phone the test answers ([`answer`] with `control`), killed when the
 /// test ends, passed or not (a phone left behind would register with the
 /// next test's engine).
-struct Phone {
+pub(crate) struct Phone {
     child: Option<Child>,
-    control: u16,
+    pub(crate) control: u16,
     _dir: TempDir,
 }
 
@@ -56,7 +56,7 @@ impl Drop for Phone {
 }
 
 /// The desk open and logged in as `user`, waiting for the first state.
-fn logged_in(browser: &Browser, engine: &Engine, user: &str) {
+pub(crate) fn logged_in(browser: &Browser, engine: &Engine, user: &str) {
     browser.goto(&format!("http://{}/", engine.http));
     browser.wait_visible("#login-view");
     browser.type_into("#username", user);
@@ -88,7 +88,7 @@ fn pop_call_id(browser: &Browser) -> String {
 
 /// Chooses a need by typing in the search and picking the first match with
 /// the keyboard.
-fn add_need(browser: &Browser, words: &str, code: &str) {
+pub(crate) fn add_need(browser: &Browser, words: &str, code: &str) {
     browser.click("#need-search");
     browser.type_into("#need-search", words);
     browser.wait_text("#need-options", code);
