@@ -183,7 +183,8 @@ async fn story(url: &str) {
             "call_id": "old-1", "at_ms": 1000, "centre": null, "topic": null, "crisis": false,
             "navigator": "nav9", "disposition": "answered",
             "needs": [{"code": "BD-1800", "met": false, "unmet_reason": "hours"}],
-            "follow_up": {"due": "2026-12-02", "reason": "food bank hours", "consent": true, "method": "phone"}
+            "follow_up": {"due": "2026-12-02", "reason": "food bank hours", "consent": true, "method": "phone"},
+            "referrals": []
         }],
         "emergency_mode": false,
         "callback": false,
