@@ -7,14 +7,15 @@
 //! against the API's own answer; axe-core on every state; screenshots in
 //! `target/tmp/screenshots/directory-*.png`.
 
-use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use serde_json::{Value, json};
 
-use crate::acd::desk::{add_need, logged_in, nav1_with_phone};
+use crate::acd::desk::{add_need, assert_focus_is_visible, logged_in, nav1_with_phone};
 use crate::browser::{Browser, keys};
-use crate::harness::{Engine, SippRun, TempDir, free_media_port, sipp};
+use crate::harness::{
+    Engine, SippRun, TempDir, free_media_port, info_key_step, ivr_call_with, sipp,
+};
 use crate::ivr::ottawa_always_open;
 use crate::records::http;
 use crate::registrar::answer;
@@ -66,31 +67,8 @@ fn generated_directory(db: &str) {
 /// then waits for the engine's BYE.
 fn french_caller_about_food(engine: &Engine) -> SippRun {
     let dir = TempDir::new("caller");
-    let template = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/ivr_call.xml"),
-    )
-    .unwrap();
-    let press = |pause: u64, key: char, cseq: u32| {
-        format!(
-            "  <pause milliseconds=\"{pause}\"/>\n  <send retrans=\"500\"><![CDATA[\n\n\
-      INFO [next_url] SIP/2.0\n\
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport\n\
-      From: \"Test Caller\" <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n\
-      To: <sip:211@[remote_ip]:[remote_port]>[peer_tag_param]\n\
-      [routes]\n\
-      Call-ID: [call_id]\n\
-      CSeq: {cseq} INFO\n\
-      Max-Forwards: 70\n\
-      Content-Type: application/dtmf-relay\n\
-      Content-Length: [len]\n\n\
-      Signal={key}\n\
-      Duration=160\n\n\
-    ]]></send>\n  <recv response=\"200\"/>\n"
-        )
-    };
-    let keys = press(1000, '2', 2) + &press(1500, '2', 3);
-    let scenario = dir.path().join("call.xml");
-    std::fs::write(&scenario, template.replace("  <!-- KEYS -->\n", &keys)).unwrap();
+    let keys = info_key_step(1000, '2', 2, false) + &info_key_step(1500, '2', 3, false);
+    let scenario = ivr_call_with(&dir, &keys);
     sipp(
         engine,
         scenario.to_str().unwrap(),
@@ -290,22 +268,6 @@ fn open_in_hours(result: &Value, day: &str, hm: &str) -> bool {
             && h["opens"].as_str().unwrap() <= hm
             && hm < h["closes"].as_str().unwrap()
     })
-}
-
-/// The focused element shows where it is (an outline or a box shadow).
-#[track_caller]
-fn assert_focus_is_visible(browser: &Browser) {
-    let style = browser.eval(
-        "const s = getComputedStyle(document.activeElement); \
-         return [s.outlineStyle, s.outlineWidth, s.boxShadow].join(' ');",
-        vec![],
-    );
-    let style = style.as_str().unwrap_or_default();
-    assert!(
-        !style.starts_with("none 0px none"),
-        "no visible focus on #{}: {style}",
-        browser.focused()
-    );
 }
 
 /// Checks an answer to "banque alimentaire, near the caller's region, in

@@ -524,3 +524,45 @@ nodes:
   crisis:
     route: { to: crisis }
 "#;
+
+/// A step of a sipp caller: a pause of `pause_ms`, then key `key` sent as a
+/// SIP INFO (`application/dtmf-relay`, CSeq `cseq`) and, with `events`,
+/// also as RFC 4733 events from sipp's own recordings, as many desk phones
+/// send both.
+pub fn info_key_step(pause_ms: u32, key: char, cseq: u32, events: bool) -> String {
+    let events = if events {
+        format!(
+            "<nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_{key}.pcap\"/></action></nop>\n  "
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "  <pause milliseconds=\"{pause_ms}\"/>\n  {events}<send retrans=\"500\"><![CDATA[\n\n\
+      INFO [next_url] SIP/2.0\n\
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport\n\
+      From: \"Test Caller\" <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n\
+      To: <sip:211@[remote_ip]:[remote_port]>[peer_tag_param]\n\
+      [routes]\n\
+      Call-ID: [call_id]\n\
+      CSeq: {cseq} INFO\n\
+      Max-Forwards: 70\n\
+      Content-Type: application/dtmf-relay\n\
+      Content-Length: [len]\n\n\
+      Signal={key}\n\
+      Duration=160\n\n\
+    ]]></send>\n  <recv response=\"200\"/>\n"
+    )
+}
+
+/// `tests/e2e/scenarios/ivr_call.xml` with `steps` where it says
+/// `<!-- KEYS -->`, written into `dir`; its path.
+pub fn ivr_call_with(dir: &TempDir, steps: &str) -> PathBuf {
+    let template = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/ivr_call.xml"),
+    )
+    .unwrap();
+    let scenario = dir.path().join("call.xml");
+    std::fs::write(&scenario, template.replace("  <!-- KEYS -->\n", steps)).unwrap();
+    scenario
+}

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::harness::{self, Engine, SippRun, TempDir, call_id, free_media_port, message, sipp};
+use crate::harness::{
+    self, Engine, SippRun, TempDir, call_id, free_media_port, info_key_step, ivr_call_with,
+    message, sipp,
+};
 
 const OTTAWA: &str = "+16135550123";
 
@@ -348,33 +351,8 @@ fn sighup_reloads_the_flows_when_the_watch_is_off() {
 fn a_key_sent_both_as_events_and_as_info_counts_once() {
     let engine = Engine::start_in("", ottawa_always_open);
     let dir = TempDir::new("both-carriers");
-    let template = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/ivr_call.xml"),
-    )
-    .unwrap();
-    let press = |pause: u32, key: char, cseq: u32| {
-        format!(
-            "  <pause milliseconds=\"{pause}\"/>\n  \
-             <nop><action><exec play_pcap_audio=\"/usr/share/sip-tester/dtmf_2833_{key}.pcap\"/></action></nop>\n  \
-             <send retrans=\"500\"><![CDATA[\n\n\
-      INFO [next_url] SIP/2.0\n\
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport\n\
-      From: \"Test Caller\" <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]\n\
-      To: <sip:211@[remote_ip]:[remote_port]>[peer_tag_param]\n\
-      [routes]\n\
-      Call-ID: [call_id]\n\
-      CSeq: {cseq} INFO\n\
-      Max-Forwards: 70\n\
-      Content-Type: application/dtmf-relay\n\
-      Content-Length: [len]\n\n\
-      Signal={key}\n\
-      Duration=160\n\n\
-    ]]></send>\n  <recv response=\"200\"/>\n"
-        )
-    };
-    let keys = press(1000, '1', 2) + &press(1500, '2', 3);
-    let scenario = dir.path().join("call.xml");
-    std::fs::write(&scenario, template.replace("  <!-- KEYS -->\n", &keys)).unwrap();
+    let keys = info_key_step(1000, '1', 2, true) + &info_key_step(1500, '2', 3, true);
+    let scenario = ivr_call_with(&dir, &keys);
     let run = sipp(
         &engine,
         scenario.to_str().unwrap(),

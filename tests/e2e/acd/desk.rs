@@ -440,7 +440,7 @@ fn a_navigator_takes_and_logs_a_call_with_the_keyboard_alone() {
 
 /// The focused element shows where it is (an outline or a box shadow).
 #[track_caller]
-fn assert_focus_is_visible(browser: &Browser) {
+pub(crate) fn assert_focus_is_visible(browser: &Browser) {
     let style = browser.eval(
         "const s = getComputedStyle(document.activeElement); \
          return [s.outlineStyle, s.outlineWidth, s.boxShadow].join(' ');",
