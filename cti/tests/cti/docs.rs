@@ -104,6 +104,20 @@ fn every_documented_example_round_trips_and_every_message_is_documented() {
         "version {}",
         frontdoor_cti::protocol::PROTOCOL_VERSION
     )));
+    // The title, the text, the table and the example of `hello` agree.
+    let v = frontdoor_cti::protocol::PROTOCOL_VERSION;
+    for said in [
+        format!("# The CTI protocol — version {v}"),
+        format!("version is **{v}**"),
+        format!("| `protocol_version` | integer | `{v}` |"),
+        format!("\"protocol_version\": {v},"),
+        format!("- Version {v}:"),
+    ] {
+        assert!(
+            doc.contains(&said),
+            "docs/cti-protocol.md does not say {said:?}"
+        );
+    }
 }
 
 /// The row of the doc's table that documents `field` in section `section`.
