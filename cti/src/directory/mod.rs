@@ -30,14 +30,20 @@ use crate::Store;
 use crate::error::{Error, Result};
 use crate::store::{AuditEntry, ImportSummary};
 
+/// Reads and checks an HSDS dataset; its problems, one a line, as
+/// `file:row: message`.
+fn read(path: &Path) -> Result<model::Dataset> {
+    hsds::read(path).map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        Error::Invalid(lines.join("\n"))
+    })
+}
+
 /// Reads, checks and imports an HSDS dataset (a tabular package's folder or
 /// a JSON file) in one transaction. Problems are returned together, one a
 /// line as `file:row: message`, and nothing is changed.
 pub async fn import(store: &Store, path: &Path, actor: &str) -> Result<ImportSummary> {
-    let dataset = hsds::read(path).map_err(|problems| {
-        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        Error::Invalid(lines.join("\n"))
-    })?;
+    let dataset = read(path)?;
     let taxonomy = store.taxonomy_names().await?;
     let prepared = prepare::prepare(&dataset, &taxonomy);
     let source = path.display().to_string();
@@ -140,10 +146,7 @@ pub async fn run_directory_command(
     let need = || store.ok_or_else(|| Error::Invalid("no store".into()));
     match cmd {
         DirectoryCommand::Check { path } => {
-            let d = hsds::read(&path).map_err(|problems| {
-                let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
-                Error::Invalid(lines.join("\n"))
-            })?;
+            let d = read(&path)?;
             Ok(format!(
                 "{}: {} organisations, {} services, {} locations: no problems\n",
                 path.display(),

@@ -7,6 +7,10 @@
 //! one row per service, at its best location. With `near`, services
 //! farther than `within_km` (default 100) are left out; services with no
 //! coordinates (phone and online services) stay, ranked as if 20 km away.
+//! Near somewhere, the index is asked ring by ring (`RINGS_KM`: 15 km,
+//! 40 km, then `within_km`), and the first ring with as many services as
+//! asked for is the answer: the nearest services, without reading the
+//! rows of a whole province.
 
 use std::collections::{BTreeMap, HashMap};
 
