@@ -14,6 +14,9 @@ Subcommands (each prints one line, JSON unless stated):
   pop SIP_PORT HTTP_PORT USER PASSWORD CALLS HOLD_MS SINK
                                     a navigator (SIP phone + CTI websocket) takes CALLS
                                     sequential calls; time INVITE -> screen pop, -> phone ring
+  pop-load SIP_PORT HTTP_PORT PREFIX PASSWORD NAVIGATORS RATE CALLS HOLD_MS SINK
+                                    NAVIGATORS navigators (PREFIX001…) ready; CALLS calls at
+                                    RATE calls/s; time INVITE -> screen pop on any of them
   driver-ready PORT SECONDS         wait until chromedriver on PORT says ready; exit 1 if not
   page SIP_PORT HTTP_PORT USER PASSWORD CALLS HOLD_MS SINK DRIVER_PORT PROFILE SAVES
                                     the same navigator with the desk page in headless Chromium
@@ -140,6 +143,10 @@ class LatencyCaller:
         self.state = {}
         self.tag = f"{os.getpid()}{random.randrange(1 << 30)}"
 
+    def number(self, c):
+        """The caller's number of call c (every call the same, an Ottawa number)."""
+        return "+16135550199"
+
     def _send(self, data):
         try:
             self.s.sendto(data.encode(), self.remote)
@@ -157,10 +164,10 @@ class LatencyCaller:
         return (
             f"INVITE sip:211@{HOST}:{self.remote[1]} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {HOST}:{self.lport};branch=z9hG4bK{c['id']}i;rport\r\n"
-            f"From: <sip:+16135550199@{HOST}:{self.lport}>;tag=f{c['id']}\r\n"
+            f"From: <sip:{self.number(c)}@{HOST}:{self.lport}>;tag=f{c['id']}\r\n"
             f"To: <sip:211@{HOST}:{self.remote[1]}>\r\n"
             f"Call-ID: {c['id']}@{HOST}\r\nCSeq: 1 INVITE\r\n"
-            f"Contact: <sip:+16135550199@{HOST}:{self.lport}>\r\nMax-Forwards: 70\r\n"
+            f"Contact: <sip:{self.number(c)}@{HOST}:{self.lport}>\r\nMax-Forwards: 70\r\n"
             f"Content-Type: application/sdp\r\nContent-Length: {len(sdp)}\r\n\r\n{sdp}"
         )
 
@@ -168,7 +175,7 @@ class LatencyCaller:
         return (
             f"{method} {c['target']} SIP/2.0\r\n"
             f"Via: SIP/2.0/UDP {HOST}:{self.lport};branch=z9hG4bK{c['id']}{branch};rport\r\n"
-            f"From: <sip:+16135550199@{HOST}:{self.lport}>;tag=f{c['id']}\r\n"
+            f"From: <sip:{self.number(c)}@{HOST}:{self.lport}>;tag=f{c['id']}\r\n"
             f"To: <sip:211@{HOST}:{self.remote[1]}>;tag={c['to_tag']}\r\n"
             f"Call-ID: {c['id']}@{HOST}\r\nCSeq: {cseq} {method}\r\n"
             "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
@@ -227,7 +234,7 @@ class LatencyCaller:
 
     def _launch(self, n, now):
         """Send call n's INVITE; its send time is taken just before sendto()."""
-        c = {"id": f"bench{self.tag}x{n}", "n": 0}
+        c = {"id": f"bench{self.tag}x{n}", "n": 0, "k": n}
         c["next"] = now + self.T1
         c["interval"] = self.T1
         self.state[c["id"]] = c
@@ -843,6 +850,134 @@ def pop(sip_port, http_port, user, password, calls, hold_ms, media):
     out["previous_contacts_max"] = max((r.get("previous_contacts", 0) for r in per_call), default=0)
     out["pop_ms"] = [round(r["pop_ms"], 3) if "pop_ms" in r else None for r in per_call]
     out["ring_ms"] = [round(r["ring_ms"], 3) if "ring_ms" in r else None for r in per_call]
+    out["seconds"] = round(time.monotonic() - start, 1)
+    return out
+
+
+class NumberedCaller(LatencyCaller):
+    """The loaded screen pop's callers: call k comes from its own number
+    (+1 613 555 followed by 1000 + k), so each pop is matched to its call by
+    the `caller` of `call_offered`."""
+
+    def number(self, c):
+        return f"+1613555{1000 + c['k']:04d}"
+
+    def fileno(self):
+        return self.s.fileno()
+
+    def on_readable(self):
+        for _ in range(64):
+            try:
+                data, stamp = self._recv()
+            except (BlockingIOError, ConnectionRefusedError):
+                return
+            self._handle(data, stamp, time.monotonic())
+
+
+def pop_load(sip_port, http_port, prefix, password, navigators, rate, calls, hold_ms, media):
+    """The screen pop under load: NAVIGATORS navigators (PREFIX001…), each
+    with a registered phone that answers at once and a CTI websocket, all
+    ready; CALLS calls placed at RATE calls/s, each hanging up HOLD_MS after
+    its 200. Per call, the time from the caller's INVITE to its call_offered
+    frame (the kernel receive time on whichever navigator's socket it came)."""
+    start = time.monotonic()
+    out = {"navigators": navigators, "rate_cps": rate, "calls": calls, "completed": 0, "failed": 0,
+           "errors": {}}
+    errors = out["errors"]
+
+    def error(what, n=1):
+        errors[what] = errors.get(what, 0) + n
+
+    per_call = {}
+    try:
+        users = [f"{prefix}{i:03d}" for i in range(1, navigators + 1)]
+        phones = []
+        for user in users:
+            phone = Phone(sip_port, user, password, media)
+            phone.register()
+            phones.append(phone)
+        screens = [Screen(http_port, user, password) for user in users]
+        caller = NumberedCaller(sip_port, rate, calls, hold_ms, media)
+        parties = phones + screens + [caller]
+        out["setup_s"] = round(time.monotonic() - start, 1)
+        ticks = [p.tick for p in phones]
+        if not _pump(parties, ticks, lambda: all(sc.find(0, "hello") for sc in screens), 10):
+            raise RuntimeError("websocket: no hello on every screen within 10 s")
+        for i, sc in enumerate(screens):
+            sc.send({"type": "set_state", "id": f"ready-{i}", "state": "ready"})
+        if not _pump(parties, ticks, lambda: all(sc.state == "ready" for sc in screens), 10):
+            raise RuntimeError(f"not every navigator became ready: {sum(sc.state == 'ready' for sc in screens)} of {navigators}")
+        _pump(parties, ticks, lambda: False, 0.5)
+        marks = [len(sc.frames) for sc in screens]
+        t_start = time.monotonic()
+        launched = []
+
+        def timers(now):
+            wake = None
+            while len(launched) < calls and now >= t_start + len(launched) / rate:
+                launched.append(caller._launch(len(launched), now))
+            if len(launched) < calls:
+                wake = t_start + len(launched) / rate
+            for c in launched:
+                if not c.get("done"):
+                    at = caller._timers(c, now)
+                    if at is not None:
+                        wake = at if wake is None else min(wake, at)
+            return wake
+
+        def finished():
+            return len(launched) == calls and all(c.get("done") for c in launched)
+
+        _pump(parties, ticks + [timers], finished, calls / rate + hold_ms / 1000 + 40)
+        # The navigators' side of the last hang-ups.
+        _pump(parties, ticks, lambda: not any(p.busy() for p in phones), 5)
+        offered, ended = {}, set()
+        for sc, mark in zip(screens, marks):
+            for stamp, obj in sc.frames[mark:]:
+                if obj.get("type") == "call_offered":
+                    offered.setdefault(obj.get("caller"), (stamp, obj.get("call_id")))
+                elif obj.get("type") == "call_ended":
+                    ended.add(obj.get("call_id"))
+        for c in launched:
+            r = {}
+            got = offered.get(caller.number(c))
+            problems = []
+            if not c.get("done"):
+                problems.append("caller: unfinished")
+            elif c.get("error"):
+                problems.append(f"caller: {c['error']}")
+            elif c.get("engine_bye"):
+                problems.append("caller: the engine hung up first")
+            if got is None:
+                problems.append("no call_offered on any screen")
+            else:
+                r["pop_ms"] = (got[0] - c["t0"]) / 1e6
+                if got[1] not in ended:
+                    problems.append("no call_ended on the screen")
+            if "t200" in c:
+                r["answer_ms"] = (c["t200"] - c["t0"]) / 1e6
+            for p in problems:
+                error(p)
+            r["ok"] = not problems
+            per_call[c["k"]] = r
+        out["launched"] = len(launched)
+        out["call_seconds"] = round(time.monotonic() - t_start, 1)
+        out["phone_invites"] = sum(len(p.invites) for p in phones)
+        out["navigators_used"] = sum(1 for p in phones if p.invites)
+        out["frames_per_screen_mean"] = round(
+            statistics.fmean(len(sc.frames) - m for sc, m in zip(screens, marks)), 1)
+        for p in phones:
+            for what, count in p.errors.items():
+                error(f"phone: {what}", count)
+    except Exception as e:  # noqa: BLE001 -- reported with the calls done so far
+        error(f"{type(e).__name__}: {e}")
+    out["completed"] = sum(1 for r in per_call.values() if r["ok"])
+    out["failed"] = calls - out["completed"]
+    pops = sorted(r["pop_ms"] for r in per_call.values() if "pop_ms" in r)
+    out["pop"] = _summary(pops)
+    out["pop"]["p99_ms"] = round(percentile(pops, 99), 3) if pops else None
+    out["pop"]["n"] = len(pops)
+    out["answer"] = _summary([r["answer_ms"] for r in per_call.values() if "answer_ms" in r])
     out["seconds"] = round(time.monotonic() - start, 1)
     return out
 
@@ -1609,13 +1744,13 @@ def aggregate(path):
         for line in f:
             if line.strip():
                 obj = json.loads(line)
-                key = (obj["metric"], obj.get("concurrent_calls"))
+                key = (obj["metric"], obj.get("concurrent_calls"), obj.get("bridged_pairs"))
                 groups.setdefault(key, []).append(obj)
     for objs in groups.values():
         out = dict(objs[0])
         for k in out:
             values = [o.get(k) for o in objs]
-            if k != "concurrent_calls" and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            if k not in ("concurrent_calls", "bridged_pairs") and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
                 m = statistics.median(values)
                 if all(isinstance(v, int) for v in values) and m == int(m):
                     m = int(m)
@@ -1633,8 +1768,13 @@ TABLE_ROWS = [
     ("invite_200_latency_p99_ms", None, "INVITE→200 p99"),
     ("max_concurrent_calls_clean", None, "concurrent prompt-playing calls, p99 send interval ≤ 22 ms, 0 loss"),
     ("talking_max_concurrent_calls_clean", None, "the same with callers sending RTP"),
+    ("max_bridged_pairs_clean", None, "bridged pairs (caller ⇄ engine ⇄ far end), 0 loss"),
+    ("key_to_action_p50_ms", None, "key to action p50 (first RFC 4733 packet → the interrupted prompt's last packet)"),
+    ("key_to_action_p99_ms", None, "key to action p99"),
     ("pop_latency_p50_ms", None, "screen pop p50 (one navigator, one call at a time)"),
     ("pop_latency_p90_ms", None, "screen pop p90"),
+    ("pop_load_latency_p50_ms", None, "screen pop p50, navigators logged in and calls at a steady rate"),
+    ("pop_load_latency_p99_ms", None, "screen pop p99, the same"),
     ("page_pop_paint_p99_ms", None, "desk page: pop painted p99"),
 ]
 
@@ -1659,7 +1799,8 @@ def table(path):
                 continue
             details = []
             for key in ("first_unclean_rate_cps", "first_unclean", "engine_cpu_percent", "retransmit_percent",
-                        "interval_p99_ms", "rate_cps", "calls", "failed", "max_ms"):
+                        "interval_p99_ms", "rate_cps", "navigators", "calls", "failed", "keys_answered",
+                        "to_next_p99_ms", "max_ms"):
                 if fig.get(key) is not None:
                     details.append(f"{key} {fmt(fig[key])}")
             print(f"| {label} | **{fmt(fig['value'])} {fig.get('unit', '')}** | {', '.join(details)} |")
@@ -1680,6 +1821,16 @@ def table(path):
         print(f"| {fmt(n)} calls, {who} | p99 {fmt(fig['value'])} ms, max {fmt(fig.get('interval_max_ms'))} ms, "
               f"lost {fmt(fig.get('lost'))}, skipped {fmt(fig.get('skipped_frames'))} | "
               f"CPU {fmt(cpu)} %, RSS {fmt(mem.get('value'))} KiB/call + kernel UDP {fmt(mem.get('udp_mem_kib_per_call'))} KiB/call, "
+              f"{'clean' if fig.get('clean') else 'not clean: ' + '; '.join(fig.get('reasons', []))} |")
+    for fig in sorted(figures, key=lambda f: f.get("bridged_pairs") or 0):
+        if fig["metric"] != "bridged_cpu_percent":
+            continue
+        n = fig.get("bridged_pairs")
+        mem = next((g for g in figures if g.get("bridged_pairs") == n and g["metric"] == "bridged_rss_kib_per_pair"), {})
+        print(f"| {fmt(n)} bridged pairs | CPU {fmt(fig['value'])} %, relayed {fmt(fig.get('relayed_percent'))} % "
+              f"of what the ends sent, lost {fmt(fig.get('lost'))}, missing {fmt(fig.get('skipped_frames'))} | "
+              f"relay interval p99 {fmt(fig.get('interval_p99_ms'))} ms, max {fmt(fig.get('interval_max_ms'))} ms, "
+              f"RSS {fmt(mem.get('value'))} KiB/pair, "
               f"{'clean' if fig.get('clean') else 'not clean: ' + '; '.join(fig.get('reasons', []))} |")
 
 
@@ -1775,6 +1926,12 @@ def main(argv):
     elif cmd == "pop":
         sip_port, http_port, user, password = int(args[0]), int(args[1]), args[2], args[3]
         result = pop(sip_port, http_port, user, password, int(args[4]), int(args[5]), int(args[6]))
+        print(json.dumps(result))
+        return 0 if result["failed"] == 0 else 1
+    elif cmd == "pop-load":
+        sip_port, http_port, prefix, password = int(args[0]), int(args[1]), args[2], args[3]
+        result = pop_load(sip_port, http_port, prefix, password, int(args[4]), float(args[5]), int(args[6]),
+                          int(args[7]), int(args[8]))
         print(json.dumps(result))
         return 0 if result["failed"] == 0 else 1
     elif cmd == "directory":
