@@ -929,15 +929,24 @@ def pop_load(sip_port, http_port, prefix, password, navigators, rate, calls, hol
             return len(launched) == calls and all(c.get("done") for c in launched)
 
         _pump(parties, ticks + [timers], finished, calls / rate + hold_ms / 1000 + 40)
-        # The navigators' side of the last hang-ups.
-        _pump(parties, ticks, lambda: not any(p.busy() for p in phones), 5)
-        offered, ended = {}, set()
-        for sc, mark in zip(screens, marks):
-            for stamp, obj in sc.frames[mark:]:
-                if obj.get("type") == "call_offered":
-                    offered.setdefault(obj.get("caller"), (stamp, obj.get("call_id")))
-                elif obj.get("type") == "call_ended":
-                    ended.add(obj.get("call_id"))
+        def seen():
+            offered, ended = {}, set()
+            for sc, mark in zip(screens, marks):
+                for stamp, obj in sc.frames[mark:]:
+                    if obj.get("type") == "call_offered":
+                        offered.setdefault(obj.get("caller"), (stamp, obj.get("call_id")))
+                    elif obj.get("type") == "call_ended":
+                        ended.add(obj.get("call_id"))
+            return offered, ended
+
+        def all_ended():
+            offered, ended = seen()
+            return not any(p.busy() for p in phones) and all(cid in ended for _, cid in offered.values())
+
+        # The navigators' side of the last hang-ups: the phones' BYEs and
+        # every offered call's call_ended.
+        _pump(parties, ticks, all_ended, 5)
+        offered, ended = seen()
         for c in launched:
             r = {}
             got = offered.get(caller.number(c))
