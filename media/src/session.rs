@@ -1,16 +1,19 @@
-//! The I/O driver: RTP ports and one RTP session task per call.
+//! The I/O driver: RTP ports, one RTP session per call, and the pacer.
 //!
 //! [`PortAllocator`] hands out UDP sockets on even ports of the configured
-//! range (RFC 3550 §11: RTP on an even port). [`RtpSession::start`] spawns
-//! the task that owns a call's socket; the call controller talks to it
-//! through a [`MediaHandle`] and hears from it through a channel of
-//! [`MediaEvent`]s.
+//! range (RFC 3550 §11: RTP on an even port). [`RtpSession::start`] makes a
+//! call's session and spawns the task that reads its socket and its
+//! commands; the call controller talks to it through a [`MediaHandle`] and
+//! hears from it through a channel of [`MediaEvent`]s. The session's
+//! frames are sent by one thread for all calls, the pacer (see [`pacer`]),
+//! not by a timer per call.
 //!
-//! What the task does:
+//! What a session does:
 //!
 //! - **Playback.** Prompts are sent as 20 ms G.711 frames. Frame *n* of a
 //!   talkspurt is due at `start + n × 20 ms` (absolute deadlines, so no
-//!   drift accumulates). `stop()` ends the talkspurt at once (barge-in).
+//!   drift accumulates): the first goes out at once, the next ones in the
+//!   pacer's turns. `stop()` ends the talkspurt at once (barge-in).
 //! - **Timestamps follow the clock.** Between talkspurts, on hold, or with
 //!   no destination yet, the RTP timestamp keeps advancing with wall-clock
 //!   time and the next packet carries the marker bit (RFC 3551 §4.1).
@@ -47,13 +50,17 @@
 //!   the legs differ, on its own continuous stream. See [`bridge`].
 
 use std::collections::{HashSet, VecDeque};
+use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use thiserror::Error;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
@@ -64,7 +71,7 @@ use crate::g711::Codec;
 use crate::prompt::Prompt;
 use crate::rtp::{RtpPacket, RtpSender};
 use crate::{FRAME_DURATION, FRAME_SAMPLES};
-use bridge::{BridgeEnd, FrameKind, MAX_RELAY_PAYLOAD, PeerFrame, Retimer, recv_peer};
+use bridge::{BridgeEnd, FrameKind, MAX_RELAY_PAYLOAD, PeerFrame, Retimer};
 pub use srtp::{SrtpKeys, SrtpSuite};
 
 /// Why a port could not be had, or why a command could not be delivered.
@@ -249,6 +256,50 @@ impl RtpSocket {
     }
 }
 
+/// A session's socket: watched by tokio's reactor for reading only.
+///
+/// A `tokio::net::UdpSocket` is registered for writing too, and then every
+/// packet sent, once the kernel frees it, wakes the reactor to say the
+/// socket is writable again: a reactor turn per packet for nothing, since
+/// RTP is sent without waiting (see [`RtpSession::transmit`]).
+#[derive(Debug)]
+struct MediaSocket {
+    // Field order matters: the socket closes before the port is released.
+    fd: AsyncFd<std::net::UdpSocket>,
+    _guard: Option<PortGuard>,
+}
+
+impl MediaSocket {
+    fn new(socket: RtpSocket) -> io::Result<MediaSocket> {
+        let RtpSocket { socket, _guard } = socket;
+        let socket = socket.into_std()?;
+        // SAFETY: the `std::net::UdpSocket` owns its descriptor and always
+        // names the same one, which closes only when the `AsyncFd` drops it.
+        let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
+            .map_err(io::Error::from)?;
+        Ok(MediaSocket { fd, _guard })
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.fd.get_ref().local_addr()
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        loop {
+            let mut ready = self.fd.readable().await?;
+            if let Ok(received) = ready.try_io(|fd| fd.get_ref().recv_from(buf)) {
+                return received;
+            }
+        }
+    }
+
+    /// Sends without waiting (the socket is non-blocking): a full buffer
+    /// is an error, counted by the caller.
+    fn send_to(&self, bytes: &[u8], target: SocketAddr) -> io::Result<usize> {
+        self.fd.get_ref().send_to(bytes, target)
+    }
+}
+
 impl From<UdpSocket> for RtpSocket {
     fn from(socket: UdpSocket) -> Self {
         RtpSocket {
@@ -322,16 +373,14 @@ pub struct SessionStats {
     pub ignored: u64,
     /// Sends the socket refused.
     pub send_errors: u64,
-    /// Times the task woke so late that the frame schedule was moved.
+    /// Times a frame came so late (the pacer behind) that the frame
+    /// schedule was moved.
     pub late_wakeups: u64,
     /// Events dropped because the event channel was full.
     pub events_dropped: u64,
     /// Packets from the bridged peer sent on this leg (also counted in
     /// `packets_sent`).
     pub packets_relayed: u64,
-    /// Packets from this leg's phone not handed to the bridged peer: its
-    /// queue was full (a stalled task).
-    pub relay_dropped: u64,
     /// Telephone-event packets from the peer not sent because this leg
     /// negotiated no telephone-event.
     pub events_not_relayed: u64,
@@ -375,6 +424,8 @@ pub enum MediaEvent {
 #[derive(Debug, Clone)]
 pub struct MediaHandle {
     commands: mpsc::UnboundedSender<Command>,
+    /// The session, for a bridge's ends to name it.
+    session: Weak<Mutex<RtpSession>>,
 }
 
 /// How a `Play` command's prompts play.
@@ -455,7 +506,7 @@ impl MediaHandle {
         if self.commands.same_channel(&other.commands) {
             return Err(SessionError::BridgeToItself);
         }
-        let (mine, theirs) = bridge::pair();
+        let (mine, theirs) = bridge::pair(self.session.clone(), other.session.clone());
         // If this session has ended, `other` sees its end dropped at once
         // and leaves the bridge again (with a BridgeEnded).
         other.send(Command::Bridge(theirs))?;
@@ -503,11 +554,12 @@ const EVENT_CAPACITY: usize = 64;
 
 /// How late a frame may be sent before the schedule moves instead.
 ///
-/// Pacing policy. Frame *n* is due at `start + n × 20 ms`; the task sleeps
-/// until that absolute instant, so timer jitter never accumulates into
-/// drift. When the task wakes a little late (under this limit), the due
-/// frames are sent back to back to get back onto the grid: a receiver's
-/// jitter buffer absorbs a few tens of milliseconds. When it wakes later
+/// Pacing policy. Frame *n* is due at `start + n × 20 ms`; the pacer sends
+/// it in its turn that covers that absolute instant, so timer jitter never
+/// accumulates into drift. When the pacer comes a little late (under this
+/// limit), the due frames are sent back to back to get back onto the grid:
+/// a receiver's jitter buffer absorbs a few tens of milliseconds. When it
+/// comes later
 /// than that (an overloaded host, a suspended VM), bursting out a long
 /// backlog would overflow the receiver's buffer, so the missed frame slots
 /// become a silence instead: the RTP timestamp jumps by the missed time (so
@@ -521,15 +573,21 @@ const MAX_SOCKET_ERRORS: u32 = 100;
 /// Receive buffer: RTP over UDP stays under an Ethernet MTU.
 const RECV_BUFFER: usize = 2048;
 
-/// One call's media: the task that owns its RTP socket (see the module
-/// docs). Created by [`RtpSession::start`]; the state lives in the task.
+/// One call's media (see the module docs). Created by
+/// [`RtpSession::start`]; shared, behind a lock, by the session's task and
+/// the pacer, and by the bridged peer's task while it hands over frames.
 #[derive(Debug)]
 pub struct RtpSession {
-    socket: RtpSocket,
+    /// The socket, to send on; `None` once the session has closed.
+    socket: Option<Arc<MediaSocket>>,
+    /// This session, as the pacer holds it.
+    me: Weak<Mutex<RtpSession>>,
+    /// The time of the pacer's live entry for this session (see
+    /// [`pacer`]), if it has one.
+    scheduled: Option<Instant>,
     config: SessionConfig,
     /// The SRTP contexts when `config.srtp` names keys.
     srtp: Option<srtp::Srtp>,
-    commands: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<MediaEvent>,
     sender: RtpSender,
     /// Prompts still to play; the first is playing.
@@ -566,9 +624,24 @@ pub struct RtpSession {
     inband: InbandDetector,
     stats: SessionStats,
     send_buf: Vec<u8>,
-    recv_buf: Vec<u8>,
+    /// Frames read from this leg's phone for the bridged peer, handed over
+    /// by the task once it has let this session go (see [`bridge`]).
+    outbox: Vec<PeerFrame>,
     pcm: Vec<i16>,
     digits: Vec<char>,
+}
+
+/// The task of one session: waits for its commands, its caller's packets
+/// and its bridged peer's frames, and hands each to the session. The
+/// session's frames are sent by the [`pacer`].
+struct SessionTask {
+    session: Arc<Mutex<RtpSession>>,
+    socket: Arc<MediaSocket>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    recv_buf: Vec<u8>,
+    /// The outbox being handed to the peer (swapped with the session's,
+    /// so neither allocates after the first packets).
+    relayed: Vec<PeerFrame>,
 }
 
 impl RtpSession {
@@ -583,103 +656,134 @@ impl RtpSession {
     ) -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::channel(EVENT_CAPACITY);
-        let session = RtpSession {
-            socket: socket.into(),
-            config,
-            srtp: srtp_for(config.srtp),
-            commands: command_rx,
-            events: event_tx,
-            sender: RtpSender::new(config.codec.payload_type()),
-            queue: VecDeque::new(),
-            looping: false,
-            suspended_loop: None,
-            bridge: None,
-            retimer: Retimer::default(),
-            frame_index: 0,
-            next_frame_at: None,
-            last_frame_at: None,
-            latched: None,
-            latch_until: Instant::now() + LATCH_WINDOW,
-            first_packet_seen: false,
-            last_received_at: Instant::now(),
-            silence_reported: false,
-            event_ssrc: None,
-            audio_ssrc: None,
-            rfc4733: Rfc4733Detector::new(),
-            inband: InbandDetector::new(),
-            stats: SessionStats::default(),
-            send_buf: Vec::with_capacity(crate::rtp::HEADER_LEN + FRAME_SAMPLES),
-            recv_buf: vec![0; RECV_BUFFER],
-            pcm: Vec::with_capacity(FRAME_SAMPLES),
-            digits: Vec::new(),
+        let socket = match MediaSocket::new(socket.into()) {
+            Ok(socket) => Arc::new(socket),
+            Err(error) => {
+                // The reactor refused the socket (out of memory or of
+                // epoll watches): the call has no media, and says so.
+                warn!(%error, "RTP socket could not be watched: the session ends at once");
+                let stats = SessionStats::default();
+                let _ = event_tx.try_send(MediaEvent::Closed { stats });
+                drop(command_rx);
+                return (
+                    MediaHandle {
+                        commands: command_tx,
+                        session: Weak::new(),
+                    },
+                    event_rx,
+                );
+            }
         };
-        tokio::spawn(session.run());
-        (
-            MediaHandle {
-                commands: command_tx,
-            },
-            event_rx,
-        )
+        let session = Arc::new_cyclic(|me| {
+            Mutex::new(RtpSession {
+                socket: Some(Arc::clone(&socket)),
+                me: me.clone(),
+                scheduled: None,
+                config,
+                srtp: srtp_for(config.srtp),
+                events: event_tx,
+                sender: RtpSender::new(config.codec.payload_type()),
+                queue: VecDeque::new(),
+                looping: false,
+                suspended_loop: None,
+                bridge: None,
+                retimer: Retimer::default(),
+                frame_index: 0,
+                next_frame_at: None,
+                last_frame_at: None,
+                latched: None,
+                latch_until: Instant::now() + LATCH_WINDOW,
+                first_packet_seen: false,
+                last_received_at: Instant::now(),
+                silence_reported: false,
+                event_ssrc: None,
+                audio_ssrc: None,
+                rfc4733: Rfc4733Detector::new(),
+                inband: InbandDetector::new(),
+                stats: SessionStats::default(),
+                send_buf: Vec::with_capacity(crate::rtp::HEADER_LEN + FRAME_SAMPLES),
+                outbox: Vec::new(),
+                pcm: Vec::with_capacity(FRAME_SAMPLES),
+                digits: Vec::new(),
+            })
+        });
+        let handle = MediaHandle {
+            commands: command_tx,
+            session: Arc::downgrade(&session),
+        };
+        let task = SessionTask {
+            session,
+            socket,
+            commands: command_rx,
+            recv_buf: vec![0; RECV_BUFFER],
+            relayed: Vec::new(),
+        };
+        tokio::spawn(task.run());
+        (handle, event_rx)
     }
 
-    async fn run(mut self) {
-        let local = self.socket.local_addr().ok();
-        debug!(?local, ?self.config, "RTP session started");
-        let mut socket_errors = 0;
-        loop {
-            let deadline = self.next_frame_at;
-            let silence_deadline = self
-                .config
-                .receive_timeout
-                .filter(|_| !self.silence_reported)
-                .map(|timeout| self.last_received_at + timeout);
-            tokio::select! {
-                // Commands first: a stop() must win over a due frame.
-                biased;
-                command = self.commands.recv() => match command {
-                    None | Some(Command::Close) => break,
-                    Some(command) => self.on_command(command),
-                },
-                () = sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                    self.on_frame_due();
-                }
-                frame = recv_peer(&mut self.bridge), if self.bridge.is_some() => match frame {
-                    Some(frame) => self.on_peer_frame(frame),
-                    None => self.peer_left(),
-                },
-                received = self.socket.socket.recv_from(&mut self.recv_buf) => match received {
-                    Ok((len, from)) => {
-                        socket_errors = 0;
-                        self.on_datagram(len, from);
-                    }
-                    Err(error) => {
-                        socket_errors += 1;
-                        warn!(?local, %error, "RTP receive failed");
-                        if socket_errors >= MAX_SOCKET_ERRORS {
-                            break;
-                        }
-                    }
-                },
-                () = sleep_until(silence_deadline.unwrap_or_else(Instant::now)), if silence_deadline.is_some() => {
-                    self.silence_reported = true;
-                    let silent = self.last_received_at.elapsed();
-                    debug!(?local, ?silent, "no RTP from the peer");
-                    self.emit(MediaEvent::ReceiveTimeout { silent });
-                }
+    /// Sends every frame due by `horizon`: one normally, a backlog after a
+    /// late wake-up (see `MAX_CATCH_UP`).
+    fn send_due(&mut self, horizon: Instant) {
+        while self.next_frame_at.is_some_and(|due| due <= horizon) {
+            self.on_frame_due();
+        }
+    }
+
+    /// After a command: sends a frame that is due now (the first of a
+    /// talkspurt goes out at once), and gives the next one to the pacer
+    /// unless its entry already comes in time.
+    fn pump(&mut self) {
+        self.send_due(Instant::now());
+        if let Some(due) = self.next_frame_at
+            && self.scheduled.is_none_or(|at| at > due)
+        {
+            self.scheduled = Some(due);
+            pacer::pacer().schedule(due, self.me.clone());
+        }
+    }
+
+    /// When the caller's silence is to be reported, if it is watched.
+    fn silence_deadline(&self) -> Option<Instant> {
+        self.config
+            .receive_timeout
+            .filter(|_| !self.silence_reported)
+            .map(|timeout| self.last_received_at + timeout)
+    }
+
+    /// The silence timer rang: reports the silence if it is still due
+    /// (packets that came since moved the deadline).
+    fn on_silence_timer(&mut self) {
+        if self
+            .silence_deadline()
+            .is_some_and(|deadline| deadline <= Instant::now())
+        {
+            self.silence_reported = true;
+            let silent = self.last_received_at.elapsed();
+            debug!(?silent, "no RTP from the peer");
+            self.emit(MediaEvent::ReceiveTimeout { silent });
+        }
+    }
+
+    /// Ready when the bridged peer has left the bridge. Never ready
+    /// without a bridge.
+    fn poll_peer_left(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        match &mut self.bridge {
+            // Nothing is ever sent: any answer is the channel closing.
+            Some(end) => end.peer_left.poll_recv(cx).map(|_| ()),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Takes a frame from the bridged peer's phone, if this session is
+    /// still on that bridge (`link`).
+    fn take_from_peer(&mut self, link: u64, frames: &mut Vec<PeerFrame>) {
+        if self.bridge.as_ref().is_some_and(|end| end.link == link) {
+            for frame in frames.drain(..) {
+                self.on_peer_frame(frame);
             }
         }
-        debug!(?local, stats = ?self.stats, "RTP session closed");
-        // Close the socket and release its port before saying so, so a
-        // caller that sees `Closed` can reuse the port.
-        let stats = self.stats;
-        let events = self.events.clone();
-        drop(self);
-        if events.try_send(MediaEvent::Closed { stats }).is_err() {
-            debug!(
-                ?local,
-                "media event channel full or closed; Closed event not delivered"
-            );
-        }
+        frames.clear();
     }
 
     fn on_command(&mut self, command: Command) {
@@ -872,14 +976,6 @@ impl RtpSession {
             .or(self.config.remote.filter(|_| self.config.confirmed))
     }
 
-    fn on_datagram(&mut self, len: usize, from: SocketAddr) {
-        // Move the buffer out so the packet view can borrow it while the
-        // detectors and the latch are updated.
-        let buf = std::mem::take(&mut self.recv_buf);
-        self.handle_packet(&buf[..len.min(buf.len())], from);
-        self.recv_buf = buf;
-    }
-
     fn handle_packet(&mut self, datagram: &[u8], from: SocketAddr) {
         // On an SRTP call the payload (and any padding) is ciphertext: the
         // source is checked on the plain header, then the packet must
@@ -996,9 +1092,9 @@ impl RtpSession {
         }
     }
 
-    /// Hands a packet from this leg's phone to the bridged peer, in pieces
-    /// of at most [`MAX_RELAY_PAYLOAD`] bytes (G.711 only; an event is one
-    /// piece, or dropped if larger). Never waits.
+    /// Puts a packet from this leg's phone in the outbox for the bridged
+    /// peer, in pieces of at most [`MAX_RELAY_PAYLOAD`] bytes (G.711 only;
+    /// an event is one piece, or dropped if larger).
     fn forward(&mut self, kind: FrameKind, packet: &RtpPacket<'_>) {
         let payload = packet.payload();
         if payload.is_empty() || (kind == FrameKind::Event && payload.len() > MAX_RELAY_PAYLOAD) {
@@ -1016,18 +1112,7 @@ impl RtpSession {
                 payload: [0; MAX_RELAY_PAYLOAD],
             };
             frame.payload[..piece.len()].copy_from_slice(piece);
-            let Some(end) = &self.bridge else { return };
-            match end.to_peer.try_send(frame) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    self.stats.relay_dropped += 1;
-                    trace!("bridged peer's queue full; packet dropped");
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => {
-                    self.peer_left();
-                    return;
-                }
-            }
+            self.outbox.push(frame);
             // G.711: one byte per sample.
             timestamp = timestamp.wrapping_add(piece.len() as u32);
             marker = false;
@@ -1118,7 +1203,10 @@ impl RtpSession {
             }
             None => &self.send_buf,
         };
-        match self.socket.socket.try_send_to(bytes, target) {
+        let Some(socket) = &self.socket else {
+            return false;
+        };
+        match socket.send_to(bytes, target) {
             Ok(_) => {
                 self.stats.packets_sent += 1;
                 true
@@ -1214,12 +1302,141 @@ impl RtpSession {
     }
 }
 
+impl SessionTask {
+    async fn run(mut self) {
+        let local = self.socket.local_addr().ok();
+        debug!(?local, "RTP session started");
+        let mut socket_errors = 0;
+        // The caller's silence timer, set only when the deadline comes
+        // earlier than it is set for: packets move the deadline later
+        // many times a second, and the timer, when it rings, checks.
+        let silence = sleep_until(Instant::now());
+        tokio::pin!(silence);
+        let mut silence_set: Option<Instant> = None;
+        loop {
+            let (silence_deadline, bridged) = {
+                let session = self.lock();
+                (session.silence_deadline(), session.bridge.is_some())
+            };
+            if let Some(deadline) = silence_deadline
+                && silence_set.is_none_or(|set| set > deadline)
+            {
+                silence.as_mut().reset(deadline);
+                silence_set = Some(deadline);
+            }
+            let session = &self.session;
+            tokio::select! {
+                // Commands first: a stop() must win over a relayed frame.
+                biased;
+                command = self.commands.recv() => match command {
+                    None | Some(Command::Close) => break,
+                    Some(command) => {
+                        if !self.on_commands(command) {
+                            break;
+                        }
+                    }
+                },
+                () = poll_fn(|cx| lock(session).poll_peer_left(cx)), if bridged => {
+                    self.lock().peer_left();
+                }
+                received = self.socket.recv_from(&mut self.recv_buf) => match received {
+                    Ok((len, from)) => {
+                        socket_errors = 0;
+                        self.on_datagram(len, from);
+                    }
+                    Err(error) => {
+                        socket_errors += 1;
+                        warn!(?local, %error, "RTP receive failed");
+                        if socket_errors >= MAX_SOCKET_ERRORS {
+                            break;
+                        }
+                    }
+                },
+                () = &mut silence, if silence_set.is_some() && silence_deadline.is_some() => {
+                    silence_set = None;
+                    self.lock().on_silence_timer();
+                }
+            }
+        }
+        // Close the socket and release its port before saying so, so a
+        // caller that sees `Closed` can reuse the port: the session lets
+        // its socket go (the pacer sends nothing more), then the task.
+        let (stats, events) = {
+            let mut session = self.lock();
+            session.socket = None;
+            session.next_frame_at = None;
+            (session.stats, session.events.clone())
+        };
+        debug!(?local, ?stats, "RTP session closed");
+        drop(self);
+        if events.try_send(MediaEvent::Closed { stats }).is_err() {
+            debug!(
+                ?local,
+                "media event channel full or closed; Closed event not delivered"
+            );
+        }
+    }
+
+    /// Handles `first` and every command queued behind it, then plays
+    /// what is due; `false` when one of them was `Close`.
+    fn on_commands(&mut self, first: Command) -> bool {
+        let mut session = lock(&self.session);
+        let mut command = first;
+        loop {
+            if matches!(command, Command::Close) {
+                return false;
+            }
+            session.on_command(command);
+            match self.commands.try_recv() {
+                Ok(next) => command = next,
+                Err(_) => break,
+            }
+        }
+        session.pump();
+        true
+    }
+
+    /// Hands a datagram from the phone to the session, then what it
+    /// has for the bridged peer to the peer (see [`bridge`]).
+    fn on_datagram(&mut self, len: usize, from: SocketAddr) {
+        let peer = {
+            let mut session = lock(&self.session);
+            let datagram = &self.recv_buf[..len.min(self.recv_buf.len())];
+            session.handle_packet(datagram, from);
+            if session.outbox.is_empty() {
+                return;
+            }
+            std::mem::swap(&mut session.outbox, &mut self.relayed);
+            session
+                .bridge
+                .as_ref()
+                .map(|end| (end.peer.clone(), end.link))
+        };
+        match peer.and_then(|(peer, link)| Some((peer.upgrade()?, link))) {
+            Some((peer, link)) => lock(&peer).take_from_peer(link, &mut self.relayed),
+            // The peer has closed: its end's channel says so next.
+            None => self.relayed.clear(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, RtpSession> {
+        lock(&self.session)
+    }
+}
+
+/// Locks a session. A panic while it was held (none is expected) leaves
+/// at worst a frame half-played: the session carries on.
+fn lock(session: &Mutex<RtpSession>) -> MutexGuard<'_, RtpSession> {
+    session.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Whole 8 kHz samples in `duration` (125 µs each).
 fn samples(duration: Duration) -> u32 {
     u32::try_from(duration.as_nanos() / 125_000).unwrap_or(u32::MAX)
 }
 
 pub mod bridge;
+mod pacer;
 pub mod srtp;
 
 #[cfg(test)]

@@ -4,11 +4,11 @@
 //! session are connected with [`MediaHandle::bridge`](super::MediaHandle::bridge):
 //!
 //! ```text
-//!  caller ──RTP──▶ session A ──PeerFrame (channel)──▶ session B ──RTP──▶ navigator
-//!  caller ◀──RTP── session A ◀──PeerFrame (channel)── session B ◀──RTP── navigator
+//!  caller ──RTP──▶ session A ──PeerFrame (A's task)──▶ session B ──RTP──▶ navigator
+//!  caller ◀──RTP── session A ◀──PeerFrame (B's task)── session B ◀──RTP── navigator
 //! ```
 //!
-//! ## Why two sessions talking over channels, not one relay task
+//! ## Why two sessions, not one relay task
 //!
 //! Each leg keeps the one task that owns its socket and its outgoing
 //! stream ([`RtpSender`](crate::rtp::RtpSender): SSRC, sequence number,
@@ -20,20 +20,25 @@
 //! detection, the receive timeout and the stats also stay where they were,
 //! one place per leg. A separate relay task owning both sockets would have
 //! to take those over or hand them back at every switch — more states and
-//! more ways to break a stream. Bridging is a pair of bounded channels
-//! handed to the two tasks; unbridging drops them.
+//! more ways to break a stream. Bridging hands each leg a [`BridgeEnd`]:
+//! the peer session (weakly held) and a channel that carries nothing but
+//! closes when the peer leaves; unbridging drops it.
 //!
 //! ## The hot path
 //!
 //! A packet from the caller is parsed in place (as before), then copied
-//! once into a fixed-size `PeerFrame` (no heap) and handed to the peer's
-//! task with `try_send` — it never waits. The peer wakes at once, converts
-//! the payload between μ-law and A-law **in place** when the legs
-//! negotiated different laws (one 256-entry table look-up per byte, see
-//! [`Codec::transcode_in_place`]), rewrites the header onto its own stream
-//! and sends it into its reused send buffer. No allocation per packet;
-//! per packet, one task wake-up and one send per direction, about what a
-//! prompt-playing call costs (a timer wake-up and one send).
+//! once into a fixed-size `PeerFrame` (no heap) kept in the session's
+//! outbox. Once the task has let its own session go, it takes the peer
+//! session's lock and hands it the frames directly, still in the task that
+//! read the packet: the peer converts the payload between μ-law and A-law
+//! **in place** when the legs negotiated different laws (one 256-entry
+//! table look-up per byte, see [`Codec::transcode_in_place`]), rewrites the
+//! header onto its own stream and sends it from its reused send buffer. No
+//! allocation, no channel and no second task wake-up per packet: one
+//! receive and one send per direction, which is what a relay costs at
+//! least. The two sessions' locks are never held together (each task takes
+//! its own, lets it go, then the peer's), so two legs relaying at once on
+//! two threads cannot wait for each other.
 //!
 //! ## Latency and jitter
 //!
@@ -99,8 +104,12 @@
 //! ```
 
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, Weak};
 
 use tokio::sync::mpsc;
+
+use super::RtpSession;
 
 use crate::g711::Codec;
 
@@ -108,10 +117,6 @@ use crate::g711::Codec;
 /// (40 or 60 ms) are cut into pieces of this size. Keeps [`PeerFrame`]
 /// small: a channel's memory is whole blocks of frames.
 pub(super) const MAX_RELAY_PAYLOAD: usize = 240;
-
-/// Frames queued from one leg to the other before new ones are dropped
-/// (320 ms of 20 ms audio): only a stalled task fills it.
-pub(super) const BRIDGE_CAPACITY: usize = 16;
 
 /// Mapped timestamps this far behind the stream's clock are a broken
 /// source, not a late packet: re-anchor (250 ms).
@@ -129,8 +134,7 @@ pub(super) enum FrameKind {
     Event,
 }
 
-/// One packet's worth, from one leg to the other. Plain data (no heap),
-/// moved through the channel.
+/// One packet's worth, from one leg to the other. Plain data (no heap).
 pub(super) struct PeerFrame {
     pub kind: FrameKind,
     pub ssrc: u32,
@@ -158,37 +162,45 @@ impl fmt::Debug for PeerFrame {
     }
 }
 
-/// One leg's end of a bridge: where its caller's packets go, and where
-/// the peer's come from.
+/// One leg's end of a bridge: the peer, and how this leg learns that the
+/// peer left (unbridged, bridged elsewhere, closed).
 #[derive(Debug)]
 pub(super) struct BridgeEnd {
-    pub to_peer: mpsc::Sender<PeerFrame>,
-    pub from_peer: mpsc::Receiver<PeerFrame>,
+    /// The peer session; gone once it closed.
+    pub peer: Weak<Mutex<RtpSession>>,
+    /// Which bridge this is: the peer takes frames only while its own end
+    /// has the same number (it may have left for another bridge since).
+    pub link: u64,
+    /// Closes when the peer drops its end; nothing is ever sent on it.
+    pub peer_left: mpsc::Receiver<()>,
+    /// Dropped with this end, which tells the peer.
+    pub _here: mpsc::Sender<()>,
 }
 
-/// The two ends of a new bridge.
-pub(super) fn pair() -> (BridgeEnd, BridgeEnd) {
-    let (a_tx, a_rx) = mpsc::channel(BRIDGE_CAPACITY);
-    let (b_tx, b_rx) = mpsc::channel(BRIDGE_CAPACITY);
+/// The two ends of a new bridge between sessions `a` and `b`: `a`'s end
+/// names `b`, and the other way round.
+pub(super) fn pair(
+    a: Weak<Mutex<RtpSession>>,
+    b: Weak<Mutex<RtpSession>>,
+) -> (BridgeEnd, BridgeEnd) {
+    static LINKS: AtomicU64 = AtomicU64::new(0);
+    let link = LINKS.fetch_add(1, Ordering::Relaxed);
+    let (a_here, b_peer_left) = mpsc::channel(1);
+    let (b_here, a_peer_left) = mpsc::channel(1);
     (
         BridgeEnd {
-            to_peer: a_tx,
-            from_peer: b_rx,
+            peer: b,
+            link,
+            peer_left: a_peer_left,
+            _here: a_here,
         },
         BridgeEnd {
-            to_peer: b_tx,
-            from_peer: a_rx,
+            peer: a,
+            link,
+            peer_left: b_peer_left,
+            _here: b_here,
         },
     )
-}
-
-/// Waits for the peer's next frame; `None` when the peer left the bridge.
-/// Never ready without a bridge (the run loop only polls it with one).
-pub(super) async fn recv_peer(bridge: &mut Option<BridgeEnd>) -> Option<PeerFrame> {
-    match bridge {
-        Some(end) => end.from_peer.recv().await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Maps a source's timestamps onto this leg's stream: `out = in + offset`.

@@ -261,7 +261,6 @@ async fn caller_on_pcmu_and_navigator_on_pcma_hear_each_other_transcoded_on_cont
     assert_eq!(stats.packets_sent, 3 + 25 + 2, "{stats:?}");
     let stats = close(&caller.handle, &mut caller.events).await;
     assert_eq!(stats.packets_relayed, 10, "{stats:?}");
-    assert_eq!(stats.relay_dropped, 0, "{stats:?}");
 }
 
 #[tokio::test]
