@@ -1,19 +1,20 @@
-//! The I/O driver: RTP ports, one RTP session per call, and the pacer.
+//! The I/O driver: RTP ports, one RTP session per call, and the media
+//! thread.
 //!
 //! [`PortAllocator`] hands out UDP sockets on even ports of the configured
 //! range (RFC 3550 §11: RTP on an even port). [`RtpSession::start`] makes a
-//! call's session and spawns the task that reads its socket and its
-//! commands; the call controller talks to it through a [`MediaHandle`] and
-//! hears from it through a channel of [`MediaEvent`]s. The session's
-//! frames are sent by one thread for all calls, the pacer (see [`pacer`]),
-//! not by a timer per call.
+//! call's session and spawns the task that handles its commands; the call
+//! controller talks to it through a [`MediaHandle`] and hears from it
+//! through a channel of [`MediaEvent`]s. The session's packets are sent
+//! and read by one thread for all calls, the media thread (see [`pacer`]),
+//! not by a timer and a socket read per call in the call's task.
 //!
 //! What a session does:
 //!
 //! - **Playback.** Prompts are sent as 20 ms G.711 frames. Frame *n* of a
 //!   talkspurt is due at `start + n × 20 ms` (absolute deadlines, so no
 //!   drift accumulates): the first goes out at once, the next ones in the
-//!   pacer's turns. `stop()` ends the talkspurt at once (barge-in).
+//!   media thread's turns. `stop()` ends the talkspurt at once (barge-in).
 //! - **Timestamps follow the clock.** Between talkspurts, on hold, or with
 //!   no destination yet, the RTP timestamp keeps advancing with wall-clock
 //!   time and the next packet carries the marker bit (RFC 3551 §4.1).
@@ -54,15 +55,14 @@ use std::future::poll_fn;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use thiserror::Error;
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info, trace, warn};
 
@@ -256,47 +256,33 @@ impl RtpSocket {
     }
 }
 
-/// A session's socket: watched by tokio's reactor for reading only.
-///
-/// A `tokio::net::UdpSocket` is registered for writing too, and then every
-/// packet sent, once the kernel frees it, wakes the reactor to say the
-/// socket is writable again: a reactor turn per packet for nothing, since
-/// RTP is sent without waiting (see [`RtpSession::transmit`]).
+/// A session's socket, read by the media thread (see [`pacer`]) and
+/// written by whoever holds the session; never waited on (non-blocking).
 #[derive(Debug)]
 struct MediaSocket {
     // Field order matters: the socket closes before the port is released.
-    fd: AsyncFd<std::net::UdpSocket>,
+    socket: std::net::UdpSocket,
     _guard: Option<PortGuard>,
 }
 
 impl MediaSocket {
+    /// Takes the socket away from tokio's reactor: the media thread
+    /// watches it (for reading only: a socket watched for writing wakes
+    /// its watcher after every packet sent, to say it is writable again).
     fn new(socket: RtpSocket) -> io::Result<MediaSocket> {
         let RtpSocket { socket, _guard } = socket;
-        let socket = socket.into_std()?;
-        // SAFETY: the `std::net::UdpSocket` owns its descriptor and always
-        // names the same one, which closes only when the `AsyncFd` drops it.
-        let fd = unsafe { AsyncFd::register_with_interest(socket, Interest::READABLE) }
-            .map_err(io::Error::from)?;
-        Ok(MediaSocket { fd, _guard })
+        Ok(MediaSocket {
+            socket: socket.into_std()?,
+            _guard,
+        })
     }
 
     fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.fd.get_ref().local_addr()
+        self.socket.local_addr()
     }
 
-    async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        loop {
-            let mut ready = self.fd.readable().await?;
-            if let Ok(received) = ready.try_io(|fd| fd.get_ref().recv_from(buf)) {
-                return received;
-            }
-        }
-    }
-
-    /// Sends without waiting (the socket is non-blocking): a full buffer
-    /// is an error, counted by the caller.
-    fn send_to(&self, bytes: &[u8], target: SocketAddr) -> io::Result<usize> {
-        self.fd.get_ref().send_to(bytes, target)
+    fn fd(&self) -> RawFd {
+        self.socket.as_raw_fd()
     }
 }
 
@@ -573,9 +559,13 @@ const MAX_SOCKET_ERRORS: u32 = 100;
 /// Receive buffer: RTP over UDP stays under an Ethernet MTU.
 const RECV_BUFFER: usize = 2048;
 
+/// Packets already queued on the socket that are still read when the
+/// session closes (a flood's are not all).
+const READS_AT_CLOSE: usize = 64;
+
 /// One call's media (see the module docs). Created by
-/// [`RtpSession::start`]; shared, behind a lock, by the session's task and
-/// the pacer, and by the bridged peer's task while it hands over frames.
+/// [`RtpSession::start`]; shared, behind a lock, by the session's task (its
+/// commands) and the media thread (its packets, both ways).
 #[derive(Debug)]
 pub struct RtpSession {
     /// The socket, to send on; `None` once the session has closed.
@@ -625,23 +615,48 @@ pub struct RtpSession {
     stats: SessionStats,
     send_buf: Vec<u8>,
     /// Frames read from this leg's phone for the bridged peer, handed over
-    /// by the task once it has let this session go (see [`bridge`]).
+    /// once this session's lock is let go (see [`bridge`]).
     outbox: Vec<PeerFrame>,
     pcm: Vec<i16>,
     digits: Vec<char>,
+    /// Receive errors in a row; at [`MAX_SOCKET_ERRORS`] the socket is
+    /// broken, and the task ends the session.
+    socket_errors: u32,
+    socket_broken: bool,
+    /// Tells the task to look at the session again (the socket broke, or
+    /// the caller's silence is to be watched again).
+    attention: Arc<Notify>,
 }
 
-/// The task of one session: waits for its commands, its caller's packets
-/// and its bridged peer's frames, and hands each to the session. The
-/// session's frames are sent by the [`pacer`].
+/// The task of one session: waits for its commands, its bridged peer's
+/// leaving, its caller's silence and a broken socket, and hands each to
+/// the session. The session's packets are sent and read by the media
+/// thread ([`pacer`]).
 struct SessionTask {
     session: Arc<Mutex<RtpSession>>,
     socket: Arc<MediaSocket>,
+    /// The socket's token with the media thread.
+    token: usize,
+    attention: Arc<Notify>,
     commands: mpsc::UnboundedReceiver<Command>,
-    recv_buf: Vec<u8>,
-    /// The outbox being handed to the peer (swapped with the session's,
-    /// so neither allocates after the first packets).
-    relayed: Vec<PeerFrame>,
+}
+
+/// A handle to a session that ended before it began (`error` says why):
+/// its events say `Closed` and its commands fail.
+fn ended_at_once(
+    error: &io::Error,
+    commands: mpsc::UnboundedSender<Command>,
+    events: mpsc::Sender<MediaEvent>,
+) -> MediaHandle {
+    warn!(%error, "RTP session could not start: the call has no media");
+    let stats = SessionStats::default();
+    if events.try_send(MediaEvent::Closed { stats }).is_err() {
+        debug!("Closed event not delivered");
+    }
+    MediaHandle {
+        commands,
+        session: Weak::new(),
+    }
 }
 
 impl RtpSession {
@@ -656,24 +671,12 @@ impl RtpSession {
     ) -> (MediaHandle, mpsc::Receiver<MediaEvent>) {
         let (command_tx, command_rx) = mpsc::unbounded_channel();
         let (event_tx, event_rx) = mpsc::channel(EVENT_CAPACITY);
-        let socket = match MediaSocket::new(socket.into()) {
-            Ok(socket) => Arc::new(socket),
-            Err(error) => {
-                // The reactor refused the socket (out of memory or of
-                // epoll watches): the call has no media, and says so.
-                warn!(%error, "RTP socket could not be watched: the session ends at once");
-                let stats = SessionStats::default();
-                let _ = event_tx.try_send(MediaEvent::Closed { stats });
-                drop(command_rx);
-                return (
-                    MediaHandle {
-                        commands: command_tx,
-                        session: Weak::new(),
-                    },
-                    event_rx,
-                );
-            }
+        let started = MediaSocket::new(socket.into()).and_then(|s| Ok((s, pacer::pacer()?)));
+        let (socket, pacer) = match started {
+            Ok((socket, pacer)) => (Arc::new(socket), pacer),
+            Err(error) => return (ended_at_once(&error, command_tx, event_tx), event_rx),
         };
+        let attention = Arc::new(Notify::new());
         let session = Arc::new_cyclic(|me| {
             Mutex::new(RtpSession {
                 socket: Some(Arc::clone(&socket)),
@@ -705,8 +708,19 @@ impl RtpSession {
                 outbox: Vec::new(),
                 pcm: Vec::with_capacity(FRAME_SAMPLES),
                 digits: Vec::new(),
+                socket_errors: 0,
+                socket_broken: false,
+                attention: Arc::clone(&attention),
             })
         });
+        // Out of memory or of epoll watches: the call has no media.
+        let token = match pacer.watch(socket.fd(), Arc::downgrade(&session)) {
+            Ok(token) => token,
+            Err(error) => {
+                let events = lock(&session).events.clone();
+                return (ended_at_once(&error, command_tx, events), event_rx);
+            }
+        };
         let handle = MediaHandle {
             commands: command_tx,
             session: Arc::downgrade(&session),
@@ -714,9 +728,9 @@ impl RtpSession {
         let task = SessionTask {
             session,
             socket,
+            token,
+            attention,
             commands: command_rx,
-            recv_buf: vec![0; RECV_BUFFER],
-            relayed: Vec::new(),
         };
         tokio::spawn(task.run());
         (handle, event_rx)
@@ -739,7 +753,9 @@ impl RtpSession {
             && self.scheduled.is_none_or(|at| at > due)
         {
             self.scheduled = Some(due);
-            pacer::pacer().schedule(due, self.me.clone());
+            if let Ok(pacer) = pacer::pacer() {
+                pacer.schedule(due, self.me.clone());
+            }
         }
     }
 
@@ -1032,7 +1048,11 @@ impl RtpSession {
         // Any RTP, even a payload type we ignore (comfort noise), shows
         // the peer is alive.
         self.last_received_at = Instant::now();
-        self.silence_reported = false;
+        if self.silence_reported {
+            // The task watches the silence again.
+            self.silence_reported = false;
+            self.attention.notify_one();
+        }
         let pt = packet.payload_type();
         let is_event = self.config.telephone_event_pt == Some(pt);
         // Decode by the packet's own payload type: a peer that offered both
@@ -1206,7 +1226,7 @@ impl RtpSession {
         let Some(socket) = &self.socket else {
             return false;
         };
-        match socket.send_to(bytes, target) {
+        match socket.socket.send_to(bytes, target) {
             Ok(_) => {
                 self.stats.packets_sent += 1;
                 true
@@ -1306,7 +1326,6 @@ impl SessionTask {
     async fn run(mut self) {
         let local = self.socket.local_addr().ok();
         debug!(?local, "RTP session started");
-        let mut socket_errors = 0;
         // The caller's silence timer, set only when the deadline comes
         // earlier than it is set for: packets move the deadline later
         // many times a second, and the timer, when it rings, checks.
@@ -1316,6 +1335,10 @@ impl SessionTask {
         loop {
             let (silence_deadline, bridged) = {
                 let session = self.lock();
+                if session.socket_broken {
+                    warn!(?local, "RTP socket broken: the session ends");
+                    break;
+                }
                 (session.silence_deadline(), session.bridge.is_some())
             };
             if let Some(deadline) = silence_deadline
@@ -1326,7 +1349,6 @@ impl SessionTask {
             }
             let session = &self.session;
             tokio::select! {
-                // Commands first: a stop() must win over a relayed frame.
                 biased;
                 command = self.commands.recv() => match command {
                     None | Some(Command::Close) => break,
@@ -1339,34 +1361,34 @@ impl SessionTask {
                 () = poll_fn(|cx| lock(session).poll_peer_left(cx)), if bridged => {
                     self.lock().peer_left();
                 }
-                received = self.socket.recv_from(&mut self.recv_buf) => match received {
-                    Ok((len, from)) => {
-                        socket_errors = 0;
-                        self.on_datagram(len, from);
-                    }
-                    Err(error) => {
-                        socket_errors += 1;
-                        warn!(?local, %error, "RTP receive failed");
-                        if socket_errors >= MAX_SOCKET_ERRORS {
-                            break;
-                        }
-                    }
-                },
+                // The socket broke, or the silence is watched again.
+                () = self.attention.notified() => {}
                 () = &mut silence, if silence_set.is_some() && silence_deadline.is_some() => {
                     silence_set = None;
                     self.lock().on_silence_timer();
                 }
             }
         }
+        // What the phone sent before the end is heard (and counted).
+        RtpSession::read(
+            &self.session,
+            &mut vec![0; RECV_BUFFER],
+            &mut Vec::new(),
+            READS_AT_CLOSE,
+        );
         // Close the socket and release its port before saying so, so a
         // caller that sees `Closed` can reuse the port: the session lets
-        // its socket go (the pacer sends nothing more), then the task.
+        // its socket go (the media thread can neither read nor send on it
+        // any more), the media thread stops watching it, then it closes.
         let (stats, events) = {
             let mut session = self.lock();
             session.socket = None;
             session.next_frame_at = None;
             (session.stats, session.events.clone())
         };
+        if let Ok(pacer) = pacer::pacer() {
+            pacer.unwatch(self.socket.fd(), self.token);
+        }
         debug!(?local, ?stats, "RTP session closed");
         drop(self);
         if events.try_send(MediaEvent::Closed { stats }).is_err() {
@@ -1396,31 +1418,63 @@ impl SessionTask {
         true
     }
 
-    /// Hands a datagram from the phone to the session, then what it
-    /// has for the bridged peer to the peer (see [`bridge`]).
-    fn on_datagram(&mut self, len: usize, from: SocketAddr) {
-        let peer = {
-            let mut session = lock(&self.session);
-            let datagram = &self.recv_buf[..len.min(self.recv_buf.len())];
-            session.handle_packet(datagram, from);
-            if session.outbox.is_empty() {
-                return;
-            }
-            std::mem::swap(&mut session.outbox, &mut self.relayed);
-            session
-                .bridge
-                .as_ref()
-                .map(|end| (end.peer.clone(), end.link))
-        };
-        match peer.and_then(|(peer, link)| Some((peer.upgrade()?, link))) {
-            Some((peer, link)) => lock(&peer).take_from_peer(link, &mut self.relayed),
-            // The peer has closed: its end's channel says so next.
-            None => self.relayed.clear(),
-        }
-    }
-
     fn lock(&self) -> MutexGuard<'_, RtpSession> {
         lock(&self.session)
+    }
+}
+
+impl RtpSession {
+    /// Reads up to `max` packets from `shared`'s socket and hands each to
+    /// it, and its frames for a bridged peer to the peer (see [`bridge`]);
+    /// the media thread's side of a session. Whether the socket is now
+    /// empty (or closed). `buf` and `relayed` are the thread's, reused.
+    fn read(
+        shared: &Mutex<RtpSession>,
+        buf: &mut [u8],
+        relayed: &mut Vec<PeerFrame>,
+        max: usize,
+    ) -> bool {
+        for _ in 0..max {
+            let peer = {
+                let mut session = lock(shared);
+                let received = match &session.socket {
+                    Some(socket) => socket.socket.recv_from(buf),
+                    None => return true,
+                };
+                match received {
+                    Ok((len, from)) => {
+                        session.socket_errors = 0;
+                        session.handle_packet(&buf[..len.min(buf.len())], from);
+                        if session.outbox.is_empty() {
+                            continue;
+                        }
+                        std::mem::swap(&mut session.outbox, relayed);
+                        session
+                            .bridge
+                            .as_ref()
+                            .map(|end| (end.peer.clone(), end.link))
+                    }
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => return true,
+                    Err(error) => {
+                        session.socket_errors += 1;
+                        warn!(%error, "RTP receive failed");
+                        if session.socket_errors >= MAX_SOCKET_ERRORS {
+                            session.socket_broken = true;
+                            session.attention.notify_one();
+                            return true;
+                        }
+                        continue;
+                    }
+                }
+            };
+            // This session's lock is let go: now the peer's.
+            match peer.and_then(|(peer, link)| Some((peer.upgrade()?, link))) {
+                Some((peer, link)) => lock(&peer).take_from_peer(link, relayed),
+                // The peer has closed: its end's channel says so.
+                None => relayed.clear(),
+            }
+        }
+        false
     }
 }
 

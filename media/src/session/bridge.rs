@@ -4,13 +4,14 @@
 //! session are connected with [`MediaHandle::bridge`](super::MediaHandle::bridge):
 //!
 //! ```text
-//!  caller ──RTP──▶ session A ──PeerFrame (A's task)──▶ session B ──RTP──▶ navigator
-//!  caller ◀──RTP── session A ◀──PeerFrame (B's task)── session B ◀──RTP── navigator
+//!  caller ──RTP──▶ session A ──PeerFrame──▶ session B ──RTP──▶ navigator
+//!  caller ◀──RTP── session A ◀──PeerFrame── session B ◀──RTP── navigator
+//!            (all of it in the media thread, see `pacer`)
 //! ```
 //!
-//! ## Why two sessions, not one relay task
+//! ## Why two sessions, not one relay
 //!
-//! Each leg keeps the one task that owns its socket and its outgoing
+//! Each leg keeps the one session that owns its socket and its outgoing
 //! stream ([`RtpSender`](crate::rtp::RtpSender): SSRC, sequence number,
 //! timestamp). Prompts, hold audio and bridged audio all leave through that
 //! same sender, so the leg sees **one continuous RTP stream** whatever the
@@ -18,7 +19,7 @@
 //! again after a transfer): one SSRC, sequence numbers without gaps,
 //! timestamps that follow the clock. Latching (symmetric RTP), DTMF
 //! detection, the receive timeout and the stats also stay where they were,
-//! one place per leg. A separate relay task owning both sockets would have
+//! one place per leg. A separate relay owning both sockets would have
 //! to take those over or hand them back at every switch — more states and
 //! more ways to break a stream. Bridging hands each leg a [`BridgeEnd`]:
 //! the peer session (weakly held) and a channel that carries nothing but
@@ -28,17 +29,18 @@
 //!
 //! A packet from the caller is parsed in place (as before), then copied
 //! once into a fixed-size `PeerFrame` (no heap) kept in the session's
-//! outbox. Once the task has let its own session go, it takes the peer
-//! session's lock and hands it the frames directly, still in the task that
-//! read the packet: the peer converts the payload between μ-law and A-law
+//! outbox. Once the media thread has let that session go, it takes the
+//! peer session's lock and hands it the frames directly, in the same turn
+//! that read the packet: the peer converts the payload between μ-law and A-law
 //! **in place** when the legs negotiated different laws (one 256-entry
 //! table look-up per byte, see [`Codec::transcode_in_place`]), rewrites the
 //! header onto its own stream and sends it from its reused send buffer. No
 //! allocation, no channel and no second task wake-up per packet: one
 //! receive and one send per direction, which is what a relay costs at
-//! least. The two sessions' locks are never held together (each task takes
-//! its own, lets it go, then the peer's), so two legs relaying at once on
-//! two threads cannot wait for each other.
+//! least. The two sessions' locks are never held together (the thread
+//! takes the reading leg's, lets it go, then the peer's), so nothing that
+//! takes a session's lock elsewhere (its task, a session closing) can wait
+//! for another.
 //!
 //! ## Latency and jitter
 //!
