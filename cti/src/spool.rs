@@ -520,9 +520,18 @@ pub(crate) async fn write_to_store(shared: Arc<crate::Shared>, mut w: Writer) {
                 (r, found)
             })
             .await;
-            let Ok((r, found)) = joined else {
-                tracing::error!("the spool reader stopped");
-                return;
+            let (r, found) = match joined {
+                Ok(read) => read,
+                // The runtime is shutting down: what was not applied yet
+                // stays in the spool, and the next start applies it.
+                Err(error) if error.is_cancelled() => {
+                    tracing::debug!("the spool reader stopped with the runtime");
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(%error, "the spool reader stopped");
+                    return;
+                }
             };
             reader = Some(r);
             match found {
