@@ -526,6 +526,9 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     .context("starting the registrar")?;
     let status = cti.status().clone();
     let acd_config = queues::acd_config(&config, &flows.current().set);
+    let stats_config = queues::stats_config(&config);
+    let timezone = jiff::tz::TimeZone::get(&config.cti.timezone)
+        .with_context(|| format!("cti.timezone {:?}", config.cti.timezone))?;
     frontdoor_acd::Acd::new(acd_config.clone(), std::time::Instant::now())
         .context("the queues cannot start with these centres")?;
     let (dialer, dialer_inbox) = sip_driver::dialer();
@@ -569,6 +572,8 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
             contacts,
             flows: flows.clone(),
             start_callback,
+            stats: stats_config,
+            timezone,
         },
         queue_inbox,
         navigator_commands,

@@ -167,6 +167,7 @@ use std::time::{Duration, Instant};
 
 mod api;
 pub use api::*;
+pub mod stats;
 
 #[cfg(test)]
 mod random;

@@ -1539,3 +1539,230 @@ fn a_follow_up_is_refused_to_a_navigator_on_a_call_or_logged_out() {
     );
     assert!(h.call_state(3).is_none(), "nothing left behind");
 }
+
+// ——— Today's figures (stats.rs), fed the decisions as a driver would ———
+
+mod figures {
+    use super::*;
+    use crate::stats::{QueueStats, StatsConfig};
+
+    struct Fed {
+        h: Harness,
+        stats: QueueStats,
+    }
+
+    impl Fed {
+        fn new() -> Fed {
+            let mut stats = QueueStats::new(StatsConfig::default());
+            stats.roll_day(1);
+            Fed {
+                h: Harness::new(),
+                stats,
+            }
+        }
+
+        fn feed(&mut self, ds: Vec<Decision>) {
+            for d in &ds {
+                self.stats.observe(d, self.h.now);
+            }
+        }
+
+        fn ev(&mut self, event: Event) {
+            let ds = self.h.ev(event);
+            self.feed(ds);
+        }
+
+        /// Lets `s` seconds pass one second at a time, so that a decision
+        /// of a timer is observed at its own second.
+        fn pass(&mut self, s: u64) {
+            for _ in 0..s {
+                let ds = self.h.pass(secs(1));
+                self.feed(ds);
+            }
+        }
+
+        fn login_ready(&mut self, name: &str, centre: &str, crisis: bool) {
+            self.ev(Event::NavigatorStateChanged {
+                navigator: name.into(),
+                change: StateChange::Login(NavigatorProfile {
+                    centre: centre.into(),
+                    languages: vec![En, Fr],
+                    crisis_trained: crisis,
+                }),
+            });
+            self.ev(Event::NavigatorStateChanged {
+                navigator: name.into(),
+                change: StateChange::Ready,
+            });
+        }
+
+        fn queue(&mut self, id: u64, queue: QueueId) {
+            self.ev(Event::CallQueued(NewCall {
+                id: CallId(id),
+                queue,
+                priority: Priority::Normal,
+                language: En,
+            }));
+        }
+
+        fn answer(&mut self, id: u64, nav: &str) {
+            self.ev(Event::OfferAnswered {
+                call: CallId(id),
+                navigator: nav.into(),
+            });
+        }
+    }
+
+    fn ottawa() -> QueueId {
+        QueueId::Centre("ottawa".into())
+    }
+
+    /// The fixture, worked by hand (Ottawa, English; short abandons under
+    /// 10 s, target 80 % within 60 s, wrap-up 60 s):
+    ///
+    /// | s   | what                                          |
+    /// | --- | --------------------------------------------- |
+    /// | 0   | call 1 queued, offered to anne                |
+    /// | 5   | anne answers call 1 (waited 5 s: in target)   |
+    /// | 5   | call 2 queued (anne busy)                     |
+    /// | 6   | call 3 queued                                 |
+    /// | 7   | call 4 queued                                 |
+    /// | 10  | call 3 hangs up (waited 4 s: a short abandon) |
+    /// | 30  | call 4 hangs up (waited 23 s: abandoned)      |
+    /// | 65  | call 1 ends (talked 60 s), anne wraps up      |
+    /// | 125 | wrap-up over, call 2 offered to anne          |
+    /// | 127 | anne answers call 2 (waited 122 s: late)      |
+    ///
+    /// Offered 4, answered 2 (1 in target), abandoned 1, short 1: service
+    /// level 1 ÷ (2 + 1) = 33.3 %; speed of answer (5 + 122) ÷ 2 = 63.5 s;
+    /// one call handled in 60 s of talk + 60 s of wrap-up = 120 s.
+    #[test]
+    fn a_hand_worked_hour_gives_the_hand_worked_figures() {
+        let mut f = Fed::new();
+        f.login_ready("anne", "ottawa", false);
+        f.queue(1, ottawa());
+        f.pass(5);
+        f.answer(1, "anne");
+        f.queue(2, ottawa());
+        f.pass(1);
+        f.queue(3, ottawa());
+        f.pass(1);
+        f.queue(4, ottawa());
+        f.pass(3);
+        f.ev(Event::CallerHungUp { call: CallId(3) });
+        f.pass(20);
+        f.ev(Event::CallerHungUp { call: CallId(4) });
+        f.pass(35);
+        f.ev(Event::CallEnded { call: CallId(1) });
+        f.pass(60);
+        assert!(
+            matches!(
+                f.h.acd.call(CallId(2)).map(|c| c.state),
+                Some(CallState::Offered { .. })
+            ),
+            "call 2 rings anne once her wrap-up is over"
+        );
+        f.pass(2);
+        f.answer(2, "anne");
+        let c = f.stats.line(&ottawa(), En);
+        assert_eq!(
+            (
+                c.offered,
+                c.answered,
+                c.answered_in_target,
+                c.abandoned,
+                c.short_abandoned
+            ),
+            (4, 2, 1, 1, 1),
+            "{c:?}"
+        );
+        let sl = c.service_level().expect("a service level");
+        assert!((sl - 1.0 / 3.0).abs() < 1e-9, "{sl}");
+        assert_eq!(c.average_speed_of_answer(), Some(ms(63_500)));
+        assert_eq!((c.handled, c.average_handle_time()), (1, Some(secs(120))));
+        // Nothing was counted anywhere else, and no French line exists.
+        assert_eq!(f.stats.lines().count(), 1);
+        assert_eq!(f.stats.line(&ottawa(), Fr), Default::default());
+    }
+
+    #[test]
+    fn a_call_moved_to_crisis_counts_in_both_queues_and_a_new_day_starts_at_zero() {
+        let mut f = Fed::new();
+        f.login_ready("cora", "toronto", true);
+        f.login_ready("anne", "ottawa", false);
+        f.ev(Event::NavigatorStateChanged {
+            navigator: "anne".into(),
+            change: StateChange::NotReady {
+                reason: "break".into(),
+            },
+        });
+        // Call 1 waits in Ottawa (anne is on a break) and presses the crisis
+        // key after 30 s; cora answers it 4 s later: within the crisis
+        // queue's 20 s, counted from the move.
+        f.queue(1, ottawa());
+        f.pass(30);
+        f.ev(Event::Transfer {
+            call: CallId(1),
+            to: QueueId::Crisis,
+        });
+        f.pass(4);
+        f.answer(1, "cora");
+        let o = f.stats.line(&ottawa(), En);
+        assert_eq!(
+            (o.offered, o.transferred_out, o.answered),
+            (1, 1, 0),
+            "{o:?}"
+        );
+        let c = f.stats.line(&QueueId::Crisis, En);
+        assert_eq!(
+            (c.offered, c.answered, c.answered_in_target),
+            (1, 1, 1),
+            "{c:?}"
+        );
+        assert_eq!(c.average_speed_of_answer(), Some(secs(4)));
+        // Cora sends it on to Ottawa after 10 s of talk: handled in crisis,
+        // offered again in Ottawa.
+        f.pass(10);
+        f.ev(Event::Transfer {
+            call: CallId(1),
+            to: ottawa(),
+        });
+        let c = f.stats.line(&QueueId::Crisis, En);
+        assert_eq!((c.handled, c.handle_time >= secs(10)), (1, true), "{c:?}");
+        assert_eq!(f.stats.line(&ottawa(), En).offered, 2);
+        // Its caller gives up after 15 s in Ottawa: abandoned there.
+        f.pass(15);
+        f.ev(Event::CallerHungUp { call: CallId(1) });
+        assert_eq!(f.stats.line(&ottawa(), En).abandoned, 1);
+        // A new day: every line at zero, the same day again changes nothing.
+        f.stats.roll_day(2);
+        assert_eq!(f.stats.lines().count(), 0);
+        f.queue(2, ottawa());
+        f.stats.roll_day(2);
+        assert_eq!(f.stats.line(&ottawa(), En).offered, 1);
+    }
+
+    #[test]
+    fn callbacks_and_external_routes_are_counted_apart_from_the_service_level() {
+        let mut f = Fed::new();
+        // Nobody logged in anywhere: a crisis call goes to the crisis line.
+        f.queue(1, QueueId::Crisis);
+        let c = f.stats.line(&QueueId::Crisis, En);
+        assert_eq!((c.offered, c.routed_external), (1, 1), "{c:?}");
+        assert_eq!(c.service_level(), None);
+        // A caller in Ottawa (anne busy with call 2) asks for a callback.
+        f.login_ready("anne", "ottawa", false);
+        f.queue(2, ottawa());
+        f.answer(2, "anne");
+        f.queue(3, ottawa());
+        f.pass(40);
+        f.ev(Event::CallbackRequested { call: CallId(3) });
+        let o = f.stats.line(&ottawa(), En);
+        assert_eq!(
+            (o.offered, o.callbacks_requested, o.abandoned),
+            (2, 1, 0),
+            "{o:?}"
+        );
+        assert_eq!(o.service_level(), Some(1.0));
+    }
+}

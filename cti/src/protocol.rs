@@ -744,13 +744,21 @@ impl TransferMode {
 /// The supervisors' view of the queues (`GET /api/queues`): the queues
 /// (the ACD) publish it with [`Cti::publish_queues`](crate::Cti::publish_queues)
 /// whenever it changes, and the CTI serves the last one as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct QueuesView {
     /// When the view was taken, epoch milliseconds.
     pub at_ms: i64,
     /// The expected handling time of a call, seconds (to estimate waits).
     pub expected_handle_s: u64,
     pub queues: Vec<QueueLine>,
+    /// Today's figures (since midnight in `[cti] timezone`, or since the
+    /// engine started if later), one per queue and language that had a
+    /// call today.
+    #[serde(default)]
+    pub today: Vec<QueueDay>,
+    /// A caller who hung up sooner than this is a short abandon, seconds.
+    #[serde(default)]
+    pub short_abandon_s: u64,
     /// The navigators the queues know.
     pub navigators: Vec<QueueNavigator>,
     /// Callbacks that failed every attempt and wait for a supervisor: never
@@ -765,6 +773,47 @@ pub struct QueueLine {
     pub queue: String,
     /// First in line first, then the calls ringing or being dialled.
     pub waiting: Vec<WaitingCall>,
+}
+
+/// One queue and language's figures for today (`QueuesView::today`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueueDay {
+    /// `centre:NAME` or `crisis`, as in [`QueueLine::queue`].
+    pub queue: String,
+    /// "en" or "fr".
+    pub language: String,
+    /// Calls that entered the queue (queued by the flow, or moved into it).
+    pub offered: u64,
+    /// Callers a navigator answered.
+    pub answered: u64,
+    /// Of those, answered within the queue's target.
+    pub answered_in_target: u64,
+    /// Callers who hung up waiting or ringing, after the short-abandon time.
+    pub abandoned: u64,
+    /// Callers who hung up sooner: not in the service level.
+    pub short_abandoned: u64,
+    /// Sent to the crisis line or a fallback line.
+    pub routed_external: u64,
+    pub callbacks_requested: u64,
+    /// Callbacks a navigator took.
+    pub callbacks_answered: u64,
+    /// Callback attempts that did not reach the caller.
+    pub callbacks_failed: u64,
+    /// Left for another queue before an answer (the crisis key).
+    pub transferred_out: u64,
+    /// Calls a navigator finished.
+    pub handled: u64,
+    /// answered_in_target ÷ (answered + abandoned), percent; null before
+    /// any such call.
+    pub service_level_percent: Option<f64>,
+    /// The queue's target: this percentage answered within `target_within_s`.
+    pub target_percent: f64,
+    pub target_within_s: u64,
+    /// Average speed of answer, seconds; null before any answer.
+    pub average_speed_of_answer_s: Option<f64>,
+    /// Average handle time (talk and wrap-up), seconds; null before any
+    /// call was handled.
+    pub average_handle_s: Option<f64>,
 }
 
 /// A call in a queue, as supervisors see it.

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use frontdoor_cti::now_ms;
 use frontdoor_cti::protocol::{
-    FailedCallback, QueueLine, QueueNavigator, QueuesView, WaitingCall, WaitingState,
+    FailedCallback, QueueDay, QueueLine, QueueNavigator, QueuesView, WaitingCall, WaitingState,
 };
 
 use super::Driver;
@@ -16,7 +16,7 @@ use frontdoor_acd::{CallId, QueueId};
 impl Driver {
     /// The supervisors' view: who waits where, the navigators, and the
     /// callbacks left to them (`GET /api/queues`).
-    pub(super) fn publish(&self) {
+    pub(super) fn publish(&mut self) {
         let now = Instant::now();
         let cti_id = |id: CallId| self.calls.get(&id).map(|e| e.cti_id.clone());
         let caller = |id: CallId| self.calls.get(&id).and_then(|e| e.caller.clone());
@@ -106,12 +106,57 @@ impl Driver {
                 attempts: c.callback.as_ref().map_or(0, |cb| cb.failures),
             })
             .collect();
+        let today = self.today();
         self.wiring.cti.publish_queues(QueuesView {
             at_ms: now_ms(),
             expected_handle_s: self.acd.expected_handle_time().as_secs(),
             queues,
+            today,
+            short_abandon_s: self.stats.config().short_abandon.as_secs(),
             navigators,
             supervisor_list,
         });
+    }
+
+    /// Today's figures, per queue and language; a new day (in the centres'
+    /// time zone) starts them at zero.
+    fn today(&mut self) -> Vec<QueueDay> {
+        let date = jiff::Timestamp::now()
+            .to_zoned(self.wiring.timezone.clone())
+            .date();
+        self.stats.roll_day(
+            i64::from(date.year()) * 10_000 + i64::from(date.month()) * 100 + i64::from(date.day()),
+        );
+        let config = self.stats.config();
+        self.stats
+            .lines()
+            .map(|((queue, language), c)| {
+                let target = config.target(queue);
+                QueueDay {
+                    queue: queue.to_string(),
+                    language: language.as_str().into(),
+                    offered: c.offered,
+                    answered: c.answered,
+                    answered_in_target: c.answered_in_target,
+                    abandoned: c.abandoned,
+                    short_abandoned: c.short_abandoned,
+                    routed_external: c.routed_external,
+                    callbacks_requested: c.callbacks_requested,
+                    callbacks_answered: c.callbacks_answered,
+                    callbacks_failed: c.callbacks_failed,
+                    transferred_out: c.transferred_out,
+                    handled: c.handled,
+                    service_level_percent: c.service_level().map(|f| (f * 1000.0).round() / 10.0),
+                    target_percent: target.percent,
+                    target_within_s: target.within.as_secs(),
+                    average_speed_of_answer_s: c
+                        .average_speed_of_answer()
+                        .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+                    average_handle_s: c
+                        .average_handle_time()
+                        .map(|d| (d.as_secs_f64() * 10.0).round() / 10.0),
+                }
+            })
+            .collect()
     }
 }

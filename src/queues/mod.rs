@@ -30,6 +30,7 @@ use tokio::sync::mpsc;
 use crate::flows::Flows;
 use crate::registrar::Contacts;
 use crate::sip_driver::sleep_until_opt;
+use frontdoor_acd::stats::{QueueStats, StatsConfig, Target};
 use frontdoor_acd::{
     Acd, AcdConfig, AcdError, AgentState, CallId, CallRecord, CentreId, Decision, Event,
     ExternalReason, Lang, NavigatorId, Priority, QueueId,
@@ -72,6 +73,10 @@ pub struct Wiring {
     /// Starts a callback's task (the call side places its legs); handed in
     /// at start, as the SIP driver is handed the way to start a call.
     pub start_callback: StartCallback,
+    /// How today's figures are counted ([`stats_config`]).
+    pub stats: StatsConfig,
+    /// Where "today" begins and ends (`[cti] timezone`).
+    pub timezone: jiff::tz::TimeZone,
 }
 
 /// How often the centres' opening hours are looked at.
@@ -101,6 +106,7 @@ pub async fn run(
     };
     let mut driver = Driver {
         acd,
+        stats: QueueStats::new(wiring.stats.clone()),
         ids: HashMap::new(),
         calls: HashMap::new(),
         next_id: 1,
@@ -140,6 +146,8 @@ pub async fn run(
 
 struct Driver {
     acd: Acd,
+    /// Today's figures, from the ACD's decisions.
+    stats: QueueStats,
     ids: HashMap<String, CallId>,
     calls: HashMap<CallId, Entry>,
     next_id: u64,
@@ -687,6 +695,7 @@ impl Driver {
         }
         loop {
             while let Some(decision) = self.acd.poll_decision() {
+                self.stats.observe(&decision, Instant::now());
                 self.decide(decision).await;
             }
             match self.pending.pop_front() {
@@ -1008,6 +1017,26 @@ impl Driver {
             })
             .await;
         }
+    }
+}
+
+/// How today's figures are counted: the same short-abandon time and
+/// service-level targets as the service-level report (`[reports]`).
+pub fn stats_config(config: &crate::config::Config) -> StatsConfig {
+    let r = &config.reports;
+    let target = |t: frontdoor_cti::reports::Target| Target {
+        within: Duration::from_secs(t.within_s),
+        percent: t.goal_pct,
+    };
+    StatsConfig {
+        short_abandon: Duration::from_secs(r.short_abandon_s),
+        centre_target: target(r.centre_target),
+        centre_targets: r
+            .targets
+            .iter()
+            .map(|(centre, t)| (CentreId(centre.clone()), target(*t)))
+            .collect(),
+        crisis_target: target(r.crisis_target),
     }
 }
 

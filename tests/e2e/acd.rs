@@ -799,6 +799,24 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
     assert_eq!(ottawa["waiting"][0]["callback"], true, "{view:#}");
     assert_eq!(view["navigators"][0]["username"], "nav1", "{view:#}");
     assert_eq!(view["navigators"][0]["state"], "not_ready", "{view:#}");
+    // Today's figures: one caller offered to Ottawa in English, who asked
+    // for a callback (neither answered nor abandoned).
+    let today = today_line(&view, "centre:ottawa", "en");
+    assert_eq!(
+        (
+            &today["offered"],
+            &today["callbacks_requested"],
+            &today["answered"],
+            &today["abandoned"]
+        ),
+        (&json!(1), &json!(1), &json!(0), &json!(0)),
+        "{view:#}"
+    );
+    assert_eq!(today["service_level_percent"], Value::Null, "{view:#}");
+    assert_eq!(
+        (&today["target_percent"], &today["target_within_s"]),
+        (&json!(80.0), &json!(60))
+    );
 
     screen.set_state("ready");
     let offered = screen.expect(Duration::from_secs(10), "call_offered", |v| {
@@ -837,6 +855,36 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
         assert!(kinds.iter().any(|x| x == k), "no {k} in {kinds:?}");
     }
     assert_eq!(rec["call"]["callback"], true, "{rec:#}");
+    // The callback a navigator took and finished, on today's figures.
+    std::thread::sleep(Duration::from_millis(1200));
+    let view = queues(&engine);
+    let today = today_line(&view, "centre:ottawa", "en");
+    assert_eq!(
+        (
+            &today["offered"],
+            &today["callbacks_answered"],
+            &today["handled"],
+            &today["answered"]
+        ),
+        (&json!(1), &json!(1), &json!(1), &json!(0)),
+        "{view:#}"
+    );
+    assert!(
+        today["average_handle_s"].as_f64().is_some_and(|s| s >= 2.0),
+        "{view:#}"
+    );
+}
+
+/// The view's figures of today for a queue and language.
+fn today_line<'a>(view: &'a Value, queue: &str, language: &str) -> &'a Value {
+    view["today"]
+        .as_array()
+        .and_then(|lines| {
+            lines
+                .iter()
+                .find(|l| l["queue"] == queue && l["language"] == language)
+        })
+        .unwrap_or_else(|| panic!("no {queue} {language} line today: {view:#}"))
 }
 
 #[test]
