@@ -540,6 +540,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         emergency,
         incident,
         events: cti.events(),
+        status: cti.status().clone(),
         ports,
         media_ip: advertise,
         rtp_bind,

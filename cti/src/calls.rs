@@ -516,6 +516,9 @@ async fn handle(
             let shown = pop.previous_contacts.len();
             let navigator = account.username.clone();
             shared.registry.offer(account, pop);
+            shared.status.observe_pop(std::time::Duration::from_millis(
+                u64::try_from(crate::now_ms() - at_ms).unwrap_or(0),
+            ));
             if shown > 0 {
                 // The screen first; then the record that this navigator saw
                 // the caller's history.

@@ -939,12 +939,10 @@ async fn healthz(State(cti): State<Cti>) -> Response {
 }
 
 async fn metrics(State(cti): State<Cti>) -> Response {
+    let view = cti.shared.queue_view();
     (
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        cti.shared.status.render_prometheus(),
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::render(&cti.shared.status, view.as_deref()),
     )
         .into_response()
 }

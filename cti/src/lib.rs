@@ -92,6 +92,7 @@ mod calls;
 pub mod directory;
 pub mod error;
 mod http;
+pub mod metrics;
 pub mod protocol;
 pub mod reports;
 mod spool;

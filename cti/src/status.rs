@@ -1,10 +1,11 @@
 //! Shared status for `/healthz` and `/metrics`: gauges the binary sets,
-//! counters it increments, and counters this crate keeps itself.
+//! counters it increments, counters this crate keeps itself, and the
+//! latency histograms. `/metrics` renders them (crate::metrics).
 
 use std::collections::BTreeMap;
-use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 
@@ -57,6 +58,35 @@ pub struct Status {
     unauthenticated: Mutex<BTreeMap<&'static str, u64>>,
     flow: Mutex<Option<ActiveFlow>>,
     trunks: Mutex<Vec<TrunkHealth>>,
+    setup: Latency,
+    pop: Latency,
+}
+
+/// A latency histogram ([`crate::metrics`]'s buckets).
+#[derive(Debug, Clone)]
+struct Latency(prometheus_client::metrics::histogram::Histogram);
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency(crate::metrics::latency_histogram())
+    }
+}
+
+/// The counters and gauges of [`Status`] at one moment.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Snapshot {
+    pub calls_in_progress: i64,
+    /// Every disposition, zero or not.
+    pub dispositions: Vec<(&'static str, u64)>,
+    pub sip_responses: BTreeMap<u16, u64>,
+    pub shed: BTreeMap<String, u64>,
+    pub unauthenticated: BTreeMap<&'static str, u64>,
+    pub ws_clients: i64,
+    pub store_errors: u64,
+    pub spool_backlog: u64,
+    pub trunks: Vec<TrunkHealth>,
+    pub login_failures: u64,
+    pub call_events: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -170,136 +200,48 @@ impl Status {
         self.ws_clients.load(Ordering::Relaxed)
     }
 
-    /// The Prometheus text exposition format (version 0.0.4).
-    pub fn render_prometheus(&self) -> String {
-        let mut s = String::new();
-        // Writing to a String cannot fail: the `let _` below drop Ok(()).
-        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
-            let _ = writeln!(s, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, value) in samples {
-                let _ = writeln!(s, "{name}{labels} {value}");
-            }
-        };
-        metric(
-            "frontdoor_calls_in_progress",
-            "gauge",
-            "Calls the call controller holds now.",
-            &[(String::new(), self.calls_in_progress().to_string())],
-        );
+    /// Set by the binary: how long a call took from its INVITE taken by
+    /// a call task to its 200 handed to SIP.
+    pub fn observe_setup(&self, took: Duration) {
+        self.setup.0.observe(took.as_secs_f64());
+    }
+
+    /// How long a screen pop took from the queues' decision to offer.
+    pub(crate) fn observe_pop(&self, took: Duration) {
+        self.pop.0.observe(took.as_secs_f64());
+    }
+
+    pub(crate) fn setup_histogram(&self) -> &prometheus_client::metrics::histogram::Histogram {
+        &self.setup.0
+    }
+
+    pub(crate) fn pop_histogram(&self) -> &prometheus_client::metrics::histogram::Histogram {
+        &self.pop.0
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
         let dispositions = lock(&self.dispositions).clone();
-        let samples: Vec<_> = Disposition::ALL
-            .iter()
-            .map(|d| {
-                (
-                    format!("{{disposition=\"{}\"}}", d.as_str()),
-                    dispositions.get(d).copied().unwrap_or(0).to_string(),
-                )
-            })
-            .collect();
-        metric(
-            "frontdoor_calls_total",
-            "counter",
-            "Calls ended, by disposition.",
-            &samples,
-        );
-        let sip = lock(&self.sip_responses).clone();
-        let samples: Vec<_> = sip
-            .iter()
-            .map(|(c, n)| (format!("{{code=\"{c}\"}}"), n.to_string()))
-            .collect();
-        metric(
-            "frontdoor_sip_responses_total",
-            "counter",
-            "SIP responses sent, by status code.",
-            &samples,
-        );
-        let shed = lock(&self.shed).clone();
-        let samples: Vec<_> = shed
-            .iter()
-            .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), n.to_string()))
-            .collect();
-        metric(
-            "frontdoor_sip_shed_total",
-            "counter",
-            "SIP requests shed by the per-source limits or the call limit, by reason.",
-            &samples,
-        );
-        let refused = lock(&self.unauthenticated).clone();
-        let samples: Vec<_> = refused
-            .iter()
-            .map(|(r, n)| (format!("{{reason=\"{r}\"}}"), n.to_string()))
-            .collect();
-        metric(
-            "frontdoor_http_unauthenticated_total",
-            "counter",
-            "HTTP requests refused with 401 that name no account (no token, a token never issued).",
-            &samples,
-        );
-        metric(
-            "frontdoor_websocket_clients",
-            "gauge",
-            "Open CTI websocket connections.",
-            &[(String::new(), self.ws_clients().to_string())],
-        );
-        metric(
-            "frontdoor_store_errors_total",
-            "counter",
-            "Database operations that failed.",
-            &[(String::new(), self.store_errors().to_string())],
-        );
-        metric(
-            "frontdoor_spool_backlog",
-            "gauge",
-            "Call record writes in the spool that the database does not have yet.",
-            &[(String::new(), self.spool_backlog().to_string())],
-        );
-        let trunks = self.trunks();
-        let label =
-            |t: &TrunkHealth| format!("{{trunk=\"{}\"}}", t.name.replace(['"', '\\', '\n'], "_"));
-        let samples: Vec<_> = trunks
-            .iter()
-            .map(|t| (label(t), u8::from(t.up).to_string()))
-            .collect();
-        metric(
-            "frontdoor_trunk_up",
-            "gauge",
-            "1 when calls may go out through this trunk of the carrier (it answers keep-alives, and is registered if it must be).",
-            &samples,
-        );
-        let samples: Vec<_> = trunks
-            .iter()
-            .filter(|t| t.registration.is_some())
-            .map(|t| {
-                (
-                    label(t),
-                    u8::from(t.registration == Some("registered")).to_string(),
-                )
-            })
-            .collect();
-        metric(
-            "frontdoor_trunk_registered",
-            "gauge",
-            "1 while our registration to this trunk of the carrier holds.",
-            &samples,
-        );
-        metric(
-            "frontdoor_login_failures_total",
-            "counter",
-            "Refused logins.",
-            &[(
-                String::new(),
-                self.login_failures.load(Ordering::Relaxed).to_string(),
-            )],
-        );
-        metric(
-            "frontdoor_call_events_total",
-            "counter",
-            "Call events received from the call controller.",
-            &[(
-                String::new(),
-                self.call_events.load(Ordering::Relaxed).to_string(),
-            )],
-        );
-        s
+        Snapshot {
+            calls_in_progress: self.calls_in_progress(),
+            dispositions: Disposition::ALL
+                .iter()
+                .map(|d| (d.as_str(), dispositions.get(d).copied().unwrap_or(0)))
+                .collect(),
+            sip_responses: lock(&self.sip_responses).clone(),
+            shed: lock(&self.shed).clone(),
+            unauthenticated: lock(&self.unauthenticated).clone(),
+            ws_clients: self.ws_clients(),
+            store_errors: self.store_errors(),
+            spool_backlog: self.spool_backlog(),
+            trunks: self.trunks(),
+            login_failures: self.login_failures.load(Ordering::Relaxed),
+            call_events: self.call_events.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The Prometheus text format (version 0.0.4) of these counters and
+    /// gauges alone (`/metrics` adds the queues' figures).
+    pub fn render_prometheus(&self) -> String {
+        crate::metrics::render(self, None)
     }
 }

@@ -56,6 +56,8 @@ pub struct Shared {
     pub incident: watch::Receiver<Option<String>>,
     /// The call records (and, later, the screen pops).
     pub events: CallEvents,
+    /// The engine's counters and histograms (`/metrics`).
+    pub status: Arc<frontdoor_cti::status::Status>,
     pub ports: PortAllocator,
     /// The address put in our SDP (where callers send RTP).
     pub media_ip: IpAddr,
@@ -301,6 +303,7 @@ impl Call {
         sip: &SipHandle,
         mut events: mpsc::UnboundedReceiver<CallEvent>,
     ) -> Result<Call, NotAnswered> {
+        let started = Instant::now();
         if !shared.answer_delay.is_zero() {
             sip.ring();
             let answer_at = Instant::now() + shared.answer_delay;
@@ -336,6 +339,7 @@ impl Call {
             Some(offer) => match sdp::answer(offer, &local) {
                 Ok((answer, negotiated)) => {
                     sip.answer(answer);
+                    shared.status.observe_setup(started.elapsed());
                     negotiated
                 }
                 Err(error) => {
@@ -349,6 +353,7 @@ impl Call {
                 // Late offer (RFC 3264 §4 with RFC 3261 §13.2.1): we offer in
                 // the 200, the caller answers in the ACK.
                 sip.answer(sdp::offer(&local, sdp::Direction::SendRecv));
+                shared.status.observe_setup(started.elapsed());
                 loop {
                     let Some(event) = events.recv().await else {
                         return Err(NotAnswered::Ended(None));

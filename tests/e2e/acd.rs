@@ -817,6 +817,19 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
         (&today["target_percent"], &today["target_within_s"]),
         (&json!(80.0), &json!(60))
     );
+    // The same in /metrics, with the callback waiting for its turn.
+    let (_, metrics) = http(engine.http, "GET", "/metrics", None, "");
+    for line in [
+        "frontdoor_queue_callbacks_requested_today{queue=\"centre:ottawa\",language=\"en\"} 1",
+        "frontdoor_queue_callbacks_waiting{queue=\"centre:ottawa\",language=\"en\"} 1",
+        "frontdoor_queue_waiting{queue=\"centre:ottawa\",language=\"en\"} 0",
+        "frontdoor_navigators{centre=\"ottawa\",state=\"not_ready\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in:\n{metrics}"
+        );
+    }
 
     screen.set_state("ready");
     let offered = screen.expect(Duration::from_secs(10), "call_offered", |v| {
@@ -872,6 +885,14 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
     assert!(
         today["average_handle_s"].as_f64().is_some_and(|s| s >= 2.0),
         "{view:#}"
+    );
+    // Its screen pop, in the pop histogram.
+    let (_, metrics) = http(engine.http, "GET", "/metrics", None, "");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "frontdoor_pop_seconds_count 1"),
+        "{metrics}"
     );
 }
 

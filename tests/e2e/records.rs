@@ -192,6 +192,17 @@ fn a_call_leaves_its_record_with_the_ivr_path_and_the_health_endpoints_tell_the_
         metrics.contains("frontdoor_calls_total{disposition=\"abandoned_in_queue\"} 1"),
         "{metrics}"
     );
+    // The call's set-up, INVITE to 200, in the histogram: one call, well
+    // under five seconds.
+    for line in [
+        "frontdoor_setup_seconds_count 1",
+        "frontdoor_setup_seconds_bucket{le=\"5\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "no {line:?} in:\n{metrics}"
+        );
+    }
 }
 
 #[test]
