@@ -390,6 +390,8 @@ mod tests {
             languages: vec!["en".into()],
             crisis_trained: false,
             state,
+            reason: None,
+            since_ms: None,
             call_id: None,
         }
     }

@@ -857,6 +857,13 @@ pub struct QueueNavigator {
     pub crisis_trained: bool,
     /// Their agent state, as the ACD decided it.
     pub state: AgentState,
+    /// Why they are not ready; null in other states.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// When this state (or not-ready reason) began, epoch ms; null when
+    /// the queues have not seen it begin (a state from before a restart).
+    #[serde(default)]
+    pub since_ms: Option<i64>,
     /// The call offered to or held by them.
     pub call_id: Option<String>,
 }

@@ -84,13 +84,18 @@ impl Driver {
             .navigators()
             .iter()
             .filter_map(|n| self.acd.navigator(n))
-            .map(|n| QueueNavigator {
-                username: n.id.0.clone(),
-                centre: n.centre.0.clone(),
-                languages: n.languages.iter().map(|l| l.as_str().into()).collect(),
-                crisis_trained: n.crisis_trained,
-                state: cti_state(&n.state).0,
-                call_id: n.state.call().and_then(cti_id),
+            .map(|n| {
+                let (state, reason) = cti_state(&n.state);
+                QueueNavigator {
+                    username: n.id.0.clone(),
+                    centre: n.centre.0.clone(),
+                    languages: n.languages.iter().map(|l| l.as_str().into()).collect(),
+                    crisis_trained: n.crisis_trained,
+                    state,
+                    reason,
+                    since_ms: self.state_since.get(&n.id).map(|(_, _, at)| *at),
+                    call_id: n.state.call().and_then(cti_id),
+                }
             })
             .collect();
         let supervisor_list: Vec<FailedCallback> = self

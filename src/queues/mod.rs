@@ -21,6 +21,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use frontdoor_cti::protocol::AgentState as CtiState;
 use frontdoor_cti::protocol::{Disposition, TransferState, TransferTarget, WithdrawReason};
 use frontdoor_cti::{
     CallEvent as CtiEvent, CallEvents, CallbackAction, NavigatorCommand, Store, now_ms,
@@ -107,6 +108,7 @@ pub async fn run(
     let mut driver = Driver {
         acd,
         stats: QueueStats::new(wiring.stats.clone()),
+        state_since: HashMap::new(),
         ids: HashMap::new(),
         calls: HashMap::new(),
         next_id: 1,
@@ -148,6 +150,9 @@ struct Driver {
     acd: Acd,
     /// Today's figures, from the ACD's decisions.
     stats: QueueStats,
+    /// Each navigator's agent state and reason as last told, and since when
+    /// (epoch ms), for the supervisors' view.
+    state_since: HashMap<NavigatorId, (CtiState, Option<String>, i64)>,
     ids: HashMap<String, CallId>,
     calls: HashMap<CallId, Entry>,
     next_id: u64,
@@ -881,7 +886,10 @@ impl Driver {
                 navigator,
                 state,
                 next_state,
-            } => self.tell_state(navigator, state, next_state).await,
+            } => {
+                self.note_state_since(&navigator, &state);
+                self.tell_state(navigator, state, next_state).await
+            }
             Decision::Record { call, what } => self.record(call, what).await,
         }
     }

@@ -79,6 +79,24 @@ impl Driver {
 
     /// The ACD decided a navigator's state: to the CTI, answering the
     /// request being carried out if it is theirs.
+    /// Keeps when a navigator's state (or not-ready reason) last changed;
+    /// a logged-out navigator is forgotten.
+    pub(super) fn note_state_since(&mut self, navigator: &NavigatorId, state: &AgentState) {
+        let (cti, reason) = cti_state(state);
+        if cti == CtiState::LoggedOut {
+            self.state_since.remove(navigator);
+            return;
+        }
+        let changed = self
+            .state_since
+            .get(navigator)
+            .is_none_or(|(s, r, _)| *s != cti || *r != reason);
+        if changed {
+            self.state_since
+                .insert(navigator.clone(), (cti, reason, now_ms()));
+        }
+    }
+
     pub(super) async fn tell_state(
         &mut self,
         navigator: NavigatorId,

@@ -799,6 +799,13 @@ fn a_caller_who_asks_for_a_callback_is_called_back_when_a_navigator_is_ready() {
     assert_eq!(ottawa["waiting"][0]["callback"], true, "{view:#}");
     assert_eq!(view["navigators"][0]["username"], "nav1", "{view:#}");
     assert_eq!(view["navigators"][0]["state"], "not_ready", "{view:#}");
+    // Why, and since when (for the time in state): since the login.
+    assert!(view["navigators"][0]["reason"].is_string(), "{view:#}");
+    let since = view["navigators"][0]["since_ms"]
+        .as_i64()
+        .unwrap_or_default();
+    let now = frontdoor_cti::now_ms();
+    assert!(since > now - 120_000 && since <= now, "{view:#}");
     // Today's figures: one caller offered to Ottawa in English, who asked
     // for a callback (neither answered nor abandoned).
     let today = today_line(&view, "centre:ottawa", "en");
@@ -1324,7 +1331,16 @@ fn a_callback_that_cannot_reach_the_caller_waits_on_the_supervisors_list() {
             message(v) == "queue step" && v["fields"]["step"] == "callback_resolved"
         })
         .unwrap_or_else(|| panic!("{}", engine.dump()));
-    let kinds = step_kinds(&record(&engine, &id));
+    // The step is logged when the queues take it; its record reaches the
+    // store through the spool a moment later.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let kinds = loop {
+        let kinds = step_kinds(&record(&engine, &id));
+        if kinds.iter().any(|k| k == "callback_resolved") || std::time::Instant::now() > deadline {
+            break kinds;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     for k in [
         "callback_dialling",
         "callback_failed",
