@@ -43,31 +43,36 @@ fn gauge(value: i64) -> Gauge {
     g
 }
 
-/// A family of counters, one per label set.
-fn counters(samples: impl IntoIterator<Item = (Labels, u64)>) -> Family<Labels, Counter> {
-    let family = Family::<Labels, Counter>::default();
-    for (labels, n) in samples {
-        family.get_or_create(&labels).inc_by(n);
+/// A family of metrics, one per label set, each given its value by `set`.
+fn family<M: Default, V>(
+    samples: impl IntoIterator<Item = (Labels, V)>,
+    set: impl Fn(&M, V),
+) -> Family<Labels, M> {
+    let family = Family::<Labels, M>::default();
+    for (labels, value) in samples {
+        set(&family.get_or_create(&labels), value);
     }
     family
 }
 
+fn counters(samples: impl IntoIterator<Item = (Labels, u64)>) -> Family<Labels, Counter> {
+    family(samples, |c: &Counter, n| {
+        c.inc_by(n);
+    })
+}
+
 fn gauges(samples: impl IntoIterator<Item = (Labels, i64)>) -> Family<Labels, Gauge> {
-    let family = Family::<Labels, Gauge>::default();
-    for (labels, n) in samples {
-        family.get_or_create(&labels).set(n);
-    }
-    family
+    family(samples, |g: &Gauge, n| {
+        g.set(n);
+    })
 }
 
 fn gauges_f64(
     samples: impl IntoIterator<Item = (Labels, f64)>,
 ) -> Family<Labels, Gauge<f64, AtomicU64>> {
-    let family = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    for (labels, n) in samples {
-        family.get_or_create(&labels).set(n);
-    }
-    family
+    family(samples, |g: &Gauge<f64, AtomicU64>, n| {
+        g.set(n);
+    })
 }
 
 /// Everything `/metrics` says, as text.
