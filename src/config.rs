@@ -470,6 +470,12 @@ pub struct CtiSection {
     /// keyed hash (reports still count repeat callers), daily and by
     /// `frontdoor store purge`. 0 keeps numbers. Default 0.
     pub retention_days: u32,
+    /// A navigator in wrap-up longer than this raises an alert on the
+    /// wallboard, in seconds. Default 300.
+    pub alert_wrap_up_s: u64,
+    /// A navigator not ready longer than this raises an alert on the
+    /// wallboard, in seconds. Default 1200.
+    pub alert_not_ready_s: u64,
 }
 
 /// A place navigators may transfer calls to (`[cti] transfer_destinations`).
@@ -494,6 +500,8 @@ impl Default for CtiSection {
             timezone: "America/Toronto".to_owned(),
             transfer_destinations: Vec::new(),
             retention_days: 0,
+            alert_wrap_up_s: 300,
+            alert_not_ready_s: 1200,
         }
     }
 }
@@ -507,6 +515,10 @@ impl CtiSection {
             token_ttl: Duration::from_secs(self.token_ttl_s),
             not_ready_reasons: self.not_ready_reasons.clone(),
             timezone: self.timezone.clone(),
+            alerts: frontdoor_cti::AlertLimits {
+                wrap_up: Duration::from_secs(self.alert_wrap_up_s),
+                not_ready: Duration::from_secs(self.alert_not_ready_s),
+            },
             ..frontdoor_cti::CtiConfig::default()
         }
     }

@@ -445,6 +445,15 @@ impl Registry {
         }
     }
 
+    /// A supervisor sets a navigator not ready (`POST
+    /// /api/navigators/{username}/state`): asked of the queues like the
+    /// navigator's own request; the ACD's answer reaches their screen as
+    /// `state_changed`. False when the queues are not taking requests.
+    pub fn force_not_ready(&self, user: &str, reason: String) -> bool {
+        self.request(user, StateRequest::NotReady { reason })
+            .is_some()
+    }
+
     /// `POST /api/logout` (or an account disabled): the queues are asked to
     /// log the navigator out, and their sockets close now.
     pub fn logout(&self, user: &str) {

@@ -22,7 +22,7 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use crate::accounts::{new_token, sha256_hex, verify_password};
 use crate::error::Error;
-use crate::protocol::{AccountInfo, Caller, FailedCallback, QueuesView, Role};
+use crate::protocol::{AccountInfo, AgentState, Caller, FailedCallback, QueuesView, Role};
 use crate::store::AuditEntry;
 use crate::{CallbackAction, Cti, NavigatorCommand, now_ms};
 
@@ -104,6 +104,7 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/logout", post(logout))
         .route("/", get(crate::web::index))
         .route("/reports", get(crate::web::reports))
+        .route("/supervisor", get(crate::web::supervisor))
         .route("/assets/{*path}", get(crate::web::asset))
         .route("/api/me", get(me))
         .route("/api/me/language", put(set_language))
@@ -117,6 +118,7 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/emergency", get(emergency).put(set_emergency))
         .route("/api/flows/versions", get(flow_versions))
         .route("/api/navigators", get(navigators))
+        .route("/api/navigators/{username}/state", post(force_state))
         .route("/api/queues", get(queues))
         .route("/api/reports", get(reports_meta))
         .route("/api/reports/{kind}", get(report))
@@ -124,6 +126,7 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/public/needs.json", get(public_needs_json))
         .route("/api/queues/callbacks/{call_id}", post(queue_callback))
         .route("/cti/ws", get(crate::ws::upgrade))
+        .route("/cti/supervisor", get(crate::supervisor::upgrade))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .fallback(|| async { AppError::Refused(StatusCode::NOT_FOUND, "no such route".into()) })
@@ -228,7 +231,7 @@ pub(crate) struct Auth {
 
 impl Auth {
     /// Refuses with 403 and an audit row unless `allowed`.
-    async fn require(&self, cti: &Cti, allowed: bool, target: &str) -> ApiResult<()> {
+    pub(crate) async fn require(&self, cti: &Cti, allowed: bool, target: &str) -> ApiResult<()> {
         if allowed {
             return Ok(());
         }
@@ -787,6 +790,93 @@ async fn navigators(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_
         views.retain(|v| v.account.centre == a.centre);
     }
     Ok(Json(json!({ "navigators": views })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ForceStateBody {
+    state: String,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/navigators/{username}/state`: a supervisor (of the
+/// navigator's centre) or operations staff sets a navigator not ready with
+/// a reason, or logs them out (their logins end: their screen asks them to
+/// sign in again, keeping what they typed). Audited.
+async fn force_state(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let a = &auth.account;
+    auth.require(&cti, a.role != Role::Navigator, &username)
+        .await?;
+    let ForceStateBody { state, reason } = parse_json(&body)?;
+    let navigator = cti
+        .navigator(&username)
+        .filter(|n| n.account.role == Role::Navigator);
+    let Some(navigator) = navigator else {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            "no navigator of that name has signed in since the engine started".into(),
+        ));
+    };
+    if a.role == Role::Supervisor && navigator.account.centre != a.centre {
+        auth.require(&cti, false, &username).await?;
+    }
+    if navigator.state.state == AgentState::LoggedOut {
+        return Err(AppError::Refused(
+            StatusCode::CONFLICT,
+            "the navigator is logged out".into(),
+        ));
+    }
+    let detail = match (state.as_str(), reason) {
+        ("not_ready", Some(reason)) => {
+            if !cti.shared.config.not_ready_reasons.contains(&reason) {
+                return Err(AppError::bad(format!(
+                    "unknown reason {reason:?}: use one of {}",
+                    cti.shared.config.not_ready_reasons.join(", ")
+                )));
+            }
+            if !cti
+                .shared
+                .registry
+                .force_not_ready(&username, reason.clone())
+            {
+                return Err(queues_not_running());
+            }
+            format!("not_ready reason={reason}")
+        }
+        ("not_ready", None) => return Err(AppError::bad("not_ready needs a reason")),
+        ("logged_out", None) => {
+            cti.shared
+                .store
+                .revoke_sessions_of(&username, now_ms())
+                .await?;
+            cti.shared.registry.logout(&username);
+            "logged_out".to_owned()
+        }
+        ("logged_out", Some(_)) => {
+            return Err(AppError::bad("only not_ready takes a reason"));
+        }
+        (other, _) => {
+            return Err(AppError::bad(format!(
+                "unknown state {other:?}: use \"not_ready\" or \"logged_out\""
+            )));
+        }
+    };
+    cti.audit(
+        &a.username,
+        "navigator.state.force",
+        &username,
+        "ok",
+        &detail,
+        &auth.peer,
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))).into_response())
 }
 
 fn queues_not_running() -> AppError {

@@ -98,6 +98,7 @@ pub mod reports;
 mod spool;
 pub mod status;
 pub mod store;
+pub mod supervisor;
 pub mod taxonomy;
 pub mod throttle;
 mod web;
@@ -192,6 +193,26 @@ pub struct CtiConfig {
     /// The reports' settings (`[reports]`): suppression, service-level
     /// targets, the public needs feed.
     pub reports: reports::ReportsConfig,
+    /// The wallboard's alerts on navigators' time in a state.
+    pub alerts: AlertLimits,
+}
+
+/// When a navigator's time in a state raises an alert on the wallboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertLimits {
+    /// Wrap-up longer than this (`[cti] alert_wrap_up_s`); default 5 min.
+    pub wrap_up: Duration,
+    /// Not ready longer than this (`[cti] alert_not_ready_s`); default 20 min.
+    pub not_ready: Duration,
+}
+
+impl Default for AlertLimits {
+    fn default() -> AlertLimits {
+        AlertLimits {
+            wrap_up: Duration::from_secs(300),
+            not_ready: Duration::from_secs(1200),
+        }
+    }
 }
 
 impl CtiConfig {
@@ -242,6 +263,7 @@ impl Default for CtiConfig {
             allow_plain_http_login: false,
             spool: None,
             reports: reports::ReportsConfig::default(),
+            alerts: AlertLimits::default(),
         }
     }
 }
@@ -258,9 +280,9 @@ pub(crate) struct Shared {
     emergency: AtomicBool,
     /// Emergency mode's incident tag ("" for none).
     incident: Mutex<String>,
-    /// The queues' last published view (`GET /api/queues`); none until the
-    /// binary publishes one.
-    queues: Mutex<Option<Arc<protocol::QueuesView>>>,
+    /// The queues' last published view (`GET /api/queues`, the wallboards
+    /// subscribe to it); none until the binary publishes one.
+    queues: tokio::sync::watch::Sender<Option<Arc<protocol::QueuesView>>>,
     /// The centres, regions and destinations the binary last published.
     desk: Mutex<Arc<protocol::Desk>>,
     /// Reports running at once (each holds a connection of its own).
@@ -284,11 +306,11 @@ impl Shared {
     }
     /// The last view published with [`Cti::publish_queues`], if any.
     pub fn queue_view(&self) -> Option<Arc<protocol::QueuesView>> {
-        // A plain value swapped whole: a poisoned lock still holds a usable one.
-        self.queues
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.queues.borrow().clone()
+    }
+    /// Told of every view published from now on (the wallboards).
+    pub fn watch_queues(&self) -> tokio::sync::watch::Receiver<Option<Arc<protocol::QueuesView>>> {
+        self.queues.subscribe()
     }
 }
 
@@ -371,7 +393,7 @@ impl Cti {
             status: Arc::new(Status::default()),
             emergency: AtomicBool::new(false),
             incident: Mutex::new(String::new()),
-            queues: Mutex::new(None),
+            queues: tokio::sync::watch::Sender::new(None),
             desk: Mutex::new(Arc::new(protocol::Desk::default())),
             public_feed: tokio::sync::Mutex::new(None),
             reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
@@ -458,7 +480,7 @@ impl Cti {
     /// `POST /api/queues/callbacks/{call_id}` accepts. Until the first view
     /// is published, both answer 503.
     pub fn publish_queues(&self, view: protocol::QueuesView) {
-        *self.shared.queues.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(view));
+        self.shared.queues.send_replace(Some(Arc::new(view)));
     }
 
     /// Publishes what navigators' desks offer (the centres, regions and

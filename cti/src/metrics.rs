@@ -414,6 +414,8 @@ mod tests {
                     waiting("b", "en", false, 7),
                     waiting("c", "fr", true, 300),
                 ],
+                target_percent: 80.0,
+                target_within_s: 60,
             }],
             today: vec![QueueDay {
                 queue: "centre:ottawa".into(),

@@ -767,12 +767,18 @@ pub struct QueuesView {
 }
 
 /// One queue and the calls in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct QueueLine {
     /// `centre:NAME` for a centre's queue, `crisis` for the crisis queue.
     pub queue: String,
     /// First in line first, then the calls ringing or being dialled.
     pub waiting: Vec<WaitingCall>,
+    /// The queue's service-level target: this percentage of callers
+    /// answered within `target_within_s` (`[reports] targets`).
+    #[serde(default)]
+    pub target_percent: f64,
+    #[serde(default)]
+    pub target_within_s: u64,
 }
 
 /// One queue and language's figures for today (`QueuesView::today`).
@@ -881,6 +887,105 @@ pub struct FailedCallback {
     pub language: String,
     /// How many times it was tried.
     pub attempts: u32,
+}
+
+/// The wallboard's websocket (`GET /cti/supervisor`): one frame from the
+/// server. The client sends nothing; every `board` is whole, so a client
+/// that reconnects has lost nothing once its first `board` arrives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BoardFrame {
+    /// Per-connection sequence number, increasing by 1 per frame.
+    pub seq: u64,
+    #[serde(flatten)]
+    pub msg: BoardMsg,
+}
+
+/// The messages of the wallboard's websocket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum BoardMsg {
+    /// First frame on every connection.
+    Hello {
+        protocol_version: u32,
+        account: AccountInfo,
+        heartbeat_s: u64,
+        /// The reason codes a supervisor can set a navigator not ready with.
+        not_ready_reasons: Vec<String>,
+        /// Wrap-up longer than this raises `long_wrap_up`, seconds.
+        alert_wrap_up_s: u64,
+        /// Not ready longer than this raises `long_not_ready`, seconds.
+        alert_not_ready_s: u64,
+    },
+    /// The queues as this account may see them, and what needs attention.
+    /// Sent at once on connecting, when the queues change (at most four a
+    /// second) and when an alert begins or ends.
+    Board(Board),
+    Heartbeat {
+        at_ms: i64,
+    },
+    /// A frame the server could not take (the wallboard takes no commands).
+    Error {
+        code: ErrorCode,
+        reason: String,
+    },
+}
+
+/// A wallboard: the queues' view as this account may see it (a supervisor:
+/// their centre's queue, navigators and failed callbacks, and the crisis
+/// queue; ops: everything), and its alerts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Board {
+    #[serde(flatten)]
+    pub view: QueuesView,
+    /// What needs a supervisor now, most urgent first.
+    pub alerts: Vec<Alert>,
+}
+
+/// Something on the wallboard that needs a supervisor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Stays the same while the condition lasts (`crisis_waiting:CALL`,
+    /// `service_level:QUEUE:LANG`, `long_wrap_up:USER`,
+    /// `long_not_ready:USER`, `callback_failed:CALL`).
+    pub id: String,
+    pub kind: AlertKind,
+    /// The queue concerned, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// The navigator concerned, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub navigator: Option<String>,
+    /// The call concerned, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call_id: Option<String>,
+    /// When what is being timed began (the call's arrival, the state's
+    /// start), epoch ms; null when nothing is timed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since_ms: Option<i64>,
+    /// The figure that crossed its limit: seconds waited or in the state,
+    /// the service level in percent, the callback's attempts.
+    pub value: f64,
+    /// The limit it crossed (seconds, or the target percent); 0 for a
+    /// failed callback.
+    pub limit: f64,
+}
+
+/// What an [`Alert`] is about, most urgent first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertKind {
+    /// A crisis call waiting longer than the crisis queue's target.
+    CrisisWaiting,
+    /// A failed callback waits on the supervisors' list.
+    CallbackFailed,
+    /// Today's service level of a queue and language is under its target.
+    ServiceLevel,
+    /// A navigator in wrap-up longer than `[cti] alert_wrap_up_s`.
+    LongWrapUp,
+    /// A navigator not ready longer than `[cti] alert_not_ready_s`.
+    LongNotReady,
 }
 
 /// One frame from server to client.

@@ -28,6 +28,11 @@ pub(crate) async fn reports(headers: HeaderMap) -> Response {
     serve("reports.html", &headers)
 }
 
+/// `GET /supervisor`: the wallboard (supervisors and operations staff).
+pub(crate) async fn supervisor(headers: HeaderMap) -> Response {
+    serve("supervisor.html", &headers)
+}
+
 /// `GET /assets/{path}`: a file of `cti/web/`.
 pub(crate) async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
@@ -131,6 +136,7 @@ mod tests {
         for (page, html) in [
             ("index.html", include_str!("../web/index.html")),
             ("reports.html", include_str!("../web/reports.html")),
+            ("supervisor.html", include_str!("../web/supervisor.html")),
         ] {
             for used in html.split("data-i18n=\"").skip(1) {
                 let key = used.split('"').next().unwrap_or_default();

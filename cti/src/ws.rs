@@ -24,8 +24,31 @@ pub(crate) async fn upgrade(
     headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
-    // A page of another site must not open a navigator's websocket with a
-    // token it got hold of: a browser says where the page came from.
+    same_origin(&cti, &auth, &headers).await?;
+    cti.audit(
+        &auth.account.username,
+        &auth.action,
+        "cti",
+        "ok",
+        "",
+        &auth.peer,
+    )
+    .await?;
+    let (account, token_hash) = (auth.account, auth.token_hash);
+    Ok(ws
+        .max_message_size(HARD_LIMIT)
+        .max_frame_size(HARD_LIMIT)
+        .on_upgrade(move |socket| session(cti, account, token_hash, socket)))
+}
+
+/// Refuses (403, audited) a websocket opened by a page of another site: a
+/// page elsewhere must not open a staff websocket with a token it got hold
+/// of, and a browser says where the page came from.
+pub(crate) async fn same_origin(
+    cti: &Cti,
+    auth: &Auth,
+    headers: &axum::http::HeaderMap,
+) -> Result<(), AppError> {
     if let Some(origin) = headers.get(axum::http::header::ORIGIN) {
         let host = headers
             .get(axum::http::header::HOST)
@@ -49,24 +72,11 @@ pub(crate) async fn upgrade(
             ));
         }
     }
-    cti.audit(
-        &auth.account.username,
-        &auth.action,
-        "cti",
-        "ok",
-        "",
-        &auth.peer,
-    )
-    .await?;
-    let (account, token_hash) = (auth.account, auth.token_hash);
-    Ok(ws
-        .max_message_size(HARD_LIMIT)
-        .max_frame_size(HARD_LIMIT)
-        .on_upgrade(move |socket| session(cti, account, token_hash, socket)))
+    Ok(())
 }
 
 /// Why an open websocket's login no longer holds, if it does not.
-async fn login_ended(cti: &Cti, user: &str, token_hash: &str) -> Option<&'static str> {
+pub(crate) async fn login_ended(cti: &Cti, user: &str, token_hash: &str) -> Option<&'static str> {
     let store = &cti.shared.store;
     if !store.available() {
         // Checked again when the database answers.
@@ -96,7 +106,7 @@ async fn login_ended(cti: &Cti, user: &str, token_hash: &str) -> Option<&'static
 
 /// The close code of a websocket whose login ended (application range):
 /// the page asks the person to sign in again, keeping what they typed.
-const CLOSE_LOGIN_ENDED: u16 = 4001;
+pub(crate) const CLOSE_LOGIN_ENDED: u16 = 4001;
 
 async fn session(cti: Cti, account: AccountInfo, token_hash: String, mut socket: WebSocket) {
     let shared = &cti.shared;

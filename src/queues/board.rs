@@ -1,5 +1,6 @@
-//! The supervisors' view of the queues (`GET /api/queues`), published by
-//! the queue task every second.
+//! The supervisors' view of the queues (`GET /api/queues` and the
+//! wallboards), published by the queue task soon after anything changes
+//! (at most four times a second) and every second regardless.
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -73,9 +74,12 @@ impl Driver {
                         waited_s: now.saturating_duration_since(c.arrived).as_secs(),
                     })
                     .collect();
+                let target = self.stats.config().target(q);
                 QueueLine {
                     queue: q.to_string(),
                     waiting,
+                    target_percent: target.percent,
+                    target_within_s: target.within.as_secs(),
                 }
             })
             .collect();

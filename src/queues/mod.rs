@@ -89,8 +89,11 @@ const RESTORE_CALLBACKS_WITHIN_MS: i64 = 24 * 3600 * 1000;
 const ACCOUNT_TICK: Duration = Duration::from_secs(10);
 /// The longest the queues wait on the store (they route calls meanwhile).
 pub(crate) const STORE_WAIT: Duration = Duration::from_secs(1);
-/// How often the supervisors' view of the queues is refreshed.
-const VIEW_TICK: Duration = Duration::from_secs(1);
+/// How often the supervisors' view of the queues is looked at: published
+/// when anything may have changed since the last, and every
+/// [`VIEW_REFRESH`] regardless (the waits grow).
+const VIEW_TICK: Duration = Duration::from_millis(250);
+const VIEW_REFRESH: Duration = Duration::from_secs(1);
 
 /// Run the queues until the engine stops.
 pub async fn run(
@@ -126,6 +129,9 @@ pub async fn run(
     accounts_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut view_tick = tokio::time::interval(VIEW_TICK);
     view_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Something happened since the view was last published.
+    let mut changed = true;
+    let mut published = Instant::now();
     loop {
         let wake = driver
             .acd
@@ -140,8 +146,15 @@ pub async fn run(
             () = sleep_until_opt(wake) => driver.acd.handle_timeout(Instant::now()),
             _ = tick.tick() => driver.schedules(),
             _ = accounts_tick.tick() => driver.check_accounts().await,
-            _ = view_tick.tick() => driver.publish(),
+            _ = view_tick.tick() => {
+                if changed || published.elapsed() >= VIEW_REFRESH {
+                    driver.publish();
+                    (changed, published) = (false, Instant::now());
+                }
+                continue;
+            }
         }
+        changed = true;
         driver.carry_out().await;
     }
 }
