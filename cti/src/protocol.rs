@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version announced in `hello`. Bump it on any change a client
 /// could notice; document the change in docs/cti-protocol.md.
-pub const PROTOCOL_VERSION: u32 = 7;
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// What an account may do. Navigators take calls and see their own calls;
 /// supervisors see their centre; ops manage flows and emergency mode.

@@ -187,6 +187,43 @@ mod tests {
     }
 
     #[test]
+    fn the_wallboard_has_words_for_every_key_it_names_and_every_code_it_shows() {
+        let en: BTreeSet<String> = keys(include_str!("../web/i18n/en.js"))
+            .into_iter()
+            .collect();
+        let script = include_str!("../web/supervisor.js");
+        let named = keys_named_in(script);
+        assert!(named.len() > 30, "the wallboard names {} keys", named.len());
+        for key in named {
+            assert!(
+                en.contains(&key),
+                "supervisor.js uses {key:?}, which no catalogue has"
+            );
+        }
+        // The codes it shows through `label(prefix, code)`.
+        let mut codes: Vec<String> = ["crisis_waiting", "callback_failed", "service_level"]
+            .iter()
+            .chain(&["long_wrap_up", "long_not_ready"])
+            .map(|k| format!("board.alert_kind.{k}"))
+            .collect();
+        for state in ["waiting", "offered", "dialling", "callback"] {
+            codes.push(format!("board.call_state.{state}"));
+        }
+        for role in ["navigator", "supervisor", "ops"] {
+            codes.push(format!("board.role.{role}"));
+        }
+        for lang in ["en", "fr"] {
+            codes.push(format!("board.lang.{lang}"));
+        }
+        for conn in ["connecting", "connected", "reconnecting", "offline"] {
+            codes.push(format!("conn.{conn}"));
+        }
+        for code in codes {
+            assert!(en.contains(&code), "no words for {code}");
+        }
+    }
+
+    #[test]
     fn the_reports_page_has_words_for_every_report_column_and_key_it_uses() {
         let en: BTreeSet<String> = keys(include_str!("../web/i18n/en.js"))
             .into_iter()

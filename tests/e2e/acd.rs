@@ -22,6 +22,7 @@ use crate::registrar::{phone, phone_answering, stop};
 
 pub(crate) mod desk;
 mod identity;
+mod wallboard;
 
 const OTTAWA: &str = "+16135550123";
 pub(crate) const PASSWORD: &str = "navigator-pass-1";

@@ -1,8 +1,8 @@
 //! docs/cti-protocol.md matches the real message types.
 
 use frontdoor_cti::protocol::{
-    CLIENT_TYPES, ClientFrame, QueuesView, RegionSource, SERVER_TYPES, ServerFrame, TransferState,
-    WithdrawReason,
+    BoardFrame, CLIENT_TYPES, ClientFrame, QueuesView, RegionSource, SERVER_TYPES, ServerFrame,
+    TransferState, WithdrawReason,
 };
 use serde_json::Value;
 
@@ -41,10 +41,21 @@ fn every_documented_example_round_trips_and_every_message_is_documented() {
         .split_once("\n## Other HTTP routes\n")
         .expect("an \"Other HTTP routes\" section");
     let mut views = 0;
+    let mut board_seen = Vec::new();
     for text in json_examples(http) {
         let v = serde_json::from_str::<Value>(&text)
             .unwrap_or_else(|e| panic!("bad JSON example ({e}):\n{text}"));
-        if v.get("supervisor_list").is_some() {
+        if let Some(kind) = v.get("type").and_then(Value::as_str) {
+            // A frame of the wallboard's websocket.
+            let frame: BoardFrame = serde_json::from_value(v.clone())
+                .unwrap_or_else(|e| panic!("wallboard example {kind}: {e}\n{text}"));
+            assert_eq!(
+                serde_json::to_value(&frame).unwrap(),
+                v,
+                "wallboard example {kind} does not round-trip"
+            );
+            board_seen.push(kind.to_owned());
+        } else if v.get("supervisor_list").is_some() {
             // The queues' view is typed: it round-trips like the messages.
             let view: QueuesView = serde_json::from_value(v.clone())
                 .unwrap_or_else(|e| panic!("the queues' view: {e}\n{text}"));
@@ -53,6 +64,11 @@ fn every_documented_example_round_trips_and_every_message_is_documented() {
         }
     }
     assert_eq!(views, 1, "one example of the queues' view");
+    assert_eq!(
+        board_seen,
+        ["hello", "board", "heartbeat", "error"],
+        "one example of each wallboard frame"
+    );
     let examples = json_examples(messages);
     assert!(examples.len() >= SERVER_TYPES.len() + CLIENT_TYPES.len());
     let mut server_seen = Vec::new();
