@@ -187,7 +187,7 @@ function renderMe() {
   const a = session.account;
   $("me").textContent = a ? `${a.username} · ${centreName(a.centre)}` : "";
   // Supervisors and operations staff read the reports (same tab: same login).
-  $("reports-link").hidden = view !== "desk" || !a || a.role === "navigator";
+  $("reports-link").hidden = $("board-link").hidden = view !== "desk" || !a || a.role === "navigator";
 }
 
 function renderReasons() {

@@ -88,6 +88,7 @@ function showView(name) {
   for (const v of ["login", "denied", "reports"]) $(`${v}-view`).hidden = v !== name;
   const inside = name !== "login";
   $("me").hidden = $("logout").hidden = !inside;
+  $("board-link").hidden = name !== "reports";
   renderMe();
   if (name === "login") {
     if (me?.username) $("username").value = me.username;

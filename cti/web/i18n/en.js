@@ -5,6 +5,7 @@ export default {
   "app.skip": "Skip to the desk",
   "lang.other": "Français",
   "header.logout": "Log out",
+  "header.board": "Wallboard",
   "header.reports": "Reports",
   "common.unknown_centre": "Unknown",
   "common.unknown_region": "Unknown",

@@ -5,6 +5,7 @@ export default {
   "app.skip": "Aller au poste de travail",
   "lang.other": "English",
   "header.logout": "Se déconnecter",
+  "header.board": "Tableau de bord",
   "header.reports": "Rapports",
   "common.unknown_centre": "Inconnu",
   "common.unknown_region": "Inconnue",

@@ -101,6 +101,12 @@ fn a_supervisor_watches_callers_and_navigators_live_sees_the_alerts_and_sets_a_n
     assert!(browser.visible("#waiting-none"));
     browser.axe("empty");
     browser.screenshot("empty");
+    // The reports are a link away, and the wallboard one back.
+    browser.click("#reports-link");
+    browser.wait_visible("#reports-view");
+    browser.axe("reports-link-back");
+    browser.click("#board-link");
+    browser.wait_until("the wallboard again", "return window.frontdoorBoard.ready");
 
     // 2. nav1 signs in (not ready) then makes themselves ready: the board
     //    follows, live.
