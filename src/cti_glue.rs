@@ -40,12 +40,23 @@ pub fn wire(
     let recorder = cti.clone();
     tokio::spawn(async move {
         loop {
-            let set = active.borrow_and_update().set.clone();
+            let now = active.borrow_and_update().clone();
+            let set = now.set.clone();
             let hash = set.hash.clone();
             let mut desk = desk_of(&set);
             desk.destinations.extend(configured.iter().cloned());
             recorder.publish_desk(desk);
-            if let Err(error) = recorder.activate_flow(&hash, &hash, "system").await {
+            // Its files first: a version listed can always be rolled back to.
+            let kept = recorder.keep_flow_files(&hash, &now.files).await;
+            let recorded = match kept {
+                Ok(()) => {
+                    recorder
+                        .activate_flow(&hash, &hash, &now.activated_by)
+                        .await
+                }
+                Err(error) => Err(error),
+            };
+            if let Err(error) = recorded {
                 tracing::error!(%error, version = %hash, "cannot record the flow version");
                 recorder.status().count_store_error();
             }

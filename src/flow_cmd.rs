@@ -49,6 +49,26 @@ pub enum FlowCommand {
         #[arg(long, value_name = "DIR")]
         prompts: Option<PathBuf>,
     },
+    /// List the flow versions activated (from the store), newest first: when,
+    /// by whom, and whether its files are kept (it can be rolled back to).
+    Versions {
+        /// How many to list.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Make an earlier flow version the flows folder's content again, after
+    /// checking it and running its tests. A running engine activates it
+    /// within seconds (it watches the folder), recorded as by `cli:USER`.
+    Rollback {
+        /// The version (`frontdoor flow versions`).
+        version: String,
+        /// Flows folder [config: flows.dir; default flows].
+        #[arg(long, value_name = "DIR")]
+        flows: Option<PathBuf>,
+        /// Prompts folder [config: media.prompts; default prompts].
+        #[arg(long, value_name = "DIR")]
+        prompts: Option<PathBuf>,
+    },
     /// Run the flow test cases in DIR/tests/*.yaml; exit status 1 if any fails.
     Test {
         /// Flows folder [config: flows.dir; default flows].
@@ -57,6 +77,98 @@ pub enum FlowCommand {
         #[arg(long, value_name = "DIR")]
         prompts: Option<PathBuf>,
     },
+}
+
+impl FlowCommand {
+    /// Whether the command reads or writes the store ([`run_with_store`]).
+    pub fn needs_store(&self) -> bool {
+        matches!(
+            self,
+            FlowCommand::Versions { .. } | FlowCommand::Rollback { .. }
+        )
+    }
+}
+
+/// `flow versions` and `flow rollback`, which read the store.
+pub async fn run_with_store(
+    config: &Config,
+    store: &frontdoor_cti::Store,
+    cmd: FlowCommand,
+) -> anyhow::Result<bool> {
+    match cmd {
+        FlowCommand::Versions { limit } => {
+            let versions = store.flow_versions().await?;
+            let tz =
+                jiff::tz::TimeZone::get(&config.cti.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+            println!("{:<14} {:<20} {:<24} files", "version", "activated", "by");
+            for (i, v) in versions.iter().take(limit).enumerate() {
+                let at = jiff::Timestamp::from_millisecond(v.activated_ms)
+                    .map(|t| {
+                        t.to_zoned(tz.clone())
+                            .strftime("%Y-%m-%d %H:%M:%S")
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                let kept = !store.flow_files(&v.version).await?.is_empty();
+                println!(
+                    "{:<14} {:<20} {:<24} {}{}",
+                    v.version,
+                    at,
+                    v.activated_by,
+                    if kept { "kept" } else { "not kept" },
+                    if i == 0 { "  (active)" } else { "" }
+                );
+            }
+            if versions.is_empty() {
+                println!("no flow version was activated with this store yet");
+            }
+            Ok(true)
+        }
+        FlowCommand::Rollback {
+            version,
+            flows,
+            prompts,
+        } => {
+            let flows = flows.unwrap_or_else(|| shipped_dir(&config.flows.dir));
+            let prompts = prompts.unwrap_or_else(|| shipped_dir(&config.media.prompts));
+            let files = store.flow_files(&version).await?;
+            anyhow::ensure!(
+                !files.is_empty(),
+                "no files are kept for version {version:?} (frontdoor flow versions lists them)"
+            );
+            let check = crate::flows::check_version(&files, &prompts);
+            for p in &check.problems {
+                println!("{}:{}:{}: {}", p.file, p.line, p.col, p.message);
+            }
+            for line in check.tests.iter().flat_map(|t| &t.lines) {
+                println!("{line}");
+            }
+            if !check.ok {
+                println!("version {version} not written: fix the problems above first");
+                return Ok(false);
+            }
+            let user = std::env::var("SUDO_USER")
+                .or_else(|_| std::env::var("USER"))
+                .unwrap_or_else(|_| "unknown".into());
+            std::fs::write(
+                flows.join(crate::flows::ACTIVATED_BY_FILE),
+                format!("cli:{user}\n"),
+            )?;
+            crate::flows::write_version(&flows, &files)?;
+            let made = check.version.unwrap_or_default();
+            println!(
+                "version {version} written to {}; a running engine activates it within seconds{}",
+                flows.display(),
+                if made == version {
+                    String::new()
+                } else {
+                    format!(" (as version {made}: the prompts changed since)")
+                }
+            );
+            Ok(true)
+        }
+        other => run(config, other),
+    }
 }
 
 /// Run a flow command; `Ok(false)` means "ran, and found problems".
@@ -130,6 +242,9 @@ pub fn run(config: &Config, cmd: FlowCommand) -> anyhow::Result<bool> {
             let t = sim::simulate(&set, &caller, at, &keys, emergency);
             print!("{}", t.text());
             Ok(t.route.is_some() || t.hung_up)
+        }
+        FlowCommand::Versions { .. } | FlowCommand::Rollback { .. } => {
+            anyhow::bail!("this flow command reads the store (run_with_store)")
         }
         FlowCommand::Test { dir, prompts } => {
             let (flows, prompts) = dirs(dir, prompts);

@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
+use frontdoor_cti::console::{FlowCheck, FlowConsole, FlowFile, FlowProblem, FlowTests};
 use frontdoor_ivr::FlowSet;
 use frontdoor_media::prompt::PromptStore;
 use tokio::sync::watch;
@@ -26,7 +27,18 @@ pub struct Active {
     pub set: Arc<FlowSet>,
     pub prompts: Arc<PromptStore>,
     pub activated_at: jiff::Timestamp,
+    /// The account that activated it (the operations console), `cli:USER`
+    /// (`frontdoor flow rollback`), or `system` (the files changed, SIGHUP,
+    /// the start).
+    pub activated_by: String,
+    /// The flows folder's files of this version, kept in the store so it
+    /// can be activated again.
+    pub files: Vec<FlowFile>,
 }
+
+/// A file in the flows folder naming who the next activation is by
+/// (written by `frontdoor flow rollback`; read and removed at the reload).
+pub const ACTIVATED_BY_FILE: &str = ".activated-by";
 
 /// One activated version, for `/healthz` and the logs.
 #[derive(Debug, Clone)]
@@ -41,6 +53,9 @@ pub struct Flows {
     pub prompts_dir: PathBuf,
     active: watch::Sender<Arc<Active>>,
     history: Mutex<Vec<Version>>,
+    /// Held while the flows folder is rewritten and reloaded (the
+    /// console) or reloaded (the watcher), so neither sees half a version.
+    installing: Mutex<()>,
 }
 
 impl Flows {
@@ -66,6 +81,7 @@ impl Flows {
             prompts_dir,
             active: tx,
             history: Mutex::new(vec![version]),
+            installing: Mutex::new(()),
         }))
     }
 
@@ -89,7 +105,23 @@ impl Flows {
     /// Re-check both folders; activate the result if it is sound and new.
     /// Returns the new version's hash, `None` when nothing changed.
     pub fn reload(&self) -> anyhow::Result<Option<String>> {
-        let active = load_active(&self.flows_dir, &self.prompts_dir)?;
+        let _installing = self.installing.lock().unwrap_or_else(|e| e.into_inner());
+        self.reload_as(None)
+    }
+
+    /// [`Flows::reload`] with the installing lock held; `by` is who
+    /// activates (else the note `frontdoor flow rollback` left, else
+    /// `system`).
+    fn reload_as(&self, by: Option<&str>) -> anyhow::Result<Option<String>> {
+        let marker = self.flows_dir.join(ACTIVATED_BY_FILE);
+        let noted = std::fs::read_to_string(&marker)
+            .ok()
+            .map(|s| s.trim().to_owned());
+        let _ = std::fs::remove_file(&marker);
+        let mut active = load_active(&self.flows_dir, &self.prompts_dir)?;
+        if let Some(by) = by.map(str::to_owned).or(noted).filter(|b| !b.is_empty()) {
+            active.activated_by = by;
+        }
         if active.set.hash == self.current().set.hash {
             return Ok(None);
         }
@@ -214,5 +246,200 @@ fn load_active(flows_dir: &Path, prompts_dir: &Path) -> anyhow::Result<Active> {
         set: Arc::new(set),
         prompts: Arc::new(prompts),
         activated_at: jiff::Timestamp::now(),
+        activated_by: "system".into(),
+        files: version_files(flows_dir),
     })
+}
+
+/// The files of the flows folder that make a flow version: `*.yaml` and
+/// `*.yml`, `regions.csv`, and the tests (`tests/*.yaml`), by path.
+pub fn version_files(flows_dir: &Path) -> Vec<FlowFile> {
+    let mut files = Vec::new();
+    for (dir, prefix) in [
+        (flows_dir.to_owned(), ""),
+        (flows_dir.join("tests"), "tests/"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = format!("{prefix}{name}");
+            if !frontdoor_cti::console::valid_path(&path) || !entry.path().is_file() {
+                continue;
+            }
+            if let Ok(content) = std::fs::read_to_string(entry.path()) {
+                files.push(FlowFile { path, content });
+            }
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+/// Makes `files` the flow version of `flows_dir`: each written whole
+/// (a temporary file renamed over it), and the version files not among
+/// them removed (other files, such as `taxonomy.csv`, stay).
+pub fn write_version(flows_dir: &Path, files: &[FlowFile]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(flows_dir.join("tests"))
+        .with_context(|| format!("creating {}", flows_dir.join("tests").display()))?;
+    for f in files {
+        anyhow::ensure!(
+            frontdoor_cti::console::valid_path(&f.path),
+            "{:?} is not a flow file",
+            f.path
+        );
+        let path = flows_dir.join(&f.path);
+        let tmp = flows_dir.join(format!(".{}.new", f.path.replace('/', "_")));
+        std::fs::write(&tmp, &f.content).with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("replacing {}", path.display()))?;
+    }
+    for old in version_files(flows_dir) {
+        if !files.iter().any(|f| f.path == old.path) {
+            let path = flows_dir.join(&old.path);
+            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        }
+    }
+    Ok(())
+}
+
+/// A folder of its own under the system's temporary folder, removed when
+/// dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> anyhow::Result<Scratch> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "frontdoor-flows-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        Ok(Scratch(dir))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What the checker and the flow tests say of `files` as a flow version
+/// with the prompts of `prompts_dir`.
+pub fn check_version(files: &[FlowFile], prompts_dir: &Path) -> FlowCheck {
+    let scratch = match Scratch::new().and_then(|s| write_version(&s.0, files).map(|()| s)) {
+        Ok(s) => s,
+        Err(error) => {
+            return FlowCheck {
+                problems: vec![FlowProblem {
+                    file: String::new(),
+                    line: 1,
+                    col: 1,
+                    message: format!("{error:#}"),
+                }],
+                ..FlowCheck::default()
+            };
+        }
+    };
+    let dir = &scratch.0;
+    // Messages name the files as the console does: relative to the folder.
+    let relative = |path: &Path| {
+        path.strip_prefix(dir)
+            .map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
+    };
+    let set = match FlowSet::load(dir, prompts_dir) {
+        Ok(set) => Arc::new(set),
+        Err(problems) => {
+            return FlowCheck {
+                problems: problems
+                    .0
+                    .iter()
+                    .map(|d| FlowProblem {
+                        file: relative(&d.file),
+                        line: d.line,
+                        col: d.col,
+                        message: d.message.clone(),
+                    })
+                    .collect(),
+                ..FlowCheck::default()
+            };
+        }
+    };
+    let prefix = format!("{}/", dir.display());
+    let (tests, problems) = match frontdoor_ivr::sim::run_tests(&set, &dir.join("tests")) {
+        Ok(report) => (
+            FlowTests {
+                lines: report
+                    .lines
+                    .iter()
+                    .map(|l| l.replace(&prefix, ""))
+                    .collect(),
+                passed: report.passed,
+                failed: report.failed,
+            },
+            Vec::new(),
+        ),
+        Err(problems) => (
+            FlowTests::default(),
+            problems
+                .0
+                .iter()
+                .map(|d| FlowProblem {
+                    file: relative(&d.file),
+                    line: d.line,
+                    col: d.col,
+                    message: d.message.clone(),
+                })
+                .collect(),
+        ),
+    };
+    FlowCheck {
+        ok: problems.is_empty() && tests.failed == 0 && tests.passed > 0,
+        version: Some(set.hash.clone()),
+        problems,
+        tests: Some(tests),
+    }
+}
+
+impl FlowConsole for Flows {
+    fn active(&self) -> (String, Vec<FlowFile>) {
+        let active = self.current();
+        (active.set.hash.clone(), active.files.clone())
+    }
+
+    fn check(&self, files: &[FlowFile]) -> FlowCheck {
+        check_version(files, &self.prompts_dir)
+    }
+
+    fn activate(&self, files: &[FlowFile], by: &str) -> Result<String, FlowCheck> {
+        let check = self.check(files);
+        if !check.ok {
+            return Err(check);
+        }
+        let _installing = self.installing.lock().unwrap_or_else(|e| e.into_inner());
+        let refused = |message: String| FlowCheck {
+            ok: false,
+            problems: vec![FlowProblem {
+                file: String::new(),
+                line: 1,
+                col: 1,
+                message,
+            }],
+            ..check.clone()
+        };
+        write_version(&self.flows_dir, files).map_err(|e| refused(format!("{e:#}")))?;
+        match self.reload_as(Some(by)) {
+            Ok(Some(version)) => {
+                tracing::info!(%version, by, "flows activated from the console");
+                Ok(version)
+            }
+            // The same files as the active version: it stays.
+            Ok(None) => Ok(self.current().set.hash.clone()),
+            Err(error) => Err(refused(format!("{error:#}"))),
+        }
+    }
 }

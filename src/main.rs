@@ -174,6 +174,10 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Some(Command::Serve(args)) => serve(config, args).await,
             None => serve(config, ServeArgs::default()).await,
+            Some(Command::Flow(cmd)) if cmd.needs_store() => {
+                let store = open_store(&config).await?;
+                flow_cmd::run_with_store(&config, &store, cmd).await
+            }
             Some(Command::Flow(cmd)) => flow_cmd::run(&config, cmd),
             Some(Command::User(cmd)) => {
                 if let frontdoor_cti::UserCommand::Add { centre, .. } = &cmd {
@@ -483,6 +487,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         None => tokio::spawn(frontdoor_cti::serve(http, cti.clone(), stopped)),
     };
     let (emergency, incident) = cti_glue::wire(&cti, &flows, &config.cti.transfer_destinations);
+    cti.set_flow_console(flows.clone());
 
     let local = sockets.local_addr();
     let sockets_tls = sockets.tls_addr();

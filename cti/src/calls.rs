@@ -153,6 +153,8 @@ pub enum CallAttribute {
     DivertedFrom(String),
     /// The emergency incident the call arrived during.
     Incident(String),
+    /// The flow version the call runs on.
+    FlowVersion(String),
 }
 
 /// Where the flow sent a call.
@@ -406,7 +408,8 @@ async fn handle(
                 CallAttribute::Crisis(c) => call.crisis = c,
                 CallAttribute::SipCallId(_)
                 | CallAttribute::DivertedFrom(_)
-                | CallAttribute::Incident(_) => {}
+                | CallAttribute::Incident(_)
+                | CallAttribute::FlowVersion(_) => {}
             }
             step(writes, call_id, at_ms, CallStep::Attribute { attribute });
         }

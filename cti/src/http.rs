@@ -105,6 +105,7 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/", get(crate::web::index))
         .route("/reports", get(crate::web::reports))
         .route("/supervisor", get(crate::web::supervisor))
+        .route("/ops", get(crate::web::ops))
         .route("/assets/{*path}", get(crate::web::asset))
         .route("/api/me", get(me))
         .route("/api/me/language", put(set_language))
@@ -117,6 +118,11 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/callers/{number}/history", get(history))
         .route("/api/emergency", get(emergency).put(set_emergency))
         .route("/api/flows/versions", get(flow_versions))
+        .route("/api/flows/versions/{version}", get(flow_version_files))
+        .route("/api/flows/active", get(flow_active))
+        .route("/api/flows/check", post(flow_check))
+        .route("/api/flows/activate", post(flow_activate))
+        .route("/api/flows/rollback", post(flow_rollback))
         .route("/api/navigators", get(navigators))
         .route("/api/navigators/{username}/state", post(force_state))
         .route("/api/queues", get(queues))
@@ -779,6 +785,161 @@ async fn flow_versions(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<ser
     Ok(Json(
         json!({ "active": cti.shared.status.active_flow(), "versions": versions }),
     ))
+}
+
+// ——— The operations console's flows (docs/ops.md) ———
+
+fn flow_console(cti: &Cti) -> ApiResult<Arc<dyn crate::console::FlowConsole>> {
+    cti.shared.flow_console.get().cloned().ok_or_else(|| {
+        AppError::Refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the flows cannot be changed from here in this engine".into(),
+        )
+    })
+}
+
+/// Runs the console's (blocking) flow work off the async workers.
+async fn console_work<T: Send + 'static>(
+    cti: &Cti,
+    work: impl FnOnce(Arc<dyn crate::console::FlowConsole>) -> T + Send + 'static,
+) -> ApiResult<T> {
+    let console = flow_console(cti)?;
+    tokio::task::spawn_blocking(move || work(console))
+        .await
+        .map_err(|e| {
+            AppError::Internal(Error::Io(std::io::Error::other(format!(
+                "flow work failed: {e}"
+            ))))
+        })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FlowFilesBody {
+    files: Vec<crate::console::FlowFile>,
+}
+
+/// The files of a request, each a flow file by name, none twice.
+fn flow_files_of(body: &Bytes) -> ApiResult<Vec<crate::console::FlowFile>> {
+    let FlowFilesBody { files } = parse_json(body)?;
+    let mut seen = std::collections::HashSet::new();
+    for f in &files {
+        if !crate::console::valid_path(&f.path) {
+            return Err(AppError::bad(format!(
+                "files: {:?} is not a flow file (NAME.yaml, regions.csv or tests/NAME.yaml)",
+                f.path
+            )));
+        }
+        if !seen.insert(f.path.as_str()) {
+            return Err(AppError::bad(format!("files: {:?} is given twice", f.path)));
+        }
+    }
+    if !files.iter().any(|f| f.path == "centres.yaml") {
+        return Err(AppError::bad(
+            "files: a flow version needs its centres.yaml (send every file of the version)",
+        ));
+    }
+    Ok(files)
+}
+
+/// `GET /api/flows/active`: the active flow version and its files.
+async fn flow_active(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(&cti, auth.account.role == Role::Ops, "flows")
+        .await?;
+    let (version, files) = console_work(&cti, |c| c.active()).await?;
+    Ok(Json(json!({ "version": version, "files": files })))
+}
+
+/// `GET /api/flows/versions/{version}`: the kept files of a version.
+async fn flow_version_files(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(version): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(&cti, auth.account.role == Role::Ops, &version)
+        .await?;
+    let files = cti.shared.store.flow_files(&version).await?;
+    if files.is_empty() {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            "no files are kept for that version".into(),
+        ));
+    }
+    Ok(Json(json!({ "version": version, "files": files })))
+}
+
+/// `POST /api/flows/check`: what the checker and the flow tests say of a
+/// flow version; nothing changes.
+async fn flow_check(
+    State(cti): State<Cti>,
+    auth: Auth,
+    body: Bytes,
+) -> ApiResult<Json<crate::console::FlowCheck>> {
+    auth.require(&cti, auth.account.role == Role::Ops, "flows")
+        .await?;
+    let files = flow_files_of(&body)?;
+    Ok(Json(console_work(&cti, move |c| c.check(&files)).await?))
+}
+
+/// The answer to an activation: the version, or 422 with the check that refused it.
+async fn activated(
+    cti: &Cti,
+    auth: &Auth,
+    action: &str,
+    target: &str,
+    result: Result<String, crate::console::FlowCheck>,
+) -> ApiResult<Response> {
+    let a = &auth.account;
+    match result {
+        Ok(version) => {
+            cti.audit(&a.username, action, target, "ok", &version, &auth.peer)
+                .await?;
+            Ok(Json(json!({ "version": version })).into_response())
+        }
+        Err(check) => {
+            let detail = format!("{} problem(s)", check.problems.len());
+            cti.audit(&a.username, action, target, "refused", &detail, &auth.peer)
+                .await?;
+            Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(check)).into_response())
+        }
+    }
+}
+
+/// `POST /api/flows/activate`: check a flow version and, all well, make it
+/// the active one.
+async fn flow_activate(State(cti): State<Cti>, auth: Auth, body: Bytes) -> ApiResult<Response> {
+    auth.require(&cti, auth.account.role == Role::Ops, "flows")
+        .await?;
+    let files = flow_files_of(&body)?;
+    let by = auth.account.username.clone();
+    let result = console_work(&cti, move |c| c.activate(&files, &by)).await?;
+    activated(&cti, &auth, "flow.upload", "flows", result).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    version: String,
+}
+
+/// `POST /api/flows/rollback`: activate an earlier version again, from its
+/// kept files.
+async fn flow_rollback(State(cti): State<Cti>, auth: Auth, body: Bytes) -> ApiResult<Response> {
+    auth.require(&cti, auth.account.role == Role::Ops, "flows")
+        .await?;
+    let RollbackBody { version } = parse_json(&body)?;
+    let files = cti.shared.store.flow_files(&version).await?;
+    if files.is_empty() {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no files are kept for version {version:?} (GET /api/flows/versions lists them)"
+            ),
+        ));
+    }
+    let by = auth.account.username.clone();
+    let result = console_work(&cti, move |c| c.activate(&files, &by)).await?;
+    activated(&cti, &auth, "flow.rollback", &version, result).await
 }
 
 async fn navigators(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json::Value>> {

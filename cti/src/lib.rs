@@ -89,6 +89,7 @@
 pub mod accounts;
 mod agents;
 mod calls;
+pub mod console;
 pub mod directory;
 pub mod error;
 mod http;
@@ -287,6 +288,8 @@ pub(crate) struct Shared {
     desk: Mutex<Arc<protocol::Desk>>,
     /// Reports running at once (each holds a connection of its own).
     pub reports: tokio::sync::Semaphore,
+    /// What does the operations console's flow work (the binary).
+    pub flow_console: std::sync::OnceLock<Arc<dyn console::FlowConsole>>,
     /// The public needs feed as last computed, and when.
     pub public_feed: tokio::sync::Mutex<Option<(std::time::Instant, Arc<reports::Report>)>>,
 }
@@ -396,6 +399,7 @@ impl Cti {
             queues: tokio::sync::watch::Sender::new(None),
             desk: Mutex::new(Arc::new(protocol::Desk::default())),
             public_feed: tokio::sync::Mutex::new(None),
+            flow_console: std::sync::OnceLock::new(),
             reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
         });
         let spool::Opened {
@@ -515,6 +519,18 @@ impl Cti {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         (!tag.is_empty()).then(|| tag.clone())
+    }
+
+    /// Hands the operations console its flow work (`/api/flows/…`); until
+    /// then those routes answer 503. Set once; later calls change nothing.
+    pub fn set_flow_console(&self, console: Arc<dyn console::FlowConsole>) {
+        let _ = self.shared.flow_console.set(console);
+    }
+
+    /// Keeps a flow version's files, so it can be activated again
+    /// (`POST /api/flows/rollback`, `frontdoor flow rollback`).
+    pub async fn keep_flow_files(&self, version: &str, files: &[console::FlowFile]) -> Result<()> {
+        self.shared.store.keep_flow_files(version, files).await
     }
 
     /// Records that a flow version became active (flow_versions table, the

@@ -33,6 +33,11 @@ pub(crate) async fn supervisor(headers: HeaderMap) -> Response {
     serve("supervisor.html", &headers)
 }
 
+/// `GET /ops`: the operations console (operations staff).
+pub(crate) async fn ops(headers: HeaderMap) -> Response {
+    serve("ops.html", &headers)
+}
+
 /// `GET /assets/{path}`: a file of `cti/web/`.
 pub(crate) async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
@@ -137,6 +142,7 @@ mod tests {
             ("index.html", include_str!("../web/index.html")),
             ("reports.html", include_str!("../web/reports.html")),
             ("supervisor.html", include_str!("../web/supervisor.html")),
+            ("ops.html", include_str!("../web/ops.html")),
         ] {
             for used in html.split("data-i18n=\"").skip(1) {
                 let key = used.split('"').next().unwrap_or_default();
@@ -191,7 +197,10 @@ mod tests {
         let en: BTreeSet<String> = keys(include_str!("../web/i18n/en.js"))
             .into_iter()
             .collect();
-        let script = include_str!("../web/supervisor.js");
+        let script = concat!(
+            include_str!("../web/supervisor.js"),
+            include_str!("../web/ops.js")
+        );
         let named = keys_named_in(script);
         assert!(named.len() > 30, "the wallboard names {} keys", named.len());
         for key in named {

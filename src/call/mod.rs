@@ -408,6 +408,15 @@ impl Call {
             emergency: *emergency.borrow_and_update(),
         };
         tracing::info!(version = %active.set.hash, emergency = info.emergency, "flow started");
+        record(
+            &shared.events,
+            RecordEvent::Attribute {
+                call_id: call_id.to_owned(),
+                attribute: CallAttribute::FlowVersion(active.set.hash.clone()),
+                at_ms: now_ms(),
+            },
+        )
+        .await;
         // Offered only to a number the dial plan lets the trunk call back.
         let callback_allowed = shared.callbacks
             && match &info_caller {

@@ -485,14 +485,20 @@ impl SippRun {
     }
 }
 
-/// The shipped flows (not their tests) copied into `to`.
+/// The shipped flows and their tests copied into `to`.
 fn copy_flows(to: &Path) {
-    let from = Path::new(env!("CARGO_MANIFEST_DIR")).join("flows");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("flows"), to);
+}
+
+fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("create flows copy");
-    for entry in std::fs::read_dir(&from).expect("read flows").flatten() {
+    for entry in std::fs::read_dir(from).expect("read flows").flatten() {
         let path = entry.path();
         if path.is_file() {
             std::fs::copy(&path, to.join(entry.file_name())).expect("copy a flow file");
+        } else if entry.file_name() == "tests" {
+            // The flow tests: the operations console runs them.
+            copy_dir(&path, &to.join("tests"));
         }
     }
 }

@@ -83,7 +83,7 @@ pub fn route(engine: &Engine, id: &str) -> Value {
 }
 
 /// Every prompt sent on the call, in order, as "lang/id".
-fn prompts_sent(engine: &Engine, id: &str) -> Vec<String> {
+pub(crate) fn prompts_sent(engine: &Engine, id: &str) -> Vec<String> {
     engine
         .lines(|v| message(v) == "play" && call_id(v) == id)
         .iter()

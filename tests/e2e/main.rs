@@ -13,6 +13,7 @@ mod flow_cli;
 mod harness;
 mod ivr;
 mod malformed;
+mod ops;
 mod postgres;
 mod proxy;
 mod records;

@@ -44,6 +44,10 @@ pub struct CallRecord {
     /// Where the carrier says the call was diverted from (`Diversion`,
     /// `History-Info`), when it said.
     pub diverted_from: Option<String>,
+    /// The emergency incident the call arrived during, when there was one.
+    pub incident: Option<String>,
+    /// The flow version the call ran on (`frontdoor flow versions`).
+    pub flow_version: Option<String>,
 }
 
 /// One row of the append-only call event table.
@@ -136,6 +140,7 @@ impl CallStep {
                     CallAttribute::SipCallId(id) => ("sip_call_id", text(id), id.clone()),
                     CallAttribute::DivertedFrom(n) => ("diverted_from", text(n), n.clone()),
                     CallAttribute::Incident(t) => ("incident", text(t), t.clone()),
+                    CallAttribute::FlowVersion(v) => ("flow_version", text(v), v.clone()),
                     CallAttribute::Region { region, source } => {
                         return Plan {
                             kind: "attribute",
@@ -409,13 +414,16 @@ impl Store {
             disposition: disposition.as_deref().and_then(Disposition::parse),
             sip_call_id: row.try_get("sip_call_id")?,
             diverted_from: row.try_get("diverted_from")?,
+            incident: row.try_get("incident")?,
+            flow_version: row.try_get("flow_version")?,
             last_step: row.try_get("last_step")?,
         })
     }
 
     const CALL_COLUMNS: &'static str = "call_id, caller, dialled, arrived_ms, ivr_answered_ms, queued_ms, \
         offered_ms, answered_ms, ended_ms, language, region, region_source, centre, topic, crisis, route, \
-        ivr_path, navigator, callback, disposition, last_step, sip_call_id, diverted_from";
+        ivr_path, navigator, callback, disposition, last_step, sip_call_id, diverted_from, incident, \
+        flow_version";
 
     pub async fn call(&self, call_id: &str) -> Result<Option<CallRecord>> {
         let sql = format!(

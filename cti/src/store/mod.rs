@@ -98,6 +98,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str, &str)] = &[
         "directory",
         include_str!("../../../migrations/sqlite/0009_directory.sql"),
     ),
+    (
+        10,
+        "flow_files",
+        include_str!("../../../migrations/sqlite/0010_flow_files.sql"),
+    ),
 ];
 const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
     (
@@ -144,6 +149,11 @@ const POSTGRES_MIGRATIONS: &[(i64, &str, &str)] = &[
         9,
         "directory",
         include_str!("../../../migrations/postgres/0009_directory.sql"),
+    ),
+    (
+        10,
+        "flow_files",
+        include_str!("../../../migrations/postgres/0010_flow_files.sql"),
     ),
 ];
 

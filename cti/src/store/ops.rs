@@ -104,6 +104,46 @@ impl Store {
             .collect()
     }
 
+    /// Keeps the files of a flow version (once: a version's files never
+    /// change, its name is their hash).
+    pub async fn keep_flow_files(
+        &self,
+        version: &str,
+        files: &[crate::console::FlowFile],
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        for f in files {
+            sqlx::query(
+                "INSERT INTO flow_files (version, path, content) VALUES ($1, $2, $3) \
+                 ON CONFLICT (version, path) DO NOTHING",
+            )
+            .bind(version)
+            .bind(&f.path)
+            .bind(&f.content)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The kept files of a flow version, by path; empty when none were kept.
+    pub async fn flow_files(&self, version: &str) -> Result<Vec<crate::console::FlowFile>> {
+        let rows =
+            sqlx::query("SELECT path, content FROM flow_files WHERE version = $1 ORDER BY path")
+                .bind(version)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::console::FlowFile {
+                    path: r.try_get("path")?,
+                    content: r.try_get("content")?,
+                })
+            })
+            .collect()
+    }
+
     /// Activated flow versions, newest first.
     pub async fn flow_versions(&self) -> Result<Vec<FlowVersion>> {
         let rows = sqlx::query(

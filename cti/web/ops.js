@@ -1,0 +1,439 @@
+// ops.js — the operations console (/ops): emergency mode with its incident
+// tag, the flows (edit or upload a file, check it with the flow tests, each
+// problem shown with its line, activate), and every flow version with a
+// one-press roll back (a second press confirms). Edits are kept in this
+// browser until they are activated or discarded, so a reload or a new
+// login loses nothing.
+
+import { $, el } from "./dom.js";
+import { t, setLang, getLang, otherLang, onLangChange, fmtDateTime } from "./i18n.js";
+import { api, getToken, setToken, onSessionExpired } from "./api.js";
+import { initLogin, relabelLogin } from "./login.js";
+
+const LANG_KEY = "frontdoor.lang";
+const DRAFT_KEY = "frontdoor.ops.draft";
+const INCIDENT = /^[A-Za-z0-9_-]{1,64}$/;
+
+let view = null;
+let me = null;
+let active = null; // {version, files}
+let files = []; // the working copy: [{path, content}]
+let current = 0; // index in files
+let checked = null; // {json of files, check} of the last check
+let versions = [];
+let emergency = null;
+let confirming = null; // the version whose roll back waits for a second press
+let busy = false;
+const texts = {}; // id → () => text, shown again when the language changes
+
+function start() {
+  const stored = localStorage.getItem(LANG_KEY);
+  setLang(stored ?? (navigator.language?.toLowerCase().startsWith("fr") ? "fr" : "en"));
+  onSessionExpired(sessionExpired);
+  onLangChange(relabel);
+  relabel();
+  $("lang-toggle").addEventListener("click", toggleLanguage);
+  initLogin({ signedIn, words: errorWords });
+  $("logout").addEventListener("click", logout);
+  $("flow-file").addEventListener("change", () => choose(Number($("flow-file").value)));
+  $("flow-text").addEventListener("input", edited);
+  for (const ev of ["keyup", "click", "focus"]) $("flow-text").addEventListener(ev, showLine);
+  $("flow-upload").addEventListener("change", upload);
+  $("flow-check").addEventListener("click", check);
+  $("flow-activate").addEventListener("click", activate);
+  $("flow-discard").addEventListener("click", discard);
+  $("emergency-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    toggleEmergency();
+  });
+
+  Object.defineProperty(window, "frontdoorOps", {
+    value: Object.freeze({
+      /** Loaded, with nothing being sent. */
+      get ready() {
+        return view === "ops" && active !== null && !busy;
+      },
+      get lastCheck() {
+        return checked && structuredClone(checked.check);
+      },
+      get activeVersion() {
+        return active?.version ?? null;
+      },
+    }),
+  });
+
+  if (getToken()) enter();
+  else showView("login");
+}
+
+function showView(name) {
+  view = name;
+  $("page-loading").hidden = true;
+  for (const v of ["login", "denied", "ops"]) $(`${v}-view`).hidden = v !== name;
+  const inside = name !== "login";
+  $("me").hidden = $("logout").hidden = !inside;
+  $("board-link").hidden = $("reports-link").hidden = name !== "ops";
+  renderMe();
+  if (name === "login") {
+    if (me?.username) $("username").value = me.username;
+    ($("username").value ? $("password") : $("username")).focus();
+  } else {
+    $(`${name}-title`).focus();
+  }
+}
+
+async function signedIn() {
+  $("login-expired").hidden = true;
+  await enter();
+}
+
+async function enter() {
+  try {
+    me = await api("GET", "/api/me");
+  } catch (err) {
+    if (err.status !== 401) {
+      showView("login");
+      $("login-error").textContent = errorWords(err);
+    }
+    return;
+  }
+  if (me.ui_language && me.ui_language !== getLang()) {
+    setLang(me.ui_language);
+    localStorage.setItem(LANG_KEY, me.ui_language);
+  }
+  if (me.role !== "ops") {
+    showView("denied");
+    return;
+  }
+  showView("ops");
+  await load();
+}
+
+/** The active flows, the versions and emergency mode, from the server. */
+async function load() {
+  busy = true;
+  try {
+    const [a, v, e] = await Promise.all([api("GET", "/api/flows/active"), api("GET", "/api/flows/versions"), api("GET", "/api/emergency")]);
+    active = a;
+    versions = v.versions;
+    emergency = e;
+    const draft = readDraft();
+    files = draft ? draft.files : structuredClone(a.files);
+    $("draft-note").hidden = !draft;
+    current = Math.max(0, files.findIndex((f) => f.path === "211.yaml"));
+    setText("ops-error", null);
+  } catch (err) {
+    if (err.status !== 401) setText("ops-error", () => errorWords(err));
+  } finally {
+    busy = false;
+  }
+  render();
+}
+
+function sessionExpired() {
+  if (view === "login") return;
+  setToken(null);
+  $("login-expired").hidden = false;
+  showView("login");
+}
+
+async function logout() {
+  try {
+    await api("POST", "/api/logout");
+  } catch {
+    // the token goes from this tab either way
+  }
+  setToken(null);
+  me = null;
+  showView("login");
+}
+
+async function toggleLanguage() {
+  const next = otherLang();
+  setLang(next);
+  localStorage.setItem(LANG_KEY, next);
+  if (me && getToken()) api("PUT", "/api/me/language", { language: next }).catch(() => {});
+}
+
+function relabel() {
+  document.title = t("ops.page_title");
+  $("lang-toggle").textContent = t("lang.other");
+  $("lang-toggle").setAttribute("lang", otherLang());
+  relabelLogin();
+  renderMe();
+  for (const [id, text] of Object.entries(texts)) $(id).textContent = text ? text() : "";
+  if (view === "ops") render();
+}
+
+function renderMe() {
+  if (me) $("me").textContent = t("board.me", { user: me.username, role: t(`board.role.${me.role}`) });
+}
+
+function errorWords(err) {
+  if (err?.status === 0) return t("error.network");
+  return err?.message ? t("error.with_reason", { reason: err.message }) : t("error.generic");
+}
+
+/** Shows a text that follows the page's language (null clears it). */
+function setText(id, text) {
+  texts[id] = text;
+  $(id).textContent = text ? text() : "";
+}
+
+// ——— Drafts ———
+
+function readDraft() {
+  try {
+    const d = JSON.parse(localStorage.getItem(DRAFT_KEY) ?? "null");
+    return d && Array.isArray(d.files) ? d : null;
+  } catch {
+    return null;
+  }
+}
+
+function saveDraft() {
+  const same = JSON.stringify(files) === JSON.stringify(active?.files ?? []);
+  if (same) localStorage.removeItem(DRAFT_KEY);
+  else localStorage.setItem(DRAFT_KEY, JSON.stringify({ base: active?.version, files }));
+}
+
+// ——— Rendering ———
+
+function render() {
+  if (!active) return;
+  $("flow-active").textContent = t("ops.active_version", { version: active.version });
+  const select = $("flow-file");
+  select.replaceChildren(...files.map((f, i) => el("option", { value: i, text: f.path })));
+  select.value = String(current);
+  const text = $("flow-text");
+  if (text.value !== files[current]?.content) text.value = files[current]?.content ?? "";
+  showLine();
+  $("flow-activate").disabled = !checkedOk();
+  renderCheck();
+  renderVersions();
+  renderEmergency();
+}
+
+function checkedOk() {
+  return checked !== null && checked.check.ok && checked.files === JSON.stringify(files);
+}
+
+function choose(i) {
+  current = i;
+  $("flow-text").value = files[i].content;
+  showLine();
+}
+
+function edited() {
+  files[current].content = $("flow-text").value;
+  saveDraft();
+  $("draft-note").hidden = true;
+  $("flow-activate").disabled = !checkedOk();
+}
+
+function showLine() {
+  const text = $("flow-text");
+  const line = text.value.slice(0, text.selectionStart).split("\n").length;
+  $("flow-line").textContent = t("ops.at_line", { file: files[current]?.path ?? "", line });
+}
+
+/** Puts the caret at the start of `line` of `path`, in view. */
+function goToLine(path, line) {
+  const i = files.findIndex((f) => f.path === path);
+  if (i < 0) return;
+  $("flow-file").value = String(i);
+  choose(i);
+  const text = $("flow-text");
+  const lines = text.value.split("\n");
+  const at = lines.slice(0, Math.max(0, line - 1)).reduce((n, l) => n + l.length + 1, 0);
+  text.focus();
+  text.setSelectionRange(at, at + (lines[line - 1]?.length ?? 0));
+  const lineHeight = parseFloat(getComputedStyle(text).lineHeight) || 20;
+  text.scrollTop = Math.max(0, (line - 3) * lineHeight);
+  showLine();
+}
+
+async function upload() {
+  const file = $("flow-upload").files?.[0];
+  if (!file) return;
+  const content = await file.text();
+  let i = files.findIndex((f) => f.path === file.name);
+  if (i < 0) i = current;
+  files[i].content = content;
+  current = i;
+  $("flow-upload").value = "";
+  saveDraft();
+  render();
+  setText("flow-status", () => t("ops.uploaded", { file: files[i].path }));
+}
+
+function discard() {
+  localStorage.removeItem(DRAFT_KEY);
+  files = structuredClone(active.files);
+  checked = null;
+  $("draft-note").hidden = true;
+  render();
+  setText("flow-status", () => t("ops.discarded"));
+}
+
+// ——— Check and activate ———
+
+async function check() {
+  busy = true;
+  setText("flow-status", () => t("ops.checking"));
+  const sent = JSON.stringify(files);
+  try {
+    const result = await api("POST", "/api/flows/check", { files });
+    checked = { files: sent, check: result };
+    setText("flow-status", () => (result.ok ? t("ops.check_ok") : t("ops.check_bad")));
+  } catch (err) {
+    setText("flow-status", () => errorWords(err));
+  } finally {
+    busy = false;
+  }
+  render();
+  if (checked) {
+    $("check-title").focus();
+    $("check-result").scrollIntoView({ block: "start" });
+  }
+}
+
+function renderCheck() {
+  const box = $("check-result");
+  box.hidden = !checked;
+  if (!checked) return;
+  const c = checked.check;
+  $("check-title").textContent = c.problems.length ? t("ops.problems", { n: c.problems.length }) : t("ops.no_problem", { version: c.version ?? "" });
+  $("problems").replaceChildren(
+    ...c.problems.map((p) => {
+      const lineText = files.find((f) => f.path === p.file)?.content.split("\n")[p.line - 1];
+      return el(
+        "li",
+        { class: "problem", "data-file": p.file, "data-line": p.line },
+        el("button", { type: "button", class: "quiet small", onclick: () => goToLine(p.file, p.line), text: t("ops.go_to", { file: p.file, line: p.line, col: p.col }) }),
+        lineText !== undefined ? el("pre", { class: "problem-line" }, el("code", { text: `${p.line} | ${lineText}` })) : null,
+        el("p", { class: "problem-message", text: p.message }),
+      );
+    }),
+  );
+  const tests = c.tests;
+  $("tests-summary").textContent = tests ? t("ops.tests_summary", { passed: tests.passed, failed: tests.failed }) : t("ops.tests_not_run");
+  $("tests").replaceChildren(...(tests?.lines ?? []).filter((l) => l.startsWith("FAIL")).map((l) => el("li", { class: "test-fail", text: l })));
+}
+
+async function activate() {
+  if (!checkedOk()) return;
+  busy = true;
+  $("flow-activate").disabled = true;
+  setText("flow-status", () => t("ops.activating"));
+  try {
+    const { version } = await api("POST", "/api/flows/activate", { files });
+    localStorage.removeItem(DRAFT_KEY);
+    checked = null;
+    await load();
+    setText("flow-status", () => t("ops.activated", { version }));
+  } catch (err) {
+    setText("flow-status", () => errorWords(err));
+  } finally {
+    busy = false;
+  }
+  render();
+}
+
+// ——— Versions ———
+
+function renderVersions() {
+  const body = $("version-table").tBodies[0];
+  body.replaceChildren(
+    ...versions.slice(0, 50).map((v, i) => {
+      const isActive = i === 0 && v.version === active.version;
+      const confirm = confirming === v.version;
+      return el(
+        "tr",
+        { "data-version": v.version, class: isActive ? "active-version" : null },
+        el("th", { scope: "row" }, el("code", { text: v.version }), isActive ? ` (${t("ops.active")})` : null),
+        el("td", { text: fmtDateTime(v.activated_ms) }),
+        el("td", { text: v.activated_by }),
+        el(
+          "td",
+          {},
+          v.version === active.version
+            ? null
+            : el("button", {
+                type: "button",
+                class: confirm ? "danger rollback" : "rollback",
+                text: confirm ? t("ops.confirm_rollback") : t("ops.rollback"),
+                "aria-label": t(confirm ? "ops.confirm_rollback_to" : "ops.rollback_to", { version: v.version, when: fmtDateTime(v.activated_ms) }),
+                onclick: () => rollback(v.version),
+              }),
+        ),
+      );
+    }),
+  );
+}
+
+async function rollback(version) {
+  if (confirming !== version) {
+    confirming = version;
+    renderVersions();
+    document.querySelector(`tr[data-version="${CSS.escape(version)}"] .rollback`)?.focus();
+    return;
+  }
+  confirming = null;
+  busy = true;
+  setText("flow-status", () => t("ops.activating"));
+  try {
+    const result = await api("POST", "/api/flows/rollback", { version });
+    localStorage.removeItem(DRAFT_KEY);
+    checked = null;
+    await load();
+    setText("flow-status", () => t("ops.rolled_back", { version: result.version }));
+  } catch (err) {
+    setText("flow-status", () => errorWords(err));
+  } finally {
+    busy = false;
+  }
+  render();
+}
+
+// ——— Emergency mode ———
+
+function renderEmergency() {
+  if (!emergency) return;
+  const on = emergency.active;
+  $("emergency").dataset.on = String(on);
+  $("emergency-now").textContent = on
+    ? t("ops.emergency_on", { incident: emergency.incident || "—", by: emergency.changed_by ?? "", at: emergency.changed_ms ? fmtDateTime(emergency.changed_ms) : "" })
+    : t("ops.emergency_off");
+  $("emergency-toggle").textContent = on ? t("ops.emergency_switch_off") : t("ops.emergency_switch_on");
+  $("emergency-toggle").className = on ? "primary" : "danger";
+  if (on && !$("incident").value) $("incident").value = emergency.incident ?? "";
+}
+
+async function toggleEmergency() {
+  const on = !emergency.active;
+  const incident = $("incident").value.trim();
+  setText("incident-error", null);
+  $("incident").removeAttribute("aria-invalid");
+  if (on && incident && !INCIDENT.test(incident)) {
+    setText("incident-error", () => t("ops.incident_bad"));
+    $("incident").setAttribute("aria-invalid", "true");
+    $("incident").focus();
+    return;
+  }
+  busy = true;
+  try {
+    const body = { active: on, message: $("emergency-message").value.trim() };
+    if (on && incident) body.incident = incident;
+    await api("PUT", "/api/emergency", body);
+    emergency = await api("GET", "/api/emergency");
+    setText("flow-status", null);
+  } catch (err) {
+    setText("ops-error", () => errorWords(err));
+  } finally {
+    busy = false;
+  }
+  renderEmergency();
+}
+
+start();

@@ -1,0 +1,13 @@
+-- The operations console (docs/ops.md): every flow version's files are
+-- kept, so any earlier version can be activated again (rollback), and every
+-- call record names the flow version it ran on.
+-- Keep in step with ../sqlite/0010_flow_files.sql.
+
+CREATE TABLE flow_files (
+    version  TEXT NOT NULL,                     -- the flow set's hash
+    path     TEXT NOT NULL,                     -- relative to the flows folder: 211.yaml, tests/crisis.yaml
+    content  TEXT NOT NULL,
+    PRIMARY KEY (version, path)
+);
+
+ALTER TABLE call_records ADD COLUMN flow_version TEXT;

@@ -1,0 +1,319 @@
+//! The operations console in headless Chromium, against `frontdoor serve`
+//! and real sipp callers: an operations person edits the flows with a
+//! mistake, sees it at its line, fixes it and the test it breaks, activates
+//! it (the next call hears the change), rolls it back in one press (the
+//! next call hears the old flow), and the same from the command line.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::browser::{Browser, keys};
+use crate::harness::{Engine, message};
+use crate::ivr::{call_pressing, prompts_sent};
+use crate::records::{http, login};
+
+const PASSWORD: &str = "ops-pass-12345";
+const OTTAWA: &str = "+16135550123";
+const GREETING: &str = "prompt: [welcome, emergency_911, crisis_key, language_menu]";
+
+fn account(engine: &Engine, user: &str, role: &str) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+        .args([
+            "--db",
+            &engine.db,
+            "user",
+            "add",
+            "--username",
+            user,
+            "--role",
+            role,
+        ])
+        .args([
+            "--centre",
+            "ottawa",
+            "--languages",
+            "en",
+            "--password-stdin",
+        ])
+        .env("RUST_LOG", "off")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Replaces the text of the editor (as typing would, through `input`).
+fn set_editor(browser: &Browser, text: &str) {
+    browser.eval(
+        "const t = document.getElementById('flow-text'); t.value = arguments[0]; \
+         t.dispatchEvent(new Event('input', { bubbles: true }));",
+        vec![json!(text)],
+    );
+}
+
+fn editor(browser: &Browser) -> String {
+    browser.value("#flow-text")
+}
+
+/// Chooses a file of the flow version in the editor.
+fn open_file(browser: &Browser, path: &str) {
+    let index = browser.eval(
+        "return [...document.getElementById('flow-file').options].findIndex((o) => o.text === arguments[0])",
+        vec![json!(path)],
+    );
+    browser.select("#flow-file", &index.to_string());
+}
+
+/// Presses "Check" and waits for its answer.
+fn check(browser: &Browser) -> Value {
+    browser.click("#flow-check");
+    browser.wait_until("the check", "return window.frontdoorOps.ready && window.frontdoorOps.lastCheck !== null && document.activeElement.id === 'check-title'");
+    browser.eval("return window.frontdoorOps.lastCheck", vec![])
+}
+
+/// The prompts a caller pressing 1 then 2 hears, and their call's flow version.
+fn a_call(engine: &Engine, ops: &str) -> (Vec<String>, String) {
+    let run = call_pressing(engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
+    let id = engine.id_of(&run.call_id());
+    let sent = prompts_sent(engine, &id);
+    let mut version = String::new();
+    for _ in 0..50 {
+        let (status, body) = http(
+            engine.http,
+            "GET",
+            &format!("/api/calls/{id}"),
+            Some(ops),
+            "",
+        );
+        if status == 200 {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            if let Some(s) = v["call"]["flow_version"].as_str() {
+                version = s.to_owned();
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    (sent, version)
+}
+
+fn frontdoor(engine: &Engine, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_frontdoor"))
+        .args(["--db", &engine.db])
+        .args(args)
+        .env("RUST_LOG", "off")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_ops_person_fixes_a_flow_at_its_line_activates_it_and_rolls_it_back_in_one_press() {
+    // The shipped flows as they are: their tests must pass to activate.
+    let engine = Engine::start_in("", |_| {});
+    account(&engine, "ops1", "ops");
+    let ops = login(&engine, "ops1", PASSWORD);
+
+    // The call before: the whole greeting, on the version at start.
+    let (before, first) = a_call(&engine, &ops);
+    assert!(
+        before.contains(&"en/emergency_911".to_owned()),
+        "{before:?}"
+    );
+    assert!(!first.is_empty(), "the call record names its flow version");
+
+    let browser = Browser::open("ops");
+    browser.goto(&format!("http://{}/ops", engine.http));
+    browser.wait_visible("#login-view");
+    browser.type_into("#username", "ops1");
+    browser.type_into("#password", PASSWORD);
+    browser.keys(keys::ENTER);
+    browser.wait_until("the console", "return window.frontdoorOps.ready");
+    assert_eq!(
+        browser.eval("return window.frontdoorOps.activeVersion", vec![]),
+        json!(first)
+    );
+    browser.axe("flows");
+    browser.screenshot("flows");
+
+    // 1. A mistake: the language menu's prompt misspelt.
+    let original = editor(&browser);
+    let line = original
+        .lines()
+        .position(|l| l.trim() == GREETING)
+        .expect("the greeting's prompts")
+        + 1;
+    set_editor(
+        &browser,
+        &original.replace(GREETING, "prompt: [welcome, crisis_key, langauge_menu]"),
+    );
+    let result = check(&browser);
+    assert_eq!(result["ok"], false, "{result}");
+    let problem = &result["problems"][0];
+    assert_eq!(problem["file"], "211.yaml", "{result}");
+    assert_eq!(problem["line"], line, "{result}");
+    let shown = browser.text("#problems");
+    assert!(
+        shown.contains(&format!("{line} | ")),
+        "the line is shown: {shown}"
+    );
+    assert!(shown.contains("langauge_menu"), "{shown}");
+    browser.axe("problem");
+    browser.screenshot("problem");
+    assert!(
+        browser.eval(
+            "return document.getElementById('flow-activate').disabled",
+            vec![]
+        ) == json!(true),
+        "a version with a problem cannot be activated"
+    );
+    // The problem takes the caret to its line.
+    browser.click("#problems li button");
+    browser.wait_text("#flow-line", &format!("211.yaml, line {line}"));
+
+    // 2. Fixed, the greeting without the 911 reminder: the test that
+    //    expects it fails; a reload keeps the edit.
+    set_editor(
+        &browser,
+        &original.replace(GREETING, "prompt: [welcome, crisis_key, language_menu]"),
+    );
+    browser.reload();
+    browser.wait_until("the console again", "return window.frontdoorOps.ready");
+    assert!(browser.visible("#draft-note"), "the edit is restored");
+    assert!(!editor(&browser).contains("emergency_911, crisis_key"));
+    let result = check(&browser);
+    assert_eq!(result["problems"], json!([]), "{result}");
+    assert_eq!(result["ok"], false);
+    assert_eq!(result["tests"]["failed"], 1, "{result}");
+    assert!(browser.text("#tests").contains("FAIL tests/languages.yaml"));
+    open_file(&browser, "tests/languages.yaml");
+    let test = editor(&browser);
+    set_editor(
+        &browser,
+        &test.replace(
+            "prompts: [welcome, emergency_911, crisis_key, language_menu, topic_menu, connecting]",
+            "prompts: [welcome, crisis_key, language_menu, topic_menu, connecting]",
+        ),
+    );
+    let result = check(&browser);
+    assert_eq!(result["ok"], true, "{result}");
+    let second = result["version"].as_str().unwrap().to_owned();
+    assert!(browser.text("#tests-summary").contains("0 failed"));
+    browser.axe("checked");
+
+    // 3. Activated: the next call hears the greeting without it.
+    browser.click("#flow-activate");
+    browser.wait_text("#flow-status", &format!("Version {second} is active"));
+    let (after, version) = a_call(&engine, &ops);
+    assert_eq!(version, second);
+    assert!(!after.contains(&"en/emergency_911".to_owned()), "{after:?}");
+    assert!(after.contains(&"en/crisis_key".to_owned()), "{after:?}");
+    let row = browser.text(&format!("tr[data-version=\"{second}\"]"));
+    assert!(row.contains("ops1"), "activated by the account: {row}");
+    browser.screenshot("activated");
+
+    // 4. Rolled back to the first version in one press (and its confirm).
+    let rollback = format!("tr[data-version=\"{first}\"] .rollback");
+    browser.click(&rollback);
+    browser.wait_text(&rollback, "Confirm roll back");
+    browser.axe("confirm-rollback");
+    browser.keys(keys::ENTER);
+    browser.wait_text("#flow-status", &format!("version {first} is active"));
+    let (again, version) = a_call(&engine, &ops);
+    assert_eq!(version, first);
+    assert!(again.contains(&"en/emergency_911".to_owned()), "{again:?}");
+    browser.screenshot("rolled-back");
+
+    // 5. The same from the command line: the versions, then back to the
+    //    second, which the running engine activates from the folder.
+    let out = frontdoor(&engine, &["flow", "versions"]);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{listed}");
+    let newest = listed.lines().nth(1).unwrap_or_default();
+    assert!(
+        newest.starts_with(&first) && newest.contains("ops1") && newest.contains("(active)"),
+        "{listed}"
+    );
+    assert!(listed.contains(&second), "{listed}");
+    let flows = engine.flows_dir();
+    let out = frontdoor(
+        &engine,
+        &[
+            "flow",
+            "rollback",
+            &second,
+            "--flows",
+            flows.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    engine
+        .wait_for(Duration::from_secs(10), |v| {
+            message(v) == "flows activated" && v["fields"]["version"] == second.as_str()
+        })
+        .unwrap_or_else(|| panic!("the engine did not activate {second}:\n{}", engine.dump()));
+    let (_, version) = a_call(&engine, &ops);
+    assert_eq!(version, second);
+    let (status, body) = http(engine.http, "GET", "/api/flows/versions", Some(&ops), "");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    let by = v["versions"][0]["activated_by"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(by.starts_with("cli:"), "{body}");
+
+    // A version nobody kept, and a file that is not a flow file, are refused.
+    let (status, _) = http(
+        engine.http,
+        "POST",
+        "/api/flows/rollback",
+        Some(&ops),
+        r#"{"version":"nope"}"#,
+    );
+    assert_eq!(status, 404);
+    let (status, reply) = http(
+        engine.http,
+        "POST",
+        "/api/flows/check",
+        Some(&ops),
+        r#"{"files":[{"path":"../etc/passwd","content":""}]}"#,
+    );
+    assert_eq!(status, 400, "{reply}");
+}
+
+#[test]
+fn only_operations_staff_may_change_the_flows() {
+    let engine = Engine::start_in("", |_| {});
+    account(&engine, "sup1", "supervisor");
+    let sup = login(&engine, "sup1", PASSWORD);
+    for (method, path, body) in [
+        ("GET", "/api/flows/active", ""),
+        ("POST", "/api/flows/check", r#"{"files":[]}"#),
+        ("POST", "/api/flows/activate", r#"{"files":[]}"#),
+        ("POST", "/api/flows/rollback", r#"{"version":"x"}"#),
+    ] {
+        let (status, _) = http(engine.http, method, path, Some(&sup), body);
+        assert_eq!(status, 403, "{method} {path}");
+    }
+    let browser = Browser::open("ops-denied");
+    browser.goto(&format!("http://{}/ops", engine.http));
+    browser.wait_visible("#login-view");
+    browser.type_into("#username", "sup1");
+    browser.type_into("#password", PASSWORD);
+    browser.keys(keys::ENTER);
+    browser.wait_visible("#denied-view");
+    browser.axe("denied");
+}
