@@ -69,6 +69,15 @@ pub enum FlowCommand {
         #[arg(long, value_name = "DIR")]
         prompts: Option<PathBuf>,
     },
+    /// Draw the flows as SVG on standard output: every node named, with its
+    /// file and line; every key and case an arrow.
+    Diagram {
+        /// Flows folder [config: flows.dir; default flows].
+        dir: Option<PathBuf>,
+        /// Prompts folder [config: media.prompts; default prompts].
+        #[arg(long, value_name = "DIR")]
+        prompts: Option<PathBuf>,
+    },
     /// Run the flow test cases in DIR/tests/*.yaml; exit status 1 if any fails.
     Test {
         /// Flows folder [config: flows.dir; default flows].
@@ -242,6 +251,14 @@ pub fn run(config: &Config, cmd: FlowCommand) -> anyhow::Result<bool> {
             let t = sim::simulate(&set, &caller, at, &keys, emergency);
             print!("{}", t.text());
             Ok(t.route.is_some() || t.hung_up)
+        }
+        FlowCommand::Diagram { dir, prompts } => {
+            let (flows, prompts) = dirs(dir, prompts);
+            let Some(set) = load(&flows, &prompts) else {
+                return Ok(false);
+            };
+            print!("{}", frontdoor_ivr::diagram::svg(&set));
+            Ok(true)
         }
         FlowCommand::Versions { .. } | FlowCommand::Rollback { .. } => {
             anyhow::bail!("this flow command reads the store (run_with_store)")

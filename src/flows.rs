@@ -415,6 +415,10 @@ impl FlowConsole for Flows {
         check_version(files, &self.prompts_dir)
     }
 
+    fn diagram(&self) -> String {
+        frontdoor_ivr::diagram::svg(&self.current().set)
+    }
+
     fn activate(&self, files: &[FlowFile], by: &str) -> Result<String, FlowCheck> {
         let check = self.check(files);
         if !check.ok {

@@ -80,6 +80,9 @@ pub trait FlowConsole: Send + Sync + 'static {
     /// content and activates them as `by` (the new calls run on them).
     /// Returns the version, or the check that refused it.
     fn activate(&self, files: &[FlowFile], by: &str) -> Result<String, FlowCheck>;
+    /// The active version drawn as SVG: every node named, with its file
+    /// and line (`data-file`, `data-line`).
+    fn diagram(&self) -> String;
 }
 
 #[cfg(test)]

@@ -120,6 +120,7 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/flows/versions", get(flow_versions))
         .route("/api/flows/versions/{version}", get(flow_version_files))
         .route("/api/flows/active", get(flow_active))
+        .route("/api/flows/diagram.svg", get(flow_diagram))
         .route("/api/flows/check", post(flow_check))
         .route("/api/flows/activate", post(flow_activate))
         .route("/api/flows/rollback", post(flow_rollback))
@@ -848,6 +849,21 @@ async fn flow_active(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde
         .await?;
     let (version, files) = console_work(&cti, |c| c.active()).await?;
     Ok(Json(json!({ "version": version, "files": files })))
+}
+
+/// `GET /api/flows/diagram.svg`: the active version drawn as SVG.
+async fn flow_diagram(State(cti): State<Cti>, auth: Auth) -> ApiResult<Response> {
+    auth.require(&cti, auth.account.role == Role::Ops, "flows")
+        .await?;
+    let svg = console_work(&cti, |c| c.diagram()).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/svg+xml"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        svg,
+    )
+        .into_response())
 }
 
 /// `GET /api/flows/versions/{version}`: the kept files of a version.

@@ -7,7 +7,7 @@
 
 import { $, el } from "./dom.js";
 import { t, setLang, getLang, otherLang, onLangChange, fmtDateTime } from "./i18n.js";
-import { api, getToken, setToken, onSessionExpired } from "./api.js";
+import { api, apiBlob, getToken, setToken, onSessionExpired } from "./api.js";
 import { initLogin, relabelLogin } from "./login.js";
 
 const LANG_KEY = "frontdoor.lang";
@@ -122,6 +122,7 @@ async function load() {
     $("draft-note").hidden = !draft;
     current = Math.max(0, files.findIndex((f) => f.path === "211.yaml"));
     setText("ops-error", null);
+    await loadDiagram();
   } catch (err) {
     if (err.status !== 401) setText("ops-error", () => errorWords(err));
   } finally {
@@ -338,6 +339,40 @@ async function activate() {
     busy = false;
   }
   render();
+}
+
+// ——— The diagram ———
+
+/** The active version's diagram (SVG drawn by the server): each node a button to its line. */
+async function loadDiagram() {
+  const text = await (await apiBlob("/api/flows/diagram.svg", "image/svg+xml")).text();
+  const parsed = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
+  if (parsed.nodeName !== "svg") return;
+  // Imported first: a copy keeps no listener.
+  const svg = document.importNode(parsed, true);
+  svg.setAttribute("role", "group");
+  svg.removeAttribute("aria-labelledby");
+  svg.setAttribute("aria-label", t("ops.diagram_label", { version: active.version }));
+  for (const node of svg.querySelectorAll("g.node")) {
+    const { file, line } = node.dataset;
+    node.setAttribute("tabindex", "0");
+    node.setAttribute("role", "button");
+    // Its name is its text, as shown; where it is defined is said after.
+    node.querySelector("title")?.remove();
+    node.setAttribute("aria-description", t("ops.diagram_node", { file, line }));
+    const go = () => {
+      goToLine(file, Number(line));
+      $("flow-text").scrollIntoView({ block: "center" });
+    };
+    node.addEventListener("click", go);
+    node.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" || ev.key === " ") {
+        ev.preventDefault();
+        go();
+      }
+    });
+  }
+  $("diagram").replaceChildren(svg);
 }
 
 // ——— Versions ———

@@ -14,8 +14,10 @@
 //!   declares it (its crisis key, a route's callback key); each
 //!   [`Route`] carries them.
 //! - [`sim`]: the simulator and the flow test runner.
+//! - [`diagram`]: a flow set drawn as SVG.
 //! - [`regions`], [`schedule`]: the caller's region and the opening hours.
 
+pub mod diagram;
 mod fact;
 pub mod flowset;
 pub mod interp;

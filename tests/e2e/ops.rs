@@ -145,6 +145,60 @@ fn an_ops_person_fixes_a_flow_at_its_line_activates_it_and_rolls_it_back_in_one_
     browser.axe("flows");
     browser.screenshot("flows");
 
+    // The diagram names every node; a node takes the editor to its line.
+    let drawn = browser.eval(
+        "return [...document.querySelectorAll('#diagram g.node')].map((g) => g.dataset.node)",
+        vec![],
+    );
+    let drawn: Vec<&str> = drawn
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let text = std::fs::read_to_string(engine.flows_dir().join("211.yaml")).unwrap();
+    for name in [
+        "greeting",
+        "english",
+        "french",
+        "find_region",
+        "topic",
+        "crisis",
+    ] {
+        assert!(
+            drawn.contains(&name),
+            "{name} is not in the diagram: {drawn:?}"
+        );
+    }
+    // Every node the flow defines (`  name:` under `nodes:`) is drawn.
+    let defined: Vec<&str> = text
+        .split("\nnodes:\n")
+        .nth(1)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   ") && l.trim_end().ends_with(':'))
+        .map(|l| l.trim().trim_end_matches(':'))
+        .collect();
+    assert!(defined.len() > 10, "{defined:?}");
+    for name in &defined {
+        assert!(drawn.contains(name), "{name} is not in the diagram");
+    }
+    let greeting_line = text.lines().position(|l| l == "  greeting:").unwrap() + 1;
+    // By the keyboard: the node takes the focus, and Enter on it.
+    let focused = browser.eval(
+        "const g = document.querySelector('#diagram g.node[data-node=\"greeting\"]'); g.focus(); \
+         const was = document.activeElement === g; \
+         g.dispatchEvent(new KeyboardEvent('keydown', { key: 'Enter', bubbles: true })); return was;",
+        vec![],
+    );
+    assert_eq!(focused, json!(true), "a node takes the focus");
+    browser.wait_text("#flow-line", &format!("211.yaml, line {greeting_line}"));
+    // And by a click.
+    browser.click("#diagram g.node[data-node=\"english\"]");
+    let english_line = text.lines().position(|l| l == "  english:").unwrap() + 1;
+    browser.wait_text("#flow-line", &format!("211.yaml, line {english_line}"));
+    browser.axe("diagram");
+
     // 1. A mistake: the language menu's prompt misspelt.
     let original = editor(&browser);
     let line = original
@@ -217,6 +271,15 @@ fn an_ops_person_fixes_a_flow_at_its_line_activates_it_and_rolls_it_back_in_one_
     assert_eq!(version, second);
     assert!(!after.contains(&"en/emergency_911".to_owned()), "{after:?}");
     assert!(after.contains(&"en/crisis_key".to_owned()), "{after:?}");
+    let greeting = browser.eval(
+        "return document.querySelector('#diagram g.node[data-node=\"greeting\"]').textContent",
+        vec![],
+    );
+    let greeting = greeting.as_str().unwrap_or_default();
+    assert!(
+        greeting.contains("menu welcome, crisis_key"),
+        "the diagram is of the new version: {greeting}"
+    );
     let row = browser.text(&format!("tr[data-version=\"{second}\"]"));
     assert!(row.contains("ops1"), "activated by the account: {row}");
     browser.screenshot("activated");

@@ -730,4 +730,8 @@ export default {
   "ops.rollback_to": "Roll back to this: version {version} of {when}",
   "ops.confirm_rollback": "Confirm roll back",
   "ops.confirm_rollback_to": "Confirm roll back: version {version} of {when}",
+  "ops.diagram_title": "Diagram of the active version",
+  "ops.diagram_hint": "Every node with what it does; the arrows are the keys and cases. Choose a node to go to its line.",
+  "ops.diagram_label": "Diagram of version {version}",
+  "ops.diagram_node": "{file}, line {line}",
 };

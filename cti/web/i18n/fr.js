@@ -730,4 +730,8 @@ export default {
   "ops.rollback_to": "Revenir à cette version : version {version} du {when}",
   "ops.confirm_rollback": "Confirmer le retour",
   "ops.confirm_rollback_to": "Confirmer le retour : version {version} du {when}",
+  "ops.diagram_title": "Schéma de la version active",
+  "ops.diagram_hint": "Chaque étape et ce qu'elle fait; les flèches sont les touches et les cas. Choisissez une étape pour aller à sa ligne.",
+  "ops.diagram_label": "Schéma de la version {version}",
+  "ops.diagram_node": "{file}, ligne {line}",
 };

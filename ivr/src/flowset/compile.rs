@@ -391,6 +391,11 @@ impl Compiler {
             nodes.push(Node {
                 id: name.value.clone(),
                 kind,
+                file: self.files[*file]
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                line: loc_of(name).line().max(1),
             });
         }
 

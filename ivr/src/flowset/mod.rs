@@ -207,6 +207,9 @@ pub enum Kind {
 pub struct Node {
     pub id: String,
     pub kind: Kind,
+    /// Where it is defined: the flow file's name and the line of its name.
+    pub file: String,
+    pub line: u64,
 }
 
 #[derive(Debug, Clone)]
