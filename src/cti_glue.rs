@@ -23,7 +23,10 @@ pub fn wire(
     cti: &Cti,
     flows: &Arc<Flows>,
     configured: &[crate::config::TransferDestination],
-) -> (watch::Receiver<bool>, watch::Receiver<Option<String>>) {
+) -> (
+    watch::Receiver<EmergencyNow>,
+    watch::Receiver<Option<String>>,
+) {
     let configured: Vec<Destination> = configured
         .iter()
         .enumerate()
@@ -66,22 +69,27 @@ pub fn wire(
         }
     });
 
-    let (tx, rx) = watch::channel(cti.emergency_mode());
+    let now = |cti: &Cti| EmergencyNow {
+        on: cti.emergency_mode(),
+        regions: cti.emergency_regions(),
+    };
+    let (tx, rx) = watch::channel(now(cti));
     let (incident_tx, incident_rx) = watch::channel(cti.incident());
     let switch = cti.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(EMERGENCY_POLL);
         loop {
             tick.tick().await;
-            let on = switch.emergency_mode();
+            let state = now(&switch);
             let incident = switch.incident();
             incident_tx.send_if_modified(|v| {
                 let changed = *v != incident;
                 *v = incident.clone();
                 changed
             });
-            if tx.send_if_modified(|v| std::mem::replace(v, on) != on) {
-                tracing::warn!(on, ?incident, "emergency mode switched");
+            let (on, regions) = (state.on, state.regions.join(","));
+            if tx.send_if_modified(|v| std::mem::replace(v, state.clone()) != state) {
+                tracing::warn!(on, ?incident, regions, "emergency mode switched");
             }
             if tx.is_closed() {
                 return;
@@ -90,6 +98,25 @@ pub fn wire(
     });
 
     (rx, incident_rx)
+}
+
+/// Emergency mode as the calls see it: on or off, and for which regions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EmergencyNow {
+    pub on: bool,
+    /// Empty: province-wide.
+    pub regions: Vec<String>,
+}
+
+impl EmergencyNow {
+    /// Whether it applies to a caller whose number is from `region`. A
+    /// caller from no known region (withheld, out of province) hears it:
+    /// they may be in the area.
+    pub fn applies(&self, region: Option<&str>) -> bool {
+        self.on
+            && (self.regions.is_empty()
+                || region.is_none_or(|r| self.regions.iter().any(|x| x == r)))
+    }
 }
 
 /// What a flow set offers navigators' desks: its centres (transfer targets),
@@ -134,6 +161,28 @@ pub fn desk_of(set: &FlowSet) -> Desk {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn emergency_mode_for_some_regions_applies_to_their_callers_and_to_callers_from_nowhere_known()
+    {
+        let province = EmergencyNow {
+            on: true,
+            regions: vec![],
+        };
+        assert!(province.applies(Some("toronto")) && province.applies(None));
+        let east = EmergencyNow {
+            on: true,
+            regions: vec!["east".into(), "north".into()],
+        };
+        assert!(east.applies(Some("east")) && east.applies(Some("north")));
+        assert!(!east.applies(Some("toronto")));
+        assert!(east.applies(None), "a withheld caller hears it");
+        let off = EmergencyNow {
+            on: false,
+            regions: vec!["east".into()],
+        };
+        assert!(!off.applies(Some("east")) && !off.applies(None));
+    }
 
     #[test]
     fn the_shipped_flows_give_every_centre_region_and_the_crisis_line() {

@@ -246,6 +246,8 @@ struct Live {
     topic: Option<String>,
     crisis: bool,
     ivr_path: Vec<String>,
+    /// The emergency incident the call arrived during.
+    incident: Option<String>,
 }
 
 /// Most events taken from the controller at once: one fsync of the spool
@@ -406,9 +408,9 @@ async fn handle(
                 CallAttribute::Centre(c) => call.centre = Some(c),
                 CallAttribute::Topic(t) => call.topic = Some(t),
                 CallAttribute::Crisis(c) => call.crisis = c,
+                CallAttribute::Incident(tag) => call.incident = Some(tag),
                 CallAttribute::SipCallId(_)
                 | CallAttribute::DivertedFrom(_)
-                | CallAttribute::Incident(_)
                 | CallAttribute::FlowVersion(_) => {}
             }
             step(writes, call_id, at_ms, CallStep::Attribute { attribute });
@@ -478,6 +480,7 @@ async fn handle(
                         topic: r.topic,
                         crisis: r.crisis,
                         ivr_path: r.ivr_path,
+                        incident: r.incident,
                     },
                 );
             }
@@ -513,7 +516,12 @@ async fn handle(
                 ivr_path: call.ivr_path.clone(),
                 waited_s: u64::try_from((at_ms - since).max(0) / 1000).unwrap_or(0),
                 previous_contacts,
-                emergency_mode: shared.emergency_active(),
+                // A call tagged with the incident is one emergency mode
+                // applies to (its region's); else, whether it is on at all
+                // for the caller's region.
+                emergency_mode: call.incident.is_some()
+                    || shared.emergency_applies(call.region.as_deref()),
+                incident: call.incident.clone(),
                 callback,
             };
             let shown = pop.previous_contacts.len();

@@ -737,6 +737,9 @@ struct EmergencyBody {
     /// The incident tag the calls it covers are recorded with.
     #[serde(default)]
     incident: String,
+    /// The regions it applies to; none: province-wide.
+    #[serde(default)]
+    regions: Vec<String>,
 }
 
 async fn set_emergency(
@@ -752,20 +755,39 @@ async fn set_emergency(
             "incident: letters, digits, - and _, up to 64 (e.g. 2026-ottawa-flood)",
         ));
     }
+    let desk = cti.shared.desk();
+    let mut regions: Vec<String> = Vec::new();
+    for r in &b.regions {
+        if !desk.regions.iter().any(|known| known.id == *r) {
+            let known: Vec<&str> = desk.regions.iter().map(|k| k.id.as_str()).collect();
+            return Err(AppError::bad(format!(
+                "regions: unknown region {r:?} (the flows' regions: {})",
+                known.join(", ")
+            )));
+        }
+        if !regions.contains(r) {
+            regions.push(r.clone());
+        }
+    }
     cti.shared
         .store
         .set_emergency(
             b.active,
             &b.message,
             &b.incident,
+            &regions,
             &auth.account.username,
             now_ms(),
         )
         .await?;
-    cti.shared.set_emergency_cache(b.active, &b.incident);
+    cti.shared
+        .set_emergency_cache(b.active, &b.incident, &regions);
     let detail = format!(
-        "active={} message={:?} incident={:?}",
-        b.active, b.message, b.incident
+        "active={} message={:?} incident={:?} regions={:?}",
+        b.active,
+        b.message,
+        b.incident,
+        regions.join(",")
     );
     cti.audit(
         &auth.account.username,

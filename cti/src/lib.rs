@@ -281,6 +281,8 @@ pub(crate) struct Shared {
     emergency: AtomicBool,
     /// Emergency mode's incident tag ("" for none).
     incident: Mutex<String>,
+    /// The regions emergency mode applies to (empty: province-wide).
+    emergency_regions: Mutex<Vec<String>>,
     /// The queues' last published view (`GET /api/queues`, the wallboards
     /// subscribe to it); none until the binary publishes one.
     queues: tokio::sync::watch::Sender<Option<Arc<protocol::QueuesView>>>,
@@ -303,9 +305,25 @@ impl Shared {
     pub fn emergency_active(&self) -> bool {
         self.emergency.load(Ordering::Relaxed)
     }
-    pub fn set_emergency_cache(&self, on: bool, incident: &str) {
+    /// Whether emergency mode is on for a caller from `region` (none: not
+    /// known from their number, who hears it too).
+    pub fn emergency_applies(&self, region: Option<&str>) -> bool {
+        if !self.emergency_active() {
+            return false;
+        }
+        let regions = self
+            .emergency_regions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        regions.is_empty() || region.is_none_or(|r| regions.iter().any(|x| x == r))
+    }
+    pub fn set_emergency_cache(&self, on: bool, incident: &str, regions: &[String]) {
         self.emergency.store(on, Ordering::Relaxed);
         *self.incident.lock().unwrap_or_else(|e| e.into_inner()) = incident.to_string();
+        *self
+            .emergency_regions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = regions.to_vec();
     }
     /// The last view published with [`Cti::publish_queues`], if any.
     pub fn queue_view(&self) -> Option<Arc<protocol::QueuesView>> {
@@ -357,7 +375,7 @@ impl Cti {
         };
         let (cti, rx) = Cti::build(store, config, opened, boot_seq, recover);
         cti.shared
-            .set_emergency_cache(emergency.active, &emergency.incident);
+            .set_emergency_cache(emergency.active, &emergency.incident, &emergency.regions);
         Ok((cti, rx))
     }
 
@@ -396,6 +414,7 @@ impl Cti {
             status: Arc::new(Status::default()),
             emergency: AtomicBool::new(false),
             incident: Mutex::new(String::new()),
+            emergency_regions: Mutex::new(Vec::new()),
             queues: tokio::sync::watch::Sender::new(None),
             desk: Mutex::new(Arc::new(protocol::Desk::default())),
             public_feed: tokio::sync::Mutex::new(None),
@@ -505,6 +524,15 @@ impl Cti {
     /// Whether emergency mode is on (persisted; ops switch it with `PUT /api/emergency`).
     pub fn emergency_mode(&self) -> bool {
         self.shared.emergency_active()
+    }
+
+    /// The regions emergency mode applies to now; empty: province-wide.
+    pub fn emergency_regions(&self) -> Vec<String> {
+        self.shared
+            .emergency_regions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The incident calls arriving now are recorded with: emergency mode's

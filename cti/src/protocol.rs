@@ -625,7 +625,11 @@ pub struct ScreenPop {
     /// Seconds from queueing (or arrival) to the offer.
     pub waited_s: u64,
     pub previous_contacts: Vec<PreviousContact>,
+    /// Emergency mode applies to this call (on, for the caller's region).
     pub emergency_mode: bool,
+    /// The emergency incident the call arrived during; absent when none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
     /// The caller asked to be called back rather than wait.
     pub callback: bool,
 }

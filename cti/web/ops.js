@@ -6,7 +6,7 @@
 // login loses nothing.
 
 import { $, el } from "./dom.js";
-import { t, setLang, getLang, otherLang, onLangChange, fmtDateTime } from "./i18n.js";
+import { t, label, setLang, getLang, otherLang, onLangChange, fmtDateTime } from "./i18n.js";
 import { api, apiBlob, getToken, setToken, onSessionExpired } from "./api.js";
 import { initLogin, relabelLogin } from "./login.js";
 
@@ -22,6 +22,7 @@ let current = 0; // index in files
 let checked = null; // {json of files, check} of the last check
 let versions = [];
 let emergency = null;
+let regions = []; // the flows' region ids
 let confirming = null; // the version whose roll back waits for a second press
 let busy = false;
 const texts = {}; // id → () => text, shown again when the language changes
@@ -113,7 +114,13 @@ async function enter() {
 async function load() {
   busy = true;
   try {
-    const [a, v, e] = await Promise.all([api("GET", "/api/flows/active"), api("GET", "/api/flows/versions"), api("GET", "/api/emergency")]);
+    const [a, v, e, meta] = await Promise.all([
+      api("GET", "/api/flows/active"),
+      api("GET", "/api/flows/versions"),
+      api("GET", "/api/emergency"),
+      api("GET", "/api/reports"),
+    ]);
+    regions = meta.regions;
     active = a;
     versions = v.versions;
     emergency = e;
@@ -440,6 +447,21 @@ function renderEmergency() {
   $("emergency-now").textContent = on
     ? t("ops.emergency_on", { incident: emergency.incident || "—", by: emergency.changed_by ?? "", at: emergency.changed_ms ? fmtDateTime(emergency.changed_ms) : "" })
     : t("ops.emergency_off");
+  const box = $("region-checks");
+  const chosen = new Set([...box.querySelectorAll("input:checked")].map((i) => i.value));
+  if (on && !chosen.size) for (const r of emergency.regions ?? []) chosen.add(r);
+  box.replaceChildren(
+    ...regions.map((r) =>
+      el(
+        "label",
+        { class: "check" },
+        el("input", { type: "checkbox", name: "region", value: r, checked: chosen.has(r), disabled: on }),
+        ` ${label("region", r)}`,
+      ),
+    ),
+  );
+  const where = on && emergency.regions?.length ? emergency.regions.map((r) => label("region", r)).join(", ") : t("ops.province_wide");
+  $("emergency-where").textContent = on ? t("ops.emergency_where", { where }) : "";
   $("emergency-toggle").textContent = on ? t("ops.emergency_switch_off") : t("ops.emergency_switch_on");
   $("emergency-toggle").className = on ? "primary" : "danger";
   if (on && !$("incident").value) $("incident").value = emergency.incident ?? "";
@@ -460,6 +482,7 @@ async function toggleEmergency() {
   try {
     const body = { active: on, message: $("emergency-message").value.trim() };
     if (on && incident) body.incident = incident;
+    if (on) body.regions = [...$("region-checks").querySelectorAll("input:checked")].map((i) => i.value);
     await api("PUT", "/api/emergency", body);
     emergency = await api("GET", "/api/emergency");
     setText("flow-status", null);

@@ -188,6 +188,7 @@ export function render() {
   $("pop-waited").textContent = pop ? fmtDuration(pop.waited_s || 0) : "—";
   $("pop-callback").hidden = !pop?.callback;
   $("pop-emergency").hidden = !pop?.emergency_mode;
+  $("pop-emergency").textContent = pop?.incident ? t("pop.emergency_incident", { tag: pop.incident }) : t("pop.emergency");
   renderPrevious();
   renderControls();
 }

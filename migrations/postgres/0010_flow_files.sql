@@ -11,3 +11,7 @@ CREATE TABLE flow_files (
 );
 
 ALTER TABLE call_records ADD COLUMN flow_version TEXT;
+
+-- Emergency mode for some regions only (their ids, comma-separated); empty:
+-- province-wide.
+ALTER TABLE emergency_mode ADD COLUMN regions TEXT NOT NULL DEFAULT '';

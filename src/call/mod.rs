@@ -49,8 +49,8 @@ use frontdoor_ivr::{Fact, RegionSource as IvrRegionSource, Target};
 pub struct Shared {
     /// The active flows and prompts; each call keeps the version it started with.
     pub flows: Arc<Flows>,
-    /// Emergency mode, as operations set it.
-    pub emergency: watch::Receiver<bool>,
+    /// Emergency mode, as operations set it (and for which regions).
+    pub emergency: watch::Receiver<crate::cti_glue::EmergencyNow>,
     /// Emergency mode's incident tag, recorded on the calls that arrive
     /// while it is set.
     pub incident: watch::Receiver<Option<String>>,
@@ -137,7 +137,16 @@ pub async fn run(
             },
         )
         .await;
-        let incident = shared.incident.borrow().clone();
+        // The incident is recorded on the calls emergency mode applies to.
+        let region = shared
+            .flows
+            .current()
+            .set
+            .regions
+            .lookup(&caller)
+            .map(|(r, _)| r.to_owned());
+        let applies = shared.emergency.borrow().applies(region.as_deref());
+        let incident = shared.incident.borrow().clone().filter(|_| applies);
         if let Some(tag) = incident {
             record(
                 &records,
@@ -264,7 +273,9 @@ struct Call {
     logic: Box<dyn CallLogic>,
     /// The recordings of the flow version this call runs on.
     prompts: Arc<PromptStore>,
-    emergency: watch::Receiver<bool>,
+    emergency: watch::Receiver<crate::cti_glue::EmergencyNow>,
+    /// The region of the caller's number, for emergency mode by region.
+    region: Option<String>,
     records: CallEvents,
     call_id: String,
     /// Where the caller's signalling comes from.
@@ -401,11 +412,16 @@ impl Call {
         // The flow version this call runs on, to its end.
         let active = shared.flows.current();
         let mut emergency = shared.emergency.clone();
+        let region = active
+            .set
+            .regions
+            .lookup(&info_caller)
+            .map(|(r, _)| r.to_owned());
         let info = CallInfo {
             caller: info_caller.clone(),
             dialled: incoming.dialled.clone(),
             at: jiff::Zoned::now().with_time_zone(frontdoor_ivr::schedule::zone()),
-            emergency: *emergency.borrow_and_update(),
+            emergency: emergency.borrow_and_update().applies(region.as_deref()),
         };
         tracing::info!(version = %active.set.hash, emergency = info.emergency, "flow started");
         record(
@@ -441,6 +457,7 @@ impl Call {
             logic,
             prompts: active.prompts.clone(),
             emergency,
+            region,
             records: shared.events.clone(),
             call_id: call_id.to_owned(),
             peer: incoming.peer.addr.ip(),
@@ -526,7 +543,9 @@ impl Call {
                         return wait_for_end(&mut self.events).await;
                     }
                 },
-                Ok(()) = self.emergency.changed() => Work::Logic(Input::Emergency(*self.emergency.borrow_and_update())),
+                Ok(()) = self.emergency.changed() => Work::Logic(Input::Emergency(
+                    self.emergency.borrow_and_update().applies(self.region.as_deref()),
+                )),
                 () = sleep_until_opt(deadline) => Work::Logic(Input::Timeout),
             };
             self.work(shared, std::collections::VecDeque::from([input]))

@@ -380,3 +380,96 @@ fn only_operations_staff_may_change_the_flows() {
     browser.wait_visible("#denied-view");
     browser.axe("denied");
 }
+
+#[test]
+fn emergency_mode_for_one_region_is_heard_there_only_and_tags_its_calls() {
+    let engine = Engine::start_in("", |_| {});
+    account(&engine, "ops1", "ops");
+    let ops = login(&engine, "ops1", PASSWORD);
+    let browser = Browser::open("ops-emergency");
+    browser.goto(&format!("http://{}/ops", engine.http));
+    browser.wait_visible("#login-view");
+    browser.type_into("#username", "ops1");
+    browser.type_into("#password", PASSWORD);
+    browser.keys(keys::ENTER);
+    browser.wait_until("the console", "return window.frontdoorOps.ready");
+
+    // A bad tag is refused at the field, and nothing is switched.
+    browser.type_into("#incident", "ottawa flood!");
+    browser.click("#emergency-toggle");
+    browser.wait_text("#incident-error", "letters, digits");
+    browser.axe("incident-error");
+    browser.eval("document.getElementById('incident').value = ''", vec![]);
+    browser.type_into("#incident", "2026-ottawa-flood");
+    browser.type_into("#emergency-message", "Ottawa river flooding");
+    browser.click("#region-checks input[value=\"east\"]");
+    browser.click("#emergency-toggle");
+    browser.wait_text(
+        "#emergency-now",
+        "Emergency mode is ON (incident 2026-ottawa-flood)",
+    );
+    browser.wait_text("#emergency-where", "Where: East.");
+    browser.axe("emergency-on");
+    browser.screenshot("emergency-on");
+    engine
+        .wait_for(Duration::from_secs(10), |v| {
+            message(v) == "emergency mode switched" && v["fields"]["on"] == true
+        })
+        .unwrap_or_else(|| panic!("the calls were not told:\n{}", engine.dump()));
+
+    let record = |id: &str| -> Value {
+        for _ in 0..50 {
+            let (status, body) = http(
+                engine.http,
+                "GET",
+                &format!("/api/calls/{id}"),
+                Some(&ops),
+                "",
+            );
+            if status == 200 {
+                let v: Value = serde_json::from_str(&body).unwrap();
+                if v["call"]["flow_version"].is_string() {
+                    return v;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("no record for {id}");
+    };
+    // A caller from Ottawa (the East) hears the announcement; the call is tagged.
+    let run = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
+    let east = engine.id_of(&run.call_id());
+    let heard = prompts_sent(&engine, &east);
+    assert!(
+        heard.contains(&"en/emergency_announcement".to_owned()),
+        "{heard:?}"
+    );
+    assert_eq!(record(&east)["call"]["incident"], "2026-ottawa-flood");
+    // A caller from Toronto does not, and is not tagged.
+    let run = call_pressing(&engine, "+14165550123", &[(1000, '1'), (1500, '2')]);
+    let toronto = engine.id_of(&run.call_id());
+    let heard = prompts_sent(&engine, &toronto);
+    assert!(
+        !heard.iter().any(|p| p.ends_with("/emergency_announcement")),
+        "{heard:?}"
+    );
+    assert_eq!(record(&toronto)["call"]["incident"], Value::Null);
+
+    // Off again, in one press.
+    browser.click("#emergency-toggle");
+    browser.wait_text("#emergency-now", "Emergency mode is off.");
+    let (status, body) = http(engine.http, "GET", "/api/emergency", Some(&ops), "");
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["active"], false, "{body}");
+    // An unknown region is refused with the known ones.
+    let (status, reply) = http(
+        engine.http,
+        "PUT",
+        "/api/emergency",
+        Some(&ops),
+        r#"{"active":true,"regions":["atlantis"]}"#,
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("east"), "{reply}");
+}

@@ -26,6 +26,9 @@ pub struct Emergency {
     /// The incident tag calls arriving while it is on are recorded with
     /// (e.g. `2026-ottawa-flood`); empty for none.
     pub incident: String,
+    /// The regions it applies to (callers whose number is from one of
+    /// them, or from no known region); empty: province-wide.
+    pub regions: Vec<String>,
 }
 
 /// One audit log row.
@@ -178,7 +181,7 @@ impl Store {
 
     pub async fn emergency(&self) -> Result<Emergency> {
         let r = sqlx::query(
-            "SELECT active, message, changed_by, changed_ms, incident FROM emergency_mode WHERE id = 1",
+            "SELECT active, message, changed_by, changed_ms, incident, regions FROM emergency_mode WHERE id = 1",
         )
         .fetch_one(&self.pool)
         .await?;
@@ -188,6 +191,12 @@ impl Store {
             changed_by: r.try_get("changed_by")?,
             changed_ms: r.try_get("changed_ms")?,
             incident: r.try_get("incident")?,
+            regions: r
+                .try_get::<String, _>("regions")?
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+                .collect(),
         })
     }
 
@@ -196,15 +205,17 @@ impl Store {
         active: bool,
         message: &str,
         incident: &str,
+        regions: &[String],
         by: &str,
         now_ms: i64,
     ) -> Result<()> {
-        sqlx::query("UPDATE emergency_mode SET active = $1, message = $2, changed_by = $3, changed_ms = $4, incident = $5 WHERE id = 1")
+        sqlx::query("UPDATE emergency_mode SET active = $1, message = $2, changed_by = $3, changed_ms = $4, incident = $5, regions = $6 WHERE id = 1")
             .bind(flag(active))
             .bind(message)
             .bind(by)
             .bind(now_ms)
             .bind(incident)
+            .bind(regions.join(","))
             .execute(&self.pool)
             .await?;
         Ok(())

@@ -325,7 +325,7 @@ async fn scripted_answers(url: &str) -> serde_json::Value {
         .await
         .unwrap();
     store
-        .set_emergency(true, "ice storm", "2026-ice-storm", "ops1", 30)
+        .set_emergency(true, "ice storm", "2026-ice-storm", &[], "ops1", 30)
         .await
         .unwrap();
 

@@ -73,6 +73,7 @@ export default {
   "pop.topic": "Topic",
   "pop.path": "Menu path",
   "pop.callback": "Callback requested",
+  "pop.emergency_incident": "Emergency mode is on — incident {tag}",
   "pop.emergency": "Emergency mode is on",
   "caller.withheld": "Number withheld",
 
@@ -734,4 +735,8 @@ export default {
   "ops.diagram_hint": "Every node with what it does; the arrows are the keys and cases. Choose a node to go to its line.",
   "ops.diagram_label": "Diagram of version {version}",
   "ops.diagram_node": "{file}, line {line}",
+  "ops.emergency_regions": "Regions",
+  "ops.emergency_regions_hint": "None chosen: province-wide. Callers whose number is from no known region hear it too.",
+  "ops.province_wide": "province-wide",
+  "ops.emergency_where": "Where: {where}.",
 };

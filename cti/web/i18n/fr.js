@@ -73,6 +73,7 @@ export default {
   "pop.topic": "Sujet",
   "pop.path": "Parcours dans le menu",
   "pop.callback": "Rappel demandé",
+  "pop.emergency_incident": "Mode d'urgence activé — incident {tag}",
   "pop.emergency": "Le mode urgence est activé",
   "caller.withheld": "Numéro masqué",
 
@@ -734,4 +735,8 @@ export default {
   "ops.diagram_hint": "Chaque étape et ce qu'elle fait; les flèches sont les touches et les cas. Choisissez une étape pour aller à sa ligne.",
   "ops.diagram_label": "Schéma de la version {version}",
   "ops.diagram_node": "{file}, ligne {line}",
+  "ops.emergency_regions": "Régions",
+  "ops.emergency_regions_hint": "Aucune choisie : toute la province. Les appelants dont le numéro n'est d'aucune région connue l'entendent aussi.",
+  "ops.province_wide": "toute la province",
+  "ops.emergency_where": "Où : {where}.",
 };
