@@ -124,6 +124,7 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/flows/check", post(flow_check))
         .route("/api/flows/activate", post(flow_activate))
         .route("/api/flows/rollback", post(flow_rollback))
+        .route("/api/audit", get(audit_log))
         .route("/api/navigators", get(navigators))
         .route("/api/navigators/{username}/state", post(force_state))
         .route("/api/queues", get(queues))
@@ -808,6 +809,143 @@ async fn flow_versions(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<ser
     Ok(Json(
         json!({ "active": cti.shared.status.active_flow(), "versions": versions }),
     ))
+}
+
+// ——— The audit log (docs/ops.md) ———
+
+/// The most rows one read of the audit log gives.
+const AUDIT_MAX: i64 = 5000;
+
+/// `GET /api/audit?actor=&action=&target=&from=&to=&limit=&format=csv`:
+/// the audit log for the privacy officer (ops), newest first; the read is
+/// itself audited.
+async fn audit_log(
+    State(cti): State<Cti>,
+    auth: Auth,
+    query: Result<Query<std::collections::BTreeMap<String, String>>, QueryRejection>,
+) -> ApiResult<Response> {
+    auth.require(&cti, auth.account.role == Role::Ops, "audit")
+        .await?;
+    let Query(params) = query.map_err(|e| AppError::bad(e.body_text()))?;
+    for key in params.keys() {
+        if !matches!(
+            key.as_str(),
+            "actor" | "action" | "target" | "from" | "to" | "limit" | "format"
+        ) {
+            return Err(AppError::bad(format!(
+                "{key}: not a filter (actor, action, target, from, to, limit, format)"
+            )));
+        }
+    }
+    let (tz, today) = report_clock(&cti);
+    let date = |key: &str, default: jiff::civil::Date| -> ApiResult<jiff::civil::Date> {
+        match params.get(key).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<jiff::civil::Date>()
+                .map_err(|_| AppError::bad(format!("{key}: a date as YYYY-MM-DD, not {v:?}"))),
+        }
+    };
+    let from = date("from", today.saturating_sub(jiff::ToSpan::days(30)))?;
+    let to = date("to", today)?;
+    if to < from {
+        return Err(AppError::bad("to: before from"));
+    }
+    let start_of = |d: jiff::civil::Date| {
+        d.to_zoned(tz.clone())
+            .map(|z| z.timestamp().as_millisecond())
+            .map_err(|e| AppError::bad(format!("date: {e}")))
+    };
+    let limit = match params.get("limit") {
+        None => 500,
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=AUDIT_MAX).contains(n))
+            .ok_or_else(|| AppError::bad(format!("limit: 1 to {AUDIT_MAX}, not {v:?}")))?,
+    };
+    let text = |key: &str| {
+        params
+            .get(key)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    };
+    let filter = crate::store::AuditFilter {
+        actor: text("actor"),
+        action: text("action"),
+        target: text("target"),
+        from_ms: start_of(from)?,
+        to_ms: start_of(to.saturating_add(jiff::ToSpan::days(1)))?,
+        limit,
+    };
+    let csv = match params.get("format").map(String::as_str) {
+        None | Some("json") => false,
+        Some("csv") => true,
+        Some(other) => return Err(AppError::bad(format!("format: json or csv, not {other:?}"))),
+    };
+    let rows = cti.shared.store.audit_search(&filter).await?;
+    let detail = format!(
+        "actor={:?} action={:?} target={:?} from={from} to={to} rows={}",
+        filter.actor.as_deref().unwrap_or(""),
+        filter.action.as_deref().unwrap_or(""),
+        filter.target.as_deref().unwrap_or(""),
+        rows.len()
+    );
+    cti.audit(
+        &auth.account.username,
+        "audit.read",
+        "audit",
+        "ok",
+        &detail,
+        &auth.peer,
+    )
+    .await?;
+    if !csv {
+        return Ok(
+            Json(json!({ "from": from.to_string(), "to": to.to_string(), "rows": rows }))
+                .into_response(),
+        );
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let write = |w: &mut csv::Writer<Vec<u8>>, rec: &[&str]| {
+        w.write_record(rec)
+            .map_err(|e| AppError::Internal(Error::Io(std::io::Error::other(e.to_string()))))
+    };
+    write(
+        &mut w,
+        &[
+            "at", "actor", "action", "target", "outcome", "detail", "peer",
+        ],
+    )?;
+    for r in &rows {
+        let at = jiff::Timestamp::from_millisecond(r.at_ms)
+            .map(|t| {
+                t.to_zoned(tz.clone())
+                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        write(
+            &mut w,
+            &[
+                &at, &r.actor, &r.action, &r.target, &r.outcome, &r.detail, &r.peer,
+            ],
+        )?;
+    }
+    let body = w
+        .into_inner()
+        .map_err(|e| AppError::Internal(Error::Io(std::io::Error::other(e.to_string()))))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"audit-{from}-{to}.csv\""),
+            ),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 // ——— The operations console's flows (docs/ops.md) ———

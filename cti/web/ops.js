@@ -43,6 +43,11 @@ function start() {
   $("flow-check").addEventListener("click", check);
   $("flow-activate").addEventListener("click", activate);
   $("flow-discard").addEventListener("click", discard);
+  $("audit-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    showAudit();
+  });
+  $("audit-csv").addEventListener("click", downloadAudit);
   $("emergency-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     toggleEmergency();
@@ -436,6 +441,69 @@ async function rollback(version) {
     busy = false;
   }
   render();
+}
+
+// ——— The audit log ———
+
+/** The audit filters as query parameters (the empty ones left out). */
+function auditQuery() {
+  const params = new URLSearchParams();
+  for (const key of ["actor", "action", "target", "from", "to"]) {
+    const value = $(`audit-${key}`).value.trim();
+    if (value) params.set(key, value);
+  }
+  return params;
+}
+
+let auditRows = null;
+
+async function showAudit() {
+  setText("audit-status", () => t("ops.audit_loading"));
+  try {
+    const answer = await api("GET", `/api/audit?${auditQuery()}`);
+    auditRows = answer.rows;
+    setText("audit-status", () => t("ops.audit_count", { n: auditRows.length, from: answer.from, to: answer.to }));
+  } catch (err) {
+    setText("audit-status", () => errorWords(err));
+  }
+  renderAudit();
+}
+
+function renderAudit() {
+  $("audit-scroll").hidden = !auditRows?.length;
+  $("audit-table").tBodies[0].replaceChildren(
+    ...(auditRows ?? []).map((r) =>
+      el(
+        "tr",
+        {},
+        el("td", { class: "nowrap", text: fmtDateTime(r.at_ms) }),
+        el("td", { text: r.actor }),
+        el("td", { text: r.action }),
+        el("td", { text: r.target }),
+        el("td", { text: r.outcome }),
+        el("td", { text: r.detail }),
+      ),
+    ),
+  );
+}
+
+async function downloadAudit() {
+  const params = auditQuery();
+  params.set("format", "csv");
+  setText("audit-status", () => t("ops.audit_loading"));
+  try {
+    const blob = await apiBlob(`/api/audit?${params}`, "text/csv");
+    const name = "frontdoor-audit.csv";
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: name, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    setText("audit-status", () => t("ops.audit_downloaded", { file: name }));
+  } catch (err) {
+    setText("audit-status", () => errorWords(err));
+  }
 }
 
 // ——— Emergency mode ———

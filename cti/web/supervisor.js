@@ -7,7 +7,7 @@
 // callback) go through the HTTP API and are audited there.
 
 import { $, el } from "./dom.js";
-import { t, label, known, setLang, getLang, otherLang, onLangChange, fmtClock } from "./i18n.js";
+import { t, label, known, setLang, getLang, otherLang, onLangChange, fmtClock, fmtDate } from "./i18n.js";
 import { api, getToken, setToken, onSessionExpired } from "./api.js";
 import { initLogin, relabelLogin } from "./login.js";
 import { callerText } from "./session.js";
@@ -30,6 +30,10 @@ const firstSeen = new Map(); // call id → the first board that showed it: {wai
 const confirming = new Set(); // navigators whose "log out" waits for a second press
 
 const serverNow = () => Date.now() + skewMs;
+/** How often the centre's overdue follow-ups are read again. */
+const FOLLOWUPS_EVERY_MS = 60_000;
+let followups = null; // the centre's follow-ups not done (GET /api/follow-ups?scope=centre)
+let followupsTimer = null;
 
 function start() {
   const stored = localStorage.getItem(LANG_KEY);
@@ -114,6 +118,39 @@ async function enter() {
   showView("board");
   render();
   socket.open();
+  loadFollowups();
+}
+
+/** The centre's overdue follow-ups: read now and every minute while the board is open. */
+async function loadFollowups() {
+  clearTimeout(followupsTimer);
+  if (view !== "board") return;
+  try {
+    followups = await api("GET", "/api/follow-ups?scope=centre");
+  } catch {
+    // kept as last read; tried again at the next turn
+  }
+  renderFollowups();
+  followupsTimer = setTimeout(loadFollowups, FOLLOWUPS_EVERY_MS);
+}
+
+function renderFollowups() {
+  const overdue = (followups ?? []).filter((f) => f.status === "overdue").sort((a, b) => a.due.localeCompare(b.due));
+  $("followups-none").hidden = overdue.length > 0;
+  $("followup-table").closest(".scroll").hidden = overdue.length === 0;
+  $("followup-table").tBodies[0].replaceChildren(
+    ...overdue.map((f) =>
+      el(
+        "tr",
+        { "data-log": f.log_id },
+        el("td", { text: fmtDate(f.due) }),
+        el("td", { text: callerText(f.caller) }),
+        el("td", { text: f.navigator ?? "" }),
+        el("td", { text: f.reason ?? "" }),
+        el("td", { class: "num", text: String(f.attempts ?? 0) }),
+      ),
+    ),
+  );
 }
 
 function sessionExpired() {
@@ -310,7 +347,7 @@ function render() {
   const own = me?.role === "supervisor" ? queueName(`centre:${me.centre}`) : t("board.all_centres");
   $("board-title").textContent = t("board.heading", { centre: own });
   $("board-waiting").hidden = board !== null;
-  for (const id of ["alerts", "queue-table", "waiting-table", "navigator-table", "callback-table"]) {
+  for (const id of ["alerts", "queue-table", "waiting-table", "navigator-table", "callback-table", "followup-table"]) {
     $(id).closest("section").hidden = board === null;
   }
   if (!board) return;
@@ -319,6 +356,7 @@ function render() {
   renderWaiting();
   renderNavigators();
   renderCallbacks();
+  renderFollowups();
   $("short-abandon-note").textContent = t("board.short_abandon_note", { s: board.short_abandon_s });
   $("action-status").textContent = statusText ? statusText() : "";
 }

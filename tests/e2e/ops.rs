@@ -338,6 +338,40 @@ fn an_ops_person_fixes_a_flow_at_its_line_activates_it_and_rolls_it_back_in_one_
         .unwrap_or_default();
     assert!(by.starts_with("cli:"), "{body}");
 
+    // The audit log: who activated and rolled back, found by what and by whom.
+    browser.type_into("#audit-action", "flow.");
+    browser.type_into("#audit-actor", "ops1");
+    browser.click("#audit-show");
+    browser.wait_text("#audit-status", "entries from");
+    let shown = browser.text("#audit-table tbody");
+    assert!(
+        shown.contains("flow.rollback") && shown.contains("flow.upload"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("GET /api"),
+        "only the flow actions: {shown}"
+    );
+    browser.axe("audit");
+    browser.screenshot("audit");
+    let (status, csv) = http(
+        engine.http,
+        "GET",
+        &format!("/api/audit?action=flow.rollback&target={first}&format=csv"),
+        Some(&ops),
+        "",
+    );
+    assert_eq!(status, 200, "{csv}");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "at,actor,action,target,outcome,detail,peer");
+    assert_eq!(lines.len(), 2, "{csv}");
+    assert!(
+        lines[1].contains(",ops1,flow.rollback,") && lines[1].contains(&first),
+        "{csv}"
+    );
+    let (status, reply) = http(engine.http, "GET", "/api/audit?when=today", Some(&ops), "");
+    assert_eq!(status, 400, "{reply}");
+
     // A version nobody kept, and a file that is not a flow file, are refused.
     let (status, _) = http(
         engine.http,
@@ -367,6 +401,7 @@ fn only_operations_staff_may_change_the_flows() {
         ("POST", "/api/flows/check", r#"{"files":[]}"#),
         ("POST", "/api/flows/activate", r#"{"files":[]}"#),
         ("POST", "/api/flows/rollback", r#"{"version":"x"}"#),
+        ("GET", "/api/audit", ""),
     ] {
         let (status, _) = http(engine.http, method, path, Some(&sup), body);
         assert_eq!(status, 403, "{method} {path}");

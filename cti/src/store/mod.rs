@@ -42,7 +42,7 @@ pub(crate) use call_records::{CallStep, Write};
 pub use desk::{FollowUpItem, FollowUpScope, FollowUpStatus, MAX_DRAFT_BYTES};
 pub use directory::{Candidate, CandidateQuery, ImportSummary, Shown};
 pub use logs::{StoredLog, validate_log};
-pub use ops::{AuditEntry, Emergency, FlowVersion};
+pub use ops::{AuditEntry, AuditFilter, Emergency, FlowVersion};
 pub use retention::{PurgeReport, caller_hash};
 
 /// Which database a [`Store`] talks to.

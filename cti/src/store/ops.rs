@@ -31,6 +31,23 @@ pub struct Emergency {
     pub regions: Vec<String>,
 }
 
+/// Which audit rows to read (`GET /api/audit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Exactly this account.
+    pub actor: Option<String>,
+    /// Actions containing this (`flow.`, `GET /api/calls`).
+    pub action: Option<String>,
+    /// Targets containing this: a call id, a caller's number, an account.
+    pub target: Option<String>,
+    /// From this instant (epoch ms), inclusive.
+    pub from_ms: i64,
+    /// Until this instant (epoch ms), exclusive.
+    pub to_ms: i64,
+    /// At most this many rows, newest first.
+    pub limit: i64,
+}
+
 /// One audit log row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
@@ -249,6 +266,54 @@ impl Store {
     }
 
     /// The newest audit rows, newest first.
+    /// The audit rows that match `filter`, newest first.
+    pub async fn audit_search(&self, filter: &AuditFilter) -> Result<Vec<AuditEntry>> {
+        // One fixed statement: a filter not given is the empty text, which
+        // its condition lets through.
+        let like = |v: &str| {
+            format!(
+                "%{}%",
+                v.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        };
+        let actor = filter.actor.clone().unwrap_or_default();
+        let action = filter.action.as_deref().map(like).unwrap_or_default();
+        let target = filter.target.as_deref().map(like).unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT at_ms, actor, action, target, outcome, detail, peer FROM audit_log \
+             WHERE ($1 = '' OR actor = $2) \
+             AND ($3 = '' OR action LIKE $4 ESCAPE '\\') \
+             AND ($5 = '' OR target LIKE $6 ESCAPE '\\') \
+             AND at_ms >= $7 AND at_ms < $8 ORDER BY id DESC LIMIT $9",
+        )
+        .bind(&actor)
+        .bind(&actor)
+        .bind(&action)
+        .bind(&action)
+        .bind(&target)
+        .bind(&target)
+        .bind(filter.from_ms)
+        .bind(filter.to_ms)
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    at_ms: r.try_get("at_ms")?,
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    target: r.try_get("target")?,
+                    outcome: r.try_get("outcome")?,
+                    detail: r.try_get("detail")?,
+                    peer: r.try_get("peer")?,
+                })
+            })
+            .collect()
+    }
+
     pub async fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>> {
         let rows = sqlx::query(
             "SELECT at_ms, actor, action, target, outcome, detail, peer FROM audit_log ORDER BY id DESC LIMIT $1",

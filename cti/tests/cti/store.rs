@@ -673,3 +673,115 @@ async fn read_then_write(url: &str) {
     );
     assert_eq!(n, 2);
 }
+
+async fn audit_search(url: &str) {
+    use frontdoor_cti::store::{AuditEntry, AuditFilter};
+    let store = Store::connect(url).await.unwrap();
+    let row = |at_ms: i64, actor: &str, action: &str, target: &str| AuditEntry {
+        at_ms,
+        actor: actor.into(),
+        action: action.into(),
+        target: target.into(),
+        outcome: "ok".into(),
+        detail: String::new(),
+        peer: "127.0.0.1".into(),
+    };
+    for e in [
+        row(1_000, "sup1", "GET /api/calls/{id}", "call-7"),
+        row(
+            2_000,
+            "nav1",
+            "GET /api/callers/{number}/history",
+            "+16135550123",
+        ),
+        row(3_000, "ops1", "flow.activate", "3c8f161cab49"),
+        row(4_000, "sup1", "navigator.state.force", "nav1"),
+        // A target with the LIKE wildcards in it.
+        row(5_000, "ops1", "user.add", "a_b%c"),
+    ] {
+        store.audit(&e).await.unwrap();
+    }
+    let all = AuditFilter {
+        actor: None,
+        action: None,
+        target: None,
+        from_ms: 0,
+        to_ms: 10_000,
+        limit: 100,
+    };
+    let targets = |rows: Vec<AuditEntry>| rows.into_iter().map(|r| r.target).collect::<Vec<_>>();
+    assert_eq!(
+        targets(store.audit_search(&all).await.unwrap()),
+        ["a_b%c", "nav1", "3c8f161cab49", "+16135550123", "call-7"],
+        "newest first"
+    );
+    let by = |f: AuditFilter| {
+        let store = store.clone();
+        async move { targets(store.audit_search(&f).await.unwrap()) }
+    };
+    assert_eq!(
+        by(AuditFilter {
+            actor: Some("sup1".into()),
+            ..all.clone()
+        })
+        .await,
+        ["nav1", "call-7"]
+    );
+    assert_eq!(
+        by(AuditFilter {
+            action: Some("flow.".into()),
+            ..all.clone()
+        })
+        .await,
+        ["3c8f161cab49"]
+    );
+    // Which caller: a part of their number.
+    assert_eq!(
+        by(AuditFilter {
+            target: Some("5550123".into()),
+            ..all.clone()
+        })
+        .await,
+        ["+16135550123"]
+    );
+    // `_` and `%` are letters here, not wildcards.
+    assert_eq!(
+        by(AuditFilter {
+            target: Some("a_b%".into()),
+            ..all.clone()
+        })
+        .await,
+        ["a_b%c"]
+    );
+    assert!(
+        by(AuditFilter {
+            target: Some("a%c".into()),
+            ..all.clone()
+        })
+        .await
+        .is_empty()
+    );
+    // When: from inclusive, to exclusive; and the limit.
+    assert_eq!(
+        by(AuditFilter {
+            from_ms: 2_000,
+            to_ms: 4_000,
+            ..all.clone()
+        })
+        .await,
+        ["3c8f161cab49", "+16135550123"]
+    );
+    assert_eq!(
+        by(AuditFilter {
+            limit: 1,
+            ..all.clone()
+        })
+        .await,
+        ["a_b%c"]
+    );
+}
+
+crate::on_both_backends!(
+    the_audit_log_is_searched_by_who_what_which_and_when,
+    audit_search
+);

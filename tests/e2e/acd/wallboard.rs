@@ -99,6 +99,7 @@ fn a_supervisor_watches_callers_and_navigators_live_sees_the_alerts_and_sets_a_n
     );
     assert!(browser.visible("#alerts-none"));
     assert!(browser.visible("#waiting-none"));
+    browser.wait_visible("#followups-none");
     browser.axe("empty");
     browser.screenshot("empty");
     // The reports are a link away, and the wallboard one back.
