@@ -251,6 +251,34 @@ fn load_active(flows_dir: &Path, prompts_dir: &Path) -> anyhow::Result<Active> {
     })
 }
 
+/// The prompts a flow set plays: every node's, emergency mode's, and the
+/// engine's own.
+fn prompts_used(set: &FlowSet) -> std::collections::HashSet<&str> {
+    use frontdoor_ivr::flowset::Kind;
+    let mut lists: Vec<&[String]> = Vec::new();
+    for node in &set.nodes {
+        match &node.kind {
+            Kind::Play { prompts, .. } | Kind::Hangup { prompts } => lists.push(prompts),
+            Kind::Menu(m) => lists.extend([&m.prompt[..], &m.no_input, &m.no_match]),
+            Kind::Collect(c) => lists.extend([&c.prompt[..], &c.no_input]),
+            Kind::Route { prompt, .. } => lists.push(prompt),
+            _ => {}
+        }
+    }
+    if let Some(e) = &set.emergency {
+        lists.push(&e.announcement);
+        if let Some(o) = &e.option {
+            lists.push(&o.prompt);
+        }
+    }
+    lists
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .chain(ENGINE_PROMPTS)
+        .collect()
+}
+
 /// The files of the flows folder that make a flow version: `*.yaml` and
 /// `*.yml`, `regions.csv`, and the tests (`tests/*.yaml`), by path.
 pub fn version_files(flows_dir: &Path) -> Vec<FlowFile> {
@@ -417,6 +445,38 @@ impl FlowConsole for Flows {
 
     fn diagram(&self) -> String {
         frontdoor_ivr::diagram::svg(&self.current().set)
+    }
+
+    fn prompts(&self) -> Vec<frontdoor_cti::console::PromptInfo> {
+        let set = self.current().set.clone();
+        let used = prompts_used(&set);
+        let recorded = |lang: &str, id: &str| {
+            self.prompts_dir
+                .join(lang)
+                .join(format!("{id}.recorded"))
+                .is_file()
+        };
+        let mut out: Vec<_> = set
+            .catalog
+            .iter()
+            .map(|(id, text)| frontdoor_cti::console::PromptInfo {
+                id: id.clone(),
+                en: text.en.clone(),
+                fr: text.fr.clone(),
+                recorded_en: recorded("en", id),
+                recorded_fr: recorded("fr", id),
+                used: used.contains(id.as_str()),
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        out
+    }
+
+    fn prompt_wav(&self, lang: &str, id: &str) -> Option<Vec<u8>> {
+        if !matches!(lang, "en" | "fr") || !frontdoor_cti::console::valid_prompt_id(id) {
+            return None;
+        }
+        std::fs::read(self.prompts_dir.join(lang).join(format!("{id}.wav"))).ok()
     }
 
     fn activate(&self, files: &[FlowFile], by: &str) -> Result<String, FlowCheck> {

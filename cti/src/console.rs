@@ -67,6 +67,30 @@ pub struct FlowCheck {
     pub tests: Option<FlowTests>,
 }
 
+/// One prompt of the catalogue, as the console lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptInfo {
+    pub id: String,
+    /// Its English and French text (`prompts/catalog.yaml`).
+    pub en: String,
+    pub fr: String,
+    /// Whether each language's sound is a person's recording (a
+    /// `prompts/LANG/ID.recorded` marker) rather than synthetic speech.
+    pub recorded_en: bool,
+    pub recorded_fr: bool,
+    /// Whether the active flows play it (or the engine does, on its own).
+    pub used: bool,
+}
+
+/// Whether `id` may name a prompt: lowercase letters, digits and `_`,
+/// starting with a letter (a file name in the prompts folder).
+pub fn valid_prompt_id(id: &str) -> bool {
+    id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 /// What the binary does for the console: it owns the flows folder.
 /// Every method may block (files, the checker): the API calls them off the
 /// async workers.
@@ -83,6 +107,11 @@ pub trait FlowConsole: Send + Sync + 'static {
     /// The active version drawn as SVG: every node named, with its file
     /// and line (`data-file`, `data-line`).
     fn diagram(&self) -> String;
+    /// Every prompt of the active version's catalogue, by id.
+    fn prompts(&self) -> Vec<PromptInfo>;
+    /// The sound of a prompt (`lang` "en" or "fr") as its WAV file, if
+    /// there is one.
+    fn prompt_wav(&self, lang: &str, id: &str) -> Option<Vec<u8>>;
 }
 
 #[cfg(test)]

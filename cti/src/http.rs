@@ -120,6 +120,8 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/flows/versions", get(flow_versions))
         .route("/api/flows/versions/{version}", get(flow_version_files))
         .route("/api/flows/active", get(flow_active))
+        .route("/api/prompts", get(prompts_list))
+        .route("/api/prompts/{lang}/{id}", get(prompt_sound))
         .route("/api/flows/diagram.svg", get(flow_diagram))
         .route("/api/flows/check", post(flow_check))
         .route("/api/flows/activate", post(flow_activate))
@@ -1022,6 +1024,35 @@ async fn flow_diagram(State(cti): State<Cti>, auth: Auth) -> ApiResult<Response>
             (header::CACHE_CONTROL, "no-store"),
         ],
         svg,
+    )
+        .into_response())
+}
+
+/// `GET /api/prompts`: every prompt of the active catalogue.
+async fn prompts_list(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(&cti, auth.account.role == Role::Ops, "prompts")
+        .await?;
+    let prompts = console_work(&cti, |c| c.prompts()).await?;
+    Ok(Json(json!({ "prompts": prompts })))
+}
+
+/// `GET /api/prompts/{lang}/{id}`: a prompt's sound (WAV, 8 kHz mono).
+async fn prompt_sound(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path((lang, id)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    auth.require(&cti, auth.account.role == Role::Ops, "prompts")
+        .await?;
+    let wav = console_work(&cti, move |c| c.prompt_wav(&lang, &id))
+        .await?
+        .ok_or_else(|| AppError::Refused(StatusCode::NOT_FOUND, "no such prompt".into()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "audio/wav"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        wav,
     )
         .into_response())
 }

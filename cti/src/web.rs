@@ -13,10 +13,10 @@ use axum::response::{IntoResponse, Response};
 struct Assets;
 
 /// Only this origin: no inline script or style, no CDN, websockets back to
-/// the server.
+/// the server; sounds fetched by the page (a prompt played) as `blob:`.
 const CSP: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
-                   style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'self'; \
-                   frame-ancestors 'none'";
+                   media-src 'self' blob:; style-src 'self'; script-src 'self'; \
+                   base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// `GET /`: the navigator's desk.
 pub(crate) async fn index(headers: HeaderMap) -> Response {

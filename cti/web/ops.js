@@ -23,6 +23,7 @@ let checked = null; // {json of files, check} of the last check
 let versions = [];
 let emergency = null;
 let regions = []; // the flows' region ids
+let prompts = []; // GET /api/prompts
 let confirming = null; // the version whose roll back waits for a second press
 let busy = false;
 const texts = {}; // id → () => text, shown again when the language changes
@@ -48,6 +49,7 @@ function start() {
     showAudit();
   });
   $("audit-csv").addEventListener("click", downloadAudit);
+  $("prompt-filter").addEventListener("input", renderPrompts);
   $("emergency-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     toggleEmergency();
@@ -125,6 +127,7 @@ async function load() {
       api("GET", "/api/emergency"),
       api("GET", "/api/reports"),
     ]);
+    prompts = (await api("GET", "/api/prompts")).prompts;
     regions = meta.regions;
     active = a;
     versions = v.versions;
@@ -225,6 +228,7 @@ function render() {
   renderCheck();
   renderVersions();
   renderEmergency();
+  renderPrompts();
 }
 
 function checkedOk() {
@@ -441,6 +445,59 @@ async function rollback(version) {
     busy = false;
   }
   render();
+}
+
+// ——— Prompts ———
+
+function renderPrompts() {
+  const words = $("prompt-filter").value.trim().toLowerCase();
+  const shown = prompts.filter((p) => !words || `${p.id} ${p.en} ${p.fr}`.toLowerCase().includes(words));
+  const cell = (p, lang) =>
+    el(
+      "td",
+      { lang },
+      el("p", { class: "prompt-text", text: p[lang] }),
+      el(
+        "p",
+        { class: "prompt-meta" },
+        el("button", {
+          type: "button",
+          class: "small",
+          "data-play": `${lang}/${p.id}`,
+          text: t("ops.play"),
+          "aria-label": t("ops.play_prompt", { id: p.id, lang: label("board.lang", lang) }),
+          onclick: () => play(lang, p.id),
+        }),
+        " ",
+        el("span", { class: "prompt-kind", text: p[`recorded_${lang}`] ? t("ops.recorded") : t("ops.synthetic") }),
+      ),
+    );
+  $("prompt-table").tBodies[0].replaceChildren(
+    ...shown.map((p) =>
+      el(
+        "tr",
+        { "data-prompt": p.id },
+        el("th", { scope: "row" }, el("code", { text: p.id }), p.used ? null : el("span", { class: "prompt-unused", text: ` (${t("ops.unused")})` })),
+        cell(p, "en"),
+        cell(p, "fr"),
+      ),
+    ),
+  );
+}
+
+/** Plays a prompt's sound here, fetched with the token. */
+async function play(lang, id) {
+  const audio = $("prompt-audio");
+  setText("prompt-status", () => t("ops.playing", { id, lang: label("board.lang", lang) }));
+  try {
+    const blob = await apiBlob(`/api/prompts/${lang}/${encodeURIComponent(id)}`, "audio/wav");
+    if (audio.src) URL.revokeObjectURL(audio.src);
+    audio.src = URL.createObjectURL(blob);
+    audio.dataset.playing = `${lang}/${id}`;
+    await audio.play();
+  } catch (err) {
+    setText("prompt-status", () => (err?.status !== undefined ? errorWords(err) : t("ops.cannot_play")));
+  }
 }
 
 // ——— The audit log ———

@@ -338,6 +338,34 @@ fn an_ops_person_fixes_a_flow_at_its_line_activates_it_and_rolls_it_back_in_one_
         .unwrap_or_default();
     assert!(by.starts_with("cli:"), "{body}");
 
+    // The prompts: each with its words in both languages, synthetic here,
+    // and one played in the page (fetched with the token, decoded).
+    browser.type_into("#prompt-filter", "welcome");
+    let row = browser.text("#prompt-table tr[data-prompt=\"welcome\"]");
+    assert!(row.contains("Synthetic"), "{row}");
+    assert_eq!(
+        browser.eval(
+            "return document.querySelectorAll('#prompt-table tbody tr').length",
+            vec![]
+        ),
+        json!(1),
+        "the filter leaves one"
+    );
+    browser.click("#prompt-table button[data-play=\"fr/welcome\"]");
+    browser.wait_until(
+        "the prompt's sound decoded",
+        "const a = document.getElementById('prompt-audio'); return a.dataset.playing === 'fr/welcome' && a.duration > 0.5",
+    );
+    browser.axe("prompts");
+    let (status, _) = http(
+        engine.http,
+        "GET",
+        "/api/prompts/en/../../etc",
+        Some(&ops),
+        "",
+    );
+    assert_eq!(status, 404);
+
     // The audit log: who activated and rolled back, found by what and by whom.
     browser.type_into("#audit-action", "flow.");
     browser.type_into("#audit-actor", "ops1");
