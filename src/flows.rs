@@ -251,6 +251,63 @@ fn load_active(flows_dir: &Path, prompts_dir: &Path) -> anyhow::Result<Active> {
     })
 }
 
+/// Shortest and longest recording a prompt may be.
+const RECORDING_MIN: Duration = Duration::from_millis(300);
+const RECORDING_MAX: Duration = Duration::from_secs(60);
+
+/// Whether `wav` is a recording the engine can play and callers can hear:
+/// 8 kHz mono 16-bit PCM (what the prompts are), 0.3 to 60 seconds long,
+/// its loudest moment above -30 dBFS, and not clipped. Else, why not, in
+/// words for the person who made it.
+pub fn check_recording(wav: &[u8]) -> Result<(), String> {
+    let reader = hound::WavReader::new(std::io::Cursor::new(wav))
+        .map_err(|e| format!("not a WAV file this engine can read ({e})"))?;
+    let spec = reader.spec();
+    if spec.sample_rate != 8000
+        || spec.channels != 1
+        || spec.bits_per_sample != 16
+        || spec.sample_format != hound::SampleFormat::Int
+    {
+        return Err(format!(
+            "the recording is {} Hz, {} channel(s), {}-bit: prompts are 8000 Hz, mono, 16-bit PCM \
+             (for example: sox in.wav -r 8000 -c 1 -b 16 out.wav)",
+            spec.sample_rate, spec.channels, spec.bits_per_sample
+        ));
+    }
+    let samples: Vec<i16> = reader
+        .into_samples::<i16>()
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the WAV file is damaged ({e})"))?;
+    let length = Duration::from_secs_f64(samples.len() as f64 / 8000.0);
+    if length < RECORDING_MIN {
+        return Err(format!(
+            "the recording lasts {:.1} s: at least {:.1} s",
+            length.as_secs_f64(),
+            RECORDING_MIN.as_secs_f64()
+        ));
+    }
+    if length > RECORDING_MAX {
+        return Err(format!(
+            "the recording lasts {:.0} s: at most {} s (callers in distress need it short)",
+            length.as_secs_f64(),
+            RECORDING_MAX.as_secs()
+        ));
+    }
+    let peak = samples.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    // -30 dBFS.
+    if f64::from(peak) < 32768.0 * 10f64.powf(-30.0 / 20.0) {
+        return Err(
+            "the recording is silent or far too quiet: record it again closer to the microphone"
+                .into(),
+        );
+    }
+    let clipped = samples.iter().filter(|s| s.unsigned_abs() >= 32767).count();
+    if clipped * 1000 > samples.len() {
+        return Err("the recording is clipped (too loud: it will sound distorted): record it again a little further from the microphone".into());
+    }
+    Ok(())
+}
+
 /// The prompts a flow set plays: every node's, emergency mode's, and the
 /// engine's own.
 fn prompts_used(set: &FlowSet) -> std::collections::HashSet<&str> {
@@ -472,6 +529,45 @@ impl FlowConsole for Flows {
         out
     }
 
+    fn record_prompt(&self, lang: &str, id: &str, wav: &[u8], by: &str) -> Result<String, String> {
+        if !matches!(lang, "en" | "fr") {
+            return Err(format!("language {lang:?}: en or fr"));
+        }
+        let text = {
+            let set = self.current().set.clone();
+            let Some(text) = set.catalog.get(id) else {
+                return Err(format!(
+                    "{id:?} is not a prompt of prompts/catalog.yaml: add its words there first"
+                ));
+            };
+            if lang == "en" {
+                text.en.clone()
+            } else {
+                text.fr.clone()
+            }
+        };
+        check_recording(wav)?;
+        let _installing = self.installing.lock().unwrap_or_else(|e| e.into_inner());
+        let dir = self.prompts_dir.join(lang);
+        let write = || -> std::io::Result<()> {
+            let tmp = dir.join(format!(".{id}.wav.new"));
+            std::fs::write(&tmp, wav)?;
+            std::fs::rename(&tmp, dir.join(format!("{id}.wav")))?;
+            // The words recorded: scripts/make-prompts leaves the sound
+            // alone and warns when the catalogue's words change.
+            std::fs::write(dir.join(format!("{id}.recorded")), format!("{text}\n"))
+        };
+        write().map_err(|e| format!("the recording could not be kept: {e}"))?;
+        match self.reload_as(Some(by)) {
+            Ok(Some(version)) => {
+                tracing::info!(%version, by, lang, id, "a prompt's recording activated");
+                Ok(version)
+            }
+            Ok(None) => Ok(self.current().set.hash.clone()),
+            Err(error) => Err(format!("{error:#}")),
+        }
+    }
+
     fn prompt_wav(&self, lang: &str, id: &str) -> Option<Vec<u8>> {
         if !matches!(lang, "en" | "fr") || !frontdoor_cti::console::valid_prompt_id(id) {
             return None;
@@ -505,5 +601,47 @@ impl FlowConsole for Flows {
             Ok(None) => Ok(self.current().set.hash.clone()),
             Err(error) => Err(refused(format!("{error:#}"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod recording_tests {
+    use super::check_recording;
+
+    /// A WAV of `seconds` of a 440 Hz tone at `amplitude`, in this format.
+    fn wav(rate: u32, channels: u16, seconds: f64, amplitude: f64) -> Vec<u8> {
+        let spec = hound::WavSpec {
+            channels,
+            sample_rate: rate,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
+        let mut out = std::io::Cursor::new(Vec::new());
+        let mut w = hound::WavWriter::new(&mut out, spec).unwrap();
+        let n = (f64::from(rate) * seconds) as usize;
+        for i in 0..n {
+            let v = (amplitude * (i as f64 * 440.0 * std::f64::consts::TAU / f64::from(rate)).sin())
+                .clamp(-32768.0, 32767.0) as i16;
+            for _ in 0..channels {
+                w.write_sample(v).unwrap();
+            }
+        }
+        w.finalize().unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn a_recording_is_taken_only_in_the_prompts_format_of_a_sensible_length_and_level() {
+        assert_eq!(check_recording(&wav(8000, 1, 2.0, 8000.0)), Ok(()));
+        let refused = |w: Vec<u8>, words: &str| {
+            let why = check_recording(&w).unwrap_err();
+            assert!(why.contains(words), "{why}");
+        };
+        refused(wav(44100, 2, 2.0, 8000.0), "44100 Hz, 2 channel(s)");
+        refused(wav(8000, 1, 0.1, 8000.0), "lasts 0.1 s");
+        refused(wav(8000, 1, 61.0, 8000.0), "at most 60 s");
+        refused(wav(8000, 1, 2.0, 300.0), "too quiet");
+        refused(wav(8000, 1, 2.0, 90000.0), "clipped");
+        refused(b"RIFF not really".to_vec(), "not a WAV file");
     }
 }

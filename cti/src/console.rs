@@ -112,6 +112,11 @@ pub trait FlowConsole: Send + Sync + 'static {
     /// The sound of a prompt (`lang` "en" or "fr") as its WAV file, if
     /// there is one.
     fn prompt_wav(&self, lang: &str, id: &str) -> Option<Vec<u8>>;
+    /// A person's recording of a prompt, uploaded: checked (format,
+    /// length, level), kept as the prompt's sound in `lang`, and activated
+    /// as a new flow version as `by`. Returns the version, or why it was
+    /// refused (in words for the person who uploaded it).
+    fn record_prompt(&self, lang: &str, id: &str, wav: &[u8], by: &str) -> Result<String, String>;
 }
 
 #[cfg(test)]

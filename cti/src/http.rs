@@ -121,7 +121,10 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/flows/versions/{version}", get(flow_version_files))
         .route("/api/flows/active", get(flow_active))
         .route("/api/prompts", get(prompts_list))
-        .route("/api/prompts/{lang}/{id}", get(prompt_sound))
+        .route(
+            "/api/prompts/{lang}/{id}",
+            get(prompt_sound).put(prompt_record),
+        )
         .route("/api/flows/diagram.svg", get(flow_diagram))
         .route("/api/flows/check", post(flow_check))
         .route("/api/flows/activate", post(flow_activate))
@@ -1055,6 +1058,55 @@ async fn prompt_sound(
         wav,
     )
         .into_response())
+}
+
+/// `PUT /api/prompts/{lang}/{id}`: a person's recording of a prompt (the
+/// body is the WAV), checked, kept and activated as a new flow version.
+async fn prompt_record(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path((lang, id)): Path<(String, String)>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    auth.require(&cti, auth.account.role == Role::Ops, "prompts")
+        .await?;
+    if !matches!(lang.as_str(), "en" | "fr") || !crate::console::valid_prompt_id(&id) {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            "no such prompt".into(),
+        ));
+    }
+    let by = auth.account.username.clone();
+    let target = format!("{lang}/{id}");
+    let (l, i) = (lang.clone(), id.clone());
+    let result = console_work(&cti, move |c| c.record_prompt(&l, &i, &body, &by)).await?;
+    let a = &auth.account;
+    match result {
+        Ok(version) => {
+            cti.audit(
+                &a.username,
+                "prompt.record",
+                &target,
+                "ok",
+                &version,
+                &auth.peer,
+            )
+            .await?;
+            Ok(Json(json!({ "version": version })).into_response())
+        }
+        Err(reason) => {
+            cti.audit(
+                &a.username,
+                "prompt.record",
+                &target,
+                "refused",
+                &reason,
+                &auth.peer,
+            )
+            .await?;
+            Err(AppError::Refused(StatusCode::UNPROCESSABLE_ENTITY, reason))
+        }
+    }
 }
 
 /// `GET /api/flows/versions/{version}`: the kept files of a version.

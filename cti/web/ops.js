@@ -50,6 +50,10 @@ function start() {
   });
   $("audit-csv").addEventListener("click", downloadAudit);
   $("prompt-filter").addEventListener("input", renderPrompts);
+  $("record-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    uploadRecording();
+  });
   $("emergency-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     toggleEmergency();
@@ -450,6 +454,12 @@ async function rollback(version) {
 // ——— Prompts ———
 
 function renderPrompts() {
+  const select = $("record-id");
+  if (select.options.length !== prompts.length) {
+    const chosen = select.value;
+    select.replaceChildren(...prompts.map((p) => el("option", { value: p.id, text: p.id })));
+    if (chosen) select.value = chosen;
+  }
   const words = $("prompt-filter").value.trim().toLowerCase();
   const shown = prompts.filter((p) => !words || `${p.id} ${p.en} ${p.fr}`.toLowerCase().includes(words));
   const cell = (p, lang) =>
@@ -483,6 +493,45 @@ function renderPrompts() {
       ),
     ),
   );
+}
+
+/** Sends a person's recording of a prompt: checked by the server, then live as a new version. */
+async function uploadRecording() {
+  const id = $("record-id").value;
+  const lang = $("record-lang").value;
+  const file = $("record-file").files?.[0];
+  if (!file) {
+    setText("prompt-status", () => t("ops.record_choose"));
+    $("record-file").focus();
+    return;
+  }
+  busy = true;
+  setText("prompt-status", () => t("ops.record_sending"));
+  try {
+    const res = await fetch(`/api/prompts/${lang}/${encodeURIComponent(id)}`, {
+      method: "PUT",
+      headers: { Authorization: `Bearer ${getToken()}`, "Content-Type": "audio/wav", Accept: "application/json" },
+      body: file,
+      cache: "no-store",
+    });
+    const answer = await res.json().catch(() => ({}));
+    if (res.status === 401) {
+      sessionExpired();
+      return;
+    }
+    if (!res.ok) {
+      const why = answer.error ?? `HTTP ${res.status}`;
+      setText("prompt-status", () => t("ops.record_refused", { why }));
+      return;
+    }
+    $("record-file").value = "";
+    await load();
+    setText("prompt-status", () => t("ops.record_done", { id, lang: label("board.lang", lang), version: answer.version }));
+  } catch {
+    setText("prompt-status", () => t("error.network"));
+  } finally {
+    busy = false;
+  }
 }
 
 /** Plays a prompt's sound here, fetched with the token. */

@@ -536,3 +536,111 @@ fn emergency_mode_for_one_region_is_heard_there_only_and_tags_its_calls() {
     assert_eq!(status, 400, "{reply}");
     assert!(reply.contains("east"), "{reply}");
 }
+
+/// A copy of the shipped prompts in `dir` (a test may change them).
+fn copy_prompts(dir: &std::path::Path) -> std::path::PathBuf {
+    let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts");
+    let to = dir.join("prompts");
+    for sub in ["", "en", "fr"] {
+        std::fs::create_dir_all(to.join(sub)).unwrap();
+        for entry in std::fs::read_dir(from.join(sub)).unwrap().flatten() {
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(sub).join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    to
+}
+
+/// A WAV file of a 440 Hz tone.
+fn tone_wav(path: &std::path::Path, rate: u32, seconds: f64) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..(f64::from(rate) * seconds) as usize {
+        let x = (i as f64 * 440.0 * std::f64::consts::TAU / f64::from(rate)).sin();
+        w.write_sample((x * 9000.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+#[test]
+fn a_recording_uploaded_for_a_prompt_is_checked_and_the_next_caller_hears_it() {
+    let dir = crate::harness::TempDir::new("ops-prompts");
+    let prompts = copy_prompts(dir.path());
+    let engine = Engine::start_in(
+        &format!("[media]\nprompts = {:?}\n", prompts.display().to_string()),
+        |_| {},
+    );
+    account(&engine, "ops1", "ops");
+    let ops = login(&engine, "ops1", PASSWORD);
+    let browser = Browser::open("ops-record");
+    browser.goto(&format!("http://{}/ops", engine.http));
+    browser.wait_visible("#login-view");
+    browser.type_into("#username", "ops1");
+    browser.type_into("#password", PASSWORD);
+    browser.keys(keys::ENTER);
+    browser.wait_until("the console", "return window.frontdoorOps.ready");
+    let before = browser.eval("return window.frontdoorOps.activeVersion", vec![]);
+
+    // A CD-quality file is refused, saying what to do.
+    let wrong = dir.path().join("welcome-44k.wav");
+    tone_wav(&wrong, 44_100, 1.5);
+    browser.select("#record-id", "welcome");
+    browser.select("#record-lang", "en");
+    browser.type_into("#record-file", wrong.to_str().unwrap());
+    browser.click("#record-upload");
+    browser.wait_text("#prompt-status", "Not taken: the recording is 44100 Hz");
+    assert!(browser.text("#prompt-status").contains("sox"));
+    browser.axe("record-refused");
+
+    // A telephone-format recording is taken and goes live.
+    let good = dir.path().join("welcome.wav");
+    tone_wav(&good, 8000, 1.5);
+    browser.type_into("#record-file", good.to_str().unwrap());
+    browser.click("#record-upload");
+    browser.wait_text(
+        "#prompt-status",
+        "The recording of welcome (English) is live",
+    );
+    let after = browser.eval("return window.frontdoorOps.activeVersion", vec![]);
+    assert_ne!(before, after, "a new version");
+    assert_eq!(
+        std::fs::read(prompts.join("en/welcome.wav")).unwrap(),
+        std::fs::read(&good).unwrap()
+    );
+    assert!(prompts.join("en/welcome.recorded").is_file());
+    browser.type_into("#prompt-filter", "welcome");
+    let row = browser.text("#prompt-table tr[data-prompt=\"welcome\"]");
+    assert!(
+        row.contains("Recorded") && row.contains("Synthetic"),
+        "{row}"
+    );
+    browser.axe("recorded");
+
+    // The next caller runs on the new version and hears the recording.
+    let (heard, version) = a_call(&engine, &ops);
+    assert_eq!(json!(version), after);
+    assert_eq!(
+        heard.first().map(String::as_str),
+        Some("en/welcome"),
+        "{heard:?}"
+    );
+    let (status, body) = http(engine.http, "GET", "/api/flows/versions", Some(&ops), "");
+    assert_eq!(status, 200);
+    assert!(body.contains("\"activated_by\":\"ops1\""), "{body}");
+    // A prompt the catalogue does not have is refused.
+    let (status, reply) = http(
+        engine.http,
+        "PUT",
+        "/api/prompts/en/no_such_prompt",
+        Some(&ops),
+        "RIFF",
+    );
+    assert_eq!(status, 422, "{reply}");
+    assert!(reply.contains("catalog.yaml"), "{reply}");
+}

@@ -767,4 +767,13 @@ export default {
   "ops.unused": "not played by these flows",
   "ops.playing": "Playing {id} ({lang})…",
   "ops.cannot_play": "This browser cannot play the sound.",
+  "ops.record_prompt": "Prompt to record",
+  "ops.record_lang": "Language",
+  "ops.record_file": "Recording (WAV)",
+  "ops.record_hint": "8000 Hz, mono, 16-bit WAV, 0.3 to 60 seconds, clearly audible and not clipped. It goes live at once as a new version.",
+  "ops.record_upload": "Upload the recording",
+  "ops.record_choose": "Choose the WAV file first.",
+  "ops.record_sending": "Checking the recording…",
+  "ops.record_refused": "Not taken: {why}",
+  "ops.record_done": "The recording of {id} ({lang}) is live: version {version}.",
 };

@@ -767,4 +767,13 @@ export default {
   "ops.unused": "pas joué par ces parcours",
   "ops.playing": "Lecture de {id} ({lang})…",
   "ops.cannot_play": "Ce navigateur ne peut pas lire le son.",
+  "ops.record_prompt": "Message à enregistrer",
+  "ops.record_lang": "Langue",
+  "ops.record_file": "Enregistrement (WAV)",
+  "ops.record_hint": "WAV 8000 Hz, mono, 16 bits, de 0,3 à 60 secondes, bien audible et non saturé. Il est en service aussitôt, comme nouvelle version.",
+  "ops.record_upload": "Téléverser l'enregistrement",
+  "ops.record_choose": "Choisissez d'abord le fichier WAV.",
+  "ops.record_sending": "Vérification de l'enregistrement…",
+  "ops.record_refused": "Refusé : {why}",
+  "ops.record_done": "L'enregistrement de {id} ({lang}) est en service : version {version}.",
 };
