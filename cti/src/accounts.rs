@@ -196,6 +196,113 @@ async fn audit_cli(store: &Store, action: &str, target: &str) -> Result<()> {
         .await
 }
 
+/// The languages of an account, checked: `en` and/or `fr`, at least one.
+fn checked_languages(languages: &[String]) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for l in languages.iter().map(|l| l.trim().to_ascii_lowercase()) {
+        if !matches!(l.as_str(), "en" | "fr") {
+            return Err(Error::Invalid(format!("language {l:?}: use en and/or fr")));
+        }
+        if !out.contains(&l) {
+            out.push(l);
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Invalid("languages: at least one of en, fr".into()));
+    }
+    Ok(out)
+}
+
+/// Account changes made from the operations console (`/api/accounts`),
+/// checked as the command line checks them; the caller audits them.
+pub mod manage {
+    use super::*;
+
+    /// A new account with `password`; returns its phone's SIP secret (new,
+    /// shown once).
+    pub async fn create(store: &Store, info: AccountInfo, password: &str) -> Result<String> {
+        check_username(&info.username)?;
+        if info.centre.trim().is_empty() {
+            return Err(Error::Invalid("centre: empty".into()));
+        }
+        let languages = checked_languages(&info.languages)?;
+        let password = first_line_secret(password, 0, "password")?;
+        let secret = new_sip_secret()?;
+        let username = info.username.clone();
+        let account = NewAccount {
+            info: AccountInfo { languages, ..info },
+            password_hash: hash_password(&password)?,
+            ha1_md5: ha1_md5(&username, &secret),
+            ha1_sha256: ha1_sha256(&username, &secret),
+        };
+        store.insert_account(&account, now_ms()).await?;
+        Ok(secret)
+    }
+
+    /// A new password; every login of the account ends.
+    pub async fn reset_password(store: &Store, username: &str, password: &str) -> Result<()> {
+        let password = first_line_secret(password, 0, "password")?;
+        let account = store
+            .account(username)
+            .await?
+            .ok_or_else(|| Error::NoSuchAccount(username.into()))?;
+        let now = now_ms();
+        store
+            .set_account_password(
+                username,
+                &hash_password(&password)?,
+                &account.ha1_md5,
+                &account.ha1_sha256,
+                now,
+            )
+            .await?;
+        store.revoke_sessions_of(username, now).await
+    }
+
+    /// A new SIP secret for the account's phone, returned to be shown once.
+    pub async fn new_phone_secret(store: &Store, username: &str) -> Result<String> {
+        let secret = new_sip_secret()?;
+        store
+            .set_sip_credentials(
+                username,
+                &ha1_md5(username, &secret),
+                &ha1_sha256(username, &secret),
+                now_ms(),
+            )
+            .await?;
+        Ok(secret)
+    }
+
+    /// Disables (every login ends; the queues log a navigator out) or
+    /// enables an account.
+    pub async fn set_disabled(store: &Store, username: &str, disabled: bool) -> Result<()> {
+        let now = now_ms();
+        store.set_account_disabled(username, disabled, now).await?;
+        if disabled {
+            store.revoke_sessions_of(username, now).await?;
+        }
+        Ok(())
+    }
+
+    /// What the account takes: centre, languages, crisis training (the
+    /// queues read it at the navigator's next login).
+    pub async fn set_skills(
+        store: &Store,
+        username: &str,
+        centre: &str,
+        languages: &[String],
+        crisis_trained: bool,
+    ) -> Result<()> {
+        if centre.trim().is_empty() {
+            return Err(Error::Invalid("centre: empty".into()));
+        }
+        let languages = checked_languages(languages)?;
+        store
+            .set_account_skills(username, centre, &languages, crisis_trained, now_ms())
+            .await
+    }
+}
+
 /// Runs a `frontdoor user …` command and returns what to print.
 pub async fn run_user_command(store: &Store, cmd: UserCommand, stdin: impl Read) -> Result<String> {
     match cmd {

@@ -50,6 +50,7 @@ impl From<Error> for AppError {
             Error::NoSuchCall(_) | Error::NoSuchAccount(_) => {
                 AppError::Refused(StatusCode::NOT_FOUND, "not found".into())
             }
+            Error::AccountExists(_) => AppError::Refused(StatusCode::CONFLICT, e.to_string()),
             e => AppError::Internal(e),
         }
     }
@@ -130,6 +131,13 @@ pub(crate) fn app(cti: Cti) -> Router {
         .route("/api/flows/activate", post(flow_activate))
         .route("/api/flows/rollback", post(flow_rollback))
         .route("/api/audit", get(audit_log))
+        .route("/api/accounts", get(accounts_list).post(account_create))
+        .route("/api/accounts/{username}", put(account_update))
+        .route("/api/accounts/{username}/password", post(account_password))
+        .route(
+            "/api/accounts/{username}/sip-secret",
+            post(account_sip_secret),
+        )
         .route("/api/navigators", get(navigators))
         .route("/api/navigators/{username}/state", post(force_state))
         .route("/api/queues", get(queues))
@@ -814,6 +822,199 @@ async fn flow_versions(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<ser
     Ok(Json(
         json!({ "active": cti.shared.status.active_flow(), "versions": versions }),
     ))
+}
+
+// ——— Accounts (docs/ops.md) ———
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccountBody {
+    username: String,
+    role: Role,
+    centre: String,
+    languages: Vec<String>,
+    #[serde(default)]
+    crisis_trained: bool,
+    password: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AccountChangeBody {
+    #[serde(default)]
+    centre: Option<String>,
+    #[serde(default)]
+    languages: Option<Vec<String>>,
+    #[serde(default)]
+    crisis_trained: Option<bool>,
+    #[serde(default)]
+    disabled: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    password: String,
+}
+
+/// A centre a navigator or supervisor account may have: one of the flows'.
+fn check_account_centre(cti: &Cti, role: Role, centre: &str) -> ApiResult<()> {
+    if role == Role::Ops {
+        return Ok(());
+    }
+    let desk = cti.shared.desk();
+    if desk.centres.iter().any(|c| c.id == centre) {
+        return Ok(());
+    }
+    let known: Vec<&str> = desk.centres.iter().map(|c| c.id.as_str()).collect();
+    Err(AppError::bad(format!(
+        "centre {centre:?}: one of the flows' centres ({})",
+        known.join(", ")
+    )))
+}
+
+/// `GET /api/accounts`: every account (no credentials).
+async fn accounts_list(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(&cti, auth.account.role == Role::Ops, "accounts")
+        .await?;
+    let accounts: Vec<serde_json::Value> = cti
+        .shared
+        .store
+        .accounts()
+        .await?
+        .into_iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(&a.info).unwrap_or_default();
+            v["disabled"] = json!(a.disabled);
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "accounts": accounts })))
+}
+
+/// `POST /api/accounts`: a new account; answers its phone's SIP secret, once.
+async fn account_create(State(cti): State<Cti>, auth: Auth, body: Bytes) -> ApiResult<Response> {
+    auth.require(&cti, auth.account.role == Role::Ops, "accounts")
+        .await?;
+    let b: NewAccountBody = parse_json(&body)?;
+    check_account_centre(&cti, b.role, &b.centre)?;
+    let info = AccountInfo {
+        username: b.username.trim().to_owned(),
+        role: b.role,
+        centre: b.centre,
+        languages: b.languages,
+        crisis_trained: b.crisis_trained,
+    };
+    let username = info.username.clone();
+    let detail = format!("role={} centre={}", info.role.as_str(), info.centre);
+    let secret = crate::accounts::manage::create(&cti.shared.store, info, &b.password).await?;
+    cti.audit(
+        &auth.account.username,
+        "user.add",
+        &username,
+        "ok",
+        &detail,
+        &auth.peer,
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "username": username, "sip_secret": secret })),
+    )
+        .into_response())
+}
+
+/// `PUT /api/accounts/{username}`: what the account takes, or disabled.
+async fn account_update(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(&cti, auth.account.role == Role::Ops, &username)
+        .await?;
+    let b: AccountChangeBody = parse_json(&body)?;
+    let store = &cti.shared.store;
+    let account = store
+        .account(&username)
+        .await?
+        .ok_or_else(|| Error::NoSuchAccount(username.clone()))?;
+    let me = &auth.account.username;
+    if let Some(disabled) = b.disabled {
+        if disabled && username == *me {
+            return Err(AppError::bad("you cannot disable your own account"));
+        }
+        crate::accounts::manage::set_disabled(store, &username, disabled).await?;
+        if disabled {
+            cti.shared.registry.logout(&username);
+        }
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
+        cti.audit(me, action, &username, "ok", "", &auth.peer)
+            .await?;
+    }
+    if b.centre.is_some() || b.languages.is_some() || b.crisis_trained.is_some() {
+        let centre = b.centre.unwrap_or(account.info.centre.clone());
+        check_account_centre(&cti, account.info.role, &centre)?;
+        let languages = b.languages.unwrap_or(account.info.languages.clone());
+        let crisis = b.crisis_trained.unwrap_or(account.info.crisis_trained);
+        crate::accounts::manage::set_skills(store, &username, &centre, &languages, crisis).await?;
+        let detail = format!(
+            "centre={centre} languages={} crisis_trained={crisis}",
+            languages.join(",")
+        );
+        cti.audit(me, "user.skills", &username, "ok", &detail, &auth.peer)
+            .await?;
+    }
+    Ok(Json(json!({ "ok": true })))
+}
+
+/// `POST /api/accounts/{username}/password`: a new password; their logins end.
+async fn account_password(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    auth.require(&cti, auth.account.role == Role::Ops, &username)
+        .await?;
+    let PasswordBody { password } = parse_json(&body)?;
+    crate::accounts::manage::reset_password(&cti.shared.store, &username, &password).await?;
+    cti.audit(
+        &auth.account.username,
+        "user.passwd",
+        &username,
+        "ok",
+        "",
+        &auth.peer,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/accounts/{username}/sip-secret`: a new SIP secret for the
+/// account's phone, answered once.
+async fn account_sip_secret(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(username): Path<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    auth.require(&cti, auth.account.role == Role::Ops, &username)
+        .await?;
+    let secret = crate::accounts::manage::new_phone_secret(&cti.shared.store, &username).await?;
+    cti.audit(
+        &auth.account.username,
+        "user.sip-secret",
+        &username,
+        "ok",
+        "",
+        &auth.peer,
+    )
+    .await?;
+    Ok(Json(json!({ "username": username, "sip_secret": secret })))
 }
 
 // ——— The audit log (docs/ops.md) ———

@@ -24,6 +24,8 @@ let versions = [];
 let emergency = null;
 let regions = []; // the flows' region ids
 let prompts = []; // GET /api/prompts
+let centres = []; // the flows' centres: [{id, name}]
+let accounts = []; // GET /api/accounts
 let confirming = null; // the version whose roll back waits for a second press
 let busy = false;
 const texts = {}; // id → () => text, shown again when the language changes
@@ -50,6 +52,16 @@ function start() {
   });
   $("audit-csv").addEventListener("click", downloadAudit);
   $("prompt-filter").addEventListener("input", renderPrompts);
+  $("account-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    addAccount();
+  });
+  $("edit-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    saveSkills();
+  });
+  $("edit-username").addEventListener("change", fillEdit);
+  $("edit-reset").addEventListener("click", resetPassword);
   $("record-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     uploadRecording();
@@ -133,6 +145,8 @@ async function load() {
     ]);
     prompts = (await api("GET", "/api/prompts")).prompts;
     regions = meta.regions;
+    centres = meta.centres;
+    accounts = (await api("GET", "/api/accounts")).accounts;
     active = a;
     versions = v.versions;
     emergency = e;
@@ -233,6 +247,7 @@ function render() {
   renderVersions();
   renderEmergency();
   renderPrompts();
+  renderAccounts();
 }
 
 function checkedOk() {
@@ -547,6 +562,140 @@ async function play(lang, id) {
   } catch (err) {
     setText("prompt-status", () => (err?.status !== undefined ? errorWords(err) : t("ops.cannot_play")));
   }
+}
+
+// ——— Accounts ———
+
+function centreOptions(select, extra) {
+  const chosen = select.value;
+  const ids = centres.map((c) => c.id);
+  if (extra && !ids.includes(extra)) ids.push(extra);
+  select.replaceChildren(...ids.map((id) => el("option", { value: id, text: centres.find((c) => c.id === id)?.name ?? id })));
+  if (chosen && ids.includes(chosen)) select.value = chosen;
+}
+
+function renderAccounts() {
+  centreOptions($("acc-centre"));
+  $("account-table").tBodies[0].replaceChildren(
+    ...accounts.map((a) =>
+      el(
+        "tr",
+        { "data-account": a.username },
+        el("th", { scope: "row", text: a.username }),
+        el("td", { text: t(`board.role.${a.role}`) }),
+        el("td", { text: centres.find((c) => c.id === a.centre)?.name ?? a.centre }),
+        el("td", { text: a.languages.map((l) => label("board.lang", l)).join(", ") }),
+        el("td", { text: a.crisis_trained ? t("ops.yes") : t("ops.no") }),
+        el("td", { class: "acc-status", text: a.disabled ? t("ops.disabled") : t("ops.active_account") }),
+        el(
+          "td",
+          { class: "nav-actions" },
+          el("button", {
+            type: "button",
+            class: a.disabled ? "small acc-enable" : "small danger acc-disable",
+            text: a.disabled ? t("ops.enable") : t("ops.disable"),
+            "aria-label": t(a.disabled ? "ops.enable_for" : "ops.disable_for", { user: a.username }),
+            disabled: a.username === me?.username,
+            onclick: () => setDisabled(a.username, !a.disabled),
+          }),
+          el("button", {
+            type: "button",
+            class: "small acc-secret",
+            text: t("ops.new_secret"),
+            "aria-label": t("ops.new_secret_for", { user: a.username }),
+            onclick: () => newSecret(a.username),
+          }),
+        ),
+      ),
+    ),
+  );
+  const edit = $("edit-username");
+  const chosen = edit.value;
+  edit.replaceChildren(...accounts.map((a) => el("option", { value: a.username, text: a.username })));
+  if (chosen && accounts.some((a) => a.username === chosen)) edit.value = chosen;
+  fillEdit();
+}
+
+/** The skills form shows the chosen account as it is. */
+function fillEdit() {
+  const a = accounts.find((x) => x.username === $("edit-username").value);
+  if (!a) return;
+  centreOptions($("edit-centre"), a.centre);
+  $("edit-centre").value = a.centre;
+  $("edit-en").checked = a.languages.includes("en");
+  $("edit-fr").checked = a.languages.includes("fr");
+  $("edit-crisis").checked = a.crisis_trained;
+}
+
+async function accountAction(work, done) {
+  setText("account-status", () => t("board.sending"));
+  try {
+    const answer = await work();
+    accounts = (await api("GET", "/api/accounts")).accounts;
+    renderAccounts();
+    setText("account-status", () => done(answer));
+    return true;
+  } catch (err) {
+    setText("account-status", () => errorWords(err));
+    return false;
+  }
+}
+
+async function addAccount() {
+  const languages = ["en", "fr"].filter((l) => $(`acc-${l}`).checked);
+  const body = {
+    username: $("acc-username").value.trim(),
+    role: $("acc-role").value,
+    centre: $("acc-centre").value,
+    languages,
+    crisis_trained: $("acc-crisis").checked,
+    password: $("acc-password").value,
+  };
+  const ok = await accountAction(
+    () => api("POST", "/api/accounts", body),
+    (a) => t("ops.account_added", { user: a.username, secret: a.sip_secret }),
+  );
+  if (ok) {
+    $("acc-username").value = "";
+    $("acc-password").value = "";
+  }
+}
+
+function setDisabled(username, disabled) {
+  accountAction(
+    () => api("PUT", `/api/accounts/${encodeURIComponent(username)}`, { disabled }),
+    () => t(disabled ? "ops.account_disabled" : "ops.account_enabled", { user: username }),
+  );
+}
+
+function newSecret(username) {
+  accountAction(
+    () => api("POST", `/api/accounts/${encodeURIComponent(username)}/sip-secret`),
+    (a) => t("ops.secret_shown", { user: username, secret: a.sip_secret }),
+  );
+}
+
+function saveSkills() {
+  const username = $("edit-username").value;
+  const body = {
+    centre: $("edit-centre").value,
+    languages: ["en", "fr"].filter((l) => $(`edit-${l}`).checked),
+    crisis_trained: $("edit-crisis").checked,
+  };
+  accountAction(
+    () => api("PUT", `/api/accounts/${encodeURIComponent(username)}`, body),
+    () => t("ops.skills_saved", { user: username }),
+  );
+}
+
+async function resetPassword() {
+  const username = $("edit-username").value;
+  const password = $("edit-password").value;
+  const ok = await accountAction(
+    () => api("POST", `/api/accounts/${encodeURIComponent(username)}/password`, { password }),
+    () => t("ops.password_reset", { user: username }),
+  );
+  if (ok) $("edit-password").value = "";
 }
 
 // ——— The audit log ———

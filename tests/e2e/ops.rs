@@ -644,3 +644,111 @@ fn a_recording_uploaded_for_a_prompt_is_checked_and_the_next_caller_hears_it() {
     assert_eq!(status, 422, "{reply}");
     assert!(reply.contains("catalog.yaml"), "{reply}");
 }
+
+#[test]
+fn an_ops_person_adds_a_navigator_changes_their_skills_resets_their_password_and_disables_them() {
+    let engine = Engine::start_in("", |_| {});
+    account(&engine, "ops1", "ops");
+    let browser = Browser::open("ops-accounts");
+    browser.goto(&format!("http://{}/ops", engine.http));
+    browser.wait_visible("#login-view");
+    browser.type_into("#username", "ops1");
+    browser.type_into("#password", PASSWORD);
+    browser.keys(keys::ENTER);
+    browser.wait_until("the console", "return window.frontdoorOps.ready");
+
+    // A new navigator for Ottawa, in French too: their phone's secret is shown once.
+    browser.type_into("#acc-username", "nav7");
+    browser.select("#acc-role", "navigator");
+    browser.select("#acc-centre", "ottawa");
+    browser.click("#acc-fr");
+    browser.type_into("#acc-password", "first-pass-777");
+    browser.click("#acc-add");
+    browser.wait_text("#account-status", "nav7 was added");
+    let status = browser.text("#account-status");
+    let secret = status.rsplit(": ").next().unwrap().trim().to_owned();
+    assert_eq!(secret.len(), 20, "{status}");
+    let row = browser.text("#account-table tr[data-account=\"nav7\"]");
+    assert!(
+        row.contains("English, French") && row.contains("Active"),
+        "{row}"
+    );
+    browser.axe("account-added");
+    browser.screenshot("account-added");
+    // They can sign in with that password.
+    let token = login(&engine, "nav7", "first-pass-777");
+
+    // Crisis-trained now, and English only.
+    browser.select("#edit-username", "nav7");
+    browser.click("#edit-fr");
+    browser.click("#edit-crisis");
+    browser.click("#edit-save");
+    browser.wait_text("#account-status", "Saved: nav7");
+    let row = browser.text("#account-table tr[data-account=\"nav7\"]");
+    assert!(
+        row.contains("English") && !row.contains("French") && row.contains("Yes"),
+        "{row}"
+    );
+
+    // A new password: the old login ends.
+    browser.type_into("#edit-password", "second-pass-888");
+    browser.click("#edit-reset");
+    browser.wait_text("#account-status", "nav7's password was reset");
+    let (status, _) = http(engine.http, "GET", "/api/me", Some(&token), "");
+    assert_eq!(status, 401, "the old login ended");
+    let token = login(&engine, "nav7", "second-pass-888");
+
+    // Disabled: their login ends and they cannot sign in.
+    browser.click("#account-table tr[data-account=\"nav7\"] .acc-disable");
+    browser.wait_text("#account-status", "nav7 is disabled");
+    let (status, _) = http(engine.http, "GET", "/api/me", Some(&token), "");
+    assert_eq!(status, 401);
+    let (status, _) = http(
+        engine.http,
+        "POST",
+        "/api/login",
+        None,
+        r#"{"username":"nav7","password":"second-pass-888"}"#,
+    );
+    assert_eq!(status, 401);
+    browser.axe("account-disabled");
+
+    // Every change is audited, by the account that made it.
+    let ops = login(&engine, "ops1", PASSWORD);
+    let (status, csv) = http(
+        engine.http,
+        "GET",
+        "/api/audit?target=nav7&actor=ops1&format=csv",
+        Some(&ops),
+        "",
+    );
+    assert_eq!(status, 200);
+    for action in ["user.add", "user.skills", "user.passwd", "user.disable"] {
+        assert!(
+            csv.contains(&format!(",ops1,{action},nav7,")),
+            "{action}: {csv}"
+        );
+    }
+    // A taken username, a centre the flows do not have and a short password are refused.
+    for (body, want) in [
+        (
+            r#"{"username":"nav7","role":"navigator","centre":"ottawa","languages":["en"],"password":"long-enough-1"}"#,
+            409,
+        ),
+        (
+            r#"{"username":"nav8","role":"navigator","centre":"atlantis","languages":["en"],"password":"long-enough-1"}"#,
+            400,
+        ),
+        (
+            r#"{"username":"nav8","role":"navigator","centre":"ottawa","languages":["en"],"password":"short"}"#,
+            400,
+        ),
+        (
+            r#"{"username":"nav8","role":"navigator","centre":"ottawa","languages":["de"],"password":"long-enough-1"}"#,
+            400,
+        ),
+    ] {
+        let (status, reply) = http(engine.http, "POST", "/api/accounts", Some(&ops), body);
+        assert_eq!(status, want, "{body}: {reply}");
+    }
+}

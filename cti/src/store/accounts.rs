@@ -145,6 +145,32 @@ impl Store {
         Ok(())
     }
 
+    /// Sets what an account takes: its centre, languages and crisis training.
+    pub async fn set_account_skills(
+        &self,
+        username: &str,
+        centre: &str,
+        languages: &[String],
+        crisis_trained: bool,
+        now_ms: i64,
+    ) -> Result<()> {
+        let res = sqlx::query(
+            "UPDATE accounts SET centre = $1, languages = $2, crisis_trained = $3, updated_ms = $4 \
+             WHERE username = $5",
+        )
+        .bind(centre)
+        .bind(languages.join(","))
+        .bind(flag(crisis_trained))
+        .bind(now_ms)
+        .bind(username)
+        .execute(&self.pool)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Err(Error::NoSuchAccount(username.to_string()));
+        }
+        Ok(())
+    }
+
     /// Sets an account's SIP digest credentials only (a new phone secret).
     pub async fn set_sip_credentials(
         &self,
