@@ -228,6 +228,7 @@ pub fn run(config: &Config, cmd: FlowCommand) -> anyhow::Result<bool> {
                     set.catalog.len(),
                     set.hash
                 );
+                println!("{}", region_coverage(&set));
                 true
             }))
         }
@@ -283,6 +284,44 @@ pub fn run(config: &Config, cmd: FlowCommand) -> anyhow::Result<bool> {
             }
         }
     }
+}
+
+/// Ontario's area codes, overlays included.
+const ONTARIO_AREA_CODES: [&str; 18] = [
+    "226", "249", "289", "343", "365", "382", "416", "437", "519", "548", "613", "647", "683",
+    "705", "742", "753", "807", "905",
+];
+
+/// How the region table covers Ontario's area codes: those with a row of
+/// their own, and for the others how many of their exchanges map to a
+/// region (their other callers are asked their region).
+fn region_coverage(set: &FlowSet) -> String {
+    let rows = set.regions.rows();
+    let whole: Vec<&str> = ONTARIO_AREA_CODES
+        .into_iter()
+        .filter(|a| rows.iter().any(|r| r.prefix == *a))
+        .collect();
+    let by_exchange: Vec<String> = ONTARIO_AREA_CODES
+        .into_iter()
+        .filter(|a| !whole.contains(a))
+        .map(|a| {
+            let n = rows
+                .iter()
+                .filter(|r| r.prefix.len() == 6 && r.prefix.starts_with(a))
+                .count();
+            format!("{a}: {n}")
+        })
+        .collect();
+    let exchanges = rows.iter().filter(|r| r.prefix.len() == 6).count();
+    format!(
+        "regions: {} of Ontario's {} area codes map whole ({}); {exchanges} exchanges map to a region; \
+         area codes by exchange only (exchanges mapped): {} — callers from an exchange not listed are asked their region \
+         (frontdoor regions import fills the table from the central-office code list)",
+        whole.len(),
+        ONTARIO_AREA_CODES.len(),
+        whole.join(", "),
+        by_exchange.join(", ")
+    )
 }
 
 /// Load and check; print every problem and return `None` when there is one.

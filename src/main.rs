@@ -15,6 +15,7 @@ mod flow_cmd;
 mod flows;
 mod logic;
 mod queues;
+mod regions_cmd;
 mod registrar;
 mod sip_driver;
 mod tls;
@@ -63,6 +64,9 @@ enum Command {
     /// Check, simulate and test the call flows, without a network.
     #[command(subcommand)]
     Flow(flow_cmd::FlowCommand),
+    /// The region table from the central-office code list (flows/regions.csv).
+    #[command(subcommand)]
+    Regions(regions_cmd::RegionsCommand),
     /// Manage the accounts of navigators, supervisors and operations staff.
     #[command(subcommand)]
     User(frontdoor_cti::UserCommand),
@@ -179,6 +183,7 @@ fn main() -> std::process::ExitCode {
                 flow_cmd::run_with_store(&config, &store, cmd).await
             }
             Some(Command::Flow(cmd)) => flow_cmd::run(&config, cmd),
+            Some(Command::Regions(cmd)) => regions_cmd::run(&config, cmd),
             Some(Command::User(cmd)) => {
                 if let frontdoor_cti::UserCommand::Add { centre, .. } = &cmd {
                     check_centre(&config, centre)?;

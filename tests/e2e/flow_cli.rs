@@ -129,3 +129,77 @@ fn simulate_prints_the_prompts_keys_and_route() {
         "{printed}"
     );
 }
+
+#[test]
+fn regions_import_fills_the_exchanges_from_the_central_office_codes_and_check_counts_them() {
+    let dir = TempDir::new("regions-import");
+    let flows = copy_of_flows(&dir);
+    let co = dir.path().join("co-codes.csv");
+    std::fs::write(
+        &co,
+        "NPA,CO Code (NXX),Status,Exchange Area,Province\n\
+         249,220,In Service,SUDBURY,ON\n\
+         289,244,In Service,\"HAMILTON\",ON\n\
+         742,555,In Service,UNHEARD OF,ON\n\
+         204,555,In Service,WINNIPEG,MB\n",
+    )
+    .unwrap();
+    let map = dir.path().join("exchanges.csv");
+    std::fs::write(
+        &map,
+        "exchange,region\nSudbury,north\nHamilton,central_south\n",
+    )
+    .unwrap();
+    let flows_arg = flows.to_str().unwrap();
+    let out = frontdoor(&[
+        "regions",
+        "import",
+        co.to_str().unwrap(),
+        "--exchanges",
+        map.to_str().unwrap(),
+        "--flows",
+        flows_arg,
+    ]);
+    let said = stdout(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("3 Ontario central-office codes: 2 mapped to a region, 1 in 1 exchange(s)"),
+        "{said}"
+    );
+    assert!(
+        said.contains("not mapped: UNHEARD OF (1 code(s))"),
+        "{said}"
+    );
+    let table = std::fs::read_to_string(flows.join("regions.csv")).unwrap();
+    assert!(
+        table.contains("249-220,north,SUDBURY\n")
+            && table.contains("289-244,central_south,HAMILTON\n")
+    );
+    assert!(table.contains("613,east,"), "the area-code rows stay");
+    let out = frontdoor(&["flow", "check", flows_arg]);
+    let said = stdout(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("2 exchanges map to a region"), "{said}");
+    assert!(said.contains("249: 1, 289: 1"), "{said}");
+    // A region the flows do not have is refused at its line, and nothing is written.
+    std::fs::write(&map, "exchange,region\nSudbury,atlantis\n").unwrap();
+    let out = frontdoor(&[
+        "regions",
+        "import",
+        co.to_str().unwrap(),
+        "--exchanges",
+        map.to_str().unwrap(),
+        "--flows",
+        flows_arg,
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stdout(&out).contains("exchanges.csv:2: region \"atlantis\""),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(flows.join("regions.csv")).unwrap(),
+        table
+    );
+}
