@@ -146,6 +146,21 @@ impl DayCounts {
     }
 }
 
+/// A call already recorded today, for [`QueueStats::seed`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeedCall {
+    /// Answered this long after entering the queue.
+    pub answered_after: Option<Duration>,
+    /// Hung up waiting, this long after entering the queue.
+    pub abandoned_after: Option<Duration>,
+    /// Talk and wrap-up, when a navigator finished it.
+    pub handled: Option<Duration>,
+    /// The caller asked to be called back; `callback_made`: whether the
+    /// callback reached them (`None`: not tried yet).
+    pub callback: bool,
+    pub callback_made: Option<bool>,
+}
+
 /// A line of the figures: a queue and a language.
 pub type Line = (QueueId, Lang);
 
@@ -196,6 +211,45 @@ impl QueueStats {
         if self.day != Some(day) {
             self.day = Some(day);
             self.lines.clear();
+        }
+    }
+
+    /// Starts `day`'s figures from calls already recorded (after a restart):
+    /// each call counted once, in the queue it was answered or left from.
+    pub fn seed(&mut self, day: i64, calls: impl IntoIterator<Item = (Line, SeedCall)>) {
+        self.day = Some(day);
+        self.lines.clear();
+        for (line, call) in calls {
+            let target = self.config.target(&line.0);
+            let short = self.config.short_abandon;
+            let c = self.lines.entry(line).or_default();
+            c.offered += 1;
+            if call.callback {
+                c.callbacks_requested += 1;
+                match call.callback_made {
+                    Some(true) => c.callbacks_answered += 1,
+                    Some(false) => c.callbacks_failed += 1,
+                    None => {}
+                }
+            }
+            if let Some(wait) = call.answered_after.filter(|_| !call.callback) {
+                c.answered += 1;
+                c.answered_wait += wait;
+                if wait <= target.within {
+                    c.answered_in_target += 1;
+                }
+            }
+            if let Some(waited) = call.abandoned_after {
+                if waited < short {
+                    c.short_abandoned += 1;
+                } else {
+                    c.abandoned += 1;
+                }
+            }
+            if let Some(handled) = call.handled {
+                c.handled += 1;
+                c.handle_time += handled;
+            }
         }
     }
 

@@ -1765,4 +1765,93 @@ mod figures {
         );
         assert_eq!(o.service_level(), Some(1.0));
     }
+
+    #[test]
+    fn figures_taken_from_the_call_records_after_a_restart_count_each_call_once() {
+        use crate::stats::SeedCall;
+        use std::time::Duration;
+        let s = |secs: u64| Some(Duration::from_secs(secs));
+        let ottawa = (QueueId::Centre(CentreId::from("ottawa")), Lang::En);
+        let crisis = (QueueId::Crisis, Lang::En);
+        let mut stats = QueueStats::new(StatsConfig::default());
+        stats.seed(
+            7,
+            [
+                // Answered in 30 s (target 60 s), talked and wrapped up 200 s.
+                (
+                    ottawa.clone(),
+                    SeedCall {
+                        answered_after: s(30),
+                        handled: s(200),
+                        ..SeedCall::default()
+                    },
+                ),
+                // Answered in 90 s: out of target.
+                (
+                    ottawa.clone(),
+                    SeedCall {
+                        answered_after: s(90),
+                        ..SeedCall::default()
+                    },
+                ),
+                // Hung up after 40 s, and after 3 s (a short abandon).
+                (
+                    ottawa.clone(),
+                    SeedCall {
+                        abandoned_after: s(40),
+                        ..SeedCall::default()
+                    },
+                ),
+                (
+                    ottawa.clone(),
+                    SeedCall {
+                        abandoned_after: s(3),
+                        ..SeedCall::default()
+                    },
+                ),
+                // A callback the caller asked for, made.
+                (
+                    ottawa.clone(),
+                    SeedCall {
+                        callback: true,
+                        callback_made: Some(true),
+                        answered_after: s(600),
+                        ..SeedCall::default()
+                    },
+                ),
+                // A crisis call answered in 25 s: out of its 20 s target.
+                (
+                    crisis.clone(),
+                    SeedCall {
+                        answered_after: s(25),
+                        ..SeedCall::default()
+                    },
+                ),
+            ],
+        );
+        let o = stats.line(&ottawa.0, ottawa.1);
+        assert_eq!(
+            (
+                o.offered,
+                o.answered,
+                o.answered_in_target,
+                o.abandoned,
+                o.short_abandoned
+            ),
+            (5, 2, 1, 1, 1),
+            "{o:?}"
+        );
+        assert_eq!((o.callbacks_requested, o.callbacks_answered), (1, 1));
+        // 1 in target ÷ (2 answered + 1 abandoned).
+        assert_eq!(o.service_level(), Some(1.0 / 3.0));
+        assert_eq!(o.average_speed_of_answer(), s(60));
+        assert_eq!(o.average_handle_time(), s(200));
+        let c = stats.line(&crisis.0, crisis.1);
+        assert_eq!((c.offered, c.answered, c.answered_in_target), (1, 1, 0));
+        // The same day goes on from there; a new day starts at zero.
+        stats.roll_day(7);
+        assert_eq!(stats.line(&ottawa.0, ottawa.1).offered, 5);
+        stats.roll_day(8);
+        assert_eq!(stats.line(&ottawa.0, ottawa.1).offered, 0);
+    }
 }

@@ -755,9 +755,9 @@ pub struct QueuesView {
     /// The expected handling time of a call, seconds (to estimate waits).
     pub expected_handle_s: u64,
     pub queues: Vec<QueueLine>,
-    /// Today's figures (since midnight in `[cti] timezone`, or since the
-    /// engine started if later), one per queue and language that had a
-    /// call today.
+    /// Today's figures (since midnight in `[cti] timezone`; after a
+    /// restart the day so far comes from the call records), one per queue
+    /// and language that had a call today.
     #[serde(default)]
     pub today: Vec<QueueDay>,
     /// A caller who hung up sooner than this is a short abandon, seconds.

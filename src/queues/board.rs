@@ -10,9 +10,12 @@ use frontdoor_cti::protocol::{
     FailedCallback, QueueDay, QueueLine, QueueNavigator, QueuesView, WaitingCall, WaitingState,
 };
 
+use std::time::Duration;
+
 use super::Driver;
 use super::cdr::cti_state;
-use frontdoor_acd::{CallId, QueueId};
+use frontdoor_acd::stats::SeedCall;
+use frontdoor_acd::{CallId, CentreId, Lang, QueueId};
 
 impl Driver {
     /// The supervisors' view: who waits where, the navigators, and the
@@ -127,15 +130,79 @@ impl Driver {
         });
     }
 
+    /// Today in the centres' time zone: its number for the figures, and
+    /// when it began (epoch ms).
+    fn day(&self) -> (i64, i64) {
+        let now = jiff::Timestamp::now().to_zoned(self.wiring.timezone.clone());
+        let date = now.date();
+        let start = date
+            .to_zoned(self.wiring.timezone.clone())
+            .map(|z| z.timestamp().as_millisecond())
+            .unwrap_or(0);
+        (
+            i64::from(date.year()) * 10_000 + i64::from(date.month()) * 100 + i64::from(date.day()),
+            start,
+        )
+    }
+
+    /// Today's figures so far from the call records, at start (after a
+    /// restart they would begin at zero): each call once, in the queue it
+    /// was answered or left from.
+    pub(super) async fn seed_today(&mut self) {
+        let (day, start) = self.day();
+        let store = self.wiring.store.clone();
+        let calls = match tokio::time::timeout(
+            super::STORE_WAIT * 5,
+            store.queued_calls_since(start),
+        )
+        .await
+        {
+            Ok(Ok(calls)) => calls,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "today's figures start from zero: the call records cannot be read");
+                return;
+            }
+            Err(_) => {
+                tracing::warn!("today's figures start from zero: the store did not answer in time");
+                return;
+            }
+        };
+        let n = calls.len();
+        let ms = |from: i64, to: Option<i64>| {
+            to.map(|t| Duration::from_millis(u64::try_from(t - from).unwrap_or(0)))
+        };
+        let lines = calls.into_iter().map(|c| {
+            let queue = match (&c.crisis, &c.centre) {
+                (false, Some(centre)) => QueueId::Centre(CentreId(centre.clone())),
+                _ => QueueId::Crisis,
+            };
+            let language = c
+                .language
+                .as_deref()
+                .and_then(Lang::parse)
+                .unwrap_or(Lang::En);
+            let talked = match (c.answered_ms, c.ended_ms) {
+                (Some(a), Some(e)) => Some(e - a + c.logged_ms.map_or(0, |l| (l - e).max(0))),
+                _ => None,
+            };
+            let seed = SeedCall {
+                answered_after: ms(c.queued_ms, c.answered_ms),
+                abandoned_after: c.abandoned.then(|| ms(c.queued_ms, c.ended_ms)).flatten(),
+                handled: talked.map(|t| Duration::from_millis(u64::try_from(t).unwrap_or(0))),
+                callback: c.callback,
+                callback_made: c.callback_outcome.as_deref().map(|o| o == "made"),
+            };
+            ((queue, language), seed)
+        });
+        self.stats.seed(day, lines);
+        tracing::info!(calls = n, "today's figures taken from the call records");
+    }
+
     /// Today's figures, per queue and language; a new day (in the centres'
     /// time zone) starts them at zero.
     fn today(&mut self) -> Vec<QueueDay> {
-        let date = jiff::Timestamp::now()
-            .to_zoned(self.wiring.timezone.clone())
-            .date();
-        self.stats.roll_day(
-            i64::from(date.year()) * 10_000 + i64::from(date.month()) * 100 + i64::from(date.day()),
-        );
+        let (day, _) = self.day();
+        self.stats.roll_day(day);
         let config = self.stats.config();
         self.stats
             .lines()

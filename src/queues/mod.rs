@@ -121,6 +121,7 @@ pub async fn run(
         wiring,
     };
     driver.schedules();
+    driver.seed_today().await;
     driver.restore_callbacks().await;
     driver.carry_out().await;
     let mut tick = tokio::time::interval(SCHEDULE_TICK);

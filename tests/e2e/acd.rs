@@ -1257,6 +1257,22 @@ fn a_callback_asked_for_before_a_restart_is_still_made_after_it() {
         })
         .unwrap_or_else(|| panic!("{}", second.dump()));
     assert_eq!(restored["fields"]["restored"], 1);
+    // Today's figures did not start again from zero: the call before the
+    // restart is counted, from its record.
+    let mut today = Value::Null;
+    for _ in 0..30 {
+        let view = queues(&second);
+        if let Some(line) = view["today"].as_array().and_then(|t| {
+            t.iter()
+                .find(|l| l["queue"] == "centre:ottawa" && l["language"] == "en")
+        }) {
+            today = line.clone();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(today["offered"], 1, "{today}");
+    assert_eq!(today["callbacks_requested"], 1, "{today}");
     let pdir = TempDir::new("phone");
     let baresip = registered_phone(&second, &pdir, "nav1");
     let mut screen = Screen::open(&second, "nav1");

@@ -50,6 +50,25 @@ pub struct CallRecord {
     pub flow_version: Option<String>,
 }
 
+/// A call that went to a queue, as the wallboard's figures need it after
+/// a restart ([`Store::queued_calls_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedCall {
+    pub crisis: bool,
+    pub centre: Option<String>,
+    pub language: Option<String>,
+    pub queued_ms: i64,
+    pub answered_ms: Option<i64>,
+    pub ended_ms: Option<i64>,
+    /// The first log saved for it.
+    pub logged_ms: Option<i64>,
+    /// The caller hung up waiting.
+    pub abandoned: bool,
+    pub callback: bool,
+    /// `made` or `failed`, once tried.
+    pub callback_outcome: Option<String>,
+}
+
 /// One row of the append-only call event table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CallEventRecord {
@@ -424,6 +443,37 @@ impl Store {
         offered_ms, answered_ms, ended_ms, language, region, region_source, centre, topic, crisis, route, \
         ivr_path, navigator, callback, disposition, last_step, sip_call_id, diverted_from, incident, \
         flow_version";
+
+    /// The calls that arrived since `from_ms` and went to a queue (a
+    /// centre's or the crisis queue), for today's figures after a restart.
+    pub async fn queued_calls_since(&self, from_ms: i64) -> Result<Vec<QueuedCall>> {
+        let rows = sqlx::query(
+            "SELECT crisis, centre, language, queued_ms, answered_ms, ended_ms, logged_ms, \
+             disposition, callback, callback_outcome FROM call_records \
+             WHERE arrived_ms >= $1 AND queued_ms IS NOT NULL \
+             AND (route LIKE 'queue:%' OR route = 'crisis') ORDER BY arrived_ms",
+        )
+        .bind(from_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let disposition: Option<String> = r.try_get("disposition")?;
+                Ok(QueuedCall {
+                    crisis: r.try_get::<i64, _>("crisis")? != 0,
+                    centre: r.try_get("centre")?,
+                    language: r.try_get("language")?,
+                    queued_ms: r.try_get("queued_ms")?,
+                    answered_ms: r.try_get("answered_ms")?,
+                    ended_ms: r.try_get("ended_ms")?,
+                    logged_ms: r.try_get("logged_ms")?,
+                    abandoned: disposition.as_deref() == Some("abandoned_in_queue"),
+                    callback: r.try_get::<i64, _>("callback")? != 0,
+                    callback_outcome: r.try_get("callback_outcome")?,
+                })
+            })
+            .collect()
+    }
 
     pub async fn call(&self, call_id: &str) -> Result<Option<CallRecord>> {
         let sql = format!(

@@ -37,7 +37,7 @@ use sqlx::{AnyPool, Row, SqlSafeStr};
 use crate::error::{Error, Result};
 
 pub use accounts::{AccountRecord, NewAccount, SessionRecord};
-pub use call_records::{CallEventRecord, CallRecord};
+pub use call_records::{CallEventRecord, CallRecord, QueuedCall};
 pub(crate) use call_records::{CallStep, Write};
 pub use desk::{FollowUpItem, FollowUpScope, FollowUpStatus, MAX_DRAFT_BYTES};
 pub use directory::{Candidate, CandidateQuery, ImportSummary, Shown};
