@@ -585,6 +585,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
             start_callback,
             stats: stats_config,
             timezone,
+            overflow_wait: Duration::from_secs(config.queues.overflow_wait_s),
         },
         queue_inbox,
         navigator_commands,

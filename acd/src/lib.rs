@@ -296,6 +296,69 @@ impl Acd {
         })
     }
 
+    /// Takes the centres of a new flow version (`centres.yaml` changed):
+    /// new centres are added, the known ones take their new overflow order,
+    /// overflow wait and line. A centre the new list no longer has stays
+    /// as it was (its waiting calls and navigators keep their place) until
+    /// the next start. Refused, changing nothing, when an overflow names no
+    /// centre. `crisis_external` is the crisis line's new address.
+    pub fn reconfigure(
+        &mut self,
+        centres: Vec<CentreConfig>,
+        crisis_external: &str,
+    ) -> Result<(), ConfigError> {
+        let mut merged: Vec<CentreConfig> = self.config.centres.clone();
+        let mut seen = std::collections::HashSet::new();
+        for c in centres {
+            if !seen.insert(c.id.clone()) {
+                return Err(ConfigError::DuplicateCentre(c.id));
+            }
+            match merged.iter_mut().find(|m| m.id == c.id) {
+                Some(m) => *m = c,
+                None => merged.push(c),
+            }
+        }
+        let index: HashMap<CentreId, usize> = merged
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.id.clone(), i))
+            .collect();
+        let mut chains = Vec::with_capacity(merged.len());
+        for (i, c) in merged.iter().enumerate() {
+            let mut chain = vec![i];
+            for o in &c.overflow {
+                let Some(&j) = index.get(o) else {
+                    return Err(ConfigError::UnknownOverflow {
+                        centre: c.id.clone(),
+                        to: o.clone(),
+                    });
+                };
+                if !chain.contains(&j) {
+                    chain.push(j);
+                }
+            }
+            chains.push(chain);
+        }
+        for (i, (c, chain)) in merged.iter().zip(chains).enumerate() {
+            match self.centres.get_mut(i) {
+                Some(centre) => {
+                    centre.chain = chain;
+                    centre.overflow_wait = c.overflow_wait;
+                }
+                None => self.centres.push(Centre {
+                    id: c.id.clone(),
+                    chain,
+                    overflow_wait: c.overflow_wait,
+                    open: true,
+                }),
+            }
+        }
+        self.centre_index = index;
+        self.config.centres = merged;
+        self.config.crisis_external = crisis_external.to_owned();
+        Ok(())
+    }
+
     pub fn config(&self) -> &AcdConfig {
         &self.config
     }

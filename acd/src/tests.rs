@@ -248,6 +248,70 @@ fn config_comes_from_the_shipped_centres_file() {
 }
 
 #[test]
+fn new_centres_and_overflow_orders_are_taken_without_a_restart() {
+    let mut h = Harness::new();
+    // Ottawa's caller, English; the only ready navigator is in a centre the
+    // flows do not have yet: they cannot even log in.
+    let refused = h.acd.handle(
+        Event::NavigatorStateChanged {
+            navigator: "kim".into(),
+            change: StateChange::Login(NavigatorProfile {
+                centre: "kingston".into(),
+                languages: vec![En],
+                crisis_trained: false,
+            }),
+        },
+        h.now,
+    );
+    assert!(refused.is_err(), "{refused:?}");
+    // centres.yaml gains Kingston, and Ottawa overflows to it first.
+    let mut centres = h.acd.config().centres.clone();
+    centres[0].overflow = vec![CentreId::from("kingston"), CentreId::from("toronto")];
+    centres[0].overflow_wait = secs(30);
+    centres.push(CentreConfig {
+        id: CentreId::from("kingston"),
+        overflow: vec![CentreId::from("ottawa")],
+        overflow_wait: secs(90),
+        external: None,
+    });
+    h.acd
+        .reconfigure(centres, "sip:988@new-gateway.example.org")
+        .unwrap();
+    assert_eq!(h.acd.config().centres.len(), 7);
+    assert_eq!(
+        h.acd.config().crisis_external,
+        "sip:988@new-gateway.example.org"
+    );
+    h.acd.check_invariants().unwrap();
+    h.login("kim", "kingston", &[En], false);
+    h.ready("kim");
+    // Ottawa is staffed (a navigator on a break): its calls wait there first.
+    h.login("anne", "ottawa", &[En], false);
+    h.not_ready("anne", "break");
+    let ds = h.queue_at(1, "ottawa", En);
+    assert!(offers(&ds).is_empty(), "Ottawa first: {ds:?}");
+    let ds = h.pass(secs(31));
+    assert_eq!(offers(&ds), vec![(1, "kim".to_owned())]);
+    h.acd.check_invariants().unwrap();
+    // An overflow to no centre is refused and changes nothing.
+    let mut bad = h.acd.config().centres.clone();
+    bad[0].overflow = vec![CentreId::from("atlantis")];
+    assert!(matches!(
+        h.acd.reconfigure(bad, CRISIS_LINE),
+        Err(ConfigError::UnknownOverflow { .. })
+    ));
+    assert_eq!(
+        h.acd.config().centres[0].overflow[0],
+        CentreId::from("kingston")
+    );
+    // A centre left out of the new list stays (its navigators keep their place).
+    let fewer: Vec<CentreConfig> = h.acd.config().centres[..6].to_vec();
+    h.acd.reconfigure(fewer, CRISIS_LINE).unwrap();
+    assert_eq!(h.acd.config().centres.len(), 7);
+    h.acd.check_invariants().unwrap();
+}
+
+#[test]
 fn french_call_is_never_offered_to_a_navigator_without_french() {
     let mut h = Harness::new();
     // English-only navigators ready in the home centre and its overflow.

@@ -78,6 +78,9 @@ pub struct Wiring {
     pub stats: StatsConfig,
     /// Where "today" begins and ends (`[cti] timezone`).
     pub timezone: jiff::tz::TimeZone,
+    /// How long a call waits before a centre's overflow may take it, when
+    /// the centre does not say (`[queues] overflow_wait_s`).
+    pub overflow_wait: Duration,
 }
 
 /// How often the centres' opening hours are looked at.
@@ -94,6 +97,24 @@ pub(crate) const STORE_WAIT: Duration = Duration::from_secs(1);
 /// [`VIEW_REFRESH`] regardless (the waits grow).
 const VIEW_TICK: Duration = Duration::from_millis(250);
 const VIEW_REFRESH: Duration = Duration::from_secs(1);
+
+/// The ACD's centres of a flow set: each with its own `overflow_after_s`,
+/// else `overflow_wait` (the engine's default).
+pub fn centres_of(
+    flows: &frontdoor_ivr::FlowSet,
+    overflow_wait: Duration,
+) -> Vec<frontdoor_acd::CentreConfig> {
+    let mut centres = AcdConfig::from_flowset(flows, "").centres;
+    for centre in &mut centres {
+        let own = flows
+            .centres
+            .iter()
+            .find(|c| c.id == centre.id.0)
+            .and_then(|c| c.overflow_after);
+        centre.overflow_wait = own.unwrap_or(overflow_wait);
+    }
+    centres
+}
 
 /// Run the queues until the engine stops.
 pub async fn run(
@@ -130,6 +151,9 @@ pub async fn run(
     accounts_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut view_tick = tokio::time::interval(VIEW_TICK);
     view_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A new flow version may bring new centres, overflow orders or hours.
+    let mut flows = driver.wiring.flows.subscribe();
+    flows.borrow_and_update();
     // Something happened since the view was last published.
     let mut changed = true;
     let mut published = Instant::now();
@@ -147,6 +171,10 @@ pub async fn run(
             () = sleep_until_opt(wake) => driver.acd.handle_timeout(Instant::now()),
             _ = tick.tick() => driver.schedules(),
             _ = accounts_tick.tick() => driver.check_accounts().await,
+            Ok(()) = flows.changed() => {
+                flows.borrow_and_update();
+                driver.reconfigure();
+            }
             _ = view_tick.tick() => {
                 if changed || published.elapsed() >= VIEW_REFRESH {
                     driver.publish();
@@ -354,6 +382,23 @@ impl Driver {
     }
 
     /// Centres open and close with their hours.
+    /// The centres of the flow version now active (`centres.yaml` changed
+    /// without a restart): new centres, overflow orders and hours.
+    fn reconfigure(&mut self) {
+        let active = self.wiring.flows.current();
+        let centres = centres_of(&active.set, self.wiring.overflow_wait);
+        let n = centres.len();
+        match self.acd.reconfigure(centres, &active.set.crisis_external) {
+            Ok(()) => {
+                tracing::info!(version = %active.set.hash, centres = n, "the queues take the new flows' centres");
+                self.schedules();
+            }
+            Err(error) => {
+                tracing::error!(%error, version = %active.set.hash, "the queues keep their centres: the new ones do not fit");
+            }
+        }
+    }
+
     fn schedules(&mut self) {
         let active = self.wiring.flows.current();
         let now = jiff::Zoned::now();
@@ -1066,15 +1111,7 @@ pub fn stats_config(config: &crate::config::Config) -> StatsConfig {
 pub fn acd_config(config: &crate::config::Config, flows: &frontdoor_ivr::FlowSet) -> AcdConfig {
     let q = &config.queues;
     let mut acd = AcdConfig::from_flowset(flows, q.fallback.as_deref().unwrap_or(""));
-    for centre in &mut acd.centres {
-        // The centre's own `overflow_after_s`, else the engine's default.
-        let own = flows
-            .centres
-            .iter()
-            .find(|c| c.id == centre.id.0)
-            .and_then(|c| c.overflow_after);
-        centre.overflow_wait = own.unwrap_or(Duration::from_secs(q.overflow_wait_s));
-    }
+    acd.centres = centres_of(flows, Duration::from_secs(q.overflow_wait_s));
     acd.ring_timeout = Duration::from_secs(q.ring_timeout_s);
     acd.crisis_timeout = Duration::from_secs(q.crisis_timeout_s);
     acd.wrap_up = Duration::from_secs(config.cti.wrap_up_s);

@@ -752,3 +752,44 @@ fn an_ops_person_adds_a_navigator_changes_their_skills_resets_their_password_and
         assert_eq!(status, want, "{body}: {reply}");
     }
 }
+
+#[test]
+fn a_centres_change_activated_from_the_console_reaches_the_queues_without_a_restart() {
+    let engine = Engine::start_in("", |_| {});
+    account(&engine, "ops1", "ops");
+    let ops = login(&engine, "ops1", PASSWORD);
+    let (status, body) = http(engine.http, "GET", "/api/flows/active", Some(&ops), "");
+    assert_eq!(status, 200);
+    let mut active: Value = serde_json::from_str(&body).unwrap();
+    // Ottawa now overflows to Collingwood before Toronto (the flow tests
+    // still pass: at night both are closed and Toronto takes the call).
+    for file in active["files"].as_array_mut().unwrap() {
+        if file["path"] == "centres.yaml" {
+            let text = file["content"].as_str().unwrap().to_owned();
+            let edited = text.replacen(
+                "    overflow: [toronto]\n",
+                "    overflow: [collingwood, toronto]\n",
+                1,
+            );
+            assert_ne!(text, edited);
+            file["content"] = json!(edited);
+        }
+    }
+    let files = json!({ "files": active["files"] }).to_string();
+    let (status, reply) = http(
+        engine.http,
+        "POST",
+        "/api/flows/activate",
+        Some(&ops),
+        &files,
+    );
+    assert_eq!(status, 200, "{reply}");
+    let version: Value = serde_json::from_str(&reply).unwrap();
+    let taken = engine
+        .wait_for(Duration::from_secs(10), |v| {
+            message(v) == "the queues take the new flows' centres"
+                && v["fields"]["version"] == version["version"]
+        })
+        .unwrap_or_else(|| panic!("the queues kept their centres:\n{}", engine.dump()));
+    assert_eq!(taken["fields"]["centres"], 6);
+}
