@@ -58,7 +58,8 @@ pub enum FlowCommand {
     },
     /// Make an earlier flow version the flows folder's content again, after
     /// checking it and running its tests. A running engine activates it
-    /// within seconds (it watches the folder), recorded as by `cli:USER`.
+    /// within seconds (it watches the folder), recorded as activated by
+    /// `cli:USER`.
     Rollback {
         /// The version (`frontdoor flow versions`).
         version: String,

@@ -61,7 +61,8 @@ struct Cli {
 enum Command {
     /// Answer calls (the default when no command is given).
     Serve(ServeArgs),
-    /// Check, simulate and test the call flows, without a network.
+    /// The call flows: check, simulate, test and draw them (no network);
+    /// list their versions and roll back to one (the store).
     #[command(subcommand)]
     Flow(flow_cmd::FlowCommand),
     /// The region table from the central-office code list (flows/regions.csv).

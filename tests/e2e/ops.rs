@@ -713,6 +713,17 @@ fn an_ops_person_adds_a_navigator_changes_their_skills_resets_their_password_and
     assert_eq!(status, 401);
     browser.axe("account-disabled");
 
+    // The console in French, the same state.
+    browser.click("#lang-toggle");
+    browser.wait_text("#ops-title", "Console des opérations");
+    let row = browser.text("#account-table tr[data-account=\"nav7\"]");
+    assert!(
+        row.contains("Désactivé") && row.contains("Anglais"),
+        "{row}"
+    );
+    browser.axe("accounts-fr");
+    browser.screenshot("accounts-fr");
+
     // Every change is audited, by the account that made it.
     let ops = login(&engine, "ops1", PASSWORD);
     let (status, csv) = http(
