@@ -436,20 +436,21 @@ pub fn check_version(files: &[FlowFile], prompts_dir: &Path) -> FlowCheck {
         path.strip_prefix(dir)
             .map_or_else(|_| path.display().to_string(), |p| p.display().to_string())
     };
+    let problems_of = |d: frontdoor_ivr::Diagnostics| -> Vec<FlowProblem> {
+        d.0.iter()
+            .map(|d| FlowProblem {
+                file: relative(&d.file),
+                line: d.line,
+                col: d.col,
+                message: d.message.clone(),
+            })
+            .collect()
+    };
     let set = match FlowSet::load(dir, prompts_dir) {
         Ok(set) => Arc::new(set),
         Err(problems) => {
             return FlowCheck {
-                problems: problems
-                    .0
-                    .iter()
-                    .map(|d| FlowProblem {
-                        file: relative(&d.file),
-                        line: d.line,
-                        col: d.col,
-                        message: d.message.clone(),
-                    })
-                    .collect(),
+                problems: problems_of(problems),
                 ..FlowCheck::default()
             };
         }
@@ -468,19 +469,7 @@ pub fn check_version(files: &[FlowFile], prompts_dir: &Path) -> FlowCheck {
             },
             Vec::new(),
         ),
-        Err(problems) => (
-            FlowTests::default(),
-            problems
-                .0
-                .iter()
-                .map(|d| FlowProblem {
-                    file: relative(&d.file),
-                    line: d.line,
-                    col: d.col,
-                    message: d.message.clone(),
-                })
-                .collect(),
-        ),
+        Err(problems) => (FlowTests::default(), problems_of(problems)),
     };
     FlowCheck {
         ok: problems.is_empty() && tests.failed == 0 && tests.passed > 0,

@@ -9,6 +9,7 @@ import { $, el } from "./dom.js";
 import { t, label, setLang, getLang, otherLang, onLangChange, fmtDateTime } from "./i18n.js";
 import { api, apiBlob, getToken, setToken, onSessionExpired } from "./api.js";
 import { initLogin, relabelLogin } from "./login.js";
+import { errorText as errorWords } from "./session.js";
 
 const LANG_KEY = "frontdoor.lang";
 const DRAFT_KEY = "frontdoor.ops.draft";
@@ -201,11 +202,6 @@ function relabel() {
 
 function renderMe() {
   if (me) $("me").textContent = t("board.me", { user: me.username, role: t(`board.role.${me.role}`) });
-}
-
-function errorWords(err) {
-  if (err?.status === 0) return t("error.network");
-  return err?.message ? t("error.with_reason", { reason: err.message }) : t("error.generic");
 }
 
 /** Shows a text that follows the page's language (null clears it). */

@@ -10,7 +10,7 @@ import { $, el } from "./dom.js";
 import { t, label, known, setLang, getLang, otherLang, onLangChange, fmtClock, fmtDate } from "./i18n.js";
 import { api, getToken, setToken, onSessionExpired } from "./api.js";
 import { initLogin, relabelLogin } from "./login.js";
-import { callerText } from "./session.js";
+import { callerText, errorText as errorWords } from "./session.js";
 
 const LANG_KEY = "frontdoor.lang";
 const LANGUAGES = ["en", "fr"];
@@ -200,11 +200,6 @@ function relabel() {
 function renderMe() {
   if (!me) return;
   $("me").textContent = t("board.me", { user: me.username, role: label("board.role", me.role) });
-}
-
-function errorWords(err) {
-  if (err?.status === 0) return t("error.network");
-  return err?.message ? t("error.with_reason", { reason: err.message }) : t("error.generic");
 }
 
 // ——— The websocket ———
