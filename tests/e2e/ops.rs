@@ -52,6 +52,32 @@ fn account(engine: &Engine, user: &str, role: &str) {
     );
 }
 
+/// The console open and signed in as `user`, loaded.
+fn signed_in(browser: &Browser, engine: &Engine, user: &str) {
+    browser.goto(&format!("http://{}/ops", engine.http));
+    browser.wait_visible("#login-view");
+    browser.type_into("#username", user);
+    browser.type_into("#password", PASSWORD);
+    browser.keys(keys::ENTER);
+    browser.wait_until("the console", "return window.frontdoorOps.ready");
+}
+
+/// A call's record once it names its flow version (the spool has written it).
+fn record_of(engine: &Engine, token: &str, id: &str) -> Value {
+    for _ in 0..50 {
+        let path = format!("/api/calls/{id}");
+        let (status, body) = http(engine.http, "GET", &path, Some(token), "");
+        if status == 200 {
+            let v: Value = serde_json::from_str(&body).unwrap();
+            if v["call"]["flow_version"].is_string() {
+                return v;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("no record of {id} with its flow version");
+}
+
 /// Replaces the text of the editor (as typing would, through `input`).
 fn set_editor(browser: &Browser, text: &str) {
     browser.eval(
@@ -86,24 +112,10 @@ fn a_call(engine: &Engine, ops: &str) -> (Vec<String>, String) {
     let run = call_pressing(engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
     let id = engine.id_of(&run.call_id());
     let sent = prompts_sent(engine, &id);
-    let mut version = String::new();
-    for _ in 0..50 {
-        let (status, body) = http(
-            engine.http,
-            "GET",
-            &format!("/api/calls/{id}"),
-            Some(ops),
-            "",
-        );
-        if status == 200 {
-            let v: Value = serde_json::from_str(&body).unwrap();
-            if let Some(s) = v["call"]["flow_version"].as_str() {
-                version = s.to_owned();
-                break;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let version = record_of(engine, ops, &id)["call"]["flow_version"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     (sent, version)
 }
 
@@ -132,12 +144,7 @@ fn an_ops_person_fixes_a_flow_at_its_line_activates_it_and_rolls_it_back_in_one_
     assert!(!first.is_empty(), "the call record names its flow version");
 
     let browser = Browser::open("ops");
-    browser.goto(&format!("http://{}/ops", engine.http));
-    browser.wait_visible("#login-view");
-    browser.type_into("#username", "ops1");
-    browser.type_into("#password", PASSWORD);
-    browser.keys(keys::ENTER);
-    browser.wait_until("the console", "return window.frontdoorOps.ready");
+    signed_in(&browser, &engine, "ops1");
     assert_eq!(
         browser.eval("return window.frontdoorOps.activeVersion", vec![]),
         json!(first)
@@ -450,12 +457,7 @@ fn emergency_mode_for_one_region_is_heard_there_only_and_tags_its_calls() {
     account(&engine, "ops1", "ops");
     let ops = login(&engine, "ops1", PASSWORD);
     let browser = Browser::open("ops-emergency");
-    browser.goto(&format!("http://{}/ops", engine.http));
-    browser.wait_visible("#login-view");
-    browser.type_into("#username", "ops1");
-    browser.type_into("#password", PASSWORD);
-    browser.keys(keys::ENTER);
-    browser.wait_until("the console", "return window.frontdoorOps.ready");
+    signed_in(&browser, &engine, "ops1");
 
     // A bad tag is refused at the field, and nothing is switched.
     browser.type_into("#incident", "ottawa flood!");
@@ -480,25 +482,7 @@ fn emergency_mode_for_one_region_is_heard_there_only_and_tags_its_calls() {
         })
         .unwrap_or_else(|| panic!("the calls were not told:\n{}", engine.dump()));
 
-    let record = |id: &str| -> Value {
-        for _ in 0..50 {
-            let (status, body) = http(
-                engine.http,
-                "GET",
-                &format!("/api/calls/{id}"),
-                Some(&ops),
-                "",
-            );
-            if status == 200 {
-                let v: Value = serde_json::from_str(&body).unwrap();
-                if v["call"]["flow_version"].is_string() {
-                    return v;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!("no record for {id}");
-    };
+    let record = |id: &str| record_of(&engine, &ops, id);
     // A caller from Ottawa (the East) hears the announcement; the call is tagged.
     let run = call_pressing(&engine, OTTAWA, &[(1000, '1'), (1500, '2')]);
     let east = engine.id_of(&run.call_id());
@@ -579,12 +563,7 @@ fn a_recording_uploaded_for_a_prompt_is_checked_and_the_next_caller_hears_it() {
     account(&engine, "ops1", "ops");
     let ops = login(&engine, "ops1", PASSWORD);
     let browser = Browser::open("ops-record");
-    browser.goto(&format!("http://{}/ops", engine.http));
-    browser.wait_visible("#login-view");
-    browser.type_into("#username", "ops1");
-    browser.type_into("#password", PASSWORD);
-    browser.keys(keys::ENTER);
-    browser.wait_until("the console", "return window.frontdoorOps.ready");
+    signed_in(&browser, &engine, "ops1");
     let before = browser.eval("return window.frontdoorOps.activeVersion", vec![]);
 
     // A CD-quality file is refused, saying what to do.
@@ -650,12 +629,7 @@ fn an_ops_person_adds_a_navigator_changes_their_skills_resets_their_password_and
     let engine = Engine::start_in("", |_| {});
     account(&engine, "ops1", "ops");
     let browser = Browser::open("ops-accounts");
-    browser.goto(&format!("http://{}/ops", engine.http));
-    browser.wait_visible("#login-view");
-    browser.type_into("#username", "ops1");
-    browser.type_into("#password", PASSWORD);
-    browser.keys(keys::ENTER);
-    browser.wait_until("the console", "return window.frontdoorOps.ready");
+    signed_in(&browser, &engine, "ops1");
 
     // A new navigator for Ottawa, in French too: their phone's secret is shown once.
     browser.type_into("#acc-username", "nav7");
