@@ -55,8 +55,8 @@ pub mod session;
 pub use g711::Codec;
 pub use prompt::{Prompt, PromptError, PromptStore};
 pub use session::{
-    DigitSource, MediaEvent, MediaHandle, PortAllocator, RtpSession, RtpSocket, SessionConfig,
-    SessionError, SessionStats, SrtpKeys, SrtpSuite,
+    DigitSource, MediaEvent, MediaHandle, Mixer, PortAllocator, RtpSession, RtpSocket,
+    SessionConfig, SessionError, SessionStats, SrtpKeys, SrtpSuite,
 };
 
 /// Sample rate of G.711 and of telephone-events (RFC 3551 §4.5.14).

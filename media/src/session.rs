@@ -49,6 +49,10 @@
 //!   caller's leg and the navigator's): each forwards what its phone sends
 //!   to the other, which sends it on, transcoded between PCMU and PCMA when
 //!   the legs differ, on its own continuous stream. See [`bridge`].
+//! - **Mixing.** [`MediaHandle::mix`] puts a session in a call's
+//!   [`Mixer`]: its phone's audio goes to the members that hear it, and
+//!   when it hears others it plays their mix (a supervisor listening in,
+//!   whispering, barging in). See [`mix`].
 
 use std::collections::{HashSet, VecDeque};
 use std::future::poll_fn;
@@ -72,6 +76,7 @@ use crate::prompt::Prompt;
 use crate::rtp::{RtpPacket, RtpSender};
 use crate::{FRAME_DURATION, FRAME_SAMPLES};
 use bridge::{BridgeEnd, FrameKind, MAX_RELAY_PAYLOAD, PeerFrame, Retimer};
+pub use mix::Mixer;
 pub use srtp::{SrtpKeys, SrtpSuite};
 
 /// Why a port could not be had, or why a command could not be delivered.
@@ -436,6 +441,12 @@ enum Command {
     Confirm,
     Bridge(BridgeEnd),
     Unbridge,
+    Mix {
+        mixer: Mixer,
+        me: usize,
+        hears: Vec<usize>,
+    },
+    Unmix,
     Close,
 }
 
@@ -504,6 +515,26 @@ impl MediaHandle {
     /// Nothing happens when the session is not bridged.
     pub fn unbridge(&self) -> Result<(), SessionError> {
         self.send(Command::Unbridge)
+    }
+
+    /// Makes this session member `me` of `mixer` (see [`mix`]): what its
+    /// phone says goes to the members that hear it, and it hears exactly
+    /// `hears` (none: it keeps its bridge, or its silence, as it was; some:
+    /// it plays their mix instead of what a bridge relays). Sent again,
+    /// it changes whom the session hears. Members count from 0, below
+    /// [`mix::MAX_MEMBERS`].
+    pub fn mix(&self, mixer: &Mixer, me: usize, hears: &[usize]) -> Result<(), SessionError> {
+        self.send(Command::Mix {
+            mixer: mixer.clone(),
+            me,
+            hears: hears.to_vec(),
+        })
+    }
+
+    /// Leaves the mix: the session hears its bridge again (or nothing).
+    /// Nothing happens when it is in no mix.
+    pub fn unmix(&self) -> Result<(), SessionError> {
+        self.send(Command::Unmix)
     }
 
     /// Stops playing at once (barge-in); no `PlaybackFinished`.
@@ -590,6 +621,11 @@ pub struct RtpSession {
     bridge: Option<BridgeEnd>,
     /// Re-timing of the packets relayed from the peer.
     retimer: Retimer,
+    /// The mix this session is in, if any (see [`mix`]).
+    mix: Option<mix::Member>,
+    /// The mix's audio, decoded and to encode (reused).
+    mix_pcm: Vec<i16>,
+    mix_codes: Vec<u8>,
     /// Next frame of `queue[0]`.
     frame_index: usize,
     /// When the next frame is due; `Some` exactly while playing.
@@ -691,6 +727,9 @@ impl RtpSession {
                 suspended_loop: None,
                 bridge: None,
                 retimer: Retimer::default(),
+                mix: None,
+                mix_pcm: Vec::with_capacity(FRAME_SAMPLES),
+                mix_codes: Vec::with_capacity(FRAME_SAMPLES),
                 frame_index: 0,
                 next_frame_at: None,
                 last_frame_at: None,
@@ -748,6 +787,10 @@ impl RtpSession {
     /// talkspurt goes out at once), and gives the next one to the pacer
     /// unless its entry already comes in time.
     fn pump(&mut self) {
+        if self.mixing() && self.next_frame_at.is_none() {
+            // Hearing a mix: it plays whenever no prompt does.
+            self.start_talkspurt();
+        }
         self.send_due(Instant::now());
         if let Some(due) = self.next_frame_at
             && self.scheduled.is_none_or(|at| at > due)
@@ -860,7 +903,61 @@ impl RtpSession {
                     self.end_relay();
                 }
             }
+            Command::Mix { mixer, me, hears } => {
+                mixer.set_hearing(me, &hears);
+                let hearing = !hears.is_empty() && me < mix::MAX_MEMBERS;
+                debug!(me, ?hears, "RTP session mixing");
+                if let Some(old) = self.mix.replace(mix::Member { mixer, me, hearing })
+                    && old.hearing
+                    && !hearing
+                {
+                    self.leave_mix_audio();
+                }
+            }
+            Command::Unmix => {
+                if let Some(old) = self.mix.take() {
+                    debug!("RTP session left its mix");
+                    old.mixer.set_hearing(old.me, &[]);
+                    if old.hearing {
+                        self.leave_mix_audio();
+                    }
+                }
+            }
             Command::Close => {} // handled by the run loop
+        }
+    }
+
+    /// It plays a mix (see [`mix`]).
+    fn mixing(&self) -> bool {
+        self.mix.as_ref().is_some_and(|m| m.hearing)
+    }
+
+    /// The session stops playing a mix: unless a prompt plays, the
+    /// talkspurt ends, and a bridge's relay continues from the clock.
+    fn leave_mix_audio(&mut self) {
+        if self.queue.is_empty() {
+            self.end_talkspurt();
+        }
+        self.retimer.reset();
+    }
+
+    /// Plays the mix's next frame to `target` (nothing sent without one:
+    /// on hold, or no address yet; the feeds are drained all the same).
+    fn play_mix(&mut self, target: Option<SocketAddr>) {
+        let Some(member) = &self.mix else {
+            return;
+        };
+        member.mixer.pull(member.me, &mut self.mix_pcm);
+        match target {
+            Some(target) => {
+                self.mix_codes.clear();
+                self.config
+                    .codec
+                    .encode_into(&self.mix_pcm, &mut self.mix_codes);
+                self.sender.next_packet(&mut self.send_buf, &self.mix_codes);
+                self.transmit(target);
+            }
+            None => self.sender.skip(FRAME_SAMPLES as u32),
         }
     }
 
@@ -937,7 +1034,13 @@ impl RtpSession {
         }
         let target = self.target().filter(|_| self.config.send);
         let Some(prompt) = self.queue.front() else {
-            self.end_talkspurt();
+            if self.mixing() {
+                self.play_mix(target);
+                self.last_frame_at = Some(slot);
+                self.next_frame_at = Some(slot + FRAME_DURATION);
+            } else {
+                self.end_talkspurt();
+            }
             return;
         };
         let frames = prompt.frame_count();
@@ -962,7 +1065,7 @@ impl RtpSession {
         }
         if self.queue.is_empty() {
             self.emit(MediaEvent::PlaybackFinished);
-            if !self.resume_loop() {
+            if !self.resume_loop() && !self.mixing() {
                 self.end_talkspurt();
                 return;
             }
@@ -1076,6 +1179,11 @@ impl RtpSession {
         if self.bridge.is_some() {
             let kind = audio.map_or(FrameKind::Event, FrameKind::Audio);
             self.forward(kind, &packet);
+        }
+        if let (Some(member), Some(codec)) = (&self.mix, audio) {
+            self.mix_pcm.clear();
+            codec.decode_into(packet.payload(), &mut self.mix_pcm);
+            member.mixer.push(member.me, &self.mix_pcm);
         }
 
         if is_event {
@@ -1384,6 +1492,9 @@ impl SessionTask {
             let mut session = self.lock();
             session.socket = None;
             session.next_frame_at = None;
+            if let Some(member) = session.mix.take() {
+                member.mixer.set_hearing(member.me, &[]);
+            }
             (session.stats, session.events.clone())
         };
         if let Ok(pacer) = pacer::pacer() {
@@ -1490,6 +1601,7 @@ fn samples(duration: Duration) -> u32 {
 }
 
 pub mod bridge;
+pub mod mix;
 mod pacer;
 pub mod srtp;
 

@@ -746,3 +746,114 @@ async fn call_cost_bridged_against_prompt_playing() {
         );
     }
 }
+
+/// The typical level a phone hears over `window`: the median of its
+/// packets' mean decoded sample (0 when nothing came).
+async fn heard_level(phone: &UdpSocket, window: Duration) -> i32 {
+    let mut means: Vec<i32> = collect_within(phone, window)
+        .await
+        .iter()
+        .map(|r| {
+            let packet = r.packet();
+            let codec = Codec::from_payload_type(packet.payload_type()).expect("G.711");
+            let mut pcm = Vec::new();
+            codec.decode_into(packet.payload(), &mut pcm);
+            pcm.iter().map(|&s| i32::from(s)).sum::<i32>() / pcm.len().max(1) as i32
+        })
+        .collect();
+    means.sort_unstable();
+    means.get(means.len() / 2).copied().unwrap_or(0)
+}
+
+/// What each of the three phones hears, once the change before has
+/// settled: (caller, navigator, supervisor).
+async fn levels(caller: &Leg, nav: &Leg, sup: &Leg) -> (i32, i32, i32) {
+    let settle = Duration::from_millis(200);
+    let window = Duration::from_millis(400);
+    let _ = tokio::join!(
+        collect_within(&caller.phone, settle),
+        collect_within(&nav.phone, settle),
+        collect_within(&sup.phone, settle)
+    );
+    tokio::join!(
+        heard_level(&caller.phone, window),
+        heard_level(&nav.phone, window),
+        heard_level(&sup.phone, window)
+    )
+}
+
+fn near(level: i32, expected: i32) -> bool {
+    (level - expected).abs() <= 150
+}
+
+#[tokio::test]
+async fn a_supervisor_listens_to_both_legs_then_whispers_to_the_navigator_then_barges_in() {
+    let caller = leg(Codec::Pcmu, None).await;
+    let nav = leg(Codec::Pcmu, None).await;
+    // The supervisor's phone speaks the other law: the mix is encoded for it.
+    let sup = leg(Codec::Pcma, None).await;
+    caller.handle.bridge(&nav.handle).expect("both alive");
+    let mixer = Mixer::new();
+    caller.handle.mix(&mixer, 0, &[]).expect("alive");
+    nav.handle.mix(&mixer, 1, &[]).expect("alive");
+    sup.handle.mix(&mixer, 2, &[0, 1]).expect("alive");
+    // Each phone says one steady level for 4 s.
+    let frames = 200;
+    let talking = [
+        speak(
+            Arc::clone(&caller.phone),
+            caller.media,
+            Codec::Pcmu,
+            vec![1000; frames * FRAME_SAMPLES],
+        ),
+        speak(
+            Arc::clone(&nav.phone),
+            nav.media,
+            Codec::Pcmu,
+            vec![2000; frames * FRAME_SAMPLES],
+        ),
+        speak(
+            Arc::clone(&sup.phone),
+            sup.media,
+            Codec::Pcma,
+            vec![500; frames * FRAME_SAMPLES],
+        ),
+    ];
+
+    // Listening in: the supervisor hears both; the others, each other only.
+    let (c, n, s) = levels(&caller, &nav, &sup).await;
+    assert!(
+        near(s, 3000) && near(c, 2000) && near(n, 1000),
+        "listen: caller {c}, navigator {n}, supervisor {s}"
+    );
+
+    // A whisper: the navigator hears the caller and the supervisor; the
+    // caller still hears the navigator only.
+    nav.handle.mix(&mixer, 1, &[0, 2]).expect("alive");
+    let (c, n, s) = levels(&caller, &nav, &sup).await;
+    assert!(
+        near(s, 3000) && near(c, 2000) && near(n, 1500),
+        "whisper: caller {c}, navigator {n}, supervisor {s}"
+    );
+
+    // Barging in: everyone hears the two others.
+    caller.handle.mix(&mixer, 0, &[1, 2]).expect("alive");
+    let (c, n, s) = levels(&caller, &nav, &sup).await;
+    assert!(
+        near(s, 3000) && near(c, 2500) && near(n, 1500),
+        "barge-in: caller {c}, navigator {n}, supervisor {s}"
+    );
+
+    // The supervisor leaves: the bridge carries the call as before.
+    for leg in [&caller, &nav, &sup] {
+        leg.handle.unmix().expect("alive");
+    }
+    let (c, n, s) = levels(&caller, &nav, &sup).await;
+    assert!(
+        near(c, 2000) && near(n, 1000) && s == 0,
+        "after: caller {c}, navigator {n}, supervisor {s}"
+    );
+    for t in talking {
+        t.abort();
+    }
+}
