@@ -105,6 +105,16 @@ pub enum NavigatorCommand {
         request: StateRequest,
         ticket: u64,
     },
+    /// A supervisor (or ops) joins a navigator's call on their own phone
+    /// (`POST /api/navigators/{username}/monitor`): listening in, whispering
+    /// to the navigator, barging in; `mode` `None`: they leave it. How it
+    /// goes is shown in the queues' view (the navigator's `monitor`).
+    Monitor {
+        supervisor: String,
+        navigator: String,
+        call_id: String,
+        mode: Option<crate::protocol::MonitorMode>,
+    },
     /// A supervisor (or ops) acted on a failed callback on the supervisors'
     /// list (`POST /api/queues/callbacks/{call_id}`). `supervisor` is their
     /// username; the call was on the list of the last view published with

@@ -22,7 +22,9 @@ use tokio::sync::mpsc::error::TrySendError;
 
 use crate::accounts::{new_token, sha256_hex, verify_password};
 use crate::error::Error;
-use crate::protocol::{AccountInfo, AgentState, Caller, FailedCallback, QueuesView, Role};
+use crate::protocol::{
+    AccountInfo, AgentState, Caller, FailedCallback, MonitorMode, QueuesView, Role,
+};
 use crate::store::AuditEntry;
 use crate::{CallbackAction, Cti, NavigatorCommand, now_ms};
 
@@ -140,6 +142,7 @@ pub(crate) fn app(cti: Cti) -> Router {
         )
         .route("/api/navigators", get(navigators))
         .route("/api/navigators/{username}/state", post(force_state))
+        .route("/api/navigators/{username}/monitor", post(monitor))
         .route("/api/queues", get(queues))
         .route("/api/reports", get(reports_meta))
         .route("/api/reports/{kind}", get(report))
@@ -1498,6 +1501,100 @@ async fn force_state(
     )
     .await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "accepted": true }))).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MonitorBody {
+    mode: String,
+}
+
+/// `POST /api/navigators/{username}/monitor`: a supervisor (of the
+/// navigator's centre) or operations staff joins the navigator's call on
+/// their own registered phone, which rings: `listen` (they hear both
+/// sides), `whisper` (the navigator hears them, the caller does not),
+/// `barge` (a three-way call); sent again, it changes the mode; `off`
+/// ends it. How it goes shows in the queues' view (the navigator's
+/// `monitor`). Audited.
+async fn monitor(
+    State(cti): State<Cti>,
+    auth: Auth,
+    Path(username): Path<String>,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let a = &auth.account;
+    auth.require(&cti, a.role != Role::Navigator, &username)
+        .await?;
+    let MonitorBody { mode } = parse_json(&body)?;
+    let mode = match mode.as_str() {
+        "off" => None,
+        name => Some(
+            MonitorMode::ALL
+                .into_iter()
+                .find(|m| m.as_str() == name)
+                .ok_or_else(|| {
+                    AppError::bad(format!(
+                        "unknown mode {name:?}: use \"listen\", \"whisper\", \"barge\" or \"off\""
+                    ))
+                })?,
+        ),
+    };
+    let navigator = cti
+        .navigator(&username)
+        .filter(|n| n.account.role == Role::Navigator);
+    let Some(navigator) = navigator else {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            "no navigator of that name has signed in since the engine started".into(),
+        ));
+    };
+    if a.role == Role::Supervisor && navigator.account.centre != a.centre {
+        auth.require(&cti, false, &username).await?;
+    }
+    let view = cti.shared.queue_view().ok_or_else(queues_not_running)?;
+    let on_call = view
+        .navigators
+        .iter()
+        .find(|n| n.username == username)
+        .filter(|n| n.state == AgentState::Busy)
+        .and_then(|n| n.call_id.clone());
+    let Some(call_id) = on_call else {
+        return Err(AppError::Refused(
+            StatusCode::CONFLICT,
+            "the navigator is not on a call".into(),
+        ));
+    };
+    let cmd = NavigatorCommand::Monitor {
+        supervisor: a.username.clone(),
+        navigator: username.clone(),
+        call_id: call_id.clone(),
+        mode,
+    };
+    if let Err(e) = cti.shared.registry.commands().try_send(cmd) {
+        let reason = match e {
+            TrySendError::Full(_) => "the queues are busy; try again",
+            TrySendError::Closed(_) => "the queues are not running",
+        };
+        return Err(AppError::Refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            reason.into(),
+        ));
+    }
+    let mode = mode.map_or("off", MonitorMode::as_str);
+    cti.audit(
+        &a.username,
+        "call.monitor",
+        &call_id,
+        "ok",
+        &format!("navigator={username} mode={mode}"),
+        &auth.peer,
+    )
+    .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({ "accepted": true, "call_id": call_id })),
+    )
+        .into_response())
 }
 
 fn queues_not_running() -> AppError {

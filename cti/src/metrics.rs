@@ -398,6 +398,7 @@ mod tests {
             reason: None,
             since_ms: None,
             call_id: None,
+            monitor: None,
         }
     }
 

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version announced in `hello`. Bump it on any change a client
 /// could notice; document the change in docs/cti-protocol.md.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// What an account may do. Navigators take calls and see their own calls;
 /// supervisors see their centre; ops manage flows and emergency mode.
@@ -241,6 +241,67 @@ impl RegionSource {
             _ => None,
         }
     }
+}
+
+/// How a supervisor takes part in a navigator's call
+/// (`POST /api/navigators/{username}/monitor`), on their own phone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorMode {
+    /// They hear the caller and the navigator; nobody hears them.
+    Listen,
+    /// They hear both; the navigator hears them, the caller does not.
+    Whisper,
+    /// A three-way call: everyone hears everyone.
+    Barge,
+}
+
+impl MonitorMode {
+    pub const ALL: [MonitorMode; 3] = [
+        MonitorMode::Listen,
+        MonitorMode::Whisper,
+        MonitorMode::Barge,
+    ];
+
+    /// Its name in the API: `listen`, `whisper` or `barge`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MonitorMode::Listen => "listen",
+            MonitorMode::Whisper => "whisper",
+            MonitorMode::Barge => "barge",
+        }
+    }
+}
+
+/// Where a supervisor's monitoring of a call has got to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MonitorState {
+    /// Their phone rings.
+    Ringing,
+    /// They answered: they are on the call, in the `mode` shown.
+    Connected,
+    /// It did not start, or it ended on its own (`detail` says why).
+    Ended,
+}
+
+/// A supervisor on a navigator's call, in the wallboard's navigators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Monitoring {
+    /// The supervisor's username.
+    pub supervisor: String,
+    pub mode: MonitorMode,
+    pub state: MonitorState,
+    /// Why it ended, when it did: `no_phone` (the supervisor has no
+    /// registered phone), `declined`, `no_answer`, `failed` (their phone
+    /// refused the call otherwise), `unusable_answer`, `hung_up` (they
+    /// hung up), `stopped` (they left from the wallboard), `taken_over`
+    /// (another supervisor joined), `call_left` (a transfer, a consult or
+    /// a hang-up took the call from the navigator), `not_talking`,
+    /// `not_theirs` (the call is no longer the navigator's), `callback`
+    /// (a callback cannot be joined).
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 /// How a consult (warm) transfer is going, in `transfer_progress`: the call
@@ -876,6 +937,10 @@ pub struct QueueNavigator {
     pub since_ms: Option<i64>,
     /// The call offered to or held by them.
     pub call_id: Option<String>,
+    /// A supervisor on their call, or the last attempt's end (until the
+    /// call ends). Since protocol version 9.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<Monitoring>,
 }
 
 /// A callback on the supervisors' list.

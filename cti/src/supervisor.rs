@@ -321,6 +321,7 @@ mod tests {
             reason: None,
             since_ms,
             call_id: None,
+            monitor: None,
         }
     }
 

@@ -25,6 +25,13 @@
 //!    ▼                                                                     │ CompleteTransfer
 //!   DiallingExternal ──answered──▶ External ◀──────────────────────────────┘
 //! ```
+//!
+//! A supervisor may join a bridged call on their own phone ([`Input::Monitor`]):
+//! a leg of its own, beside the states above, which rings their phones,
+//! then mixes the call's legs for them ([`Action::Mix`]): listening in,
+//! whispering to the navigator, or barging in. It lasts while the caller
+//! and the navigator are bridged (or held): a consult, a transfer or
+//! either side hanging up ends it, as does the supervisor hanging up.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -32,7 +39,7 @@ use std::time::Instant;
 use frontdoor_sip::Peer;
 use frontdoor_sip::sdp::{self, Negotiated};
 
-use frontdoor_cti::protocol::TransferState;
+use frontdoor_cti::protocol::{MonitorMode, TransferState};
 
 use crate::logic::Input as LogicInput;
 
@@ -67,6 +74,9 @@ pub enum Present {
     CallbackToNavigator,
     /// The caller, called back: 211, the trunk's credentials.
     CallbackToCaller,
+    /// A supervisor's phone, to join the navigator's call: "Monitor" and
+    /// the navigator's name.
+    SupervisorToCall,
 }
 
 /// An outbound leg to place.
@@ -109,6 +119,22 @@ pub enum ToQueues {
     TransferCompleted { navigator: String, uri: String },
     /// The navigator put the caller on hold (`true`) or took them back.
     Held { navigator: String, held: bool },
+    /// How a supervisor's joining the call goes.
+    Monitor {
+        supervisor: String,
+        report: MonitorReport,
+    },
+}
+
+/// Where a supervisor's joining the call has got to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MonitorReport {
+    /// Their phones ring.
+    Ringing,
+    /// They are on the call, in this mode.
+    Connected(MonitorMode),
+    /// It did not start, or it ended; why.
+    Ended(String),
 }
 
 /// What happened, for the core.
@@ -147,6 +173,16 @@ pub enum Input {
     BridgeFailed,
     /// The caller hung up (or the engine is stopping).
     CallerGone,
+    /// A supervisor joins the navigator's call on one of `phones` in
+    /// `mode`, or (already on it) changes mode. Another supervisor on
+    /// the call leaves it.
+    Monitor {
+        supervisor: String,
+        phones: Vec<(String, Peer)>,
+        mode: MonitorMode,
+    },
+    /// The supervisor leaves the call.
+    StopMonitor,
 }
 
 /// What the call task does.
@@ -171,6 +207,29 @@ pub enum Action {
     Queues(ToQueues),
     /// Tell the IVR logic.
     Logic(LogicInput),
+    /// Mix the caller's leg, the navigator's and the supervisor's for
+    /// `mode` (the supervisor hears both; a whisper reaches the navigator,
+    /// a barge-in both). Sent again when the mode changes.
+    Mix {
+        navigator: LegId,
+        supervisor: LegId,
+        mode: MonitorMode,
+    },
+    /// The three legs leave their mix: the bridge carries the call alone.
+    Unmix { navigator: LegId, supervisor: LegId },
+}
+
+/// A supervisor joining (or on) the call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Monitor {
+    supervisor: String,
+    /// The navigator's leg the call was bridged with.
+    navigator: LegId,
+    mode: MonitorMode,
+    /// Their phones ringing.
+    forks: BTreeSet<LegId>,
+    /// The phone that answered.
+    leg: Option<LegId>,
 }
 
 /// What the call's legs wait for. Each state names the legs it holds.
@@ -223,6 +282,8 @@ pub struct B2bua {
     connected_external: bool,
     /// When the state last changed (for logs and tests).
     since: Option<Instant>,
+    /// A supervisor joining or on the call.
+    monitor: Option<Monitor>,
 }
 
 impl Default for B2bua {
@@ -240,6 +301,7 @@ impl B2bua {
             talked_to_navigator: false,
             connected_external: false,
             since: None,
+            monitor: None,
         }
     }
 
@@ -411,6 +473,12 @@ impl B2bua {
                 });
                 self.set(now, State::DiallingExternal { leg });
             }
+            Input::PlaceFailed { leg, .. } if self.is_monitor_leg(leg) => {
+                self.monitor_leg(leg, LegEvent::Failed(0), &mut out)
+            }
+            Input::Leg { leg, event } if self.is_monitor_leg(leg) => {
+                self.monitor_leg(leg, event, &mut out)
+            }
             Input::PlaceFailed { leg, why } => self.leg_failed(now, leg, why, &mut out),
             Input::Leg { leg, event } => self.leg_event(now, leg, event, &mut out),
             Input::BridgeFailed => {
@@ -418,8 +486,216 @@ impl B2bua {
                 out.push(Action::HangupCaller);
             }
             Input::CallerGone => self.release_all(now, &mut out),
+            Input::Monitor {
+                supervisor,
+                phones,
+                mode,
+            } => self.monitor(supervisor, phones, mode, &mut out),
+            Input::StopMonitor => self.end_monitor("stopped", &mut out),
+        }
+        if self.monitor.is_some() && !matches!(self.state, State::Bridged { .. }) {
+            self.end_monitor("call_left", &mut out);
         }
         out
+    }
+
+    /// The navigator's leg, while they and the caller are bridged (or held).
+    fn bridged_leg(&self) -> Option<LegId> {
+        match self.state {
+            State::Bridged { leg, .. } => Some(leg),
+            _ => None,
+        }
+    }
+
+    fn is_monitor_leg(&self, leg: LegId) -> bool {
+        self.monitor
+            .as_ref()
+            .is_some_and(|m| m.forks.contains(&leg) || m.leg == Some(leg))
+    }
+
+    fn monitor_report(supervisor: &str, report: MonitorReport) -> Action {
+        Action::Queues(ToQueues::Monitor {
+            supervisor: supervisor.to_owned(),
+            report,
+        })
+    }
+
+    fn monitor(
+        &mut self,
+        supervisor: String,
+        phones: Vec<(String, Peer)>,
+        mode: MonitorMode,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(navigator) = self.bridged_leg() else {
+            out.push(Self::monitor_report(
+                &supervisor,
+                MonitorReport::Ended("not_talking".into()),
+            ));
+            return;
+        };
+        if let Some(m) = &mut self.monitor
+            && m.supervisor == supervisor
+        {
+            // The same supervisor: a new mode, taken at once if on the call.
+            m.mode = mode;
+            if let Some(leg) = m.leg {
+                out.push(Action::Mix {
+                    navigator,
+                    supervisor: leg,
+                    mode,
+                });
+                out.push(Self::monitor_report(
+                    &supervisor,
+                    MonitorReport::Connected(mode),
+                ));
+            }
+            return;
+        }
+        if self.monitor.is_some() {
+            self.end_monitor("taken_over", out);
+        }
+        if phones.is_empty() {
+            out.push(Self::monitor_report(
+                &supervisor,
+                MonitorReport::Ended("no_phone".into()),
+            ));
+            return;
+        }
+        let mut forks = BTreeSet::new();
+        for (uri, peer) in phones {
+            let leg = self.new_leg();
+            forks.insert(leg);
+            out.push(Action::Place {
+                leg,
+                dial: Dial {
+                    uri,
+                    via: Via::Phone(peer),
+                    present: Present::SupervisorToCall,
+                    navigator: None,
+                },
+            });
+        }
+        out.push(Self::monitor_report(&supervisor, MonitorReport::Ringing));
+        self.monitor = Some(Monitor {
+            supervisor,
+            navigator,
+            mode,
+            forks,
+            leg: None,
+        });
+    }
+
+    /// The supervisor leaves the call (or never joined it): their legs
+    /// end, the legs leave the mix, the queues are told why.
+    fn end_monitor(&mut self, why: &str, out: &mut Vec<Action>) {
+        let Some(monitor) = self.monitor.take() else {
+            return;
+        };
+        for fork in monitor.forks {
+            self.release(fork, out);
+        }
+        if let Some(leg) = monitor.leg {
+            out.push(Action::Unmix {
+                navigator: monitor.navigator,
+                supervisor: leg,
+            });
+            self.release(leg, out);
+        }
+        out.push(Self::monitor_report(
+            &monitor.supervisor,
+            MonitorReport::Ended(why.to_owned()),
+        ));
+    }
+
+    /// What a supervisor's leg's SIP says (`Failed(0)`: it could not be
+    /// placed).
+    fn monitor_leg(&mut self, leg: LegId, event: LegEvent, out: &mut Vec<Action>) {
+        let Some(monitor) = self.monitor.as_mut() else {
+            return;
+        };
+        match event {
+            LegEvent::Ringing(_) => {}
+            LegEvent::Answered { sdp } => {
+                if monitor.leg.is_some() {
+                    return; // a repeated 200
+                }
+                let others: Vec<LegId> = monitor
+                    .forks
+                    .iter()
+                    .copied()
+                    .filter(|f| *f != leg)
+                    .collect();
+                monitor.forks.clear();
+                let (supervisor, mode) = (monitor.supervisor.clone(), monitor.mode);
+                for other in others {
+                    self.release(other, out);
+                }
+                let usable = sdp.as_deref().map(sdp::parse_answer);
+                match (usable, self.bridged_leg()) {
+                    (Some(Ok(negotiated)), Some(navigator)) => {
+                        if let Some(m) = self.monitor.as_mut() {
+                            m.leg = Some(leg);
+                        }
+                        out.push(Action::StartMedia { leg, negotiated });
+                        out.push(Action::Mix {
+                            navigator,
+                            supervisor: leg,
+                            mode,
+                        });
+                        out.push(Self::monitor_report(
+                            &supervisor,
+                            MonitorReport::Connected(mode),
+                        ));
+                    }
+                    _ => {
+                        self.release(leg, out);
+                        self.monitor = None;
+                        out.push(Self::monitor_report(
+                            &supervisor,
+                            MonitorReport::Ended("unusable_answer".into()),
+                        ));
+                    }
+                }
+            }
+            LegEvent::Failed(code) => {
+                self.released.insert(leg);
+                monitor.forks.remove(&leg);
+                if monitor.forks.is_empty() && monitor.leg.is_none() {
+                    let why = match code {
+                        486 | 600 | 603 => "declined",
+                        408 | 480 => "no_answer",
+                        _ => "failed",
+                    };
+                    let supervisor = monitor.supervisor.clone();
+                    self.monitor = None;
+                    out.push(Self::monitor_report(
+                        &supervisor,
+                        MonitorReport::Ended(why.into()),
+                    ));
+                }
+            }
+            LegEvent::Ended => {
+                self.released.insert(leg);
+                if monitor.leg == Some(leg) {
+                    // The supervisor hung up.
+                    monitor.leg = None;
+                    let (supervisor, navigator) = (monitor.supervisor.clone(), monitor.navigator);
+                    self.monitor = None;
+                    out.push(Action::Unmix {
+                        navigator,
+                        supervisor: leg,
+                    });
+                    out.push(Self::monitor_report(
+                        &supervisor,
+                        MonitorReport::Ended("hung_up".into()),
+                    ));
+                } else {
+                    self.released.remove(&leg);
+                    self.monitor_leg(leg, LegEvent::Failed(0), out);
+                }
+            }
+        }
     }
 
     fn offer(

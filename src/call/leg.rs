@@ -113,6 +113,14 @@ impl Leg {
                 outbound.from = Some(Party::new(Some("211"), format!("sip:211@{media_ip}")));
                 outbound.credentials = credentials();
             }
+            // The caller's number stays off the supervisor's phone: the
+            // wallboard shows it masked.
+            Present::SupervisorToCall => {
+                outbound.from = Some(Party::new(
+                    Some("Monitor"),
+                    format!("sip:monitor@{media_ip}"),
+                ));
+            }
         }
         let (tx, events) = mpsc::unbounded_channel();
         let via_trunk = matches!(dial.via, Via::Trunk);

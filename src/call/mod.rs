@@ -35,13 +35,13 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use self::b2bua::{Action as LegAction, B2bua, Input as LegInput, ToQueues};
+use self::b2bua::{Action as LegAction, B2bua, Input as LegInput, LegId, ToQueues};
 use self::leg::{Leg, Legs, session_config};
 use crate::flows::Flows;
 use crate::logic::{Action, CallLogic, Input, Ivr, Record};
 use crate::queues::{NewQueued, Queues, ToCall};
 use crate::sip_driver::{CallEvent, Dialer, SipHandle, sleep_until_opt};
-use frontdoor_cti::protocol::{Caller as CtiCaller, Disposition, RegionSource};
+use frontdoor_cti::protocol::{Caller as CtiCaller, Disposition, MonitorMode, RegionSource};
 use frontdoor_cti::{CallAttribute, CallEvent as RecordEvent, CallEvents, now_ms};
 use frontdoor_ivr::{Fact, RegionSource as IvrRegionSource, Target};
 
@@ -291,6 +291,9 @@ struct Call {
     b2bua: B2bua,
     /// The outbound legs the core placed.
     legs: Legs,
+    /// The mix of the caller's, the navigator's and a supervisor's legs,
+    /// while a supervisor is on the call.
+    mixer: Option<frontdoor_media::Mixer>,
     /// The caller asked to be called back.
     callback: bool,
     /// The call is a crisis call (the crisis key, a crisis route): its
@@ -466,6 +469,7 @@ impl Call {
             private: incoming.privacy_id,
             b2bua: B2bua::new(),
             legs: Legs::default(),
+            mixer: None,
             callback: false,
             crisis: false,
             keys: frontdoor_media::dtmf::KeyOnce::new(),
@@ -683,13 +687,64 @@ impl Call {
                 let _ = self.media.unbridge();
             }
             LegAction::HangupCaller => self.sip.hangup(),
+            LegAction::Mix {
+                navigator,
+                supervisor,
+                mode,
+            } => self.mix(navigator, supervisor, mode),
+            LegAction::Unmix {
+                navigator,
+                supervisor,
+            } => {
+                self.mixer = None;
+                let _ = self.media.unmix();
+                for leg in [navigator, supervisor] {
+                    if let Some(media) = self.legs.media(leg) {
+                        let _ = media.unmix();
+                    }
+                }
+            }
             LegAction::Queues(note) => self.tell_queues(note),
             LegAction::Logic(input) => work.push_back(Work::Logic(input)),
         }
     }
 
+    /// Mixes the caller (member 0), the navigator (1) and the supervisor
+    /// (2) for `mode`: the supervisor hears both; a whisper reaches the
+    /// navigator; a barge-in both. Whoever hears nobody keeps the bridge.
+    fn mix(&mut self, navigator: LegId, supervisor: LegId, mode: MonitorMode) {
+        const CALLER: usize = 0;
+        const NAVIGATOR: usize = 1;
+        const SUPERVISOR: usize = 2;
+        let (caller_hears, navigator_hears): (&[usize], &[usize]) = match mode {
+            MonitorMode::Listen => (&[], &[]),
+            MonitorMode::Whisper => (&[], &[CALLER, SUPERVISOR]),
+            MonitorMode::Barge => (&[NAVIGATOR, SUPERVISOR], &[CALLER, SUPERVISOR]),
+        };
+        let mixer = self.mixer.get_or_insert_with(frontdoor_media::Mixer::new);
+        let mixed = self
+            .media
+            .mix(mixer, CALLER, caller_hears)
+            .and_then(|()| match self.legs.media(navigator) {
+                Some(media) => media.mix(mixer, NAVIGATOR, navigator_hears),
+                None => Err(frontdoor_media::SessionError::Closed),
+            })
+            .and_then(|()| match self.legs.media(supervisor) {
+                Some(media) => media.mix(mixer, SUPERVISOR, &[CALLER, NAVIGATOR]),
+                None => Err(frontdoor_media::SessionError::Closed),
+            });
+        match mixed {
+            Ok(()) => tracing::info!(mode = mode.as_str(), "supervisor mixed into the call"),
+            Err(error) => tracing::warn!(%error, "the supervisor's leg could not be mixed"),
+        }
+    }
+
     fn tell_queues(&mut self, note: ToQueues) {
         match note {
+            ToQueues::Monitor { supervisor, report } => {
+                tracing::info!(%supervisor, ?report, "supervisor on the call");
+                self.queues.monitor(&self.call_id, &supervisor, report);
+            }
             ToQueues::OfferAnswered { navigator } => {
                 // Bridged once the queues confirm (ToCall::Connect).
                 self.queues.offer_answered(&self.call_id, &navigator);
@@ -765,6 +820,16 @@ impl Call {
             ToCall::Hold(on) => Work::Legs(LegInput::Hold { on }),
             ToCall::CompleteTransfer => Work::Legs(LegInput::CompleteTransfer),
             ToCall::CancelTransfer => Work::Legs(LegInput::CancelTransfer),
+            ToCall::Monitor {
+                supervisor,
+                contacts,
+                mode: Some(mode),
+            } => Work::Legs(LegInput::Monitor {
+                supervisor,
+                phones: contacts.into_iter().map(|b| (b.uri, b.peer)).collect(),
+                mode,
+            }),
+            ToCall::Monitor { mode: None, .. } => Work::Legs(LegInput::StopMonitor),
         })
     }
 

@@ -102,6 +102,11 @@ impl Driver {
                     reason,
                     since_ms: self.state_since.get(&n.id).map(|(_, _, at)| *at),
                     call_id: n.state.call().and_then(cti_id),
+                    monitor: n
+                        .state
+                        .call()
+                        .and_then(|id| self.calls.get(&id))
+                        .and_then(|e| e.monitor.clone()),
                 }
             })
             .collect();

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use frontdoor_acd::{CallId, Lang, Priority, QueueId};
-use frontdoor_cti::protocol::TransferState;
+use frontdoor_cti::protocol::{MonitorMode, TransferState};
+
+use crate::call::b2bua::MonitorReport;
 use frontdoor_sip::registrar::Binding;
 use tokio::sync::mpsc;
 
@@ -40,6 +42,13 @@ pub enum ToCall {
     CompleteTransfer,
     /// End the consult call; the navigator is back with the caller.
     CancelTransfer,
+    /// A supervisor joins the navigator's call on one of their phones
+    /// (`contacts`), or changes how (`mode`); `None`: they leave it.
+    Monitor {
+        supervisor: String,
+        contacts: Vec<Binding>,
+        mode: Option<MonitorMode>,
+    },
 }
 
 /// A call entering the queues.
@@ -95,6 +104,11 @@ pub(super) enum Msg {
         cti_id: String,
         navigator: String,
         held: bool,
+    },
+    Monitor {
+        cti_id: String,
+        supervisor: String,
+        report: MonitorReport,
     },
 }
 
@@ -171,6 +185,14 @@ impl Queues {
             cti_id: cti_id.into(),
             navigator: navigator.into(),
             uri: uri.into(),
+        });
+    }
+    /// How a supervisor's joining the call goes.
+    pub fn monitor(&self, cti_id: &str, supervisor: &str, report: MonitorReport) {
+        self.send(Msg::Monitor {
+            cti_id: cti_id.into(),
+            supervisor: supervisor.into(),
+            report,
         });
     }
     pub(crate) fn callback_event(&self, call: CallId, event: CallbackEvent) {

@@ -22,7 +22,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use frontdoor_cti::protocol::AgentState as CtiState;
-use frontdoor_cti::protocol::{Disposition, TransferState, TransferTarget, WithdrawReason};
+use frontdoor_cti::protocol::{
+    Disposition, MonitorMode, MonitorState, Monitoring, TransferState, TransferTarget,
+    WithdrawReason,
+};
+
+use crate::call::b2bua::MonitorReport;
 use frontdoor_cti::{
     CallEvent as CtiEvent, CallEvents, CallbackAction, NavigatorCommand, Store, now_ms,
 };
@@ -60,6 +65,8 @@ struct Entry {
     shown_to: Option<String>,
     /// The caller asked to be called back (their first call has ended).
     is_callback: bool,
+    /// A supervisor on the call, or how their last attempt ended.
+    monitor: Option<Monitoring>,
 }
 
 /// Everything the queue task needs.
@@ -294,6 +301,7 @@ impl Driver {
                     callback: None,
                     shown_to: None,
                     is_callback: true,
+                    monitor: None,
                 },
             );
             let refused = self.acd.handle(
@@ -435,6 +443,7 @@ impl Driver {
                         callback: None,
                         shown_to: None,
                         is_callback: false,
+                        monitor: None,
                     },
                 );
                 let queue = new.queue.clone();
@@ -529,6 +538,11 @@ impl Driver {
                     at_ms: now_ms(),
                 });
             }
+            Msg::Monitor {
+                cti_id,
+                supervisor,
+                report,
+            } => self.monitor_report(cti_id, supervisor, report),
             Msg::Held {
                 cti_id,
                 navigator,
@@ -674,6 +688,12 @@ impl Driver {
                 tracing::info!(%navigator, %call_id, %uri, "consult transfer");
                 let _ = to_call.send(ToCall::Consult { uri });
             }
+            NavigatorCommand::Monitor {
+                supervisor,
+                navigator,
+                call_id,
+                mode,
+            } => self.monitor(supervisor, navigator, call_id, mode).await,
             NavigatorCommand::CompleteTransfer { navigator, call_id } => {
                 self.consult_order(&navigator, &call_id, ToCall::CompleteTransfer);
             }
@@ -735,6 +755,129 @@ impl Driver {
                     }
                 }
             }
+        }
+    }
+
+    /// A supervisor asks to join a navigator's call (or to change how, or
+    /// to leave): the caller's call task rings the supervisor's phones.
+    async fn monitor(
+        &mut self,
+        supervisor: String,
+        navigator: String,
+        call_id: String,
+        mode: Option<MonitorMode>,
+    ) {
+        let contacts = match mode {
+            Some(_) => self.wiring.contacts.of(&supervisor).await,
+            None => Vec::new(),
+        };
+        let Some(entry) = self
+            .call_of(&call_id)
+            .and_then(|id| self.calls.get_mut(&id))
+        else {
+            tracing::info!(%supervisor, %call_id, "monitoring a call the queues no longer hold");
+            return;
+        };
+        let ended = |detail: &str| Monitoring {
+            supervisor: supervisor.clone(),
+            mode: mode.unwrap_or(MonitorMode::Listen),
+            state: MonitorState::Ended,
+            detail: Some(detail.to_owned()),
+        };
+        if entry.shown_to.as_deref() != Some(navigator.as_str()) {
+            entry.monitor = Some(ended("not_theirs"));
+            return;
+        }
+        let Some(to_call) = entry.to_call.clone().filter(|_| entry.callback.is_none()) else {
+            entry.monitor = Some(ended("callback"));
+            return;
+        };
+        tracing::info!(%supervisor, %navigator, %call_id, ?mode, contacts = contacts.len(), "supervisor joins the call");
+        if let Some(mode) = mode {
+            let same = entry
+                .monitor
+                .as_ref()
+                .is_some_and(|m| m.supervisor == supervisor && m.state != MonitorState::Ended);
+            match &mut entry.monitor {
+                Some(m) if same => m.mode = mode,
+                _ => {
+                    entry.monitor = Some(Monitoring {
+                        supervisor: supervisor.clone(),
+                        mode,
+                        state: MonitorState::Ringing,
+                        detail: None,
+                    })
+                }
+            }
+        }
+        let _ = to_call.send(ToCall::Monitor {
+            supervisor,
+            contacts,
+            mode,
+        });
+    }
+
+    /// How a supervisor's joining a call goes, from its call task: shown
+    /// on the wallboards, kept in the call's record.
+    fn monitor_report(&mut self, cti_id: String, supervisor: String, report: MonitorReport) {
+        let Some(entry) = self.call_of(&cti_id).and_then(|id| self.calls.get_mut(&id)) else {
+            return;
+        };
+        let mode = entry
+            .monitor
+            .as_ref()
+            .filter(|m| m.supervisor == supervisor)
+            .map_or(MonitorMode::Listen, |m| m.mode);
+        let (monitoring, step) = match report {
+            MonitorReport::Ringing => (
+                Monitoring {
+                    supervisor: supervisor.clone(),
+                    mode,
+                    state: MonitorState::Ringing,
+                    detail: None,
+                },
+                None,
+            ),
+            MonitorReport::Connected(mode) => (
+                Monitoring {
+                    supervisor: supervisor.clone(),
+                    mode,
+                    state: MonitorState::Connected,
+                    detail: None,
+                },
+                Some((
+                    "monitored",
+                    format!("supervisor={supervisor} mode={}", mode.as_str()),
+                )),
+            ),
+            MonitorReport::Ended(why) => {
+                let joined = entry.monitor.as_ref().is_some_and(|m| {
+                    m.supervisor == supervisor && m.state == MonitorState::Connected
+                });
+                (
+                    Monitoring {
+                        supervisor: supervisor.clone(),
+                        mode,
+                        state: MonitorState::Ended,
+                        detail: Some(why.clone()),
+                    },
+                    joined.then(|| {
+                        (
+                            "monitor_ended",
+                            format!("supervisor={supervisor} why={why}"),
+                        )
+                    }),
+                )
+            }
+        };
+        entry.monitor = Some(monitoring);
+        if let Some((kind, detail)) = step {
+            self.outbox.push(CtiEvent::QueueStep {
+                call_id: cti_id,
+                kind: kind.into(),
+                detail,
+                at_ms: now_ms(),
+            });
         }
     }
 
@@ -979,6 +1122,7 @@ impl Driver {
                 callback: None,
                 shown_to: None,
                 is_callback: true,
+                monitor: None,
             },
         );
         self.cti(CtiEvent::Arrived {

@@ -705,3 +705,168 @@ fn only_a_bridged_call_can_be_held() {
         "back with the caller, not on hold"
     );
 }
+
+// ---- a supervisor on the call ---------------------------------------------
+
+fn monitor_reports(actions: &[Action]) -> Vec<MonitorReport> {
+    to_queues(actions)
+        .into_iter()
+        .filter_map(|q| match q {
+            ToQueues::Monitor { report, .. } => Some(report),
+            _ => None,
+        })
+        .collect()
+}
+
+impl Sim {
+    /// Supervisor `sup` asks to join in `mode` with `phones` phones;
+    /// returns their legs placed.
+    fn monitor(&mut self, sup: &str, phones: u16, mode: MonitorMode) -> (Vec<LegId>, Vec<Action>) {
+        let actions = self.on(Input::Monitor {
+            supervisor: sup.into(),
+            phones: (0..phones)
+                .map(|i| (format!("sip:{sup}@127.0.0.1:{}", 8000 + i), peer(8000 + i)))
+                .collect(),
+            mode,
+        });
+        (placed(&actions), actions)
+    }
+}
+
+#[test]
+fn a_supervisor_listens_in_then_whispers_then_hangs_up_and_the_call_carries_on() {
+    let mut sim = Sim::new();
+    let nav = sim.bridged_with("nav1");
+    let (legs, actions) = sim.monitor("sup1", 2, MonitorMode::Listen);
+    assert_eq!(legs.len(), 2, "each of the supervisor's phones rings");
+    assert_eq!(monitor_reports(&actions), [MonitorReport::Ringing]);
+    assert!(matches!(
+        &actions[0],
+        Action::Place {
+            dial: Dial {
+                present: Present::SupervisorToCall,
+                ..
+            },
+            ..
+        }
+    ));
+    // The second phone answers: the first stops, the legs are mixed.
+    let actions = sim.leg(legs[1], answered());
+    assert_eq!(released(&actions), [legs[0]]);
+    assert!(matches!(actions[1], Action::StartMedia { leg, .. } if leg == legs[1]));
+    assert!(actions.contains(&Action::Mix {
+        navigator: nav,
+        supervisor: legs[1],
+        mode: MonitorMode::Listen
+    }));
+    assert_eq!(
+        monitor_reports(&actions),
+        [MonitorReport::Connected(MonitorMode::Listen)]
+    );
+    // The first phone's late answer is ended, not mixed.
+    let late = sim.leg(legs[0], answered());
+    assert_eq!(released(&late), [legs[0]]);
+    assert!(monitor_reports(&late).is_empty());
+    // A whisper: the same leg, a new mix.
+    let (placed_now, actions) = sim.monitor("sup1", 2, MonitorMode::Whisper);
+    assert!(placed_now.is_empty(), "no new leg for a new mode");
+    assert!(actions.contains(&Action::Mix {
+        navigator: nav,
+        supervisor: legs[1],
+        mode: MonitorMode::Whisper
+    }));
+    // The supervisor hangs up: the mix ends, the caller and the navigator
+    // stay bridged.
+    let actions = sim.leg(legs[1], LegEvent::Ended);
+    assert_eq!(
+        actions,
+        [
+            Action::Unmix {
+                navigator: nav,
+                supervisor: legs[1]
+            },
+            Action::Queues(ToQueues::Monitor {
+                supervisor: "sup1".into(),
+                report: MonitorReport::Ended("hung_up".into())
+            })
+        ]
+    );
+    assert_eq!(sim.core.state_name(), "bridged");
+    assert_eq!(sim.core.navigator(), Some("nav1"));
+}
+
+#[test]
+fn monitoring_needs_a_bridged_call_and_a_phone_and_ends_with_the_call() {
+    let mut sim = Sim::new();
+    let (legs, actions) = sim.monitor("sup1", 1, MonitorMode::Listen);
+    assert!(legs.is_empty());
+    assert_eq!(
+        monitor_reports(&actions),
+        [MonitorReport::Ended("not_talking".into())]
+    );
+    let nav = sim.bridged_with("nav1");
+    let (legs, actions) = sim.monitor("sup1", 0, MonitorMode::Listen);
+    assert!(legs.is_empty());
+    assert_eq!(
+        monitor_reports(&actions),
+        [MonitorReport::Ended("no_phone".into())]
+    );
+    // Declined on the only phone.
+    let (legs, _) = sim.monitor("sup1", 1, MonitorMode::Barge);
+    let actions = sim.leg(legs[0], LegEvent::Failed(603));
+    assert_eq!(
+        monitor_reports(&actions),
+        [MonitorReport::Ended("declined".into())]
+    );
+    // On the call, then the caller hangs up: the supervisor is let go.
+    let _ = nav;
+    let mut sim2 = Sim::new();
+    let nav2 = sim2.bridged_with("nav1");
+    let (legs2, _) = sim2.monitor("sup1", 1, MonitorMode::Barge);
+    sim2.leg(legs2[0], answered());
+    let actions = sim2.on(Input::CallerGone);
+    assert!(actions.contains(&Action::Unmix {
+        navigator: nav2,
+        supervisor: legs2[0]
+    }));
+    assert!(released(&actions).contains(&legs2[0]));
+    assert!(released(&actions).contains(&nav2));
+    assert_eq!(
+        monitor_reports(&actions),
+        [MonitorReport::Ended("call_left".into())]
+    );
+}
+
+#[test]
+fn a_consult_or_another_supervisor_ends_the_first_supervisors_leg() {
+    let mut sim = Sim::new();
+    let nav = sim.bridged_with("nav1");
+    let (first, _) = sim.monitor("sup1", 1, MonitorMode::Listen);
+    sim.leg(first[0], answered());
+    // Another supervisor takes over: the first's leg ends, the second's rings.
+    let (second, actions) = sim.monitor("sup2", 1, MonitorMode::Listen);
+    assert_eq!(second.len(), 1);
+    assert!(released(&actions).contains(&first[0]));
+    assert_eq!(
+        monitor_reports(&actions),
+        [
+            MonitorReport::Ended("taken_over".into()),
+            MonitorReport::Ringing
+        ]
+    );
+    // While it rings, the navigator consults a line: the ringing leg is
+    // cancelled and the supervisor told.
+    let actions = sim.on(Input::Consult {
+        uri: "sip:line@127.0.0.1:7000".into(),
+    });
+    assert!(released(&actions).contains(&second[0]));
+    assert!(!released(&actions).contains(&nav));
+    assert_eq!(
+        monitor_reports(&actions),
+        [MonitorReport::Ended("call_left".into())]
+    );
+    // A 200 that crosses the CANCEL is ended again, never mixed.
+    let late = sim.leg(second[0], answered());
+    assert_eq!(released(&late), [second[0]]);
+    assert!(!late.iter().any(|a| matches!(a, Action::Mix { .. })));
+}
