@@ -3,7 +3,8 @@
 // /cti/supervisor, docs/cti-protocol.md): callers waiting, navigators and
 // their time in state, today's figures against the targets, and alerts
 // that are shown at the top and read out once each. Actions (set a
-// navigator not ready or log them out, requeue or resolve a failed
+// navigator not ready or log them out, join a navigator's call on one's
+// own phone — listen in, whisper, barge in —, requeue or resolve a failed
 // callback) go through the HTTP API and are audited there.
 
 import { $, el } from "./dom.js";
@@ -510,12 +511,25 @@ function navigatorRow(username) {
     el("td", { class: "nav-langs" }),
     el(
       "td",
+      { class: "nav-monitor" },
+      el("span", { class: "monitor-status" }),
+      el(
+        "span",
+        { class: "monitor-actions" },
+        ...MONITOR_MODES.map((mode) =>
+          el("button", { type: "button", class: `mon-${mode}`, "aria-pressed": "false", onclick: () => monitor(username, mode) }),
+        ),
+        el("button", { type: "button", class: "mon-off", onclick: () => monitor(username, "off") }),
+      ),
+    ),
+    el(
+      "td",
       { class: "nav-actions" },
       el("label", { for: id, class: "sr-only" }),
       select,
       el("button", { type: "button", class: "set-not-ready", onclick: () => forceNotReady(username, select.value) }),
       el("button", { type: "button", class: "force-logout danger", onclick: () => forceLogout(username) }),
-      el("button", { type: "button", class: "cancel-logout quiet", hidden: true, onclick: () => cancelLogout(username) }),
+      el("button", { type: "button", class: "cancel-logout", hidden: true, onclick: () => cancelLogout(username) }),
     ),
   );
   return row;
@@ -557,6 +571,50 @@ function updateNavigatorRow(row, n) {
   const cancel = row.querySelector(".cancel-logout");
   cancel.hidden = !confirm;
   cancel.textContent = t("board.cancel");
+  updateMonitor(row, n);
+}
+
+const MONITOR_MODES = ["listen", "whisper", "barge"];
+
+/** What a supervisor on the navigator's call is doing, and the buttons to join, change or leave. */
+function updateMonitor(row, n) {
+  const m = n.monitor ?? null;
+  const mine = m?.supervisor === me?.username;
+  const live = m && m.state !== "ended";
+  const talking = n.state === "busy";
+  let status = "";
+  if (m && m.state === "ringing") {
+    status = mine ? t("board.mon.ringing_mine") : t("board.mon.ringing", { sup: m.supervisor });
+  } else if (m && m.state === "connected") {
+    status = t(`board.mon.${mine ? "mine" : "other"}.${m.mode}`, { sup: m.supervisor });
+  } else if (m && m.state === "ended" && talking) {
+    const why = known("board.mon.why", m.detail) ? t(`board.mon.why.${m.detail}`) : (m.detail ?? "");
+    status = t("board.mon.ended", { sup: mine ? me.username : m.supervisor, why });
+  }
+  const statusNode = row.querySelector(".monitor-status");
+  statusNode.textContent = status;
+  statusNode.hidden = !status;
+  row.querySelector(".monitor-actions").hidden = !talking;
+  for (const mode of MONITOR_MODES) {
+    const button = row.querySelector(`.mon-${mode}`);
+    button.textContent = t(`board.mon.${mode}`);
+    button.setAttribute("aria-label", t(`board.mon.${mode}_for`, { user: n.username }));
+    button.setAttribute("aria-pressed", String(Boolean(mine && live && m.mode === mode)));
+  }
+  const off = row.querySelector(".mon-off");
+  off.textContent = t("board.mon.off");
+  off.setAttribute("aria-label", t("board.mon.off_for", { user: n.username }));
+  off.hidden = !(mine && live);
+}
+
+/** Joins `username`'s call on this supervisor's phone in `mode`, changes the mode, or leaves (`off`). */
+function monitor(username, mode) {
+  const row = document.querySelector(`tr[data-navigator="${CSS.escape(username)}"]`);
+  const current = board?.navigators.find((n) => n.username === username)?.monitor;
+  const joined = current && current.supervisor === me?.username && current.state !== "ended";
+  const done = mode === "off" ? "board.done_monitor_off" : joined ? "board.done_monitor_mode" : "board.done_monitor";
+  act("POST", `/api/navigators/${encodeURIComponent(username)}/monitor`, { mode }, () => t(done, { user: username }));
+  if (mode === "off") row?.querySelector(".mon-listen")?.focus();
 }
 
 async function act(method, path, body, done) {

@@ -47,6 +47,9 @@ enum Step {
     Audio(u16),
     /// A key as an in-band DTMF tone (made with sox) in PCMU audio.
     Tone(char),
+    /// A steady sine of this frequency (Hz) for this many 20 ms PCMU
+    /// packets: a voice the test can pick out of a mix.
+    Sine(u32, u16),
 }
 
 impl Stream {
@@ -165,6 +168,25 @@ impl Stream {
         self.pcap(packets)
     }
 
+    fn sine(&mut self, hz: u32, n: u16) -> PathBuf {
+        let mut packets = Vec::new();
+        let mut payload = Vec::with_capacity(160);
+        for i in 0..u32::from(n) {
+            let frame: Vec<i16> = (0..160)
+                .map(|k| {
+                    let t = f64::from(i * 160 + k) / 8000.0;
+                    (6000.0 * (t * f64::from(hz) * std::f64::consts::TAU).sin()) as i16
+                })
+                .collect();
+            payload.clear();
+            frontdoor_media::Codec::Pcmu.encode_into(&frame, &mut payload);
+            let ts = self.ts;
+            packets.push(self.rtp(0, false, ts, &payload));
+            self.ts += 160;
+        }
+        self.pcap(packets)
+    }
+
     fn audio(&mut self, n: u16) -> PathBuf {
         let mut packets = Vec::new();
         for _ in 0..n {
@@ -190,6 +212,19 @@ fn call_edited(
     hangs_up: bool,
     edit: impl FnOnce(String) -> String,
 ) -> SippRun {
+    call_hearing_on(engine, caller, steps, hangs_up, edit, free_media_port())
+}
+
+/// [`call_edited`], the caller's phone taking its audio on `rtp_port` (a
+/// test's socket there hears what the caller hears).
+fn call_hearing_on(
+    engine: &Engine,
+    caller: &str,
+    steps: &[Step],
+    hangs_up: bool,
+    edit: impl FnOnce(String) -> String,
+    rtp_port: u16,
+) -> SippRun {
     let dir = TempDir::new("caller");
     let mut stream = Stream::new(dir.path());
     let mut xml = String::new();
@@ -209,6 +244,10 @@ fn call_edited(
                 let file = stream.tone(*k);
                 xml.push_str(&play(&file));
                 xml.push_str("  <pause milliseconds=\"250\"/>\n");
+            }
+            Step::Sine(hz, n) => {
+                let file = stream.sine(*hz, *n);
+                xml.push_str(&play(&file));
             }
         }
     }
@@ -233,7 +272,7 @@ fn call_edited(
         path.to_str().unwrap(),
         "u1",
         &[
-            ("rtp_port", free_media_port().to_string()),
+            ("rtp_port", rtp_port.to_string()),
             ("caller", caller.to_owned()),
         ],
         &[],

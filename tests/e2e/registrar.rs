@@ -85,7 +85,7 @@ pub fn answer(control: u16) {
 /// baresip as `user`'s phone on `sip_port`, registering every `regint`
 /// seconds (none: it does not register).
 #[allow(clippy::too_many_arguments)]
-fn baresip(
+pub(crate) fn baresip(
     engine: &Engine,
     dir: &TempDir,
     user: &str,

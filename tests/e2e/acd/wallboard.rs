@@ -340,3 +340,377 @@ fn a_navigator_cannot_open_the_wallboard_nor_act_on_navigators() {
     browser.wait_visible("#denied-view");
     browser.axe("denied");
 }
+
+// ---- a supervisor on a navigator's call ------------------------------------
+
+/// The amplitude of `hz` in `samples` (8 kHz), by the Goertzel algorithm.
+fn amplitude(samples: &[i16], hz: f64) -> f64 {
+    let coeff = 2.0 * (std::f64::consts::TAU * hz / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0);
+    2.0 * power.sqrt() / samples.len().max(1) as f64
+}
+
+/// The share of `samples`' 100 ms stretches in which `hz` is heard
+/// (an amplitude over 800, where the voices here are 6,000–8,000).
+fn heard(samples: &[i16], hz: f64) -> f64 {
+    let windows: Vec<&[i16]> = samples.chunks_exact(800).collect();
+    let with = windows.iter().filter(|w| amplitude(w, hz) > 800.0).count();
+    with as f64 / windows.len().max(1) as f64
+}
+
+/// What a phone's RTP socket receives for `window`: the PCMU audio, decoded
+/// in order of arrival, and where it came from.
+fn listen(
+    socket: &std::net::UdpSocket,
+    window: Duration,
+) -> (Vec<i16>, Option<std::net::SocketAddr>) {
+    socket
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let (mut pcm, mut from) = (Vec::new(), None);
+    let mut buf = [0u8; 2048];
+    let until = Instant::now() + window;
+    while Instant::now() < until {
+        if let Ok((n, addr)) = socket.recv_from(&mut buf)
+            && n > 12
+            && buf[1] & 0x7f == 0
+        {
+            from = Some(addr);
+            frontdoor_media::Codec::Pcmu.decode_into(&buf[12..n], &mut pcm);
+        }
+    }
+    (pcm, from)
+}
+
+/// A supervisor's voice: a 1,800 Hz tone from `socket` to `to`, 20 ms PCMU
+/// packets, until `stop`.
+fn speak_until(
+    socket: std::net::UdpSocket,
+    to: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut payload = Vec::with_capacity(160);
+        let start = Instant::now();
+        for i in 0u32.. {
+            if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
+            let frame: Vec<i16> = (0..160)
+                .map(|k| {
+                    let t = f64::from(i * 160 + k) / 8000.0;
+                    (6000.0 * (t * 1800.0 * std::f64::consts::TAU).sin()) as i16
+                })
+                .collect();
+            payload.clear();
+            frontdoor_media::Codec::Pcmu.encode_into(&frame, &mut payload);
+            let mut packet = vec![0x80, 0];
+            packet.extend_from_slice(&(i as u16).to_be_bytes());
+            packet.extend_from_slice(&(i * 160).to_be_bytes());
+            packet.extend_from_slice(&0x5E9E_0001_u32.to_be_bytes());
+            packet.extend_from_slice(&payload);
+            let _ = socket.send_to(&packet, to);
+            let next = start + Duration::from_millis(20) * (i + 1);
+            std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        }
+    })
+}
+
+/// Waits until the wallboard says `text` of nav1's call.
+fn until_monitor(browser: &Browser, text: &str) {
+    browser.wait_until(
+        &format!("nav1's call: {text}"),
+        &format!(
+            "return document.querySelector('tr[data-navigator=\"nav1\"] .monitor-status')?.textContent === {}",
+            json!(text)
+        ),
+    );
+}
+
+/// Listening in, whispering and barging in, as a supervisor lives it: from
+/// the wallboard, on their own phone. The caller (sipp) says a 1,000 Hz
+/// tone, the navigator's phone (baresip) a 440 Hz tone, the supervisor's
+/// phone (sipp, its audio the test's socket) 1,800 Hz: each side's audio is
+/// checked for the others' tones.
+#[test]
+fn a_supervisor_listens_in_whispers_and_barges_in_from_the_wallboard_on_their_own_phone() {
+    let engine = Engine::start_in("", ottawa_always_open);
+    account(&engine, "sup1", "supervisor", "ottawa", "en", false);
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    // nav1's phone answers at once, says 440 Hz and records what it hears.
+    let dir = TempDir::new("phone");
+    let recordings = dir.path().join("recordings");
+    std::fs::create_dir(&recordings).unwrap();
+    let recording = format!("module sndfile.so\nsnd_path {}\n", recordings.display());
+    let baresip = wait_registered(
+        &engine,
+        || {
+            crate::registrar::baresip(
+                &engine,
+                &dir,
+                "nav1",
+                PASSWORD,
+                "auto",
+                &recording,
+                60,
+                Some(60),
+                crate::harness::free_udp_port(),
+            )
+        },
+        "nav1",
+    );
+    let mut screen = Screen::open(&engine, "nav1");
+    screen.set_state("ready");
+    // sup1's phone: sipp answers, the test's socket is its audio; it is
+    // registered as sup1 (a provisioning REGISTER naming its port).
+    let sup_port = free_media_port();
+    let sup_audio = std::net::UdpSocket::bind(("127.0.0.1", sup_port)).unwrap();
+    let sup_dir = TempDir::new("supervisor-phone");
+    let scenario =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/supervisor_phone.xml");
+    let (sup_phone, sup_sip, sup_trace) = crate::external::far_end(
+        &sup_dir,
+        &[
+            "-sf",
+            scenario.to_str().unwrap(),
+            "-key",
+            "sup_rtp",
+            &sup_port.to_string(),
+        ],
+    );
+    let register = sup_dir.path().join("register.xml");
+    std::fs::write(
+        &register,
+        std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/scenarios/register.xml"),
+        )
+        .unwrap()
+        .replace(
+            "Contact: <sip:[user]@[local_ip]:[local_port];transport=[transport]>",
+            &format!("Contact: <sip:sup1@127.0.0.1:{sup_sip}>"),
+        ),
+    )
+    .unwrap();
+    crate::harness::sipp(
+        &engine,
+        register.to_str().unwrap(),
+        "u1",
+        &[("user", "sup1".to_owned())],
+        &["-au", "sup1", "-ap", PASSWORD],
+    )
+    .assert_success(&engine);
+
+    let browser = Browser::open("wallboard-monitor");
+    wallboard(&browser, &engine, "sup1");
+    // The caller: English, food, then 1,000 Hz for 30 s; their phone's
+    // audio comes to the test's socket.
+    let caller_port = free_media_port();
+    let caller_audio = std::net::UdpSocket::bind(("127.0.0.1", caller_port)).unwrap();
+    let steps = english_then_food(&[
+        Step::Pause(500),
+        Step::Sine(1000, 1500),
+        Step::Pause(30_000),
+    ]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (run, phases) = std::thread::scope(|s| {
+        let caller = s.spawn(|| call_hearing_on(&engine, OTTAWA, &steps, true, |x| x, caller_port));
+        screen.expect(Duration::from_secs(20), "call_answered", |_| true);
+        until_state(&browser, "nav1", "On a call");
+        // Not yet: the buttons only, no supervisor on the call.
+        assert_eq!(
+            browser.text("tr[data-navigator=\"nav1\"] .monitor-status"),
+            ""
+        );
+        browser.axe("on-a-call");
+
+        // 1. Listen in, with the keyboard: the supervisor's phone rings,
+        //    is answered, and hears both the caller and the navigator.
+        browser.eval(
+            "document.querySelector('tr[data-navigator=\"nav1\"] .mon-listen').focus()",
+            vec![],
+        );
+        browser.keys(keys::ENTER);
+        browser.wait_text(
+            "#action-status",
+            "Your phone will ring: answer it to join nav1's call.",
+        );
+        until_monitor(&browser, "You are listening in.");
+        // Its phone's caller id names the call it joins, not the caller.
+        assert!(
+            std::fs::read_to_string(&sup_trace)
+                .unwrap_or_default()
+                .contains("From: \"Monitor\" <sip:monitor@"),
+            "the supervisor's phone was not called as Monitor"
+        );
+        let (_, engine_addr) = listen(&sup_audio, Duration::from_millis(300));
+        let engine_addr = engine_addr.expect("the supervisor's phone gets audio");
+        let talking = speak_until(sup_audio.try_clone().unwrap(), engine_addr, stop.clone());
+        browser.axe("listening");
+        browser.screenshot("listening");
+        let listen_phase = (
+            listen(&sup_audio, Duration::from_millis(1500)).0,
+            listen(&caller_audio, Duration::from_millis(1500)).0,
+        );
+
+        // 2. Whisper: the navigator hears the supervisor; the caller does not.
+        browser.click("tr[data-navigator=\"nav1\"] .mon-whisper");
+        until_monitor(&browser, "You are whispering to the navigator.");
+        assert_eq!(
+            browser.eval(
+                "return document.querySelector('tr[data-navigator=\"nav1\"] .mon-whisper').getAttribute('aria-pressed')",
+                vec![]
+            ),
+            json!("true")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = listen(&caller_audio, Duration::from_millis(100));
+        let whisper_phase = (
+            listen(&sup_audio, Duration::from_millis(1500)).0,
+            listen(&caller_audio, Duration::from_millis(1500)).0,
+        );
+
+        // 3. Barge in: the caller hears the supervisor too.
+        browser.click("tr[data-navigator=\"nav1\"] .mon-barge");
+        until_monitor(&browser, "You are on a three-way call.");
+        assert!(browser.visible("tr[data-navigator=\"nav1\"] .mon-off"));
+        std::thread::sleep(Duration::from_millis(200));
+        let _ = listen(&caller_audio, Duration::from_millis(100));
+        let barge_phase = listen(&caller_audio, Duration::from_millis(1500)).0;
+        browser.screenshot("barged-in");
+
+        // 4. Leave: the supervisor's phone is hung up; the call carries on.
+        browser.click("tr[data-navigator=\"nav1\"] .mon-off");
+        until_monitor(&browser, "sup1 is not on the call: left from the wallboard");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        talking.join().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = listen(&caller_audio, Duration::from_millis(100));
+        let after = listen(&caller_audio, Duration::from_millis(1000)).0;
+        browser.axe("left");
+        (
+            caller.join().unwrap(),
+            (listen_phase, whisper_phase, barge_phase, after),
+        )
+    });
+    run.assert_success(&engine);
+    let (
+        (sup_listening, caller_listening),
+        (sup_whisper, caller_whisper),
+        caller_barge,
+        caller_after,
+    ) = phases;
+    let (sup_ok, sup_messages) = crate::external::far_end_finished(sup_phone, &sup_trace);
+    assert!(
+        sup_ok,
+        "the supervisor's phone was not hung up cleanly:\n{sup_messages}\n{}",
+        engine.dump()
+    );
+    let nav_log = crate::baresip::stop(baresip);
+
+    let (caller_hz, nav_hz, sup_hz) = (1000.0, 440.0, 1800.0);
+    // Listening: the supervisor hears both sides; nobody hears them.
+    assert!(
+        heard(&sup_listening, caller_hz) > 0.6,
+        "the supervisor heard the caller in {:.0} % of it",
+        heard(&sup_listening, caller_hz) * 100.0
+    );
+    assert!(
+        heard(&sup_listening, nav_hz) > 0.6,
+        "the supervisor heard the navigator in {:.0} % of it",
+        heard(&sup_listening, nav_hz) * 100.0
+    );
+    assert!(
+        heard(&caller_listening, nav_hz) > 0.6,
+        "the caller heard the navigator in {:.0} %",
+        heard(&caller_listening, nav_hz) * 100.0
+    );
+    assert_eq!(
+        heard(&caller_listening, sup_hz),
+        0.0,
+        "the caller heard the supervisor while they listened"
+    );
+    // Whispering: still both sides for the supervisor; not the caller.
+    assert!(heard(&sup_whisper, caller_hz) > 0.6 && heard(&sup_whisper, nav_hz) > 0.6);
+    assert!(heard(&caller_whisper, nav_hz) > 0.6);
+    assert_eq!(
+        heard(&caller_whisper, sup_hz),
+        0.0,
+        "the caller heard the whisper"
+    );
+    // Barging in: the caller hears the navigator and the supervisor.
+    assert!(
+        heard(&caller_barge, sup_hz) > 0.6,
+        "the caller heard the supervisor in {:.0} % of the barge-in",
+        heard(&caller_barge, sup_hz) * 100.0
+    );
+    assert!(heard(&caller_barge, nav_hz) > 0.6);
+    // After: the bridge alone.
+    assert!(heard(&caller_after, nav_hz) > 0.6);
+    assert_eq!(heard(&caller_after, sup_hz), 0.0);
+    // The navigator heard the caller throughout and the supervisor from
+    // the whisper on (whisper and barge-in, over 3 s of the call).
+    let decoded = std::fs::read_dir(&recordings)
+        .unwrap()
+        .map_while(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .unwrap_or_else(|| panic!("baresip recorded nothing; it said:\n{nav_log}"));
+    let nav_heard: Vec<i16> = hound::WavReader::open(&decoded)
+        .unwrap()
+        .samples::<i16>()
+        .map_while(Result::ok)
+        .collect();
+    let whispered = heard(&nav_heard, sup_hz) * nav_heard.len() as f64 / 8000.0;
+    assert!(
+        whispered > 2.5,
+        "the navigator heard the supervisor for {whispered:.1} s"
+    );
+    assert!(heard(&nav_heard, caller_hz) > 0.5);
+
+    // Every step audited, and kept with the call.
+    let id = engine.id_of(&run.call_id());
+    engine.call_ended(&id);
+    let rec = record(&engine, &id);
+    let steps: Vec<&Value> = rec["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"].as_str().is_some_and(|k| k.starts_with("monitor")))
+        .collect();
+    let details: Vec<(&str, &str)> = steps
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap(),
+                e["detail"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        details,
+        [
+            ("monitored", "supervisor=sup1 mode=listen"),
+            ("monitored", "supervisor=sup1 mode=whisper"),
+            ("monitored", "supervisor=sup1 mode=barge"),
+            ("monitor_ended", "supervisor=sup1 why=stopped"),
+        ],
+        "{rec:#}"
+    );
+    let audited = audit_rows(&engine, "call.monitor");
+    assert_eq!(
+        audited,
+        [
+            format!("sup1|{id}|ok|navigator=nav1 mode=listen"),
+            format!("sup1|{id}|ok|navigator=nav1 mode=whisper"),
+            format!("sup1|{id}|ok|navigator=nav1 mode=barge"),
+            format!("sup1|{id}|ok|navigator=nav1 mode=off"),
+        ]
+        .join("\n")
+    );
+}
