@@ -293,14 +293,15 @@ const ONTARIO_AREA_CODES: [&str; 18] = [
     "705", "742", "753", "807", "905",
 ];
 
-/// How the region table covers Ontario's area codes: those with a row of
-/// their own, and for the others how many of their exchanges map to a
-/// region (their other callers are asked their region).
+/// How the region table covers Ontario's area codes: those mapped whole to
+/// a region, those whose callers are asked unless their exchange is listed
+/// (`ask`, and area codes with no row), and how many of their exchanges map.
 fn region_coverage(set: &FlowSet) -> String {
     let rows = set.regions.rows();
+    let row_of = |a: &str| rows.iter().find(|r| r.prefix == a);
     let whole: Vec<&str> = ONTARIO_AREA_CODES
         .into_iter()
-        .filter(|a| rows.iter().any(|r| r.prefix == *a))
+        .filter(|a| row_of(a).is_some_and(|r| r.region != frontdoor_ivr::regions::ASK))
         .collect();
     let by_exchange: Vec<String> = ONTARIO_AREA_CODES
         .into_iter()
@@ -313,13 +314,24 @@ fn region_coverage(set: &FlowSet) -> String {
             format!("{a}: {n}")
         })
         .collect();
+    let missing: Vec<&str> = ONTARIO_AREA_CODES
+        .into_iter()
+        .filter(|a| row_of(a).is_none())
+        .collect();
     let exchanges = rows.iter().filter(|r| r.prefix.len() == 6).count();
+    let rows_line = if missing.is_empty() {
+        format!(
+            "every one of Ontario's {} area codes has a row",
+            ONTARIO_AREA_CODES.len()
+        )
+    } else {
+        format!("no row for {}", missing.join(", "))
+    };
     format!(
-        "regions: {} of Ontario's {} area codes map whole ({}); {exchanges} exchanges map to a region; \
-         area codes by exchange only (exchanges mapped): {} — callers from an exchange not listed are asked their region \
+        "regions: {rows_line}; {} map whole ({}); {exchanges} exchanges map to a region; \
+         area codes by exchange (exchanges mapped): {} — callers from an exchange not listed are asked their region \
          (frontdoor regions import fills the table from the central-office code list)",
         whole.len(),
-        ONTARIO_AREA_CODES.len(),
         whole.join(", "),
         by_exchange.join(", ")
     )

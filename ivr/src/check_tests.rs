@@ -684,7 +684,7 @@ fn regions_csv_row_with_a_region_no_centre_serves() {
         diag(
             REGIONS_FILE,
             pos(&src.regions.1, "nowhere"),
-            "region `nowhere` is served by no centre in centres.yaml"
+            "region `nowhere` is served by no centre in centres.yaml (or use `ask`: the caller is asked their region)"
         )
     );
 }
@@ -1138,7 +1138,7 @@ fn every_problem_of_a_broken_set_in_one_run_sorted() {
             diag(
                 REGIONS_FILE,
                 at_csv,
-                "region `nowhere` is served by no centre in centres.yaml"
+                "region `nowhere` is served by no centre in centres.yaml (or use `ask`: the caller is asked their region)"
             ),
         ]
     );
@@ -1790,7 +1790,7 @@ fn every_file_is_checked_in_one_run() {
             diag(
                 REGIONS_FILE,
                 pos(&src.regions.1, "nowhere"),
-                "region `nowhere` is served by no centre in centres.yaml"
+                "region `nowhere` is served by no centre in centres.yaml (or use `ask`: the caller is asked their region)"
             ),
             diag(
                 CATALOG_FILE,

@@ -153,6 +153,11 @@ pub fn normalize_caller(raw: &str) -> Caller {
     Caller::Unknown(raw.to_string())
 }
 
+/// The region of a row whose callers are asked their region: an area code
+/// that spans regions (705, 905 and their overlays) is known to be
+/// Ontario's, but only its exchanges say where.
+pub const ASK: &str = "ask";
+
 /// One row of the table.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RegionRow {
@@ -359,9 +364,11 @@ impl RegionTable {
                 .map(|&i| self.rows[i].region.as_str())
         };
         if let Some(region) = row(&national[..6]) {
-            return Some((region, RegionSource::Exchange));
+            return (region != ASK).then_some((region, RegionSource::Exchange));
         }
-        row(&national[..3]).map(|region| (region, RegionSource::AreaCode))
+        row(&national[..3])
+            .filter(|region| *region != ASK)
+            .map(|region| (region, RegionSource::AreaCode))
     }
 
     /// The good rows, in the order of the text.
@@ -527,6 +534,24 @@ mod tests {
     }
 
     #[test]
+    fn an_area_code_marked_ask_is_known_but_its_unlisted_exchanges_are_asked() {
+        let text =
+            "905,ask,spans regions\n905-522,central_south,Hamilton\n905-523,ask,a split exchange\n";
+        let (table, errors) = RegionTable::parse(text);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            table.lookup(&num("+19055221234")),
+            Some(("central_south", RegionSource::Exchange))
+        );
+        assert_eq!(table.lookup(&num("+19055301234")), None, "unlisted: asked");
+        assert_eq!(
+            table.lookup(&num("+19055231234")),
+            None,
+            "an exchange may ask too"
+        );
+    }
+
+    #[test]
     fn parse_collects_every_problem() {
         let text = "\
 prefix,region,note
@@ -662,8 +687,9 @@ abc,east
         assert_eq!(table.lookup(&Caller::Withheld), None);
         assert_eq!(look("anonymous"), None);
 
-        // The split area codes have no area-code row; every region is used;
-        // the ids are those of centres.yaml.
+        // The split area codes' rows ask, and only they; every area code
+        // of Ontario has a row; every region is used; the ids are those of
+        // centres.yaml.
         let regions = [
             "east",
             "north",
@@ -672,12 +698,21 @@ abc,east
             "toronto",
             "southwest",
         ];
+        let split = ["705", "249", "683", "905", "289", "365", "742"];
         for row in table.rows() {
-            assert!(regions.contains(&row.region.as_str()), "{row:?}");
-            for split in ["705", "249", "683", "905", "289", "365", "742"] {
-                assert_ne!(row.prefix, split, "line {}", row.line);
+            if split.contains(&row.prefix.as_str()) {
+                assert_eq!(row.region, ASK, "line {}", row.line);
+            } else {
+                assert!(regions.contains(&row.region.as_str()), "{row:?}");
             }
         }
+        for code in [
+            "226", "249", "289", "343", "365", "382", "416", "437", "519", "548", "613", "647",
+            "683", "705", "742", "753", "807", "905",
+        ] {
+            assert!(table.rows().iter().any(|r| r.prefix == code), "{code}");
+        }
+        assert_eq!(look("+17059991234"), None, "an unlisted 705 exchange is asked");
         for region in regions {
             assert!(table.rows().iter().any(|r| r.region == region), "{region}");
         }

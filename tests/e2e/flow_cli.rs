@@ -181,6 +181,10 @@ fn regions_import_fills_the_exchanges_from_the_central_office_codes_and_check_co
     assert!(out.status.success(), "{said}");
     assert!(said.contains("2 exchanges map to a region"), "{said}");
     assert!(said.contains("249: 1, 289: 1"), "{said}");
+    assert!(
+        said.contains("every one of Ontario's 18 area codes has a row"),
+        "{said}"
+    );
     // A region the flows do not have is refused at its line, and nothing is written.
     std::fs::write(&map, "exchange,region\nSudbury,atlantis\n").unwrap();
     let out = frontdoor(&[

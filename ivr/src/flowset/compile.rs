@@ -685,13 +685,16 @@ impl Compiler {
         }
         if !centres.is_empty() {
             for row in table.rows() {
-                if !centres.iter().any(|c| c.region == row.region) {
+                if row.region != crate::regions::ASK
+                    && !centres.iter().any(|c| c.region == row.region)
+                {
                     self.problems.push(Diagnostic {
                         file: path.clone(),
                         line: u64::from(row.line),
                         col: u64::from(row.region_col),
                         message: format!(
-                            "region `{}` is served by no centre in centres.yaml",
+                            "region `{}` is served by no centre in centres.yaml \
+                             (or use `ask`: the caller is asked their region)",
                             row.region
                         ),
                     });
