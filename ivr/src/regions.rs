@@ -712,7 +712,11 @@ abc,east
         ] {
             assert!(table.rows().iter().any(|r| r.prefix == code), "{code}");
         }
-        assert_eq!(look("+17059991234"), None, "an unlisted 705 exchange is asked");
+        assert_eq!(
+            look("+17059991234"),
+            None,
+            "an unlisted 705 exchange is asked"
+        );
         for region in regions {
             assert!(table.rows().iter().any(|r| r.region == region), "{region}");
         }
