@@ -289,6 +289,26 @@ impl Browser {
         max
     }
 
+    /// Presses Tab until the element `css` selects has the focus (at most
+    /// `max` times); returns how many presses it took.
+    #[track_caller]
+    pub fn tab_to_css(&self, css: &str, max: usize) -> usize {
+        let focused = || {
+            self.eval(
+                "return document.activeElement?.matches(arguments[0]) ?? false",
+                vec![serde_json::json!(css)],
+            ) == serde_json::json!(true)
+        };
+        for n in 0..max {
+            if focused() {
+                return n;
+            }
+            self.keys(keys::TAB);
+        }
+        assert!(focused(), "Tab never reached {css}");
+        max
+    }
+
     /// English product words left on a French page: every catalogue text
     /// that differs between the languages and is not a French text too, in
     /// pieces between its placeholders (the language toggle names English

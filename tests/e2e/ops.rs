@@ -464,11 +464,21 @@ fn emergency_mode_for_one_region_is_heard_there_only_and_tags_its_calls() {
     browser.click("#emergency-toggle");
     browser.wait_text("#incident-error", "letters, digits");
     browser.axe("incident-error");
-    browser.eval("document.getElementById('incident').value = ''", vec![]);
-    browser.type_into("#incident", "2026-ottawa-flood");
-    browser.type_into("#emergency-message", "Ottawa river flooding");
-    browser.click("#region-checks input[value=\"east\"]");
-    browser.click("#emergency-toggle");
+    // Then with the keyboard alone, from the top of the page (its first
+    // Tab stop, the skip link, then Enter): the tag, the East region, a
+    // note, and Enter.
+    browser.eval(
+        "document.getElementById('incident').value = ''; document.querySelector('.skip-link').focus()",
+        vec![],
+    );
+    browser.keys(keys::ENTER);
+    browser.tab_to("incident", 10);
+    browser.keys("2026-ottawa-flood");
+    browser.tab_to_css("#region-checks input[value=\"east\"]", 10);
+    browser.keys(keys::SPACE);
+    browser.tab_to("emergency-message", 10);
+    browser.keys("Ottawa river flooding");
+    browser.keys(keys::ENTER);
     browser.wait_text(
         "#emergency-now",
         "Emergency mode is ON (incident 2026-ottawa-flood)",

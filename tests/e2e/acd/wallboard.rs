@@ -422,26 +422,6 @@ fn speak_until(
     })
 }
 
-/// Presses Tab until the element `css` selects has the focus (at most
-/// `max` times); how many presses it took.
-#[track_caller]
-fn tab_until(browser: &Browser, css: &str, max: usize) -> usize {
-    let focused = || {
-        browser.eval(
-            "return document.activeElement?.matches(arguments[0]) ?? false",
-            vec![json!(css)],
-        ) == json!(true)
-    };
-    for n in 0..max {
-        if focused() {
-            return n;
-        }
-        browser.keys(keys::TAB);
-    }
-    assert!(focused(), "Tab never reached {css}");
-    max
-}
-
 /// Waits until the wallboard says `text` of nav1's call.
 fn until_monitor(browser: &Browser, text: &str) {
     browser.wait_until(
@@ -552,11 +532,9 @@ fn a_supervisor_listens_in_whispers_and_barges_in_from_the_wallboard_on_their_ow
         // 1. Listen in, with the keyboard alone from the top of the page:
         //    the supervisor's phone rings, is answered, and hears both the
         //    caller and the navigator.
-        browser.eval(
-            "document.activeElement?.blur(); window.scrollTo(0, 0)",
-            vec![],
-        );
-        tab_until(&browser, "tr[data-navigator=\"nav1\"] .mon-listen", 80);
+        browser.eval("document.querySelector('.skip-link').focus()", vec![]);
+        browser.keys(keys::ENTER);
+        browser.tab_to_css("tr[data-navigator=\"nav1\"] .mon-listen", 80);
         browser.keys(keys::ENTER);
         browser.wait_text(
             "#action-status",
@@ -582,7 +560,7 @@ fn a_supervisor_listens_in_whispers_and_barges_in_from_the_wallboard_on_their_ow
 
         // 2. Whisper: the navigator hears the supervisor; the caller does not.
         assert_eq!(
-            tab_until(&browser, "tr[data-navigator=\"nav1\"] .mon-whisper", 3),
+            browser.tab_to_css("tr[data-navigator=\"nav1\"] .mon-whisper", 3),
             1
         );
         browser.keys(keys::ENTER);
@@ -603,7 +581,7 @@ fn a_supervisor_listens_in_whispers_and_barges_in_from_the_wallboard_on_their_ow
 
         // 3. Barge in: the caller hears the supervisor too.
         assert_eq!(
-            tab_until(&browser, "tr[data-navigator=\"nav1\"] .mon-barge", 3),
+            browser.tab_to_css("tr[data-navigator=\"nav1\"] .mon-barge", 3),
             1
         );
         browser.keys(keys::SPACE);
@@ -616,7 +594,7 @@ fn a_supervisor_listens_in_whispers_and_barges_in_from_the_wallboard_on_their_ow
 
         // 4. Leave: the supervisor's phone is hung up; the call carries on.
         assert_eq!(
-            tab_until(&browser, "tr[data-navigator=\"nav1\"] .mon-off", 3),
+            browser.tab_to_css("tr[data-navigator=\"nav1\"] .mon-off", 3),
             1
         );
         browser.keys(keys::ENTER);
