@@ -330,6 +330,49 @@ fn a_navigator_cannot_open_the_wallboard_nor_act_on_navigators() {
         body,
     );
     assert_eq!(status, 404);
+    // Joining a call: the same authority, a known mode, a navigator on a call.
+    let monitor = "/api/navigators/nav1/monitor";
+    let listen = r#"{"mode":"listen"}"#;
+    let (status, _) = http(engine.http, "POST", monitor, Some(&nav), listen);
+    assert_eq!(status, 403, "a navigator cannot listen in");
+    let (status, _) = http(engine.http, "POST", monitor, Some(&sup2), listen);
+    assert_eq!(status, 403, "nor a supervisor of another centre");
+    let (status, reply) = http(
+        engine.http,
+        "POST",
+        monitor,
+        Some(&ops),
+        r#"{"mode":"spy"}"#,
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply.contains("listen") && reply.contains("barge"),
+        "{reply}"
+    );
+    let (status, reply) = http(
+        engine.http,
+        "POST",
+        monitor,
+        Some(&ops),
+        r#"{"mode":"listen","x":1}"#,
+    );
+    assert_eq!(status, 400, "{reply}");
+    let (status, reply) = http(engine.http, "POST", monitor, Some(&ops), listen);
+    assert_eq!(status, 409, "{reply}");
+    assert!(reply.contains("not on a call"), "{reply}");
+    let (status, _) = http(
+        engine.http,
+        "POST",
+        "/api/navigators/nobody/monitor",
+        Some(&ops),
+        listen,
+    );
+    assert_eq!(status, 404);
+    assert_eq!(
+        audit_rows(&engine, "call.monitor"),
+        "",
+        "nothing was joined"
+    );
     // A navigator's page at /supervisor says it is not theirs.
     let browser = Browser::open("wallboard-denied");
     browser.goto(&format!("http://{}/supervisor", engine.http));
