@@ -51,6 +51,7 @@ pub mod g711;
 pub mod prompt;
 pub mod rtp;
 pub mod session;
+pub mod webrtc;
 
 pub use g711::Codec;
 pub use prompt::{Prompt, PromptError, PromptStore};
