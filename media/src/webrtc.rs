@@ -432,5 +432,7 @@ fn telephone_event_pt(offer: &str) -> Option<u8> {
         .and_then(|(pt, _)| pt.parse().ok())
 }
 
+pub mod gateway;
+
 #[cfg(test)]
 mod tests;

@@ -10,16 +10,17 @@ const ENGINE: &str = "10.0.0.1:40000";
 const BROWSER: &str = "10.0.0.2:51000";
 
 /// The stand-in browser: a full-ICE offerer with one PCMU track.
-struct Browser {
-    pc: RTCPeerConnection,
+pub(super) struct Browser {
+    pub(super) pc: RTCPeerConnection,
     sender: RTCRtpSenderId,
     ssrc: u32,
-    connected: bool,
-    heard: Vec<Audio>,
+    pub(super) connected: bool,
+    pub(super) heard: Vec<Audio>,
 }
 
 impl Browser {
-    fn new(now: Instant) -> (Browser, String) {
+    /// A browser at `addr`, and its offer.
+    pub(super) fn new(now: Instant, addr: SocketAddr) -> (Browser, String) {
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_media_engine(media_engine().unwrap())
@@ -42,7 +43,6 @@ impl Browser {
                 }],
             ))
             .unwrap();
-        let addr: SocketAddr = BROWSER.parse().unwrap();
         let candidate = CandidateHostConfig {
             base_config: CandidateConfig {
                 network: "udp".into(),
@@ -72,7 +72,7 @@ impl Browser {
         )
     }
 
-    fn drain(&mut self) {
+    pub(super) fn drain(&mut self) {
         while let Some(event) = self.pc.poll_event() {
             if let RTCPeerConnectionEvent::OnConnectionStateChangeEvent(
                 RTCPeerConnectionState::Connected,
@@ -93,7 +93,7 @@ impl Browser {
         }
     }
 
-    fn say(&mut self, now: Instant, seq: u16, payload: &[u8]) {
+    pub(super) fn say(&mut self, now: Instant, seq: u16, payload: &[u8]) {
         let packet = rtp::packet::Packet {
             header: rtp::header::Header {
                 version: 2,
@@ -177,7 +177,7 @@ fn run_until(
 #[test]
 fn a_browser_connects_and_pcmu_crosses_both_ways() {
     let mut now = Instant::now();
-    let (mut browser, offer) = Browser::new(now);
+    let (mut browser, offer) = Browser::new(now, BROWSER.parse().unwrap());
     let (mut engine, answer) = BrowserLeg::answer(&offer, ENGINE.parse().unwrap(), now).unwrap();
     // What the engine answers: ICE-lite, its one candidate, DTLS-SRTP
     // with RTCP on the same port, PCMU and telephone-event only.
