@@ -34,16 +34,35 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium session. `name` prefixes
     /// the screenshots.
     pub fn open(name: &str) -> Browser {
-        Browser::start(name, None)
+        Browser::start(name, None, &[])
+    }
+
+    /// [`Browser::open`] with a microphone: Chromium's fake device, allowed
+    /// without asking, playing `wav` (a WAV file) when given, else its own
+    /// beeps; peer connections may use the loopback interface.
+    pub fn open_with_microphone(name: &str, wav: Option<&Path>) -> Browser {
+        let mut args = vec![
+            "--use-fake-device-for-media-stream".to_owned(),
+            "--use-fake-ui-for-media-stream".to_owned(),
+            "--allow-loopback-in-peer-connection".to_owned(),
+            "--autoplay-policy=no-user-gesture-required".to_owned(),
+        ];
+        if let Some(wav) = wav {
+            args.push(format!(
+                "--use-file-for-fake-audio-capture={}",
+                wav.display()
+            ));
+        }
+        Browser::start(name, None, &args)
     }
 
     /// [`Browser::open`], with every download saved into `dir` without a
     /// question (Chromium's `download.default_directory` preference).
     pub fn open_with_downloads(name: &str, dir: &Path) -> Browser {
-        Browser::start(name, Some(dir))
+        Browser::start(name, Some(dir), &[])
     }
 
-    fn start(name: &str, downloads: Option<&Path>) -> Browser {
+    fn start(name: &str, downloads: Option<&Path>, extra_args: &[String]) -> Browser {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -79,6 +98,9 @@ impl Browser {
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             });
+            if let Some(args) = options["args"].as_array_mut() {
+                args.extend(extra_args.iter().map(|a| json!(a)));
+            }
             if let Some(dir) = downloads {
                 options["prefs"] = json!({
                     "download.default_directory": dir.display().to_string(),

@@ -5,6 +5,7 @@
 mod acd;
 mod baresip;
 mod browser;
+mod browser_phone;
 mod carrier;
 mod directory;
 mod external;
