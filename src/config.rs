@@ -568,6 +568,12 @@ pub struct MediaConfig {
     /// phone that lost its network never sends BYE); 0 turns it off. Calls
     /// on hold are exempt. Default 60.
     pub rtp_timeout_s: u64,
+    /// Browser phones: the engine's WebRTC port (ICE-lite, DTLS-SRTP) on
+    /// the SIP address. Default true.
+    pub webrtc: bool,
+    /// Its UDP port; 0: any free port (logged at start). Set one so a
+    /// firewall can let browsers reach it. Default 0.
+    pub webrtc_port: u16,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -623,6 +629,8 @@ impl Default for MediaConfig {
             rtp_ports: "20000-29999".to_owned(),
             prompts: PathBuf::from("prompts"),
             rtp_timeout_s: 60,
+            webrtc: true,
+            webrtc_port: 0,
         }
     }
 }

@@ -14,6 +14,7 @@ mod dial_plan;
 mod flow_cmd;
 mod flows;
 mod logic;
+mod phones;
 mod queues;
 mod regions_cmd;
 mod registrar;
@@ -504,6 +505,15 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     // RTP binds where SIP listens; the advertised address may be a NAT's.
     let rtp_bind = local.ip();
     let ports = PortAllocator::new(rtp_ports);
+    if config.media.webrtc {
+        let bind = SocketAddr::new(rtp_bind, config.media.webrtc_port);
+        match phones::start(&cti, bind, advertise).await {
+            Ok(public) => tracing::info!(%public, "browser phones: WebRTC listening"),
+            Err(error) => {
+                tracing::error!(%bind, %error, "browser phones: the WebRTC port cannot be had; navigators use SIP phones")
+            }
+        }
+    }
 
     let ua = UserAgent::new(UaConfig {
         timers: config.timers(),

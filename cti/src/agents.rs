@@ -723,6 +723,13 @@ impl Registry {
         );
     }
 
+    /// `user`'s browser phone changed state: every page of theirs is told.
+    pub fn phone_state(&self, user: &str, state: crate::protocol::PhoneState) {
+        if let Some(agent) = self.lock().get_mut(user) {
+            agent.broadcast(ServerMsg::PhoneState { state }, self.timings.replay_frames);
+        }
+    }
+
     /// The call the navigator holds (offered or answered), if any.
     pub fn current_call(&self, user: &str) -> Option<String> {
         self.lock()

@@ -47,6 +47,7 @@
 //!                 // the ACD decides, and answers with CallEvent::NavigatorState
 //!             }
 //!             NavigatorCommand::Callback { .. } => { /* requeue or resolve a failed callback */ }
+//!             NavigatorCommand::Monitor { .. } => { /* ring the supervisor's phone, mix the legs */ }
 //!             NavigatorCommand::FollowUpCall { .. } => {
 //!                 // ring the navigator's phone, then dial the person, as a callback
 //!             }
@@ -94,6 +95,7 @@ pub mod directory;
 pub mod error;
 mod http;
 pub mod metrics;
+pub mod phones;
 pub mod protocol;
 pub mod reports;
 mod spool;
@@ -292,6 +294,9 @@ pub(crate) struct Shared {
     pub reports: tokio::sync::Semaphore,
     /// What does the operations console's flow work (the binary).
     pub flow_console: std::sync::OnceLock<Arc<dyn console::FlowConsole>>,
+    /// The engine's browser phones (the binary's WebRTC gateway), if it
+    /// has a WebRTC port.
+    pub phones: std::sync::OnceLock<Arc<dyn phones::BrowserPhones>>,
     /// The public needs feed as last computed, and when.
     pub public_feed: tokio::sync::Mutex<Option<(std::time::Instant, Arc<reports::Report>)>>,
 }
@@ -419,6 +424,7 @@ impl Cti {
             desk: Mutex::new(Arc::new(protocol::Desk::default())),
             public_feed: tokio::sync::Mutex::new(None),
             flow_console: std::sync::OnceLock::new(),
+            phones: std::sync::OnceLock::new(),
             reports: tokio::sync::Semaphore::new(REPORTS_AT_ONCE),
         });
         let spool::Opened {
@@ -547,6 +553,16 @@ impl Cti {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         (!tag.is_empty()).then(|| tag.clone())
+    }
+
+    /// Hands the CTI the engine's browser phones (`phone_offer`).
+    pub fn set_phones(&self, phones: Arc<dyn phones::BrowserPhones>) {
+        let _ = self.shared.phones.set(phones);
+    }
+
+    /// `navigator`'s browser phone changed state: their pages are told.
+    pub fn phone_state(&self, navigator: &str, state: protocol::PhoneState) {
+        self.shared.registry.phone_state(navigator, state);
     }
 
     /// Hands the operations console its flow work (`/api/flows/…`); until

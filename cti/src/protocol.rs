@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version announced in `hello`. Bump it on any change a client
 /// could notice; document the change in docs/cti-protocol.md.
-pub const PROTOCOL_VERSION: u32 = 9;
+pub const PROTOCOL_VERSION: u32 = 10;
 
 /// What an account may do. Navigators take calls and see their own calls;
 /// supervisors see their centre; ops manage flows and emergency mode.
@@ -1130,6 +1130,15 @@ pub enum ServerMsg {
         /// True when this `id` had been stored before; nothing new was written.
         duplicate: bool,
     },
+    /// The engine's SDP answer to `phone_offer` `re`.
+    PhoneAnswer {
+        re: String,
+        sdp: String,
+    },
+    /// The browser phone's connection as the engine sees it.
+    PhoneState {
+        state: PhoneState,
+    },
     Ack {
         re: String,
     },
@@ -1174,7 +1183,21 @@ pub enum ErrorCode {
     BadState,
     ResumeGap,
     ControllerUnavailable,
+    /// The engine has no WebRTC port (`phone_offer`).
+    PhoneUnavailable,
     Internal,
+}
+
+/// A browser phone's connection, as the engine sees it (`phone_state`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhoneState {
+    Connecting,
+    Connected,
+    /// The browser has not been heard for a while; it may come back.
+    Disconnected,
+    Failed,
+    Closed,
 }
 
 /// One frame from client to server.
@@ -1190,6 +1213,11 @@ pub struct ClientFrame {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientCmd {
+    /// The browser offers its phone's peer connection (SDP, ICE gathering
+    /// complete); answered by `phone_answer`. Since version 10.
+    PhoneOffer {
+        sdp: String,
+    },
     SetState {
         state: RequestedState,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1264,6 +1292,8 @@ pub const SERVER_TYPES: &[&str] = &[
     "log_saved",
     "caller_revealed",
     "history",
+    "phone_answer",
+    "phone_state",
     "ack",
     "error",
     "heartbeat",
@@ -1283,6 +1313,7 @@ pub const CLIENT_TYPES: &[&str] = &[
     "correct_region",
     "history",
     "follow_up_call",
+    "phone_offer",
     "resume",
 ];
 

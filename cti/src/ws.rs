@@ -244,6 +244,43 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
     let id = frame.id;
     let ack = |id: String| registry.reply(user, conn, ServerMsg::Ack { re: id });
     match frame.cmd {
+        ClientCmd::PhoneOffer { sdp } => {
+            let Some(phones) = shared.phones.get() else {
+                let reason = "this engine has no WebRTC port: use a SIP phone".into();
+                return reply_error(
+                    cti,
+                    user,
+                    conn,
+                    Some(id),
+                    ErrorCode::PhoneUnavailable,
+                    reason,
+                );
+            };
+            let answer = phones.connect(user, sdp).await;
+            match answer {
+                Ok(Ok(sdp)) => registry.reply(user, conn, ServerMsg::PhoneAnswer { re: id, sdp }),
+                Ok(Err(reason)) => reply_field_error(
+                    cti,
+                    user,
+                    conn,
+                    Some(id),
+                    ErrorCode::BadField,
+                    reason,
+                    Some("sdp".into()),
+                ),
+                Err(_) => {
+                    let reason = "the WebRTC gateway has stopped".into();
+                    reply_error(
+                        cti,
+                        user,
+                        conn,
+                        Some(id),
+                        ErrorCode::PhoneUnavailable,
+                        reason,
+                    )
+                }
+            }
+        }
         ClientCmd::Resume { last_seq } => match registry.resume(user, conn, last_seq) {
             Ok(()) => ack(id),
             Err(reason) => reply_error(cti, user, conn, Some(id), ErrorCode::ResumeGap, reason),

@@ -12,6 +12,7 @@ import * as form from "./form.js";
 import * as directory from "./directory.js";
 import * as drafts from "./drafts.js";
 import * as followups from "./followups.js";
+import { initPhone, phoneFrame, relabelPhone } from "./phone.js";
 import { initLogin, relabelLogin } from "./login.js";
 
 const LANG_KEY = "frontdoor.lang";
@@ -48,6 +49,7 @@ function start() {
   const stored = localStorage.getItem(LANG_KEY);
   setLang(stored ?? (navigator.language?.toLowerCase().startsWith("fr") ? "fr" : "en"));
   pop.initPop(cti);
+  initPhone(cti);
   form.initForm(cti);
   directory.initDirectory({ callId: form.formCallId, refer: form.addReferral, needCodes: form.needCodes, referredIds: form.referredIds });
   drafts.initDrafts(cti, { formCallId: form.formCallId, liveCall: pop.hasLiveCall, open: form.openDraft });
@@ -170,6 +172,7 @@ function relabel() {
   pop.setDesk();
   form.relabel();
   directory.relabel();
+  relabelPhone();
   drafts.renderList();
   drafts.showStatus();
   followups.render();
@@ -265,6 +268,9 @@ function onFrame(frame, { replay, answered }) {
       break;
     case "heartbeat":
       session.skewMs = frame.at_ms - Date.now();
+      break;
+    case "phone_state":
+      if (!replay) phoneFrame(frame);
       break;
     case "error":
       if (!answered && !replay && frame.code !== "resume_gap") deskMessage(errorText(frame));

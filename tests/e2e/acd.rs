@@ -382,7 +382,14 @@ impl Screen {
 }
 
 /// A navigator account (and a supervisor to read the records with).
-fn account(engine: &Engine, user: &str, role: &str, centre: &str, languages: &str, crisis: bool) {
+pub(crate) fn account(
+    engine: &Engine,
+    user: &str,
+    role: &str,
+    centre: &str,
+    languages: &str,
+    crisis: bool,
+) {
     let mut args = vec![
         "--db".to_owned(),
         engine.db.clone(),

@@ -166,3 +166,54 @@ fn chromium_connects_to_the_gateway_and_audio_crosses_both_ways() {
     );
     browser.eval("window.phone.close()", vec![]);
 }
+
+/// A navigator turns their browser phone on at the desk: the engine
+/// answers over the CTI websocket, the connection comes up, and the panel
+/// says it works, in words and to assistive technology (axe-core clean).
+/// On an engine without a WebRTC port, the panel says to use a SIP phone.
+#[test]
+fn a_navigator_turns_the_browser_phone_on_at_the_desk_and_sees_it_work() {
+    use crate::acd::account;
+    use crate::acd::desk::logged_in;
+
+    let engine = Engine::start_in("", |_| {});
+    account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
+    let browser = Browser::open_with_microphone("desk-phone", None);
+    logged_in(&browser, &engine, "nav1");
+    assert_eq!(
+        browser.text("#phone-status"),
+        "Off: calls ring your SIP phone."
+    );
+    browser.click("#phone-enable");
+    browser.wait_text("#phone-status", "Connected to the engine");
+    assert_eq!(
+        browser.eval("return window.frontdoorPhone.pc.connectionState", vec![]),
+        json!("connected")
+    );
+    assert!(
+        !browser.visible("#phone-enable"),
+        "no button while it works"
+    );
+    engine
+        .wait_for(Duration::from_secs(5), |v| {
+            crate::harness::message(v) == "browser phone" && v["fields"]["state"] == "Connected"
+        })
+        .unwrap_or_else(|| panic!("the engine did not see it connect:\n{}", engine.dump()));
+    browser.axe("phone-working");
+    browser.screenshot("phone-working");
+    browser.click("#lang-toggle");
+    browser.wait_text("#phone-status", "Connecté au moteur");
+    browser.axe("phone-working-fr");
+    browser.click("#lang-toggle");
+
+    // An engine without browser phones says so, and the page says what to do.
+    let off = Engine::start_in("[media]\nwebrtc = false\n", |_| {});
+    account(&off, "nav2", "navigator", "ottawa", "en", false);
+    logged_in(&browser, &off, "nav2");
+    browser.click("#phone-enable");
+    browser.wait_text(
+        "#phone-status",
+        "Not available: this engine has no browser phones. Use your SIP phone.",
+    );
+    browser.axe("phone-unavailable");
+}

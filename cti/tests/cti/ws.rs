@@ -70,7 +70,7 @@ async fn story(url: &str) {
         hello["protocol_version"],
         frontdoor_cti::protocol::PROTOCOL_VERSION
     );
-    assert_eq!(hello["protocol_version"], 9);
+    assert_eq!(hello["protocol_version"], 10);
     assert_eq!(hello["account"]["username"], "nav1");
     assert_eq!(hello["state"]["state"], "not_ready");
     assert_eq!(hello["state"]["reason"], "login");
