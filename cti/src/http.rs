@@ -492,6 +492,7 @@ async fn logout(State(cti): State<Cti>, auth: Auth) -> ApiResult<Json<serde_json
         .revoke_session(&auth.token_hash, now_ms())
         .await?;
     cti.shared.registry.logout(&auth.account.username);
+    cti.end_phone(&auth.account.username);
     cti.audit(
         &auth.account.username,
         &auth.action,
@@ -950,6 +951,7 @@ async fn account_update(
         crate::accounts::manage::set_disabled(store, &username, disabled).await?;
         if disabled {
             cti.shared.registry.logout(&username);
+            cti.end_phone(&username);
         }
         let action = if disabled {
             "user.disable"
@@ -1480,6 +1482,7 @@ async fn force_state(
                 .revoke_sessions_of(&username, now_ms())
                 .await?;
             cti.shared.registry.logout(&username);
+            cti.end_phone(&username);
             "logged_out".to_owned()
         }
         ("logged_out", Some(_)) => {

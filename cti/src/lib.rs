@@ -560,6 +560,14 @@ impl Cti {
         let _ = self.shared.phones.set(phones);
     }
 
+    /// `navigator` logged out (or was logged out): their browser phone's
+    /// connection ends.
+    pub fn end_phone(&self, navigator: &str) {
+        if let Some(phones) = self.shared.phones.get() {
+            phones.remove(navigator);
+        }
+    }
+
     /// `navigator`'s browser phone changed state: their pages are told.
     pub fn phone_state(&self, navigator: &str, state: protocol::PhoneState) {
         self.shared.registry.phone_state(navigator, state);
