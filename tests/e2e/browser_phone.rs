@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::browser::Browser;
-use crate::harness::{Engine, TempDir};
+use crate::harness::{Engine, TempDir, amplitude};
 
 /// A tone of `hz` for `seconds` as an 8 kHz mono WAV file.
 fn tone_wav(path: &std::path::Path, hz: f64, seconds: u32) {
@@ -28,18 +28,6 @@ fn tone_wav(path: &std::path::Path, hz: f64, seconds: u32) {
             .unwrap();
     }
     w.finalize().unwrap();
-}
-
-/// The amplitude of `hz` in `samples` (8 kHz), by the Goertzel algorithm.
-fn amplitude(samples: &[i16], hz: f64) -> f64 {
-    let coeff = 2.0 * (std::f64::consts::TAU * hz / 8000.0).cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in samples {
-        let s0 = f64::from(x) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    2.0 * (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0).sqrt() / samples.len().max(1) as f64
 }
 
 #[test]

@@ -572,3 +572,16 @@ pub fn ivr_call_with(dir: &TempDir, steps: &str) -> PathBuf {
     std::fs::write(&scenario, template.replace("  <!-- KEYS -->\n", steps)).unwrap();
     scenario
 }
+
+/// The amplitude of `hz` in `samples` (8 kHz), by the Goertzel algorithm.
+pub fn amplitude(samples: &[i16], hz: f64) -> f64 {
+    let coeff = 2.0 * (std::f64::consts::TAU * hz / 8000.0).cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for &x in samples {
+        let s0 = f64::from(x) + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0);
+    2.0 * power.sqrt() / samples.len().max(1) as f64
+}

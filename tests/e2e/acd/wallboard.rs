@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::browser::{Browser, keys};
+use crate::harness::amplitude;
 
 /// The wallboard open and logged in as `user`, its first board shown.
 fn wallboard(browser: &Browser, engine: &Engine, user: &str) {
@@ -385,19 +386,6 @@ fn a_navigator_cannot_open_the_wallboard_nor_act_on_navigators() {
 }
 
 // ---- a supervisor on a navigator's call ------------------------------------
-
-/// The amplitude of `hz` in `samples` (8 kHz), by the Goertzel algorithm.
-fn amplitude(samples: &[i16], hz: f64) -> f64 {
-    let coeff = 2.0 * (std::f64::consts::TAU * hz / 8000.0).cos();
-    let (mut s1, mut s2) = (0.0f64, 0.0f64);
-    for &x in samples {
-        let s0 = f64::from(x) + coeff * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    let power = (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0);
-    2.0 * power.sqrt() / samples.len().max(1) as f64
-}
 
 /// The share of `samples`' 100 ms stretches in which `hz` is heard
 /// (an amplitude over 800, where the voices here are 6,000–8,000).
