@@ -1440,18 +1440,7 @@ async fn force_state(
     auth.require(&cti, a.role != Role::Navigator, &username)
         .await?;
     let ForceStateBody { state, reason } = parse_json(&body)?;
-    let navigator = cti
-        .navigator(&username)
-        .filter(|n| n.account.role == Role::Navigator);
-    let Some(navigator) = navigator else {
-        return Err(AppError::Refused(
-            StatusCode::NOT_FOUND,
-            "no navigator of that name has signed in since the engine started".into(),
-        ));
-    };
-    if a.role == Role::Supervisor && navigator.account.centre != a.centre {
-        auth.require(&cti, false, &username).await?;
-    }
+    let navigator = supervised_navigator(&cti, &auth, &username).await?;
     if navigator.state.state == AgentState::LoggedOut {
         return Err(AppError::Refused(
             StatusCode::CONFLICT,
@@ -1542,18 +1531,7 @@ async fn monitor(
                 })?,
         ),
     };
-    let navigator = cti
-        .navigator(&username)
-        .filter(|n| n.account.role == Role::Navigator);
-    let Some(navigator) = navigator else {
-        return Err(AppError::Refused(
-            StatusCode::NOT_FOUND,
-            "no navigator of that name has signed in since the engine started".into(),
-        ));
-    };
-    if a.role == Role::Supervisor && navigator.account.centre != a.centre {
-        auth.require(&cti, false, &username).await?;
-    }
+    supervised_navigator(&cti, &auth, &username).await?;
     let view = cti.shared.queue_view().ok_or_else(queues_not_running)?;
     let on_call = view
         .navigators
@@ -1573,16 +1551,7 @@ async fn monitor(
         call_id: call_id.clone(),
         mode,
     };
-    if let Err(e) = cti.shared.registry.commands().try_send(cmd) {
-        let reason = match e {
-            TrySendError::Full(_) => "the queues are busy; try again",
-            TrySendError::Closed(_) => "the queues are not running",
-        };
-        return Err(AppError::Refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            reason.into(),
-        ));
-    }
+    to_queues(&cti, cmd)?;
     let mode = mode.map_or("off", MonitorMode::as_str);
     cti.audit(
         &a.username,
@@ -1598,6 +1567,42 @@ async fn monitor(
         Json(json!({ "accepted": true, "call_id": call_id })),
     )
         .into_response())
+}
+
+/// The signed-in navigator `username` whom this supervisor (of their
+/// centre) or ops may act on: `404` when no navigator of that name has
+/// signed in, `403` (audited) for another centre's supervisor.
+async fn supervised_navigator(
+    cti: &Cti,
+    auth: &Auth,
+    username: &str,
+) -> ApiResult<crate::agents::NavigatorView> {
+    let a = &auth.account;
+    let navigator = cti
+        .navigator(username)
+        .filter(|n| n.account.role == Role::Navigator);
+    let Some(navigator) = navigator else {
+        return Err(AppError::Refused(
+            StatusCode::NOT_FOUND,
+            "no navigator of that name has signed in since the engine started".into(),
+        ));
+    };
+    if a.role == Role::Supervisor && navigator.account.centre != a.centre {
+        auth.require(cti, false, username).await?;
+    }
+    Ok(navigator)
+}
+
+/// Hands a supervisor's order to the queues: `503` when they are busy or
+/// not running.
+fn to_queues(cti: &Cti, cmd: NavigatorCommand) -> ApiResult<()> {
+    cti.shared.registry.commands().try_send(cmd).map_err(|e| {
+        let reason = match e {
+            TrySendError::Full(_) => "the queues are busy; try again",
+            TrySendError::Closed(_) => "the queues are not running",
+        };
+        AppError::Refused(StatusCode::SERVICE_UNAVAILABLE, reason.into())
+    })
 }
 
 fn queues_not_running() -> AppError {
@@ -1682,16 +1687,7 @@ async fn queue_callback(
         call_id: call_id.clone(),
         action,
     };
-    if let Err(e) = cti.shared.registry.commands().try_send(cmd) {
-        let reason = match e {
-            TrySendError::Full(_) => "the queues are busy; try again",
-            TrySendError::Closed(_) => "the queues are not running",
-        };
-        return Err(AppError::Refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            reason.into(),
-        ));
-    }
+    to_queues(&cti, cmd)?;
     cti.audit(
         &a.username,
         &format!("queue.callback.{}", action.as_str()),
