@@ -562,20 +562,7 @@ impl B2bua {
             ));
             return;
         }
-        let mut forks = BTreeSet::new();
-        for (uri, peer) in phones {
-            let leg = self.new_leg();
-            forks.insert(leg);
-            out.push(Action::Place {
-                leg,
-                dial: Dial {
-                    uri,
-                    via: Via::Phone(peer),
-                    present: Present::SupervisorToCall,
-                    navigator: None,
-                },
-            });
-        }
+        let forks = self.ring_phones(phones, Present::SupervisorToCall, None, out);
         out.push(Self::monitor_report(&supervisor, MonitorReport::Ringing));
         self.monitor = Some(Monitor {
             supervisor,
@@ -713,6 +700,26 @@ impl B2bua {
             }));
             return;
         }
+        let forks = self.ring_phones(phones, Present::CallerToNavigator, Some(&navigator), out);
+        self.set(
+            now,
+            State::RingingForks {
+                navigator,
+                forks,
+                last_failure: "no registered phone".into(),
+            },
+        );
+    }
+
+    /// Places a leg to each of `phones` (every registered phone of one
+    /// person rings; the first to answer wins): the legs.
+    fn ring_phones(
+        &mut self,
+        phones: Vec<(String, Peer)>,
+        present: Present,
+        navigator: Option<&str>,
+        out: &mut Vec<Action>,
+    ) -> BTreeSet<LegId> {
         let mut forks = BTreeSet::new();
         for (uri, peer) in phones {
             let leg = self.new_leg();
@@ -722,19 +729,12 @@ impl B2bua {
                 dial: Dial {
                     uri,
                     via: Via::Phone(peer),
-                    present: Present::CallerToNavigator,
-                    navigator: Some(navigator.clone()),
+                    present,
+                    navigator: navigator.map(str::to_owned),
                 },
             });
         }
-        self.set(
-            now,
-            State::RingingForks {
-                navigator,
-                forks,
-                last_failure: "no registered phone".into(),
-            },
-        );
+        forks
     }
 
     fn consult(&mut self, now: Instant, uri: String, out: &mut Vec<Action>) {
