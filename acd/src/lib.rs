@@ -249,6 +249,32 @@ pub struct Acd {
     next_head: i64,
 }
 
+/// Each centre's overflow chain: itself, then the centres its `overflow`
+/// names, by their index in `centres` (`index`), each once. Refused when an
+/// overflow names no centre.
+fn overflow_chains(
+    centres: &[CentreConfig],
+    index: &HashMap<CentreId, usize>,
+) -> Result<Vec<Vec<usize>>, ConfigError> {
+    let mut chains = Vec::with_capacity(centres.len());
+    for (i, c) in centres.iter().enumerate() {
+        let mut chain = vec![i];
+        for o in &c.overflow {
+            let Some(&j) = index.get(o) else {
+                return Err(ConfigError::UnknownOverflow {
+                    centre: c.id.clone(),
+                    to: o.clone(),
+                });
+            };
+            if !chain.contains(&j) {
+                chain.push(j);
+            }
+        }
+        chains.push(chain);
+    }
+    Ok(chains)
+}
+
 impl Acd {
     /// A new ACD with no calls and no navigators; `now` is its origin.
     pub fn new(config: AcdConfig, now: Instant) -> Result<Acd, ConfigError> {
@@ -261,27 +287,16 @@ impl Acd {
         if config.callback_attempts == 0 {
             return Err(ConfigError::NoCallbackAttempts);
         }
-        let mut centres = Vec::new();
-        for (i, c) in config.centres.iter().enumerate() {
-            let mut chain = vec![i];
-            for o in &c.overflow {
-                let Some(&j) = centre_index.get(o) else {
-                    return Err(ConfigError::UnknownOverflow {
-                        centre: c.id.clone(),
-                        to: o.clone(),
-                    });
-                };
-                if !chain.contains(&j) {
-                    chain.push(j);
-                }
-            }
-            centres.push(Centre {
+        let centres = overflow_chains(&config.centres, &centre_index)?
+            .into_iter()
+            .zip(&config.centres)
+            .map(|(chain, c)| Centre {
                 id: c.id.clone(),
                 chain,
                 overflow_wait: c.overflow_wait,
                 open: true,
-            });
-        }
+            })
+            .collect();
         Ok(Acd {
             config,
             centres,
@@ -323,22 +338,7 @@ impl Acd {
             .enumerate()
             .map(|(i, c)| (c.id.clone(), i))
             .collect();
-        let mut chains = Vec::with_capacity(merged.len());
-        for (i, c) in merged.iter().enumerate() {
-            let mut chain = vec![i];
-            for o in &c.overflow {
-                let Some(&j) = index.get(o) else {
-                    return Err(ConfigError::UnknownOverflow {
-                        centre: c.id.clone(),
-                        to: o.clone(),
-                    });
-                };
-                if !chain.contains(&j) {
-                    chain.push(j);
-                }
-            }
-            chains.push(chain);
-        }
+        let chains = overflow_chains(&merged, &index)?;
         for (i, (c, chain)) in merged.iter().zip(chains).enumerate() {
             match self.centres.get_mut(i) {
                 Some(centre) => {
