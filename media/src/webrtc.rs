@@ -128,6 +128,45 @@ fn pcmu() -> RTCRtpCodec {
     }
 }
 
+/// One audio track of μ-law, sent with `ssrc`.
+fn pcmu_track(stream: &str, label: &str, ssrc: u32) -> MediaStreamTrack {
+    MediaStreamTrack::new(
+        stream.to_owned(),
+        format!("{stream}-audio"),
+        label.to_owned(),
+        RtpCodecKind::Audio,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: pcmu(),
+            ..Default::default()
+        }],
+    )
+}
+
+/// The one ICE candidate of an address: a UDP host candidate.
+fn host_candidate(
+    addr: SocketAddr,
+) -> Result<rtc::peer_connection::transport::RTCIceCandidateInit, WebRtcError> {
+    let candidate = CandidateHostConfig {
+        base_config: CandidateConfig {
+            network: "udp".to_owned(),
+            address: addr.ip().to_string(),
+            port: addr.port(),
+            component: 1,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+    .new_candidate_host()
+    .map_err(WebRtcError::from)?;
+    RTCIceCandidate::from(&candidate)
+        .to_json()
+        .map_err(WebRtcError::from)
+}
+
 /// The codecs a browser leg takes: PCMU and telephone-event, nothing else.
 fn media_engine() -> Result<MediaEngine, WebRtcError> {
     let mut engine = MediaEngine::default();
@@ -176,42 +215,15 @@ impl BrowserLeg {
             .build(now)
             .map_err(WebRtcError::from)?;
         let ssrc = fastrand::u32(1..);
-        let track = MediaStreamTrack::new(
-            "frontdoor".to_owned(),
-            "frontdoor-audio".to_owned(),
-            "the caller".to_owned(),
-            RtpCodecKind::Audio,
-            vec![RTCRtpEncodingParameters {
-                rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(ssrc),
-                    ..Default::default()
-                },
-                codec: pcmu(),
-                ..Default::default()
-            }],
-        );
-        let sender = pc.add_track(track).map_err(WebRtcError::from)?;
+        let sender = pc
+            .add_track(pcmu_track("frontdoor", "the caller", ssrc))
+            .map_err(WebRtcError::from)?;
         let offer = narrow_offer(offer)?;
         let event_pt = telephone_event_pt(&offer);
         let offer = RTCSessionDescription::offer(offer).map_err(WebRtcError::from)?;
         pc.set_remote_description(now, offer)
             .map_err(WebRtcError::from)?;
-        let candidate = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".to_owned(),
-                address: local.ip().to_string(),
-                port: local.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .map_err(WebRtcError::from)?;
-        let candidate = RTCIceCandidate::from(&candidate)
-            .to_json()
-            .map_err(WebRtcError::from)?;
-        pc.add_local_candidate(candidate)
+        pc.add_local_candidate(host_candidate(local)?)
             .map_err(WebRtcError::from)?;
         let answer = pc.create_answer(None).map_err(WebRtcError::from)?;
         let sdp = answer.sdp.clone();

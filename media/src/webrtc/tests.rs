@@ -27,35 +27,8 @@ impl Browser {
             .build(now)
             .unwrap();
         let ssrc = 0x0B0B_0B0B;
-        let sender = pc
-            .add_track(MediaStreamTrack::new(
-                "browser".into(),
-                "mic".into(),
-                "mic".into(),
-                RtpCodecKind::Audio,
-                vec![RTCRtpEncodingParameters {
-                    rtp_coding_parameters: RTCRtpCodingParameters {
-                        ssrc: Some(ssrc),
-                        ..Default::default()
-                    },
-                    codec: pcmu(),
-                    ..Default::default()
-                }],
-            ))
-            .unwrap();
-        let candidate = CandidateHostConfig {
-            base_config: CandidateConfig {
-                network: "udp".into(),
-                address: addr.ip().to_string(),
-                port: addr.port(),
-                component: 1,
-                ..Default::default()
-            },
-            ..Default::default()
-        }
-        .new_candidate_host()
-        .unwrap();
-        pc.add_local_candidate(RTCIceCandidate::from(&candidate).to_json().unwrap())
+        let sender = pc.add_track(pcmu_track("browser", "mic", ssrc)).unwrap();
+        pc.add_local_candidate(host_candidate(addr).unwrap())
             .unwrap();
         let offer = pc.create_offer(None).unwrap();
         let sdp = offer.sdp.clone();
