@@ -245,39 +245,21 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
     let ack = |id: String| registry.reply(user, conn, ServerMsg::Ack { re: id });
     match frame.cmd {
         ClientCmd::PhoneOffer { sdp } => {
-            let Some(phones) = shared.phones.get() else {
-                let reason = "this engine has no WebRTC port: use a SIP phone".into();
-                return reply_error(
-                    cti,
-                    user,
-                    conn,
-                    Some(id),
-                    ErrorCode::PhoneUnavailable,
-                    reason,
-                );
+            let unavailable = |reason: &str| (ErrorCode::PhoneUnavailable, reason.to_owned(), None);
+            let answer = match shared.phones.get() {
+                None => Err(unavailable(
+                    "this engine has no WebRTC port: use a SIP phone",
+                )),
+                Some(phones) => match phones.connect(user, sdp).await {
+                    Ok(Ok(sdp)) => Ok(sdp),
+                    Ok(Err(reason)) => Err((ErrorCode::BadField, reason, Some("sdp".to_owned()))),
+                    Err(_) => Err(unavailable("the WebRTC gateway has stopped")),
+                },
             };
-            let answer = phones.connect(user, sdp).await;
             match answer {
-                Ok(Ok(sdp)) => registry.reply(user, conn, ServerMsg::PhoneAnswer { re: id, sdp }),
-                Ok(Err(reason)) => reply_field_error(
-                    cti,
-                    user,
-                    conn,
-                    Some(id),
-                    ErrorCode::BadField,
-                    reason,
-                    Some("sdp".into()),
-                ),
-                Err(_) => {
-                    let reason = "the WebRTC gateway has stopped".into();
-                    reply_error(
-                        cti,
-                        user,
-                        conn,
-                        Some(id),
-                        ErrorCode::PhoneUnavailable,
-                        reason,
-                    )
+                Ok(sdp) => registry.reply(user, conn, ServerMsg::PhoneAnswer { re: id, sdp }),
+                Err((code, reason, field)) => {
+                    reply_field_error(cti, user, conn, Some(id), code, reason, field)
                 }
             }
         }
