@@ -11,24 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::browser::Browser;
-use crate::harness::{Engine, TempDir, amplitude};
-
-/// A tone of `hz` for `seconds` as an 8 kHz mono WAV file.
-fn tone_wav(path: &std::path::Path, hz: f64, seconds: u32) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for i in 0..8000 * seconds {
-        let t = f64::from(i) / 8000.0;
-        w.write_sample((8000.0 * (t * hz * std::f64::consts::TAU).sin()) as i16)
-            .unwrap();
-    }
-    w.finalize().unwrap();
-}
+use crate::harness::{Engine, TempDir, amplitude, tone_wav};
 
 #[test]
 fn chromium_connects_to_the_gateway_and_audio_crosses_both_ways() {

@@ -585,3 +585,20 @@ pub fn amplitude(samples: &[i16], hz: f64) -> f64 {
     let power = (s1 * s1 + s2 * s2 - coeff * s1 * s2).max(0.0);
     2.0 * power.sqrt() / samples.len().max(1) as f64
 }
+
+/// A tone of `hz` for `seconds` as an 8 kHz mono WAV file.
+pub fn tone_wav(path: &std::path::Path, hz: f64, seconds: u32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for i in 0..8000 * seconds {
+        let t = f64::from(i) / 8000.0;
+        w.write_sample((8000.0 * (t * hz * std::f64::consts::TAU).sin()) as i16)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+}

@@ -99,19 +99,7 @@ pub(crate) fn baresip(
     let rtp = free_media_port();
     // baresip ends the call when its source file ends: a minute of tone.
     let tone = dir.path().join("tone.wav");
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut wav = hound::WavWriter::create(&tone, spec).unwrap();
-    for i in 0..8000 * 60 {
-        let t = f64::from(i) / 8000.0;
-        wav.write_sample((8000.0 * (t * 440.0 * std::f64::consts::TAU).sin()) as i16)
-            .unwrap();
-    }
-    wav.finalize().unwrap();
+    crate::harness::tone_wav(&tone, 440.0, 60);
     let tone = tone.display();
     std::fs::write(
         dir.path().join("config"),
