@@ -456,7 +456,8 @@ pub struct CtiSection {
     /// The reason codes navigators choose from to go not ready (the pages
     /// name each in English and French; a code they do not know is shown as
     /// it is). Default: break, meal, training, follow_up_calls,
-    /// resource_research, debrief, meeting, system_issue.
+    /// resource_research, debrief, meeting, system_issue, phone_problem (the
+    /// engine sets it when a browser phone can no longer ring).
     pub not_ready_reasons: Vec<String>,
     /// The IANA time zone that says which day it is for follow-ups.
     /// Default `America/Toronto`.

@@ -505,9 +505,10 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
     // RTP binds where SIP listens; the advertised address may be a NAT's.
     let rtp_bind = local.ip();
     let ports = PortAllocator::new(rtp_ports);
+    let browsers = phones::Browsers::default();
     if config.media.webrtc {
         let bind = SocketAddr::new(rtp_bind, config.media.webrtc_port);
-        match phones::start(&cti, bind, advertise).await {
+        match phones::start(&cti, &browsers, bind, advertise).await {
             Ok(public) => tracing::info!(%public, "browser phones: WebRTC listening"),
             Err(error) => {
                 tracing::error!(%bind, %error, "browser phones: the WebRTC port cannot be had; navigators use SIP phones")
@@ -542,6 +543,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         ),
         cti.store().clone(),
         register_responses,
+        browsers.clone(),
     )
     .await
     .context("starting the registrar")?;
@@ -573,6 +575,7 @@ async fn serve(mut config: Config, args: ServeArgs) -> anyhow::Result<bool> {
         callbacks: config.queues.callback && !config.trunk.proxy.is_empty(),
         trusted: call::TrustedPeers::parse(&config.sip.trusted_proxies)
             .map_err(|e| anyhow::anyhow!("sip.trusted_proxies: {e}"))?,
+        browsers,
     });
     let start_callback: queues::StartCallback = {
         let (shared, queues) = (shared.clone(), queue_handle.clone());

@@ -21,6 +21,9 @@ use rsip::Response;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::call::b2bua::Via;
+use crate::phones::Browsers;
+
 /// Responses for the SIP driver to send.
 pub type Responses = mpsc::UnboundedSender<(PendingRequest, Response)>;
 
@@ -77,24 +80,37 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Asks the registrar where a navigator's phones are. Cheap to clone.
+/// Asks where a navigator's phones are: the registrar for their SIP
+/// phones, and their browser phone. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Contacts {
     tx: mpsc::UnboundedSender<(String, oneshot::Sender<Vec<Binding>>)>,
+    browsers: Browsers,
 }
 
 impl Contacts {
-    /// The live bindings of `username`, most recently registered first,
-    /// each with `peer` set to where requests for it go (`[registrar] nat`,
-    /// [`frontdoor_sip::registrar::Binding::send_to`]).
-    pub async fn of(&self, username: &str) -> Vec<Binding> {
+    /// Every phone of `username` that can ring now, each with where it is
+    /// reached: their live SIP bindings, most recently registered first,
+    /// at where requests for each go (`[registrar] nat`,
+    /// [`frontdoor_sip::registrar::Binding::send_to`]); then their browser
+    /// phone while it is connected.
+    pub async fn of(&self, username: &str) -> Vec<(String, Via)> {
         let (reply, answer) = oneshot::channel();
-        if self.tx.send((username.to_owned(), reply)).is_err() {
-            return Vec::new();
+        let mut phones: Vec<(String, Via)> = Vec::new();
+        if self.tx.send((username.to_owned(), reply)).is_ok() {
+            let bindings = answer.await.unwrap_or_default();
+            phones.extend(bindings.into_iter().map(|b| (b.uri, Via::Phone(b.peer))));
         }
-        answer.await.unwrap_or_default()
+        if let Some(media) = self.browsers.of(username) {
+            phones.push((BROWSER_URI.to_owned(), Via::Browser(media)));
+        }
+        phones
     }
 }
+
+/// How a browser phone is named where a SIP phone's contact would be (the
+/// logs, the call record's `answered_on` step).
+pub const BROWSER_URI: &str = "browser";
 
 /// Start the registrar task; returns where the SIP driver sends REGISTERs
 /// and the handle the queues look contacts up with.
@@ -103,6 +119,7 @@ pub async fn start(
     throttle: Throttle,
     store: Store,
     responses: Responses,
+    browsers: Browsers,
 ) -> anyhow::Result<(mpsc::UnboundedSender<IncomingRegister>, Contacts)> {
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness for nonces: {e}"))?;
@@ -179,7 +196,13 @@ pub async fn start(
             }
         }
     });
-    Ok((tx, Contacts { tx: lookups_tx }))
+    Ok((
+        tx,
+        Contacts {
+            tx: lookups_tx,
+            browsers,
+        },
+    ))
 }
 
 async fn register(

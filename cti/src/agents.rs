@@ -730,6 +730,14 @@ impl Registry {
         }
     }
 
+    /// The navigator is logged in and not already not ready: a phone that
+    /// dies leaves calls unanswered.
+    pub fn takes_calls(&self, user: &str) -> bool {
+        self.lock()
+            .get(user)
+            .is_some_and(|a| !matches!(a.state.state, AgentState::LoggedOut | AgentState::NotReady))
+    }
+
     /// The call the navigator holds (offered or answered), if any.
     pub fn current_call(&self, user: &str) -> Option<String> {
         self.lock()

@@ -230,8 +230,12 @@ impl CtiConfig {
 /// Reports run at once by the server; more wait their turn.
 const REPORTS_AT_ONCE: usize = 2;
 
+/// The not-ready reason the engine sets when a navigator's browser phone
+/// can no longer ring.
+pub const PHONE_PROBLEM: &str = "phone_problem";
+
 /// The not-ready reasons 211 centres use when none are configured.
-pub const DEFAULT_NOT_READY_REASONS: [&str; 8] = [
+pub const DEFAULT_NOT_READY_REASONS: [&str; 9] = [
     "break",
     "meal",
     "training",
@@ -240,6 +244,7 @@ pub const DEFAULT_NOT_READY_REASONS: [&str; 8] = [
     "debrief",
     "meeting",
     "system_issue",
+    PHONE_PROBLEM,
 ];
 
 impl Default for CtiConfig {
@@ -569,8 +574,21 @@ impl Cti {
     }
 
     /// `navigator`'s browser phone changed state: their pages are told.
+    /// A phone that can no longer ring sets them not ready (reason
+    /// [`PHONE_PROBLEM`]): a call offered to them goes to the next
+    /// navigator instead of ringing nowhere.
     pub fn phone_state(&self, navigator: &str, state: protocol::PhoneState) {
-        self.shared.registry.phone_state(navigator, state);
+        use protocol::PhoneState;
+        let registry = &self.shared.registry;
+        registry.phone_state(navigator, state);
+        let lost = matches!(
+            state,
+            PhoneState::Disconnected | PhoneState::Failed | PhoneState::Closed
+        );
+        if lost && registry.takes_calls(navigator) {
+            tracing::warn!(%navigator, ?state, "browser phone lost: the navigator is set not ready");
+            registry.force_not_ready(navigator, PHONE_PROBLEM.to_owned());
+        }
     }
 
     /// Hands the operations console its flow work (`/api/flows/…`); until

@@ -10,6 +10,10 @@ pub trait BrowserPhones: Send + Sync {
     /// Answers `navigator`'s browser's `offer` (replacing an earlier
     /// connection of theirs): the SDP answer, or why not.
     fn connect(&self, navigator: &str, offer: String) -> oneshot::Receiver<Result<String, String>>;
-    /// Ends `navigator`'s browser phone (they logged out).
+    /// The navigator answers, on their browser, the call ringing it: why
+    /// not, when none rings there.
+    fn answer(&self, navigator: &str) -> Result<(), String>;
+    /// Ends `navigator`'s browser phone (they turned it off, or logged
+    /// out).
     fn remove(&self, navigator: &str);
 }

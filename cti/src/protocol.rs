@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 /// The protocol version announced in `hello`. Bump it on any change a client
 /// could notice; document the change in docs/cti-protocol.md.
-pub const PROTOCOL_VERSION: u32 = 10;
+pub const PROTOCOL_VERSION: u32 = 11;
 
 /// What an account may do. Navigators take calls and see their own calls;
 /// supervisors see their centre; ops manage flows and emergency mode.
@@ -1218,6 +1218,16 @@ pub enum ClientCmd {
     PhoneOffer {
         sdp: String,
     },
+    /// The navigator answers, on this browser phone, the call ringing it
+    /// (`call_offered`); `ack`, or `bad_state` when none rings there. The
+    /// call is then theirs as with a SIP phone (`call_answered`). Since
+    /// version 11.
+    Answer {
+        call_id: String,
+    },
+    /// The navigator turns their browser phone off: the engine ends its
+    /// connection, and no longer rings it; `ack`. Since version 11.
+    PhoneOff {},
     SetState {
         state: RequestedState,
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1314,6 +1324,8 @@ pub const CLIENT_TYPES: &[&str] = &[
     "history",
     "follow_up_call",
     "phone_offer",
+    "answer",
+    "phone_off",
     "resume",
 ];
 

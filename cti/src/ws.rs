@@ -263,6 +263,26 @@ async fn handle_command(cti: &Cti, user: &str, conn: u64, frame: ClientFrame) {
                 }
             }
         }
+        ClientCmd::Answer { call_id } => {
+            let answered = match shared.phones.get() {
+                None => Err("this engine has no WebRTC port".to_owned()),
+                Some(_) if registry.current_call(user).as_deref() != Some(call_id.as_str()) => {
+                    Err(format!("{call_id} is not ringing for you"))
+                }
+                Some(phones) => phones.answer(user),
+            };
+            match answered {
+                Ok(()) => {
+                    tracing::info!(navigator = user, %call_id, "answered on the browser phone");
+                    ack(id)
+                }
+                Err(reason) => reply_error(cti, user, conn, Some(id), ErrorCode::BadState, reason),
+            }
+        }
+        ClientCmd::PhoneOff {} => {
+            cti.end_phone(user);
+            ack(id)
+        }
         ClientCmd::Resume { last_seq } => match registry.resume(user, conn, last_seq) {
             Ok(()) => ack(id),
             Err(reason) => reply_error(cti, user, conn, Some(id), ErrorCode::ResumeGap, reason),

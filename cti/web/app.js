@@ -12,7 +12,7 @@ import * as form from "./form.js";
 import * as directory from "./directory.js";
 import * as drafts from "./drafts.js";
 import * as followups from "./followups.js";
-import { initPhone, phoneFrame, relabelPhone } from "./phone.js";
+import { initPhone, phoneFrame, relabelPhone, phoneOffered, phoneCallEvent, phoneAnswerKey, phoneMuteKey } from "./phone.js";
 import { initLogin, relabelLogin } from "./login.js";
 
 const LANG_KEY = "frontdoor.lang";
@@ -245,11 +245,13 @@ function onFrame(frame, { replay, answered }) {
         const { type, seq, ...offer } = frame;
         lastPop = offer;
         pop.offered(offer);
+        phoneOffered(offer);
         drafts.renderList();
       }
       break;
     case "call_answered":
       if (!replay) pop.callEvent(frame);
+      phoneCallEvent(frame);
       drafts.renderList();
       break;
     case "call_ended":
@@ -257,6 +259,7 @@ function onFrame(frame, { replay, answered }) {
     case "transfer_progress":
     case "call_held":
       pop.callEvent(frame);
+      phoneCallEvent(frame);
       drafts.renderList();
       break;
     case "log_saved":
@@ -304,6 +307,8 @@ function onHello(frame) {
 // ——— Keyboard ———
 
 const SHORTCUTS = {
+  KeyA: () => phoneAnswerKey(),
+  KeyM: () => phoneMuteKey(),
   KeyR: () => setState("ready"),
   KeyN: () => setState("not_ready"),
   KeyH: () => {

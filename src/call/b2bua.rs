@@ -34,6 +34,7 @@
 //! either side hanging up ends it, as does the supervisor hanging up.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use frontdoor_sip::Peer;
@@ -53,11 +54,15 @@ impl std::fmt::Display for LegId {
     }
 }
 
-/// Where an outbound INVITE goes.
+/// Where an outbound leg goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Via {
     /// A navigator's registered phone, at the address it registered from.
     Phone(Peer),
+    /// A navigator's browser phone: no SIP; its audio is plain RTP at
+    /// this loopback address of the engine's WebRTC gateway, and the page
+    /// answers it (`answer` on the CTI websocket).
+    Browser(SocketAddr),
     /// The trunk (or the URI's own host when there is none).
     Trunk,
 }
@@ -105,8 +110,9 @@ pub enum LegEvent {
 /// What the core tells the queues.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToQueues {
-    /// The navigator's phone answered: the queues confirm with `Connect`.
-    OfferAnswered { navigator: String },
+    /// The navigator's phone (leg `leg`) answered: the queues confirm
+    /// with `Connect`.
+    OfferAnswered { navigator: String, leg: LegId },
     /// None of the navigator's phones took the call.
     OfferFailed { navigator: String, why: String },
     /// A consult transfer's progress.
@@ -143,7 +149,7 @@ pub enum Input {
     /// The queues: ring every phone of this navigator.
     Offer {
         navigator: String,
-        phones: Vec<(String, Peer)>,
+        phones: Vec<(String, Via)>,
     },
     /// The queues took the offer back (no answer in time, the caller chose
     /// a callback, a crisis timeout).
@@ -178,7 +184,7 @@ pub enum Input {
     /// the call leaves it.
     Monitor {
         supervisor: String,
-        phones: Vec<(String, Peer)>,
+        phones: Vec<(String, Via)>,
         mode: MonitorMode,
     },
     /// The supervisor leaves the call.
@@ -523,7 +529,7 @@ impl B2bua {
     fn monitor(
         &mut self,
         supervisor: String,
-        phones: Vec<(String, Peer)>,
+        phones: Vec<(String, Via)>,
         mode: MonitorMode,
         out: &mut Vec<Action>,
     ) {
@@ -689,7 +695,7 @@ impl B2bua {
         &mut self,
         now: Instant,
         navigator: String,
-        phones: Vec<(String, Peer)>,
+        phones: Vec<(String, Via)>,
         out: &mut Vec<Action>,
     ) {
         self.release_all(now, out);
@@ -715,20 +721,20 @@ impl B2bua {
     /// person rings; the first to answer wins): the legs.
     fn ring_phones(
         &mut self,
-        phones: Vec<(String, Peer)>,
+        phones: Vec<(String, Via)>,
         present: Present,
         navigator: Option<&str>,
         out: &mut Vec<Action>,
     ) -> BTreeSet<LegId> {
         let mut forks = BTreeSet::new();
-        for (uri, peer) in phones {
+        for (uri, via) in phones {
             let leg = self.new_leg();
             forks.insert(leg);
             out.push(Action::Place {
                 leg,
                 dial: Dial {
                     uri,
-                    via: Via::Phone(peer),
+                    via,
                     present,
                     navigator: navigator.map(str::to_owned),
                 },
@@ -959,6 +965,7 @@ impl B2bua {
                         out.push(Action::StartMedia { leg, negotiated });
                         out.push(Action::Queues(ToQueues::OfferAnswered {
                             navigator: navigator.clone(),
+                            leg,
                         }));
                         self.set(now, State::AwaitingConnect { navigator, leg });
                     }

@@ -42,7 +42,7 @@ pub async fn run(
         return;
     }
     drop(_enter);
-    let phone = cb.contacts.first().map(|c| (c.uri.clone(), c.peer));
+    let phone = cb.contacts.first().cloned();
     let (mut core, actions) = CallbackLegs::start(&cb.number, phone);
     let mut legs = Legs::default();
     let mut pending = VecDeque::new();

@@ -18,7 +18,10 @@ use crate::sip_driver::{CallEvent, SipHandle};
 
 /// One outbound leg of a call (B2BUA).
 pub struct Leg {
-    sip: SipHandle,
+    /// `None`: a browser phone, which has no SIP.
+    sip: Option<SipHandle>,
+    /// A browser phone ringing (then answered) while the leg lives.
+    _ringing: Option<crate::phones::Ringing>,
     events: mpsc::UnboundedReceiver<CallEvent>,
     /// Until the far end answers: the socket its media will use.
     socket: Option<RtpSocket>,
@@ -31,7 +34,36 @@ pub struct Leg {
 impl Leg {
     /// This leg carries a crisis call (hung up last at a drain).
     pub fn mark_crisis(&self) {
-        self.sip.mark_crisis();
+        if let Some(sip) = &self.sip {
+            sip.mark_crisis();
+        }
+    }
+
+    /// Rings a navigator's browser phone, whose audio is at `media` on
+    /// loopback: no SIP; the page answers.
+    async fn place_browser(shared: &Shared, dial: &Dial, media: SocketAddr) -> anyhow::Result<Leg> {
+        let socket = shared
+            .ports
+            .bind(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+            .await
+            .map_err(|e| anyhow::anyhow!("no RTP port: {e}"))?;
+        let (tx, events) = mpsc::unbounded_channel();
+        let ringing = shared
+            .browsers
+            .ring(media, tx)
+            .ok_or_else(|| anyhow::anyhow!("the browser phone is not connected"))?;
+        if let Some(navigator) = &dial.navigator {
+            tracing::info!(%navigator, %media, "ringing the navigator's browser");
+        }
+        Ok(Leg {
+            sip: None,
+            _ringing: Some(ringing),
+            events,
+            socket: Some(socket),
+            media: None,
+            uri: dial.uri.clone(),
+            navigator: dial.navigator.clone(),
+        })
     }
 
     /// Place the leg the core asked for, presenting `caller` (E.164) as
@@ -58,6 +90,7 @@ impl Leg {
         };
         let peer = match &dial.via {
             Via::Phone(peer) => *peer,
+            Via::Browser(media) => return Self::place_browser(shared, dial, *media).await,
             Via::Trunk => resolve_target(&uri, shared.trunk.first_proxy()).await?,
         };
         let socket = shared
@@ -136,7 +169,8 @@ impl Leg {
             None => tracing::info!(%uri, %peer, "connecting the call"),
         }
         Ok(Leg {
-            sip,
+            sip: Some(sip),
+            _ringing: None,
             events,
             socket: Some(socket),
             media: None,
@@ -166,7 +200,9 @@ impl Leg {
     /// End the leg: BYE (CANCEL while it rings), media closed and its
     /// counters logged.
     pub async fn release(self) {
-        self.sip.hangup();
+        if let Some(sip) = &self.sip {
+            sip.hangup();
+        }
         let Some((media, mut events)) = self.media else {
             return;
         };
@@ -224,7 +260,7 @@ impl Legs {
     /// Every leg carries a crisis call now (hung up last at a drain).
     pub fn mark_crisis(&self) {
         for leg in self.0.values() {
-            leg.sip.mark_crisis();
+            leg.mark_crisis();
         }
     }
 

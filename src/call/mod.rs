@@ -82,6 +82,8 @@ pub struct Shared {
     /// From this many calls in progress, a new call enters the crisis
     /// reserve (`[calls] crisis_reserve_percent` of `max_calls`); `None`: off.
     pub reserve_from: Option<usize>,
+    /// The navigators' browser phones (a leg to one has no SIP).
+    pub browsers: crate::phones::Browsers,
 }
 
 /// Run one call to its end.
@@ -745,9 +747,11 @@ impl Call {
                 tracing::info!(%supervisor, ?report, "supervisor on the call");
                 self.queues.monitor(&self.call_id, &supervisor, report);
             }
-            ToQueues::OfferAnswered { navigator } => {
+            ToQueues::OfferAnswered { navigator, leg } => {
                 // Bridged once the queues confirm (ToCall::Connect).
-                self.queues.offer_answered(&self.call_id, &navigator);
+                let device = self.legs.uri(leg).to_owned();
+                self.queues
+                    .offer_answered(&self.call_id, &navigator, &device);
             }
             ToQueues::OfferFailed { navigator, why } => {
                 tracing::info!(%navigator, %why, "the navigator's phones did not take the call");
@@ -784,7 +788,7 @@ impl Call {
                 tracing::info!(%navigator, phones = contacts.len(), "offer to ring");
                 Work::Legs(LegInput::Offer {
                     navigator,
-                    phones: contacts.into_iter().map(|b| (b.uri, b.peer)).collect(),
+                    phones: contacts,
                 })
             }
             ToCall::CancelOffer { navigator } => {
@@ -826,7 +830,7 @@ impl Call {
                 mode: Some(mode),
             } => Work::Legs(LegInput::Monitor {
                 supervisor,
-                phones: contacts.into_iter().map(|b| (b.uri, b.peer)).collect(),
+                phones: contacts,
                 mode,
             }),
             ToCall::Monitor { mode: None, .. } => Work::Legs(LegInput::StopMonitor),

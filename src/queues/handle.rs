@@ -6,8 +6,7 @@ use std::time::Duration;
 use frontdoor_acd::{CallId, Lang, Priority, QueueId};
 use frontdoor_cti::protocol::{MonitorMode, TransferState};
 
-use crate::call::b2bua::MonitorReport;
-use frontdoor_sip::registrar::Binding;
+use crate::call::b2bua::{MonitorReport, Via};
 use tokio::sync::mpsc;
 
 /// What the queues tell a caller's call task.
@@ -16,7 +15,7 @@ pub enum ToCall {
     /// Ring this navigator's phone (the first contact that works).
     Offer {
         navigator: String,
-        contacts: Vec<Binding>,
+        contacts: Vec<(String, Via)>,
     },
     /// Stop ringing that navigator (or release their answered leg).
     CancelOffer { navigator: String },
@@ -46,7 +45,7 @@ pub enum ToCall {
     /// (`contacts`), or changes how (`mode`); `None`: they leave it.
     Monitor {
         supervisor: String,
-        contacts: Vec<Binding>,
+        contacts: Vec<(String, Via)>,
         mode: Option<MonitorMode>,
     },
 }
@@ -73,6 +72,7 @@ pub(super) enum Msg {
     OfferAnswered {
         cti_id: String,
         navigator: String,
+        device: String,
     },
     OfferFailed {
         cti_id: String,
@@ -133,10 +133,12 @@ impl Queues {
             cti_id: cti_id.into(),
         });
     }
-    pub fn offer_answered(&self, cti_id: &str, navigator: &str) {
+    /// The navigator's phone `device` (a SIP contact, or `browser`) answered.
+    pub fn offer_answered(&self, cti_id: &str, navigator: &str, device: &str) {
         self.send(Msg::OfferAnswered {
             cti_id: cti_id.into(),
             navigator: navigator.into(),
+            device: device.into(),
         });
     }
     pub fn offer_failed(&self, cti_id: &str, navigator: &str, reason: &str) {
@@ -240,7 +242,7 @@ pub struct Callback {
     pub number: String,
     pub navigator: String,
     /// The navigator's phones, most recent first.
-    pub contacts: Vec<Binding>,
+    pub contacts: Vec<(String, Via)>,
 }
 
 /// How the queues start a callback's task: the callback, and the orders

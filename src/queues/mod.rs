@@ -477,21 +477,36 @@ impl Driver {
                     self.feed(Event::CallerHungUp { call: id });
                 }
             }
-            Msg::OfferAnswered { cti_id, navigator } => {
+            Msg::OfferAnswered {
+                cti_id,
+                navigator,
+                device,
+            } => {
                 let Some(id) = self.call_of(&cti_id) else {
                     return;
                 };
-                if let Err(error) = self.acd.handle(
+                let answered = self.acd.handle(
                     Event::OfferAnswered {
                         call: id,
                         navigator: NavigatorId(navigator.clone()),
                     },
                     Instant::now(),
-                ) {
-                    // Taken back meanwhile: the CancelOffer on its way releases the leg.
-                    tracing::info!(%error, %navigator, "an answer came after the offer was taken back");
-                    if let Some(to_call) = self.calls.get(&id).and_then(|e| e.to_call.as_ref()) {
-                        let _ = to_call.send(ToCall::CancelOffer { navigator });
+                );
+                match answered {
+                    // The record says which of the navigator's phones took it.
+                    Ok(()) => self.outbox.push(CtiEvent::QueueStep {
+                        call_id: cti_id,
+                        kind: "answered_on".into(),
+                        detail: device,
+                        at_ms: now_ms(),
+                    }),
+                    Err(error) => {
+                        // Taken back meanwhile: the CancelOffer on its way releases the leg.
+                        tracing::info!(%error, %navigator, "an answer came after the offer was taken back");
+                        if let Some(to_call) = self.calls.get(&id).and_then(|e| e.to_call.as_ref())
+                        {
+                            let _ = to_call.send(ToCall::CancelOffer { navigator });
+                        }
                     }
                 }
             }

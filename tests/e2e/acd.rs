@@ -20,6 +20,7 @@ use crate::ivr::ottawa_always_open;
 use crate::records::{http, login};
 use crate::registrar::{phone, phone_answering, stop};
 
+mod browser_calls;
 pub(crate) mod desk;
 mod identity;
 mod wallboard;

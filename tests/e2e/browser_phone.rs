@@ -156,7 +156,7 @@ fn a_navigator_turns_the_browser_phone_on_at_the_desk_and_sees_it_work() {
         "Off: calls ring your SIP phone."
     );
     browser.click("#phone-enable");
-    browser.wait_text("#phone-status", "Connected to the engine");
+    browser.wait_text("#phone-status", "Working: calls ring here");
     assert_eq!(
         browser.eval("return window.frontdoorPhone.pc.connectionState", vec![]),
         json!("connected")
@@ -173,7 +173,7 @@ fn a_navigator_turns_the_browser_phone_on_at_the_desk_and_sees_it_work() {
     browser.axe("phone-working");
     browser.screenshot("phone-working");
     browser.click("#lang-toggle");
-    browser.wait_text("#phone-status", "Connecté au moteur");
+    browser.wait_text("#phone-status", "Fonctionne : les appels sonnent ici");
     browser.axe("phone-working-fr");
     browser.click("#lang-toggle");
 

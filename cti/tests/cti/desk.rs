@@ -95,7 +95,7 @@ async fn drafts(url: &str) {
     let token = s.login("nav1").await;
     let mut ws = s.ws(&token).await;
     let hello = ws.expect("hello").await;
-    assert_eq!(hello["protocol_version"], 10);
+    assert_eq!(hello["protocol_version"], 11);
     let drafts = hello["drafts"].as_array().unwrap();
     assert_eq!(drafts.len(), 1, "{hello}");
     assert_eq!(drafts[0]["call_id"], "d-1");

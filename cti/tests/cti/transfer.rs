@@ -82,7 +82,7 @@ async fn commands(url: &str) {
     s.add_user("nav2", Role::Navigator, "ottawa").await;
     let token = s.login("nav1").await;
     let mut ws = s.ws(&token).await;
-    assert_eq!(ws.expect("hello").await["protocol_version"], 10);
+    assert_eq!(ws.expect("hello").await["protocol_version"], 11);
     let token2 = s.login("nav2").await;
     let mut ws2 = s.ws(&token2).await;
     ws2.expect("hello").await;

@@ -70,7 +70,7 @@ async fn story(url: &str) {
         hello["protocol_version"],
         frontdoor_cti::protocol::PROTOCOL_VERSION
     );
-    assert_eq!(hello["protocol_version"], 10);
+    assert_eq!(hello["protocol_version"], 11);
     assert_eq!(hello["account"]["username"], "nav1");
     assert_eq!(hello["state"]["state"], "not_ready");
     assert_eq!(hello["state"]["reason"], "login");
@@ -778,4 +778,145 @@ async fn websocket_closes_when_login_ends(url: &str) {
     let mut ws = s.ws(token).await;
     ws.expect("hello").await;
     ws.expect_closed().await;
+}
+
+/// A browser phone as the CTI sees it: what the engine was asked.
+#[derive(Default)]
+struct PhonesDouble {
+    asked: std::sync::Mutex<Vec<String>>,
+}
+
+impl frontdoor_cti::phones::BrowserPhones for PhonesDouble {
+    fn connect(
+        &self,
+        navigator: &str,
+        _offer: String,
+    ) -> tokio::sync::oneshot::Receiver<Result<String, String>> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(format!("connect {navigator}"));
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let _ = tx.send(Ok("v=0\r\n".into()));
+        rx
+    }
+
+    fn answer(&self, navigator: &str) -> Result<(), String> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(format!("answer {navigator}"));
+        Ok(())
+    }
+
+    fn remove(&self, navigator: &str) {
+        self.asked
+            .lock()
+            .unwrap()
+            .push(format!("remove {navigator}"));
+    }
+}
+
+/// `answer` answers only the call offered to the navigator; `phone_off`
+/// ends the phone; a phone lost sets a navigator who takes calls not
+/// ready with `phone_problem`, and leaves one already not ready alone.
+#[tokio::test]
+async fn browser_phone_commands_and_a_lost_phone() {
+    use frontdoor_cti::protocol::{AgentState, PhoneState};
+    let db = crate::db::sqlite();
+    let mut s = start(config(&db.url)).await;
+    s.add_user("nav1", Role::Navigator, "ottawa").await;
+    let token = s.login("nav1").await;
+    let mut ws = s.ws(&token).await;
+    ws.expect("hello").await;
+
+    // Without a WebRTC port: nothing to answer with.
+    ws.send(json!({"type": "answer", "id": "a0", "call_id": "c1"}))
+        .await;
+    let e = ws.expect("error").await;
+    assert_eq!(
+        (e["code"].as_str(), e["re"].as_str()),
+        (Some("bad_state"), Some("a0"))
+    );
+
+    let phones = std::sync::Arc::new(PhonesDouble::default());
+    s.cti.set_phones(phones.clone());
+    ws.send(json!({"type": "phone_offer", "id": "p1", "sdp": "v=0"}))
+        .await;
+    assert_eq!(ws.expect("phone_answer").await["re"], "p1");
+    // No call offered to nav1: `answer` is refused, the engine not asked.
+    ws.send(json!({"type": "answer", "id": "a1", "call_id": "c1"}))
+        .await;
+    let e = ws.expect("error").await;
+    assert_eq!(
+        (e["code"].as_str(), e["re"].as_str()),
+        (Some("bad_state"), Some("a1"))
+    );
+    assert!(
+        e["reason"]
+            .as_str()
+            .unwrap()
+            .contains("c1 is not ringing for you")
+    );
+    let ev = s.cti.events();
+    ev.send(CallEvent::Arrived {
+        call_id: "c1".into(),
+        caller: Caller::Number("+16135550000".into()),
+        dialled: "211".into(),
+        at_ms: 1,
+    })
+    .await
+    .unwrap();
+    ev.send(CallEvent::Offered {
+        call_id: "c1".into(),
+        navigator: "nav1".into(),
+        callback: false,
+        at_ms: 2,
+    })
+    .await
+    .unwrap();
+    ev.flush().await;
+    ws.expect("call_offered").await;
+    ws.send(json!({"type": "answer", "id": "a2", "call_id": "c1"}))
+        .await;
+    assert_eq!(ws.expect("ack").await["re"], "a2");
+    ws.send(json!({"type": "phone_off", "id": "o1"})).await;
+    assert_eq!(ws.expect("ack").await["re"], "o1");
+    assert_eq!(
+        *phones.asked.lock().unwrap(),
+        ["connect nav1", "answer nav1", "remove nav1"]
+    );
+    ev.send(CallEvent::Ended {
+        call_id: "c1".into(),
+        disposition: Disposition::Answered,
+        at_ms: 3,
+    })
+    .await
+    .unwrap();
+    ev.flush().await;
+    ws.expect("call_withdrawn").await;
+
+    // Ready, then the phone is lost: not ready, phone_problem, asked of the queues.
+    ws.send(json!({"type": "set_state", "id": "r1", "state": "ready"}))
+        .await;
+    assert_eq!(ws.expect("state_changed").await["state"], "ready");
+    assert_eq!(ws.expect("ack").await["re"], "r1");
+    s.drain().await;
+    s.cti.phone_state("nav1", PhoneState::Failed);
+    assert_eq!(ws.expect("phone_state").await["state"], "failed");
+    let changed = ws.expect("state_changed").await;
+    assert_eq!(
+        (changed["state"].as_str(), changed["reason"].as_str()),
+        (Some("not_ready"), Some("phone_problem")),
+        "{changed}"
+    );
+    assert_eq!(
+        s.cti.navigator("nav1").unwrap().state.state,
+        AgentState::NotReady
+    );
+    // Already not ready: nothing more is asked.
+    s.drain().await;
+    s.cti.phone_state("nav1", PhoneState::Closed);
+    assert_eq!(ws.expect("phone_state").await["state"], "closed");
+    assert!(s.command().await.is_none(), "no second request");
 }

@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use frontdoor_sip::Peer;
 use frontdoor_sip::sdp::{self, Negotiated};
 
 use super::{Dial, LegEvent, LegId, Present, Via};
@@ -81,13 +80,13 @@ impl CallbackLegs {
     /// Start a callback to `number`, ringing the navigator's phone first.
     pub fn start(
         number: &str,
-        phone: Option<(String, Peer)>,
+        phone: Option<(String, Via)>,
     ) -> (CallbackLegs, Vec<CallbackAction>) {
         let mut legs = CallbackLegs {
             state: CallbackState::RingingNavigator,
             number: number.to_owned(),
         };
-        let Some((uri, peer)) = phone else {
+        let Some((uri, via)) = phone else {
             legs.state = CallbackState::Done;
             return (
                 legs,
@@ -100,7 +99,7 @@ impl CallbackLegs {
             leg: NAVIGATOR_LEG,
             dial: Dial {
                 uri,
-                via: Via::Phone(peer),
+                via,
                 present: Present::CallbackToNavigator,
                 navigator: None,
             },

@@ -57,7 +57,12 @@ impl Sim {
         let actions = self.on(Input::Offer {
             navigator: nav.into(),
             phones: (0..phones)
-                .map(|i| (format!("sip:{nav}@127.0.0.1:{}", 6000 + i), peer(6000 + i)))
+                .map(|i| {
+                    (
+                        format!("sip:{nav}@127.0.0.1:{}", 6000 + i),
+                        Via::Phone(peer(6000 + i)),
+                    )
+                })
                 .collect(),
         });
         placed(&actions)
@@ -147,7 +152,8 @@ fn every_phone_of_the_navigator_rings_and_the_first_to_answer_wins() {
     assert_eq!(
         to_queues(&actions),
         vec![ToQueues::OfferAnswered {
-            navigator: "nav1".into()
+            navigator: "nav1".into(),
+            leg: legs[1],
         }]
     );
     // Not bridged before the queues confirm.
@@ -497,7 +503,7 @@ mod callback {
     fn start() -> (CallbackLegs, Vec<CallbackAction>) {
         CallbackLegs::start(
             "+16135550123",
-            Some(("sip:nav1@127.0.0.1:6000".into(), peer(6000))),
+            Some(("sip:nav1@127.0.0.1:6000".into(), Via::Phone(peer(6000)))),
         )
     }
 
@@ -725,7 +731,12 @@ impl Sim {
         let actions = self.on(Input::Monitor {
             supervisor: sup.into(),
             phones: (0..phones)
-                .map(|i| (format!("sip:{sup}@127.0.0.1:{}", 8000 + i), peer(8000 + i)))
+                .map(|i| {
+                    (
+                        format!("sip:{sup}@127.0.0.1:{}", 8000 + i),
+                        Via::Phone(peer(8000 + i)),
+                    )
+                })
                 .collect(),
             mode,
         });

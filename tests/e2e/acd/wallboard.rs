@@ -389,7 +389,7 @@ fn a_navigator_cannot_open_the_wallboard_nor_act_on_navigators() {
 
 /// The share of `samples`' 100 ms stretches in which `hz` is heard
 /// (an amplitude over 800, where the voices here are 6,000–8,000).
-fn heard(samples: &[i16], hz: f64) -> f64 {
+pub(super) fn heard(samples: &[i16], hz: f64) -> f64 {
     let windows: Vec<&[i16]> = samples.chunks_exact(800).collect();
     let with = windows.iter().filter(|w| amplitude(w, hz) > 800.0).count();
     with as f64 / windows.len().max(1) as f64
@@ -397,7 +397,7 @@ fn heard(samples: &[i16], hz: f64) -> f64 {
 
 /// What a phone's RTP socket receives for `window`: the PCMU audio, decoded
 /// in order of arrival, and where it came from.
-fn listen(
+pub(super) fn listen(
     socket: &std::net::UdpSocket,
     window: Duration,
 ) -> (Vec<i16>, Option<std::net::SocketAddr>) {
