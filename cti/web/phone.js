@@ -18,6 +18,9 @@ import { errorText, deskMessage } from "./session.js";
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
 /** Where the page keeps whether the microphone's sound is cleaned up. */
 const PROCESSING_KEY = "frontdoor.phone.processing";
+/** A lost connection is made again after this long, at most this many times in a row. */
+const RESTART_AFTER_MS = 2000;
+const MAX_RESTARTS = 3;
 /** Health is checked this often while the phone is on. */
 const HEALTH_MS = 2000;
 
@@ -38,6 +41,8 @@ let meter = null;
 let ringer = null;
 /** Set not ready for a phone problem once per problem. */
 let reported = false;
+/** New connections made in a row without one working. */
+let restarts = 0;
 
 export function initPhone(client) {
   cti = client;
@@ -58,6 +63,16 @@ export function initPhone(client) {
     pad.append(el("button", { type: "button", class: "small key", "data-key": key, text: key, onclick: () => sendKey(key) }));
   }
   navigator.mediaDevices?.addEventListener?.("devicechange", () => listDevices());
+  // The network changed (another Wi-Fi, a VPN, back online): a new
+  // connection at once rather than waiting for the old one to time out.
+  window.addEventListener("online", () => {
+    restarts = 0;
+    restart();
+  });
+  navigator.connection?.addEventListener?.("change", () => {
+    restarts = 0;
+    restart();
+  });
   render();
 }
 
@@ -161,6 +176,16 @@ async function enable(deviceId) {
   }
   startMeter();
   listDevices();
+  await connect();
+}
+
+/**
+ * A new peer connection for the microphone already open, offered to the
+ * engine, which replaces the old one (an ICE restart): after a network
+ * change, or when the connection failed. A call on this browser carries on.
+ */
+async function connect() {
+  if (pc) pc.close();
   pc = new RTCPeerConnection();
   const conn = pc;
   for (const track of mic.getTracks()) conn.addTrack(track, mic);
@@ -172,9 +197,14 @@ async function enable(deviceId) {
   conn.addEventListener("connectionstatechange", () => {
     if (conn !== pc) return;
     status = conn.connectionState;
-    if (status === "connected") reported = false;
+    if (status === "connected") {
+      reported = false;
+      restarts = 0;
+    }
     render();
-    if (status === "failed" || status === "closed") phoneProblem();
+    if (status === "failed") phoneProblem();
+    // Lost: try a new connection (a network change, a sleeping laptop).
+    if (status === "disconnected" || status === "failed") setTimeout(() => conn === pc && conn.connectionState !== "connected" && restart(), RESTART_AFTER_MS);
   });
   try {
     await conn.setLocalDescription(await conn.createOffer());
@@ -193,6 +223,15 @@ async function enable(deviceId) {
   }
   startHealth(conn);
   render();
+}
+
+/** A new connection, unless the phone is off or has been retried too often. */
+function restart() {
+  if (!pc || !mic || status === "off" || restarts >= MAX_RESTARTS) return;
+  restarts += 1;
+  status = "starting";
+  render();
+  connect();
 }
 
 /** The navigator turns the phone off: the engine stops ringing it; calls ring their SIP phone. */

@@ -99,57 +99,72 @@ fn a_navigator_answers_in_the_browser_with_the_keyboard_talks_and_hangs_up_from_
     let caller_port = free_media_port();
     let caller_audio = std::net::UdpSocket::bind(("127.0.0.1", caller_port)).unwrap();
     let steps = english_then_food(&[Step::Pause(300), Step::Sine(CALLER_HZ, 1000)]);
-    let (run, caller_heard, browser_stats, ring_ms, event) = std::thread::scope(|s| {
-        let caller =
-            s.spawn(|| call_hearing_on(&engine, OTTAWA, &steps, false, |x| x, caller_port));
-        // It rings in the page with the pop; the Answer button has the focus.
-        browser.wait_visible("#phone-ring");
-        let offered_at = Instant::now();
-        assert_eq!(
-            browser.text("#phone-ring-text"),
-            "A call is ringing on this browser."
+    let (run, caller_heard, browser_stats, ring_ms, event, after_restart) =
+        std::thread::scope(|s| {
+            let caller =
+                s.spawn(|| call_hearing_on(&engine, OTTAWA, &steps, false, |x| x, caller_port));
+            // It rings in the page with the pop; the Answer button has the focus.
+            browser.wait_visible("#phone-ring");
+            let offered_at = Instant::now();
+            assert_eq!(
+                browser.text("#phone-ring-text"),
+                "A call is ringing on this browser."
+            );
+            browser.wait_text("#call-status", "Ringing");
+            assert_eq!(browser.focused(), "phone-answer");
+            assert_eq!(
+                engine
+                    .lines(|v| message(v) == "ringing the navigator's browser")
+                    .len(),
+                1
+            );
+            browser.axe("browser-ringing");
+            browser.screenshot("browser-ringing");
+            // Answered with the keyboard.
+            browser.keys(&keys::shortcut('A'));
+            browser.wait_text("#phone-on-call", "On a call on this browser.");
+            let ring_ms = offered_at.elapsed().as_millis();
+            browser.wait_text("#state-name", "On a call");
+            assert!(!browser.visible("#phone-ring"));
+            // The caller hears the navigator's microphone.
+            let _ = listen(&caller_audio, Duration::from_millis(500));
+            let caller_heard = listen(&caller_audio, Duration::from_millis(2000)).0;
+            std::thread::sleep(Duration::from_millis(1000));
+            let browser_stats = browser_heard(&browser);
+            browser.axe("browser-on-call");
+            browser.screenshot("browser-on-call");
+            // A key from the page's keypad reaches the far end as an RFC 4733
+            // telephone-event (as another IVR a call is transferred to hears it).
+            browser.click("#phone-controls summary");
+            browser.click("#phone-keypad [data-key='5']");
+            browser.wait_text("#phone-keys-sent", "Keys sent: 5");
+            let event = event_heard(&caller_audio, Duration::from_secs(3));
+            browser.click("#phone-controls summary");
+            // The network changes: the page makes a new connection (an ICE
+            // restart) and the call carries on over it.
+            browser.eval(
+            "window.oldPhone = window.frontdoorPhone.pc; window.dispatchEvent(new Event('online'))",
+            vec![],
         );
-        browser.wait_text("#call-status", "Ringing");
-        assert_eq!(browser.focused(), "phone-answer");
-        assert_eq!(
-            engine
-                .lines(|v| message(v) == "ringing the navigator's browser")
-                .len(),
-            1
-        );
-        browser.axe("browser-ringing");
-        browser.screenshot("browser-ringing");
-        // Answered with the keyboard.
-        browser.keys(&keys::shortcut('A'));
-        browser.wait_text("#phone-on-call", "On a call on this browser.");
-        let ring_ms = offered_at.elapsed().as_millis();
-        browser.wait_text("#state-name", "On a call");
-        assert!(!browser.visible("#phone-ring"));
-        // The caller hears the navigator's microphone.
-        let _ = listen(&caller_audio, Duration::from_millis(500));
-        let caller_heard = listen(&caller_audio, Duration::from_millis(2000)).0;
-        std::thread::sleep(Duration::from_millis(1000));
-        let browser_stats = browser_heard(&browser);
-        browser.axe("browser-on-call");
-        browser.screenshot("browser-on-call");
-        // A key from the page's keypad reaches the far end as an RFC 4733
-        // telephone-event (as another IVR a call is transferred to hears it).
-        browser.click("#phone-controls summary");
-        browser.click("#phone-keypad [data-key='5']");
-        browser.wait_text("#phone-keys-sent", "Keys sent: 5");
-        let event = event_heard(&caller_audio, Duration::from_secs(3));
-        browser.click("#phone-controls summary");
-        // The navigator hangs up from the page, with the keyboard.
-        browser.keys(&keys::shortcut('H'));
-        browser.wait_text("#state-name", "Wrap-up");
-        (
-            caller.join().unwrap(),
-            caller_heard,
-            browser_stats,
-            ring_ms,
-            event,
-        )
-    });
+            browser.wait_until(
+                "a new connection, working",
+                "return window.frontdoorPhone.pc !== window.oldPhone && \
+             window.frontdoorPhone.pc.connectionState === 'connected'",
+            );
+            let _ = listen(&caller_audio, Duration::from_millis(500));
+            let after_restart = listen(&caller_audio, Duration::from_millis(1500)).0;
+            // The navigator hangs up from the page, with the keyboard.
+            browser.keys(&keys::shortcut('H'));
+            browser.wait_text("#state-name", "Wrap-up");
+            (
+                caller.join().unwrap(),
+                caller_heard,
+                browser_stats,
+                ring_ms,
+                event,
+                after_restart,
+            )
+        });
     run.assert_success(&engine);
     eprintln!(
         "browser call: answered {ring_ms} ms after it rang; the browser heard {browser_stats}"
@@ -179,6 +194,24 @@ fn a_navigator_answers_in_the_browser_with_the_keyboard_talks_and_hangs_up_from_
         "the browser heard silence: {browser_stats}"
     );
     assert_eq!(event, Some(5), "the caller's side got the key 5");
+    let share = heard(&after_restart, NAVIGATOR_HZ);
+    assert!(
+        share > 0.6,
+        "after the new connection the caller heard the navigator {:.0} % of the time",
+        share * 100.0
+    );
+    let connections = engine.lines(|v| message(v) == "browser phone connecting");
+    assert_eq!(
+        connections.len(),
+        3,
+        "on, without processing, after the network change"
+    );
+    assert!(
+        connections
+            .windows(2)
+            .all(|w| w[0]["fields"]["media"] == w[1]["fields"]["media"]),
+        "the device keeps its loopback address: {connections:?}"
+    );
     // The record names the browser as the phone that answered.
     let id = engine.id_of(&run.call_id());
     engine.call_ended(&id);
