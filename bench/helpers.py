@@ -35,6 +35,7 @@ import base64
 import hashlib
 import http.client
 import json
+import math
 import os
 import random
 import re
@@ -1495,6 +1496,282 @@ def page(sip_port, http_port, user, password, calls, hold_ms, media, driver_port
     return out
 
 
+# ---------------------------------------------------------------- the browser phone
+#
+# The navigator's desk in headless Chromium is their only phone (WebRTC to
+# the engine's gateway); its fake microphone says a 1,000 Hz tone from a
+# WAV file. Each caller (PopCaller, one call at a time) talks too: a
+# 440 Hz tone, 20 ms PCMU packets, from a socket of this process that also
+# hears the caller's side. Per call: the pop-received -> phone-ringing
+# marks (the page rings with the pop), the phone-answer -> phone-audio-in
+# marks (the caller's first packet reaches the browser; the page polls
+# getStats every 5 ms), the phone-answer mark -> the first 20 ms frame the
+# caller's socket hears carrying the navigator's tone (wall clocks: the
+# page's performance.timeOrigin + now, this process's time.time()), and
+# the engine's CPU while the call talks against a window with the phone
+# connected and no call (/proc, whole ticks).
+
+PHONE_TONE_HZ, CALLER_TONE_HZ = 1000.0, 440.0
+
+
+def _ulaw_to_linear(u):
+    u = ~u & 0xFF
+    t = ((u & 0x0F) << 3) + 0x84
+    t <<= (u & 0x70) >> 4
+    return (0x84 - t) if u & 0x80 else (t - 0x84)
+
+
+_ULAW = [_ulaw_to_linear(u) for u in range(256)]
+
+
+def _linear_to_ulaw(x):
+    sign = 0x80 if x < 0 else 0
+    x = min(abs(x), 32635) + 0x84
+    exponent = max(0, x.bit_length() - 8)
+    mantissa = (x >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def _goertzel(samples, hz, rate=8000):
+    """The amplitude of HZ in SAMPLES."""
+    k = 2.0 * math.cos(2.0 * math.pi * hz / rate)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + k * s1 - s2, s1
+    power = s1 * s1 + s2 * s2 - k * s1 * s2
+    return 2.0 * math.sqrt(max(power, 0.0)) / len(samples)
+
+
+def tone_wav(path, hz, seconds, rate=48000):
+    """A mono 16-bit WAV of a sine (Chromium's fake microphone plays it)."""
+    import wave
+    with wave.open(path, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        frames = bytearray()
+        for i in range(int(rate * seconds)):
+            frames += struct.pack("<h", int(8000 * math.sin(2 * math.pi * hz * i / rate)))
+        w.writeframes(bytes(frames))
+
+
+class Voice(threading.Thread):
+    """The caller's audio: latches on the engine's first packet, then says
+    CALLER_TONE_HZ every 20 ms; notes when the navigator's tone is first
+    heard after `arm()`."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind((HOST, 0))
+        self.s.settimeout(0.005)
+        self.port = self.s.getsockname()[1]
+        self.engine = None
+        self.armed = False
+        self.heard_at = None
+        self.stopping = False
+        self.frames = []
+        for f in range(50):
+            pcm = [int(8000 * math.sin(2 * math.pi * CALLER_TONE_HZ * (f * 160 + i) / 8000)) for i in range(160)]
+            self.frames.append(bytes(_linear_to_ulaw(x) for x in pcm))
+
+    def arm(self):
+        self.heard_at, self.armed = None, True
+
+    def run(self):
+        seq, ts, nxt = 0, 0, time.monotonic()
+        while not self.stopping:
+            try:
+                data, addr = self.s.recvfrom(2048)
+                at = time.time()
+                if len(data) > 12 and data[1] & 0x7F == 0:
+                    if self.engine != addr:
+                        self.engine = addr
+                    if self.armed and self.heard_at is None:
+                        pcm = [_ULAW[b] for b in data[12:]]
+                        if pcm and _goertzel(pcm, PHONE_TONE_HZ) > 1000:
+                            self.heard_at = at
+            except (socket.timeout, BlockingIOError, ConnectionRefusedError):
+                pass
+            now = time.monotonic()
+            if self.engine and now >= nxt:
+                packet = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, ts & 0xFFFFFFFF, 0x0CA11E12)
+                try:
+                    self.s.sendto(packet + self.frames[seq % 50], self.engine)
+                except OSError:
+                    pass
+                seq, ts = seq + 1, ts + 160
+                nxt = max(nxt + 0.02, now - 0.1)
+
+
+class CallerThread(threading.Thread):
+    """Serves one PopCaller's socket and timers in the background."""
+
+    def __init__(self, caller):
+        super().__init__(daemon=True)
+        self.caller, self.calls, self.lock = caller, [], threading.Lock()
+        self.stopping, self.failure = False, None
+
+    def launch(self, n):
+        with self.lock:
+            c = self.caller._launch(n, time.monotonic())
+            self.calls.append(c)
+        return c
+
+    def run(self):
+        try:
+            while not self.stopping:
+                with self.lock:
+                    now = time.monotonic()
+                    wake = now + 0.05
+                    for c in self.calls:
+                        if not c.get("done"):
+                            at = self.caller._timers(c, now)
+                            if at is not None:
+                                wake = min(wake, at)
+                r, _, _ = select.select([self.caller], [], [], max(0.0, wake - time.monotonic()))
+                if r:
+                    with self.lock:
+                        self.caller.on_readable()
+        except Exception as e:  # noqa: BLE001 -- reported by the main thread
+            self.failure = f"{type(e).__name__}: {e}"
+
+
+_PHONE_MARKS_JS = """
+const [callId, names, timeoutMs, done] = arguments;
+const end = performance.now() + timeoutMs;
+(function poll() {
+  const got = {};
+  for (const n of names) {
+    const m = performance.getEntriesByName(n + ':' + callId, 'mark');
+    if (m.length) got[n] = m[0].startTime;
+  }
+  if (Object.keys(got).length === names.length || performance.now() > end) {
+    done({marks: got, origin: performance.timeOrigin});
+  } else setTimeout(poll, 10);
+})();
+"""
+
+
+def phone_page(sip_port, http_port, user, password, calls, window_s, driver_port, profile, wav, engine_pid):
+    """CALLS calls, one after another, ringing the navigator's browser phone;
+    each answered by a click, talked over for WINDOW_S (the engine's CPU),
+    then hung up from the page."""
+    start = time.monotonic()
+    out = {"calls": calls, "errors": {}}
+    errors = out["errors"]
+    ring, audio_in, audio_out, cpu_talk = [], [], [], []
+
+    def error(what):
+        errors[what] = errors.get(what, 0) + 1
+
+    wd = WebDriver(driver_port)
+    voice = Voice()
+    caller = PopCaller(sip_port, 600_000, voice.port)
+    sip = CallerThread(caller)
+
+    def wait_page(expr, seconds, what):
+        r = wd.execute_async(_WAIT_JS % expr, int(seconds * 1000))
+        if not r or not r.get("ok"):
+            body = wd.execute("return document.body ? document.body.innerText.slice(0, 300) : ''")
+            raise RuntimeError(f"the page never showed {what} within {seconds} s (page: {body!r})")
+        return r["value"]
+
+    def cpu(seconds):
+        a = proc(engine_pid)
+        time.sleep(seconds)
+        b = proc(engine_pid)
+        return 100.0 * (b["cpu_ticks"] - a["cpu_ticks"]) / CLK_TCK / (b["at"] - a["at"])
+
+    try:
+        tone_wav(wav, PHONE_TONE_HZ, 120)
+        if not wd.wait_ready(15):
+            raise RuntimeError(f"chromedriver on 127.0.0.1:{driver_port} not ready within 15 s")
+        caps = wd.new_session({
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": CHROMIUM_ARGS + [
+                f"--user-data-dir={profile}", "--use-fake-device-for-media-stream",
+                "--use-fake-ui-for-media-stream", "--allow-loopback-in-peer-connection",
+                "--autoplay-policy=no-user-gesture-required", f"--use-file-for-fake-audio-capture={wav}"]},
+        })
+        out["browser_version"] = caps.get("browserVersion")
+        wd.timeouts(60000, 30000)
+        voice.start()
+        sip.start()
+        wd.navigate(f"http://{HOST}:{http_port}/")
+        wait_page("!document.getElementById('login-view').hidden && document.getElementById('login-form')",
+                  10, "the login form")
+        wd.send_keys(wd.find("#username"), user)
+        wd.send_keys(wd.find("#password"), password)
+        wd.click(wd.find("#login-submit"))
+        wait_page("window.frontdoorDesk && window.frontdoorDesk.ready === true", 15, "the desk connected")
+        # The headset cleans up its own sound: the browser's processing off
+        # (noise suppression takes a steady tone away).
+        wd.execute("const box = document.getElementById('phone-processing'); box.checked = false; "
+                   "box.dispatchEvent(new Event('change'));")
+        t0 = time.monotonic()
+        wd.click(wd.find("#phone-enable"))
+        wait_page("window.frontdoorPhone.status === 'connected'", 15, "the browser phone connected")
+        out["phone_connect_ms"] = round((time.monotonic() - t0) * 1000, 1)
+        ready_js = "window.frontdoorDesk.state && window.frontdoorDesk.state.state === 'ready'"
+        time.sleep(1)
+        out["cpu_idle_percent"] = round(cpu(window_s), 2)
+        for n in range(calls):
+            if sip.failure:
+                raise RuntimeError(f"caller thread: {sip.failure}")
+            if not wd.execute(f"return !!({ready_js})"):
+                wd.click(wd.find("#btn-ready"))
+            wait_page(ready_js, 10, "the navigator ready")
+            c = sip.launch(n)
+            call_id = wait_page("window.frontdoorPhone.ringing", 15, "the browser phone ringing")
+            r = wd.execute_async(_PHONE_MARKS_JS, call_id, ["pop-received", "phone-ringing"], 5000)
+            m = r["marks"]
+            if "phone-ringing" in m and "pop-received" in m:
+                ring.append(m["phone-ringing"] - m["pop-received"])
+            else:
+                error("no pop-received/phone-ringing marks")
+            voice.arm()
+            wd.click(wd.find("#phone-answer"))
+            r = wd.execute_async(_PHONE_MARKS_JS, call_id, ["phone-answer", "phone-audio-in"], 5000)
+            m, origin = r["marks"], r["origin"]
+            if "phone-audio-in" in m and "phone-answer" in m:
+                audio_in.append(m["phone-audio-in"] - m["phone-answer"])
+            else:
+                error("no caller audio reached the browser within 5 s")
+            end = time.monotonic() + 5
+            while voice.heard_at is None and time.monotonic() < end:
+                time.sleep(0.01)
+            if voice.heard_at is not None and "phone-answer" in m:
+                audio_out.append(voice.heard_at * 1000 - (origin + m["phone-answer"]))
+            else:
+                error("the caller did not hear the navigator within 5 s")
+            time.sleep(0.5)
+            cpu_talk.append(cpu(window_s))
+            wd.click(wd.find("#btn-hangup"))
+            end = time.monotonic() + 10
+            while not c.get("done") and time.monotonic() < end:
+                time.sleep(0.02)
+            if not c.get("done"):
+                error("the call did not end after the page hung up")
+            elif c.get("error"):
+                error(f"caller: {c['error']}")
+    except Exception as e:  # noqa: BLE001 -- reported with the calls done so far
+        error(f"{type(e).__name__}: {e}")
+    finally:
+        try:
+            wd.quit()
+        except Exception as e:  # noqa: BLE001
+            error(f"closing the browser: {type(e).__name__}: {e}")
+        sip.stopping = voice.stopping = True
+    out["ring"] = _summary_p99(ring)
+    out["audio_in"] = _summary_p99(audio_in)
+    out["audio_out"] = _summary_p99(audio_out)
+    out["cpu_talking_percent"] = round(statistics.median(cpu_talk), 2) if cpu_talk else None
+    out["completed"] = len(audio_out)
+    out["seconds"] = round(time.monotonic() - start, 1)
+    return out
+
+
 # ---------------------------------------------------------------- RTP sink
 
 
@@ -1955,6 +2232,12 @@ def main(argv):
                       int(args[7]), args[8], int(args[9]))
         print(json.dumps(result))
         return 0 if result["failed"] == 0 and result["saves_failed"] == 0 and not result["errors"] else 1
+    elif cmd == "phone":
+        sip_port, http_port, user, password = int(args[0]), int(args[1]), args[2], args[3]
+        result = phone_page(sip_port, http_port, user, password, int(args[4]), float(args[5]), int(args[6]),
+                            args[7], args[8], int(args[9]))
+        print(json.dumps(result))
+        return 0 if result["completed"] == result["calls"] and not result["errors"] else 1
     elif cmd == "median":
         values = [float(v) for v in args if v not in ("", "null", "None")]
         print(json.dumps(statistics.median(values) if values else None))

@@ -21,6 +21,8 @@ const PROCESSING_KEY = "frontdoor.phone.processing";
 /** A lost connection is made again after this long, at most this many times in a row. */
 const RESTART_AFTER_MS = 2000;
 const MAX_RESTARTS = 3;
+/** The caller's audio is expected this soon after answering. */
+const AUDIO_IN_MS = 3000;
 /** Health is checked this often while the phone is on. */
 const HEALTH_MS = 2000;
 
@@ -97,6 +99,9 @@ export function phoneOffered(offer) {
   startRinger();
   render();
   $("phone-answer").focus();
+  // The bench's mark once the ring is on screen (as pop.js's pop-painted).
+  const callId = offer.call_id;
+  requestAnimationFrame(() => setTimeout(() => performance.mark(`phone-ringing:${callId}`), 0));
 }
 
 /** A call event (call_answered, call_ended, call_withdrawn): ringing stops. */
@@ -131,11 +136,13 @@ async function answer() {
     return;
   }
   const callId = ringing.call_id;
+  performance.mark(`phone-answer:${callId}`);
   try {
     await cti.send("answer", { call_id: callId });
     onCall = callId;
     ringing = null;
     stopRinger();
+    watchAudioIn(pc, callId);
   } catch (err) {
     deskMessage(errorText(err));
   }
@@ -232,6 +239,32 @@ function restart() {
   status = "starting";
   render();
   connect();
+}
+
+/**
+ * After answering: the caller's audio must arrive. Its first packet is
+ * marked (`phone-audio-in`, for the bench); none within AUDIO_IN_MS is
+ * said on the desk, as the navigator would otherwise only hear silence.
+ */
+async function watchAudioIn(conn, callId) {
+  const inbound = async () => {
+    let packets = 0;
+    (await conn.getStats()).forEach((s) => {
+      if (s.type === "inbound-rtp" && s.kind === "audio") packets += s.packetsReceived ?? 0;
+    });
+    return packets;
+  };
+  const before = await inbound();
+  const end = performance.now() + AUDIO_IN_MS;
+  while (performance.now() < end) {
+    if (conn !== pc || onCall !== callId) return;
+    if ((await inbound()) > before) {
+      performance.mark(`phone-audio-in:${callId}`);
+      return;
+    }
+    await new Promise((wake) => setTimeout(wake, 5));
+  }
+  if (conn === pc && onCall === callId) deskMessage(t("phone.no_audio_in"));
 }
 
 /** The navigator turns the phone off: the engine stops ringing it; calls ring their SIP phone. */

@@ -40,6 +40,7 @@ use rtc::peer_connection::event::RTCPeerConnectionEvent;
 use rtc::peer_connection::message::{RTCMessage, TaggedRTCMessage};
 use rtc::peer_connection::sdp::RTCSessionDescription;
 use rtc::peer_connection::state::RTCPeerConnectionState;
+use rtc::peer_connection::transport::RTCDtlsRole;
 use rtc::peer_connection::transport::{CandidateConfig, CandidateHostConfig, RTCIceCandidate};
 use rtc::rtp;
 use rtc::rtp_transceiver::RTCRtpSenderId;
@@ -207,7 +208,13 @@ impl BrowserLeg {
         local: SocketAddr,
         now: Instant,
     ) -> Result<(BrowserLeg, String), WebRtcError> {
-        let settings = SettingEngineBuilder::new().with_lite(true).build();
+        // The engine is the DTLS server (`a=setup:passive`): the browser
+        // starts the handshake once ICE has found the engine, and the
+        // engine never needs a server name to check (as a client would).
+        let settings = SettingEngineBuilder::new()
+            .with_lite(true)
+            .with_answering_dtls_role(RTCDtlsRole::Server)
+            .build();
         let mut pc = RTCPeerConnectionBuilder::new()
             .with_configuration(RTCConfigurationBuilder::new().build())
             .with_setting_engine(settings)

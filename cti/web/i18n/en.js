@@ -743,6 +743,7 @@ export default {
   "phone.unmute": "Unmute",
   "phone.mute": "Mute",
   "phone.on_call": "On a call on this browser.",
+  "phone.no_audio_in": "No sound from the caller has reached this browser yet. If you hear nothing, check the speaker, or take the call on another phone.",
   "phone.nothing_ringing": "No call is ringing on this browser.",
   "phone.ringing_callback": "Your callback is ringing on this browser: answer, then the person is called.",
   "phone.ringing": "A call is ringing on this browser.",

@@ -743,6 +743,7 @@ export default {
   "phone.unmute": "Rétablir le micro",
   "phone.mute": "Couper le micro",
   "phone.on_call": "En appel dans ce navigateur.",
+  "phone.no_audio_in": "Aucun son de l'appelant n'est encore arrivé dans ce navigateur. Si vous n'entendez rien, vérifiez le haut-parleur, ou prenez l'appel sur un autre téléphone.",
   "phone.nothing_ringing": "Aucun appel ne sonne dans ce navigateur.",
   "phone.ringing_callback": "Votre rappel sonne dans ce navigateur : répondez, puis la personne est appelée.",
   "phone.ringing": "Un appel sonne dans ce navigateur.",
