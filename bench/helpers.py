@@ -2062,6 +2062,10 @@ TABLE_ROWS = [
     ("pop_load_latency_p50_ms", None, "screen pop p50, navigators logged in and calls at a steady rate"),
     ("pop_load_latency_p99_ms", None, "screen pop p99, the same"),
     ("page_pop_paint_p99_ms", None, "desk page: pop painted p99"),
+    ("phone_pop_to_ring_p50_ms", None, "browser phone: pop to the page ringing p50"),
+    ("phone_answer_to_audio_in_p50_ms", None, "browser phone: answer to the caller's audio in the browser p50"),
+    ("phone_answer_to_audio_out_p50_ms", None, "browser phone: answer to the navigator's voice at the caller p50"),
+    ("phone_call_cpu_percent", None, "browser phone: engine CPU per call talking (DTLS-SRTP leg, bridge, caller)"),
 ]
 
 
@@ -2086,7 +2090,7 @@ def table(path):
             details = []
             for key in ("first_unclean_rate_cps", "first_unclean", "engine_cpu_percent", "retransmit_percent",
                         "interval_p99_ms", "rate_cps", "navigators", "calls", "failed", "keys_answered",
-                        "to_next_p99_ms", "max_ms"):
+                        "to_next_p99_ms", "max_ms", "idle_percent", "talking_percent"):
                 if fig.get(key) is not None:
                     details.append(f"{key} {fmt(fig[key])}")
             print(f"| {label} | **{fmt(fig['value'])} {fig.get('unit', '')}** | {', '.join(details)} |")

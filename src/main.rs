@@ -328,8 +328,17 @@ async fn open_store(config: &Config) -> anyhow::Result<frontdoor_cti::Store> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The DTLS library of the browser phones warns of every TLS extension
+    // a browser offers that it does not use (18 for each of Chromium's
+    // connections): noise, not news. Its errors stay; RUST_LOG naming it
+    // decides for itself.
+    if !std::env::var("RUST_LOG").is_ok_and(|v| v.contains("rtc_dtls"))
+        && let Ok(quiet) = "rtc_dtls=error".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -730,12 +730,9 @@ impl Registry {
         }
     }
 
-    /// The navigator is logged in and not already not ready: a phone that
-    /// dies leaves calls unanswered.
-    pub fn takes_calls(&self, user: &str) -> bool {
-        self.lock()
-            .get(user)
-            .is_some_and(|a| !matches!(a.state.state, AgentState::LoggedOut | AgentState::NotReady))
+    /// The navigator's state now (`None`: unknown to the CTI).
+    pub fn state_of(&self, user: &str) -> Option<AgentState> {
+        self.lock().get(user).map(|a| a.state.state)
     }
 
     /// The call the navigator holds (offered or answered), if any.

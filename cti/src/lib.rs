@@ -576,16 +576,26 @@ impl Cti {
     /// `navigator`'s browser phone changed state: their pages are told.
     /// A phone that can no longer ring sets them not ready (reason
     /// [`PHONE_PROBLEM`]): a call offered to them goes to the next
-    /// navigator instead of ringing nowhere.
+    /// navigator instead of ringing nowhere. A connection only
+    /// `disconnected` (it may come back) leaves a navigator on a call
+    /// alone; `failed` or `closed` sets them not ready after it.
     pub fn phone_state(&self, navigator: &str, state: protocol::PhoneState) {
         use protocol::PhoneState;
         let registry = &self.shared.registry;
         registry.phone_state(navigator, state);
-        let lost = matches!(
-            state,
-            PhoneState::Disconnected | PhoneState::Failed | PhoneState::Closed
-        );
-        if lost && registry.takes_calls(navigator) {
+        use protocol::AgentState::{Busy, Ready, Reserved, WrapUp};
+        let now = registry.state_of(navigator);
+        let cannot_ring = match state {
+            // It may come back: a call on it carries on; only the next one
+            // must not ring nowhere.
+            PhoneState::Disconnected => matches!(now, Some(Ready | Reserved)),
+            // Over: a call on it has ended too.
+            PhoneState::Failed | PhoneState::Closed => {
+                matches!(now, Some(Ready | Reserved | Busy | WrapUp))
+            }
+            PhoneState::Connecting | PhoneState::Connected => false,
+        };
+        if cannot_ring {
             tracing::warn!(%navigator, ?state, "browser phone lost: the navigator is set not ready");
             registry.force_not_ready(navigator, PHONE_PROBLEM.to_owned());
         }

@@ -446,7 +446,8 @@ function render() {
   const button = $("phone-enable");
   button.textContent = t(status === "off" ? "phone.enable" : "phone.reconnect");
   button.hidden = working;
-  $("phone-off").hidden = status === "off" || status === "unavailable";
+  // Turning it off during a call on it would end the call.
+  $("phone-off").hidden = status === "off" || status === "unavailable" || !!onCall;
   $("phone-controls").hidden = status === "off" || status === "unavailable";
   const ring = $("phone-ring");
   ring.hidden = !ringing;

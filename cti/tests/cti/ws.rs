@@ -919,4 +919,20 @@ async fn browser_phone_commands_and_a_lost_phone() {
     s.cti.phone_state("nav1", PhoneState::Closed);
     assert_eq!(ws.expect("phone_state").await["state"], "closed");
     assert!(s.command().await.is_none(), "no second request");
+
+    // On a call: a phone only disconnected (it may come back) leaves them
+    // be; one that failed makes them not ready after the call.
+    s.acd.busy("nav1").await;
+    assert_eq!(ws.expect("state_changed").await["state"], "busy");
+    s.cti.phone_state("nav1", PhoneState::Disconnected);
+    assert_eq!(ws.expect("phone_state").await["state"], "disconnected");
+    assert!(s.command().await.is_none(), "a call survives a short loss");
+    s.cti.phone_state("nav1", PhoneState::Failed);
+    assert_eq!(ws.expect("phone_state").await["state"], "failed");
+    let changed = ws.expect("state_changed").await;
+    assert_eq!(
+        (changed["state"].as_str(), changed["next_reason"].as_str()),
+        (Some("busy"), Some("phone_problem")),
+        "{changed}"
+    );
 }
