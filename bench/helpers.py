@@ -1212,6 +1212,19 @@ requestAnimationFrame(f);
 """
 
 
+def _page_waiter(wd):
+    """wait_page(EXPR, SECONDS, WHAT): EXPR's value once the page makes it
+    truthy; a RuntimeError naming WHAT (and the page's first words) when it
+    does not within SECONDS."""
+    def wait_page(expr, seconds, what):
+        r = wd.execute_async(_WAIT_JS % expr, int(seconds * 1000))
+        if not r or not r.get("ok"):
+            body = wd.execute("return document.body ? document.body.innerText.slice(0, 300) : ''")
+            raise RuntimeError(f"the page never showed {what} within {seconds} s (page: {body!r})")
+        return r["value"]
+    return wait_page
+
+
 class SipThread(threading.Thread):
     """Serves the phone's and the callers' sockets and timers in the
     background: the phone answers at once while the main thread waits on
@@ -1315,12 +1328,7 @@ def page(sip_port, http_port, user, password, calls, hold_ms, media, driver_port
     wd = WebDriver(driver_port)
     sip = None
 
-    def wait_page(expr, seconds, what):
-        r = wd.execute_async(_WAIT_JS % expr, int(seconds * 1000))
-        if not r or not r.get("ok"):
-            body = wd.execute("return document.body ? document.body.innerText.slice(0, 300) : ''")
-            raise RuntimeError(f"the page never showed {what} within {seconds} s (page: {body!r})")
-        return r["value"]
+    wait_page = _page_waiter(wd)
 
     def console(where):
         for entry in wd.browser_log():
@@ -1670,12 +1678,7 @@ def phone_page(sip_port, http_port, user, password, calls, window_s, driver_port
     caller = PopCaller(sip_port, 600_000, voice.port)
     sip = CallerThread(caller)
 
-    def wait_page(expr, seconds, what):
-        r = wd.execute_async(_WAIT_JS % expr, int(seconds * 1000))
-        if not r or not r.get("ok"):
-            body = wd.execute("return document.body ? document.body.innerText.slice(0, 300) : ''")
-            raise RuntimeError(f"the page never showed {what} within {seconds} s (page: {body!r})")
-        return r["value"]
+    wait_page = _page_waiter(wd)
 
     def cpu(seconds):
         a = proc(engine_pid)

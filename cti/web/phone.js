@@ -242,23 +242,21 @@ function restart() {
 }
 
 /**
- * After answering: the caller's audio must arrive. Its first packet is
- * marked (`phone-audio-in`, for the bench); none within AUDIO_IN_MS is
- * said on the desk, as the navigator would otherwise only hear silence.
+ * After answering: the caller's audio must be heard. The first of it
+ * played out is marked (`phone-audio-in`, for the bench: the receiver's
+ * synchronization sources say when a frame last reached the track, with
+ * no stats cache between); none within AUDIO_IN_MS is said on the desk,
+ * as the navigator would otherwise only hear silence.
  */
 async function watchAudioIn(conn, callId) {
-  const inbound = async () => {
-    let packets = 0;
-    (await conn.getStats()).forEach((s) => {
-      if (s.type === "inbound-rtp" && s.kind === "audio") packets += s.packetsReceived ?? 0;
-    });
-    return packets;
-  };
-  const before = await inbound();
+  const receiver = conn.getReceivers().find((r) => r.track?.kind === "audio");
+  if (!receiver) return;
+  const last = () => Math.max(0, ...receiver.getSynchronizationSources().map((source) => source.timestamp));
+  const before = last();
   const end = performance.now() + AUDIO_IN_MS;
   while (performance.now() < end) {
     if (conn !== pc || onCall !== callId) return;
-    if ((await inbound()) > before) {
+    if (last() > before) {
       performance.mark(`phone-audio-in:${callId}`);
       return;
     }
@@ -396,10 +394,15 @@ function startMeter() {
   }
 }
 
+/** Stops a meter's or a ringer's timer and closes its audio. */
+function closeAudio(running) {
+  clearInterval(running.timer);
+  running.ctx.close().catch(() => {});
+}
+
 function stopMeter() {
   if (!meter) return;
-  clearInterval(meter.timer);
-  meter.ctx.close().catch(() => {});
+  closeAudio(meter);
   meter = null;
   $("phone-level").value = 0;
 }
@@ -432,8 +435,7 @@ function startRinger() {
 
 function stopRinger() {
   if (!ringer) return;
-  clearInterval(ringer.timer);
-  ringer.ctx.close().catch(() => {});
+  closeAudio(ringer);
   ringer = null;
 }
 

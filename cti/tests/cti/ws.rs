@@ -7,25 +7,38 @@ use serde_json::json;
 
 use crate::server::{config, start};
 
-/// A caller's first call, logged, so the second call's pop carries history.
-async fn earlier_call(s: &crate::server::TestServer) {
-    let ev = s.cti.events();
+/// A call from `number` arrives at `at_ms` and is offered to `navigator`
+/// a millisecond later.
+async fn arrives_for(
+    ev: &frontdoor_cti::CallEvents,
+    call_id: &str,
+    number: &str,
+    navigator: &str,
+    callback: bool,
+    at_ms: i64,
+) {
     ev.send(CallEvent::Arrived {
-        call_id: "old-1".into(),
-        caller: Caller::Number("+16135550123".into()),
+        call_id: call_id.into(),
+        caller: Caller::Number(number.into()),
         dialled: "211".into(),
-        at_ms: 1_000,
+        at_ms,
     })
     .await
     .unwrap();
     ev.send(CallEvent::Offered {
-        call_id: "old-1".into(),
-        navigator: "nav9".into(),
-        callback: false,
-        at_ms: 2_000,
+        call_id: call_id.into(),
+        navigator: navigator.into(),
+        callback,
+        at_ms: at_ms + 1,
     })
     .await
     .unwrap();
+}
+
+/// A caller's first call, logged, so the second call's pop carries history.
+async fn earlier_call(s: &crate::server::TestServer) {
+    let ev = s.cti.events();
+    arrives_for(&ev, "old-1", "+16135550123", "nav9", false, 1_000).await;
     ev.send(CallEvent::Ended {
         call_id: "old-1".into(),
         disposition: Disposition::Answered,
@@ -324,22 +337,7 @@ async fn bad_input(url: &str) {
     let s = start(config(url)).await;
     s.add_user("nav1", Role::Navigator, "ottawa").await;
     let ev = s.cti.events();
-    ev.send(CallEvent::Arrived {
-        call_id: "b1".into(),
-        caller: Caller::Number("+16135550000".into()),
-        dialled: "211".into(),
-        at_ms: 1,
-    })
-    .await
-    .unwrap();
-    ev.send(CallEvent::Offered {
-        call_id: "b1".into(),
-        navigator: "nav1".into(),
-        callback: true,
-        at_ms: 2,
-    })
-    .await
-    .unwrap();
+    arrives_for(&ev, "b1", "+16135550000", "nav1", true, 1).await;
     ev.flush().await;
     let token = s.login("nav1").await;
     let mut ws = s.ws(&token).await;
@@ -514,22 +512,7 @@ async fn agent_states(url: &str) {
     assert_eq!(ws.expect("state_changed").await["state"], "ready");
 
     // Transfer goes to the call controller.
-    ev.send(CallEvent::Arrived {
-        call_id: "t1".into(),
-        caller: Caller::Number("+18075550000".into()),
-        dialled: "211".into(),
-        at_ms: 30,
-    })
-    .await
-    .unwrap();
-    ev.send(CallEvent::Offered {
-        call_id: "t1".into(),
-        navigator: "nav1".into(),
-        callback: false,
-        at_ms: 31,
-    })
-    .await
-    .unwrap();
+    arrives_for(&ev, "t1", "+18075550000", "nav1", false, 30).await;
     s.acd.reserved("nav1").await;
     ev.send(CallEvent::Answered {
         call_id: "t1".into(),
@@ -859,22 +842,7 @@ async fn browser_phone_commands_and_a_lost_phone() {
             .contains("c1 is not ringing for you")
     );
     let ev = s.cti.events();
-    ev.send(CallEvent::Arrived {
-        call_id: "c1".into(),
-        caller: Caller::Number("+16135550000".into()),
-        dialled: "211".into(),
-        at_ms: 1,
-    })
-    .await
-    .unwrap();
-    ev.send(CallEvent::Offered {
-        call_id: "c1".into(),
-        navigator: "nav1".into(),
-        callback: false,
-        at_ms: 2,
-    })
-    .await
-    .unwrap();
+    arrives_for(&ev, "c1", "+16135550000", "nav1", false, 1).await;
     ev.flush().await;
     ws.expect("call_offered").await;
     ws.send(json!({"type": "answer", "id": "a2", "call_id": "c1"}))

@@ -16,11 +16,15 @@ const NAVIGATOR_HZ: f64 = 1000.0;
 /// The caller's voice.
 const CALLER_HZ: u32 = 440;
 
-/// The desk logged in as `user` with its browser phone on, the browser's
-/// own microphone processing off (a steady test tone is what noise
-/// suppression removes), working.
-fn desk_with_phone(engine: &Engine, name: &str, user: &str, wav: &Path) -> Browser {
-    let browser = Browser::open_with_microphone(name, Some(wav));
+/// `user`'s desk (their account made already) with its browser phone on,
+/// the browser's own microphone processing off (a steady test tone is what
+/// noise suppression removes), working, and `Ready`; the fake microphone
+/// says NAVIGATOR_HZ from a file in the returned folder.
+fn ready_on_the_browser(engine: &Engine, name: &str, user: &str) -> (Browser, TempDir) {
+    let dir = TempDir::new(name);
+    let wav = dir.path().join("voice.wav");
+    tone_wav(&wav, NAVIGATOR_HZ, 60);
+    let browser = Browser::open_with_microphone(name, Some(&wav));
     desk::logged_in(&browser, engine, user);
     browser.click("#phone-enable");
     browser.wait_text("#phone-status", "Working: calls ring here");
@@ -39,7 +43,9 @@ fn desk_with_phone(engine: &Engine, name: &str, user: &str, wav: &Path) -> Brows
             message(v) == "browser phone" && v["fields"]["state"] == "Connected"
         })
         .unwrap_or_else(|| panic!("the engine did not see it connect:\n{}", engine.dump()));
-    browser
+    browser.keys(&keys::shortcut('R'));
+    browser.wait_text("#state-name", "Ready");
+    (browser, dir)
 }
 
 /// The browser's inbound audio so far: packets, audio level and energy.
@@ -87,12 +93,7 @@ fn answered_on(engine: &Engine, id: &str) -> String {
 fn a_navigator_answers_in_the_browser_with_the_keyboard_talks_and_hangs_up_from_the_page() {
     let engine = Engine::start_in(&config(""), ottawa_always_open);
     account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
-    let dir = TempDir::new("browser-call");
-    let wav = dir.path().join("voice.wav");
-    tone_wav(&wav, NAVIGATOR_HZ, 60);
-    let browser = desk_with_phone(&engine, "browser-call", "nav1", &wav);
-    browser.keys(&keys::shortcut('R'));
-    browser.wait_text("#state-name", "Ready");
+    let (browser, _dir) = ready_on_the_browser(&engine, "browser-call", "nav1");
 
     // A caller from 613: English, food, then their voice for 20 s while
     // they wait for the navigator to hang up.
@@ -223,12 +224,7 @@ fn a_browser_phone_that_dies_sets_its_navigator_not_ready_and_the_call_goes_to_t
 {
     let engine = Engine::start_in(&config(""), ottawa_always_open);
     account(&engine, "nav1", "navigator", "ottawa", "en,fr", false);
-    let dir = TempDir::new("browser-dies");
-    let wav = dir.path().join("voice.wav");
-    tone_wav(&wav, NAVIGATOR_HZ, 60);
-    let browser = desk_with_phone(&engine, "browser-dies", "nav1", &wav);
-    browser.keys(&keys::shortcut('R'));
-    browser.wait_text("#state-name", "Ready");
+    let (browser, _dir) = ready_on_the_browser(&engine, "browser-dies", "nav1");
     // nav2 has a SIP phone that answers at once, and is not ready yet.
     account(&engine, "nav2", "navigator", "ottawa", "en", false);
     let nav2_dir = TempDir::new("nav2-phone");
@@ -278,12 +274,7 @@ fn a_browser_phone_that_dies_sets_its_navigator_not_ready_and_the_call_goes_to_t
 fn a_browser_phone_and_a_sip_phone_ring_together_and_the_first_to_answer_wins() {
     let engine = Engine::start_in(&config(""), ottawa_always_open);
     let phone = desk::nav1_with_phone(&engine, false);
-    let dir = TempDir::new("browser-and-sip");
-    let wav = dir.path().join("voice.wav");
-    tone_wav(&wav, NAVIGATOR_HZ, 60);
-    let browser = desk_with_phone(&engine, "browser-and-sip", "nav1", &wav);
-    browser.keys(&keys::shortcut('R'));
-    browser.wait_text("#state-name", "Ready");
+    let (browser, _dir) = ready_on_the_browser(&engine, "browser-and-sip", "nav1");
 
     // 1. The SIP phone answers first: the page stops ringing.
     let steps = english_then_food(&[Step::Pause(4000)]);
