@@ -12,7 +12,7 @@ import * as form from "./form.js";
 import * as directory from "./directory.js";
 import * as drafts from "./drafts.js";
 import * as followups from "./followups.js";
-import { initPhone, phoneFrame, relabelPhone, phoneOffered, phoneCallEvent, phoneAnswerKey, phoneMuteKey } from "./phone.js";
+import { initPhone, phoneFrame, relabelPhone, phoneOffered, phoneCallEvent, phoneAnswerKey, phoneMuteKey, phoneSignedIn, phoneSignedOut } from "./phone.js";
 import { initLogin, relabelLogin } from "./login.js";
 
 const LANG_KEY = "frontdoor.lang";
@@ -123,6 +123,7 @@ function sessionExpired() {
   if (view === "expired" || view === "login") return;
   cti.stop(true);
   followups.stopFollowups();
+  phoneSignedOut();
   setToken(null);
   applyServerLanguage = true;
   showView("expired");
@@ -141,6 +142,7 @@ async function logout() {
   setToken(null);
   sessionStorage.removeItem(USER_KEY);
   followups.stopFollowups();
+  phoneSignedOut();
   form.closeLog();
   pop.reset();
   drafts.setUser(null);
@@ -300,7 +302,10 @@ function onHello(frame) {
   pop.unconfirm();
   drafts.merge(frame.drafts ?? []);
   form.reopenLast();
-  if (freshLogin) followups.startFollowups();
+  if (freshLogin) {
+    followups.startFollowups();
+    phoneSignedIn();
+  }
   freshLogin = false;
 }
 

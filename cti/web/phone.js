@@ -16,6 +16,8 @@ import { t } from "./i18n.js";
 import { errorText, deskMessage } from "./session.js";
 
 const KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+/** Where the page keeps whether the navigator uses this browser as their phone. */
+const PHONE_ON_KEY = "frontdoor.phone.on";
 /** Where the page keeps whether the microphone's sound is cleaned up. */
 const PROCESSING_KEY = "frontdoor.phone.processing";
 /** A lost connection is made again after this long, at most this many times in a row. */
@@ -48,8 +50,14 @@ let restarts = 0;
 
 export function initPhone(client) {
   cti = client;
-  $("phone-enable").addEventListener("click", () => enable());
-  $("phone-off").addEventListener("click", () => turnOff());
+  $("phone-enable").addEventListener("click", () => {
+    localStorage.setItem(PHONE_ON_KEY, "on");
+    enable();
+  });
+  $("phone-off").addEventListener("click", () => {
+    localStorage.setItem(PHONE_ON_KEY, "off");
+    turnOff();
+  });
   $("phone-answer").addEventListener("click", () => answer());
   $("phone-mute").addEventListener("click", () => setMuted(!muted));
   $("phone-mic").addEventListener("change", () => enable($("phone-mic").value));
@@ -75,6 +83,31 @@ export function initPhone(client) {
     restarts = 0;
     restart();
   });
+  render();
+}
+
+/**
+ * Signed in (a login, or the page opened again): the phone the navigator
+ * used last time on this browser is set up at once, ready for the first call.
+ */
+export function phoneSignedIn() {
+  if (localStorage.getItem(PHONE_ON_KEY) === "on" && !pc && (status === "off" || status === "closed")) enable();
+}
+
+/** Signed out: the engine has ended the phone; the page lets go of it. */
+export function phoneSignedOut() {
+  const conn = pc;
+  pc = null;
+  status = "off";
+  problem = "";
+  onCall = null;
+  ringing = null;
+  stopHealth();
+  stopMeter();
+  stopRinger();
+  conn?.close();
+  mic?.getTracks().forEach((track) => track.stop());
+  mic = null;
   render();
 }
 
@@ -267,23 +300,12 @@ async function watchAudioIn(conn, callId) {
 
 /** The navigator turns the phone off: the engine stops ringing it; calls ring their SIP phone. */
 async function turnOff() {
-  const conn = pc;
-  pc = null;
-  status = "off";
-  problem = "";
-  stopHealth();
-  stopMeter();
-  stopRinger();
-  ringing = null;
   try {
     await cti.send("phone_off", {});
   } catch (err) {
     deskMessage(errorText(err));
   }
-  conn?.close();
-  mic?.getTracks().forEach((track) => track.stop());
-  mic = null;
-  render();
+  phoneSignedOut();
 }
 
 /**

@@ -176,6 +176,15 @@ fn a_navigator_turns_the_browser_phone_on_at_the_desk_and_sees_it_work() {
     browser.wait_text("#phone-status", "Fonctionne : les appels sonnent ici");
     browser.axe("phone-working-fr");
     browser.click("#lang-toggle");
+    // The page opened again (or the next login on this browser): the phone
+    // is set up at once, with no click, ready for the first call.
+    browser.goto(&format!("http://{}/", engine.http));
+    browser.wait_until(
+        "the desk connected",
+        "return window.frontdoorDesk && window.frontdoorDesk.ready",
+    );
+    browser.wait_text("#phone-status", "Working: calls ring here");
+    assert!(!browser.visible("#phone-enable"));
 
     // An engine without browser phones says so, and the page says what to do.
     let off = Engine::start_in("[media]\nwebrtc = false\n", |_| {});
