@@ -13,6 +13,33 @@ use serde_json::json;
 use crate::browser::Browser;
 use crate::harness::{Engine, TempDir, amplitude, tone_wav};
 
+/// What the peer connection `pc` (a page expression) has received so far:
+/// its inbound audio's packets, audio level and energy (`getStats`).
+pub(crate) fn inbound_audio(browser: &Browser, pc: &str) -> serde_json::Value {
+    browser.rt_execute_async(&format!(
+        "const done = arguments[arguments.length - 1];
+         {pc}.getStats().then((report) => {{
+           let found = null;
+           report.forEach((s) => {{ if (s.type === 'inbound-rtp' && s.kind === 'audio') found = s; }});
+           done({{ packets: found?.packetsReceived ?? 0, level: found?.audioLevel ?? 0, energy: found?.totalAudioEnergy ?? 0 }});
+         }});"
+    ))
+}
+
+/// The browser received at least 100 packets of audio that was not silence.
+#[track_caller]
+pub(crate) fn assert_heard(stats: &serde_json::Value) {
+    assert!(
+        stats["packets"].as_u64().unwrap_or(0) >= 100,
+        "the browser received {stats}"
+    );
+    assert!(
+        stats["level"].as_f64().unwrap_or(0.0) > 0.01
+            || stats["energy"].as_f64().unwrap_or(0.0) > 0.01,
+        "the browser heard silence: {stats}"
+    );
+}
+
 #[test]
 fn chromium_connects_to_the_gateway_and_audio_crosses_both_ways() {
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -113,23 +140,7 @@ fn chromium_connects_to_the_gateway_and_audio_crosses_both_ways() {
         amplitude(tail, 1000.0)
     );
     // The browser received the engine's audio.
-    let stats = browser.rt_execute_async(
-        "const done = arguments[arguments.length - 1];
-         window.phone.getStats().then((report) => {
-           let found = null;
-           report.forEach((s) => { if (s.type === 'inbound-rtp' && s.kind === 'audio') found = s; });
-           done(found && { packets: found.packetsReceived, level: found.audioLevel ?? 0, energy: found.totalAudioEnergy ?? 0 });
-         });",
-    );
-    assert!(
-        stats["packets"].as_u64().unwrap_or(0) >= 100,
-        "the browser received {stats}"
-    );
-    assert!(
-        stats["level"].as_f64().unwrap_or(0.0) > 0.01
-            || stats["energy"].as_f64().unwrap_or(0.0) > 0.01,
-        "the browser heard silence: {stats}"
-    );
+    assert_heard(&inbound_audio(&browser, "window.phone"));
     let totals = rt.block_on(gateway.stats());
     assert!(
         totals.to_engine >= 100 && totals.to_browsers >= 100,
