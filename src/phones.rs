@@ -165,6 +165,13 @@ impl Browsers {
         device.connected = connected;
     }
 
+    /// `navigator`'s browser's connection is up: it rings from now on.
+    fn up(&self, navigator: &str) {
+        if let Some(device) = self.lock().devices.get_mut(navigator) {
+            device.connected = true;
+        }
+    }
+
     /// `navigator`'s browser can no longer ring: what rings it fails.
     /// `Lost::Gone`: its connection is over, so a call on it ends too;
     /// `Lost::Removed`: and the device is forgotten.
@@ -277,11 +284,7 @@ pub async fn start(
         while let Some(GatewayEvent::State { device, state: s }) = events.recv().await {
             match s {
                 LegState::Connecting => {}
-                LegState::Connected => {
-                    if let Some(media) = browsers.lock().devices.get_mut(&device) {
-                        media.connected = true;
-                    }
-                }
+                LegState::Connected => browsers.up(&device),
                 LegState::Disconnected => browsers.lost(&device, Lost::Unreachable),
                 LegState::Failed | LegState::Closed => browsers.lost(&device, Lost::Gone),
             }

@@ -363,8 +363,9 @@ function sendKey(key) {
     return;
   }
   sender.dtmf.insertDTMF(key, 120, 70);
-  $("phone-keys-sent").textContent = t("phone.keys_sent", { keys: ($("phone-keys-sent").dataset.keys ?? "") + key });
-  $("phone-keys-sent").dataset.keys = ($("phone-keys-sent").dataset.keys ?? "") + key;
+  const sent = $("phone-keys-sent");
+  sent.dataset.keys = (sent.dataset.keys ?? "") + key;
+  sent.textContent = t("phone.keys_sent", { keys: sent.dataset.keys });
 }
 
 async function listDevices() {

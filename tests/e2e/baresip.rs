@@ -123,13 +123,7 @@ fn rms(samples: &[i16]) -> f64 {
 }
 
 pub fn write_silence(path: &std::path::Path, length: Duration) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: 8000,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let mut w = harness::mono_wav(path, 8000);
     for _ in 0..(length.as_secs() * 8000) {
         w.write_sample(0i16).unwrap();
     }

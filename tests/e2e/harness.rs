@@ -586,15 +586,24 @@ pub fn amplitude(samples: &[i16], hz: f64) -> f64 {
     2.0 * power.sqrt() / samples.len().max(1) as f64
 }
 
-/// A tone of `hz` for `seconds` as an 8 kHz mono WAV file.
-pub fn tone_wav(path: &std::path::Path, hz: f64, seconds: u32) {
+/// A new mono 16-bit WAV file at `rate` Hz, for the test to write samples
+/// to (then `finalize`).
+pub fn mono_wav(
+    path: &std::path::Path,
+    rate: u32,
+) -> hound::WavWriter<std::io::BufWriter<std::fs::File>> {
     let spec = hound::WavSpec {
         channels: 1,
-        sample_rate: 8000,
+        sample_rate: rate,
         bits_per_sample: 16,
         sample_format: hound::SampleFormat::Int,
     };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    hound::WavWriter::create(path, spec).unwrap()
+}
+
+/// A tone of `hz` for `seconds` as an 8 kHz mono WAV file.
+pub fn tone_wav(path: &std::path::Path, hz: f64, seconds: u32) {
+    let mut w = mono_wav(path, 8000);
     for i in 0..8000 * seconds {
         let t = f64::from(i) / 8000.0;
         w.write_sample((8000.0 * (t * hz * std::f64::consts::TAU).sin()) as i16)

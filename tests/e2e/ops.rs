@@ -548,13 +548,7 @@ fn copy_prompts(dir: &std::path::Path) -> std::path::PathBuf {
 
 /// A WAV file of a 440 Hz tone.
 fn tone_wav(path: &std::path::Path, rate: u32, seconds: f64) {
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: rate,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let mut w = crate::harness::mono_wav(path, rate);
     for i in 0..(f64::from(rate) * seconds) as usize {
         let x = (i as f64 * 440.0 * std::f64::consts::TAU / f64::from(rate)).sin();
         w.write_sample((x * 9000.0) as i16).unwrap();
