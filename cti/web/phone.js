@@ -144,7 +144,13 @@ export function phoneCallEvent(frame) {
     ringing = null;
     stopRinger();
   }
-  if (frame.type === "call_ended" && frame.call_id === onCall) onCall = null;
+  if (frame.type === "call_ended" && frame.call_id === onCall) {
+    onCall = null;
+    // The next call's keys are its own.
+    const sent = $("phone-keys-sent");
+    delete sent.dataset.keys;
+    sent.textContent = "";
+  }
   render();
 }
 
